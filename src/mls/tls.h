@@ -1,0 +1,79 @@
+/*
+ * The TLS presentation-language codec of RFC 9420 section 2.1.
+ *
+ * Reader: a cursor over a borrowed buffer. Every read checks the remaining
+ * length first; a failed read leaves the reader in a failed state (all later
+ * reads fail too) so decoders can read a whole struct and check once.
+ * Variable-length vectors use the QUIC-style varint of section 2.1.2:
+ *
+ *   "the length MUST be encoded in the smallest number of bytes", and the
+ *   two-bit prefix 11 is invalid.
+ *
+ * Both are refused with AIM_ERR_DECODE. Vector contents are returned as views
+ * into the caller's buffer (nothing is allocated while reading).
+ *
+ * Writer: appends to an aim_buf whose `max` is the size ceiling.
+ */
+#ifndef AIM_MLS_TLS_H
+#define AIM_MLS_TLS_H
+
+#include "base/base.h"
+
+struct tls_reader {
+	const uint8_t *p;
+	size_t len;
+	size_t off;
+	bool failed;
+};
+
+static inline void tls_reader_init(struct tls_reader *r, const uint8_t *p, size_t len)
+{
+	r->p = p;
+	r->len = len;
+	r->off = 0;
+	r->failed = false;
+}
+
+static inline size_t tls_remaining(const struct tls_reader *r)
+{
+	return r->failed ? 0 : r->len - r->off;
+}
+
+int tls_read_u8(struct tls_reader *r, uint8_t *v) AIM_WARN_UNUSED;
+int tls_read_u16(struct tls_reader *r, uint16_t *v) AIM_WARN_UNUSED;
+int tls_read_u32(struct tls_reader *r, uint32_t *v) AIM_WARN_UNUSED;
+int tls_read_u64(struct tls_reader *r, uint64_t *v) AIM_WARN_UNUSED;
+/* Minimal-encoding varint of section 2.1.2 (values below 2^30). */
+int tls_read_varint(struct tls_reader *r, uint32_t *v) AIM_WARN_UNUSED;
+/* n raw bytes, as a view. */
+int tls_read_fixed(struct tls_reader *r, size_t n, struct aim_bytes *out) AIM_WARN_UNUSED;
+/* opaque data<V>: varint length then bytes, as a view. */
+int tls_read_vec(struct tls_reader *r, struct aim_bytes *out) AIM_WARN_UNUSED;
+/* A vector whose contents are themselves structs: a sub-reader over them. */
+int tls_read_vec_reader(struct tls_reader *r, struct tls_reader *sub) AIM_WARN_UNUSED;
+/* optional<T> presence byte: must be 0 or 1. */
+int tls_read_optional(struct tls_reader *r, bool *present) AIM_WARN_UNUSED;
+/* Fails unless every byte was consumed ("trailing bytes"). */
+int tls_reader_done(const struct tls_reader *r) AIM_WARN_UNUSED;
+
+int tls_write_u8(struct aim_buf *w, uint8_t v) AIM_WARN_UNUSED;
+int tls_write_u16(struct aim_buf *w, uint16_t v) AIM_WARN_UNUSED;
+int tls_write_u32(struct aim_buf *w, uint32_t v) AIM_WARN_UNUSED;
+int tls_write_u64(struct aim_buf *w, uint64_t v) AIM_WARN_UNUSED;
+int tls_write_varint(struct aim_buf *w, uint32_t v) AIM_WARN_UNUSED;
+int tls_write_fixed(struct aim_buf *w, const uint8_t *p, size_t n) AIM_WARN_UNUSED;
+/* opaque data<V> */
+int tls_write_vec(struct aim_buf *w, const uint8_t *p, size_t n) AIM_WARN_UNUSED;
+static inline int tls_write_vec_bytes(struct aim_buf *w, struct aim_bytes b)
+{
+	return tls_write_vec(w, b.p, b.len);
+}
+/* For vectors of structs: remember the start, write the elements, then
+ * tls_vec_end() inserts the minimal varint length in front of them. */
+static inline size_t tls_vec_begin(const struct aim_buf *w)
+{
+	return w->len;
+}
+int tls_vec_end(struct aim_buf *w, size_t mark) AIM_WARN_UNUSED;
+
+#endif

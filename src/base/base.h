@@ -53,7 +53,7 @@ enum aim_err {
 
 /* Records code and message for this thread and returns -1. */
 int aim_fail(enum aim_err code, const char *fmt, ...) AIM_PRINTF(2, 3);
-int aim_failv(enum aim_err code, const char *fmt, va_list ap);
+int aim_failv(enum aim_err code, const char *fmt, va_list ap) AIM_PRINTF(2, 0);
 /* The last recorded error of this thread. */
 enum aim_err aim_errcode(void);
 const char *aim_errmsg(void);

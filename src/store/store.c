@@ -1,0 +1,142 @@
+/* store: the dispatch from the public calls to a back end's ops table. */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void store_user_clear(struct store_user *u)
+{
+	if (!u)
+		return;
+	free(u->rsa_public_pem);
+	memset(u, 0, sizeof *u);
+}
+
+void store_item_clear(struct store_item *it)
+{
+	if (!it)
+		return;
+	free(it->json);
+	memset(it, 0, sizeof *it);
+}
+
+void store_page_clear(struct store_page *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		store_item_clear(&p->items[i]);
+	free(p->items);
+	memset(p, 0, sizeof *p);
+}
+
+void store_close(struct store *st)
+{
+	if (st)
+		st->ops->close(st);
+}
+
+int store_meta_get(struct store *st, const char *key, char **val)
+{
+	return st->ops->meta_get(st, key, val);
+}
+
+int store_meta_set(struct store *st, const char *key, const char *val)
+{
+	return st->ops->meta_set(st, key, val);
+}
+
+int store_schema_version(struct store *st, int *version)
+{
+	return st->ops->schema_version(st, version);
+}
+
+int store_user_add(struct store *st, const struct store_new_user *u, int64_t *id)
+{
+	ENSURE(u && u->name && u->rsa_public_pem && u->rsa_private_pem && u->ed25519_public &&
+		       u->ed25519_private_pem,
+	       AIM_ERR_INVALID, "incomplete user record");
+	ENSURE(strlen(u->name) >= 1 && strlen(u->name) <= STORE_NAME_MAX, AIM_ERR_INVALID,
+	       "user name length out of range");
+	return st->ops->user_add(st, u, id);
+}
+
+int store_user_get(struct store *st, const char *name, struct store_user *out)
+{
+	return st->ops->user_get(st, name, out);
+}
+
+int store_user_get_id(struct store *st, int64_t id, struct store_user *out)
+{
+	return st->ops->user_get_id(st, id, out);
+}
+
+int store_user_count(struct store *st, int64_t *n)
+{
+	return st->ops->user_count(st, n);
+}
+
+int store_user_private_keys(struct store *st, int64_t id, char **rsa_pem, char **ed_pem)
+{
+	return st->ops->user_private_keys(st, id, rsa_pem, ed_pem);
+}
+
+int store_token_add(struct store *st, int64_t user, const uint8_t hash[32])
+{
+	return st->ops->token_add(st, user, hash);
+}
+
+int store_token_find(struct store *st, const uint8_t hash[32], int64_t *user)
+{
+	return st->ops->token_find(st, hash, user);
+}
+
+int store_activity_add(struct store *st, const struct store_new_activity *a, int64_t *seq)
+{
+	ENSURE(a && a->id && a->json && a->author > 0, AIM_ERR_INVALID,
+	       "incomplete activity record");
+	ENSURE(!a->object_id == !a->object_json, AIM_ERR_INVALID,
+	       "object id and object json go together");
+	return st->ops->activity_add(st, a, seq);
+}
+
+int store_activity_get(struct store *st, const char *id, int64_t viewer, struct store_item *out)
+{
+	return st->ops->activity_get(st, id, viewer, out);
+}
+
+int store_object_get(struct store *st, const char *id, int64_t viewer, struct store_item *out)
+{
+	return st->ops->object_get(st, id, viewer, out);
+}
+
+static int check_range(const struct store_range *r)
+{
+	ENSURE(r && r->limit >= 1 && r->limit <= 200, AIM_ERR_INVALID, "page limit out of range");
+	ENSURE(r->max_id >= 0 && r->min_id >= 0, AIM_ERR_INVALID, "negative cursor");
+	return 0;
+}
+
+int store_outbox_page(struct store *st, int64_t owner, int64_t viewer,
+		      const struct store_range *r, struct store_page *out)
+{
+	TRY(check_range(r));
+	return st->ops->outbox_page(st, owner, viewer, r, out);
+}
+
+int store_outbox_count(struct store *st, int64_t owner, int64_t viewer, int64_t *n)
+{
+	return st->ops->outbox_count(st, owner, viewer, n);
+}
+
+int store_inbox_page(struct store *st, int64_t user, const struct store_range *r,
+		     struct store_page *out)
+{
+	TRY(check_range(r));
+	return st->ops->inbox_page(st, user, r, out);
+}
+
+int store_inbox_count(struct store *st, int64_t user, int64_t *n)
+{
+	return st->ops->inbox_count(st, user, n);
+}

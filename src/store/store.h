@@ -1,0 +1,184 @@
+/*
+ * store: the one storage interface of aimd.
+ *
+ * Everything aimd keeps on disk goes through this header: instance settings
+ * (domain, base URL), local users with their keys, hashed bearer tokens,
+ * activities with their embedded objects, who may see them, and the inbox
+ * rows of local recipients. A back end is a `struct store_ops` table; the
+ * SQLite one (store_sqlite.c) is the default, a PostgreSQL one comes later,
+ * and the same tests run against every back end. Nothing above this layer
+ * sees SQL or a database type.
+ *
+ * Results follow base.h: 0 on success, -1 with AIM_ERR_NOTFOUND (no such
+ * row), AIM_ERR_EXISTS (unique name or id taken), AIM_ERR_CONFLICT (lost a
+ * race), AIM_ERR_IO (the database failed; nothing was acknowledged) or
+ * AIM_ERR_INVALID (bad argument). Never HTTP statuses.
+ *
+ * Concurrency: a store may be used from many threads. Writes go through one
+ * writer connection behind a mutex; reads use their own connections. A write
+ * function returns only after its transaction is durable.
+ *
+ * Ownership: strings returned through out-parameters are owned by the caller
+ * (free() them, or the *_clear() helpers); arguments are borrowed.
+ */
+#ifndef AIM_STORE_H
+#define AIM_STORE_H
+
+#include "base/base.h"
+
+#define STORE_NAME_MAX 64
+/* The reserved row holding the instance actor's keys; not a valid user name. */
+#define STORE_INSTANCE_NAME "~instance"
+
+struct store;
+
+/* ---- Records ----------------------------------------------------------- */
+
+struct store_user {
+	int64_t id;
+	char name[STORE_NAME_MAX + 1];
+	char *rsa_public_pem;        /* owned */
+	uint8_t ed25519_public[32];
+	int64_t created;             /* seconds since the epoch */
+};
+void store_user_clear(struct store_user *u);
+
+struct store_new_user {
+	const char *name;
+	const char *rsa_public_pem;
+	const char *rsa_private_pem;      /* PKCS#8 PEM; stays in the store */
+	const uint8_t *ed25519_public;    /* 32 bytes */
+	const char *ed25519_private_pem;  /* PKCS#8 PEM; stays in the store */
+};
+
+/* An activity to store, with the local users it concerns. */
+struct store_new_activity {
+	const char *id;              /* the activity's id (a URL), unique */
+	const char *object_id;       /* id of the embedded object it creates, or NULL */
+	const char *json;            /* the full activity as sent by its author */
+	const char *object_json;     /* the embedded object, or NULL */
+	int64_t author;              /* local user id of the actor */
+	bool is_public;              /* addressed to as:Public */
+	const int64_t *audience;     /* local users addressed in any field: may read it */
+	size_t n_audience;
+	const int64_t *inbox;        /* local users whose inbox receives it */
+	size_t n_inbox;
+	int64_t published;           /* seconds since the epoch */
+};
+
+/* One item of a listing or a fetch. */
+struct store_item {
+	int64_t cursor;              /* position in its collection (outbox: activity seq,
+					inbox: inbox row seq); what max_id/min_id take */
+	int64_t author;              /* local user id of the activity's actor */
+	bool is_public;
+	char *json;                  /* owned */
+};
+void store_item_clear(struct store_item *it);
+
+/* A page of a collection, newest first. */
+struct store_page {
+	struct store_item *items;    /* owned */
+	size_t n;
+	bool has_older;              /* items exist older than the last one */
+	bool has_newer;              /* items exist newer than the first one */
+};
+void store_page_clear(struct store_page *p);
+
+/* Which slice of a collection to read. 0 means "no bound". With min_id the
+ * page holds the `limit` items right after min_id (still newest first), which
+ * is what a "prev" link and a stream resuming after an id want. */
+struct store_range {
+	int64_t max_id;              /* only items with cursor < max_id */
+	int64_t min_id;              /* only items with cursor > min_id */
+	size_t limit;                /* 1..200 */
+};
+
+/* ---- The back-end table -------------------------------------------------- */
+
+struct store_ops {
+	const char *name;
+	void (*close)(struct store *st);
+	int (*meta_get)(struct store *st, const char *key, char **val);
+	int (*meta_set)(struct store *st, const char *key, const char *val);
+	int (*schema_version)(struct store *st, int *version);
+
+	int (*user_add)(struct store *st, const struct store_new_user *u, int64_t *id);
+	int (*user_get)(struct store *st, const char *name, struct store_user *out);
+	int (*user_get_id)(struct store *st, int64_t id, struct store_user *out);
+	int (*user_count)(struct store *st, int64_t *n);
+	int (*user_private_keys)(struct store *st, int64_t id, char **rsa_pem, char **ed_pem);
+
+	int (*token_add)(struct store *st, int64_t user, const uint8_t hash[32]);
+	int (*token_find)(struct store *st, const uint8_t hash[32], int64_t *user);
+
+	int (*activity_add)(struct store *st, const struct store_new_activity *a,
+			    int64_t *seq);
+	int (*activity_get)(struct store *st, const char *id, int64_t viewer,
+			    struct store_item *out);
+	int (*object_get)(struct store *st, const char *id, int64_t viewer,
+			  struct store_item *out);
+	int (*outbox_page)(struct store *st, int64_t owner, int64_t viewer,
+			   const struct store_range *r, struct store_page *out);
+	int (*outbox_count)(struct store *st, int64_t owner, int64_t viewer, int64_t *n);
+	int (*inbox_page)(struct store *st, int64_t user, const struct store_range *r,
+			  struct store_page *out);
+	int (*inbox_count)(struct store *st, int64_t user, int64_t *n);
+};
+
+struct store {
+	const struct store_ops *ops;
+	void *impl;
+};
+
+/* ---- Opening ------------------------------------------------------------ */
+
+/* Opens (creating if needed) the database at `path` (the SQLite file), runs
+ * any pending schema migrations in order, and returns the store. */
+int store_open_sqlite(const char *path, struct store **out) AIM_WARN_UNUSED;
+/* The latest schema version this build knows. */
+int store_sqlite_latest_version(void);
+/* Closes the store and frees it; NULL is fine. */
+void store_close(struct store *st);
+
+/* ---- Calls (thin wrappers over the ops table) ------------------------------ */
+
+int store_meta_get(struct store *st, const char *key, char **val) AIM_WARN_UNUSED;
+int store_meta_set(struct store *st, const char *key, const char *val) AIM_WARN_UNUSED;
+int store_schema_version(struct store *st, int *version) AIM_WARN_UNUSED;
+
+/* Fails with AIM_ERR_EXISTS when the name is taken. */
+int store_user_add(struct store *st, const struct store_new_user *u, int64_t *id) AIM_WARN_UNUSED;
+int store_user_get(struct store *st, const char *name, struct store_user *out) AIM_WARN_UNUSED;
+int store_user_get_id(struct store *st, int64_t id, struct store_user *out) AIM_WARN_UNUSED;
+/* Local users, the instance row excluded. */
+int store_user_count(struct store *st, int64_t *n) AIM_WARN_UNUSED;
+/* The private halves, for signing inside this process only; callers wipe
+ * them (aim_free_secret) after use. */
+int store_user_private_keys(struct store *st, int64_t id, char **rsa_pem,
+			    char **ed_pem) AIM_WARN_UNUSED;
+
+/* hash = SHA-256 of the token; the token itself is never stored. */
+int store_token_add(struct store *st, int64_t user, const uint8_t hash[32]) AIM_WARN_UNUSED;
+int store_token_find(struct store *st, const uint8_t hash[32], int64_t *user) AIM_WARN_UNUSED;
+
+/* Stores the activity, its object, audience and inbox rows in one durable
+ * transaction. AIM_ERR_EXISTS when the activity or object id is taken. */
+int store_activity_add(struct store *st, const struct store_new_activity *a,
+		       int64_t *seq) AIM_WARN_UNUSED;
+/* viewer: a local user id, or 0 for anonymous. An item the viewer may not
+ * see is AIM_ERR_NOTFOUND, exactly like a missing one. Visible: the author,
+ * anyone if public, and local users in its audience. */
+int store_activity_get(struct store *st, const char *id, int64_t viewer,
+		       struct store_item *out) AIM_WARN_UNUSED;
+int store_object_get(struct store *st, const char *id, int64_t viewer,
+		     struct store_item *out) AIM_WARN_UNUSED;
+int store_outbox_page(struct store *st, int64_t owner, int64_t viewer,
+		      const struct store_range *r, struct store_page *out) AIM_WARN_UNUSED;
+int store_outbox_count(struct store *st, int64_t owner, int64_t viewer,
+		       int64_t *n) AIM_WARN_UNUSED;
+int store_inbox_page(struct store *st, int64_t user, const struct store_range *r,
+		     struct store_page *out) AIM_WARN_UNUSED;
+int store_inbox_count(struct store *st, int64_t user, int64_t *n) AIM_WARN_UNUSED;
+
+#endif

@@ -1,0 +1,724 @@
+/*
+ * The SQLite back end of the store.
+ *
+ * One writer connection behind a mutex does every write in a transaction
+ * (WAL journal, synchronous=FULL: a commit that returns is on disk). Reads
+ * take a connection from a small pool, so readers never wait for the writer.
+ * Schema changes are numbered migrations applied in order at open and
+ * recorded in `schema_version`.
+ */
+#include "store/store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POOL_MAX 8
+#define BUSY_MS 10000
+
+struct sq {
+	char *path;
+	pthread_mutex_t wlock;
+	sqlite3 *w;
+	pthread_mutex_t plock;
+	sqlite3 *pool[POOL_MAX];
+	size_t npool;
+};
+
+/* Migrations: index i brings the schema from version i to i + 1. Never edit
+ * a released entry; append a new one. */
+static const char *const migrations[] = {
+	/* 1: the first schema */
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	" rsa_public TEXT NOT NULL, rsa_private TEXT NOT NULL,"
+	" ed_public BLOB NOT NULL, ed_private TEXT NOT NULL, created INTEGER NOT NULL);"
+	"CREATE TABLE tokens(hash BLOB PRIMARY KEY,"
+	" user_id INTEGER NOT NULL REFERENCES users(id), created INTEGER NOT NULL);"
+	"CREATE TABLE activities(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+	" author INTEGER NOT NULL REFERENCES users(id), public INTEGER NOT NULL,"
+	" json TEXT NOT NULL, published INTEGER NOT NULL);"
+	"CREATE INDEX activities_author ON activities(author, seq);"
+	"CREATE TABLE objects(id TEXT PRIMARY KEY,"
+	" activity_seq INTEGER NOT NULL REFERENCES activities(seq), json TEXT NOT NULL);"
+	"CREATE TABLE audience(activity_seq INTEGER NOT NULL REFERENCES activities(seq),"
+	" user_id INTEGER NOT NULL REFERENCES users(id),"
+	" PRIMARY KEY(activity_seq, user_id)) WITHOUT ROWID;"
+	"CREATE INDEX audience_user ON audience(user_id, activity_seq);"
+	"CREATE TABLE inbox(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" user_id INTEGER NOT NULL REFERENCES users(id),"
+	" activity_seq INTEGER NOT NULL REFERENCES activities(seq),"
+	" UNIQUE(user_id, activity_seq));",
+};
+
+int store_sqlite_latest_version(void)
+{
+	return (int)AIM_ARRAY_LEN(migrations);
+}
+
+static struct sq *SQ(struct store *st)
+{
+	return st->impl;
+}
+
+static int db_fail(sqlite3 *db, int rc, const char *what)
+{
+	int ext = db ? sqlite3_extended_errcode(db) : rc;
+	const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+		return aim_fail(AIM_ERR_EXISTS, "%s: already exists", what);
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		return aim_fail(AIM_ERR_CONFLICT, "%s: database busy", what);
+	return aim_fail(AIM_ERR_IO, "%s: %s", what, msg);
+}
+
+static int exec(sqlite3 *db, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, what);
+	return 0;
+}
+
+static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **stmt)
+{
+	int rc = sqlite3_prepare_v2(db, sql, -1, stmt, NULL);
+	if (rc != SQLITE_OK) {
+		*stmt = NULL;
+		return db_fail(db, rc, "prepare");
+	}
+	return 0;
+}
+
+static int open_conn(const char *path, bool writer, sqlite3 **out)
+{
+	int flags = SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+						 : SQLITE_OPEN_READONLY);
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		int r = aim_fail(AIM_ERR_IO, "open %s: %s", path,
+				 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return r;
+	}
+	sqlite3_busy_timeout(db, BUSY_MS);
+	sqlite3_extended_result_codes(db, 1);
+	if (exec(db, "PRAGMA foreign_keys=ON;", "pragma") != 0) {
+		sqlite3_close(db);
+		return -1;
+	}
+	*out = db;
+	return 0;
+}
+
+static sqlite3 *reader_get(struct sq *s)
+{
+	sqlite3 *db = NULL;
+	pthread_mutex_lock(&s->plock);
+	if (s->npool > 0)
+		db = s->pool[--s->npool];
+	pthread_mutex_unlock(&s->plock);
+	if (!db && open_conn(s->path, false, &db) != 0)
+		return NULL;
+	return db;
+}
+
+static void reader_put(struct sq *s, sqlite3 *db)
+{
+	pthread_mutex_lock(&s->plock);
+	if (s->npool < POOL_MAX) {
+		s->pool[s->npool++] = db;
+		db = NULL;
+	}
+	pthread_mutex_unlock(&s->plock);
+	if (db)
+		sqlite3_close(db);
+}
+
+/* Runs the migrations past the recorded version, each in its own transaction. */
+static int migrate(sqlite3 *db)
+{
+	TRY(exec(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);",
+		 "schema_version"));
+	for (;;) {
+		sqlite3_stmt *q;
+		TRY(prep(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version;", &q));
+		int v = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : -1;
+		sqlite3_finalize(q);
+		ENSURE(v >= 0, AIM_ERR_IO, "cannot read schema version");
+		ENSURE(v <= store_sqlite_latest_version(), AIM_ERR_UNSUPPORTED,
+		       "database schema version %d is newer than this aimd (%d)", v,
+		       store_sqlite_latest_version());
+		if (v == store_sqlite_latest_version())
+			return 0;
+		TRY(exec(db, "BEGIN IMMEDIATE;", "begin migration"));
+		char bump[96];
+		snprintf(bump, sizeof bump, "INSERT INTO schema_version(version) VALUES (%d);", v + 1);
+		if (exec(db, migrations[v], "migration") != 0 || exec(db, bump, "migration") != 0 ||
+		    exec(db, "COMMIT;", "commit migration") != 0) {
+			int code = aim_errcode();
+			char msg[256];
+			snprintf(msg, sizeof msg, "%s", aim_errmsg());
+			sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
+			return aim_fail(code, "migration to version %d: %s", v + 1, msg);
+		}
+		aim_log(AIM_LOG_INFO, "store", "schema migrated to version %d", v + 1);
+	}
+}
+
+static const struct store_ops sqlite_ops;
+
+static void sq_close(struct store *st)
+{
+	struct sq *s = SQ(st);
+	for (size_t i = 0; i < s->npool; i++)
+		sqlite3_close(s->pool[i]);
+	if (s->w) {
+		/* Folds the WAL back into the main file so the directory is tidy. */
+		sqlite3_exec(s->w, "PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, NULL);
+		sqlite3_close(s->w);
+	}
+	pthread_mutex_destroy(&s->wlock);
+	pthread_mutex_destroy(&s->plock);
+	free(s->path);
+	free(s);
+	free(st);
+}
+
+int store_open_sqlite(const char *path, struct store **out)
+{
+	struct sq *s = aim_xcalloc(1, sizeof *s);
+	struct store *st = aim_xcalloc(1, sizeof *st);
+	st->ops = &sqlite_ops;
+	st->impl = s;
+	s->path = aim_xstrdup(path);
+	pthread_mutex_init(&s->wlock, NULL);
+	pthread_mutex_init(&s->plock, NULL);
+	if (open_conn(path, true, &s->w) != 0)
+		goto fail;
+	/* WAL keeps readers off the writer's back; FULL makes COMMIT durable. */
+	if (exec(s->w, "PRAGMA journal_mode=WAL;", "journal_mode") != 0 ||
+	    exec(s->w, "PRAGMA synchronous=FULL;", "synchronous") != 0 || migrate(s->w) != 0)
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	sq_close(st);
+	return -1;
+}
+
+/* ---- Small row helpers ------------------------------------------------- */
+
+static char *col_str(sqlite3_stmt *q, int i)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+	return aim_xstrdup(t ? (const char *)t : "");
+}
+
+static int sq_schema_version(struct store *st, int *version)
+{
+	struct sq *s = SQ(st);
+	sqlite3 *db = reader_get(s);
+	if (!db)
+		return -1;
+	sqlite3_stmt *q;
+	int rc = prep(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version;", &q);
+	if (rc == 0) {
+		int r = sqlite3_step(q);
+		if (r == SQLITE_ROW)
+			*version = sqlite3_column_int(q, 0);
+		else
+			rc = db_fail(db, r, "schema version");
+		sqlite3_finalize(q);
+	}
+	reader_put(s, db);
+	return rc;
+}
+
+static int sq_meta_get(struct store *st, const char *key, char **val)
+{
+	struct sq *s = SQ(st);
+	sqlite3 *db = reader_get(s);
+	if (!db)
+		return -1;
+	sqlite3_stmt *q;
+	int rc = prep(db, "SELECT value FROM meta WHERE key = ?1;", &q);
+	if (rc == 0) {
+		sqlite3_bind_text(q, 1, key, -1, SQLITE_TRANSIENT);
+		int r = sqlite3_step(q);
+		if (r == SQLITE_ROW)
+			*val = col_str(q, 0);
+		else if (r == SQLITE_DONE)
+			rc = aim_fail(AIM_ERR_NOTFOUND, "no setting %s", key);
+		else
+			rc = db_fail(db, r, "meta get");
+		sqlite3_finalize(q);
+	}
+	reader_put(s, db);
+	return rc;
+}
+
+/* Runs one prepared single statement on the writer (caller holds wlock). */
+static int step_done(sqlite3 *db, sqlite3_stmt *q, const char *what)
+{
+	int r = sqlite3_step(q);
+	int rc = r == SQLITE_DONE ? 0 : db_fail(db, r, what);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static int sq_meta_set(struct store *st, const char *key, const char *val)
+{
+	struct sq *s = SQ(st);
+	pthread_mutex_lock(&s->wlock);
+	sqlite3_stmt *q;
+	int rc = prep(s->w,
+		      "INSERT INTO meta(key, value) VALUES (?1, ?2)"
+		      " ON CONFLICT(key) DO UPDATE SET value = excluded.value;",
+		      &q);
+	if (rc == 0) {
+		sqlite3_bind_text(q, 1, key, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 2, val, -1, SQLITE_TRANSIENT);
+		rc = step_done(s->w, q, "meta set");
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return rc;
+}
+
+/* ---- Users and tokens ------------------------------------------------------ */
+
+static int sq_user_add(struct store *st, const struct store_new_user *u, int64_t *id)
+{
+	struct sq *s = SQ(st);
+	pthread_mutex_lock(&s->wlock);
+	sqlite3_stmt *q;
+	int rc = prep(s->w,
+		      "INSERT INTO users(name, rsa_public, rsa_private, ed_public, ed_private, created)"
+		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6);",
+		      &q);
+	if (rc == 0) {
+		sqlite3_bind_text(q, 1, u->name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 2, u->rsa_public_pem, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 3, u->rsa_private_pem, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_blob(q, 4, u->ed25519_public, 32, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 5, u->ed25519_private_pem, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(q, 6, aim_now());
+		rc = step_done(s->w, q, "user add");
+		if (rc == 0 && id)
+			*id = sqlite3_last_insert_rowid(s->w);
+		if (rc != 0 && aim_errcode() == AIM_ERR_EXISTS)
+			rc = aim_fail(AIM_ERR_EXISTS, "user %s already exists", u->name);
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return rc;
+}
+
+static int user_get_where(struct store *st, const char *where, const char *name, int64_t id,
+			  struct store_user *out)
+{
+	struct sq *s = SQ(st);
+	sqlite3 *db = reader_get(s);
+	if (!db)
+		return -1;
+	char sql[256];
+	snprintf(sql, sizeof sql, "SELECT id, name, rsa_public, ed_public, created FROM users WHERE %s;",
+		 where);
+	sqlite3_stmt *q;
+	int rc = prep(db, sql, &q);
+	if (rc == 0) {
+		if (name)
+			sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_int64(q, 1, id);
+		int r = sqlite3_step(q);
+		if (r == SQLITE_ROW) {
+			memset(out, 0, sizeof *out);
+			out->id = sqlite3_column_int64(q, 0);
+			const unsigned char *n = sqlite3_column_text(q, 1);
+			snprintf(out->name, sizeof out->name, "%s", n ? (const char *)n : "");
+			out->rsa_public_pem = col_str(q, 2);
+			if (sqlite3_column_bytes(q, 3) == 32)
+				memcpy(out->ed25519_public, sqlite3_column_blob(q, 3), 32);
+			out->created = sqlite3_column_int64(q, 4);
+		} else if (r == SQLITE_DONE) {
+			rc = aim_fail(AIM_ERR_NOTFOUND, "no such user");
+		} else {
+			rc = db_fail(db, r, "user get");
+		}
+		sqlite3_finalize(q);
+	}
+	reader_put(s, db);
+	return rc;
+}
+
+static int sq_user_get(struct store *st, const char *name, struct store_user *out)
+{
+	return user_get_where(st, "name = ?1", name, 0, out);
+}
+
+static int sq_user_get_id(struct store *st, int64_t id, struct store_user *out)
+{
+	return user_get_where(st, "id = ?1", NULL, id, out);
+}
+
+/* A one-integer query on a reader: binds up to three integers ?1..?3. */
+static int query_int(struct store *st, const char *sql, int64_t a, int64_t b, int64_t c,
+		     int64_t *out)
+{
+	struct sq *s = SQ(st);
+	sqlite3 *db = reader_get(s);
+	if (!db)
+		return -1;
+	sqlite3_stmt *q;
+	int rc = prep(db, sql, &q);
+	if (rc == 0) {
+		int n = sqlite3_bind_parameter_count(q);
+		if (n >= 1)
+			sqlite3_bind_int64(q, 1, a);
+		if (n >= 2)
+			sqlite3_bind_int64(q, 2, b);
+		if (n >= 3)
+			sqlite3_bind_int64(q, 3, c);
+		int r = sqlite3_step(q);
+		if (r == SQLITE_ROW)
+			*out = sqlite3_column_int64(q, 0);
+		else
+			rc = db_fail(db, r, "count");
+		sqlite3_finalize(q);
+	}
+	reader_put(s, db);
+	return rc;
+}
+
+static int sq_user_count(struct store *st, int64_t *n)
+{
+	return query_int(st, "SELECT COUNT(*) FROM users WHERE name <> '" STORE_INSTANCE_NAME "';",
+			 0, 0, 0, n);
+}
+
+static int sq_user_private_keys(struct store *st, int64_t id, char **rsa_pem, char **ed_pem)
+{
+	struct sq *s = SQ(st);
+	sqlite3 *db = reader_get(s);
+	if (!db)
+		return -1;
+	sqlite3_stmt *q;
+	int rc = prep(db, "SELECT rsa_private, ed_private FROM users WHERE id = ?1;", &q);
+	if (rc == 0) {
+		sqlite3_bind_int64(q, 1, id);
+		int r = sqlite3_step(q);
+		if (r == SQLITE_ROW) {
+			*rsa_pem = col_str(q, 0);
+			*ed_pem = col_str(q, 1);
+		} else if (r == SQLITE_DONE) {
+			rc = aim_fail(AIM_ERR_NOTFOUND, "no such user");
+		} else {
+			rc = db_fail(db, r, "private keys");
+		}
+		sqlite3_finalize(q);
+	}
+	reader_put(s, db);
+	return rc;
+}
+
+static int sq_token_add(struct store *st, int64_t user, const uint8_t hash[32])
+{
+	struct sq *s = SQ(st);
+	pthread_mutex_lock(&s->wlock);
+	sqlite3_stmt *q;
+	int rc = prep(s->w, "INSERT INTO tokens(hash, user_id, created) VALUES (?1, ?2, ?3);", &q);
+	if (rc == 0) {
+		sqlite3_bind_blob(q, 1, hash, 32, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(q, 2, user);
+		sqlite3_bind_int64(q, 3, aim_now());
+		rc = step_done(s->w, q, "token add");
+		if (rc != 0 && sqlite3_extended_errcode(s->w) == SQLITE_CONSTRAINT_FOREIGNKEY)
+			rc = aim_fail(AIM_ERR_NOTFOUND, "no such user");
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return rc;
+}
+
+static int sq_token_find(struct store *st, const uint8_t hash[32], int64_t *user)
+{
+	struct sq *s = SQ(st);
+	sqlite3 *db = reader_get(s);
+	if (!db)
+		return -1;
+	sqlite3_stmt *q;
+	int rc = prep(db, "SELECT user_id FROM tokens WHERE hash = ?1;", &q);
+	if (rc == 0) {
+		sqlite3_bind_blob(q, 1, hash, 32, SQLITE_TRANSIENT);
+		int r = sqlite3_step(q);
+		if (r == SQLITE_ROW)
+			*user = sqlite3_column_int64(q, 0);
+		else if (r == SQLITE_DONE)
+			rc = aim_fail(AIM_ERR_NOTFOUND, "unknown token");
+		else
+			rc = db_fail(db, r, "token find");
+		sqlite3_finalize(q);
+	}
+	reader_put(s, db);
+	return rc;
+}
+
+/* ---- Activities ------------------------------------------------------------ */
+
+static int insert_pairs(sqlite3 *db, const char *sql, int64_t seq, const int64_t *ids, size_t n,
+			const char *what)
+{
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *q;
+		TRY(prep(db, sql, &q));
+		sqlite3_bind_int64(q, 1, seq);
+		sqlite3_bind_int64(q, 2, ids[i]);
+		TRY(step_done(db, q, what));
+	}
+	return 0;
+}
+
+static int add_activity_tx(sqlite3 *db, const struct store_new_activity *a, int64_t *seq)
+{
+	sqlite3_stmt *q;
+	TRY(prep(db,
+		 "INSERT INTO activities(id, author, public, json, published)"
+		 " VALUES (?1, ?2, ?3, ?4, ?5);",
+		 &q));
+	sqlite3_bind_text(q, 1, a->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 2, a->author);
+	sqlite3_bind_int(q, 3, a->is_public ? 1 : 0);
+	sqlite3_bind_text(q, 4, a->json, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 5, a->published);
+	TRY(step_done(db, q, "activity add"));
+	int64_t s = sqlite3_last_insert_rowid(db);
+	if (a->object_id) {
+		TRY(prep(db, "INSERT INTO objects(id, activity_seq, json) VALUES (?1, ?2, ?3);", &q));
+		sqlite3_bind_text(q, 1, a->object_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(q, 2, s);
+		sqlite3_bind_text(q, 3, a->object_json, -1, SQLITE_TRANSIENT);
+		TRY(step_done(db, q, "object add"));
+	}
+	TRY(insert_pairs(db,
+			 "INSERT OR IGNORE INTO audience(activity_seq, user_id) VALUES (?1, ?2);",
+			 s, a->audience, a->n_audience, "audience add"));
+	TRY(insert_pairs(db, "INSERT OR IGNORE INTO inbox(activity_seq, user_id) VALUES (?1, ?2);",
+			 s, a->inbox, a->n_inbox, "inbox add"));
+	*seq = s;
+	return 0;
+}
+
+static int sq_activity_add(struct store *st, const struct store_new_activity *a, int64_t *seq)
+{
+	struct sq *s = SQ(st);
+	int64_t dummy;
+	pthread_mutex_lock(&s->wlock);
+	int rc = exec(s->w, "BEGIN IMMEDIATE;", "begin");
+	if (rc == 0) {
+		rc = add_activity_tx(s->w, a, seq ? seq : &dummy);
+		if (rc == 0) {
+			rc = exec(s->w, "COMMIT;", "commit");
+		}
+		if (rc != 0) {
+			/* Keep the first failure's reason; a rollback error adds nothing. */
+			enum aim_err code = aim_errcode();
+			char msg[256];
+			snprintf(msg, sizeof msg, "%s", aim_errmsg());
+			sqlite3_exec(s->w, "ROLLBACK;", NULL, NULL, NULL);
+			aim_fail(code, "%s", msg);
+		}
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return rc;
+}
+
+/* Who may see activity `a` (an alias in the query): its author, anyone when it
+ * is public, and the local users in its audience. ?V is the viewer. */
+#define VISIBLE(a, V)                                                                      \
+	"(" a ".author = " V " OR " a ".public = 1 OR EXISTS (SELECT 1 FROM audience au"   \
+	" WHERE au.activity_seq = " a ".seq AND au.user_id = " V "))"
+
+static int get_item(struct store *st, const char *sql, const char *id, int64_t viewer,
+		    struct store_item *out)
+{
+	struct sq *s = SQ(st);
+	sqlite3 *db = reader_get(s);
+	if (!db)
+		return -1;
+	sqlite3_stmt *q;
+	int rc = prep(db, sql, &q);
+	if (rc == 0) {
+		sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(q, 2, viewer);
+		int r = sqlite3_step(q);
+		if (r == SQLITE_ROW) {
+			out->cursor = sqlite3_column_int64(q, 0);
+			out->author = sqlite3_column_int64(q, 1);
+			out->is_public = sqlite3_column_int(q, 2) != 0;
+			out->json = col_str(q, 3);
+		} else if (r == SQLITE_DONE) {
+			rc = aim_fail(AIM_ERR_NOTFOUND, "no such item");
+		} else {
+			rc = db_fail(db, r, "get");
+		}
+		sqlite3_finalize(q);
+	}
+	reader_put(s, db);
+	return rc;
+}
+
+static int sq_activity_get(struct store *st, const char *id, int64_t viewer,
+			   struct store_item *out)
+{
+	return get_item(st,
+			"SELECT a.seq, a.author, a.public, a.json FROM activities a"
+			" WHERE a.id = ?1 AND " VISIBLE("a", "?2") ";",
+			id, viewer, out);
+}
+
+static int sq_object_get(struct store *st, const char *id, int64_t viewer, struct store_item *out)
+{
+	return get_item(st,
+			"SELECT a.seq, a.author, a.public, o.json FROM objects o"
+			" JOIN activities a ON a.seq = o.activity_seq"
+			" WHERE o.id = ?1 AND " VISIBLE("a", "?2") ";",
+			id, viewer, out);
+}
+
+/*
+ * A page query. `from` is the FROM/WHERE part selecting (cursor, author,
+ * public, json) rows with ?1 = collection owner and ?2 = viewer, and it must
+ * leave room for "AND cursor-bound". Reads the page and whether items exist
+ * beyond each end, all on one connection inside one read transaction so the
+ * three answers agree.
+ */
+static int page_query(struct store *st, const char *select, const char *from, const char *cur,
+		      int64_t owner, int64_t viewer, const struct store_range *r,
+		      struct store_page *out)
+{
+	struct sq *s = SQ(st);
+	memset(out, 0, sizeof *out);
+	sqlite3 *db = reader_get(s);
+	if (!db)
+		return -1;
+	int rc = exec(db, "BEGIN;", "begin read");
+	char sql[1024];
+	bool asc = r->min_id > 0;
+	int64_t maxb = r->max_id > 0 ? r->max_id : INT64_MAX;
+	int64_t minb = r->min_id > 0 ? r->min_id : 0;
+	sqlite3_stmt *q = NULL;
+	if (rc == 0) {
+		snprintf(sql, sizeof sql, "SELECT %s %s AND %s < ?3 AND %s > ?4 ORDER BY %s %s LIMIT ?5;",
+			 select, from, cur, cur, cur, asc ? "ASC" : "DESC");
+		rc = prep(db, sql, &q);
+	}
+	if (rc == 0) {
+		sqlite3_bind_int64(q, 1, owner);
+		sqlite3_bind_int64(q, 2, viewer);
+		sqlite3_bind_int64(q, 3, maxb);
+		sqlite3_bind_int64(q, 4, minb);
+		sqlite3_bind_int64(q, 5, (int64_t)r->limit);
+		out->items = aim_xcalloc(r->limit, sizeof *out->items);
+		int step;
+		while ((step = sqlite3_step(q)) == SQLITE_ROW && out->n < r->limit) {
+			struct store_item *it = &out->items[out->n++];
+			it->cursor = sqlite3_column_int64(q, 0);
+			it->author = sqlite3_column_int64(q, 1);
+			it->is_public = sqlite3_column_int(q, 2) != 0;
+			it->json = col_str(q, 3);
+		}
+		if (step != SQLITE_DONE && step != SQLITE_ROW)
+			rc = db_fail(db, step, "page");
+		sqlite3_finalize(q);
+	}
+	if (rc == 0 && asc) {
+		/* Newest first, always. */
+		for (size_t i = 0; i < out->n / 2; i++) {
+			struct store_item t = out->items[i];
+			out->items[i] = out->items[out->n - 1 - i];
+			out->items[out->n - 1 - i] = t;
+		}
+	}
+	if (rc == 0 && out->n > 0) {
+		for (int side = 0; side < 2 && rc == 0; side++) {
+			snprintf(sql, sizeof sql, "SELECT EXISTS (SELECT 1 %s AND %s %s ?3);", from, cur,
+				 side == 0 ? "<" : ">");
+			rc = prep(db, sql, &q);
+			if (rc != 0)
+				break;
+			sqlite3_bind_int64(q, 1, owner);
+			sqlite3_bind_int64(q, 2, viewer);
+			sqlite3_bind_int64(q, 3,
+					   side == 0 ? out->items[out->n - 1].cursor : out->items[0].cursor);
+			int step = sqlite3_step(q);
+			if (step == SQLITE_ROW) {
+				bool e = sqlite3_column_int(q, 0) != 0;
+				if (side == 0)
+					out->has_older = e;
+				else
+					out->has_newer = e;
+			} else {
+				rc = db_fail(db, step, "page bounds");
+			}
+			sqlite3_finalize(q);
+		}
+	}
+	sqlite3_exec(db, "COMMIT;", NULL, NULL, NULL);
+	reader_put(s, db);
+	if (rc != 0)
+		store_page_clear(out);
+	return rc;
+}
+
+#define OUTBOX_FROM " FROM activities a WHERE a.author = ?1 AND " VISIBLE("a", "?2")
+#define INBOX_FROM                                                                         \
+	" FROM inbox i JOIN activities a ON a.seq = i.activity_seq WHERE i.user_id = ?1"   \
+	" AND ?2 = ?2"
+
+static int sq_outbox_page(struct store *st, int64_t owner, int64_t viewer,
+			  const struct store_range *r, struct store_page *out)
+{
+	return page_query(st, "a.seq, a.author, a.public, a.json", OUTBOX_FROM, "a.seq", owner,
+			  viewer, r, out);
+}
+
+static int sq_outbox_count(struct store *st, int64_t owner, int64_t viewer, int64_t *n)
+{
+	return query_int(st, "SELECT COUNT(*)" OUTBOX_FROM ";", owner, viewer, 0, n);
+}
+
+static int sq_inbox_page(struct store *st, int64_t user, const struct store_range *r,
+			 struct store_page *out)
+{
+	return page_query(st, "i.seq, a.author, a.public, a.json", INBOX_FROM, "i.seq", user, 0, r,
+			  out);
+}
+
+static int sq_inbox_count(struct store *st, int64_t user, int64_t *n)
+{
+	return query_int(st, "SELECT COUNT(*)" INBOX_FROM ";", user, 0, 0, n);
+}
+
+static const struct store_ops sqlite_ops = {
+	.name = "sqlite",
+	.close = sq_close,
+	.meta_get = sq_meta_get,
+	.meta_set = sq_meta_set,
+	.schema_version = sq_schema_version,
+	.user_add = sq_user_add,
+	.user_get = sq_user_get,
+	.user_get_id = sq_user_get_id,
+	.user_count = sq_user_count,
+	.user_private_keys = sq_user_private_keys,
+	.token_add = sq_token_add,
+	.token_find = sq_token_find,
+	.activity_add = sq_activity_add,
+	.activity_get = sq_activity_get,
+	.object_get = sq_object_get,
+	.outbox_page = sq_outbox_page,
+	.outbox_count = sq_outbox_count,
+	.inbox_page = sq_inbox_page,
+	.inbox_count = sq_inbox_count,
+};

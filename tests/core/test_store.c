@@ -1,0 +1,280 @@
+/* Unit tests of the store (SQLite back end): migrations, users, tokens,
+ * activities, visibility, paging under inserts, durability across reopen. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "store/store.h"
+
+struct fx {
+	char dir[64];
+	char path[96];
+	struct store *st;
+	int64_t alice, bob, carol;
+};
+
+static const uint8_t edpub[32] = { 1, 2, 3 };
+
+static int64_t add_user(struct store *st, const char *name)
+{
+	struct store_new_user u = { name, "PUB", "PRIV", edpub, "EDPRIV" };
+	int64_t id = 0;
+	assert_int_equal(store_user_add(st, &u, &id), 0);
+	assert_true(id > 0);
+	return id;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/aim-test-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof f->path, "%s/aim.db", f->dir);
+	assert_int_equal(store_open_sqlite(f->path, &f->st), 0);
+	f->alice = add_user(f->st, "alice");
+	f->bob = add_user(f->st, "bob");
+	f->carol = add_user(f->st, "carol");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	store_close(f->st);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+/* Posts one activity by author; public or addressed to the given users. */
+static int64_t post(struct store *st, int64_t author, bool pub, const int64_t *to, size_t n,
+		    int k)
+{
+	char id[64], oid[64], json[128];
+	snprintf(id, sizeof id, "https://x/activities/%d", k);
+	snprintf(oid, sizeof oid, "https://x/objects/%d", k);
+	snprintf(json, sizeof json, "{\"id\":\"%s\",\"k\":%d}", id, k);
+	struct store_new_activity a = {
+		.id = id, .object_id = oid, .json = json, .object_json = "{}", .author = author,
+		.is_public = pub, .audience = to, .n_audience = n, .inbox = to, .n_inbox = n,
+		.published = aim_now(),
+	};
+	int64_t seq = 0;
+	assert_int_equal(store_activity_add(st, &a, &seq), 0);
+	assert_true(seq > 0);
+	return seq;
+}
+
+static void test_migrations(void **state)
+{
+	struct fx *f = *state;
+	int v = 0;
+	assert_int_equal(store_schema_version(f->st, &v), 0);
+	assert_int_equal(v, store_sqlite_latest_version());
+	assert_true(v >= 1);
+	/* Reopening applies nothing twice and keeps the version. */
+	store_close(f->st);
+	assert_int_equal(store_open_sqlite(f->path, &f->st), 0);
+	assert_int_equal(store_schema_version(f->st, &v), 0);
+	assert_int_equal(v, store_sqlite_latest_version());
+}
+
+static void test_meta(void **state)
+{
+	struct fx *f = *state;
+	char *v = NULL;
+	assert_int_equal(store_meta_get(f->st, "domain", &v), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
+	assert_int_equal(store_meta_set(f->st, "domain", "a.test"), 0);
+	assert_int_equal(store_meta_set(f->st, "domain", "b.test"), 0);
+	assert_int_equal(store_meta_get(f->st, "domain", &v), 0);
+	assert_string_equal(v, "b.test");
+	free(v);
+}
+
+static void test_users(void **state)
+{
+	struct fx *f = *state;
+	struct store_new_user u = { "alice", "P", "S", edpub, "E" };
+	assert_int_equal(store_user_add(f->st, &u, NULL), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_EXISTS);
+	struct store_user got;
+	assert_int_equal(store_user_get(f->st, "bob", &got), 0);
+	assert_int_equal(got.id, f->bob);
+	assert_string_equal(got.name, "bob");
+	assert_string_equal(got.rsa_public_pem, "PUB");
+	assert_memory_equal(got.ed25519_public, edpub, 32);
+	store_user_clear(&got);
+	assert_int_equal(store_user_get_id(f->st, f->carol, &got), 0);
+	assert_string_equal(got.name, "carol");
+	store_user_clear(&got);
+	assert_int_equal(store_user_get(f->st, "dave", &got), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
+	int64_t n = 0;
+	add_user(f->st, STORE_INSTANCE_NAME);
+	assert_int_equal(store_user_count(f->st, &n), 0);
+	assert_int_equal(n, 3); /* the instance row does not count */
+	char *rsa = NULL, *ed = NULL;
+	assert_int_equal(store_user_private_keys(f->st, f->alice, &rsa, &ed), 0);
+	assert_string_equal(rsa, "PRIV");
+	assert_string_equal(ed, "EDPRIV");
+	free(rsa);
+	free(ed);
+}
+
+static void test_tokens(void **state)
+{
+	struct fx *f = *state;
+	uint8_t h1[32], h2[32];
+	memset(h1, 0xaa, 32);
+	memset(h2, 0xbb, 32);
+	assert_int_equal(store_token_add(f->st, f->bob, h1), 0);
+	assert_int_equal(store_token_add(f->st, f->bob, h1), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_EXISTS);
+	assert_int_equal(store_token_add(f->st, 999, h2), -1);
+	int64_t u = 0;
+	assert_int_equal(store_token_find(f->st, h1, &u), 0);
+	assert_int_equal(u, f->bob);
+	assert_int_equal(store_token_find(f->st, h2, &u), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
+}
+
+static void test_activities_and_visibility(void **state)
+{
+	struct fx *f = *state;
+	int64_t to_bob[] = { f->bob };
+	post(f->st, f->alice, true, NULL, 0, 1);   /* public */
+	post(f->st, f->alice, false, to_bob, 1, 2); /* to bob only */
+	post(f->st, f->alice, false, NULL, 0, 3);  /* private */
+	/* Duplicate id is refused and changes nothing. */
+	struct store_new_activity dup = { .id = "https://x/activities/1", .json = "{}",
+					  .author = f->alice };
+	assert_int_equal(store_activity_add(f->st, &dup, NULL), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_EXISTS);
+
+	int64_t n;
+	assert_int_equal(store_outbox_count(f->st, f->alice, 0, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_outbox_count(f->st, f->alice, f->bob, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_outbox_count(f->st, f->alice, f->carol, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_outbox_count(f->st, f->alice, f->alice, &n), 0);
+	assert_int_equal(n, 3);
+
+	struct store_item it = { 0 };
+	assert_int_equal(store_activity_get(f->st, "https://x/activities/2", f->bob, &it), 0);
+	assert_string_equal(it.json, "{\"id\":\"https://x/activities/2\",\"k\":2}");
+	assert_int_equal(it.author, f->alice);
+	store_item_clear(&it);
+	assert_int_equal(store_activity_get(f->st, "https://x/activities/2", f->carol, &it), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
+	assert_int_equal(store_activity_get(f->st, "https://x/activities/2", 0, &it), -1);
+	assert_int_equal(store_object_get(f->st, "https://x/objects/3", f->alice, &it), 0);
+	store_item_clear(&it);
+	assert_int_equal(store_object_get(f->st, "https://x/objects/3", f->bob, &it), -1);
+	assert_int_equal(store_object_get(f->st, "https://x/objects/1", 0, &it), 0);
+	store_item_clear(&it);
+
+	/* The inbox got only what was addressed to its owner. */
+	assert_int_equal(store_inbox_count(f->st, f->bob, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_inbox_count(f->st, f->carol, &n), 0);
+	assert_int_equal(n, 0);
+	struct store_range r = { .limit = 20 };
+	struct store_page p;
+	assert_int_equal(store_inbox_page(f->st, f->bob, &r, &p), 0);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.items[0].json, "{\"id\":\"https://x/activities/2\",\"k\":2}");
+	store_page_clear(&p);
+}
+
+static void test_paging_under_inserts(void **state)
+{
+	struct fx *f = *state;
+	for (int i = 0; i < 45; i++)
+		post(f->st, f->alice, true, NULL, 0, 100 + i);
+	struct store_range r = { .limit = 20 };
+	struct store_page p;
+	assert_int_equal(store_outbox_page(f->st, f->alice, 0, &r, &p), 0);
+	assert_int_equal(p.n, 20);
+	assert_true(p.has_older);
+	assert_false(p.has_newer);
+	for (size_t i = 1; i < p.n; i++)
+		assert_true(p.items[i - 1].cursor > p.items[i].cursor);
+	int64_t last = p.items[p.n - 1].cursor, first = p.items[0].cursor;
+	store_page_clear(&p);
+	/* Three inserts between page 1 and page 2 shift nothing. */
+	for (int i = 0; i < 3; i++)
+		post(f->st, f->alice, true, NULL, 0, 200 + i);
+	r.max_id = last;
+	assert_int_equal(store_outbox_page(f->st, f->alice, 0, &r, &p), 0);
+	assert_int_equal(p.n, 20);
+	assert_int_equal(p.items[0].cursor, last - 1);
+	assert_true(p.has_older);
+	assert_true(p.has_newer);
+	last = p.items[p.n - 1].cursor;
+	store_page_clear(&p);
+	r.max_id = last;
+	assert_int_equal(store_outbox_page(f->st, f->alice, 0, &r, &p), 0);
+	assert_int_equal(p.n, 5);
+	assert_false(p.has_older);
+	store_page_clear(&p);
+	/* min_id: the items right after the cursor, newest first. */
+	r.max_id = 0;
+	r.min_id = first;
+	assert_int_equal(store_outbox_page(f->st, f->alice, 0, &r, &p), 0);
+	assert_int_equal(p.n, 3);
+	assert_true(p.items[0].cursor > p.items[2].cursor);
+	assert_int_equal(p.items[2].cursor, first + 1);
+	assert_true(p.has_older);
+	assert_false(p.has_newer);
+	store_page_clear(&p);
+	r.min_id = 0;
+	r.limit = 0;
+	assert_int_equal(store_outbox_page(f->st, f->alice, 0, &r, &p), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_INVALID);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+	struct fx *f = *state;
+	int64_t to_bob[] = { f->bob };
+	post(f->st, f->alice, false, to_bob, 1, 7);
+	uint8_t h[32];
+	memset(h, 7, 32);
+	assert_int_equal(store_token_add(f->st, f->alice, h), 0);
+	store_close(f->st);
+	assert_int_equal(store_open_sqlite(f->path, &f->st), 0);
+	int64_t u = 0, n = 0;
+	assert_int_equal(store_token_find(f->st, h, &u), 0);
+	assert_int_equal(u, f->alice);
+	assert_int_equal(store_inbox_count(f->st, f->bob, &n), 0);
+	assert_int_equal(n, 1);
+	struct store_user got;
+	assert_int_equal(store_user_get(f->st, "carol", &got), 0);
+	store_user_clear(&got);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_activities_and_visibility, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_paging_under_inserts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

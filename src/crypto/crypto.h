@@ -54,7 +54,7 @@
 #define AIM_MAX_SIG 139        /* DER ECDSA P-521 (Ed448: 114) */
 #define AIM_MAX_RSA_SIG 1024   /* RSA up to 8192 bits */
 #define AIM_MAX_PEM (16 * 1024) /* refuse longer PEM input */
-#define AIM_MAX_HPKE_INFO (64 * 1024) /* refuse longer info / exporter ctx */
+#define AIM_MAX_HPKE_INFO ((size_t)1 << 20) /* refuse longer HPKE info / KDF input */
 
 /* ---- Algorithms (enum values are the IANA code points) ------------------ */
 

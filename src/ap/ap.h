@@ -1,0 +1,109 @@
+/*
+ * ap: ActivityStreams 2.0 / ActivityPub documents on jansson, without I/O.
+ *
+ * This layer turns bytes into checked JSON (bounded depth and array sizes),
+ * builds the documents aimd serves (actors, collections and their pages),
+ * and validates what a local client posts to its outbox: it wraps a bare
+ * object in a Create, assigns server ids, `published`, `actor` and
+ * `attributedTo`, refuses an activity on behalf of someone else, and
+ * extracts the addressing (to, cc, bto, bcc, audience) so the server can
+ * find local recipients. bto and bcc are removed before anyone but the
+ * author sees an activity (ap_strip_hidden).
+ *
+ * Results follow base.h. Shape errors are AIM_ERR_INVALID (or
+ * AIM_ERR_DECODE for bytes that are not JSON, AIM_ERR_LIMIT for documents
+ * over a limit); an activity whose actor is not the poster is
+ * AIM_ERR_DENIED. json_t results are new references owned by the caller
+ * unless a comment says "borrowed".
+ */
+#ifndef AIM_AP_H
+#define AIM_AP_H
+
+#include <jansson.h>
+
+#include "base/base.h"
+
+#define AP_MAX_DEPTH 32        /* nesting of arrays and objects */
+#define AP_MAX_ARRAY 1000      /* entries of any one array (to, cc, tag, ...) */
+#define AP_MAX_ADDRESSEES 5000 /* all addressing fields together */
+
+#define AP_PUBLIC "https://www.w3.org/ns/activitystreams#Public"
+#define AP_CTX_AS "https://www.w3.org/ns/activitystreams"
+#define AP_CTX_SEC "https://w3id.org/security/v1"
+#define AP_CTX_MULTIKEY "https://w3id.org/security/multikey/v1"
+#define AP_CTX_MLS "https://purl.archive.org/socialweb/mls"
+#define AP_MEDIA_TYPE "application/activity+json"
+
+/* ---- JSON input --------------------------------------------------------- */
+
+/* 0 when the text nests arrays/objects at most max_depth deep (strings and
+ * escapes are skipped correctly); AIM_ERR_LIMIT otherwise. Runs before the
+ * parser so a deep document never reaches a recursive parser. */
+int ap_json_depth_check(const uint8_t *p, size_t n, size_t max_depth) AIM_WARN_UNUSED;
+/* Parses an object document of n bytes: depth pre-scan, strict JSON, and no
+ * array longer than AP_MAX_ARRAY. AIM_ERR_DECODE for malformed JSON,
+ * AIM_ERR_INVALID when the top level is not an object. */
+int ap_json_parse_object(const uint8_t *p, size_t n, json_t **out) AIM_WARN_UNUSED;
+/* Serialises compactly; the caller frees the string. */
+char *ap_json_dump(const json_t *j);
+
+/* ---- Vocabulary ----------------------------------------------------------- */
+
+/* The three spellings of the public collection. */
+bool ap_is_public(const char *iri);
+/* Whether type names an activity (Create, Follow, ...) rather than an object. */
+bool ap_is_activity_type(const char *type);
+/* The string id of a value that is an IRI string or an object with "id";
+ * NULL otherwise. Borrowed. */
+const char *ap_id_of(const json_t *v);
+
+/* ---- Documents ------------------------------------------------------------ */
+
+struct ap_actor_info {
+	const char *id;              /* BASE/users/NAME or BASE/actor */
+	const char *type;            /* "Person" or "Application" */
+	const char *preferred_username;
+	const char *shared_inbox;    /* BASE/inbox */
+	const char *rsa_public_pem;
+	const uint8_t *ed25519_public; /* 32 bytes */
+};
+/* The actor document with inbox, outbox, followers, following,
+ * keyPackages (id + "/" + name), publicKey and the FEP-521a Multikey. */
+int ap_actor_build(const struct ap_actor_info *a, json_t **out) AIM_WARN_UNUSED;
+
+/* An OrderedCollection: {id, type, totalItems, first}. */
+json_t *ap_collection(const char *id, int64_t total, const char *first);
+/* An OrderedCollectionPage; items is stolen; next and prev may be NULL. */
+json_t *ap_collection_page(const char *id, const char *part_of, json_t *items, const char *next,
+			   const char *prev);
+
+/* ---- Client-to-server outbox ---------------------------------------------- */
+
+struct ap_outbox_in {
+	const char *actor;           /* the poster's actor id */
+	const char *activity_id;     /* id to assign to the activity */
+	const char *object_id;       /* id to assign to a created object */
+	int64_t now;                 /* published time */
+};
+
+struct ap_outbox_out {
+	json_t *activity;            /* owned: the activity as it will be stored */
+	json_t *object;              /* borrowed from activity: the created object, or NULL */
+	bool is_public;
+	/* Every IRI in to/cc/bto/bcc/audience of the activity and its object,
+	 * without duplicates, borrowed from activity. */
+	const char **addressees;
+	size_t n_addressees;
+};
+void ap_outbox_out_clear(struct ap_outbox_out *o);
+
+/* Checks a posted document and turns it into the activity to store. in is
+ * borrowed and not modified. */
+int ap_outbox_prepare(const struct ap_outbox_in *in, const json_t *posted,
+		      struct ap_outbox_out *out) AIM_WARN_UNUSED;
+
+/* A copy of an activity (or object) without bto and bcc, at the top level
+ * and in an embedded object: what anyone but the author may see. */
+json_t *ap_strip_hidden(const json_t *doc);
+
+#endif

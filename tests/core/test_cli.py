@@ -1,0 +1,230 @@
+"""aimd command line: --version/--help, argument errors (exit 2, one line),
+init twice, user add (names, duplicates, token as last line), serve refusals."""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from aimtest import (AimTestCase, Server, ServerError, aimd_path, free_port,
+		     get_json, run_aimd, sanitizer_reports)
+
+
+class CliTest(AimTestCase):
+	@classmethod
+	def setUpClass(cls):
+		cls.tmp = tempfile.mkdtemp(prefix="aimtest-cli-")
+		cls.data = os.path.join(cls.tmp, "data")
+		r = run_aimd("init", "--data", cls.data, "--domain", "cli.test",
+			     "--url", "http://127.0.0.1:1")
+		assert r.returncode == 0, r.stderr
+
+	@classmethod
+	def tearDownClass(cls):
+		shutil.rmtree(cls.tmp, ignore_errors=True)
+
+	def fresh_dir(self):
+		return tempfile.mkdtemp(prefix="d", dir=self.tmp)
+
+	def assertClean(self, r):
+		self.assertEqual(sanitizer_reports(r.stdout + r.stderr), "")
+
+	def assertUsageError(self, *args):
+		"""Exit status 2 and exactly one non-empty line on stderr."""
+		r = run_aimd(*args)
+		self.assertEqual(r.returncode, 2, "aimd %s -> %d\nstdout %r\nstderr %r" %
+				 (" ".join(args), r.returncode, r.stdout, r.stderr))
+		lines = [l for l in r.stderr.splitlines() if l.strip()]
+		self.assertEqual(len(lines), 1, "aimd %s: stderr not one line: %r" %
+				 (" ".join(args), r.stderr))
+		self.assertClean(r)
+		return lines[0]
+
+	# -- informational --------------------------------------------------
+	def test_version(self):
+		r = run_aimd("--version")
+		self.assertEqual(r.returncode, 0, r.stderr)
+		self.assertRegex(r.stdout, r"\d+\.\d+")
+		self.assertIn("aim", r.stdout.lower())
+
+	def test_help(self):
+		r = run_aimd("--help")
+		self.assertEqual(r.returncode, 0, r.stderr)
+		for word in ("init", "serve", "user", "--data", "--domain", "--listen",
+			     "--tls-cert", "--tls-key", "--url"):
+			self.assertIn(word, r.stdout, "--help does not mention " + word)
+
+	# -- argument errors --------------------------------------------------
+	def test_no_arguments(self):
+		r = run_aimd()
+		self.assertEqual(r.returncode, 2, r.stderr)
+
+	def test_unknown_command(self):
+		self.assertUsageError("frobnicate")
+
+	def test_unknown_flags(self):
+		self.assertUsageError("--bogus")
+		self.assertUsageError("serve", "--data", self.data, "--bogus")
+		self.assertUsageError("init", "--data", self.fresh_dir() + "/x",
+				      "--domain", "x.test", "--frob", "1")
+		self.assertUsageError("user", "add", "--data", self.data, "--nope", "zed")
+
+	def test_missing_data(self):
+		self.assertUsageError("serve")
+		self.assertUsageError("serve", "--listen", "127.0.0.1:%d" % free_port())
+		self.assertUsageError("init", "--domain", "x.test")
+		self.assertUsageError("user", "add", "zed")
+
+	def test_missing_values(self):
+		self.assertUsageError("serve", "--data")
+		self.assertUsageError("init", "--data", self.fresh_dir() + "/x", "--domain")
+		self.assertUsageError("init", "--data", self.fresh_dir() + "/x")
+		self.assertUsageError("user", "add", "--data", self.data)
+
+	def test_bad_listen_values(self):
+		for bad in ("notaport", "127.0.0.1:", "127.0.0.1:abc", "127.0.0.1:70000",
+			    "127.0.0.1:-1", "999.1.1.1:80", "[::1", ":::", ""):
+			with self.subTest(listen=bad):
+				self.assertUsageError("serve", "--data", self.data,
+						      "--listen", bad)
+
+	def test_tls_cert_without_key(self):
+		r = run_aimd("serve", "--data", self.data, "--listen",
+			     "127.0.0.1:%d" % free_port(), "--tls-cert", "/nonexistent.crt")
+		self.assertNotEqual(r.returncode, 0)
+		self.assertTrue(r.stderr.strip())
+
+	# -- init ---------------------------------------------------------------
+	def test_init_twice_refused(self):
+		d = os.path.join(self.fresh_dir(), "data")
+		r = run_aimd("init", "--data", d, "--domain", "twice.test")
+		self.assertEqual(r.returncode, 0, r.stderr)
+		r = run_aimd("init", "--data", d, "--domain", "twice.test")
+		self.assertNotEqual(r.returncode, 0, "second init succeeded: " + r.stdout)
+		self.assertTrue(r.stderr.strip(), "no error message")
+		r = run_aimd("init", "--data", d, "--domain", "other.test")
+		self.assertNotEqual(r.returncode, 0)
+		self.assertClean(r)
+
+	def test_bad_domain_or_url(self):
+		for dom in ("", "a b", "bad/domain", "x@y"):
+			with self.subTest(domain=dom):
+				r = run_aimd("init", "--data", self.fresh_dir() + "/x",
+					     "--domain", dom)
+				self.assertNotEqual(r.returncode, 0, "domain %r accepted" % dom)
+		for url in ("ftp://x.test", "not a url", "http://"):
+			with self.subTest(url=url):
+				r = run_aimd("init", "--data", self.fresh_dir() + "/x",
+					     "--domain", "x.test", "--url", url)
+				self.assertNotEqual(r.returncode, 0, "url %r accepted" % url)
+
+	def test_user_add_on_missing_dir(self):
+		r = run_aimd("user", "add", "--data", self.fresh_dir() + "/none", "zed")
+		self.assertNotEqual(r.returncode, 0)
+		self.assertTrue(r.stderr.strip())
+
+	def test_serve_uninitialised_dir(self):
+		d = self.fresh_dir()
+		r = run_aimd("serve", "--data", d + "/none", "--listen",
+			     "127.0.0.1:%d" % free_port(), timeout=30)
+		self.assertNotEqual(r.returncode, 0)
+		self.assertTrue(r.stderr.strip())
+
+	# -- users ----------------------------------------------------------------
+	def test_user_add_token_is_last_line(self):
+		r = run_aimd("user", "add", "--data", self.data, "tok1")
+		self.assertEqual(r.returncode, 0, r.stderr)
+		lines = [l for l in r.stdout.splitlines() if l.strip()]
+		tok = lines[-1].strip()
+		self.assertRegex(tok, r"^[A-Za-z0-9_\-\.~+/=]{32,}$")
+		r2 = run_aimd("user", "add", "--data", self.data, "tok2")
+		self.assertEqual(r2.returncode, 0, r2.stderr)
+		tok2 = [l for l in r2.stdout.splitlines() if l.strip()][-1].strip()
+		self.assertNotEqual(tok, tok2)
+		# no private key material on the console
+		for out in (r.stdout, r.stderr, r2.stdout, r2.stderr):
+			self.assertNotIn("PRIVATE KEY", out)
+
+	def test_user_add_existing_refused(self):
+		r = run_aimd("user", "add", "--data", self.data, "dup")
+		self.assertEqual(r.returncode, 0, r.stderr)
+		r = run_aimd("user", "add", "--data", self.data, "dup")
+		self.assertNotEqual(r.returncode, 0, "duplicate user accepted")
+		self.assertEqual(r.returncode, 1, "issue: existing name -> exit 1")
+		self.assertTrue(r.stderr.strip())
+
+	def test_bad_user_names(self):
+		bad = ["", "Alice", "ALICE", "-alice", ".alice", "_alice", "al ice",
+		       "al/ice", "al@ice", "al:ice", "a" * 65, "\u00e5lice", "al\nice",
+		       "al%ice", "..", ".", "al\tice", "al*ce"]
+		for name in bad:
+			with self.subTest(name=name):
+				r = run_aimd("user", "add", "--data", self.data, name)
+				self.assertNotEqual(r.returncode, 0,
+						    "bad name %r accepted" % name)
+				self.assertIn(r.returncode, (1, 2))
+				self.assertTrue(r.stderr.strip())
+				self.assertClean(r)
+
+	def test_good_user_names(self):
+		for name in ("a", "0day", "x.y-z_w", "b" * 64, "9"):
+			with self.subTest(name=name):
+				r = run_aimd("user", "add", "--data", self.data, name)
+				self.assertEqual(r.returncode, 0,
+						 "name %r refused: %s" % (name, r.stderr))
+
+
+class ServeCliTest(AimTestCase):
+	"""serve: port in use, IPv6 listen, readiness line."""
+
+	def test_ready_line(self):
+		srv = Server(domain="ready.test")
+		try:
+			srv.start()
+			deadline = time.monotonic() + 5
+			while "listening on" not in srv.log_current() and time.monotonic() < deadline:
+				time.sleep(0.05)
+			self.assertIn("aimd: listening on http://127.0.0.1:%d" % srv.port,
+				      srv.log_current())
+		finally:
+			srv.cleanup()
+
+	def test_port_in_use(self):
+		srv = Server(domain="busy.test")
+		blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+		try:
+			blocker.bind(("127.0.0.1", srv.port))
+			blocker.listen(1)
+			p = subprocess.run(srv.serve_argv(), stdout=subprocess.PIPE,
+					   stderr=subprocess.PIPE, text=True, timeout=30)
+			self.assertNotEqual(p.returncode, 0)
+			self.assertTrue(p.stderr.strip(), "no message when the port is busy")
+			self.assertEqual(sanitizer_reports(p.stderr), "")
+		finally:
+			blocker.close()
+			srv.cleanup()
+
+	def test_ipv6_listen(self):
+		try:
+			s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+			s.bind(("::1", 0))
+			s.close()
+		except OSError:
+			self.skipTest("no IPv6 loopback")
+		port = free_port()
+		srv = Server(domain="six.test", port=port, url="http://[::1]:%d" % port,
+			     listen_host="[::1]")
+		try:
+			srv.start()
+			st, hd, doc = get_json("http://[::1]:%d/.well-known/nodeinfo" % port,
+					       accept="application/json")
+			self.assertEqual(st, 200)
+		finally:
+			srv.cleanup()
+
+
+if __name__ == "__main__":
+	unittest.main(verbosity=2)

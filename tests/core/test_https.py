@@ -1,0 +1,101 @@
+"""HTTPS: aimd serves with a certificate from a test CA; clients that trust
+the CA get WebFinger, actors, posts and SSE; clients that do not are refused."""
+
+import http.client
+import json
+import os
+import socket
+import ssl
+import time
+import unittest
+
+from aimtest import (AP_TYPE, AimTestCase, SSEClient, Server, free_port,
+		     get_json, make_ca, make_cert, note, parse_raw_status, request)
+
+
+class HttpsTest(AimTestCase):
+	@classmethod
+	def setUpClass(cls):
+		port = free_port()
+		cls.srv = None
+		import tempfile
+		cls.certdir = tempfile.mkdtemp(prefix="aimtest-ca-")
+		cls.ca = make_ca(cls.certdir)
+		cert, key = make_cert(cls.ca, cls.certdir, "a.test")
+		cls.srv = Server(domain="a.test", port=port, url="https://a.test:%d" % port,
+				 tls=(cert, key), ca=cls.ca)
+		cls.tok = {n: cls.srv.add_user(n) for n in ("alice", "bob")}
+		cls.srv.start()
+
+	@classmethod
+	def tearDownClass(cls):
+		if cls.srv:
+			cls.srv.cleanup()
+		import shutil
+		shutil.rmtree(cls.certdir, ignore_errors=True)
+
+	def wf_url(self, host="a.test"):
+		return "https://%s:%d/.well-known/webfinger?resource=acct:alice@a.test" % (
+			host, self.srv.port)
+
+	def test_webfinger_trusted(self):
+		st, hd, doc = get_json(self.wf_url(), accept="application/jrd+json",
+				       ctx=self.ca.ssl_context())
+		self.assertEqual(st, 200)
+		self.assertEqual(doc["subject"], "acct:alice@a.test")
+		href = [l["href"] for l in doc["links"] if l["rel"] == "self"][0]
+		self.assertEqual(href, "https://a.test:%d/users/alice" % self.srv.port)
+		# through the IP address too (the certificate has IP:127.0.0.1)
+		st, hd, doc = get_json(self.wf_url("127.0.0.1"), ctx=self.ca.ssl_context())
+		self.assertEqual(st, 200)
+
+	def test_webfinger_untrusted(self):
+		with self.assertRaises(ssl.SSLCertVerificationError):
+			get_json(self.wf_url())
+		empty = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)	# trusts nothing
+		with self.assertRaises(ssl.SSLCertVerificationError):
+			get_json(self.wf_url(), ctx=empty)
+		# trusted CA, but the certificate is not for this name
+		with self.assertRaises(ssl.SSLCertVerificationError):
+			get_json(self.wf_url("b.test"), ctx=self.ca.ssl_context())
+
+	def test_plain_http_on_tls_port(self):
+		try:
+			st, hd, body = request("GET", "http://127.0.0.1:%d/.well-known/nodeinfo"
+					       % self.srv.port, timeout=5)
+		except (OSError, http.client.HTTPException):
+			st = None
+		self.assertNotEqual(st, 200)
+		self.assertTrue(self.srv.running())
+		st, hd, doc = self.srv.get("/.well-known/nodeinfo")
+		self.assertEqual(st, 200)
+
+	def test_client_api_and_sse_over_https(self):
+		ctx = self.ca.ssl_context()
+		st, hd, actor = self.srv.get("/users/bob")
+		self.assertEqual(st, 200)
+		self.assertTrue(actor["id"].startswith("https://a.test:"))
+		c = SSEClient(actor["inbox"], token=self.tok["bob"], ctx=ctx)
+		try:
+			self.assertEqual(c.status, 200)
+			st, hd, act = self.srv.post("/users/alice/outbox",
+						    note("over tls", to=[actor["id"]]),
+						    token=self.tok["alice"])
+			self.assertEqual(st, 201, act)
+			self.assertTrue(hd["location"].startswith("https://a.test:"))
+			deadline = time.monotonic() + 5
+			got = None
+			while time.monotonic() < deadline and got is None:
+				ev = c.next_event(deadline - time.monotonic())
+				if ev is None:
+					break
+				if ev.get("event") == "activity":
+					got = json.loads(ev["data"])
+			self.assertIsNotNone(got, "no SSE event over TLS")
+			self.assertEqual(got["id"], act["id"])
+		finally:
+			c.close()
+
+
+if __name__ == "__main__":
+	unittest.main(verbosity=2)

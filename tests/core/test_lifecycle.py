@@ -1,0 +1,162 @@
+"""Process life: graceful SIGTERM/SIGINT with an SSE client and a slow upload
+connected (exit 0 in time), data and keys survive a restart, and kill -9
+keeps every acknowledged (201) post."""
+
+import json
+import signal
+import socket
+import threading
+import time
+import unittest
+
+from aimtest import (AP_TYPE, AS_PUBLIC, AimTestCase, SSEClient, Server,
+		     ServerError, note, request)
+
+
+class LifecycleTest(AimTestCase):
+	@classmethod
+	def setUpClass(cls):
+		cls.srv = Server(domain="life.test")
+		cls.tok = {n: cls.srv.add_user(n) for n in ("alice", "bob")}
+		cls.srv.start()
+
+	@classmethod
+	def tearDownClass(cls):
+		cls.srv.cleanup()
+
+	def ensure_running(self):
+		if not self.srv.running():
+			self.srv.proc = None
+			self.srv.start()
+
+	def slow_upload(self):
+		"""A POST that announced 100000 bytes and sent 1000 so far."""
+		s = socket.create_connection(("127.0.0.1", self.srv.port), 10)
+		s.sendall(("POST /users/alice/outbox HTTP/1.1\r\nHost: x\r\n"
+			   "Authorization: Bearer %s\r\nContent-Type: %s\r\n"
+			   "Content-Length: 100000\r\n\r\n" % (self.tok["alice"], AP_TYPE)).encode()
+			  + b'{"type": "Note", "content": "' + b"s" * 970)
+		return s
+
+	def test_a_sigterm_with_open_connections(self):
+		self.ensure_running()
+		c = SSEClient(self.srv.url + "/users/bob/inbox", token=self.tok["bob"])
+		self.assertEqual(c.status, 200)
+		up = self.slow_upload()
+		idle = socket.create_connection(("127.0.0.1", self.srv.port), 10)
+		try:
+			time.sleep(0.3)
+			t0 = time.monotonic()
+			self.srv.stop(timeout=10)	# asserts exit 0, no sanitizer report
+			took = time.monotonic() - t0
+			print("shutdown with SSE + slow upload + idle connection: %.2f s" % took)
+			self.assertLess(took, 10)
+			# the SSE stream ended
+			deadline = time.monotonic() + 3
+			while not c.closed and time.monotonic() < deadline:
+				c.next_event(0.5)
+			self.assertTrue(c.closed, "SSE stream still open after exit")
+		finally:
+			c.close()
+			up.close()
+			idle.close()
+		self.srv.start()
+
+	def test_b_sigint(self):
+		self.ensure_running()
+		self.srv.signal(signal.SIGINT)
+		rc = self.srv.proc.wait(10)
+		self.srv.proc = None
+		self.assertEqual(rc, 0)
+		self.srv.check_sanitizers()
+		self.srv.start()
+
+	def test_c_restart_keeps_data(self):
+		self.ensure_running()
+		st, hd, actor_before = self.srv.get("/users/alice")
+		self.assertEqual(st, 200)
+		acts = []
+		for i in range(3):
+			st, hd, a = self.srv.post("/users/alice/outbox",
+						  note("persist %d" % i, to=[AS_PUBLIC,
+									     self.srv.actor("bob")]),
+						  token=self.tok["alice"])
+			self.assertEqual(st, 201, a)
+			acts.append(a)
+		self.srv.restart()
+		st, hd, actor_after = self.srv.get("/users/alice")
+		self.assertEqual(st, 200)
+		self.assertEqual(actor_before["publicKey"], actor_after["publicKey"])
+		self.assertEqual(actor_before["assertionMethod"], actor_after["assertionMethod"])
+		for a in acts:
+			st, hd, got = self.srv.get(a["id"])
+			self.assertEqual(st, 200)
+			self.assertEqual(got["id"], a["id"])
+			st, hd, got = self.srv.get(a["object"]["id"])
+			self.assertEqual(st, 200)
+			self.assertEqual(got["content"], a["object"]["content"])
+		st, hd, coll = self.srv.get("/users/alice/outbox?page=true")
+		self.assertEqual(st, 200)
+		ids = [i["id"] if isinstance(i, dict) else i for i in coll["orderedItems"]]
+		for a in acts:
+			self.assertIn(a["id"], ids)
+		# bob's inbox and both tokens survived
+		st, hd, inbox = self.srv.get("/users/bob/inbox", token=self.tok["bob"])
+		self.assertEqual(st, 200)
+		self.assertGreaterEqual(inbox["totalItems"], 3)
+		st, hd, a = self.srv.post("/users/alice/outbox", note("after restart"),
+					  token=self.tok["alice"])
+		self.assertEqual(st, 201)
+		# a user added while the server is stopped is served after start
+		self.srv.stop()
+		self.srv.add_user("late")
+		self.srv.start()
+		st, hd, doc = self.srv.get("/users/late")
+		self.assertEqual(st, 200)
+
+	def test_d_kill9_keeps_acknowledged(self):
+		self.ensure_running()
+		acked = []
+		errors = []
+		stop = threading.Event()
+
+		def writer(k):
+			i = 0
+			while not stop.is_set():
+				try:
+					st, hd, body = request(
+						"POST", self.srv.url + "/users/alice/outbox",
+						token=self.tok["alice"], timeout=5,
+						body=json.dumps(note("crash %d-%d" % (k, i))),
+						headers={"Content-Type": AP_TYPE})
+				except OSError:
+					return	# the server is gone
+				if st == 201:
+					acked.append(hd["location"])
+				elif st == 429:
+					time.sleep(0.2)
+				elif st >= 500:
+					errors.append(st)
+				i += 1
+		threads = [threading.Thread(target=writer, args=(k,)) for k in range(3)]
+		for t in threads:
+			t.start()
+		time.sleep(2.0)
+		self.srv.kill9()
+		stop.set()
+		for t in threads:
+			t.join(10)
+		self.assertFalse(errors)
+		self.assertGreater(len(acked), 0, "no post acknowledged before the kill")
+		print("kill -9 after %d acknowledged posts" % len(acked))
+		self.srv.start()
+		missing = []
+		for loc in acked:
+			st, hd, doc = self.srv.get(loc, token=self.tok["alice"])
+			if st != 200:
+				missing.append((loc, st))
+		self.assertEqual(missing, [], "acknowledged posts lost after kill -9")
+
+
+if __name__ == "__main__":
+	unittest.main(verbosity=2)

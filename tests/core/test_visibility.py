@@ -1,0 +1,282 @@
+"""Visibility of outbox items and of activity/object ids for anonymous,
+addressed, unaddressed and owner readers; inbox access; local delivery with
+bto/bcc hidden; the SSE stream (delivery, Last-Event-ID, refusals)."""
+
+import json
+import time
+import unittest
+
+from aimtest import (AP_TYPE, AS_PUBLIC, AimTestCase, SSEClient, Server, note)
+
+
+def item_id(item):
+	return item["id"] if isinstance(item, dict) else item
+
+
+class VisibilityTest(AimTestCase):
+	@classmethod
+	def setUpClass(cls):
+		cls.srv = Server(domain="vis.test")
+		cls.tok = {n: cls.srv.add_user(n) for n in ("alice", "bob", "carol", "dave")}
+		cls.srv.start()
+		u = cls.srv.url + "/users/"
+		cls.alice, cls.bob, cls.carol = u + "alice", u + "bob", u + "carol"
+		out = "/users/alice/outbox"
+
+		def post(obj):
+			st, hd, act = cls.srv.post(out, obj, token=cls.tok["alice"])
+			assert st == 201, (st, act)
+			return act
+		cls.items = {
+			"public": post(note("public words", to=[AS_PUBLIC])),
+			"unlisted": post(note("unlisted words", to=[cls.alice + "/followers"],
+					      cc=[AS_PUBLIC])),
+			"as_public": post(note("as-public words", to=["as:Public"])),
+			"to_bob": post(note("for bob only", to=[cls.bob])),
+			"cc_bob": post(note("cc bob words", to=[], cc=[cls.bob])),
+			"bcc_bob": post(note("secret to bob", to=[cls.carol], bcc=[cls.bob])),
+			"bto_bob": post(note("bto to bob", to=[], bto=[cls.bob])),
+			"private": post(note("private words", to=[cls.alice + "/followers"])),
+			"self": post(note("note to self", to=[cls.alice])),
+		}
+		cls.visible = {
+			None: {"public", "unlisted", "as_public"},
+			"bob": {"public", "unlisted", "as_public", "to_bob", "cc_bob",
+				"bcc_bob", "bto_bob"},
+			"carol": {"public", "unlisted", "as_public", "bcc_bob"},
+			"dave": {"public", "unlisted", "as_public"},
+			"alice": set(cls.items),
+		}
+
+	@classmethod
+	def tearDownClass(cls):
+		cls.srv.cleanup()
+
+	def outbox_ids(self, viewer):
+		tok = self.tok[viewer] if viewer else None
+		st, hd, coll = self.srv.get("/users/alice/outbox", token=tok)
+		self.assertEqual(st, 200)
+		first = coll["first"]
+		if isinstance(first, str):
+			st, hd, first = self.srv.get(first, token=tok)
+			self.assertEqual(st, 200)
+		self.assertNotIn("next", first)
+		return [item_id(i) for i in first["orderedItems"]], first
+
+	def test_outbox_per_viewer(self):
+		for viewer, names in self.visible.items():
+			with self.subTest(viewer=viewer):
+				got, page = self.outbox_ids(viewer)
+				want = {self.items[n]["id"] for n in names}
+				self.assertEqual(set(got), want)
+				self.assertEqual(len(got), len(want))
+				text = json.dumps(page)
+				for n in set(self.items) - names:
+					self.assertNotIn(self.items[n]["object"]["content"], text)
+
+	def test_ids_per_viewer(self):
+		for viewer, names in self.visible.items():
+			tok = self.tok[viewer] if viewer else None
+			for name, act in self.items.items():
+				for url in (act["id"], act["object"]["id"]):
+					with self.subTest(viewer=viewer, item=name, url=url):
+						st, hd, body = self.srv.req("GET", url, token=tok,
+									    headers={"Accept": AP_TYPE})
+						if name in names:
+							self.assertEqual(st, 200)
+						else:
+							self.assertIn(st, (403, 404))
+							self.assertErrorBody(st, hd, body)
+							self.assertNotIn(act["object"]["content"].encode(), body)
+
+	def test_wrong_token_is_not_anonymous(self):
+		st, hd, body = self.srv.req("GET", "/users/alice/outbox", token="wrong")
+		self.assertIn(st, (200, 401))
+		if st == 200:
+			self.assertNotIn(b"for bob only", body)
+		st, hd, body = self.srv.req("GET", self.items["to_bob"]["id"], token="wrong")
+		self.assertIn(st, (401, 403, 404))
+		self.assertNotIn(b"for bob only", body)
+
+	def test_bto_bcc_hidden_from_recipients(self):
+		for viewer in ("bob", "carol"):
+			for name in ("bcc_bob", "bto_bob"):
+				if name not in self.visible[viewer]:
+					continue
+				act = self.items[name]
+				for url in (act["id"], act["object"]["id"]):
+					with self.subTest(viewer=viewer, item=name, url=url):
+						st, hd, doc = self.srv.get(url, token=self.tok[viewer])
+						self.assertEqual(st, 200)
+						self.assertNotIn("bcc", json.dumps(doc))
+						self.assertNotIn("bto", json.dumps(doc))
+		# nor in the outbox page a recipient reads
+		for viewer in ("bob", "carol", None):
+			ids, page = self.outbox_ids(viewer)
+			for it in page["orderedItems"]:
+				if isinstance(it, dict):
+					self.assertNotIn("bcc", it)
+					self.assertNotIn("bto", it)
+					if isinstance(it.get("object"), dict):
+						self.assertNotIn("bcc", it["object"])
+						self.assertNotIn("bto", it["object"])
+
+	def inbox(self, user, token):
+		st, hd, coll = self.srv.get("/users/%s/inbox" % user, token=token)
+		self.assertEqual(st, 200)
+		first = coll["first"]
+		if isinstance(first, str):
+			st, hd, first = self.srv.get(first, token=token)
+		return coll, first
+
+	def test_local_delivery(self):
+		coll, page = self.inbox("bob", self.tok["bob"])
+		got = {item_id(i) for i in page["orderedItems"]}
+		want = {self.items[n]["id"] for n in ("to_bob", "cc_bob", "bcc_bob", "bto_bob")}
+		self.assertEqual(got, want)
+		self.assertEqual(coll["totalItems"], len(want))
+		text = json.dumps(page)
+		self.assertNotIn('"bcc"', text)
+		self.assertNotIn('"bto"', text)
+		coll, page = self.inbox("carol", self.tok["carol"])
+		self.assertEqual({item_id(i) for i in page["orderedItems"]},
+				 {self.items["bcc_bob"]["id"]})
+		self.assertNotIn('"bcc"', json.dumps(page))
+		self.assertNotIn(self.bob, json.dumps(page))	# bob was a bcc
+		coll, page = self.inbox("dave", self.tok["dave"])
+		self.assertEqual(page.get("orderedItems", []), [])
+
+	def test_inbox_owner_only(self):
+		for tok in (None, "wrong", self.tok["bob"] + "x"):
+			with self.subTest(token=tok):
+				r = self.srv.req("GET", "/users/bob/inbox", token=tok,
+						 headers={"Accept": AP_TYPE})
+				self.assertRefused(r, 401)
+				self.assertTrue(r[1].get("www-authenticate", "").startswith("Bearer"))
+				r = self.srv.req("GET", "/users/bob/inbox?page=true", token=tok)
+				self.assertRefused(r, 401)
+		for who in ("carol", "alice"):
+			with self.subTest(viewer=who):
+				r = self.srv.req("GET", "/users/bob/inbox", token=self.tok[who])
+				self.assertRefused(r, 403)
+				r = self.srv.req("GET", "/users/bob/inbox?page=true",
+						 token=self.tok[who])
+				self.assertRefused(r, 403)
+				self.assertNotIn(b"for bob only", r[2])
+
+
+class SSETest(AimTestCase):
+	@classmethod
+	def setUpClass(cls):
+		cls.srv = Server(domain="sse.test")
+		cls.tok = {n: cls.srv.add_user(n) for n in ("alice", "bob", "carol")}
+		cls.srv.start()
+		cls.stream = cls.srv.url + "/users/bob/inbox"
+		cls.bob = cls.srv.url + "/users/bob"
+
+	@classmethod
+	def tearDownClass(cls):
+		cls.srv.cleanup()
+
+	def send_to_bob(self, text, **extra):
+		st, hd, act = self.srv.post("/users/alice/outbox",
+					    note(text, to=[self.bob], **extra),
+					    token=self.tok["alice"])
+		self.assertEqual(st, 201, act)
+		return act
+
+	def next_activity(self, c, timeout=5):
+		deadline = time.monotonic() + timeout
+		while time.monotonic() < deadline:
+			ev = c.next_event(max(0.01, deadline - time.monotonic()))
+			if ev is None:
+				return None
+			if ev.get("event") == "activity":
+				return ev
+		return None
+
+	def test_a_stream_delivers_and_resumes(self):
+		c = SSEClient(self.stream, token=self.tok["bob"], ctx=self.srv.ctx)
+		try:
+			self.assertEqual(c.status, 200, c.body)
+			self.assertTrue(c.headers.get("content-type", "")
+					.startswith("text/event-stream"))
+			t0 = time.monotonic()
+			a1 = self.send_to_bob("sse one", bcc=[self.srv.url + "/users/carol"])
+			ev1 = self.next_activity(c)
+			self.assertIsNotNone(ev1, "no event within 5 s")
+			self.assertLess(time.monotonic() - t0, 5)
+			d1 = json.loads(ev1["data"])
+			self.assertEqual(d1["id"], a1["id"])
+			self.assertNotIn("bcc", json.dumps(d1))
+			self.assertRegex(ev1.get("id", ""), r"^\d+$")
+			a2 = self.send_to_bob("sse two")
+			ev2 = self.next_activity(c)
+			self.assertIsNotNone(ev2)
+			self.assertEqual(json.loads(ev2["data"])["id"], a2["id"])
+			self.assertGreater(int(ev2["id"]), int(ev1["id"]))
+		finally:
+			c.close()
+		# posted while bob is away
+		a3 = self.send_to_bob("sse three")
+		c = SSEClient(self.stream, token=self.tok["bob"], ctx=self.srv.ctx,
+			      last_event_id=ev1["id"])
+		try:
+			self.assertEqual(c.status, 200)
+			e = self.next_activity(c)
+			self.assertIsNotNone(e, "Last-Event-ID did not replay")
+			self.assertEqual(json.loads(e["data"])["id"], a2["id"])
+			self.assertEqual(e["id"], ev2["id"])
+			e = self.next_activity(c)
+			self.assertIsNotNone(e)
+			self.assertEqual(json.loads(e["data"])["id"], a3["id"])
+			self.assertIsNone(self.next_activity(c, 1), "replayed too much")
+		finally:
+			c.close()
+
+	def test_b_two_streams_and_other_users(self):
+		c1 = SSEClient(self.stream, token=self.tok["bob"], ctx=self.srv.ctx)
+		c2 = SSEClient(self.stream, token=self.tok["bob"], ctx=self.srv.ctx)
+		c3 = SSEClient(self.srv.url + "/users/carol/inbox", token=self.tok["carol"],
+			       ctx=self.srv.ctx)
+		try:
+			# a normal request is served while streams are open
+			st, hd, doc = self.srv.get("/users/alice")
+			self.assertEqual(st, 200)
+			a = self.send_to_bob("to both streams")
+			for c in (c1, c2):
+				e = self.next_activity(c)
+				self.assertIsNotNone(e)
+				self.assertEqual(json.loads(e["data"])["id"], a["id"])
+			self.assertIsNone(self.next_activity(c3, 1), "carol got bob's item")
+		finally:
+			for c in (c1, c2, c3):
+				c.close()
+
+	def test_c_refusals(self):
+		for tok, status in ((None, 401), ("wrong", 401), (self.tok["carol"], 403),
+				    (self.tok["alice"], 403)):
+			with self.subTest(token=tok and tok[:5]):
+				c = SSEClient(self.stream, token=tok, ctx=self.srv.ctx)
+				try:
+					self.assertEqual(c.status, status)
+					self.assertErrorBody(c.status, c.headers, c.body)
+				finally:
+					c.close()
+		c = SSEClient(self.srv.url + "/users/nobody/inbox", token=self.tok["bob"],
+			      ctx=self.srv.ctx)
+		self.assertIn(c.status, (403, 404))
+		c.close()
+		# bad Last-Event-ID values never break the server
+		for lei in ("abc", "-1", "99999999999999999999999", "", "1 2"):
+			with self.subTest(last_event_id=lei):
+				c = SSEClient(self.stream, token=self.tok["bob"], ctx=self.srv.ctx,
+					      last_event_id=lei)
+				try:
+					self.assertLess(c.status, 500)
+				finally:
+					c.close()
+
+
+if __name__ == "__main__":
+	unittest.main(verbosity=2)

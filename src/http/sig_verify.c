@@ -1,0 +1,616 @@
+/*
+ * The signature verifier (both schemes) and the request signer.
+ *
+ * Order of checks: everything that needs no key first (parse, required
+ * components, time window, body digest), so that junk never causes a key
+ * fetch; then the key lookup, the algorithm check against the key type, and
+ * the signature itself.
+ */
+#include "http/sig.h"
+
+#include "crypto/crypto.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void sig_policy_default(struct sig_policy *p)
+{
+	memset(p, 0, sizeof *p);
+	p->max_age = 300;
+	p->skew = 3600;
+}
+
+void sig_verified_free(struct sig_verified *v)
+{
+	free(v->key_id);
+	free(v->owner);
+	memset(v, 0, sizeof *v);
+}
+
+/* ---- Shared checks -------------------------------------------------------- */
+
+static int check_time(const struct sig_policy *pol, int64_t now, int64_t created,
+		      const char *what)
+{
+	/* ATTACKS.md A8, cavage 2.1.4: "A signature with a `created` timestamp
+	 * value that is in the future MUST NOT be processed." (beyond skew) */
+	ENSURE(created <= now + pol->skew, AIM_ERR_AUTH, "signature: %s is in the future", what);
+	/* A7: older than max_age (plus skew) is a replay or a stale request */
+	ENSURE(created >= now - pol->max_age - pol->skew, AIM_ERR_AUTH,
+	       "signature: %s is too old", what);
+	return 0;
+}
+
+static int check_expires(int64_t now, int64_t expires)
+{
+	/* cavage 2.1.5: "A signature with an `expires` timestamp value that is
+	 * in the past MUST NOT be processed." RFC 9421 3.2 step 8 likewise. */
+	ENSURE(expires >= now, AIM_ERR_AUTH, "signature: expired");
+	return 0;
+}
+
+static bool method_has_body(const char *m)
+{
+	return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
+}
+
+static bool request_has_body(const struct sig_request *req)
+{
+	return req->has_body || req->body.len > 0 || req->body_sha256 ||
+	       method_has_body(req->method);
+}
+
+static int body_hash(const struct sig_request *req, uint8_t out[32])
+{
+	if (req->body_sha256) {
+		memcpy(out, req->body_sha256, 32);
+		return 0;
+	}
+	return aim_sha256(req->body, out);
+}
+
+/* The only field value allowed; two instances of a digest header would be
+ * joined and then fail the single-digest rule. */
+static int digest_field(const struct sig_request *req, const char *name, struct aim_buf *v)
+{
+	if (sig_field_value(req, name, v) != 0)
+		return aim_fail(AIM_ERR_AUTH, "signature: %s header missing or malformed", name);
+	return 0;
+}
+
+static int lookup_key(const char *key_id, sig_key_lookup_fn lookup, void *ctx,
+		      struct sig_key *key)
+{
+	memset(key, 0, sizeof *key);
+	if (lookup(ctx, key_id, key) != 0) {
+		enum aim_err e = aim_errcode();
+		if (e != AIM_ERR_TIMEOUT && e != AIM_ERR_IO && e != AIM_ERR_NOTFOUND &&
+		    e != AIM_ERR_LIMIT)
+			e = AIM_ERR_AUTH;
+		return aim_fail(e, "signature: key %s unavailable: %s", key_id, aim_errmsg());
+	}
+	ENSURE(key->pkey != NULL && key->owner != NULL, AIM_ERR_AUTH,
+	       "signature: key lookup returned no key");
+	return 0;
+}
+
+static void fill_out(struct sig_verified *out, enum sig_scheme scheme, const char *key_id,
+		     const struct sig_key *key, struct aim_bytes sig, int64_t created,
+		     int64_t expires, const struct sig_policy *pol)
+{
+	out->scheme = scheme;
+	out->key_id = aim_xstrdup(key_id);
+	out->owner = aim_xstrdup(key->owner);
+	out->created = created;
+	out->expires = expires;
+	out->replay_until = created + pol->max_age + pol->skew;
+	struct aim_buf rk;
+	aim_buf_init(&rk, SIG_MAX_KEYID + AIM_MAX_RSA_SIG + 8);
+	if (aim_buf_append(&rk, key_id, strlen(key_id) + 1) != 0 ||
+	    aim_buf_append(&rk, sig.p, sig.len) != 0 ||
+	    aim_sha256(aim_buf_bytes(&rk), out->replay_key) != 0)
+		memset(out->replay_key, 0xff, sizeof out->replay_key); /* cannot happen */
+	aim_buf_free(&rk);
+}
+
+/* ---- cavage ----------------------------------------------------------------- */
+
+static bool list_has(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list;
+	while (*p) {
+		const char *end = strchr(p, ' ');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len == n && strncasecmp(p, name, n) == 0)
+			return true;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return false;
+}
+
+static int list_check_dups(const char *list)
+{
+	const char *p = list;
+	while (*p) {
+		const char *end = strchr(p, ' ');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *q = end ? end + 1 : p + len;
+		while (end && *q) {
+			const char *e2 = strchr(q, ' ');
+			size_t l2 = e2 ? (size_t)(e2 - q) : strlen(q);
+			ENSURE(!(l2 == len && strncasecmp(p, q, len) == 0), AIM_ERR_DECODE,
+			       "signature: header listed twice");
+			if (!e2)
+				break;
+			q = e2 + 1;
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return 0;
+}
+
+/* Finds the cavage Signature value: the Signature header, or the params of
+ * `Authorization: Signature ...`. */
+static int cavage_header(const struct sig_request *req, const char **value)
+{
+	const char *found = NULL;
+	for (size_t i = 0; i < req->n_fields; i++) {
+		if (strcasecmp(req->fields[i].name, "signature") != 0)
+			continue;
+		ENSURE(found == NULL, AIM_ERR_DECODE, "signature: more than one Signature header");
+		found = req->fields[i].value;
+	}
+	if (!found) {
+		for (size_t i = 0; i < req->n_fields; i++) {
+			if (strcasecmp(req->fields[i].name, "authorization") != 0)
+				continue;
+			const char *v = req->fields[i].value;
+			if (v && strncasecmp(v, "Signature ", 10) == 0) {
+				ENSURE(found == NULL, AIM_ERR_DECODE,
+				       "signature: more than one Authorization: Signature header");
+				found = v + 10;
+				while (*found == ' ')
+					found++;
+			}
+		}
+	}
+	/* ATTACKS.md A1 */
+	ENSURE(found != NULL, AIM_ERR_AUTH, "signature: request is not signed");
+	*value = found;
+	return 0;
+}
+
+static int verify_cavage(const struct sig_request *req, int64_t now, const struct sig_policy *pol,
+			 sig_key_lookup_fn lookup, sig_key_release_fn release, void *ctx,
+			 struct sig_verified *out)
+{
+	const char *hv = NULL;
+	TRY(cavage_header(req, &hv));
+	struct sig_cavage_params p;
+	TRY(sig_cavage_parse(hv, &p));
+	int rc = 0;
+	struct aim_buf tmp, sstr;
+	aim_buf_init(&tmp, SIG_MAX_FIELD * 2);
+	aim_buf_init(&sstr, SIG_MAX_BASE + SIG_MAX_FIELD);
+	struct sig_key key = { 0 };
+	bool have_key = false;
+
+	/* A2: without a headers list only (created) (or date) would be signed */
+	ENSURE_GOTO(p.headers != NULL, out, AIM_ERR_AUTH,
+		    "signature: no headers parameter (request-target not covered)");
+	TRY_GOTO(list_check_dups(p.headers), out);
+	ENSURE_GOTO(list_has(p.headers, "(request-target)"), out, AIM_ERR_AUTH,
+		    "signature: (request-target) not covered");
+	/* A11: a signed request that does not cover host can be redirected */
+	ENSURE_GOTO(list_has(p.headers, "host"), out, AIM_ERR_AUTH, "signature: host not covered");
+	bool signs_date = list_has(p.headers, "date");
+	bool signs_created = list_has(p.headers, "(created)");
+	/* A3 */
+	ENSURE_GOTO(signs_date || signs_created, out, AIM_ERR_AUTH,
+		    "signature: neither date nor (created) covered");
+	bool has_body = request_has_body(req);
+	bool signs_digest = list_has(p.headers, "digest");
+	/* A4 */
+	ENSURE_GOTO(!has_body || signs_digest, out, AIM_ERR_AUTH,
+		    "signature: digest not covered on a request with a body");
+
+	/* A10: hmac, rsa-sha1, ecdsa and unknown algorithms are refused here;
+	 * the rest is matched against the key type below. */
+	const char *alg = p.algorithm;
+	if (alg) {
+		ENSURE_GOTO(strcmp(alg, "hs2019") == 0 || strcmp(alg, "rsa-sha256") == 0 ||
+				    strcmp(alg, "ed25519") == 0,
+			    out, AIM_ERR_AUTH, "signature: algorithm %s refused", alg);
+		/* A9, draft 2.3 step 2/3: "If the header field name is `(created)`
+		 * and the `algorithm` parameter starts with `rsa`, `hmac`, or
+		 * `ecdsa` an implementation MUST produce an error." */
+		ENSURE_GOTO(!(strncmp(alg, "rsa", 3) == 0 &&
+			      (signs_created || list_has(p.headers, "(expires)"))),
+			    out, AIM_ERR_AUTH, "signature: (created)/(expires) with algorithm %s",
+			    alg);
+	}
+
+	/* Time window (A7, A8) on every signed timestamp. */
+	int64_t created = 0;
+	if (signs_created || p.has_created) {
+		ENSURE_GOTO(p.has_created, out, AIM_ERR_DECODE, "signature: (created) without created");
+		TRY_GOTO(check_time(pol, now, p.created, "created"), out);
+		created = p.created;
+	}
+	if (signs_date) {
+		aim_buf_reset(&tmp);
+		TRY_GOTO(sig_field_value(req, "date", &tmp), out);
+		int64_t date;
+		ENSURE_GOTO(aim_time_parse_http((const char *)tmp.data, &date) == 0, out,
+			    AIM_ERR_AUTH, "signature: Date header is not an HTTP date");
+		TRY_GOTO(check_time(pol, now, date, "Date"), out);
+		if (!signs_created && !p.has_created)
+			created = date;
+	}
+	if (p.has_expires)
+		TRY_GOTO(check_expires(now, p.expires), out);
+
+	/* A5, A6: the covered digest must match the body */
+	if (signs_digest) {
+		uint8_t h[32];
+		TRY_GOTO(body_hash(req, h), out);
+		aim_buf_reset(&tmp);
+		TRY_GOTO(digest_field(req, "digest", &tmp), out);
+		TRY_GOTO(sig_digest_check((const char *)tmp.data, h), out);
+	}
+
+	TRY_GOTO(sig_cavage_signing_string(req, &p, &sstr), out);
+
+	TRY_GOTO(lookup_key(p.key_id, lookup, ctx, &key), out);
+	have_key = true;
+	enum aim_key_type kt = aim_pkey_type(key.pkey);
+	ENSURE_GOTO(kt == AIM_KEY_RSA || kt == AIM_KEY_ED25519, out, AIM_ERR_AUTH,
+		    "signature: key type not usable");
+	/* draft 2.1.3: "If `algorithm` is provided and differs from the key
+	 * metadata identified by the `keyId` ... an implementation MUST produce
+	 * an error." (A10) */
+	if (alg && strcmp(alg, "hs2019") != 0) {
+		bool fits = (kt == AIM_KEY_RSA && strcmp(alg, "rsa-sha256") == 0) ||
+			    (kt == AIM_KEY_ED25519 && strcmp(alg, "ed25519") == 0);
+		ENSURE_GOTO(fits, out, AIM_ERR_AUTH,
+			    "signature: algorithm %s does not fit the key type", alg);
+	}
+	if (aim_pkey_verify(key.pkey, aim_buf_bytes(&sstr), aim_buf_bytes(&p.signature)) != 0) {
+		rc = aim_fail(AIM_ERR_VERIFY, "signature: cavage signature does not verify (%s)",
+			      aim_errmsg());
+		goto out;
+	}
+	fill_out(out, SIG_CAVAGE, p.key_id, &key, aim_buf_bytes(&p.signature), created,
+		 p.has_expires ? p.expires : 0, pol);
+out:
+	if (have_key && release)
+		release(ctx, &key);
+	aim_buf_free(&tmp);
+	aim_buf_free(&sstr);
+	sig_cavage_params_free(&p);
+	return rc;
+}
+
+/* ---- RFC 9421 ---------------------------------------------------------- */
+
+static bool components_have(const struct sfv_dict *d, const struct sfv_member *m,
+			    const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < m->n_items; i++) {
+		const struct sfv_bare *v = &d->items[m->item_first + i].v;
+		if (v->type == SFV_STRING && v->len == n && memcmp(v->p, name, n) == 0 &&
+		    d->items[m->item_first + i].n_params == 0)
+			return true;
+	}
+	return false;
+}
+
+static int joined_field(const struct sig_request *req, const char *name, struct aim_buf *out,
+			bool *present)
+{
+	*present = false;
+	for (size_t i = 0; i < req->n_fields; i++)
+		if (strcasecmp(req->fields[i].name, name) == 0)
+			*present = true;
+	if (!*present)
+		return 0;
+	return sig_field_value(req, name, out);
+}
+
+static int verify_rfc9421(const struct sig_request *req, int64_t now,
+			  const struct sig_policy *pol, sig_key_lookup_fn lookup,
+			  sig_key_release_fn release, void *ctx, struct sig_verified *out)
+{
+	int rc = 0;
+	struct sfv_dict *in = aim_xmalloc(sizeof *in);
+	struct sfv_dict *sg = aim_xmalloc(sizeof *sg);
+	struct aim_buf tin, tsg, base, sigbytes, keyid, str;
+	aim_buf_init(&tin, SIG_MAX_HEADER);
+	aim_buf_init(&tsg, SIG_MAX_HEADER);
+	aim_buf_init(&base, SIG_MAX_BASE + SIG_MAX_FIELD);
+	aim_buf_init(&sigbytes, AIM_MAX_RSA_SIG);
+	aim_buf_init(&keyid, SIG_MAX_KEYID + 1);
+	aim_buf_init(&str, 256);
+	struct sig_key key = { 0 };
+	bool have_key = false;
+	bool present;
+
+	if (joined_field(req, "signature-input", &tin, &present) != 0 ||
+	    joined_field(req, "signature", &tsg, &present) != 0) {
+		rc = aim_fail(AIM_ERR_DECODE, "signature: malformed signature fields (%s)",
+			      aim_errmsg());
+		goto out;
+	}
+	/* A1 */
+	ENSURE_GOTO(present, out, AIM_ERR_AUTH, "signature: Signature-Input without Signature");
+	if (sfv_parse_dict((const char *)tin.data, tin.len, in) != 0 ||
+	    sfv_parse_dict((const char *)tsg.data, tsg.len, sg) != 0) {
+		rc = aim_fail(AIM_ERR_DECODE, "signature: %s", aim_errmsg());
+		goto out;
+	}
+	const struct sfv_member *mi;
+	if (pol->label) {
+		mi = sfv_dict_get(in, pol->label);
+		ENSURE_GOTO(mi != NULL, out, AIM_ERR_AUTH, "signature: no signature labelled %s",
+			    pol->label);
+	} else {
+		ENSURE_GOTO(in->n == 1, out, AIM_ERR_AUTH,
+			    "signature: %zu signatures and no label chosen", in->n);
+		mi = &in->m[0];
+	}
+	char label[64];
+	ENSURE_GOTO(mi->key_len < sizeof label, out, AIM_ERR_DECODE, "signature: label too long");
+	memcpy(label, mi->key, mi->key_len);
+	label[mi->key_len] = 0;
+	const struct sfv_member *ms = sfv_dict_get(sg, label);
+	ENSURE_GOTO(ms != NULL, out, AIM_ERR_DECODE, "signature: no Signature for label %s", label);
+	ENSURE_GOTO(!ms->inner && sg->items[ms->item_first].v.type == SFV_BYTES, out,
+		    AIM_ERR_DECODE, "signature: Signature member is not a byte sequence");
+	const struct sfv_bare *sb = &sg->items[ms->item_first].v;
+	ENSURE_GOTO(sb->len > 0 && aim_b64_decode(&sigbytes, sb->p, sb->len) == 0, out,
+		    AIM_ERR_DECODE, "signature: Signature is not base64");
+	ENSURE_GOTO(mi->inner, out, AIM_ERR_DECODE,
+		    "signature: Signature-Input member is not an inner list");
+
+	/* Parameters (section 2.3). */
+	const struct sfv_bare *p_created = sfv_param_get(in, mi->param_first, mi->n_params, "created");
+	const struct sfv_bare *p_expires = sfv_param_get(in, mi->param_first, mi->n_params, "expires");
+	const struct sfv_bare *p_keyid = sfv_param_get(in, mi->param_first, mi->n_params, "keyid");
+	const struct sfv_bare *p_alg = sfv_param_get(in, mi->param_first, mi->n_params, "alg");
+	const struct sfv_bare *p_nonce = sfv_param_get(in, mi->param_first, mi->n_params, "nonce");
+	const struct sfv_bare *p_tag = sfv_param_get(in, mi->param_first, mi->n_params, "tag");
+	/* A13: created is required here (the RFC only RECOMMENDS it) */
+	ENSURE_GOTO(p_created != NULL, out, AIM_ERR_AUTH, "signature: no created parameter");
+	ENSURE_GOTO(p_created->type == SFV_INTEGER, out, AIM_ERR_DECODE,
+		    "signature: created is not an integer");
+	ENSURE_GOTO(!p_expires || p_expires->type == SFV_INTEGER, out, AIM_ERR_DECODE,
+		    "signature: expires is not an integer");
+	ENSURE_GOTO(p_keyid != NULL, out, AIM_ERR_AUTH, "signature: no keyid parameter");
+	ENSURE_GOTO(p_keyid->type == SFV_STRING && (!p_alg || p_alg->type == SFV_STRING) &&
+			    (!p_nonce || p_nonce->type == SFV_STRING) &&
+			    (!p_tag || p_tag->type == SFV_STRING),
+		    out, AIM_ERR_DECODE, "signature: keyid, alg, nonce and tag must be strings");
+	TRY_GOTO(sfv_string_value(&keyid, p_keyid), out);
+	ENSURE_GOTO(keyid.len > 0 && strlen((const char *)keyid.data) == keyid.len, out,
+		    AIM_ERR_DECODE, "signature: empty keyid");
+	char alg[32] = "";
+	if (p_alg) {
+		aim_buf_reset(&str);
+		TRY_GOTO(sfv_string_value(&str, p_alg), out);
+		/* A10: only the two algorithms we can verify; the key decides */
+		ENSURE_GOTO(strcmp((const char *)str.data, "ed25519") == 0 ||
+				    strcmp((const char *)str.data, "rsa-v1_5-sha256") == 0,
+			    out, AIM_ERR_AUTH, "signature: alg %s refused", (const char *)str.data);
+		strcpy(alg, (const char *)str.data);
+	}
+
+	/* Required components (A13, A4, A11). */
+	ENSURE_GOTO(components_have(in, mi, "@method"), out, AIM_ERR_AUTH,
+		    "signature: @method not covered");
+	ENSURE_GOTO(components_have(in, mi, "@target-uri") ||
+			    (components_have(in, mi, "@authority") &&
+			     components_have(in, mi, "@path")),
+		    out, AIM_ERR_AUTH, "signature: @target-uri (or @authority and @path) not covered");
+	bool has_body = request_has_body(req);
+	bool signs_digest = components_have(in, mi, "content-digest");
+	ENSURE_GOTO(!has_body || signs_digest, out, AIM_ERR_AUTH,
+		    "signature: content-digest not covered on a request with a body");
+
+	/* Time window (A7, A8). */
+	TRY_GOTO(check_time(pol, now, p_created->i, "created"), out);
+	if (p_expires)
+		TRY_GOTO(check_expires(now, p_expires->i), out);
+
+	/* A5, A6 */
+	if (signs_digest) {
+		uint8_t h[32];
+		TRY_GOTO(body_hash(req, h), out);
+		aim_buf_reset(&str);
+		TRY_GOTO(digest_field(req, "content-digest", &str), out);
+		TRY_GOTO(sig_content_digest_check((const char *)str.data, h), out);
+	}
+
+	TRY_GOTO(sig_rfc9421_base(req, in, mi, &base), out);
+
+	TRY_GOTO(lookup_key((const char *)keyid.data, lookup, ctx, &key), out);
+	have_key = true;
+	enum aim_key_type kt = aim_pkey_type(key.pkey);
+	ENSURE_GOTO(kt == AIM_KEY_RSA || kt == AIM_KEY_ED25519, out, AIM_ERR_AUTH,
+		    "signature: key type not usable");
+	/* RFC 9421 3.2 step 6: the algorithm is determined by the key; an alg
+	 * that does not fit it fails (section 7.3.6, A10) */
+	if (alg[0]) {
+		bool fits = (kt == AIM_KEY_RSA && strcmp(alg, "rsa-v1_5-sha256") == 0) ||
+			    (kt == AIM_KEY_ED25519 && strcmp(alg, "ed25519") == 0);
+		ENSURE_GOTO(fits, out, AIM_ERR_AUTH, "signature: alg %s does not fit the key", alg);
+	}
+	if (aim_pkey_verify(key.pkey, aim_buf_bytes(&base), aim_buf_bytes(&sigbytes)) != 0) {
+		rc = aim_fail(AIM_ERR_VERIFY, "signature: RFC 9421 signature does not verify (%s)",
+			      aim_errmsg());
+		goto out;
+	}
+	fill_out(out, SIG_RFC9421, (const char *)keyid.data, &key, aim_buf_bytes(&sigbytes),
+		 p_created->i, p_expires ? p_expires->i : 0, pol);
+out:
+	if (have_key && release)
+		release(ctx, &key);
+	free(in);
+	free(sg);
+	aim_buf_free(&tin);
+	aim_buf_free(&tsg);
+	aim_buf_free(&base);
+	aim_buf_free(&sigbytes);
+	aim_buf_free(&keyid);
+	aim_buf_free(&str);
+	return rc;
+}
+
+int sig_verify(const struct sig_request *req, int64_t now, const struct sig_policy *policy,
+	       sig_key_lookup_fn lookup, sig_key_release_fn release, void *ctx,
+	       struct sig_verified *out)
+{
+	memset(out, 0, sizeof *out);
+	struct sig_policy def;
+	if (!policy) {
+		sig_policy_default(&def);
+		policy = &def;
+	}
+	ENSURE(req && req->method && req->target && lookup, AIM_ERR_INVALID,
+	       "signature: incomplete request description");
+	bool has_input = sig_fields_get(req->fields, req->n_fields, "signature-input") != NULL;
+	if (has_input) {
+		ENSURE(!policy->no_rfc9421, AIM_ERR_AUTH, "signature: RFC 9421 not accepted");
+		return verify_rfc9421(req, now, policy, lookup, release, ctx, out);
+	}
+	ENSURE(!policy->no_cavage, AIM_ERR_AUTH, "signature: cavage signatures not accepted");
+	return verify_cavage(req, now, policy, lookup, release, ctx, out);
+}
+
+/* ---- Signing ---------------------------------------------------------------- */
+
+static int sign_b64(const struct aim_pkey *k, struct aim_bytes msg, struct aim_buf *b64)
+{
+	struct aim_buf sig;
+	aim_buf_init(&sig, AIM_MAX_RSA_SIG);
+	int rc = aim_pkey_sign(k, msg, &sig);
+	if (rc == 0)
+		rc = aim_b64_encode(b64, sig.data, sig.len);
+	aim_buf_free(&sig);
+	return rc;
+}
+
+int sig_sign_request(const struct sig_signer *s, const char *method, const char *url,
+		     bool has_body, struct aim_bytes body, int64_t now, struct sig_fields *out)
+{
+	ENSURE(s && s->key && s->key_id && method && url, AIM_ERR_INVALID,
+	       "sign: incomplete signer or request");
+	ENSURE(aim_pkey_has_private(s->key), AIM_ERR_INVALID, "sign: key has no private half");
+	enum aim_key_type kt = aim_pkey_type(s->key);
+	ENSURE(kt == AIM_KEY_RSA || kt == AIM_KEY_ED25519, AIM_ERR_UNSUPPORTED,
+	       "sign: key type not usable");
+	for (const char *c = s->key_id; *c; c++)
+		ENSURE(*c >= 0x21 && *c < 0x7f && *c != '"' && *c != '\\', AIM_ERR_INVALID,
+		       "sign: keyId must be printable ASCII without quotes");
+	struct aim_url u;
+	TRY(aim_url_parse(url, &u));
+	int rc = 0;
+	struct aim_buf authority, target, date, digest, hdr, base;
+	aim_buf_init(&authority, 512);
+	aim_buf_init(&target, AIM_URL_MAX);
+	aim_buf_init(&date, 64);
+	aim_buf_init(&digest, 128);
+	aim_buf_init(&hdr, SIG_MAX_HEADER);
+	aim_buf_init(&base, SIG_MAX_BASE);
+	struct sfv_dict *d = NULL;
+	char dbuf[30];
+	aim_time_http(now, dbuf);
+	TRY_GOTO(aim_url_authority(&u, &authority), out);
+	TRY_GOTO(aim_url_target(&u, &target), out);
+
+	/* The fields the request will carry, so that the signing code below
+	 * reads exactly what is sent. */
+	struct sig_field f[4];
+	size_t nf = 0;
+	f[nf++] = (struct sig_field){ "host", (const char *)authority.data };
+	f[nf++] = (struct sig_field){ "date", dbuf };
+	if (has_body) {
+		if (s->scheme == SIG_RFC9421)
+			TRY_GOTO(sig_content_digest_header(&digest, body), out);
+		else
+			TRY_GOTO(sig_digest_header(&digest, body), out);
+		f[nf++] = (struct sig_field){ s->scheme == SIG_RFC9421 ? "content-digest" : "digest",
+					      (const char *)digest.data };
+	}
+	struct sig_request req = {
+		.method = method,
+		.target = (const char *)target.data,
+		.authority = (const char *)authority.data,
+		.scheme = u.scheme,
+		.fields = f,
+		.n_fields = nf,
+		.has_body = has_body,
+		.body = body,
+	};
+
+	if (s->scheme == SIG_RFC9421) {
+		TRY_GOTO(aim_buf_append_str(&hdr, "sig1=(\"@method\" \"@target-uri\""), out);
+		if (has_body)
+			TRY_GOTO(aim_buf_append_str(&hdr, " \"content-digest\""), out);
+		TRY_GOTO(aim_buf_printf(&hdr, ");created=%lld;keyid=", (long long)now), out);
+		TRY_GOTO(sfv_serialize_string(&hdr, s->key_id), out);
+		TRY_GOTO(aim_buf_printf(&hdr, ";alg=\"%s\"",
+					kt == AIM_KEY_RSA ? "rsa-v1_5-sha256" : "ed25519"),
+			 out);
+		d = aim_xmalloc(sizeof *d);
+		TRY_GOTO(sfv_parse_dict((const char *)hdr.data, hdr.len, d), out);
+		TRY_GOTO(sig_rfc9421_base(&req, d, &d->m[0], &base), out);
+		struct aim_buf sv;
+		aim_buf_init(&sv, 2048);
+		TRY_GOTO(aim_buf_append_str(&sv, "sig1=:"), out);
+		if (sign_b64(s->key, aim_buf_bytes(&base), &sv) != 0 ||
+		    aim_buf_append_byte(&sv, ':') != 0) {
+			aim_buf_free(&sv);
+			rc = -1;
+			goto out;
+		}
+		for (size_t i = 0; i < nf; i++)
+			sig_fields_add(out, i == 0 ? "Host" : i == 1 ? "Date" : "Content-Digest",
+				       f[i].value);
+		sig_fields_add(out, "Signature-Input", (const char *)hdr.data);
+		sig_fields_add(out, "Signature", (const char *)sv.data);
+		aim_buf_free(&sv);
+	} else {
+		/* What Mastodon sends: (request-target) host date [digest] */
+		struct sig_cavage_params p;
+		memset(&p, 0, sizeof p);
+		p.headers = has_body ? (char *)"(request-target) host date digest"
+				     : (char *)"(request-target) host date";
+		TRY_GOTO(sig_cavage_signing_string(&req, &p, &base), out);
+		TRY_GOTO(aim_buf_printf(&hdr, "keyId=\"%s\",algorithm=\"%s\",headers=\"%s\",signature=\"",
+					s->key_id, kt == AIM_KEY_RSA ? "rsa-sha256" : "hs2019",
+					p.headers),
+			 out);
+		TRY_GOTO(sign_b64(s->key, aim_buf_bytes(&base), &hdr), out);
+		TRY_GOTO(aim_buf_append_byte(&hdr, '"'), out);
+		for (size_t i = 0; i < nf; i++)
+			sig_fields_add(out, i == 0 ? "Host" : i == 1 ? "Date" : "Digest", f[i].value);
+		sig_fields_add(out, "Signature", (const char *)hdr.data);
+	}
+out:
+	free(d);
+	aim_url_free(&u);
+	aim_buf_free(&authority);
+	aim_buf_free(&target);
+	aim_buf_free(&date);
+	aim_buf_free(&digest);
+	aim_buf_free(&hdr);
+	aim_buf_free(&base);
+	return rc;
+}

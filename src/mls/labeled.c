@@ -25,13 +25,18 @@ static int check_suite(const struct aim_suite *cs)
 	return 0;
 }
 
+int mls_write_label_raw(struct aim_buf *w, struct aim_bytes label)
+{
+	ENSURE(label.len <= MLS_MAX_LABEL, AIM_ERR_LIMIT, "label too long");
+	TRY(tls_write_varint(w, (uint32_t)(sizeof(MLS_LABEL_PREFIX) - 1 + label.len)));
+	TRY(aim_buf_append(w, MLS_LABEL_PREFIX, sizeof(MLS_LABEL_PREFIX) - 1));
+	return aim_buf_append(w, label.p, label.len);
+}
+
 int mls_write_label(struct aim_buf *w, const char *label)
 {
 	TRY(check_label(label));
-	size_t n = strlen(label);
-	TRY(tls_write_varint(w, (uint32_t)(sizeof(MLS_LABEL_PREFIX) - 1 + n)));
-	TRY(aim_buf_append(w, MLS_LABEL_PREFIX, sizeof(MLS_LABEL_PREFIX) - 1));
-	return aim_buf_append(w, label, n);
+	return mls_write_label_raw(w, AIM_BYTES_STR(label));
 }
 
 /* label<V> (prefixed) || second<V> */
@@ -46,6 +51,14 @@ int mls_expand_with_label(const struct aim_suite *cs, struct aim_bytes secret,
 			  const char *label, struct aim_bytes context, uint8_t *out,
 			  size_t out_len)
 {
+	TRY(check_label(label));
+	return mls_expand_with_label_raw(cs, secret, AIM_BYTES_STR(label), context, out, out_len);
+}
+
+int mls_expand_with_label_raw(const struct aim_suite *cs, struct aim_bytes secret,
+			      struct aim_bytes label, struct aim_bytes context, uint8_t *out,
+			      size_t out_len)
+{
 	TRY(check_suite(cs));
 	ENSURE(out_len > 0 && out_len <= 0xffff && out_len <= 255 * cs->nh, AIM_ERR_INVALID,
 	       "ExpandWithLabel length %zu out of range", out_len);
@@ -54,7 +67,8 @@ int mls_expand_with_label(const struct aim_suite *cs, struct aim_bytes secret,
 	aim_buf_init(&info, LABELED_MAX);
 	int rc = 0;
 	TRY_GOTO(tls_write_u16(&info, (uint16_t)out_len), out);
-	TRY_GOTO(encode_pair(&info, label, context), out);
+	TRY_GOTO(mls_write_label_raw(&info, label), out);
+	TRY_GOTO(tls_write_vec_bytes(&info, context), out);
 	TRY_GOTO(aim_hkdf_expand(cs->hash, secret, aim_buf_bytes(&info), out, out_len), out);
 out:
 	if (rc)

@@ -41,6 +41,12 @@ int mls_expand_with_label(const struct aim_suite *cs, struct aim_bytes secret,
 			  const char *label, struct aim_bytes context, uint8_t *out,
 			  size_t out_len) AIM_WARN_UNUSED;
 
+/* The same with a label given as bytes (it may hold any octet, e.g. an
+ * application's exporter label); at most MLS_MAX_LABEL bytes. */
+int mls_expand_with_label_raw(const struct aim_suite *cs, struct aim_bytes secret,
+			      struct aim_bytes label, struct aim_bytes context, uint8_t *out,
+			      size_t out_len) AIM_WARN_UNUSED;
+
 /* DeriveSecret(secret, label) = ExpandWithLabel(secret, label, "", Nh);
  * out receives cs->nh bytes. */
 int mls_derive_secret(const struct aim_suite *cs, struct aim_bytes secret, const char *label,
@@ -95,5 +101,6 @@ int mls_decrypt_with_label(const struct aim_suite *cs, struct aim_bytes sk, cons
 
 /* Appends opaque label<V> with "MLS 1.0 " + label to w. */
 int mls_write_label(struct aim_buf *w, const char *label) AIM_WARN_UNUSED;
+int mls_write_label_raw(struct aim_buf *w, struct aim_bytes label) AIM_WARN_UNUSED;
 
 #endif

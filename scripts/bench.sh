@@ -1,0 +1,33 @@
+#!/bin/sh
+# Runs every benchmark program (bench_*) found in BIN_DIR and prints its
+# results, after a line describing the machine (nproc).
+# Usage: scripts/bench.sh BIN_DIR
+set -eu
+
+if [ $# -ne 1 ]; then
+	echo "usage: $0 BIN_DIR" >&2
+	exit 2
+fi
+bin_dir=$1
+if [ ! -d "$bin_dir" ]; then
+	echo "bench: $bin_dir is not a directory (build first)" >&2
+	exit 2
+fi
+
+echo "machine: nproc=$(nproc) $(uname -m) $(uname -sr)"
+found=0
+status=0
+for prog in "$bin_dir"/bench_*; do
+	[ -f "$prog" ] && [ -x "$prog" ] || continue
+	found=1
+	echo "== $(basename "$prog")"
+	if ! "$prog"; then
+		echo "bench: $(basename "$prog") failed" >&2
+		status=1
+	fi
+done
+if [ "$found" -eq 0 ]; then
+	echo "bench: no bench_* programs in $bin_dir" >&2
+	exit 1
+fi
+exit "$status"

@@ -18,7 +18,9 @@ echo "machine: nproc=$(nproc) $(uname -m) $(uname -sr)"
 found=0
 status=0
 for prog in "$bin_dir"/bench_*; do
-	[ -f "$prog" ] && [ -x "$prog" ] || continue
+	if [ ! -f "$prog" ] || [ ! -x "$prog" ]; then
+		continue
+	fi
 	found=1
 	echo "== $(basename "$prog")"
 	if ! "$prog"; then

@@ -1,0 +1,519 @@
+/* http server on libmicrohttpd: limits, TLS, streaming, access log. */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RESP_MAX ((size_t)64 << 20)
+#define TLS_FILE_MAX ((size_t)1 << 20)
+
+struct http_server {
+	struct MHD_Daemon *d;
+	http_handler_fn fn;
+	void *app;
+	size_t max_body;
+	char *cert, *key;
+	char url[96];
+	atomic_int active;
+};
+
+/* Per request; freed when both the request completed and a stream (if any)
+ * was released. */
+struct req_ctx {
+	struct http_server *s;
+	struct MHD_Connection *conn;
+	atomic_int refs;
+	char method[16];
+	char *path;
+	char remote[INET6_ADDRSTRLEN + 8];
+	struct aim_buf body;
+	bool too_large;
+	bool responded;
+	int status;
+	atomic_ullong bytes;
+	int64_t start_ms;
+};
+
+static void ctx_unref(struct req_ctx *x)
+{
+	if (atomic_fetch_sub(&x->refs, 1) != 1)
+		return;
+	aim_buf_free(&x->body);
+	free(x->path);
+	free(x);
+}
+
+/* ---- Request accessors ----------------------------------------------------- */
+
+const char *http_req_header(const struct http_request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_query(const struct http_request *r, const char *name)
+{
+	struct MHD_Connection *c = r->conn;
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+	if (v)
+		return v;
+	/* A bare key ("?page") has a NULL value: tell it apart from absence. */
+	return MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, name, strlen(name), NULL,
+					     NULL) == MHD_YES
+		       ? ""
+		       : NULL;
+}
+
+struct qall {
+	const char *name;
+	const char **out;
+	size_t max, n;
+};
+
+static enum MHD_Result qall_it(void *cls, enum MHD_ValueKind kind, const char *key,
+			       const char *value)
+{
+	struct qall *q = cls;
+	if (key && !strcmp(key, q->name)) {
+		if (q->n < q->max)
+			q->out[q->n] = value ? value : "";
+		q->n++;
+	}
+	return MHD_YES;
+}
+
+size_t http_req_query_all(const struct http_request *r, const char *name, const char **out,
+			  size_t max)
+{
+	struct qall q = { name, out, max, 0 };
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, qall_it, &q);
+	return q.n;
+}
+
+/* ---- Responses -------------------------------------------------------------- */
+
+void http_resp_header(struct http_response *r, const char *name, const char *value)
+{
+	if (r->nheaders >= HTTP_MAX_RESP_HEADERS)
+		return;
+	r->headers[r->nheaders].name = aim_xstrdup(name);
+	r->headers[r->nheaders].value = aim_xstrdup(value);
+	r->nheaders++;
+}
+
+void http_resp_set(struct http_response *r, int status, const char *content_type,
+		   const void *body, size_t len)
+{
+	r->status = status;
+	free(r->content_type);
+	r->content_type = aim_xstrdup(content_type);
+	aim_buf_free(&r->body);
+	aim_buf_init(&r->body, RESP_MAX);
+	if (len && aim_buf_append(&r->body, body, len) != 0) {
+		r->status = 500;
+		aim_buf_init(&r->body, RESP_MAX);
+	}
+}
+
+void http_resp_error(struct http_response *r, int status, const char *code, const char *detail)
+{
+	struct aim_buf b;
+	aim_buf_init(&b, 16384);
+	/* Minimal JSON string escaping; details are short ASCII messages. */
+	const char *parts[2] = { code, detail ? detail : "" };
+	bool ok = aim_buf_append_str(&b, "{\"error\":\"") == 0;
+	for (int p = 0; p < 2 && ok; p++) {
+		for (const unsigned char *c = (const unsigned char *)parts[p]; *c && ok; c++) {
+			if (*c == '"' || *c == '\\')
+				ok = aim_buf_printf(&b, "\\%c", *c) == 0;
+			else if (*c < 0x20)
+				ok = aim_buf_printf(&b, "\\u%04x", *c) == 0;
+			else
+				ok = aim_buf_append_byte(&b, *c) == 0;
+		}
+		if (ok)
+			ok = aim_buf_append_str(&b, p == 0 ? "\",\"detail\":\"" : "\"}") == 0;
+	}
+	if (!ok) {
+		aim_buf_init(&b, 0);
+		ok = aim_buf_append_str(&b, "{\"error\":\"error\",\"detail\":\"\"}") == 0;
+	}
+	http_resp_set(r, status, "application/json", b.data, b.len);
+	aim_buf_free(&b);
+}
+
+static void resp_free(struct http_response *r)
+{
+	free(r->content_type);
+	aim_buf_free(&r->body);
+	for (size_t i = 0; i < r->nheaders; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+	}
+	if (r->stream_free)
+		r->stream_free(r->stream_cls);
+}
+
+/* ---- Streaming ------------------------------------------------------------------ */
+
+struct stream {
+	http_stream_fn fn;
+	void (*free_fn)(void *cls);
+	void *cls;
+	struct req_ctx *x;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *st = cls;
+	ssize_t n = st->fn(st->cls, buf, max);
+	if (n < 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	atomic_fetch_add(&st->x->bytes, (unsigned long long)n);
+	return n;
+}
+
+static void stream_release(void *cls)
+{
+	struct stream *st = cls;
+	if (st->free_fn)
+		st->free_fn(st->cls);
+	ctx_unref(st->x);
+	free(st);
+}
+
+/* ---- The request path --------------------------------------------------------------- */
+
+static enum MHD_Result queue(struct req_ctx *x, struct http_response *r)
+{
+	struct MHD_Response *mr;
+	if (r->status == 0) {
+		resp_free(r);
+		memset(r, 0, sizeof *r);
+		http_resp_error(r, 500, "internal", "no response");
+	}
+	if (r->stream) {
+		struct stream *st = aim_xcalloc(1, sizeof *st);
+		st->fn = r->stream;
+		st->free_fn = r->stream_free;
+		st->cls = r->stream_cls;
+		st->x = x;
+		atomic_fetch_add(&x->refs, 1);
+		r->stream_free = NULL; /* now owned by the stream */
+		mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st,
+						       stream_release);
+		if (!mr) {
+			stream_release(st);
+			resp_free(r);
+			return MHD_NO;
+		}
+	} else {
+		size_t len = 0;
+		uint8_t *body = aim_buf_steal(&r->body, &len);
+		mr = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+		if (!mr) {
+			free(body);
+			resp_free(r);
+			return MHD_NO;
+		}
+		atomic_fetch_add(&x->bytes, (unsigned long long)len);
+	}
+	if (r->content_type)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+	for (size_t i = 0; i < r->nheaders; i++)
+		MHD_add_response_header(mr, r->headers[i].name, r->headers[i].value);
+	x->status = r->status;
+	x->responded = true;
+	enum MHD_Result ok = MHD_queue_response(x->conn, (unsigned)r->status, mr);
+	MHD_destroy_response(mr);
+	resp_free(r);
+	return ok;
+}
+
+static void remote_text(struct MHD_Connection *c, char *out, size_t n)
+{
+	snprintf(out, n, "-");
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			  (socklen_t)n);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct http_server *s = cls;
+	struct req_ctx *x = *con_cls;
+	if (!x) {
+		x = aim_xcalloc(1, sizeof *x);
+		atomic_init(&x->refs, 1);
+		x->s = s;
+		x->conn = c;
+		snprintf(x->method, sizeof x->method, "%s", method);
+		x->path = aim_xstrdup(url ? url : "/");
+		x->start_ms = aim_mono_ms();
+		aim_buf_init(&x->body, s->max_body);
+		remote_text(c, x->remote, sizeof x->remote);
+		*con_cls = x;
+		atomic_fetch_add(&s->active, 1);
+		/* Refuse a declared oversize body before reading any of it. */
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		int64_t n;
+		if (cl && aim_parse_int(cl, 0, INT64_MAX, &n) == 0 && (uint64_t)n > s->max_body) {
+			struct http_response r = { 0 };
+			char d[96];
+			snprintf(d, sizeof d, "request body larger than %zu bytes", s->max_body);
+			http_resp_error(&r, 413, "too_large", d);
+			return queue(x, &r);
+		}
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!x->too_large && !x->responded &&
+		    aim_buf_append(&x->body, upload, *upload_size) != 0)
+			x->too_large = true; /* the buffer freed itself; discard the rest */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (x->responded)
+		return MHD_YES;
+	struct http_response r = { 0 };
+	aim_buf_init(&r.body, RESP_MAX);
+	if (x->too_large) {
+		char d[96];
+		snprintf(d, sizeof d, "request body larger than %zu bytes", s->max_body);
+		http_resp_error(&r, 413, "too_large", d);
+		return queue(x, &r);
+	}
+	struct http_request req = {
+		.method = x->method,
+		.path = x->path,
+		.remote = x->remote,
+		.body = x->body.data ? x->body.data : (const uint8_t *)"",
+		.body_len = x->body.len,
+		.conn = c,
+	};
+	aim_errclear();
+	s->fn(s->app, &req, &r);
+	return queue(x, &r);
+}
+
+/* The path as one log token: controls, spaces, quotes and non-ASCII become %XX. */
+static void log_escape(const char *in, char *out, size_t n)
+{
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)in; *p && o + 4 < n; p++) {
+		if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '%')
+			o += (size_t)snprintf(out + o, n - o, "%%%02X", *p);
+		else
+			out[o++] = (char)*p;
+	}
+	out[o] = 0;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *s = cls;
+	struct req_ctx *x = *con_cls;
+	if (!x)
+		return;
+	*con_cls = NULL;
+	char path[512];
+	log_escape(x->path, path, sizeof path);
+	aim_log(AIM_LOG_INFO, "access",
+		"method=%s path=%s status=%d bytes=%llu ms=%lld remote=%s%s", x->method, path,
+		x->responded ? x->status : 0, (unsigned long long)atomic_load(&x->bytes),
+		(long long)(aim_mono_ms() - x->start_ms), x->remote,
+		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+	atomic_fetch_sub(&s->active, 1);
+	ctx_unref(x);
+}
+
+/* ---- Start and stop ------------------------------------------------------------------ */
+
+int http_parse_listen(const char *listen, void *ssv, size_t *sslen)
+{
+	struct sockaddr_storage *ss = ssv;
+	memset(ss, 0, sizeof *ss);
+	ENSURE(listen && *listen, AIM_ERR_INVALID, "empty listen address");
+	char host[128];
+	const char *colon;
+	if (listen[0] == '[') {
+		const char *end = strchr(listen, ']');
+		ENSURE(end && end[1] == ':' && (size_t)(end - listen - 1) < sizeof host,
+		       AIM_ERR_INVALID, "bad listen address %s (want [ADDR]:PORT)", listen);
+		memcpy(host, listen + 1, (size_t)(end - listen - 1));
+		host[end - listen - 1] = 0;
+		colon = end + 1;
+	} else {
+		colon = strrchr(listen, ':');
+		ENSURE(colon && (size_t)(colon - listen) < sizeof host && colon != listen,
+		       AIM_ERR_INVALID, "bad listen address %s (want ADDR:PORT)", listen);
+		memcpy(host, listen, (size_t)(colon - listen));
+		host[colon - listen] = 0;
+	}
+	int64_t port;
+	ENSURE(aim_parse_int(colon + 1, 0, 65535, &port) == 0, AIM_ERR_INVALID,
+	       "bad port in listen address %s", listen);
+	if (!strcmp(host, "localhost"))
+		snprintf(host, sizeof host, "127.0.0.1");
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		*sslen = sizeof *v4;
+	} else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		*sslen = sizeof *v6;
+	} else {
+		return aim_fail(AIM_ERR_INVALID, "listen address %s is not an IP address", host);
+	}
+	return 0;
+}
+
+static int read_file(const char *path, char **out)
+{
+	FILE *f = fopen(path, "rb");
+	ENSURE(f, AIM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+	struct aim_buf b;
+	aim_buf_init(&b, TLS_FILE_MAX);
+	char chunk[4096];
+	size_t n;
+	int rc = 0;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		if (aim_buf_append(&b, chunk, n) != 0) {
+			rc = -1;
+			break;
+		}
+	bool err = ferror(f);
+	fclose(f);
+	if (rc != 0)
+		return aim_fail(AIM_ERR_LIMIT, "%s is too large", path);
+	if (err) {
+		aim_buf_free(&b);
+		return aim_fail(AIM_ERR_IO, "cannot read %s", path);
+	}
+	*out = (char *)aim_buf_steal(&b, NULL);
+	return 0;
+}
+
+static void server_free(struct http_server *s)
+{
+	if (!s)
+		return;
+	if (s->key)
+		aim_free_secret(s->key, strlen(s->key));
+	free(s->cert);
+	free(s);
+}
+
+int http_server_start(const struct http_server_config *cfg, http_handler_fn fn, void *app,
+		      struct http_server **out)
+{
+	struct sockaddr_storage ss;
+	size_t sslen;
+	TRY(http_parse_listen(cfg->listen, &ss, &sslen));
+	ENSURE(!cfg->tls_cert_file == !cfg->tls_key_file, AIM_ERR_INVALID,
+	       "--tls-cert and --tls-key go together");
+	struct http_server *s = aim_xcalloc(1, sizeof *s);
+	s->fn = fn;
+	s->app = app;
+	s->max_body = cfg->max_body ? cfg->max_body : AIM_BUF_DEFAULT_MAX;
+	atomic_init(&s->active, 0);
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_POLL | MHD_USE_ITC;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	bool tls = cfg->tls_cert_file != NULL;
+	if (tls) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			server_free(s);
+			return aim_fail(AIM_ERR_UNSUPPORTED, "libmicrohttpd was built without TLS");
+		}
+		if (read_file(cfg->tls_cert_file, &s->cert) != 0 ||
+		    read_file(cfg->tls_key_file, &s->key) != 0) {
+			server_free(s);
+			return -1;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	struct MHD_OptionItem opts[] = {
+		{ MHD_OPTION_SOCK_ADDR, 0, &ss },
+		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		  (intptr_t)(cfg->header_memory ? cfg->header_memory : 64 * 1024), NULL },
+		{ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)(cfg->timeout_s ? cfg->timeout_s : 60),
+		  NULL },
+		{ MHD_OPTION_CONNECTION_LIMIT,
+		  (intptr_t)(cfg->max_connections ? cfg->max_connections : 1000), NULL },
+		{ MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->max_per_ip, NULL },
+		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
+		{ tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->cert },
+		{ tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->key },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
+				MHD_OPTION_END);
+	if (!s->d) {
+		server_free(s);
+		return aim_fail(AIM_ERR_IO, "cannot listen on %s (address in use, or bad TLS files?)",
+				cfg->listen);
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_LISTEN_FD);
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof bound;
+	int port = 0;
+	if (di && getsockname(di->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
+		port = ntohs(bound.ss_family == AF_INET6
+				     ? ((struct sockaddr_in6 *)&bound)->sin6_port
+				     : ((struct sockaddr_in *)&bound)->sin_port);
+	char addr[INET6_ADDRSTRLEN] = "";
+	if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof addr);
+	else
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof addr);
+	snprintf(s->url, sizeof s->url, "%s://%s%s%s:%d", tls ? "https" : "http",
+		 ss.ss_family == AF_INET6 ? "[" : "", addr, ss.ss_family == AF_INET6 ? "]" : "",
+		 port);
+	*out = s;
+	return 0;
+}
+
+const char *http_server_url(const struct http_server *s)
+{
+	return s->url;
+}
+
+void http_server_stop(struct http_server *s, int grace_ms)
+{
+	if (!s)
+		return;
+	MHD_socket fd = MHD_quiesce_daemon(s->d);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	int64_t until = aim_mono_ms() + grace_ms;
+	while (atomic_load(&s->active) > 0 && aim_mono_ms() < until)
+		usleep(20 * 1000);
+	if (atomic_load(&s->active) > 0)
+		aim_log(AIM_LOG_WARN, "http", "closing %d unfinished requests",
+			atomic_load(&s->active));
+	MHD_stop_daemon(s->d);
+	server_free(s);
+}

@@ -1,0 +1,260 @@
+/* aimd: the data directory, users and tokens, and the serve loop. */
+#include "server/internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+
+bool aimd_valid_name(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n < 1 || n > STORE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
+			return false;
+	}
+	return true;
+}
+
+static bool valid_domain(const char *d)
+{
+	size_t n = strlen(d);
+	if (n < 1 || n > 253 || d[0] == '.' || d[0] == '-' || d[0] == ':')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = d[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == ':'))
+			return false;
+	}
+	return true;
+}
+
+static bool valid_base_url(const char *u)
+{
+	const char *rest;
+	if (aim_str_has_prefix(u, "https://"))
+		rest = u + 8;
+	else if (aim_str_has_prefix(u, "http://"))
+		rest = u + 7;
+	else
+		return false;
+	if (!*rest || *rest == '/' || strlen(u) > 200)
+		return false;
+	for (const char *p = rest; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '?' ||
+		    *p == '#' || *p == '@' || *p == '"' || *p == '\\')
+			return false;
+	return true;
+}
+
+static char *db_path(const char *dir)
+{
+	return aim_xasprintf("%s/%s", dir, AIMD_DB_FILE);
+}
+
+/* Opens an initialised data directory's store. */
+static int open_data(const char *dir, struct store **st)
+{
+	char *path = db_path(dir);
+	struct stat sb;
+	if (stat(path, &sb) != 0) {
+		free(path);
+		return aim_fail(AIM_ERR_NOTFOUND, "%s is not an initialised data directory "
+				"(run aimd init)", dir);
+	}
+	int rc = store_open_sqlite(path, st);
+	free(path);
+	return rc;
+}
+
+/* Fresh RSA-2048 and Ed25519 keys for a user row. */
+static int add_user_keys(struct store *st, const char *name, int64_t *id)
+{
+	int rc = 0;
+	struct aim_pkey *rsa = NULL, *ed = NULL;
+	struct aim_buf rpub, rpriv, epriv, eraw;
+	aim_buf_init(&rpub, 16384);
+	aim_buf_init(&rpriv, 16384);
+	aim_buf_init(&epriv, 16384);
+	aim_buf_init(&eraw, 64);
+	TRY_GOTO(aim_pkey_generate(AIM_KEY_RSA, &rsa), out);
+	TRY_GOTO(aim_pkey_generate(AIM_KEY_ED25519, &ed), out);
+	TRY_GOTO(aim_pkey_public_pem(rsa, &rpub), out);
+	TRY_GOTO(aim_pkey_private_pem(rsa, &rpriv), out);
+	TRY_GOTO(aim_pkey_private_pem(ed, &epriv), out);
+	TRY_GOTO(aim_pkey_raw_public(ed, &eraw), out);
+	ENSURE_GOTO(eraw.len == 32, out, AIM_ERR_INTERNAL, "Ed25519 public key is not 32 bytes");
+	struct store_new_user u = {
+		.name = name,
+		.rsa_public_pem = (const char *)rpub.data,
+		.rsa_private_pem = (const char *)rpriv.data,
+		.ed25519_public = eraw.data,
+		.ed25519_private_pem = (const char *)epriv.data,
+	};
+	TRY_GOTO(store_user_add(st, &u, id), out);
+out:
+	aim_pkey_free(rsa);
+	aim_pkey_free(ed);
+	aim_buf_free(&rpub);
+	aim_buf_free_secret(&rpriv);
+	aim_buf_free_secret(&epriv);
+	aim_buf_free(&eraw);
+	return rc;
+}
+
+int aimd_init(const struct aimd_init_opts *o)
+{
+	ENSURE(o->data_dir && *o->data_dir, AIM_ERR_INVALID, "--data is required");
+	ENSURE(o->domain && valid_domain(o->domain), AIM_ERR_INVALID, "bad --domain %s",
+	       o->domain ? o->domain : "(missing)");
+	char *base = o->base_url ? aim_xstrdup(o->base_url) : aim_xasprintf("https://%s", o->domain);
+	size_t bl = strlen(base);
+	while (bl > 0 && base[bl - 1] == '/')
+		base[--bl] = 0;
+	if (!valid_base_url(base)) {
+		free(base);
+		return aim_fail(AIM_ERR_INVALID, "bad --url (want http(s)://HOST[:PORT][/PATH])");
+	}
+	int rc = 0;
+	struct store *st = NULL;
+	char *path = db_path(o->data_dir);
+	struct stat sb;
+	if (mkdir(o->data_dir, 0700) != 0 && errno != EEXIST) {
+		rc = aim_fail(AIM_ERR_IO, "cannot create %s: %s", o->data_dir, strerror(errno));
+		goto out;
+	}
+	ENSURE_GOTO(stat(path, &sb) != 0, out, AIM_ERR_EXISTS,
+		    "%s is already initialised", o->data_dir);
+	TRY_GOTO(store_open_sqlite(path, &st), out);
+	TRY_GOTO(store_meta_set(st, "domain", o->domain), out);
+	TRY_GOTO(store_meta_set(st, "base_url", base), out);
+	TRY_GOTO(add_user_keys(st, STORE_INSTANCE_NAME, NULL), out);
+out:
+	store_close(st);
+	free(path);
+	free(base);
+	return rc;
+}
+
+/* A new token for user: 32 random bytes as base64url; only its SHA-256 is kept. */
+static int issue_token(struct store *st, int64_t user, char **token)
+{
+	uint8_t raw[32], hash[32];
+	struct aim_buf t;
+	aim_buf_init(&t, 128);
+	TRY(aim_random(raw, sizeof raw));
+	int rc = aim_b64url_encode(&t, raw, sizeof raw);
+	aim_wipe(raw, sizeof raw);
+	TRY(rc);
+	if (aim_sha256(aim_buf_bytes(&t), hash) != 0 || store_token_add(st, user, hash) != 0) {
+		aim_buf_free_secret(&t);
+		return -1;
+	}
+	*token = (char *)aim_buf_steal(&t, NULL);
+	return 0;
+}
+
+int aimd_user_add(const char *data_dir, const char *name, char **token)
+{
+	ENSURE(aimd_valid_name(name), AIM_ERR_INVALID,
+	       "bad user name (1-64 of a-z 0-9 _ . -, starting with a letter or digit)");
+	struct store *st;
+	TRY(open_data(data_dir, &st));
+	int rc = 0;
+	int64_t id;
+	TRY_GOTO(add_user_keys(st, name, &id), out);
+	TRY_GOTO(issue_token(st, id, token), out);
+out:
+	store_close(st);
+	return rc;
+}
+
+int aimd_user_token(const char *data_dir, const char *name, char **token)
+{
+	ENSURE(aimd_valid_name(name), AIM_ERR_INVALID, "bad user name");
+	struct store *st;
+	TRY(open_data(data_dir, &st));
+	int rc = 0;
+	struct store_user u = { 0 };
+	TRY_GOTO(store_user_get(st, name, &u), out);
+	TRY_GOTO(issue_token(st, u.id, token), out);
+out:
+	store_user_clear(&u);
+	store_close(st);
+	return rc;
+}
+
+static void app_free(struct app *a)
+{
+	limiter_free(a->lim);
+	hub_destroy(&a->hub);
+	store_close(a->st);
+	free(a->domain);
+	free(a->base);
+}
+
+static int app_open(struct app *a, const struct aimd_serve_opts *o)
+{
+	memset(a, 0, sizeof *a);
+	hub_init(&a->hub);
+	a->lim = limiter_new(o->rate_per_s, o->rate_burst, o->auth_fail_limit);
+	TRY(open_data(o->data_dir, &a->st));
+	TRY(store_meta_get(a->st, "domain", &a->domain));
+	TRY(store_meta_get(a->st, "base_url", &a->base));
+	const char *p = strstr(a->base, "://");
+	p = p ? strchr(p + 3, '/') : NULL;
+	a->base_path = p ? p : "";
+	struct store_user inst = { 0 };
+	TRY(store_user_get(a->st, STORE_INSTANCE_NAME, &inst));
+	a->instance_id = inst.id;
+	store_user_clear(&inst);
+	return 0;
+}
+
+int aimd_serve(const struct aimd_serve_opts *o)
+{
+	ENSURE(o->data_dir && *o->data_dir, AIM_ERR_INVALID, "--data is required");
+	struct app a;
+	struct http_server *srv = NULL;
+	int rc = 0;
+	/* Signals are taken by sigwait() in this thread only: block them before
+	 * any thread starts so every thread inherits the mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	TRY_GOTO(app_open(&a, o), out);
+	struct http_server_config cfg = {
+		.listen = o->listen ? o->listen : "127.0.0.1:8080",
+		.tls_cert_file = o->tls_cert,
+		.tls_key_file = o->tls_key,
+		.max_body = o->max_body,
+	};
+	TRY_GOTO(http_server_start(&cfg, app_handle, &a, &srv), out);
+	printf("aimd: listening on %s\n", http_server_url(srv));
+	fflush(stdout);
+	aim_log(AIM_LOG_INFO, "aimd", "serving %s for domain %s", a.base, a.domain);
+	int sig = 0;
+	while (sigwait(&set, &sig) != 0)
+		;
+	aim_log(AIM_LOG_INFO, "aimd", "signal %d: shutting down", sig);
+	/* Streams end first, then requests in flight get a moment to finish. */
+	hub_stop(&a.hub);
+	http_server_stop(srv, 5000);
+	aim_log(AIM_LOG_INFO, "aimd", "stopped");
+out:
+	app_free(&a);
+	return rc;
+}

@@ -1,0 +1,47 @@
+/* server internals shared by app.c, routes.c, sse.c and limit.c. */
+#ifndef AIM_SERVER_INTERNAL_H
+#define AIM_SERVER_INTERNAL_H
+
+#include <pthread.h>
+
+#include "http/server.h"
+#include "server/server.h"
+#include "store/store.h"
+
+/* Wakes Server-Sent Event streams when an inbox grows. */
+struct hub {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t gen;
+	bool stopping;
+};
+void hub_init(struct hub *h);
+void hub_destroy(struct hub *h);
+void hub_notify(struct hub *h);
+void hub_stop(struct hub *h);
+
+/* Per-IP token buckets for the client API and a bad-token counter. */
+struct limiter;
+struct limiter *limiter_new(unsigned rate_per_s, unsigned burst, unsigned auth_fail_limit);
+void limiter_free(struct limiter *l);
+/* 0 when the request may go on; else the seconds to wait (for Retry-After). */
+unsigned limiter_take(struct limiter *l, const char *ip);
+/* Whether the IP is blocked for bad tokens; seconds to wait, or 0. */
+unsigned limiter_auth_blocked(struct limiter *l, const char *ip);
+void limiter_auth_failed(struct limiter *l, const char *ip);
+
+struct app {
+	struct store *st;
+	char *domain;
+	char *base;                  /* base URL without a trailing slash */
+	const char *base_path;       /* its path part ("" for none), inside base */
+	int64_t instance_id;
+	struct hub hub;
+	struct limiter *lim;
+};
+
+void app_handle(void *app, const struct http_request *req, struct http_response *resp);
+/* The SSE response for user's inbox, resuming after last_seq (< 0: from now). */
+int sse_start(struct app *a, int64_t user, int64_t last_seq, struct http_response *resp);
+
+#endif

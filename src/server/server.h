@@ -1,0 +1,55 @@
+/*
+ * server: aimd, the messaging provider's ActivityPub server for one domain.
+ *
+ * This layer owns aimd's behaviour: the data directory (init), local users
+ * with their keys and bearer tokens, and the HTTP routes: WebFinger,
+ * host-meta, NodeInfo, actors, the client API (outbox POST, inbox and outbox
+ * collections, Server-Sent Events) and the S2S inboxes (which refuse every
+ * request until HTTP signatures land). Requests become store calls; results
+ * become HTTP statuses in exactly one place (routes.c).
+ *
+ * Results follow base.h; the command-line front end (tools/aimd) maps
+ * AIM_ERR_INVALID to exit status 2 and every other failure to 1.
+ */
+#ifndef AIM_SERVER_H
+#define AIM_SERVER_H
+
+#include "base/base.h"
+
+#define AIMD_VERSION "0.1.0"
+#define AIMD_DB_FILE "aim.db"
+
+/* User names: 1-64 of [a-z0-9_.-], starting with a letter or a digit. */
+bool aimd_valid_name(const char *name);
+
+struct aimd_init_opts {
+	const char *data_dir;
+	const char *domain;          /* e.g. "example.org" or "localhost:8080" */
+	const char *base_url;        /* NULL: "https://" + domain */
+};
+/* Creates the data directory, the database and the instance actor's keys.
+ * AIM_ERR_EXISTS if the directory is already initialised; AIM_ERR_INVALID
+ * for a bad domain or URL. */
+int aimd_init(const struct aimd_init_opts *o) AIM_WARN_UNUSED;
+
+/* Creates a local user with fresh RSA-2048 and Ed25519 keys and returns a
+ * new bearer token (owned, free with free() after wiping). */
+int aimd_user_add(const char *data_dir, const char *name, char **token) AIM_WARN_UNUSED;
+/* Issues an extra token for an existing user. */
+int aimd_user_token(const char *data_dir, const char *name, char **token) AIM_WARN_UNUSED;
+
+struct aimd_serve_opts {
+	const char *data_dir;
+	const char *listen;          /* default 127.0.0.1:8080 */
+	const char *tls_cert;
+	const char *tls_key;
+	unsigned rate_per_s;         /* client API requests per second per IP (0: default) */
+	unsigned rate_burst;         /* bucket size (0: default) */
+	unsigned auth_fail_limit;    /* bad tokens per minute per IP before 429 (0: default) */
+	size_t max_body;             /* 0: 1 MiB */
+};
+/* Serves until SIGINT or SIGTERM, then shuts down cleanly. Prints
+ * "aimd: listening on URL" on stdout once ready. */
+int aimd_serve(const struct aimd_serve_opts *o) AIM_WARN_UNUSED;
+
+#endif

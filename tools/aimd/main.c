@@ -1,0 +1,266 @@
+/* aimd: command-line front end. Usage errors exit 2, failures 1. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/base.h"
+#include "http/server.h"
+#include "server/server.h"
+
+static const char usage[] =
+	"usage: aimd COMMAND [OPTIONS]\n"
+	"\n"
+	"  aimd init --data DIR --domain DOMAIN [--url BASE_URL]\n"
+	"      Create a data directory. Object ids start with BASE_URL\n"
+	"      (default https://DOMAIN).\n"
+	"  aimd serve --data DIR [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
+	"             [--rate-limit N] [--rate-burst N] [--auth-fail-limit N] [--max-body BYTES]\n"
+	"             [--log-level debug|info|warn|error]\n"
+	"      Serve until SIGINT/SIGTERM. Default listen 127.0.0.1:8080; IPv6 as [::1]:PORT.\n"
+	"      --rate-limit: client API requests per second per IP (default 50, burst 300);\n"
+	"      --auth-fail-limit: bad tokens per minute per IP before 429 (default 50).\n"
+	"  aimd user add --data DIR NAME\n"
+	"      Create a local user (1-64 of a-z 0-9 _ . -, starting with a letter or digit)\n"
+	"      and print a bearer token for it on the last line.\n"
+	"  aimd user token --data DIR NAME\n"
+	"      Print a new bearer token for an existing user.\n"
+	"  aimd --version | --help\n";
+
+AIM_PRINTF(1, 2) static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "aimd: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see aimd --help)\n");
+	return 2;
+}
+
+struct opts {
+	const char *data, *domain, *url, *listen, *cert, *key, *log_level;
+	const char *rate, *burst, *authfail, *maxbody;
+	const char *pos[2];
+	int npos;
+};
+
+/* Options of one command: names allowed for it in `allowed` (space-separated). */
+static int parse(int argc, char **argv, int start, const char *allowed, struct opts *o)
+{
+	static const struct { const char *name; size_t off; } tab[] = {
+		{ "data", offsetof(struct opts, data) },
+		{ "domain", offsetof(struct opts, domain) },
+		{ "url", offsetof(struct opts, url) },
+		{ "listen", offsetof(struct opts, listen) },
+		{ "tls-cert", offsetof(struct opts, cert) },
+		{ "tls-key", offsetof(struct opts, key) },
+		{ "log-level", offsetof(struct opts, log_level) },
+		{ "rate-limit", offsetof(struct opts, rate) },
+		{ "rate-burst", offsetof(struct opts, burst) },
+		{ "auth-fail-limit", offsetof(struct opts, authfail) },
+		{ "max-body", offsetof(struct opts, maxbody) },
+	};
+	for (int i = start; i < argc; i++) {
+		const char *a = argv[i];
+		if (strncmp(a, "--", 2) != 0 || !a[2]) {
+			if (o->npos >= 2)
+				return usage_error("unexpected argument %s", a);
+			o->pos[o->npos++] = a;
+			continue;
+		}
+		char name[64];
+		const char *eq = strchr(a, '=');
+		size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+		if (nl >= sizeof name)
+			return usage_error("unknown option %s", a);
+		memcpy(name, a + 2, nl);
+		name[nl] = 0;
+		size_t k;
+		for (k = 0; k < AIM_ARRAY_LEN(tab); k++)
+			if (!strcmp(tab[k].name, name))
+				break;
+		char pat[70];
+		snprintf(pat, sizeof pat, " %s ", name);
+		char allow[256];
+		snprintf(allow, sizeof allow, " %s ", allowed);
+		if (k == AIM_ARRAY_LEN(tab) || !strstr(allow, pat))
+			return usage_error("unknown option %s", a);
+		const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+		if (!val || !*val)
+			return usage_error("option --%s needs a value", name);
+		*(const char **)((char *)o + tab[k].off) = val;
+	}
+	return 0;
+}
+
+static int fail(void)
+{
+	fprintf(stderr, "aimd: %s\n", aim_errmsg());
+	return aim_errcode() == AIM_ERR_INVALID ? 2 : 1;
+}
+
+static int uint_opt(const char *v, const char *name, int64_t max, int64_t *out)
+{
+	if (!v) {
+		*out = 0;
+		return 0;
+	}
+	if (aim_parse_int(v, 1, max, out) != 0)
+		return usage_error("bad value for %s", name);
+	return 0;
+}
+
+static int cmd_init(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	int rc = parse(argc, argv, 2, "data domain url log-level", &o);
+	if (rc)
+		return rc;
+	if (o.npos)
+		return usage_error("unexpected argument %s", o.pos[0]);
+	if (!o.data)
+		return usage_error("%s", "init needs --data DIR");
+	if (!o.domain)
+		return usage_error("%s", "init needs --domain DOMAIN");
+	struct aimd_init_opts io = { o.data, o.domain, o.url };
+	if (aimd_init(&io) != 0)
+		return fail();
+	printf("initialised %s for %s\n", o.data, o.domain);
+	return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	int rc = parse(argc, argv, 2,
+		       "data listen tls-cert tls-key log-level rate-limit rate-burst auth-fail-limit max-body",
+		       &o);
+	if (rc)
+		return rc;
+	if (o.npos)
+		return usage_error("unexpected argument %s", o.pos[0]);
+	if (!o.data)
+		return usage_error("%s", "serve needs --data DIR");
+	if (!o.cert != !o.key)
+		return usage_error("%s", "--tls-cert and --tls-key go together");
+	int64_t rate, burst, authfail, maxbody;
+	if ((rc = uint_opt(o.rate, "--rate-limit", 1000000, &rate)) ||
+	    (rc = uint_opt(o.burst, "--rate-burst", 1000000, &burst)) ||
+	    (rc = uint_opt(o.authfail, "--auth-fail-limit", 1000000, &authfail)) ||
+	    (rc = uint_opt(o.maxbody, "--max-body", (int64_t)1 << 30, &maxbody)))
+		return rc;
+	if (o.listen) {
+		struct sockaddr_storage ss;
+		size_t len;
+		if (http_parse_listen(o.listen, &ss, &len) != 0)
+			return usage_error("bad --listen value %s", o.listen);
+	}
+	struct stat sb;
+	if (stat(o.data, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "aimd: %s is not a data directory (run aimd init)\n", o.data);
+		return 1;
+	}
+	struct aimd_serve_opts so = {
+		.data_dir = o.data,
+		.listen = o.listen,
+		.tls_cert = o.cert,
+		.tls_key = o.key,
+		.rate_per_s = (unsigned)rate,
+		.rate_burst = (unsigned)burst,
+		.auth_fail_limit = (unsigned)authfail,
+		.max_body = (size_t)maxbody,
+	};
+	if (aimd_serve(&so) != 0)
+		return fail();
+	return 0;
+}
+
+static int cmd_user(int argc, char **argv)
+{
+	if (argc < 3)
+		return usage_error("%s", "user needs a subcommand: add or token");
+	const char *sub = argv[2];
+	if (strcmp(sub, "add") != 0 && strcmp(sub, "token") != 0)
+		return usage_error("unknown user subcommand %s", sub);
+	struct opts o = { 0 };
+	int rc = parse(argc, argv, 3, "data log-level", &o);
+	if (rc)
+		return rc;
+	if (!o.data)
+		return usage_error("user %s needs --data DIR", sub);
+	if (o.npos != 1)
+		return usage_error("user %s needs exactly one NAME", sub);
+	if (!aimd_valid_name(o.pos[0]))
+		return usage_error("bad user name %s (1-64 of a-z 0-9 _ . -, starting with a letter "
+				   "or digit)",
+				   o.pos[0]);
+	char *token = NULL;
+	if (!strcmp(sub, "add")) {
+		if (aimd_user_add(o.data, o.pos[0], &token) != 0)
+			return fail();
+		printf("created user %s\n", o.pos[0]);
+	} else if (aimd_user_token(o.data, o.pos[0], &token) != 0) {
+		return fail();
+	}
+	printf("%s\n", token);
+	aim_free_secret(token, strlen(token));
+	return 0;
+}
+
+static int set_log_level(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *v = NULL;
+		if (!strcmp(argv[i], "--log-level") && i + 1 < argc)
+			v = argv[i + 1];
+		else if (!strncmp(argv[i], "--log-level=", 12))
+			v = argv[i] + 12;
+		if (!v)
+			continue;
+		if (!strcmp(v, "debug"))
+			aim_log_set_level(AIM_LOG_DEBUG);
+		else if (!strcmp(v, "warn"))
+			aim_log_set_level(AIM_LOG_WARN);
+		else if (!strcmp(v, "error"))
+			aim_log_set_level(AIM_LOG_ERROR);
+		else if (!strcmp(v, "info"))
+			aim_log_set_level(AIM_LOG_INFO);
+		else
+			return usage_error("bad value for --log-level: %s", v);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	umask(077); /* the database holds private keys */
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		printf("aimd %s\n", AIMD_VERSION);
+		return 0;
+	}
+	int rc = set_log_level(argc, argv);
+	if (rc)
+		return rc;
+	if (!strcmp(cmd, "init"))
+		return cmd_init(argc, argv);
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(argc, argv);
+	if (!strcmp(cmd, "user"))
+		return cmd_user(argc, argv);
+	if (!strncmp(cmd, "-", 1))
+		return usage_error("unknown option %s", cmd);
+	return usage_error("unknown command %s", cmd);
+}

@@ -1,7 +1,9 @@
 // Self-test of fedify-server.mjs: two instances on loopback (one knocking first with
 // draft-cavage, one with RFC 9421) follow each other and exchange Create(Note) with verified
 // HTTP signatures; a hand-made actor then proves that bad signatures are refused in both schemes.
-// Usage: node fedify-selftest.mjs            Exit status 0 only when every check passed.
+// Runs twice: plain HTTP on 127.0.0.1, then HTTPS with a throw-away certificate and host names
+// (a.test, b.test) mapped to 127.0.0.1 by --resolve. The HTTPS round is skipped without openssl.
+// Usage: node fedify-selftest.mjs [http|https]   Exit status 0 only when every check passed.
 
 globalThis.navigator ??= { userAgent: "node" };
 
@@ -11,7 +13,11 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { randomUUID } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { signRequest } from "@fedify/fedify";
+import { Agent, fetch as undiciFetch } from "undici";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CAVAGE = "draft-cavage-http-signatures-12";
@@ -29,9 +35,9 @@ function check(cond, what) {
 	return cond;
 }
 
-function startServer(args) {
+function startServer(args, env) {
 	const child = spawn(process.execPath, [join(here, "fedify-server.mjs"), ...args],
-		{ stdio: ["ignore", "pipe", "inherit"] });
+		{ stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
 	children.push(child);
 	return new Promise((resolve, reject) => {
 		const t = setTimeout(() => reject(new Error("fedify-server did not start in 60 s")), 60000);
@@ -43,8 +49,11 @@ function startServer(args) {
 	});
 }
 
+// the fetch for this round (HTTPS: trusts the round's certificate, resolves the test names)
+let doFetch = fetch;
+
 async function api(base, path, body) {
-	const res = await fetch(`${base}${path}`, body === undefined ? {} : {
+	const res = await doFetch(`${base}${path}`, body === undefined ? {} : {
 		method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
 	});
 	return res.json();
@@ -122,11 +131,8 @@ async function post(inbox, activity, key, keyId, spec, tamper) {
 		headers: { "content-type": "application/activity+json", accept: "application/activity+json" } });
 	if (key !== null)
 		req = await signRequest(req, key, keyId, { spec });
-	if (tamper) {
-		const headers = new Headers(req.headers);
-		req = new Request(inbox, { method: "POST", headers, body: body.replace("hi", "HI") });
-	}
-	return (await fetch(req)).status;
+	const headers = Object.fromEntries(req.headers);
+	return (await doFetch(inbox, { method: "POST", headers, body: tamper ? body.replace("hi", "HI") : body })).status;
 }
 
 async function forgery(B, bob) {
@@ -156,12 +162,14 @@ async function forgery(B, bob) {
 	}
 }
 
-async function main() {
+async function round(argsA, argsB, env, scheme) {
 	// A knocks first with draft-cavage, B with RFC 9421: each side sees the other's scheme
 	const [A, B] = await Promise.all([
-		startServer(["--users", "alice", "--first-knock", "cavage"]),
-		startServer(["--users", "bob", "--first-knock", "rfc9421"]),
+		startServer(["--users", "alice", "--first-knock", "cavage", ...argsA], env),
+		startServer(["--users", "bob", "--first-knock", "rfc9421", ...argsB], env),
 	]);
+	check(A.origin.startsWith(`${scheme}://`) && B.origin.startsWith(`${scheme}://`),
+		`origins ${A.origin} ${B.origin} use ${scheme}`);
 	const alice = A.actors.alice;
 	const bob = B.actors.bob;
 	const bHost = new URL(B.origin).host;
@@ -219,14 +227,62 @@ async function main() {
 	await forgery(B, bob);
 }
 
-try {
-	await main();
-} catch (e) {
-	failed++;
-	console.log(`FAIL: ${e.stack ?? e}`);
-} finally {
-	for (const c of children)
+function stopAll() {
+	for (const c of children.splice(0))
 		c.kill("SIGTERM");
 }
-console.log(`${passed} passed, ${failed} failed`);
+
+async function httpRound() {
+	doFetch = fetch;
+	await round([], [], {}, "http");
+}
+
+async function httpsRound() {
+	const dir = mkdtempSync(join(tmpdir(), "fedify-selftest-"));
+	try {
+		const cert = join(dir, "cert.pem");
+		const key = join(dir, "key.pem");
+		try {
+			execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+				"-nodes", "-days", "2", "-subj", "/CN=a.test", "-keyout", key, "-out", cert,
+				"-addext", "subjectAltName=DNS:a.test,DNS:b.test,IP:127.0.0.1",
+				"-addext", "basicConstraints=critical,CA:TRUE"], { stdio: "ignore" });
+		} catch {
+			skipped++;
+			console.log("SKIP: https round (openssl could not make a certificate)");
+			return;
+		}
+		const resolve = "a.test=127.0.0.1,b.test=127.0.0.1";
+		const agent = new Agent({ connect: { ca: readFileSync(cert), lookup(h, o, cb) {
+			return o?.all ? cb(null, [{ address: "127.0.0.1", family: 4 }]) : cb(null, "127.0.0.1", 4);
+		} } });
+		doFetch = (url, init = {}) => undiciFetch(url, { ...init, dispatcher: agent });
+		const tls = ["--cert", cert, "--key", key, "--resolve", resolve];
+		await round([...tls, "--origin", "https://a.test:{port}"], [...tls, "--origin", "https://b.test:{port}"],
+			{ NODE_EXTRA_CA_CERTS: cert }, "https");
+	} finally {
+		rmSync(dir, { recursive: true, force: true });
+	}
+}
+
+let skipped = 0;
+const rounds = process.argv.length > 2 ? process.argv.slice(2) : ["http", "https"];
+for (const r of rounds) {
+	const before = [passed, failed];
+	try {
+		if (r === "http")
+			await httpRound();
+		else if (r === "https")
+			await httpsRound();
+		else
+			throw new Error(`unknown round ${r}`);
+	} catch (e) {
+		failed++;
+		console.log(`FAIL: ${r}: ${e.stack ?? e}`);
+	} finally {
+		stopAll();
+	}
+	console.log(`round ${r}: ${passed - before[0]} passed, ${failed - before[1]} failed`);
+}
+console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ""}`);
 process.exit(failed === 0 ? 0 : 1);

@@ -3,7 +3,8 @@
 // Options (command line, or the environment variable in brackets):
 //   --port N            [FEDIFY_PORT]        listen port; 0 = pick a free one (default 0)
 //   --host ADDR         [FEDIFY_HOST]        listen address (default 127.0.0.1)
-//   --origin URL        [FEDIFY_ORIGIN]      canonical origin (default http(s)://127.0.0.1:PORT)
+//   --origin URL        [FEDIFY_ORIGIN]      canonical origin (default http(s)://127.0.0.1:{port});
+//                                            "{port}" is replaced by the port actually bound
 //   --users a,b         [FEDIFY_USERS]       local actors (default alice,bob)
 //   --first-knock S     [FEDIFY_FIRST_KNOCK] rfc9421 (default) or cavage
 //   --cert F --key F    [FEDIFY_CERT/KEY]    serve HTTPS with this PEM certificate and key
@@ -132,7 +133,8 @@ await new Promise((resolve, reject) => {
 	server.listen(cfg.port, cfg.host, resolve);
 });
 const port = server.address().port;
-const origin = (cfg.origin ?? `${cfg.cert === undefined ? "http" : "https"}://127.0.0.1:${port}`).replace(/\/$/, "");
+const origin = (cfg.origin ?? `${cfg.cert === undefined ? "http" : "https"}://127.0.0.1:{port}`)
+	.replace("{port}", String(port)).replace(/\/$/, "");
 
 // ---- federation ----
 

@@ -13,6 +13,14 @@ static int request_url(const struct sig_request *req, struct aim_url *u)
 	ENSURE(req->scheme && req->authority && req->target, AIM_ERR_INVALID,
 	       "signature: request lacks scheme, authority or target");
 	ENSURE(req->target[0] == '/', AIM_ERR_DECODE, "signature: request target is not a path");
+	/* A16: the authority must be an authority, nothing more */
+	struct aim_buf h;
+	aim_buf_init(&h, 512);
+	uint16_t port;
+	int hrc = aim_host_parse(req->authority, &h, &port);
+	aim_buf_free(&h);
+	if (hrc != 0)
+		return aim_fail(AIM_ERR_DECODE, "signature: bad authority: %s", aim_errmsg());
 	struct aim_buf s;
 	aim_buf_init(&s, AIM_URL_MAX + 16);
 	int rc = aim_buf_printf(&s, "%s://%s%s", req->scheme, req->authority, req->target);

@@ -9,7 +9,9 @@
 #define MLS_LABEL_PREFIX "MLS 1.0 "
 
 /* Largest encoded label struct: two varint vectors plus a uint16. */
-#define LABELED_MAX (AIM_MAX_HPKE_INFO + MLS_MAX_LABEL + 32)
+#define LABELED_MAX (MLS_MAX_SIGNED + MLS_MAX_LABEL + 32)
+/* An EncryptContext must fit the HPKE info limit of the crypto layer. */
+#define ENC_CONTEXT_MAX (AIM_MAX_HPKE_INFO - MLS_MAX_LABEL - 16)
 
 static int check_label(const char *label)
 {
@@ -40,9 +42,11 @@ int mls_write_label(struct aim_buf *w, const char *label)
 }
 
 /* label<V> (prefixed) || second<V> */
-static int encode_pair(struct aim_buf *w, const char *label, struct aim_bytes second)
+static int encode_pair(struct aim_buf *w, const char *label, struct aim_bytes second,
+		       size_t max)
 {
-	ENSURE(second.len <= AIM_MAX_HPKE_INFO, AIM_ERR_LIMIT, "labeled content too long");
+	ENSURE(second.len <= max, AIM_ERR_LIMIT, "labeled content of %zu bytes (at most %zu)",
+	       second.len, max);
 	TRY(mls_write_label(w, label));
 	return tls_write_vec_bytes(w, second);
 }
@@ -98,7 +102,7 @@ int mls_ref_hash(const struct aim_suite *cs, const char *label, struct aim_bytes
 {
 	TRY(check_suite(cs));
 	TRY(check_label(label));
-	ENSURE(value.len <= AIM_MAX_HPKE_INFO, AIM_ERR_LIMIT, "RefHash value too long");
+	ENSURE(value.len <= MLS_MAX_SIGNED, AIM_ERR_LIMIT, "RefHash value too long");
 	struct aim_buf in;
 	aim_buf_init(&in, LABELED_MAX);
 	int rc = 0;
@@ -129,7 +133,7 @@ int mls_sign_with_label(const struct aim_suite *cs, struct aim_bytes sk, const c
 	struct aim_buf tbs;
 	aim_buf_init(&tbs, LABELED_MAX);
 	int rc = 0;
-	TRY_GOTO(encode_pair(&tbs, label, content), out);
+	TRY_GOTO(encode_pair(&tbs, label, content, MLS_MAX_SIGNED), out);
 	TRY_GOTO(aim_sig_sign(cs->sig, sk, aim_buf_bytes(&tbs), sig), out);
 out:
 	aim_buf_free(&tbs);
@@ -143,7 +147,7 @@ int mls_verify_with_label(const struct aim_suite *cs, struct aim_bytes pk, const
 	struct aim_buf tbs;
 	aim_buf_init(&tbs, LABELED_MAX);
 	int rc = 0;
-	TRY_GOTO(encode_pair(&tbs, label, content), out);
+	TRY_GOTO(encode_pair(&tbs, label, content, MLS_MAX_SIGNED), out);
 	TRY_GOTO(aim_sig_verify(cs->sig, pk, aim_buf_bytes(&tbs), sig), out);
 out:
 	aim_buf_free(&tbs);
@@ -158,7 +162,7 @@ int mls_encrypt_with_label(const struct aim_suite *cs, struct aim_bytes pk, cons
 	struct aim_buf info;
 	aim_buf_init(&info, LABELED_MAX);
 	int rc = 0;
-	TRY_GOTO(encode_pair(&info, label, context), out);
+	TRY_GOTO(encode_pair(&info, label, context, ENC_CONTEXT_MAX), out);
 	TRY_GOTO(aim_hpke_seal(cs, pk, aim_buf_bytes(&info), AIM_BYTES(NULL, 0), pt, kem_output,
 			       ct),
 		 out);
@@ -175,7 +179,7 @@ int mls_decrypt_with_label(const struct aim_suite *cs, struct aim_bytes sk, cons
 	struct aim_buf info;
 	aim_buf_init(&info, LABELED_MAX);
 	int rc = 0;
-	TRY_GOTO(encode_pair(&info, label, context), out);
+	TRY_GOTO(encode_pair(&info, label, context, ENC_CONTEXT_MAX), out);
 	TRY_GOTO(aim_hpke_open(cs, sk, kem_output, aim_buf_bytes(&info), AIM_BYTES(NULL, 0), ct,
 			       pt),
 		 out);

@@ -20,7 +20,8 @@
  * go to caller arrays (AIM_MAX_HASH for Nh-sized values); variable-size
  * outputs are APPENDED to caller-initialised aim_bufs. Inputs are borrowed.
  * Labels are NUL-terminated C strings of at most MLS_MAX_LABEL bytes;
- * contexts and contents are bounded by AIM_MAX_HPKE_INFO. Derived secrets
+ * KDF and HPKE contexts are bounded by AIM_MAX_HPKE_INFO, signed contents
+ * by MLS_MAX_SIGNED. Derived secrets
  * are written only on success (a failed derivation leaves the output wiped).
  */
 #ifndef AIM_MLS_LABELED_H
@@ -31,6 +32,10 @@
 
 /* Longest label accepted (without the "MLS 1.0 " prefix). */
 #define MLS_MAX_LABEL 255
+/* Longest content signed / verified / hashed by reference (a GroupInfo with
+ * a ratchet tree can be large). EncryptWithLabel contexts are bounded by the
+ * HPKE info limit of crypto.h (AIM_MAX_HPKE_INFO, less the label). */
+#define MLS_MAX_SIGNED ((size_t)8 << 20)
 
 /* ---- Key derivation (section 8) ---------------------------------------- */
 

@@ -496,4 +496,8 @@ process.stdout.write(JSON.stringify({
 }) + "\n");
 
 for (const sig of ["SIGTERM", "SIGINT"])
-	process.on(sig, () => server.close(() => process.exit(0)));
+	process.on(sig, () => {
+		server.close();
+		server.closeAllConnections(); // keep-alive connections would hold close() for seconds
+		process.exit(0);
+	});

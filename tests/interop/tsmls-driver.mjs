@@ -32,7 +32,7 @@ import {
 } from "ts-mls";
 import { getCiphersuiteNameFromId } from "ts-mls/crypto/ciphersuite.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
-import { makeKeyPackageRef, encodeKeyPackage } from "ts-mls/keyPackage.js";
+import { makeKeyPackageRef, encodeKeyPackage, decodeKeyPackage } from "ts-mls/keyPackage.js";
 import { ratchetTreeFromExtension } from "ts-mls/groupInfo.js";
 
 const MAX_LINE = 16 * 1024 * 1024;
@@ -210,15 +210,29 @@ async function newKeyPackage(c, req) {
 
 // ---- proposals ----
 
+// A KeyPackage framed as MLSMessage (mls_key_package), or else a bare KeyPackage struct.
+function decodeKeyPackageEither(hex, what) {
+	const b = fromHex(hex, what);
+	let m;
+	try {
+		m = decodeMlsMessage(b, 0);
+	} catch {
+		m = undefined;
+	}
+	if (m !== undefined && m[1] === b.length && m[0].wireformat === "mls_key_package")
+		return m[0].keyPackage;
+	return decodeWhole(decodeKeyPackage, b, `${what} (neither MLSMessage nor KeyPackage)`);
+}
+
 function keyPackagesFrom(req, impl) {
 	const list = req.add ?? [];
 	if (!Array.isArray(list))
 		fail("add: expected a list of key_package hex strings");
 	return list.map((h, i) => {
-		const m = decodeMsg(h, `add[${i}]`, "mls_key_package");
-		if (m.keyPackage.cipherSuite !== impl.name)
-			fail(`add[${i}]: key package suite ${m.keyPackage.cipherSuite} != group suite ${impl.name}`);
-		return { proposalType: "add", add: { keyPackage: m.keyPackage } };
+		const kp = decodeKeyPackageEither(h, `add[${i}]`);
+		if (kp.cipherSuite !== impl.name)
+			fail(`add[${i}]: key package suite ${kp.cipherSuite} != group suite ${impl.name}`);
+		return { proposalType: "add", add: { keyPackage: kp } };
 	});
 }
 

@@ -50,6 +50,10 @@
 #define MLS_MAX_LEAVES 65536u               /* members of a group */
 #define MLS_MAX_NODES (2 * MLS_MAX_LEAVES - 1)
 #define MLS_MAX_LIST 65536u                 /* elements of any other vector */
+#define MLS_MAX_PROPOSALS 8192u             /* ProposalOrRef entries in a Commit */
+/* Worst-case memory of one decode: a tree of MLS_MAX_NODES blank entries
+ * takes about 37 MB (280 bytes per struct mls_node), a Commit of
+ * MLS_MAX_PROPOSALS references about 6 MB; everything else is smaller. */
 
 /* ---- Code points --------------------------------------------------------- */
 

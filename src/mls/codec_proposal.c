@@ -363,7 +363,7 @@ int mls_commit_decode(struct tls_reader *r, struct mls_commit *out)
 	int rc = 0;
 	void *arr;
 	memset(out, 0, sizeof *out);
-	TRY(mls_read_struct_vec(r, sizeof(struct mls_proposal_or_ref), MLS_MAX_LIST,
+	TRY(mls_read_struct_vec(r, sizeof(struct mls_proposal_or_ref), MLS_MAX_PROPOSALS,
 				mls_proposal_or_ref_decode_v, mls_proposal_or_ref_free_v, &arr,
 				&out->n_proposals));
 	out->proposals = arr;

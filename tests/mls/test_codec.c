@@ -703,6 +703,27 @@ static void test_limits(void **state)
 	aim_buf_free(&t);
 	aim_buf_free(&body);
 
+	/* a commit of MLS_MAX_PROPOSALS references decodes, one more does not */
+	for (size_t extra = 0; extra < 2; extra++) {
+		aim_buf_init(&body, 16u << 20);
+		for (size_t i = 0; i < MLS_MAX_PROPOSALS + extra; i++) {
+			assert_int_equal(tls_write_u8(&body, MLS_POR_REFERENCE), 0);
+			assert_int_equal(tls_write_u8(&body, 0), 0);
+		}
+		aim_buf_init(&t, 16u << 20);
+		assert_int_equal(tls_write_vec(&t, body.data, body.len), 0);
+		assert_int_equal(tls_write_u8(&t, 0), 0);
+		if (extra) {
+			expect_refused(&kind_commit, &t, AIM_ERR_LIMIT);
+		} else {
+			uint8_t *p = exact_copy(t.data, t.len);
+			assert_int_equal(roundtrip(&kind_commit, p, t.len), 0);
+			free(p);
+		}
+		aim_buf_free(&t);
+		aim_buf_free(&body);
+	}
+
 	/* an update path longer than any tree of MLS_MAX_LEAVES can need */
 	aim_buf_init(&body, 16u << 20);
 	for (size_t i = 0; i < 33; i++) {

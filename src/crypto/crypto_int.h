@@ -29,7 +29,8 @@ enum aim_curve {
 	AIM_CURVE_P521,
 };
 
-/* Raw private key -> EVP_PKEY (with its public key). */
+/* Raw private key -> EVP_PKEY. For P-curves the EVP_PKEY holds only the
+ * scalar (enough to sign and derive, not to export a public key). */
 int aim_curve_pkey_private(enum aim_curve c, struct aim_bytes sk, EVP_PKEY **out);
 /* Raw public key -> EVP_PKEY; P-curve points are checked to be on the curve. */
 int aim_curve_pkey_public(enum aim_curve c, struct aim_bytes pk, EVP_PKEY **out);

@@ -157,8 +157,10 @@ out:
 	return rc;
 }
 
-int aim_hpke_encap_det(const struct aim_suite *s, struct aim_bytes pkR, struct aim_bytes skE,
-		       struct aim_buf *enc, uint8_t shared_secret[AIM_MAX_HASH])
+/* Encap with a given ephemeral key; pkE may be NULL (then derived from skE). */
+static int encap_with(const struct aim_suite *s, struct aim_bytes pkR, struct aim_bytes skE,
+		      const struct aim_bytes *pkE_in, struct aim_buf *enc,
+		      uint8_t shared_secret[AIM_MAX_HASH])
 {
 	TRY(suite_check(s));
 	size_t npk = aim_kem_pk_len(s->kem);
@@ -169,7 +171,11 @@ int aim_hpke_encap_det(const struct aim_suite *s, struct aim_bytes pkR, struct a
 	struct aim_buf pkE;
 	aim_buf_init(&pkE, AIM_MAX_KEM_PK);
 	int rc = 0;
-	TRY_GOTO(aim_kem_public(s->kem, skE, &pkE), out);
+	if (pkE_in)
+		TRY_GOTO(aim_buf_append(&pkE, pkE_in->p, pkE_in->len), out);
+	else
+		TRY_GOTO(aim_kem_public(s->kem, skE, &pkE), out);
+	ENSURE_GOTO(pkE.len == npk, out, AIM_ERR_INVALID, "HPKE ephemeral key has wrong size");
 	TRY_GOTO(aim_dh(s->kem, skE, pkR, dh, &dh_len), out);
 	TRY_GOTO(extract_and_expand(s->kem, dh, dh_len, pkE.data, pkR.p, npk, shared_secret), out);
 	TRY_GOTO(aim_buf_append(enc, pkE.data, npk), out);
@@ -177,6 +183,12 @@ out:
 	aim_wipe(dh, sizeof(dh));
 	aim_buf_free(&pkE);
 	return rc;
+}
+
+int aim_hpke_encap_det(const struct aim_suite *s, struct aim_bytes pkR, struct aim_bytes skE,
+		       struct aim_buf *enc, uint8_t shared_secret[AIM_MAX_HASH])
+{
+	return encap_with(s, pkR, skE, NULL, enc, shared_secret);
 }
 
 int aim_hpke_encap(const struct aim_suite *s, struct aim_bytes pkR, struct aim_buf *enc,
@@ -188,7 +200,8 @@ int aim_hpke_encap(const struct aim_suite *s, struct aim_bytes pkR, struct aim_b
 	aim_buf_init(&pkE, AIM_MAX_KEM_PK);
 	int rc = 0;
 	TRY_GOTO(aim_kem_keygen(s->kem, &skE, &pkE), out);
-	TRY_GOTO(aim_hpke_encap_det(s, pkR, aim_buf_bytes(&skE), enc, shared_secret), out);
+	struct aim_bytes pkEb = aim_buf_bytes(&pkE);
+	TRY_GOTO(encap_with(s, pkR, aim_buf_bytes(&skE), &pkEb, enc, shared_secret), out);
 out:
 	aim_buf_free_secret(&skE);
 	aim_buf_free(&pkE);

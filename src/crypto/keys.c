@@ -140,18 +140,17 @@ int aim_curve_pkey_private(enum aim_curve c, struct aim_bytes sk, EVP_PKEY **out
 	bool ok;
 	TRY(aim_curve_scalar_ok(c, sk.p, sk.len, &ok));
 	ENSURE(ok, AIM_ERR_INVALID, "private scalar out of range for %s", ci->group);
+	/* Only the scalar goes in: ECDSA signing and ECDH need no public
+	 * point, and computing one would double the cost of every call. */
 	int rc = -1;
-	uint8_t pub[AIM_MAX_SIG_PK];
 	BIGNUM *d = BN_secure_new();
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	if (!d || !bld || !BN_bin2bn(sk.p, (int)sk.len, d)) {
 		rc = aim_crypto_fail("BN_bin2bn");
 		goto out;
 	}
-	TRY_GOTO(pcurve_public(c, d, pub), out);
 	if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, ci->group, 0) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d) ||
-	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, ci->pk_len)) {
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d)) {
 		rc = aim_crypto_fail("OSSL_PARAM_BLD");
 		goto out;
 	}

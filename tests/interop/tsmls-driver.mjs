@@ -165,8 +165,8 @@ function members(state) {
 	return out;
 }
 
-function groupStatus(c, key) {
-	const st = c.groups.get(key);
+function groupStatus(c, key, pendingState) {
+	const st = pendingState ?? c.groups.get(key);
 	return {
 		group: toHex(st.groupContext.groupId),
 		epoch: Number(st.groupContext.epoch),
@@ -176,6 +176,7 @@ function groupStatus(c, key) {
 		tree_hash: toHex(st.groupContext.treeHash),
 		confirmed_transcript_hash: toHex(st.groupContext.confirmedTranscriptHash),
 		members: members(st),
+		pending_commit: c.pending.has(key),
 	};
 }
 
@@ -309,6 +310,7 @@ const commands = {
 			sigKeys: { signKey: sig.signKey, publicKey: sig.publicKey },
 			keyPackages: new Map(), // ref hex -> {publicPackage, privatePackage}
 			groups: new Map(), // group id hex -> ClientState
+			pending: new Map(), // group id hex -> ClientState after an own commit not merged yet
 		};
 		clients.set(name, c);
 		const kp = await newKeyPackage(c, req);
@@ -353,16 +355,41 @@ const commands = {
 		};
 		if (r.newState.groupActiveState.kind === "removedFromGroup") {
 			c.groups.delete(key);
+			c.pending.delete(key);
 			return { ...out, removed_self: true };
 		}
-		setState(c, r.newState);
+		if (req.pending === true)
+			c.pending.set(key, r.newState);
+		else
+			setState(c, r.newState);
 		const gi = await createGroupInfoWithExternalPub(r.newState, [], c.impl);
 		return {
 			...out,
 			ratchet_tree: toHex(encodeRatchetTree(r.newState.ratchetTree)),
 			group_info: encMsg({ wireformat: "mls_group_info", groupInfo: gi }),
-			...groupStatus(c, key),
+			...groupStatus(c, key, r.newState),
 		};
+	},
+
+	// {client, group?} -> status: the commit made with pending:true becomes the current state
+	async merge_pending(req) {
+		const c = getClient(req);
+		const key = groupKey(c, req);
+		const st = c.pending.get(key);
+		if (st === undefined)
+			fail("no pending commit");
+		c.pending.delete(key);
+		setState(c, st);
+		return groupStatus(c, key);
+	},
+
+	// {client, group?} -> status: forget the commit made with pending:true
+	async discard_pending(req) {
+		const c = getClient(req);
+		const key = groupKey(c, req);
+		if (!c.pending.delete(key))
+			fail("no pending commit");
+		return groupStatus(c, key);
 	},
 
 	// {client, group?, add|remove|psk (exactly one item), public?} -> {proposal}
@@ -427,6 +454,8 @@ const commands = {
 		} else {
 			out.action = r.actionTaken;
 		}
+		if (r.newState.groupContext.epoch !== st.groupContext.epoch)
+			c.pending.delete(key); // someone else's commit won this epoch
 		if (r.newState.groupActiveState.kind === "removedFromGroup") {
 			c.groups.delete(key);
 			return { ...out, removed_self: true, epoch: Number(r.newState.groupContext.epoch) };
@@ -520,7 +549,9 @@ const commands = {
 	// {client, group?} -> {} drops the local state of a group
 	async leave(req) {
 		const c = getClient(req);
-		c.groups.delete(groupKey(c, req));
+		const key = groupKey(c, req);
+		c.groups.delete(key);
+		c.pending.delete(key);
 		return {};
 	},
 

@@ -90,6 +90,18 @@ async function scenario(suite, A, B) {
 	check(pa.kind === "commit" && pa.epoch === 2, "alice applied bob's update");
 	await agree("after update", [a, b]);
 
+	// concurrent commits in one epoch: the "delivery service" takes alice's, bob's loses
+	const ca = await A.req("commit", { client: a[1], pending: true });
+	const cb = await B.req("commit", { client: b[1], pending: true });
+	check(ca.pending_commit && cb.pending_commit && ca.epoch === 3, "both hold a pending commit for epoch 3");
+	check((await A.req("status", { client: a[1] })).epoch === 2, "a pending commit does not move the epoch");
+	await A.req("merge_pending", { client: a[1] });
+	const lost = await B.req("process", { client: b[1], message: ca.commit });
+	check(lost.epoch === 3 && lost.pending_commit === false, "bob took alice's commit, his own was dropped");
+	check(!(await A.call("process", { client: a[1], message: cb.commit })).ok, "the losing commit is refused");
+	check(!(await B.call("merge_pending", { client: b[1] })).ok, "nothing left to merge");
+	await agree("after concurrent commits", [a, b]);
+
 	// alice adds carol, ratchet tree inside the welcome, public commit
 	const addc = await A.req("commit", { client: a[1], add: [carol.key_package], public: true,
 		ratchet_tree_in_welcome: true });
@@ -138,7 +150,7 @@ async function scenario(suite, A, B) {
 	for (const x of [a, c, d])
 		await x[0].req("process", { client: x[1], message: ej2.commit });
 	const ep = await agree("after bob rejoins", [a, b, c, d]);
-	check(ep === 7, `final epoch is 7 (got ${ep})`);
+	check(ep === 8, `final epoch is 8 (got ${ep})`);
 }
 
 const suites = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [1, 2, 3, 4, 5, 6, 7];

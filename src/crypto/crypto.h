@@ -144,7 +144,8 @@ int aim_mac_verify(enum aim_hash_alg h, struct aim_bytes key, struct aim_bytes d
 int aim_hkdf_extract(enum aim_hash_alg h, struct aim_bytes salt, struct aim_bytes ikm,
 		     uint8_t prk[AIM_MAX_HASH]);
 /* HKDF-Expand: out_len bytes, 1 <= out_len <= 255 * Nh; prk must be at least
- * Nh bytes. */
+ * Nh bytes; info up to AIM_MAX_HPKE_INFO bytes (longer than OpenSSL 3.0's
+ * HKDF accepts: long infos are expanded with HMAC directly). */
 int aim_hkdf_expand(enum aim_hash_alg h, struct aim_bytes prk, struct aim_bytes info,
 		    uint8_t *out, size_t out_len);
 

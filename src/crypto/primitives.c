@@ -160,6 +160,61 @@ int aim_hkdf_extract(enum aim_hash_alg h, struct aim_bytes salt, struct aim_byte
 			nh);
 }
 
+/* OpenSSL 3.0's HKDF refuses an info longer than its internal buffer
+ * (somewhere below 40 KiB), but MLS passes a whole GroupContext as the
+ * context of ExpandWithLabel. Up to this size EVP_KDF is used; beyond it the
+ * RFC 5869 section 2.3 loop runs on EVP_MAC HMAC:
+ *   T(i) = HMAC-Hash(PRK, T(i-1) | info | i), OKM = first L octets of T. */
+#define HKDF_EVP_MAX_INFO 2048
+
+static EVP_MAC *hmac_mac;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_fetch(void)
+{
+	hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+static int hkdf_expand_long(enum aim_hash_alg h, struct aim_bytes prk, struct aim_bytes info,
+			    uint8_t *out, size_t out_len)
+{
+	pthread_once(&hmac_once, hmac_fetch);
+	ENSURE(hmac_mac, AIM_ERR_CRYPTO, "HMAC is not available");
+	const EVP_MD *md = aim_md(h);
+	size_t nh = aim_hash_len(h);
+	OSSL_PARAM params[2];
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+						     (char *)EVP_MD_get0_name(md), 0);
+	params[1] = OSSL_PARAM_construct_end();
+	uint8_t t[AIM_MAX_HASH];
+	size_t tlen = 0, done = 0;
+	int rc = 0;
+	EVP_MAC_CTX *mctx = EVP_MAC_CTX_new(hmac_mac);
+	ENSURE_GOTO(mctx, out, AIM_ERR_CRYPTO, "EVP_MAC_CTX_new failed");
+	for (unsigned i = 1; done < out_len; i++) {
+		uint8_t ctr = (uint8_t)i;
+		size_t got = 0;
+		if (EVP_MAC_init(mctx, prk.p, prk.len, params) != 1 ||
+		    (tlen && EVP_MAC_update(mctx, t, tlen) != 1) ||
+		    EVP_MAC_update(mctx, info.p, info.len) != 1 ||
+		    EVP_MAC_update(mctx, &ctr, 1) != 1 ||
+		    EVP_MAC_final(mctx, t, &got, sizeof(t)) != 1 || got != nh) {
+			rc = aim_crypto_fail("HKDF-Expand HMAC");
+			goto out;
+		}
+		tlen = nh;
+		size_t n = out_len - done < nh ? out_len - done : nh;
+		memcpy(out + done, t, n);
+		done += n;
+	}
+out:
+	aim_wipe(t, sizeof(t));
+	EVP_MAC_CTX_free(mctx);
+	if (rc != 0)
+		aim_wipe(out, out_len);
+	return rc;
+}
+
 int aim_hkdf_expand(enum aim_hash_alg h, struct aim_bytes prk, struct aim_bytes info,
 		    uint8_t *out, size_t out_len)
 {
@@ -171,6 +226,8 @@ int aim_hkdf_expand(enum aim_hash_alg h, struct aim_bytes prk, struct aim_bytes 
 	       "HKDF-Expand length %zu out of range", out_len);
 	ENSURE(prk.len >= nh, AIM_ERR_INVALID, "HKDF-Expand PRK shorter than the hash");
 	ENSURE(info.len <= AIM_MAX_HPKE_INFO, AIM_ERR_LIMIT, "HKDF info too long");
+	if (info.len > HKDF_EVP_MAX_INFO)
+		return hkdf_expand_long(h, prk, info, out, out_len);
 	return hkdf_run(h, EVP_KDF_HKDF_MODE_EXPAND_ONLY, prk, AIM_BYTES(NULL, 0), info, out,
 			out_len);
 }

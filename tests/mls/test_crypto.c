@@ -162,6 +162,46 @@ static void test_hkdf_rfc5869(void **state)
 			 -1);
 }
 
+/* HKDF-Expand computed by hand from HMAC (RFC 5869 section 2.3), two blocks. */
+static void expand_by_hand(const uint8_t *prk, const uint8_t *info, size_t info_len,
+			   uint8_t out[64])
+{
+	struct aim_buf in;
+	aim_buf_init(&in, 0);
+	assert_int_equal(aim_buf_append(&in, info, info_len), 0);
+	assert_int_equal(aim_buf_append_byte(&in, 1), 0);
+	assert_int_equal(aim_mac(AIM_HASH_SHA256, AIM_BYTES(prk, 32), aim_buf_bytes(&in), out), 0);
+	aim_buf_reset(&in);
+	assert_int_equal(aim_buf_append(&in, out, 32), 0);
+	assert_int_equal(aim_buf_append(&in, info, info_len), 0);
+	assert_int_equal(aim_buf_append_byte(&in, 2), 0);
+	uint8_t t2[AIM_MAX_HASH];
+	assert_int_equal(aim_mac(AIM_HASH_SHA256, AIM_BYTES(prk, 32), aim_buf_bytes(&in), t2), 0);
+	memcpy(out + 32, t2, 32);
+	aim_buf_free(&in);
+}
+
+/* MLS passes a whole GroupContext as ExpandWithLabel context: long infos
+ * (which OpenSSL 3.0's HKDF refuses) must give the RFC 5869 result. */
+static void test_hkdf_long_info(void **state)
+{
+	static const size_t sizes[] = { 0, 100, 2048, 2049, 40000, 300000 };
+	static uint8_t info[300000];
+	for (size_t i = 0; i < sizeof(info); i++)
+		info[i] = (uint8_t)(i * 7 + 3);
+	uint8_t prk[32];
+	for (int i = 0; i < 32; i++)
+		prk[i] = (uint8_t)(0xa0 + i);
+	for (size_t i = 0; i < AIM_ARRAY_LEN(sizes); i++) {
+		uint8_t want[64], got[40];
+		expand_by_hand(prk, info, sizes[i], want);
+		assert_int_equal(aim_hkdf_expand(AIM_HASH_SHA256, AIM_BYTES(prk, 32),
+						 AIM_BYTES(info, sizes[i]), got, 40),
+				 0);
+		assert_memory_equal(got, want, 40);
+	}
+}
+
 /* ---- AEAD --------------------------------------------------------------- */
 
 static void aead_kat(enum aim_aead_alg a, const char *key, const char *nonce, const char *aad,
@@ -577,6 +617,7 @@ int main(void)
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_hmac_rfc4231),
 		cmocka_unit_test(test_hkdf_rfc5869),
+		cmocka_unit_test(test_hkdf_long_info),
 		cmocka_unit_test(test_aes_gcm),
 		cmocka_unit_test(test_chacha20_poly1305),
 		cmocka_unit_test(test_sig_all_schemes),

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #define RESP_MAX ((size_t)64 << 20)
+#define DRAIN_MAX ((uint64_t)16 << 20)
 #define TLS_FILE_MAX ((size_t)1 << 20)
 
 struct http_server {
@@ -36,6 +37,7 @@ struct req_ctx {
 	char remote[INET6_ADDRSTRLEN + 8];
 	struct aim_buf body;
 	bool too_large;
+	uint64_t drained;
 	bool responded;
 	int status;
 	atomic_ullong bytes;
@@ -95,6 +97,17 @@ size_t http_req_query_all(const struct http_request *r, const char *name, const 
 	struct qall q = { name, out, max, 0 };
 	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, qall_it, &q);
 	return q.n;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 /* ---- Responses -------------------------------------------------------------- */
@@ -237,6 +250,25 @@ static enum MHD_Result queue(struct req_ctx *x, struct http_response *r)
 	return ok;
 }
 
+/* Percent-decoding of the path and query arguments, except %00: a NUL
+ * would cut a C string short and make "/users/alice%00" look like alice. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *str)
+{
+	char *w = str;
+	for (const char *r = str; *r; r++) {
+		int hi, lo;
+		if (*r == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 &&
+		    (hi | lo) != 0) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = 0;
+	return (size_t)(w - str);
+}
+
 static void remote_text(struct MHD_Connection *c, char *out, size_t n)
 {
 	snprintf(out, n, "-");
@@ -275,6 +307,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		int64_t n;
 		if (cl && aim_parse_int(cl, 0, INT64_MAX, &n) == 0 && (uint64_t)n > s->max_body) {
+			/* A moderately oversized body is read and dropped so that the
+			 * client, still sending, gets to read the 413; a huge one is
+			 * refused at once and the connection closed. */
+			if ((uint64_t)n <= DRAIN_MAX) {
+				x->too_large = true;
+				return MHD_YES;
+			}
 			struct http_response r = { 0 };
 			char d[96];
 			snprintf(d, sizeof d, "request body larger than %zu bytes", s->max_body);
@@ -284,6 +323,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*upload_size) {
+		if (x->too_large) {
+			x->drained += *upload_size;
+			if (x->drained > DRAIN_MAX) {
+				/* Stop listening: answer now, MHD closes after it. */
+				*upload_size = 0;
+				return MHD_NO;
+			}
+		}
 		if (!x->too_large && !x->responded &&
 		    aim_buf_append(&x->body, upload, *upload_size) != 0)
 			x->too_large = true; /* the buffer freed itself; discard the rest */
@@ -465,6 +512,7 @@ int http_server_start(const struct http_server_config *cfg, http_handler_fn fn, 
 		  (intptr_t)(cfg->max_connections ? cfg->max_connections : 1000), NULL },
 		{ MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->max_per_ip, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
+		{ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL },
 		{ tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->cert },
 		{ tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->key },
 		{ MHD_OPTION_END, 0, NULL },

@@ -194,6 +194,24 @@ static char *user_url(struct app *a, const char *name)
 
 /* ---- WebFinger, host-meta, NodeInfo -------------------------------------------------- */
 
+/* RFC 7565: acct URI = "acct:" userpart "@" host, userpart of unreserved,
+ * sub-delims and pct-encoded characters; host a name, IPv4 or [IPv6]. */
+static bool acct_chars_ok(const char *s, size_t n, bool host)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '-' || c == '.' || c == '_' || c == '~';
+		if (host)
+			ok = ok || c == ':' || c == '[' || c == ']';
+		else
+			ok = ok || strchr("!$&'()*+,;=", c) != NULL;
+		if (!ok || !c)
+			return false;
+	}
+	return n > 0;
+}
+
 static void webfinger(struct app *a, const struct http_request *q, struct http_response *r)
 {
 	const char *res = http_req_query(q, "resource");
@@ -214,6 +232,10 @@ static void webfinger(struct app *a, const struct http_request *q, struct http_r
 			return;
 		}
 		size_t nl = (size_t)(at - acct);
+		if (!acct_chars_ok(acct, nl, false) || !acct_chars_ok(at + 1, strlen(at + 1), true)) {
+			http_resp_error(r, 400, "bad_request", "malformed acct: URI");
+			return;
+		}
 		if (strcasecmp(at + 1, a->domain) != 0) {
 			http_resp_error(r, 404, "not_found", "not a user of this domain");
 			return;
@@ -415,7 +437,9 @@ static void collection(struct app *a, const struct http_request *q, struct http_
 	char *next = p.n && p.has_older ? aim_xasprintf("%s?page=true&max_id=%lld", id,
 							(long long)p.items[p.n - 1].cursor)
 					: NULL;
-	char *prev = p.n && p.has_newer ? aim_xasprintf("%s?page=true&min_id=%lld", id,
+	/* prev is there whenever the page has items: following it later also
+	 * picks up what was added since (polling for new items). */
+	char *prev = p.n ? aim_xasprintf("%s?page=true&min_id=%lld", id,
 							(long long)p.items[0].cursor)
 					: NULL;
 	send_json(r, 200, AS_TYPE, ap_collection_page(self, id, items, next, prev));

@@ -132,10 +132,23 @@ int mls_sign_with_label(const struct aim_suite *cs, struct aim_bytes sk, const c
 	TRY(check_suite(cs));
 	struct aim_buf tbs;
 	aim_buf_init(&tbs, LABELED_MAX);
+	/* An ECDSA scalar may come with its leading zero bytes stripped (other
+	 * implementations write P-521 keys of 65 bytes): left-pad it to the
+	 * curve size the crypto layer expects. */
+	uint8_t padded[AIM_MAX_SIG_SK];
+	bool ecdsa = cs->sig == AIM_SIG_ECDSA_P256_SHA256 || cs->sig == AIM_SIG_ECDSA_P384_SHA384 ||
+		     cs->sig == AIM_SIG_ECDSA_P521_SHA512;
+	if (ecdsa && sk.len > 0 && sk.len < cs->sig_nsk && cs->sig_nsk <= sizeof padded) {
+		size_t off = cs->sig_nsk - sk.len;
+		memset(padded, 0, off);
+		memcpy(padded + off, sk.p, sk.len);
+		sk = AIM_BYTES(padded, cs->sig_nsk);
+	}
 	int rc = 0;
 	TRY_GOTO(encode_pair(&tbs, label, content, MLS_MAX_SIGNED), out);
 	TRY_GOTO(aim_sig_sign(cs->sig, sk, aim_buf_bytes(&tbs), sig), out);
 out:
+	aim_wipe(padded, sizeof padded);
 	aim_buf_free(&tbs);
 	return rc;
 }

@@ -54,7 +54,10 @@ static int labeled_extract(enum aim_hash_alg h, const struct suite_id *sid,
 	struct aim_buf b;
 	aim_buf_init(&b, AIM_MAX_HPKE_INFO + 64);
 	int rc = 0;
-	if (aim_buf_append(&b, hpke_v1, 7) != 0 || aim_buf_append(&b, sid->b, sid->len) != 0 ||
+	/* ikm is often a secret (a DH result): reserve once so that no
+	 * reallocation leaves an unwiped copy behind. */
+	if (aim_buf_reserve(&b, 7 + sid->len + strlen(label) + ikm.len) != 0 ||
+	    aim_buf_append(&b, hpke_v1, 7) != 0 || aim_buf_append(&b, sid->b, sid->len) != 0 ||
 	    aim_buf_append_str(&b, label) != 0 || aim_buf_append(&b, ikm.p, ikm.len) != 0)
 		rc = -1;
 	else

@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { signRequest } from "@fedify/fedify";
 import { Agent, fetch as undiciFetch } from "undici";
@@ -162,7 +162,7 @@ async function forgery(B, bob) {
 	}
 }
 
-async function round(argsA, argsB, env, scheme) {
+async function round(argsA, argsB, env, scheme, contextB) {
 	// A knocks first with draft-cavage, B with RFC 9421: each side sees the other's scheme
 	const [A, B] = await Promise.all([
 		startServer(["--users", "alice", "--first-knock", "cavage", ...argsA], env),
@@ -212,9 +212,35 @@ async function round(argsA, argsB, env, scheme) {
 	const r3 = (await api(B.origin, "/_test/received?type=Create")).find((r) => r.id === raw.id);
 	check(r3?.content === "raw note" && r3?.http_signature?.verified === true, "raw Create received and verified");
 
+	// verbatim AIM-style activity: extension fields arrive untouched, signed in the asked scheme
+	const aimAdd = { type: "Add", object: bob, target: `${alice}/channels/c1/followers`,
+		commit: "AAEAAQ==", welcome: "AAEAAw==", to: [bob] };
+	for (const [spec, knock] of [[undefined, true], ["rfc9421", false]]) {
+		const v = await api(A.origin, "/_test/send", { from: "alice", to: bob, activity: aimAdd, spec,
+			double_knock: knock });
+		check(v.ok && v.status === 202 && v.attempts.length === 1, `verbatim Add sent (${v.error ?? v.status})`);
+		const rv = (await api(B.origin, "/_test/received?type=Add")).find((r) => r.id === v.id);
+		signedOk(rv, spec ?? CAVAGE, `B got the verbatim Add (${spec ?? "first knock"})`);
+		check(rv?.body?.commit === "AAEAAQ==" && rv?.body?.welcome === "AAEAAw==", "extension fields kept");
+	}
+
+	// a context URL nobody can fetch: refused unless the receiver was given it with --context
+	if (contextB) {
+		const mimi = { "@context": ["https://www.w3.org/ns/activitystreams", "urn:ietf:ns:mimi"], type: "Create",
+			object: { type: "Note", content: "mimi", attributedTo: alice, to: bob }, "mimi:welcome": "AAEAAw==",
+			to: [bob] };
+		const toB = await api(A.origin, "/_test/send", { from: "alice", to: bob, activity: mimi });
+		check(toB.ok && toB.status === 202, `mimi-context activity accepted by B with --context (${toB.status})`);
+		const rm = (await api(B.origin, "/_test/received?type=Create")).find((r) => r.id === toB.id);
+		check(rm?.content === "mimi" && rm?.body?.["mimi:welcome"] === "AAEAAw==", "mimi Create recorded at B");
+		const toA = await api(B.origin, "/_test/send", { from: "bob", to: alice,
+			activity: { ...mimi, object: { ...mimi.object, attributedTo: bob, to: alice }, to: [alice] } });
+		check(toA.ok && toA.status >= 400, `mimi-context activity refused by plain Fedify (${toA.status})`);
+	}
+
 	// every request A and B took was signed and verified
 	for (const [name, srv] of [["A", A], ["B", B]]) {
-		const reqs = await api(srv.origin, "/_test/requests");
+		const reqs = (await api(srv.origin, "/_test/requests")).filter((r) => r.body?.object?.content !== "mimi");
 		check(reqs.length > 0 && reqs.every((r) => r.http_signature.verified && r.status < 300),
 			`${name}: all inbox requests verified and accepted`);
 	}
@@ -234,7 +260,14 @@ function stopAll() {
 
 async function httpRound() {
 	doFetch = fetch;
-	await round([], [], {}, "http");
+	const dir = mkdtempSync(join(tmpdir(), "fedify-selftest-"));
+	try {
+		const ctxFile = join(dir, "mimi.jsonld");
+		writeFileSync(ctxFile, JSON.stringify({ "@context": { mimi: "urn:ietf:ns:mimi#" } }));
+		await round([], ["--context", `urn:ietf:ns:mimi=${ctxFile}`], {}, "http", true);
+	} finally {
+		rmSync(dir, { recursive: true, force: true });
+	}
 }
 
 async function httpsRound() {

@@ -13,6 +13,8 @@
 //                                            LD signature or an object proof (Fedify alone would
 //                                            then skip the HTTP signature check)
 //   --rsa-bits N        [FEDIFY_RSA_BITS]    RSA key size (default 2048)
+//   --context URL=FILE  [FEDIFY_CONTEXTS]    serve this JSON-LD context document for URL instead of
+//                                            fetching it (repeatable; env: comma-separated)
 //   --resolve h=ip,...  [FEDIFY_RESOLVE]     map host names to loopback addresses for outgoing
 //                                            requests (e.g. f.test=127.0.0.1)
 // On start it prints one JSON line on stdout: {"ready":true,"port":..,"origin":..,"actors":{..}}.
@@ -28,10 +30,14 @@ import { randomUUID } from "node:crypto";
 import { lookup as dnsLookup } from "node:dns";
 import { Hono } from "hono";
 import { getRequestListener } from "@hono/node-server";
-import { createFederation, generateCryptoKeyPair, MemoryKvStore, verifyRequestDetailed } from "@fedify/fedify";
+import { createFederation, generateCryptoKeyPair, getAuthenticatedDocumentLoader, MemoryKvStore, signRequest,
+	verifyRequestDetailed } from "@fedify/fedify";
+import { getDocumentLoader } from "@fedify/vocab-runtime";
 import { Accept, Activity, Create, Endpoints, Follow, Note, Person, Reject, Undo, isActor } from "@fedify/vocab";
 
 // ---- configuration ----
+
+const CAVAGE = "draft-cavage-http-signatures-12";
 
 function options() {
 	const o = {
@@ -45,13 +51,15 @@ function options() {
 		strict: process.env.FEDIFY_STRICT ?? "1",
 		resolve: process.env.FEDIFY_RESOLVE ?? "",
 		"rsa-bits": process.env.FEDIFY_RSA_BITS ?? "2048",
+		context: process.env.FEDIFY_CONTEXTS ?? "",
 	};
 	const argv = process.argv.slice(2);
 	for (let i = 0; i < argv.length; i++) {
 		const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
 		if (m === null || !(m[1] in o))
 			throw new Error(`unknown argument ${argv[i]}`);
-		o[m[1]] = m[2] ?? argv[++i];
+		const v = m[2] ?? argv[++i];
+		o[m[1]] = m[1] === "context" && o.context !== "" ? `${o.context},${v}` : v;
 	}
 	const knock = { rfc9421: "rfc9421", cavage: "draft-cavage-http-signatures-12",
 		"draft-cavage-http-signatures-12": "draft-cavage-http-signatures-12" }[o["first-knock"]];
@@ -69,7 +77,14 @@ function options() {
 			throw new Error(`--resolve ${pair}: only loopback addresses`);
 		resolve.set(h.toLowerCase(), ip);
 	}
-	return { port: Number(o.port), host: o.host, origin: o.origin, users, firstKnock: knock,
+	const contexts = new Map();
+	for (const pair of o.context.split(",").filter((x) => x !== "")) {
+		const at = pair.lastIndexOf("=");
+		if (at <= 0)
+			throw new Error(`--context ${pair}: expected URL=FILE`);
+		contexts.set(pair.slice(0, at), JSON.parse(readFileSync(pair.slice(at + 1), "utf8")));
+	}
+	return { contexts, port: Number(o.port), host: o.host, origin: o.origin, users, firstKnock: knock,
 		cert: o.cert, key: o.key, strict: o.strict !== "0", resolve, rsaBits: Number(o["rsa-bits"]) };
 }
 
@@ -138,11 +153,31 @@ const origin = (cfg.origin ?? `${cfg.cert === undefined ? "http" : "https"}://12
 
 // ---- federation ----
 
-const federation = createFederation({
+// With --context, JSON-LD contexts that cannot be fetched (e.g. urn:ietf:ns:mimi) are served from
+// files. Fedify refuses custom loaders together with allowPrivateAddress, so then the loaders
+// are built here, each allowing private (loopback) addresses itself.
+function withContexts(loader) {
+	return async (url, opts) => {
+		const doc = cfg.contexts.get(url);
+		if (doc !== undefined)
+			return { contextUrl: null, documentUrl: url, document: doc };
+		return loader(url, opts);
+	};
+}
+
+const federation = createFederation(cfg.contexts.size === 0 ? {
 	kv: new MemoryKvStore(),
 	origin,
 	allowPrivateAddress: true,
 	firstKnock: cfg.firstKnock,
+} : {
+	kv: new MemoryKvStore(),
+	origin,
+	firstKnock: cfg.firstKnock,
+	documentLoaderFactory: () => withContexts(getDocumentLoader({ allowPrivateAddress: true })),
+	contextLoaderFactory: () => withContexts(getDocumentLoader({ allowPrivateAddress: true })),
+	authenticatedDocumentLoaderFactory: (identity) =>
+		withContexts(getAuthenticatedDocumentLoader(identity, { allowPrivateAddress: true })),
 });
 
 federation
@@ -321,6 +356,35 @@ async function recipientFor(ctx, body) {
 	return resolveTarget(ctx, body.to);
 }
 
+// "raw": the JSON goes out byte for byte as JSON.stringify(activity), HTTP-signed with the user's
+// RSA key (keyId ACTOR#main-key) in the first-knock scheme (or body.spec), retried once with the
+// other scheme on a 4xx/5xx unless body.double_knock is false. No LD signature, no proof, and no
+// JSON-LD processing, so extension fields (commit, welcome, mimi:...) survive.
+async function sendVerbatim(ctx, from, rcpt, json, body) {
+	const inbox = body.shared === true && rcpt.endpoints?.sharedInbox ? rcpt.endpoints.sharedInbox : rcpt.inboxId;
+	if (inbox === null || inbox === undefined)
+		throw new Error("recipient has no inbox");
+	const pair = (await ctx.getActorKeyPairs(from)).find((k) => k.privateKey.algorithm.name === "RSASSA-PKCS1-v1_5");
+	const text = JSON.stringify(json);
+	const first = { cavage: CAVAGE, rfc9421: "rfc9421", [CAVAGE]: CAVAGE }[body.spec ?? cfg.firstKnock];
+	if (first === undefined)
+		throw new Error("spec: rfc9421 or cavage");
+	const specs = body.double_knock === false ? [first] : [first, first === CAVAGE ? "rfc9421" : CAVAGE];
+	const attempts = [];
+	for (const spec of specs) {
+		const req = await signRequest(new Request(inbox, {
+			method: "POST",
+			headers: { "content-type": "application/activity+json", accept: "application/activity+json" },
+			body: text,
+		}), pair.privateKey, pair.keyId, { spec });
+		const res = await fetch(req);
+		attempts.push({ spec, status: res.status, body: (await res.text()).slice(0, 500) });
+		if (res.status < 400)
+			break;
+	}
+	return { id: json.id, inbox: inbox.href, status: attempts.at(-1).status, attempts, activity: json };
+}
+
 // body: {from, to, inbox?, type: "Create"|"Follow"|"Undo"|"raw", content?, activity?}
 async function testSend(ctx, body) {
 	const from = localUser(body.from);
@@ -328,13 +392,15 @@ async function testSend(ctx, body) {
 	const rcpt = await recipientFor(ctx, body);
 	const type = body.type ?? (body.activity !== undefined ? "raw" : "Create");
 	let activity;
-	if (type === "raw") {
-		if (typeof body.activity !== "object" || body.activity === null)
+	if (type === "raw" || type === "fedify") {
+		if (typeof body.activity !== "object" || body.activity === null || Array.isArray(body.activity))
 			throw new Error("activity: expected a JSON-LD object");
 		const json = { ...body.activity };
 		json["@context"] ??= "https://www.w3.org/ns/activitystreams";
 		json.id ??= newId(ctx, from, "activities").href;
 		json.actor ??= actorUri.href;
+		if (type === "raw")
+			return sendVerbatim(ctx, from, rcpt, json, body);
 		activity = await Activity.fromJsonLd(json, { documentLoader: ctx.documentLoader,
 			contextLoader: ctx.contextLoader });
 	} else if (type === "Create") {
@@ -357,7 +423,7 @@ async function testSend(ctx, body) {
 			object: new Follow({ id: new URL(f.follow), actor: actorUri, object: rcpt.id }) });
 		following.get(from).delete(rcpt.id.href);
 	} else {
-		throw new Error(`type: Create, Follow, Undo or raw, not ${type}`);
+		throw new Error(`type: Create, Follow, Undo, raw or fedify, not ${type}`);
 	}
 	await ctx.sendActivity({ identifier: from }, rcpt, activity, { immediate: true });
 	return { id: activity.id?.href, activity: await activity.toJsonLd({ contextLoader: ctx.contextLoader }) };
@@ -483,7 +549,8 @@ app.all("*", async (c) => {
 			onNotAcceptable: () => new Response("Not acceptable", { status: 406 }),
 		});
 	} catch (e) {
-		process.stderr.write(`request error: ${e.stack ?? e}\n`);
+		process.stderr.write(`fedify-server: ${req.method} ${new URL(req.url).pathname} -> 500: ` +
+			`${process.env.FEDIFY_DEBUG ? e.stack : String(e).split("\n")[0]}\n`);
 		return new Response("internal error", { status: 500 });
 	}
 });

@@ -7,6 +7,7 @@
 
 #include "crypto/crypto.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -73,7 +74,9 @@ int sig_content_digest_check(const char *value, const uint8_t body_sha256[32])
 	struct sfv_dict *d = aim_xmalloc(sizeof *d);
 	int rc = 0;
 	if (sfv_parse_dict(value, n, d) != 0) {
-		rc = aim_fail(AIM_ERR_VERIFY, "content-digest: malformed (%s)", aim_errmsg());
+		char why[256];
+		snprintf(why, sizeof why, "%s", aim_errmsg());
+		rc = aim_fail(AIM_ERR_VERIFY, "content-digest: malformed (%s)", why);
 		goto out;
 	}
 	/* RFC 9530 section 2: the value is a Dictionary of algorithm keys to

@@ -241,9 +241,8 @@ struct sig_key {
 	void *handle; /* for the callback's own use (e.g. a cache reference) */
 };
 
-/* Looks up keyId. 0 with *out filled, or -1 with a reason (the verifier
- * passes AIM_ERR_TIMEOUT / AIM_ERR_IO / AIM_ERR_NOTFOUND through; anything
- * else becomes AIM_ERR_AUTH). */
+/* Looks up keyId. 0 with *out filled, or -1 with a reason (see
+ * sig_verify() for which codes pass through). */
 typedef int (*sig_key_lookup_fn)(void *ctx, const char *key_id, struct sig_key *out);
 typedef void (*sig_key_release_fn)(void *ctx, struct sig_key *key);
 
@@ -276,7 +275,13 @@ struct sig_verified {
 void sig_verified_free(struct sig_verified *v);
 
 /* Verifies the request's signature: RFC 9421 if Signature-Input is
- * present, else cavage (Signature, then Authorization: Signature). */
+ * present, else cavage (Signature, then Authorization: Signature).
+ * Refusals are AIM_ERR_AUTH, AIM_ERR_VERIFY or AIM_ERR_DECODE (a 401 at the
+ * edge). A failed key lookup passes AIM_ERR_TIMEOUT, AIM_ERR_IO,
+ * AIM_ERR_NOTFOUND, AIM_ERR_LIMIT and AIM_ERR_DENIED through (the server may
+ * want to answer 401 and remember the failure, A20); anything else from the
+ * lookup becomes AIM_ERR_AUTH. No key is looked up for a request that fails
+ * a check that needs no key (parse, coverage, time, digest). */
 int sig_verify(const struct sig_request *req, int64_t now, const struct sig_policy *policy,
 	       sig_key_lookup_fn lookup, sig_key_release_fn release, void *ctx,
 	       struct sig_verified *out) AIM_WARN_UNUSED;

@@ -4,6 +4,7 @@
  */
 #include "http/sig.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Appends the normalised scheme://authority/target of the request, and
@@ -19,17 +20,21 @@ static int request_url(const struct sig_request *req, struct aim_url *u)
 	uint16_t port;
 	int hrc = aim_host_parse(req->authority, &h, &port);
 	aim_buf_free(&h);
-	if (hrc != 0)
-		return aim_fail(AIM_ERR_DECODE, "signature: bad authority: %s", aim_errmsg());
+	char why[256];
+	if (hrc != 0) {
+		snprintf(why, sizeof why, "%s", aim_errmsg());
+		return aim_fail(AIM_ERR_DECODE, "signature: bad authority: %s", why);
+	}
 	struct aim_buf s;
 	aim_buf_init(&s, AIM_URL_MAX + 16);
 	int rc = aim_buf_printf(&s, "%s://%s%s", req->scheme, req->authority, req->target);
 	if (rc == 0)
 		rc = aim_url_parse((const char *)s.data, u);
 	aim_buf_free(&s);
-	if (rc != 0)
-		return aim_fail(AIM_ERR_DECODE, "signature: request URL does not parse: %s",
-				aim_errmsg());
+	if (rc != 0) {
+		snprintf(why, sizeof why, "%s", aim_errmsg());
+		return aim_fail(AIM_ERR_DECODE, "signature: request URL does not parse: %s", why);
+	}
 	return 0;
 }
 

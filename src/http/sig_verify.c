@@ -10,6 +10,7 @@
 
 #include "crypto/crypto.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -26,6 +27,15 @@ void sig_verified_free(struct sig_verified *v)
 	free(v->key_id);
 	free(v->owner);
 	memset(v, 0, sizeof *v);
+}
+
+/* Fails with code and "prefix: <the current error message>" (the message is
+ * copied first: aim_fail writes the buffer aim_errmsg() points to). */
+static int refail(enum aim_err code, const char *prefix)
+{
+	char why[256];
+	snprintf(why, sizeof why, "%s", aim_errmsg());
+	return aim_fail(code, "%s: %s", prefix, why);
 }
 
 /* ---- Shared checks -------------------------------------------------------- */
@@ -79,16 +89,21 @@ static int digest_field(const struct sig_request *req, const char *name, struct 
 	return 0;
 }
 
+/* Set when the failure of this thread's current sig_verify() came from the
+ * key lookup (whose codes are passed through). */
+static _Thread_local bool lookup_failed;
+
 static int lookup_key(const char *key_id, sig_key_lookup_fn lookup, void *ctx,
 		      struct sig_key *key)
 {
 	memset(key, 0, sizeof *key);
 	if (lookup(ctx, key_id, key) != 0) {
+		lookup_failed = true;
 		enum aim_err e = aim_errcode();
 		if (e != AIM_ERR_TIMEOUT && e != AIM_ERR_IO && e != AIM_ERR_NOTFOUND &&
-		    e != AIM_ERR_LIMIT)
+		    e != AIM_ERR_LIMIT && e != AIM_ERR_DENIED)
 			e = AIM_ERR_AUTH;
-		return aim_fail(e, "signature: key %s unavailable: %s", key_id, aim_errmsg());
+		return refail(e, "signature: key unavailable");
 	}
 	ENSURE(key->pkey != NULL && key->owner != NULL, AIM_ERR_AUTH,
 	       "signature: key lookup returned no key");
@@ -282,8 +297,7 @@ static int verify_cavage(const struct sig_request *req, int64_t now, const struc
 			    "signature: algorithm %s does not fit the key type", alg);
 	}
 	if (aim_pkey_verify(key.pkey, aim_buf_bytes(&sstr), aim_buf_bytes(&p.signature)) != 0) {
-		rc = aim_fail(AIM_ERR_VERIFY, "signature: cavage signature does not verify (%s)",
-			      aim_errmsg());
+		rc = refail(AIM_ERR_VERIFY, "signature: cavage signature does not verify");
 		goto out;
 	}
 	fill_out(out, SIG_CAVAGE, p.key_id, &key, aim_buf_bytes(&p.signature), created,
@@ -344,15 +358,14 @@ static int verify_rfc9421(const struct sig_request *req, int64_t now,
 
 	if (joined_field(req, "signature-input", &tin, &present) != 0 ||
 	    joined_field(req, "signature", &tsg, &present) != 0) {
-		rc = aim_fail(AIM_ERR_DECODE, "signature: malformed signature fields (%s)",
-			      aim_errmsg());
+		rc = refail(AIM_ERR_DECODE, "signature: malformed signature fields");
 		goto out;
 	}
 	/* A1 */
 	ENSURE_GOTO(present, out, AIM_ERR_AUTH, "signature: Signature-Input without Signature");
 	if (sfv_parse_dict((const char *)tin.data, tin.len, in) != 0 ||
 	    sfv_parse_dict((const char *)tsg.data, tsg.len, sg) != 0) {
-		rc = aim_fail(AIM_ERR_DECODE, "signature: %s", aim_errmsg());
+		rc = refail(AIM_ERR_DECODE, "signature");
 		goto out;
 	}
 	const struct sfv_member *mi;
@@ -378,6 +391,13 @@ static int verify_rfc9421(const struct sig_request *req, int64_t now,
 		    AIM_ERR_DECODE, "signature: Signature is not base64");
 	ENSURE_GOTO(mi->inner, out, AIM_ERR_DECODE,
 		    "signature: Signature-Input member is not an inner list");
+	for (size_t i = 0; i < mi->n_items; i++) {
+		const struct sfv_item *it = &in->items[mi->item_first + i];
+		ENSURE_GOTO(it->v.type == SFV_STRING, out, AIM_ERR_DECODE,
+			    "signature: component identifier is not a string");
+		ENSURE_GOTO(it->n_params == 0, out, AIM_ERR_DECODE,
+			    "signature: component parameters are not supported");
+	}
 
 	/* Parameters (section 2.3). */
 	const struct sfv_bare *p_created = sfv_param_get(in, mi->param_first, mi->n_params, "created");
@@ -452,8 +472,7 @@ static int verify_rfc9421(const struct sig_request *req, int64_t now,
 		ENSURE_GOTO(fits, out, AIM_ERR_AUTH, "signature: alg %s does not fit the key", alg);
 	}
 	if (aim_pkey_verify(key.pkey, aim_buf_bytes(&base), aim_buf_bytes(&sigbytes)) != 0) {
-		rc = aim_fail(AIM_ERR_VERIFY, "signature: RFC 9421 signature does not verify (%s)",
-			      aim_errmsg());
+		rc = refail(AIM_ERR_VERIFY, "signature: RFC 9421 signature does not verify");
 		goto out;
 	}
 	fill_out(out, SIG_RFC9421, (const char *)keyid.data, &key, aim_buf_bytes(&sigbytes),
@@ -484,13 +503,29 @@ int sig_verify(const struct sig_request *req, int64_t now, const struct sig_poli
 	}
 	ENSURE(req && req->method && req->target && lookup, AIM_ERR_INVALID,
 	       "signature: incomplete request description");
+	lookup_failed = false;
+	int rc;
 	bool has_input = sig_fields_get(req->fields, req->n_fields, "signature-input") != NULL;
 	if (has_input) {
 		ENSURE(!policy->no_rfc9421, AIM_ERR_AUTH, "signature: RFC 9421 not accepted");
-		return verify_rfc9421(req, now, policy, lookup, release, ctx, out);
+		rc = verify_rfc9421(req, now, policy, lookup, release, ctx, out);
+	} else {
+		ENSURE(!policy->no_cavage, AIM_ERR_AUTH, "signature: cavage signatures not accepted");
+		rc = verify_cavage(req, now, policy, lookup, release, ctx, out);
 	}
-	ENSURE(!policy->no_cavage, AIM_ERR_AUTH, "signature: cavage signatures not accepted");
-	return verify_cavage(req, now, policy, lookup, release, ctx, out);
+	if (rc == 0 || lookup_failed)
+		return rc;
+	/* The contract: a refusal is AUTH, VERIFY or DECODE (all 401 at the
+	 * edge); unsupported parameters, over-long input and the like are
+	 * malformed input, never a 4xx/5xx of another kind. */
+	enum aim_err e = aim_errcode();
+	if (e != AIM_ERR_AUTH && e != AIM_ERR_VERIFY && e != AIM_ERR_DECODE &&
+	    e != AIM_ERR_NOMEM && e != AIM_ERR_INTERNAL) {
+		char msg[256];
+		snprintf(msg, sizeof msg, "%s", aim_errmsg());
+		return aim_fail(AIM_ERR_DECODE, "%s", msg);
+	}
+	return rc;
 }
 
 /* ---- Signing ---------------------------------------------------------------- */

@@ -414,7 +414,12 @@ def request(method, url, headers=None, body=None, token=None, ctx=None,
 		body = body.encode()
 	c, path = _connection(url, ctx, timeout)
 	try:
-		c.request(method, path, body=body, headers=hdrs)
+		try:
+			c.request(method, path, body=body, headers=hdrs)
+		except (BrokenPipeError, ConnectionResetError):
+			# the server answered early (e.g. 413) and closed: the
+			# answer may still be readable
+			pass
 		resp = c.getresponse()
 		data = resp.read()
 		return resp.status, _headers_dict(resp), data

@@ -3,6 +3,7 @@ assigned ids), and every refusal: 401, 403, 413, 415, 400, never a 5xx, also
 under ~200 random mutations of a valid activity."""
 
 import copy
+import http.client
 import json
 import random
 import re
@@ -442,16 +443,24 @@ class OutboxFuzzTest(AimTestCase):
 		for i in range(200):
 			body = mutate(rng, rng.choice(bases), self.srv)
 			for _ in range(10):
-				st, hd, resp = self.srv.req(
-					"POST", url, body=body, token=self.tok,
-					headers={"Content-Type": AP_TYPE})
+				try:
+					st, hd, resp = self.srv.req(
+						"POST", url, body=body, token=self.tok,
+						headers={"Content-Type": AP_TYPE})
+				except (OSError, http.client.HTTPException):
+					# a body over the limit may be cut off by a close
+					# before the answer can be read
+					if len(body) <= (1 << 20):
+						raise
+					st, hd, resp = 413, {}, b""
+					break
 				if st != 429:
 					break
 				time.sleep(1)
 			counts[st] = counts.get(st, 0) + 1
 			self.assertLess(st, 500, "seed %d case %d body %r -> %r" %
 					(seed, i, body[:300], resp[:300]))
-			if st >= 400:
+			if st >= 400 and hd:
 				self.assertErrorBody(st, hd, resp)
 			elif st == 201:
 				self.assertIn("location", hd)

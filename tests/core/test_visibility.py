@@ -52,6 +52,17 @@ class VisibilityTest(AimTestCase):
 	def tearDownClass(cls):
 		cls.srv.cleanup()
 
+	def assertNoHidden(self, doc):
+		"""No bto/bcc key anywhere in doc."""
+		if isinstance(doc, dict):
+			self.assertNotIn("bto", doc)
+			self.assertNotIn("bcc", doc)
+			for v in doc.values():
+				self.assertNoHidden(v)
+		elif isinstance(doc, list):
+			for v in doc:
+				self.assertNoHidden(v)
+
 	def outbox_ids(self, viewer):
 		tok = self.tok[viewer] if viewer else None
 		st, hd, coll = self.srv.get("/users/alice/outbox", token=tok)
@@ -108,18 +119,15 @@ class VisibilityTest(AimTestCase):
 					with self.subTest(viewer=viewer, item=name, url=url):
 						st, hd, doc = self.srv.get(url, token=self.tok[viewer])
 						self.assertEqual(st, 200)
-						self.assertNotIn("bcc", json.dumps(doc))
-						self.assertNotIn("bto", json.dumps(doc))
+						self.assertNoHidden(doc)
 		# nor in the outbox page a recipient reads
 		for viewer in ("bob", "carol", None):
 			ids, page = self.outbox_ids(viewer)
-			for it in page["orderedItems"]:
-				if isinstance(it, dict):
-					self.assertNotIn("bcc", it)
-					self.assertNotIn("bto", it)
-					if isinstance(it.get("object"), dict):
-						self.assertNotIn("bcc", it["object"])
-						self.assertNotIn("bto", it["object"])
+			self.assertNoHidden(page)
+		# the author sees them
+		st, hd, doc = self.srv.get(self.items["bcc_bob"]["id"], token=self.tok["alice"])
+		self.assertEqual(st, 200)
+		self.assertIn(self.bob, json.dumps(doc))
 
 	def inbox(self, user, token):
 		st, hd, coll = self.srv.get("/users/%s/inbox" % user, token=token)
@@ -135,13 +143,11 @@ class VisibilityTest(AimTestCase):
 		want = {self.items[n]["id"] for n in ("to_bob", "cc_bob", "bcc_bob", "bto_bob")}
 		self.assertEqual(got, want)
 		self.assertEqual(coll["totalItems"], len(want))
-		text = json.dumps(page)
-		self.assertNotIn('"bcc"', text)
-		self.assertNotIn('"bto"', text)
+		self.assertNoHidden(page)
 		coll, page = self.inbox("carol", self.tok["carol"])
 		self.assertEqual({item_id(i) for i in page["orderedItems"]},
 				 {self.items["bcc_bob"]["id"]})
-		self.assertNotIn('"bcc"', json.dumps(page))
+		self.assertNoHidden(page)
 		self.assertNotIn(self.bob, json.dumps(page))	# bob was a bcc
 		coll, page = self.inbox("dave", self.tok["dave"])
 		self.assertEqual(page.get("orderedItems", []), [])
@@ -208,7 +214,8 @@ class SSETest(AimTestCase):
 			self.assertLess(time.monotonic() - t0, 5)
 			d1 = json.loads(ev1["data"])
 			self.assertEqual(d1["id"], a1["id"])
-			self.assertNotIn("bcc", json.dumps(d1))
+			self.assertNotIn("bcc", d1)
+			self.assertNotIn("carol", json.dumps(d1))
 			self.assertRegex(ev1.get("id", ""), r"^\d+$")
 			a2 = self.send_to_bob("sse two")
 			ev2 = self.next_activity(c)

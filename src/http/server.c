@@ -14,6 +14,7 @@
 
 #define RESP_MAX ((size_t)64 << 20)
 #define DRAIN_MAX ((uint64_t)16 << 20)
+#define UPLOAD_DEADLINE_MS 120000
 #define TLS_FILE_MAX ((size_t)1 << 20)
 
 struct http_server {
@@ -323,6 +324,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*upload_size) {
+		/* A body that trickles in for longer than the deadline is cut off
+		 * (the idle timeout alone would let a slow drip hold a thread). */
+		if (aim_mono_ms() - x->start_ms > UPLOAD_DEADLINE_MS) {
+			aim_log(AIM_LOG_INFO, "http", "remote=%s upload too slow, closing", x->remote);
+			return MHD_NO;
+		}
 		if (x->too_large) {
 			x->drained += *upload_size;
 			if (x->drained > DRAIN_MAX) {

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -265,6 +266,69 @@ static void test_reopen_keeps_data(void **state)
 	store_user_clear(&got);
 }
 
+struct worker {
+	struct fx *f;
+	int base;
+	int fails;
+};
+
+static void *writer(void *arg)
+{
+	struct worker *w = arg;
+	int64_t to[] = { w->f->bob };
+	for (int i = 0; i < 50; i++) {
+		char id[64], json[96];
+		snprintf(id, sizeof id, "https://x/activities/t%d", w->base + i);
+		snprintf(json, sizeof json, "{\"n\":%d}", w->base + i);
+		struct store_new_activity a = { .id = id, .json = json, .author = w->f->alice,
+						.audience = to, .n_audience = 1, .inbox = to,
+						.n_inbox = 1 };
+		if (store_activity_add(w->f->st, &a, NULL) != 0)
+			w->fails++;
+	}
+	return NULL;
+}
+
+static void *reader(void *arg)
+{
+	struct worker *w = arg;
+	for (int i = 0; i < 50; i++) {
+		struct store_range r = { .limit = 20 };
+		struct store_page p;
+		if (store_inbox_page(w->f->st, w->f->bob, &r, &p) != 0) {
+			w->fails++;
+			continue;
+		}
+		for (size_t k = 1; k < p.n; k++)
+			if (p.items[k - 1].cursor <= p.items[k].cursor)
+				w->fails++;
+		store_page_clear(&p);
+	}
+	return NULL;
+}
+
+/* One writer path and pooled readers: concurrent writes all land, reads
+ * never fail while writes go on. */
+static void test_concurrency(void **state)
+{
+	struct fx *f = *state;
+	pthread_t th[6];
+	struct worker w[6];
+	for (int i = 0; i < 6; i++) {
+		w[i] = (struct worker){ f, i * 1000, 0 };
+		pthread_create(&th[i], NULL, i < 4 ? writer : reader, &w[i]);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].fails, 0);
+	}
+	int64_t n = 0;
+	assert_int_equal(store_inbox_count(f->st, f->bob, &n), 0);
+	assert_int_equal(n, 200);
+	assert_int_equal(store_outbox_count(f->st, f->alice, f->carol, &n), 0);
+	assert_int_equal(n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,6 +339,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_activities_and_visibility, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paging_under_inserts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

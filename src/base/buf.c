@@ -49,7 +49,15 @@ int aim_buf_reserve(struct aim_buf *b, size_t extra)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	if (cap > b->max + 1)
 		cap = b->max + 1;
-	b->data = aim_xrealloc(b->data, cap);
+	/* Grow by copy and wipe rather than realloc, so that a buffer holding
+	 * key material never leaves an unwiped copy behind in freed memory. */
+	uint8_t *p = aim_xmalloc(cap);
+	if (b->data) {
+		memcpy(p, b->data, b->len + 1 <= b->cap ? b->len + 1 : b->len);
+		aim_wipe(b->data, b->cap);
+		free(b->data);
+	}
+	b->data = p;
 	b->cap = cap;
 	return 0;
 }

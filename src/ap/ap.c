@@ -70,6 +70,11 @@ int ap_json_parse_object(const uint8_t *p, size_t n, json_t **out)
 	return 0;
 }
 
+json_t *ap_json_load_stored(const char *text)
+{
+	return json_loads(text, JSON_DECODE_ANY, NULL);
+}
+
 char *ap_json_dump(const json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT);

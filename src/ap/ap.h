@@ -44,6 +44,9 @@ int ap_json_depth_check(const uint8_t *p, size_t n, size_t max_depth) AIM_WARN_U
  * array longer than AP_MAX_ARRAY. AIM_ERR_DECODE for malformed JSON,
  * AIM_ERR_INVALID when the top level is not an object. */
 int ap_json_parse_object(const uint8_t *p, size_t n, json_t **out) AIM_WARN_UNUSED;
+/* Parses a document this server stored itself (already checked on the way
+ * in, so no input limits beyond the parser's); NULL if it does not parse. */
+json_t *ap_json_load_stored(const char *text);
 /* Serialises compactly; the caller frees the string. */
 char *ap_json_dump(const json_t *j);
 

@@ -391,7 +391,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	char path[512];
 	log_escape(x->path, path, sizeof path);
 	aim_log(AIM_LOG_INFO, "access",
-		"method=%s path=%s status=%d bytes=%llu ms=%lld remote=%s%s", x->method, path,
+		"method=%s path=%s status=%d bytes=%llu duration_ms=%lld remote=%s%s", x->method, path,
 		x->responded ? x->status : 0, (unsigned long long)atomic_load(&x->bytes),
 		(long long)(aim_mono_ms() - x->start_ms), x->remote,
 		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");

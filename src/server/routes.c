@@ -419,9 +419,8 @@ static void collection(struct app *a, const struct http_request *q, struct http_
 	}
 	json_t *items = json_array();
 	for (size_t i = 0; i < p.n; i++) {
-		json_t *j = NULL;
-		if (ap_json_parse_object((const uint8_t *)p.items[i].json, strlen(p.items[i].json),
-					 &j) != 0)
+		json_t *j = ap_json_load_stored(p.items[i].json);
+		if (!j)
 			continue;
 		/* bto and bcc are for the author's eyes only. */
 		if (p.items[i].author == viewer)
@@ -584,8 +583,8 @@ static void get_by_id(struct app *a, const struct http_request *q, struct http_r
 		send_failure(r);
 		return;
 	}
-	json_t *j = NULL;
-	if (ap_json_parse_object((const uint8_t *)it.json, strlen(it.json), &j) != 0) {
+	json_t *j = ap_json_load_stored(it.json);
+	if (!j) {
 		store_item_clear(&it);
 		aim_fail(AIM_ERR_INTERNAL, "stored document does not parse");
 		send_failure(r);

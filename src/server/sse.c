@@ -79,9 +79,11 @@ static int fill(struct sse *s)
 	/* The page is newest first; events go out oldest first. */
 	for (size_t i = p.n; i-- > 0;) {
 		struct store_item *it = &p.items[i];
-		json_t *j = NULL;
-		if (ap_json_parse_object((const uint8_t *)it->json, strlen(it->json), &j) != 0)
+		json_t *j = ap_json_load_stored(it->json);
+		if (!j) {
+			s->last = it->cursor;
 			continue;
+		}
 		json_t *vis = it->author == s->user ? json_incref(j) : ap_strip_hidden(j);
 		char *txt = ap_json_dump(vis);
 		/* Compact JSON has no raw newlines, so one data line holds it. */

@@ -89,7 +89,8 @@ class Fedify:
     """
 
     def __init__(self, users=("alice",), first_knock="rfc9421", port=0, origin=None,
-                 cert=None, key=None, strict=True, resolve=None, env=None, ca_file=None):
+                 cert=None, key=None, strict=True, resolve=None, env=None, ca_file=None,
+                 contexts=None):
         args = ["node", os.path.join(HERE, "fedify-server.mjs"),
                 "--port", str(port), "--users", ",".join(users), "--first-knock", first_knock,
                 "--strict", "1" if strict else "0"]
@@ -99,6 +100,8 @@ class Fedify:
             args += ["--cert", cert, "--key", key]
         if resolve:
             args += ["--resolve", ",".join("%s=%s" % kv for kv in resolve.items())]
+        for url, path in (contexts or {}).items():
+            args += ["--context", "%s=%s" % (url, path)]
         full_env = dict(os.environ)
         if ca_file is not None:
             full_env["NODE_EXTRA_CA_CERTS"] = ca_file

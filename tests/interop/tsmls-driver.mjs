@@ -186,7 +186,9 @@ function setState(c, st) {
 	return key;
 }
 
-async function newKeyPackage(c, req) {
+// ts-mls default capabilities; without the random GREASE values when the request or the
+// client says grease:false
+function capabilities(c, req) {
 	const caps = defaultCapabilities();
 	if (req.grease === false || (req.grease === undefined && c.grease === false)) {
 		const isGrease = (v) => (Number(v) & 0x0f0f) === 0x0a0a;
@@ -195,6 +197,11 @@ async function newKeyPackage(c, req) {
 		caps.extensions = caps.extensions.filter((s) => !isGrease(s));
 		caps.proposals = caps.proposals.filter((s) => !isGrease(s));
 	}
+	return caps;
+}
+
+async function newKeyPackage(c, req) {
+	const caps = capabilities(c, req);
 	const lifetime = req.lifetime === undefined ? defaultLifetime : {
 		notBefore: BigInt(req.lifetime.not_before),
 		notAfter: BigInt(req.lifetime.not_after),
@@ -328,7 +335,7 @@ const commands = {
 		const gid = req.group_id === undefined ? randomBytes(16) : fromHex(req.group_id, "group_id");
 		if (c.groups.has(toHex(gid)))
 			fail("group_id already in use by this client");
-		const kp = await generateKeyPackageWithKey(c.credential, defaultCapabilities(), defaultLifetime, [],
+		const kp = await generateKeyPackageWithKey(c.credential, capabilities(c, req), defaultLifetime, [],
 			c.sigKeys, c.impl);
 		const st = await createGroup(gid, kp.publicPackage, kp.privatePackage, [], c.impl);
 		const key = setState(c, st);
@@ -501,7 +508,7 @@ const commands = {
 			tree = decodeWhole(decodeRatchetTree, fromHex(req.ratchet_tree, "ratchet_tree"), "ratchet_tree");
 		else if (ratchetTreeFromExtension(m.groupInfo) === undefined)
 			fail("group_info has no ratchet_tree extension: give ratchet_tree");
-		const kp = await generateKeyPackageWithKey(c.credential, defaultCapabilities(), defaultLifetime, [],
+		const kp = await generateKeyPackageWithKey(c.credential, capabilities(c, req), defaultLifetime, [],
 			c.sigKeys, c.impl);
 		const r = await joinGroupExternal(m.groupInfo, kp.publicPackage, kp.privatePackage, req.resync === true,
 			c.impl, tree, undefined, optHex(req, "authenticated_data"));
@@ -572,7 +579,11 @@ const commands = {
 			Object.assign(out, { group: toHex(gc.groupId), epoch: Number(gc.epoch), signer: m.groupInfo.signer,
 				extensions: m.groupInfo.extensions.map((e) => e.extensionType) });
 		} else if (m.wireformat === "mls_key_package") {
-			Object.assign(out, { suite: m.keyPackage.cipherSuite, ...identityOf(m.keyPackage.leafNode) });
+			const caps = m.keyPackage.leafNode.capabilities;
+			Object.assign(out, { suite: m.keyPackage.cipherSuite, ...identityOf(m.keyPackage.leafNode),
+				capabilities: { versions: caps.versions, ciphersuites: caps.ciphersuites.map(String),
+					extensions: caps.extensions.map(String), proposals: caps.proposals.map(String),
+					credentials: caps.credentials.map(String) } });
 		}
 		return out;
 	},

@@ -54,6 +54,10 @@ async function scenario(suite, A, B) {
 		grease: false });
 	const dave = await A.req("create_client", { suite, name: `dave${suite}`, identity: "dave@a.test" });
 	const a = [A, alice.client], b = [B, bob.client], c = [B, carol.client], d = [A, dave.client];
+	const ck = await B.req("inspect", { message: carol.key_package });
+	const greasy = (v) => /^\d+$/.test(v) && (Number(v) & 0x0f0f) === 0x0a0a;
+	check(ck.identity === "carol@b.test" && Object.values(ck.capabilities).flat().every((v) => !greasy(v)),
+		"grease:false key package has no GREASE values");
 
 	const g = await A.req("create_group", { client: a[1] });
 	check(g.epoch === 0 && g.members.length === 1, "group created at epoch 0");

@@ -330,8 +330,10 @@ static int connect_target(const struct xfer *x, const struct aim_url *u, char *a
 	return 0;
 }
 
-/* A17: resolve here, keep the first address the guard allows. */
-static int resolve_guarded(struct xfer *x, const char *name, uint16_t port)
+#define MAX_ADDRS 16
+
+static int resolve_system(const char *name, struct sockaddr_storage *addrs, size_t max,
+			  size_t *n)
 {
 	struct addrinfo hints, *res = NULL;
 	memset(&hints, 0, sizeof hints);
@@ -340,20 +342,60 @@ static int resolve_guarded(struct xfer *x, const char *name, uint16_t port)
 	hints.ai_protocol = IPPROTO_TCP;
 	int gai = getaddrinfo(name, NULL, &hints, &res);
 	ENSURE(gai == 0, AIM_ERR_IO, "cannot resolve %s: %s", name, gai_strerror(gai));
+	*n = 0;
+	for (struct addrinfo *ai = res; ai && *n < max; ai = ai->ai_next) {
+		if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+		    ai->ai_addrlen > sizeof addrs[0])
+			continue;
+		memset(&addrs[*n], 0, sizeof addrs[0]);
+		memcpy(&addrs[*n], ai->ai_addr, ai->ai_addrlen);
+		(*n)++;
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* A17: resolve here, keep the first address the guard allows. */
+static int resolve_guarded(struct xfer *x, const char *name, uint16_t port)
+{
+	struct sockaddr_storage addrs[MAX_ADDRS];
+	size_t naddr = 0;
+	struct in6_addr a6;
+	struct in_addr a4;
+	if (inet_pton(AF_INET, name, &a4) == 1) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&addrs[0];
+		memset(&addrs[0], 0, sizeof addrs[0]);
+		s->sin_family = AF_INET;
+		s->sin_addr = a4;
+		naddr = 1;
+	} else if (inet_pton(AF_INET6, name, &a6) == 1) {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&addrs[0];
+		memset(&addrs[0], 0, sizeof addrs[0]);
+		s->sin6_family = AF_INET6;
+		s->sin6_addr = a6;
+		naddr = 1;
+	} else if (x->o.resolve) {
+		TRY(x->o.resolve(x->o.resolve_ctx, name, addrs, MAX_ADDRS, &naddr));
+		ENSURE(naddr <= MAX_ADDRS, AIM_ERR_INTERNAL, "resolver returned too many addresses");
+	} else {
+		TRY(resolve_system(name, addrs, MAX_ADDRS, &naddr));
+	}
 	enum ssrf_class first = SSRF_PUBLIC;
 	bool found = false, any = false;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+	for (size_t i = 0; i < naddr; i++) {
+		const struct sockaddr *sa = (const struct sockaddr *)&addrs[i];
+		if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
 			continue;
-		enum ssrf_class c = ssrf_classify(ai->ai_addr);
+		enum ssrf_class c = ssrf_classify(sa);
 		if (!any)
 			first = c;
 		any = true;
 		if (!ssrf_allowed(c, x->o.allow_private, x->o.allow_loopback))
 			continue;
-		memcpy(&x->pinned, ai->ai_addr, ai->ai_addrlen);
-		x->pinned_len = ai->ai_addrlen;
-		if (ai->ai_family == AF_INET) {
+		x->pinned = addrs[i];
+		x->pinned_len = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+							 : sizeof(struct sockaddr_in6);
+		if (sa->sa_family == AF_INET) {
 			struct sockaddr_in *sin = (struct sockaddr_in *)&x->pinned;
 			sin->sin_port = htons(port);
 			inet_ntop(AF_INET, &sin->sin_addr, x->pinned_ip, sizeof x->pinned_ip);
@@ -365,7 +407,6 @@ static int resolve_guarded(struct xfer *x, const char *name, uint16_t port)
 		found = true;
 		break;
 	}
-	freeaddrinfo(res);
 	ENSURE(any, AIM_ERR_IO, "no address for %s", name);
 	ENSURE(found, AIM_ERR_DENIED, "refusing to connect to %s: %s address", name,
 	       ssrf_class_name(first));

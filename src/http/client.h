@@ -37,7 +37,7 @@
 #include "base/base.h"
 #include "http/sig.h"
 
-struct sockaddr;
+#include <sys/socket.h>
 
 /* ---- SSRF guard --------------------------------------------------------- */
 
@@ -81,8 +81,15 @@ struct client_opts {
 	bool allow_loopback;       /* permit loopback only */
 	const char *const *connect_to; /* "HOST:PORT:ADDR:PORT" entries */
 	size_t n_connect_to;
-	const char *ca_file;       /* extra CA bundle (PEM) to trust; NULL = system */
+	const char *ca_file;       /* CA bundle (PEM) to trust instead of the system's */
 	const char *user_agent;    /* "aim/0.1" */
+	/* Name resolution; NULL = getaddrinfo. Fills at most max addresses
+	 * (ports ignored) and sets *n; -1 with a reason on failure. Never
+	 * called for numeric hosts. For servers with their own resolver or
+	 * cache, and for tests (DNS rebinding). */
+	int (*resolve)(void *ctx, const char *name, struct sockaddr_storage *addrs, size_t max,
+		       size_t *n);
+	void *resolve_ctx;
 };
 
 void client_opts_default(struct client_opts *o);

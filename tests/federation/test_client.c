@@ -25,8 +25,10 @@
 
 #define BIG_LEN (2u * 1024 * 1024)
 
-static struct MHD_Daemon *daemon_;
-static unsigned port_;
+static struct MHD_Daemon *daemon_, *tls_daemon;
+static unsigned port_, tls_port;
+static char tmpdir[256];
+static char *tls_key, *tls_cert;
 static atomic_int connections;
 static char *big_body;
 static struct aim_pkey *rsa_key, *ed_key;
@@ -197,6 +199,61 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	return reply(c, 404, "text/plain", "not found", NULL, NULL);
 }
 
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = calloc(1, 65536);
+	size_t n = fread(buf, 1, 65535, f);
+	fclose(f);
+	buf[n] = 0;
+	return buf;
+}
+
+/* A self-signed certificate for public.example, made with the openssl
+ * command (installed by scripts/deps.sh), and an HTTPS daemon using it. */
+static int setup_tls(void)
+{
+	const char *t = getenv("TMPDIR");
+	snprintf(tmpdir, sizeof tmpdir, "%s/aim-client-XXXXXX", t && *t ? t : "/tmp");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	char *cmd = aim_xasprintf(
+		"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+		"-keyout %s/key.pem -out %s/cert.pem -days 2 -subj /CN=public.example "
+		"-addext subjectAltName=DNS:public.example >/dev/null 2>&1",
+		tmpdir, tmpdir);
+	int rc = system(cmd);
+	free(cmd);
+	if (rc != 0)
+		return -1;
+	char *kp = aim_xasprintf("%s/key.pem", tmpdir);
+	char *cp = aim_xasprintf("%s/cert.pem", tmpdir);
+	tls_key = slurp(kp);
+	tls_cert = slurp(cp);
+	free(kp);
+	free(cp);
+	if (!tls_key || !tls_cert)
+		return -1;
+	struct sockaddr_in sin;
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	tls_daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+					      MHD_USE_THREAD_PER_CONNECTION | MHD_USE_TLS,
+				      0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sin,
+				      MHD_OPTION_HTTPS_MEM_KEY, tls_key, MHD_OPTION_HTTPS_MEM_CERT,
+				      tls_cert, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				      MHD_OPTION_END);
+	if (!tls_daemon)
+		return -1;
+	const union MHD_DaemonInfo *info =
+		MHD_get_daemon_info(tls_daemon, MHD_DAEMON_INFO_BIND_PORT);
+	tls_port = info ? info->port : 0;
+	return tls_port ? 0 : -1;
+}
+
 static int setup(void **state)
 {
 	big_body = malloc(BIG_LEN);
@@ -218,12 +275,22 @@ static int setup(void **state)
 		return -1;
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
 	port_ = info ? info->port : 0;
-	return port_ ? 0 : -1;
+	if (!port_)
+		return -1;
+	return setup_tls();
 }
 
 static int teardown(void **state)
 {
 	MHD_stop_daemon(daemon_);
+	if (tls_daemon)
+		MHD_stop_daemon(tls_daemon);
+	char *cmd = aim_xasprintf("rm -rf '%s'", tmpdir);
+	if (tmpdir[0] && system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+	free(cmd);
+	free(tls_key);
+	free(tls_cert);
 	free(big_body);
 	aim_pkey_free(rsa_key);
 	aim_pkey_free(ed_key);
@@ -541,6 +608,116 @@ static void test_signed_requests(void **state)
 	free(u);
 }
 
+/* HTTPS: the certificate is checked for the URL's name while the
+ * connection goes to the pinned (mapped) address. */
+static void test_https_ca_file(void **state)
+{
+	char *ca = aim_xasprintf("%s/cert.pem", tmpdir);
+	char *m1 = aim_xasprintf("public.example:443:127.0.0.1:%u", tls_port);
+	char *m2 = aim_xasprintf("other.example:443:127.0.0.1:%u", tls_port);
+	const char *ct[] = { m1, m2 };
+	struct client_opts o;
+	client_opts_default(&o);
+	o.allow_loopback = true;
+	o.connect_to = ct;
+	o.n_connect_to = 2;
+	o.ca_file = ca;
+	struct client_response r;
+	assert_int_equal(fetch(&o, "GET", "https://public.example/ok", &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_memory_equal(r.body.data, "hello", 5);
+	assert_string_equal(r.final_url, "https://public.example/ok");
+	client_response_free(&r);
+	/* the certificate does not name other.example */
+	expect_fail(&o, "https://other.example/ok", AIM_ERR_IO);
+	/* without the private CA the certificate is not trusted */
+	o.ca_file = NULL;
+	expect_fail(&o, "https://public.example/ok", AIM_ERR_IO);
+	/* and the guard still applies to HTTPS */
+	o.ca_file = ca;
+	o.allow_loopback = false;
+	expect_fail(&o, "https://public.example/ok", AIM_ERR_DENIED);
+	free(ca);
+	free(m1);
+	free(m2);
+}
+
+/* A19: names are resolved once, by the guard, and curl connects to the
+ * address that was checked (it never resolves the name itself: the names
+ * here exist in no DNS). */
+struct resolver {
+	int calls;
+	const char *addrs[4];
+};
+
+static int test_resolve(void *ctx, const char *name, struct sockaddr_storage *out, size_t max,
+			size_t *n)
+{
+	struct resolver *r = ctx;
+	r->calls++;
+	*n = 0;
+	for (size_t i = 0; i < 4 && r->addrs[i] && *n < max; i++) {
+		memset(&out[*n], 0, sizeof out[0]);
+		if (strchr(r->addrs[i], ':')) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out[*n];
+			s6->sin6_family = AF_INET6;
+			inet_pton(AF_INET6, r->addrs[i], &s6->sin6_addr);
+		} else {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&out[*n];
+			s4->sin_family = AF_INET;
+			inet_pton(AF_INET, r->addrs[i], &s4->sin_addr);
+		}
+		(*n)++;
+	}
+	if (*n == 0)
+		return aim_fail(AIM_ERR_IO, "no such name");
+	return 0;
+}
+
+static void test_resolver_pinning(void **state)
+{
+	struct resolver res = { 0, { "10.9.9.9", "169.254.169.254", "127.0.0.1", NULL } };
+	struct client_opts o;
+	client_opts_default(&o);
+	o.allow_loopback = true;
+	o.resolve = test_resolve;
+	o.resolve_ctx = &res;
+	struct client_response r;
+	char *u = url_of("rebind.example", "/ok");
+	assert_int_equal(fetch(&o, "GET", u, &r), 0);
+	assert_int_equal(r.status, 200);
+	/* the non-public candidates were skipped, the allowed one pinned */
+	assert_string_equal(r.remote_ip, "127.0.0.1");
+	assert_int_equal(res.calls, 1);
+	client_response_free(&r);
+	/* every hop is resolved and checked again (three hops, three
+	 * resolutions); once the name maps only to the metadata address,
+	 * nothing is fetched */
+	res.calls = 0;
+	res.addrs[0] = "127.0.0.1";
+	res.addrs[1] = NULL;
+	free(u);
+	u = url_of("rebind.example", "/redir/2");
+	assert_int_equal(fetch(&o, "GET", u, &r), 0);
+	assert_int_equal(res.calls, 3);
+	client_response_free(&r);
+	res.calls = 0;
+	res.addrs[0] = "169.254.169.254";
+	int before = atomic_load(&connections);
+	expect_fail(&o, u, AIM_ERR_DENIED);
+	assert_int_equal(res.calls, 1);
+	usleep(100 * 1000);
+	assert_int_equal(atomic_load(&connections), before);
+	/* numeric hosts never reach the resolver */
+	res.calls = 0;
+	free(u);
+	u = url_of("127.0.0.1", "/ok");
+	assert_int_equal(fetch(&o, "GET", u, &r), 0);
+	assert_int_equal(res.calls, 0);
+	client_response_free(&r);
+	free(u);
+}
+
 struct multi_state {
 	int done, ok;
 };
@@ -600,6 +777,8 @@ int main(void)
 		cmocka_unit_test(test_connection_refused),
 		cmocka_unit_test(test_signed_requests),
 		cmocka_unit_test(test_multi_concurrent),
+		cmocka_unit_test(test_https_ca_file),
+		cmocka_unit_test(test_resolver_pinning),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

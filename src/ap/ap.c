@@ -334,6 +334,8 @@ int ap_outbox_prepare(const struct ap_outbox_in *in, const json_t *posted,
 		}
 	} else {
 		TRY(check_owner(posted, "attributedTo", in->actor));
+		/* ActivityPub 6.2.1: "The server then MUST attach this object as the
+		 * object of a Create Activity." */
 		obj = json_deep_copy(posted);
 		json_object_del(obj, "@context");
 		act = json_object();
@@ -350,7 +352,9 @@ int ap_outbox_prepare(const struct ap_outbox_in *in, const json_t *posted,
 	}
 	if (!json_object_get(act, "@context"))
 		json_object_set_new(act, "@context", json_string(AP_CTX_AS));
-	/* The server assigns ids, the actor and the publication time. */
+	/* ActivityPub 6: "If an Activity is submitted with a value in the id
+	 * property, servers MUST ignore this and generate a new id". The actor
+	 * and the publication time are the server's too. */
 	set_str(act, "id", in->activity_id);
 	set_str(act, "actor", in->actor);
 	set_str(act, "published", when);
@@ -402,6 +406,9 @@ done:
 	return rc;
 }
 
+/* ActivityPub 6.8: bto and bcc "are only intended to be known/seen by the
+ * original author"; 6: the server "MUST remove the bto and/or bcc
+ * properties ... before delivery". */
 json_t *ap_strip_hidden(const json_t *doc)
 {
 	json_t *c = json_deep_copy(doc);

@@ -551,6 +551,8 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	}
 	if (nr)
 		hub_notify(&a->hub);
+	/* ActivityPub 6: "Servers MUST return a 201 Created HTTP code, and ...
+	 * MUST include the new id in the Location header." */
 	http_resp_set(r, 201, AS_TYPE, txt, strlen(txt));
 	http_resp_header(r, "Location", act_id);
 done:

@@ -245,6 +245,21 @@ async function round(argsA, argsB, env, scheme, contextB) {
 			`${name}: all inbox requests verified and accepted`);
 	}
 
+	// Fedify's own sends carry an LD signature and a proof; replayed without any HTTP signature,
+	// a --strict 0 server (plain Fedify behaviour) accepts them, the default strict one does not
+	if (contextB) {
+		const sent = (await api(B.origin, "/_test/requests")).find((r) => r.body?.id === n1.id)?.body;
+		check(sent?.signature !== undefined && sent?.proof !== undefined, "Fedify's Create has LD signature and proof");
+		const C = await startServer(["--users", "carol", "--strict", "0"], env);
+		const plain = { method: "POST", headers: { "content-type": "application/activity+json" },
+			body: JSON.stringify(sent) };
+		check((await doFetch(`${B.origin}/inbox`, plain)).status === 401, "strict server: no HTTP signature, 401");
+		const st = (await doFetch(`${C.origin}/inbox`, plain)).status;
+		check(st === 202, `--strict 0: accepted on the LD signature/proof alone (${st})`);
+		const rc = (await api(C.origin, "/_test/received")).find((r) => r.id === n1.id);
+		check(rc?.http_signature?.verified === false, "--strict 0: recorded as not HTTP-signed");
+	}
+
 	// Undo(Follow)
 	const u = await api(A.origin, "/_test/send", { from: "alice", to: bob, type: "Undo" });
 	check(u.ok, `alice undoes her follow: ${u.error ?? ""}`);

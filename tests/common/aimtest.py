@@ -555,9 +555,9 @@ def rand_text(n=12):
 class SSEClient:
 	"""Reads a text/event-stream in a background thread.
 
-	events() / next_event(timeout) return dicts {"id", "event", "data"}
-	(data joined with newlines). status/headers hold the response head;
-	comments counts ':' lines."""
+	next_event(timeout) returns dicts {"id", "event", "data"} (data lines
+	joined with newlines). status/headers hold the response head; comments
+	counts ':' lines, comment_log keeps (time, text) of each."""
 
 	def __init__(self, url, token=None, last_event_id=None, ctx=None,
 		     timeout=10, headers=None):
@@ -575,6 +575,9 @@ class SSEClient:
 		self.headers = _headers_dict(self.resp)
 		self.q = queue.Queue()
 		self.comments = 0
+		self.comment_log = []	# (monotonic time, text) of ':' lines
+		self.retry = None
+		self.opened = time.monotonic()
 		self.closed = False
 		self.body = b""
 		if self.status != 200:
@@ -600,7 +603,8 @@ class SSEClient:
 					break
 				line = line.decode("utf-8", "replace").rstrip("\r\n")
 				if line == "":
-					if data or ev:
+					# an event without data is not dispatched
+					if data:
 						ev["data"] = "\n".join(data)
 						self.q.put(ev)
 					ev = {}
@@ -608,14 +612,17 @@ class SSEClient:
 					continue
 				if line.startswith(":"):
 					self.comments += 1
+					self.comment_log.append((time.monotonic(), line[1:].strip()))
 					continue
 				field, _, value = line.partition(":")
 				if value.startswith(" "):
 					value = value[1:]
 				if field == "data":
 					data.append(value)
-				elif field in ("id", "event", "retry"):
+				elif field in ("id", "event"):
 					ev[field] = value
+				elif field == "retry":
+					self.retry = value
 		except (OSError, ValueError, http.client.HTTPException):
 			pass
 		self.q.put(None)	# end of stream

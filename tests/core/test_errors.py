@@ -149,6 +149,29 @@ class ErrorsTest(AimTestCase):
 		st, hd, doc = self.srv.get("/users/alice")
 		self.assertEqual(st, 200)
 
+	def test_idle_connections_do_not_starve(self):
+		"""64 idle TCP connections and 16 SSE streams: requests still answer."""
+		from aimtest import SSEClient
+		idle, streams = [], []
+		try:
+			for _ in range(64):
+				idle.append(socket.create_connection(("127.0.0.1", self.srv.port), 5))
+			for _ in range(16):
+				streams.append(SSEClient(self.srv.url + "/users/bob/inbox",
+							 token=self.tok["bob"]))
+			self.assertTrue(all(c.status == 200 for c in streams))
+			t0 = time.monotonic()
+			for _ in range(5):
+				st, hd, doc = self.srv.get("/users/alice")
+				self.assertEqual(st, 200)
+			took = time.monotonic() - t0
+			self.assertLess(took, 5, "5 requests took %.1f s" % took)
+		finally:
+			for s in idle:
+				s.close()
+			for c in streams:
+				c.close()
+
 	def test_zz_access_log(self):
 		"""(runs last) one line per request with method, path and status;
 		tokens never logged."""

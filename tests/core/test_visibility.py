@@ -38,11 +38,16 @@ class VisibilityTest(AimTestCase):
 			"bto_bob": post(note("bto to bob", to=[], bto=[cls.bob])),
 			"private": post(note("private words", to=[cls.alice + "/followers"])),
 			"self": post(note("note to self", to=[cls.alice])),
+			"audience_bob": post(note("audience bob", to=[], audience=[cls.bob])),
+			# addressing only on the object of an explicit Create
+			"obj_to_bob": post({"type": "Create", "object":
+					    note("object-only bob", to=[cls.bob])}),
+			"to_ghost": post(note("to a ghost", to=[u + "ghost"])),
 		}
 		cls.visible = {
 			None: {"public", "unlisted", "as_public"},
 			"bob": {"public", "unlisted", "as_public", "to_bob", "cc_bob",
-				"bcc_bob", "bto_bob"},
+				"bcc_bob", "bto_bob", "audience_bob", "obj_to_bob"},
 			"carol": {"public", "unlisted", "as_public", "bcc_bob"},
 			"dave": {"public", "unlisted", "as_public"},
 			"alice": set(cls.items),
@@ -140,7 +145,8 @@ class VisibilityTest(AimTestCase):
 	def test_local_delivery(self):
 		coll, page = self.inbox("bob", self.tok["bob"])
 		got = {item_id(i) for i in page["orderedItems"]}
-		want = {self.items[n]["id"] for n in ("to_bob", "cc_bob", "bcc_bob", "bto_bob")}
+		want = {self.items[n]["id"] for n in ("to_bob", "cc_bob", "bcc_bob", "bto_bob",
+						      "audience_bob", "obj_to_bob")}
 		self.assertEqual(got, want)
 		self.assertEqual(coll["totalItems"], len(want))
 		self.assertNoHidden(page)
@@ -241,6 +247,25 @@ class SSETest(AimTestCase):
 		finally:
 			c.close()
 
+	def test_b_replay_from_zero(self):
+		a = self.send_to_bob("replay me")
+		c = SSEClient(self.stream, token=self.tok["bob"], ctx=self.srv.ctx,
+			      last_event_id="0")
+		try:
+			self.assertEqual(c.status, 200)
+			seen = []
+			while True:
+				e = self.next_activity(c, 2)
+				if e is None:
+					break
+				seen.append((int(e["id"]), json.loads(e["data"])["id"]))
+			self.assertTrue(seen)
+			self.assertEqual(seen[-1][1], a["id"])
+			self.assertEqual([s for s, _ in seen], sorted(s for s, _ in seen))
+			self.assertEqual(len({i for _, i in seen}), len(seen))
+		finally:
+			c.close()
+
 	def test_b_two_streams_and_other_users(self):
 		c1 = SSEClient(self.stream, token=self.tok["bob"], ctx=self.srv.ctx)
 		c2 = SSEClient(self.stream, token=self.tok["bob"], ctx=self.srv.ctx)
@@ -283,6 +308,35 @@ class SSETest(AimTestCase):
 					self.assertLess(c.status, 500)
 				finally:
 					c.close()
+
+
+class KeepaliveTest(AimTestCase):
+	"""An idle stream gets a ': keepalive' comment every 15 s."""
+
+	def test_keepalive(self):
+		srv = Server(domain="ka.test")
+		try:
+			tok = srv.add_user("bob")
+			srv.start()
+			c = SSEClient(srv.url + "/users/bob/inbox", token=tok)
+			try:
+				self.assertEqual(c.status, 200)
+				deadline = time.monotonic() + 17
+
+				def keepalives():
+					return [t - c.opened for t, text in c.comment_log
+						if text == "keepalive"]
+				while not keepalives() and time.monotonic() < deadline:
+					self.assertIsNone(c.next_event(0.5))
+				self.assertTrue(keepalives(), "no keepalive within 17 s: %r"
+						% c.comment_log)
+				print("first keepalive after %.1f s" % keepalives()[0])
+				self.assertGreater(keepalives()[0], 5)
+				self.assertFalse(c.closed)
+			finally:
+				c.close()
+		finally:
+			srv.cleanup()
 
 
 if __name__ == "__main__":

@@ -209,8 +209,9 @@ int mls_leaf_node_verify_signature(const struct aim_suite *cs, const struct mls_
 int mls_leaf_node_sign(const struct aim_suite *cs, struct mls_leaf_node *leaf,
 		       struct aim_bytes group_id, uint32_t index, struct aim_bytes sk)
 	AIM_WARN_UNUSED;
-/* Every check of a received tree: the last leaf is non-blank (no trailing
- * blanks), key lengths fit the suite, every leaf signature verifies with
+/* Every check of a received tree: no trailing blanks (the right half of
+ * the tree holds a member; a one-leaf tree is not blank), node types fit
+ * their positions, key lengths fit the suite, every leaf signature verifies with
  * group_id, every non-blank parent is parent-hash valid, unmerged leaves are
  * sorted, name non-blank descendant leaves and are listed at every non-blank
  * node between, encryption keys are unique across all nodes and signature
@@ -304,6 +305,14 @@ int mls_treekem_encrypt(const struct mls_tree *t, uint32_t leaf,
 			const struct mls_treekem_secrets *sec, struct aim_bytes group_context,
 			const uint32_t *exclude, size_t n_exclude,
 			struct mls_update_path *path) AIM_WARN_UNUSED;
+
+/* For a member added by this commit (leaf): the node of the filtered
+ * direct path whose copath child covers it (the lowest common ancestor
+ * with the committer) and its path secret, a view into sec, for the
+ * GroupSecrets of its Welcome (section 12.4.3.1). AIM_ERR_NOTFOUND when the
+ * leaf is under no node of the path. */
+int mls_treekem_path_secret_for(const struct mls_treekem_secrets *sec, uint32_t leaf,
+				uint32_t *node, struct aim_bytes *path_secret) AIM_WARN_UNUSED;
 
 /* Receiving, step 1 (section 7.5 "merges UpdatePath into the tree"): checks
  * the path fits the sender's filtered direct path, that no new encryption

@@ -224,6 +224,7 @@ int mls_treekem_create(struct mls_tree *t, struct mls_tree_priv *priv, uint32_t 
 	struct mls_bytes pks[TM_MAX_DEPTH];
 	struct aim_buf sk, pk, lsk, lpk;
 	struct mls_leaf_node nl;
+	uint8_t first[AIM_MAX_HASH];
 	memset(pks, 0, sizeof pks);
 	memset(&nl, 0, sizeof nl);
 	memset(path_out, 0, sizeof *path_out);
@@ -243,7 +244,6 @@ int mls_treekem_create(struct mls_tree *t, struct mls_tree_priv *priv, uint32_t 
 	/* "path_secret[0] is sampled at random; path_secret[n] =
 	 * DeriveSecret(path_secret[n-1], "path")"; the commit secret is the
 	 * next one after the last (section 12.4.2). */
-	uint8_t first[AIM_MAX_HASH];
 	TRY_GOTO(aim_random(first, cs->nh), out);
 	const uint8_t *prev = first;
 	for (size_t i = 0; i < sec->n; i++) {
@@ -254,7 +254,6 @@ int mls_treekem_create(struct mls_tree *t, struct mls_tree_priv *priv, uint32_t 
 		prev = sec->path_secret[i];
 	}
 	TRY_GOTO(derive_path(cs, prev, sec->commit_secret), out);
-	aim_wipe(first, sizeof first);
 
 	/* Node key pairs; drop our old keys on the direct path. */
 	uint32_t dp[TM_MAX_DEPTH];
@@ -299,6 +298,7 @@ int mls_treekem_create(struct mls_tree *t, struct mls_tree_priv *priv, uint32_t 
 			TRY_GOTO(mls_bytes_copy(&path_out->nodes[i].encryption_key, &pks[i]), out);
 	}
 out:
+	aim_wipe(first, sizeof first);
 	for (size_t i = 0; i < TM_MAX_DEPTH; i++)
 		mls_bytes_free(&pks[i]);
 	mls_leaf_node_free(&nl);
@@ -311,6 +311,20 @@ out:
 		mls_treekem_secrets_wipe(sec);
 	}
 	return rc;
+}
+
+int mls_treekem_path_secret_for(const struct mls_treekem_secrets *sec, uint32_t leaf,
+				uint32_t *node, struct aim_bytes *path_secret)
+{
+	uint32_t x = tm_leaf_to_node(leaf);
+	for (size_t i = 0; i < sec->n; i++) {
+		if (!tm_in_subtree(x, sec->copath[i]))
+			continue;
+		*node = sec->fdp[i];
+		*path_secret = AIM_BYTES(sec->path_secret[i], sec->nh);
+		return 0;
+	}
+	return aim_fail(AIM_ERR_NOTFOUND, "leaf %u is under no node of the path", leaf);
 }
 
 int mls_treekem_encrypt(const struct mls_tree *t, uint32_t leaf,

@@ -734,18 +734,17 @@ static void test_new_member_implant(void **state)
 	assert_int_equal(mls_treekem_decrypt(&tr, &g.m[3].priv, 0, &path, aim_buf_bytes(&gc), added,
 					     1, cs, NULL), -1);
 	/* the Welcome path: the secret of the common ancestor of 0 and 3 */
-	uint32_t anc = tm_common_ancestor(0, 6);
+	uint32_t anc;
+	struct aim_bytes ps;
+	assert_int_equal(mls_treekem_path_secret_for(&sec, 3, &anc, &ps), 0);
+	assert_int_equal(anc, tm_common_ancestor(0, 6));
 	assert_int_equal(anc, 3);
-	size_t at = 0;
-	while (sec.fdp[at] != anc)
-		at++;
-	assert_int_equal(mls_treekem_implant(&tr, &g.m[3].priv, 0, anc,
-					     AIM_BYTES(sec.path_secret[at], g.cs->nh), cs), 0);
+	assert_int_equal(mls_treekem_implant(&tr, &g.m[3].priv, 0, anc, ps, cs), 0);
 	assert_memory_equal(cs, sec.commit_secret, g.cs->nh);
 	assert_int_equal(mls_tree_priv_check(&g.m[3].priv, &tr), 0);
 	/* a wrong path secret does not match the public keys */
 	uint8_t wrong[AIM_MAX_HASH];
-	memcpy(wrong, sec.path_secret[at], g.cs->nh);
+	memcpy(wrong, ps.p, g.cs->nh);
 	wrong[0] ^= 1;
 	assert_int_equal(mls_treekem_implant(&tr, &g.m[3].priv, 0, anc, AIM_BYTES(wrong, g.cs->nh),
 					     cs), -1);

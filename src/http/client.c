@@ -686,6 +686,21 @@ static void on_done(struct xfer *x, CURLcode res)
 		x->body_len = 0;
 		x->has_body = false;
 	}
+	/* A POST (PUT, ...) that keeps its method and body is only re-sent to
+	 * the origin it was meant for: a remote must not be able to bounce a
+	 * signed delivery to a third server. */
+	if (strcmp(x->method, "GET") != 0 && strcmp(x->method, "HEAD") != 0) {
+		struct aim_url nu;
+		bool same = aim_url_parse(next, &nu) == 0 && aim_url_same_origin(&nu, &x->origin0);
+		aim_url_free(&nu);
+		if (!same) {
+			free(next);
+			aim_fail(AIM_ERR_DENIED, "refusing to follow a %ld for %s to another origin",
+				 status, x->method);
+			finish_fail(x);
+			return;
+		}
+	}
 	free(x->url);
 	x->url = next;
 	x->redirects++;

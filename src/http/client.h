@@ -13,7 +13,11 @@
  *   CURLOPT_CONNECT_TO; an open-socket hook refuses any other address, so
  *   DNS rebinding cannot switch it.
  * - Redirects are followed here, not by curl: at most max_redirects, each
- *   hop parsed and guarded again; non-HTTP(S) targets are refused.
+ *   hop parsed and guarded again; non-HTTP(S) targets are refused. 303 (and
+ *   301/302 after a POST) continue as GET; a 307/308 that keeps a POST's
+ *   method and body is followed only within the first URL's origin. A
+ *   signed request is signed again for every hop; Authorization and Cookie
+ *   headers are dropped once the fetch leaves the first origin.
  * - connect_to entries ("HOST:PORT:ADDR:PORT", curl's CURLOPT_CONNECT_TO
  *   syntax; empty HOST or PORT match any) map names to other addresses for
  *   local federations; the mapped address is guarded like any other.

@@ -175,6 +175,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return reply(c, 302, NULL, "", "Location", "http://public.example/ok");
 	if (strcmp(url, "/to-echo") == 0)
 		return reply(c, 307, NULL, "", "Location", "/echo");
+	if (strcmp(url, "/cross-echo") == 0) {
+		snprintf(loc, sizeof loc, "http://public.example:%u/echo", port_);
+		return reply(c, 307, NULL, "", "Location", loc);
+	}
 	if (strcmp(url, "/big") == 0) {
 		struct MHD_Response *r = MHD_create_response_from_buffer(BIG_LEN, big_body,
 									 MHD_RESPMEM_PERSISTENT);
@@ -596,6 +600,35 @@ static void test_signed_requests(void **state)
 	/* through a 307: re-signed for the new target, body kept */
 	signed_post("/to-echo", SIG_CAVAGE, rsa_key, "https://a.example/u/a#rsa");
 	signed_post("/to-echo", SIG_RFC9421, ed_key, "https://a.example/u/a#ed");
+	/* a 307 to another origin is not followed with the POST */
+	{
+		char *map = aim_xasprintf("public.example:%u:127.0.0.1:%u", port_, port_);
+		const char *ct[] = { map };
+		struct client_opts o2;
+		client_opts_default(&o2);
+		o2.allow_loopback = true;
+		o2.connect_to = ct;
+		o2.n_connect_to = 1;
+		struct sig_signer s = { .scheme = SIG_CAVAGE, .key_id = "https://a.example/u/a#rsa",
+					.key = rsa_key };
+		char *cu = url_of("127.0.0.1", "/cross-echo");
+		struct client_request req = { .method = "POST", .url = cu, .has_body = true,
+					      .body = AIM_BYTES_STR("{}"), .signer = &s };
+		struct client_response r2;
+		assert_int_equal(client_fetch(&o2, &req, &r2), -1);
+		assert_int_equal(aim_errcode(), AIM_ERR_DENIED);
+		/* a GET follows it (signed again for the new host: verified) */
+		req.method = "GET";
+		req.has_body = false;
+		req.body = AIM_BYTES(NULL, 0);
+		assert_int_equal(client_fetch(&o2, &req, &r2), 0);
+		assert_int_equal(r2.status, 200);
+		assert_int_equal(r2.redirects, 1);
+		assert_memory_equal(r2.body.data, "verified https://a.example/u/a#rsa GET 0", 40);
+		client_response_free(&r2);
+		free(cu);
+		free(map);
+	}
 	/* unsigned: the server's verifier refuses it */
 	struct client_opts o;
 	client_opts_default(&o);

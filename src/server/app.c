@@ -241,6 +241,8 @@ int aimd_serve(const struct aimd_serve_opts *o)
 		.tls_cert_file = o->tls_cert,
 		.tls_key_file = o->tls_key,
 		.max_body = o->max_body,
+		/* One address cannot hold every connection (and thread). */
+		.max_per_ip = 128,
 	};
 	TRY_GOTO(http_server_start(&cfg, app_handle, &a, &srv), out);
 	printf("aimd: listening on %s\n", http_server_url(srv));

@@ -32,7 +32,8 @@ import {
 } from "ts-mls";
 import { getCiphersuiteNameFromId } from "ts-mls/crypto/ciphersuite.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
-import { makeKeyPackageRef, encodeKeyPackage, decodeKeyPackage } from "ts-mls/keyPackage.js";
+import { makeKeyPackageRef, encodeKeyPackage, decodeKeyPackage, verifyKeyPackage } from "ts-mls/keyPackage.js";
+import { ciphersuites } from "ts-mls/crypto/ciphersuite.js";
 import { ratchetTreeFromExtension } from "ts-mls/groupInfo.js";
 
 const MAX_LINE = 16 * 1024 * 1024;
@@ -562,7 +563,45 @@ const commands = {
 		return {};
 	},
 
-	// {kind?, hex} -> a readable summary of an MLSMessage (debug aid)
+	// {message | key_package_raw | ratchet_tree} -> {bytes, same}: decoded by ts-mls and encoded
+	// again (a codec agreement check for bytes made elsewhere)
+	async reencode(req) {
+		let hex, out;
+		if (req.message !== undefined) {
+			hex = req.message;
+			out = encodeMlsMessage(decodeMsg(hex, "message"));
+		} else if (req.key_package_raw !== undefined) {
+			hex = req.key_package_raw;
+			out = encodeKeyPackage(decodeWhole(decodeKeyPackage, fromHex(hex, "key_package_raw"), "key_package_raw"));
+		} else if (req.ratchet_tree !== undefined) {
+			hex = req.ratchet_tree;
+			out = encodeRatchetTree(decodeWhole(decodeRatchetTree, fromHex(hex, "ratchet_tree"), "ratchet_tree"));
+		} else {
+			fail("give message, key_package_raw or ratchet_tree");
+		}
+		const bytes = toHex(out);
+		return { bytes, same: bytes === hex.toLowerCase() };
+	},
+
+	// {key_package (MLSMessage or bare)} -> {valid, suite, ref, identity...}: signature check and ref
+	async verify_key_package(req) {
+		const kp = decodeKeyPackageEither(req.key_package, "key_package");
+		const impl = await suiteImpl(ciphersuites[kp.cipherSuite]);
+		let valid;
+		try {
+			valid = await verifyKeyPackage(kp, impl.signature);
+		} catch {
+			valid = false; // a malformed signature can throw instead of failing
+		}
+		return {
+			valid,
+			suite: ciphersuites[kp.cipherSuite],
+			ref: toHex(await makeKeyPackageRef(kp, impl.hash)),
+			...identityOf(kp.leafNode),
+		};
+	},
+
+	// {message} -> a readable summary of an MLSMessage (debug aid)
 	async inspect(req) {
 		const m = decodeMsg(req.message, "message");
 		const out = { wireformat: m.wireformat };

@@ -59,6 +59,14 @@ async function scenario(suite, A, B) {
 	check(ck.identity === "carol@b.test" && Object.values(ck.capabilities).flat().every((v) => !greasy(v)),
 		"grease:false key package has no GREASE values");
 
+	const vk = await A.req("verify_key_package", { key_package: bob.key_package });
+	check(vk.valid && vk.suite === suite && vk.ref === bob.key_package_ref && vk.identity === "bob@b.test",
+		"bob's key package verifies in the other process, same ref");
+	const forged = flipByte(bob.key_package, bob.key_package.length / 2 - 10); // inside the signature
+	check((await A.req("verify_key_package", { key_package: forged })).valid === false, "forged key package fails");
+	const rk = await A.req("reencode", { key_package_raw: bob.key_package_raw });
+	check(rk.same, "bare key package re-encodes to the same bytes");
+
 	const g = await A.req("create_group", { client: a[1] });
 	check(g.epoch === 0 && g.members.length === 1, "group created at epoch 0");
 
@@ -70,6 +78,9 @@ async function scenario(suite, A, B) {
 	const noTree = await B.call("join", { client: b[1], welcome: add.welcome });
 	check(!noTree.ok, "join without any ratchet tree is refused");
 	const jb = await B.req("join", { client: b[1], welcome: add.welcome, ratchet_tree: add.ratchet_tree });
+	for (const [k, v] of [["message", add.commit], ["message", add.welcome], ["ratchet_tree", add.ratchet_tree],
+		["message", add.group_info]])
+		check((await B.req("reencode", { [k]: v })).same, `${k} re-encodes to the same bytes`);
 	check(jb.group === g.group && jb.leaf_index === 1, "bob joined at leaf 1");
 	await agree("after add bob", [a, b]);
 

@@ -13,7 +13,9 @@
  *   XORed with a fresh 4-byte reuse_guard; SenderData sealed with keys
  *   derived from sender_data_secret and a sample of the ciphertext.
  *
- * What unprotect checks: group_id and epoch against the GroupContext
+ * What unprotect checks: the content types a sender type may send (external:
+ * proposals of the types allowed for external senders; new_member_proposal:
+ * Add; new_member_commit: commit), group_id and epoch against the GroupContext
  * (AIM_ERR_CONFLICT for another epoch, AIM_ERR_INVALID for another group),
  * the membership tag and AEAD tags (AIM_ERR_VERIFY, compared in constant time
  * after a length check), all-zero padding, the leaf of a PrivateMessage
@@ -126,6 +128,8 @@ int mls_framing_copy_auth(struct mls_framed_content_auth_data *dst,
 /* group_id and epoch of content against ctx. */
 int mls_framing_check_context(const struct mls_framed_content *content,
 			      const struct mls_group_context *ctx) AIM_WARN_UNUSED;
+/* The content types each sender type may send (section 6.1). */
+int mls_framing_check_sender(const struct mls_framed_content *c) AIM_WARN_UNUSED;
 /* A signature present; a confirmation tag of Nh bytes iff a commit. */
 int mls_framing_check_auth(const struct aim_suite *cs, uint8_t content_type,
 			   const struct mls_framed_content_auth_data *auth) AIM_WARN_UNUSED;

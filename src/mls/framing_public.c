@@ -45,6 +45,40 @@ int mls_framing_check_context(const struct mls_framed_content *content,
 	return 0;
 }
 
+int mls_framing_check_sender(const struct mls_framed_content *c)
+{
+	switch (c->sender.type) {
+	case MLS_SENDER_MEMBER:
+		return 0;
+	case MLS_SENDER_EXTERNAL:
+		/* "The content_type of the message MUST be proposal and the
+		 * proposal_type MUST be a value that is allowed for external
+		 * senders." (add, remove, psk, reinit, group_context_extensions) */
+		ENSURE(c->content_type == MLS_CONTENT_PROPOSAL, AIM_ERR_INVALID,
+		       "external sender of a non-proposal");
+		ENSURE(c->proposal.type == MLS_PROPOSAL_ADD || c->proposal.type == MLS_PROPOSAL_REMOVE ||
+			       c->proposal.type == MLS_PROPOSAL_PSK ||
+			       c->proposal.type == MLS_PROPOSAL_REINIT ||
+			       c->proposal.type == MLS_PROPOSAL_GROUP_CONTEXT_EXTENSIONS,
+		       AIM_ERR_INVALID, "proposal type %u not allowed for external senders",
+		       c->proposal.type);
+		return 0;
+	case MLS_SENDER_NEW_MEMBER_COMMIT:
+		/* "The content_type of the message MUST be commit." */
+		ENSURE(c->content_type == MLS_CONTENT_COMMIT, AIM_ERR_INVALID,
+		       "new_member_commit sender of a non-commit");
+		return 0;
+	case MLS_SENDER_NEW_MEMBER_PROPOSAL:
+		/* "The content_type of the message MUST be proposal and the
+		 * proposal_type of the Proposal MUST be add." */
+		ENSURE(c->content_type == MLS_CONTENT_PROPOSAL &&
+			       c->proposal.type == MLS_PROPOSAL_ADD,
+		       AIM_ERR_INVALID, "new_member_proposal sender of a non-Add");
+		return 0;
+	}
+	return aim_fail(AIM_ERR_INVALID, "sender type %u", c->sender.type);
+}
+
 int mls_framing_check_auth(const struct aim_suite *cs, uint8_t content_type,
 			   const struct mls_framed_content_auth_data *auth)
 {
@@ -133,6 +167,7 @@ int mls_public_message_protect(const struct aim_suite *cs,
 	ENSURE(content->content_type != MLS_CONTENT_APPLICATION, AIM_ERR_INVALID,
 	       "application data must be sent in a PrivateMessage");
 	TRY(mls_framing_check_context(content, ctx));
+	TRY(mls_framing_check_sender(content));
 	TRY(mls_framing_check_auth(cs, content->content_type, auth));
 	uint8_t tag[AIM_MAX_HASH];
 	int rc = 0;
@@ -163,6 +198,7 @@ int mls_public_message_unprotect(const struct aim_suite *cs,
 	ENSURE(c->content_type != MLS_CONTENT_APPLICATION, AIM_ERR_INVALID,
 	       "application data in a PublicMessage");
 	TRY(mls_framing_check_context(c, ctx));
+	TRY(mls_framing_check_sender(c));
 	TRY(mls_framing_check_auth(cs, c->content_type, &pm->auth));
 	if (c->sender.type == MLS_SENDER_MEMBER) {
 		/* "When decoding a PublicMessage into an AuthenticatedContent, the

@@ -545,6 +545,25 @@ static void test_public_commit_and_application(void **state)
 	assert_int_equal(mls_public_message_unprotect(f.cs, &pm, &f.ctx, AIM_BYTES(NULL, 0),
 						      aim_buf_bytes(&f.pk), NULL),
 			 0);
+	/* An external sender may not send an Update, a new member only an Add,
+	 * a new_member_commit only a commit. */
+	pm.content.proposal.type = MLS_PROPOSAL_UPDATE;
+	assert_int_equal(mls_public_message_unprotect(f.cs, &pm, &f.ctx, AIM_BYTES(NULL, 0),
+						      aim_buf_bytes(&f.pk), NULL),
+			 -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_INVALID);
+	pm.content.proposal.type = MLS_PROPOSAL_REMOVE;
+	pm.content.sender.type = MLS_SENDER_NEW_MEMBER_PROPOSAL;
+	assert_int_equal(mls_public_message_unprotect(f.cs, &pm, &f.ctx, AIM_BYTES(NULL, 0),
+						      aim_buf_bytes(&f.pk), NULL),
+			 -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_INVALID);
+	pm.content.sender.type = MLS_SENDER_NEW_MEMBER_COMMIT;
+	assert_int_equal(mls_public_message_unprotect(f.cs, &pm, &f.ctx, AIM_BYTES(NULL, 0),
+						      aim_buf_bytes(&f.pk), NULL),
+			 -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_INVALID);
+	pm.content.sender.type = MLS_SENDER_EXTERNAL;
 	/* ... and a tag smuggled onto it is refused. */
 	assert_int_equal(mls_bytes_set(&pm.membership_tag, f.mk, f.cs->nh), 0);
 	assert_int_equal(open_pub(&f, &pm), -1);

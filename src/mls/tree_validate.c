@@ -92,12 +92,32 @@ out:
 
 /* ---- Unmerged leaves ----------------------------------------------------- */
 
+/* Binary search: every list was checked strictly increasing first. */
 static bool lists(const struct mls_parent_node *pn, uint32_t leaf)
 {
-	for (size_t i = 0; i < pn->unmerged_leaves.n; i++)
-		if (pn->unmerged_leaves.v[i] == leaf)
+	size_t lo = 0, hi = pn->unmerged_leaves.n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t v = pn->unmerged_leaves.v[mid];
+		if (v == leaf)
 			return true;
+		if (v < leaf)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return false;
+}
+
+static int unmerged_sorted(const struct mls_tree *t, uint32_t p)
+{
+	const struct mls_parent_node *pn = &t->nodes[p].parent;
+	/* "The entries in the unmerged_leaves vector MUST be sorted in
+	 * increasing order." (and a leaf is listed once) */
+	for (size_t i = 1; i < pn->unmerged_leaves.n; i++)
+		ENSURE(pn->unmerged_leaves.v[i - 1] < pn->unmerged_leaves.v[i], AIM_ERR_VERIFY,
+		       "node %u: unmerged_leaves not strictly increasing", p);
+	return 0;
 }
 
 static int unmerged_ok(const struct mls_tree *t, uint32_t p)
@@ -105,10 +125,6 @@ static int unmerged_ok(const struct mls_tree *t, uint32_t p)
 	const struct mls_parent_node *pn = &t->nodes[p].parent;
 	for (size_t i = 0; i < pn->unmerged_leaves.n; i++) {
 		uint32_t l = pn->unmerged_leaves.v[i];
-		/* "The entries in the unmerged_leaves vector MUST be sorted in
-		 * increasing order." */
-		ENSURE(i == 0 || pn->unmerged_leaves.v[i - 1] < l, AIM_ERR_VERIFY,
-		       "node %u: unmerged_leaves not strictly increasing", p);
 		/* "Verify that the entry represents a non-blank leaf node that
 		 * is a descendant of the parent node." */
 		ENSURE(mls_tree_leaf(t, l) && tm_in_subtree(tm_leaf_to_node(l), p), AIM_ERR_VERIFY,
@@ -142,6 +158,9 @@ int mls_tree_validate(const struct mls_tree *t, struct aim_bytes group_id,
 	       AIM_ERR_VERIFY, "tree has a blank right half (trailing blanks)");
 	ENSURE(t->nodes[w - 1].type != MLS_NODE_BLANK || t->n_leaves > 1, AIM_ERR_VERIFY,
 	       "tree without members");
+	for (uint32_t x = 1; x < w; x += 2)
+		if (t->nodes[x].type == MLS_NODE_PARENT)
+			TRY(unmerged_sorted(t, x));
 	for (uint32_t x = 0; x < w; x++) {
 		const struct mls_node *n = &t->nodes[x];
 		ENSURE(n->type == MLS_NODE_BLANK ||

@@ -275,6 +275,14 @@ static void group_remove(struct group *g, size_t i)
 			mls_tree_priv_prune(&g->m[r].priv, &g->tree);
 }
 
+static void expect_refused(const struct mls_tree *t, enum aim_err code, const char *why)
+{
+	assert_int_equal(mls_tree_validate(t, GID, AIM_BYTES(NULL, 0)), -1);
+	assert_int_equal(aim_errcode(), code);
+	if (why && !strstr(aim_errmsg(), why))
+		fail_msg("refused for another reason: %s", aim_errmsg());
+}
+
 /* ---- Resolution and filtered direct path --------------------------------- */
 
 /* A parent node with a made-up key (resolution needs no crypto). */
@@ -443,6 +451,18 @@ static void test_add_remove_truncate(void **state)
 	expect_res(&g.tree, 5, NULL, 0, (const uint32_t[]){ 4, 6 }, 2);
 	/* still a valid tree; a commit by the new member merges it */
 	assert_int_equal(mls_tree_validate(&g.tree, GID, AIM_BYTES(NULL, 0)), 0);
+	/* a listed leaf twice, or the unmerged leaf dropped (the original
+	 * sibling tree hash then covers it), is refused */
+	struct mls_tree bad;
+	assert_int_equal(mls_tree_copy(&bad, &g.tree), 0);
+	struct mls_u32_list *u = &bad.nodes[3].parent.unmerged_leaves;
+	u->v = realloc(u->v, 2 * sizeof *u->v);
+	u->v[1] = 3;
+	u->n = 2;
+	expect_refused(&bad, AIM_ERR_VERIFY, "strictly increasing");
+	u->n = 0;
+	expect_refused(&bad, AIM_ERR_VERIFY, "parent-hash valid");
+	mls_tree_free(&bad);
 	group_commit(&g, 7);
 	assert_int_equal(mls_tree_parent_node(&g.tree, 3)->unmerged_leaves.n, 0);
 	assert_false(mls_tree_is_blank(&g.tree, 5));
@@ -458,13 +478,6 @@ static void test_add_remove_truncate(void **state)
 
 /* ---- Refusals --------------------------------------------------------------- */
 
-static void expect_refused(const struct mls_tree *t, enum aim_err code, const char *why)
-{
-	assert_int_equal(mls_tree_validate(t, GID, AIM_BYTES(NULL, 0)), -1);
-	assert_int_equal(aim_errcode(), code);
-	if (why && !strstr(aim_errmsg(), why))
-		fail_msg("refused for another reason: %s", aim_errmsg());
-}
 
 static void test_refuse_parent_hash(void **state)
 {

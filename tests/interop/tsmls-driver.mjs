@@ -439,9 +439,12 @@ const commands = {
 	// {client, group?, message} -> {kind: application|commit|proposal, plaintext?, ...status}
 	async process(req) {
 		const c = getClient(req);
-		const key = groupKey(c, req);
-		const st = c.groups.get(key);
 		const m = decodeMsg(req.message, "message");
+		// without "group", the message's own group id picks the group
+		const gid = m.wireformat === "mls_public_message" ? m.publicMessage.content.groupId :
+			m.wireformat === "mls_private_message" ? m.privateMessage.groupId : undefined;
+		const key = groupKey(c, req.group === undefined && gid !== undefined ? { group: toHex(gid) } : req);
+		const st = c.groups.get(key);
 		let contentType;
 		if (m.wireformat === "mls_public_message")
 			contentType = m.publicMessage.content.contentType;

@@ -9,17 +9,13 @@
  * when set, receives the hash of every node visited. */
 struct th_pass {
 	const struct mls_tree *t;
-	const uint32_t *ex;
-	size_t nex;
+	const uint8_t *ex; /* bitmap over leaf indices, or NULL */
 	uint8_t (*memo)[AIM_MAX_HASH];
 };
 
 static bool is_excluded(const struct th_pass *ps, uint32_t leaf)
 {
-	for (size_t i = 0; i < ps->nex; i++)
-		if (ps->ex[i] == leaf)
-			return true;
-	return false;
+	return ps->ex && leaf < ps->t->n_leaves && (ps->ex[leaf / 8] >> (leaf % 8)) & 1;
 }
 
 static int finish(const struct mls_tree *t, struct aim_buf *b, uint8_t out[AIM_MAX_HASH])
@@ -63,7 +59,7 @@ static int th_node(const struct th_pass *ps, uint32_t x, uint8_t out[AIM_MAX_HAS
 	TRY_GOTO(tls_write_u8(&b, 2), fail);
 	if (n->type == MLS_NODE_PARENT) {
 		struct mls_parent_node view = n->parent;
-		if (ps->nex && view.unmerged_leaves.n) {
+		if (ps->ex && view.unmerged_leaves.n) {
 			size_t k = 0;
 			keep = aim_xcalloc(view.unmerged_leaves.n, sizeof *keep);
 			for (size_t i = 0; i < view.unmerged_leaves.n; i++)
@@ -101,7 +97,7 @@ int mls_tree_node_hash(const struct mls_tree *t, uint32_t x, uint8_t out[AIM_MAX
 {
 	TRY(check_tree(t));
 	ENSURE(x < tm_width(t->n_leaves), AIM_ERR_INVALID, "node %u outside the tree", x);
-	struct th_pass ps = { t, NULL, 0, NULL };
+	struct th_pass ps = { t, NULL, NULL };
 	return th_node(&ps, x, out);
 }
 
@@ -115,7 +111,7 @@ int mls_tree_all_hashes(const struct mls_tree *t, uint8_t (*out)[AIM_MAX_HASH])
 {
 	TRY(check_tree(t));
 	uint8_t root[AIM_MAX_HASH];
-	struct th_pass ps = { t, NULL, 0, out };
+	struct th_pass ps = { t, NULL, out };
 	return th_node(&ps, tm_root(t->n_leaves), root);
 }
 
@@ -179,7 +175,7 @@ static bool unmerged_match(const struct mls_parent_node *pn, uint32_t c, const u
 
 /* The number of descendants of non-blank parent p that chain to it. */
 static int count_chains(const struct mls_tree *t, uint32_t p, uint8_t (*hashes)[AIM_MAX_HASH],
-			unsigned *count)
+			uint8_t *bitmap, unsigned *count)
 {
 	const struct mls_parent_node *pn = &t->nodes[p].parent;
 	size_t nh = t->suite->nh;
@@ -194,8 +190,16 @@ static int count_chains(const struct mls_tree *t, uint32_t p, uint8_t (*hashes)[
 		for (size_t i = 0; i < pn->unmerged_leaves.n; i++)
 			touched |= tm_in_subtree(tm_leaf_to_node(pn->unmerged_leaves.v[i]), s);
 		if (touched) {
-			struct th_pass ps = { t, pn->unmerged_leaves.v, pn->unmerged_leaves.n, NULL };
-			TRY(th_node(&ps, s, sth));
+			/* bitmap is all zero between uses */
+			for (size_t i = 0; i < pn->unmerged_leaves.n; i++) {
+				uint32_t l = pn->unmerged_leaves.v[i];
+				bitmap[l / 8] |= (uint8_t)(1u << (l % 8));
+			}
+			struct th_pass ps = { t, bitmap, NULL };
+			int rc = th_node(&ps, s, sth);
+			for (size_t i = 0; i < pn->unmerged_leaves.n; i++)
+				bitmap[pn->unmerged_leaves.v[i] / 8] = 0;
+			TRY(rc);
 		} else {
 			memcpy(sth, hashes[s], nh);
 		}
@@ -226,13 +230,20 @@ int mls_tree_verify_parent_hashes(const struct mls_tree *t)
 	TRY(check_tree(t));
 	uint32_t w = tm_width(t->n_leaves);
 	uint8_t (*hashes)[AIM_MAX_HASH] = aim_xcalloc(w, sizeof *hashes);
+	uint8_t *bitmap = aim_xcalloc(t->n_leaves / 8 + 1, 1);
 	int rc = 0;
+	for (uint32_t p = 1; p < w; p += 2) {
+		const struct mls_parent_node *pn = mls_tree_parent_node(t, p);
+		for (size_t i = 0; pn && i < pn->unmerged_leaves.n; i++)
+			ENSURE_GOTO(pn->unmerged_leaves.v[i] < t->n_leaves, out, AIM_ERR_VERIFY,
+				    "node %u: unmerged leaf outside the tree", p);
+	}
 	TRY_GOTO(mls_tree_all_hashes(t, hashes), out);
 	for (uint32_t p = 1; p < w; p += 2) {
 		if (t->nodes[p].type != MLS_NODE_PARENT)
 			continue;
 		unsigned n;
-		TRY_GOTO(count_chains(t, p, hashes, &n), out);
+		TRY_GOTO(count_chains(t, p, hashes, bitmap, &n), out);
 		/* "the new member MUST authenticate that each non-blank parent
 		 * node P is parent-hash valid" -- top down: exactly one
 		 * descendant for which P is parent-hash valid. */
@@ -241,5 +252,6 @@ int mls_tree_verify_parent_hashes(const struct mls_tree *t)
 	}
 out:
 	free(hashes);
+	free(bitmap);
 	return rc;
 }

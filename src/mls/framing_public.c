@@ -56,7 +56,8 @@ int mls_framing_check_sender(const struct mls_framed_content *c)
 		 * senders." (add, remove, psk, reinit, group_context_extensions) */
 		ENSURE(c->content_type == MLS_CONTENT_PROPOSAL, AIM_ERR_INVALID,
 		       "external sender of a non-proposal");
-		ENSURE(c->proposal.type == MLS_PROPOSAL_ADD || c->proposal.type == MLS_PROPOSAL_REMOVE ||
+		ENSURE(c->proposal.type == MLS_PROPOSAL_ADD ||
+			       c->proposal.type == MLS_PROPOSAL_REMOVE ||
 			       c->proposal.type == MLS_PROPOSAL_PSK ||
 			       c->proposal.type == MLS_PROPOSAL_REINIT ||
 			       c->proposal.type == MLS_PROPOSAL_GROUP_CONTEXT_EXTENSIONS,

@@ -128,9 +128,10 @@ static int leaf_ratchets(struct mls_secret_tree *t, uint32_t leaf, struct leaf_r
 			 * tree_node_[right(N)]_secret = ExpandWithLabel(., "tree", "right", Nh) */
 			uint8_t *ls = aim_xmalloc(cs->nh), *rs = aim_xmalloc(cs->nh);
 			struct aim_bytes s = AIM_BYTES(t->node[x], cs->nh);
-			if (mls_expand_with_label(cs, s, "tree", AIM_BYTES_STR("left"), ls, cs->nh) ||
-			    mls_expand_with_label(cs, s, "tree", AIM_BYTES_STR("right"), rs,
-						  cs->nh)) {
+			struct aim_bytes left = AIM_BYTES_STR("left");
+			struct aim_bytes right = AIM_BYTES_STR("right");
+			if (mls_expand_with_label(cs, s, "tree", left, ls, cs->nh) ||
+			    mls_expand_with_label(cs, s, "tree", right, rs, cs->nh)) {
 				aim_free_secret(ls, cs->nh);
 				aim_free_secret(rs, cs->nh);
 				return -1;

@@ -127,10 +127,11 @@ int mls_welcome_open_secrets(const struct aim_suite *cs, const struct mls_welcom
 	int rc = 0;
 	/* encrypted_group_secrets = EncryptWithLabel(init_key, "Welcome",
 	 *                             encrypted_group_info, group_secrets) */
+	const struct mls_hpke_ciphertext *hc = &e->encrypted_group_secrets;
 	TRY_GOTO(mls_decrypt_with_label(cs, init_priv, "Welcome",
 					mls_bytes_view(&w->encrypted_group_info),
-					mls_bytes_view(&e->encrypted_group_secrets.kem_output),
-					mls_bytes_view(&e->encrypted_group_secrets.ciphertext), &pt),
+					mls_bytes_view(&hc->kem_output),
+					mls_bytes_view(&hc->ciphertext), &pt),
 		 done);
 	TRY_GOTO(mls_group_secrets_parse(pt.data, pt.len, out), done);
 	ENSURE_GOTO(out->joiner_secret.len == cs->nh, done, AIM_ERR_DECODE,

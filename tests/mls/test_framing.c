@@ -361,8 +361,8 @@ static void test_private_nonzero_padding(void **state)
 				 0);
 		assert_int_equal(mls_bytes_set(&pm.ciphertext, ct.data, ct.len), 0);
 		uint8_t key[AIM_MAX_AEAD_KEY], nonce[AIM_AEAD_NONCE];
-		assert_int_equal(mls_sender_data_keys(cs, sdkey(&f), aim_buf_bytes(&ct), key, nonce),
-				 0);
+		assert_int_equal(
+			mls_sender_data_keys(cs, sdkey(&f), aim_buf_bytes(&ct), key, nonce), 0);
 		assert_int_equal(mls_sender_data_encode(&sd, &s), 0);
 		assert_int_equal(mls_sender_data_aad_encode(&sdaad, &pm), 0);
 		assert_int_equal(aim_aead_seal(cs->aead, AIM_BYTES(key, cs->nk),

@@ -169,6 +169,16 @@ class CliTest(AimTestCase):
 				self.assertTrue(r.stderr.strip())
 				self.assertClean(r)
 
+	def test_data_dir_private(self):
+		"""Keys live in the data dir: nothing in it is readable by others."""
+		d = os.path.join(self.fresh_dir(), "data")
+		self.assertEqual(run_aimd("init", "--data", d, "--domain", "p.test").returncode, 0)
+		self.assertEqual(run_aimd("user", "add", "--data", d, "alice").returncode, 0)
+		for root, dirs, files in os.walk(d):
+			for name in [root] + [os.path.join(root, f) for f in files]:
+				mode = os.stat(name).st_mode & 0o777
+				self.assertEqual(mode & 0o007, 0, "%s has mode %o" % (name, mode))
+
 	def test_good_user_names(self):
 		for name in ("a", "0day", "x.y-z_w", "b" * 64, "9"):
 			with self.subTest(name=name):

@@ -15,7 +15,8 @@ class CollectionsTest(AimTestCase):
 	@classmethod
 	def setUpClass(cls):
 		cls.srv = Server(domain="coll.test")
-		cls.tok = {n: cls.srv.add_user(n) for n in ("pager", "stab", "dan", "erin")}
+		cls.tok = {n: cls.srv.add_user(n) for n in ("pager", "stab", "dan", "erin",
+							    "mixed", "fred")}
 		cls.srv.start()
 
 	@classmethod
@@ -118,6 +119,36 @@ class CollectionsTest(AimTestCase):
 		first = self.page(coll["first"])
 		self.assertEqual([item_id(i) for i in first["orderedItems"]][:3],
 				 list(reversed(new)))
+
+	def test_mixed_visibility_paging(self):
+		"""Hidden items neither shorten pages nor leak through cursors."""
+		fred = self.srv.url + "/users/fred"
+		pub, for_fred = [], []
+		for i in range(25):
+			pub += self.post_many("mixed", 1, "pub %d" % i)
+			self.post_many("mixed", 1, "priv %d" % i,
+				       to=[self.srv.url + "/users/mixed/followers"])
+			if i % 2 == 0:
+				for_fred += self.post_many("mixed", 1, "fred %d" % i, to=[fred])
+		coll = self.collection("/users/mixed/outbox", self.tok["mixed"])
+		all_ids = [item_id(i) for p in self.walk(coll, self.tok["mixed"])
+			   for i in p["orderedItems"]]
+		self.assertEqual(len(all_ids), 25 + 25 + 13)
+		for viewer in (None, "fred", "dan"):
+			with self.subTest(viewer=viewer):
+				tok = self.tok[viewer] if viewer else None
+				coll = self.collection("/users/mixed/outbox", tok)
+				pages = self.walk(coll, tok)
+				want = set(pub) | (set(for_fred) if viewer == "fred" else set())
+				got = [item_id(i) for p in pages for i in p["orderedItems"]]
+				self.assertEqual(set(got), want)
+				self.assertEqual(got, [i for i in all_ids if i in want])
+				sizes = [len(p["orderedItems"]) for p in pages]
+				self.assertEqual(sizes[:-1], [20] * (len(sizes) - 1))
+				self.assertEqual(sum(sizes), len(want))
+				if coll["totalItems"] != len(want):
+					print("note: totalItems for viewer %s is %d, sees %d" %
+					      (viewer, coll["totalItems"], len(want)))
 
 	def test_inbox_paging(self):
 		dan = self.srv.url + "/users/dan"

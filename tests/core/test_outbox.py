@@ -144,6 +144,53 @@ class OutboxPostTest(AimTestCase):
 				st, hd, a = self.post(note("ct " + ct), content_type=ct)
 				self.assertEqual(st, 201, a)
 
+	def test_media_type_case_insensitive(self):
+		# RFC 9110 8.3.1: type and subtype are case-insensitive
+		st, hd, a = self.post(note("upper ct"), content_type="Application/Activity+JSON")
+		self.assertEqual(st, 201, a)
+
+	def test_unicode_round_trip(self):
+		for text in ("gr\u00fc\u00df dich \U0001f600", "\u05e9\u05dc\u05d5\u05dd",
+			     "<script>alert(1)</script>", "a\"b\\c\nd\te", "\u2028\u2029",
+			     "\ufeffbom", "x" * 5000):
+			with self.subTest(text=text[:20]):
+				st, hd, a = self.post(note(text))
+				self.assertEqual(st, 201, a)
+				self.assertEqual(a["object"]["content"], text)
+				st, hd, o = self.srv.get(a["object"]["id"])
+				self.assertEqual(st, 200)
+				self.assertEqual(o["content"], text)
+		# an escaped NUL is refused or kept whole, never cut
+		st, hd, a = self.post(note("before\u0000after"))
+		self.assertIn(st, (201, 400))
+		if st == 201:
+			st, hd, o = self.srv.get(a["object"]["id"])
+			self.assertEqual(o["content"], "before\u0000after")
+
+	def test_keep_alive(self):
+		"""Several requests on one persistent connection."""
+		import http.client as hc
+		c = hc.HTTPConnection("127.0.0.1", self.srv.port, timeout=10)
+		try:
+			for i in range(3):
+				c.request("GET", "/users/alice", headers={"Accept": AP_TYPE})
+				r = c.getresponse()
+				self.assertEqual(r.status, 200)
+				r.read()
+				body = json.dumps(note("keep-alive %d" % i))
+				c.request("POST", "/users/alice/outbox", body=body,
+					  headers={"Content-Type": AP_TYPE,
+						   "Authorization": "Bearer " + self.alice})
+				r = c.getresponse()
+				self.assertEqual(r.status, 201)
+				r.read()
+				c.request("GET", "/nope")
+				r = c.getresponse()
+				self.assertEqual(r.status, 404)
+				r.read()
+		finally:
+			c.close()
+
 	def test_just_under_one_mib(self):
 		body = json.dumps(note("x" * (1000 * 1000)))
 		self.assertLess(len(body), 1 << 20)

@@ -238,10 +238,8 @@ static int set_log_level(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	umask(077); /* the database holds private keys */
-	if (argc < 2) {
-		fputs(usage, stderr);
-		return 2;
-	}
+	if (argc < 2)
+		return usage_error("%s", "missing command");
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		fputs(usage, stdout);

@@ -43,6 +43,9 @@ void client_response_free(struct client_response *r)
 
 /* ---- Transfers -------------------------------------------------------------- */
 
+#define MAX_ADDRS 16
+#define MAX_PINNED 8
+
 struct xfer {
 	struct client_multi *m;
 	struct xfer *next;
@@ -70,9 +73,9 @@ struct xfer {
 	int64_t deadline; /* monotonic ms */
 
 	/* the current hop */
-	struct sockaddr_storage pinned;
-	socklen_t pinned_len;
-	char pinned_ip[INET6_ADDRSTRLEN];
+	struct sockaddr_storage allowed[MAX_PINNED]; /* checked addresses, with port */
+	size_t n_allowed;
+	struct curl_slist *resolve;
 	struct aim_buf resp_body;
 	struct sig_fields resp_hdrs;
 	size_t hdr_bytes;
@@ -125,8 +128,9 @@ static void hop_reset(struct xfer *x)
 	x->abort_err = AIM_ERR_NONE;
 	x->abort_msg[0] = 0;
 	x->errbuf[0] = 0;
-	x->pinned_len = 0;
-	x->pinned_ip[0] = 0;
+	curl_slist_free_all(x->resolve);
+	x->resolve = NULL;
+	x->n_allowed = 0;
 }
 
 static void xfer_free(struct xfer *x)
@@ -231,7 +235,10 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_
 		xfer_abort(x, AIM_ERR_DENIED, "unexpected socket purpose");
 		return CURL_SOCKET_BAD;
 	}
-	if (x->pinned_len == 0 || !same_sockaddr(&a->addr, &x->pinned)) {
+	bool pinned = false;
+	for (size_t i = 0; i < x->n_allowed && !pinned; i++)
+		pinned = same_sockaddr(&a->addr, &x->allowed[i]);
+	if (!pinned) {
 		xfer_abort(x, AIM_ERR_DENIED, "connection to an address other than the checked one");
 		return CURL_SOCKET_BAD;
 	}
@@ -321,7 +328,8 @@ static int connect_target(const struct xfer *x, const struct aim_url *u, char *a
 				n -= 2;
 			}
 			ENSURE(n < addrsz, AIM_ERR_INVALID, "connect_to: address too long");
-			memcpy(addr, a, n + 1);
+			for (size_t k = 0; k <= n; k++)
+				addr[k] = (a[k] >= 'A' && a[k] <= 'Z') ? (char)(a[k] - 'A' + 'a') : a[k];
 		}
 		if (p2)
 			*port = p2;
@@ -329,8 +337,6 @@ static int connect_target(const struct xfer *x, const struct aim_url *u, char *a
 	}
 	return 0;
 }
-
-#define MAX_ADDRS 16
 
 static int resolve_system(const char *name, struct sockaddr_storage *addrs, size_t max,
 			  size_t *n)
@@ -392,20 +398,15 @@ static int resolve_guarded(struct xfer *x, const char *name, uint16_t port)
 		any = true;
 		if (!ssrf_allowed(c, x->o.allow_private, x->o.allow_loopback))
 			continue;
-		x->pinned = addrs[i];
-		x->pinned_len = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-							 : sizeof(struct sockaddr_in6);
-		if (sa->sa_family == AF_INET) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&x->pinned;
-			sin->sin_port = htons(port);
-			inet_ntop(AF_INET, &sin->sin_addr, x->pinned_ip, sizeof x->pinned_ip);
-		} else {
-			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&x->pinned;
-			sin6->sin6_port = htons(port);
-			inet_ntop(AF_INET6, &sin6->sin6_addr, x->pinned_ip, sizeof x->pinned_ip);
-		}
+		if (x->n_allowed == MAX_PINNED)
+			break;
+		struct sockaddr_storage *p = &x->allowed[x->n_allowed++];
+		*p = addrs[i];
+		if (sa->sa_family == AF_INET)
+			((struct sockaddr_in *)p)->sin_port = htons(port);
+		else
+			((struct sockaddr_in6 *)p)->sin6_port = htons(port);
 		found = true;
-		break;
 	}
 	ENSURE(any, AIM_ERR_IO, "no address for %s", name);
 	ENSURE(found, AIM_ERR_DENIED, "refusing to connect to %s: %s address", name,
@@ -452,14 +453,50 @@ static int hop_start(struct xfer *x)
 	TRY_GOTO(connect_target(x, &u, addr, sizeof addr, &cport), out);
 	TRY_GOTO(resolve_guarded(x, addr, cport), out);
 
-	/* pin: HOST:PORT:IP:PORT, so curl neither resolves nor picks */
-	bool v6 = x->pinned.ss_family == AF_INET6;
-	char *ct = aim_xasprintf("%s%s%s:%u:%s%s%s:%u", u.host_ipv6 ? "[" : "", u.host,
-				 u.host_ipv6 ? "]" : "", (unsigned)u.port, v6 ? "[" : "",
-				 x->pinned_ip, v6 ? "]" : "", (unsigned)cport);
-	x->connect_to = curl_slist_append(NULL, ct);
-	free(ct);
-	ENSURE_GOTO(x->connect_to != NULL, out, AIM_ERR_NOMEM, "out of memory");
+	/* Pin (A19): curl learns the checked addresses of the connect name
+	 * through CURLOPT_RESOLVE (so it neither asks DNS nor sees other
+	 * addresses, and can still fall back from one to the next), and a
+	 * mapped name through CURLOPT_CONNECT_TO. The open-socket hook refuses
+	 * anything else, e.g. if another transfer of the same multi re-pinned
+	 * the name meanwhile. */
+	struct in6_addr lit6;
+	struct in_addr lit4;
+	bool lit_v6 = inet_pton(AF_INET6, addr, &lit6) == 1;
+	bool literal = lit_v6 || inet_pton(AF_INET, addr, &lit4) == 1;
+	if (!literal) {
+		struct aim_buf rl;
+		aim_buf_init(&rl, 4096);
+		rc = aim_buf_printf(&rl, "%s:%u:", addr, (unsigned)cport);
+		for (size_t i = 0; i < x->n_allowed && rc == 0; i++) {
+			char ip[INET6_ADDRSTRLEN];
+			const struct sockaddr_storage *p = &x->allowed[i];
+			if (p->ss_family == AF_INET)
+				inet_ntop(AF_INET, &((const struct sockaddr_in *)p)->sin_addr, ip,
+					  sizeof ip);
+			else
+				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)p)->sin6_addr, ip,
+					  sizeof ip);
+			rc = aim_buf_printf(&rl, "%s%s%s%s", i ? "," : "",
+					    p->ss_family == AF_INET6 ? "[" : "", ip,
+					    p->ss_family == AF_INET6 ? "]" : "");
+		}
+		if (rc == 0) {
+			x->resolve = curl_slist_append(NULL, (const char *)rl.data);
+			if (!x->resolve)
+				rc = aim_fail(AIM_ERR_NOMEM, "out of memory");
+		}
+		aim_buf_free(&rl);
+		if (rc)
+			goto out;
+	}
+	if (strcmp(addr, u.host) != 0 || cport != u.port) {
+		char *ct = aim_xasprintf("%s%s%s:%u:%s%s%s:%u", u.host_ipv6 ? "[" : "", u.host,
+					 u.host_ipv6 ? "]" : "", (unsigned)u.port,
+					 lit_v6 ? "[" : "", addr, lit_v6 ? "]" : "", (unsigned)cport);
+		x->connect_to = curl_slist_append(NULL, ct);
+		free(ct);
+		ENSURE_GOTO(x->connect_to != NULL, out, AIM_ERR_NOMEM, "out of memory");
+	}
 
 	/* headers: the caller's (minus credentials once we left the first
 	 * origin), then a fresh signature for this hop's URL */
@@ -507,7 +544,10 @@ static int hop_start(struct xfer *x)
 		OPT(CURLOPT_FOLLOWLOCATION, 0L);
 		OPT(CURLOPT_PROXY, "");
 		OPT(CURLOPT_NOPROXY, "*");
-		OPT(CURLOPT_CONNECT_TO, x->connect_to);
+		if (x->connect_to)
+			OPT(CURLOPT_CONNECT_TO, x->connect_to);
+		if (x->resolve)
+			OPT(CURLOPT_RESOLVE, x->resolve);
 		OPT(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
 		OPT(CURLOPT_OPENSOCKETDATA, x);
 		OPT(CURLOPT_CONNECTTIMEOUT_MS,
@@ -585,7 +625,9 @@ static void finish_ok(struct xfer *x, long status)
 		r.content_type = aim_xstrdup(ct);
 	r.final_url = x->url;
 	x->url = NULL;
-	r.remote_ip = aim_xstrdup(x->pinned_ip);
+	char *ip = NULL;
+	if (curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip)
+		r.remote_ip = aim_xstrdup(ip);
 	r.redirects = x->redirects;
 	r.body = x->resp_body;
 	aim_buf_init(&x->resp_body, 1);

@@ -741,6 +741,19 @@ static void test_resolver_pinning(void **state)
 	assert_int_equal(res.calls, 1);
 	usleep(100 * 1000);
 	assert_int_equal(atomic_load(&connections), before);
+	/* all checked addresses are pinned, so curl can fall back from one
+	 * that refuses the connection (nothing listens on 127.0.0.2) */
+	res.calls = 0;
+	res.addrs[0] = "127.0.0.2";
+	res.addrs[1] = "10.1.1.1";
+	res.addrs[2] = "127.0.0.1";
+	free(u);
+	u = url_of("rebind.example", "/ok");
+	assert_int_equal(fetch(&o, "GET", u, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.remote_ip, "127.0.0.1");
+	assert_int_equal(res.calls, 1);
+	client_response_free(&r);
 	/* numeric hosts never reach the resolver */
 	res.calls = 0;
 	free(u);

@@ -12,6 +12,9 @@
 #include <pthread.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "base/base.h"
 #include "crypto/crypto.h"
 #include "http/sig.h"
@@ -387,6 +390,32 @@ static void test_cavage_c2_signing_string(void **state)
 	assert_string_equal((char *)s.data, "(request-target): post /foo?param=value&pet=dog\n"
 					    "host: example.com\n"
 					    "date: Sun, 05 Jan 2014 21:31:40 GMT");
+	/* The published signature verifies over the string we built. The
+	 * crypto layer refuses RSA keys under 2048 bits (as it should), so
+	 * this one check of a test vector calls OpenSSL directly. */
+	static const char c_pub[] = "-----BEGIN PUBLIC KEY-----\n"
+		"MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDCFENGw33yGihy92pDjZQhl0C3\n"
+		"6rPJj+CvfSC8+q28hxA161QFNUd13wuCTUcq0Qd2qsBe/2hFyc2DCJJg0h1L78+6\n"
+		"Z4UMR7EOcpfdUE9Hf3m/hs+FUR45uBJeDK1HSFHD8bHKD6kv8FPGfJTotc+2xjJw\n"
+		"oYi+1hqp1fIekaxsyQIDAQAB\n"
+		"-----END PUBLIC KEY-----\n";
+	struct aim_pkey *small;
+	assert_int_equal(aim_pkey_from_public_pem(c_pub, strlen(c_pub), &small), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_UNSUPPORTED);
+	BIO *bio = BIO_new_mem_buf(c_pub, (int)strlen(c_pub));
+	EVP_PKEY *pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	assert_non_null(pk);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk), 1);
+	assert_int_equal(EVP_DigestVerify(md, p.signature.data, p.signature.len, s.data, s.len), 1);
+	EVP_MD_CTX_free(md);
+	md = EVP_MD_CTX_new();
+	s.data[0] ^= 1;
+	assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk), 1);
+	assert_int_not_equal(EVP_DigestVerify(md, p.signature.data, p.signature.len, s.data, s.len), 1);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(pk);
+	BIO_free(bio);
 	sig_cavage_params_free(&p);
 	/* C.3's list, with the pseudo-headers */
 	aim_buf_reset(&s);

@@ -1,0 +1,299 @@
+/*
+ * The MLS group state machine of a member (RFC 9420 sections 11 - 12).
+ *
+ * A struct mls_group is one member's view of one group in one epoch: the
+ * GroupContext, the public ratchet tree, our private TreeKEM keys, our
+ * signature key, the epoch secrets and secret tree, the interim transcript
+ * hash, the proposals received by reference this epoch, and (for a few
+ * past epochs) the resumption PSKs.
+ *
+ * - Creating (section 11): a one-member group from our KeyPackage and its
+ *   private part (keypackage.h generates both).
+ * - Joining: from a Welcome (section 12.4.3.1; the ratchet tree from the
+ *   GroupInfo's ratchet_tree extension or out of band), or by external
+ *   commit from a GroupInfo carrying external_pub (section 12.4.3.2).
+ * - Proposals (section 12.1): Add, Update, Remove, PreSharedKey (external
+ *   and resumption), GroupContextExtensions, ReInit, sent as a standalone
+ *   message (to be committed by reference) or folded into a Commit by value.
+ * - Commits (section 12.4): created with or without a path, as
+ *   PublicMessage or PrivateMessage, together with a Welcome for the added
+ *   members and a GroupInfo. The committer's new state is kept PENDING
+ *   until mls_group_merge_pending() (after the hub accepted the Commit) or
+ *   dropped with mls_group_discard_pending(); a received Commit of another
+ *   member while one is pending discards it.
+ * - Processing (mls_group_process()): PublicMessage and PrivateMessage
+ *   carrying application data, a Proposal (validated, cached by reference)
+ *   or a Commit (staged on a copy: a refused Commit leaves the state
+ *   untouched; the confirmation tag and membership tag are checked).
+ * - Application messages: PrivateMessage, with the secret tree's window for
+ *   out-of-order delivery (schedule.h).
+ * - Exporter, epoch authenticator, GroupInfo (with external_pub) and the
+ *   ratchet tree for new members and the hub.
+ * - The whole state serialises to bytes and back (it holds secrets: the
+ *   buffer must be freed with aim_buf_free_secret()).
+ *
+ * The credential hook (keypackage.h): the library never decides trust.
+ * Every credential met (tree members on join, joiners in Adds, new leaves in
+ * Updates and UpdatePaths, external senders) goes to cfg->hook with its
+ * role; a refusal refuses the message / join.
+ *
+ * Messages in and out are encoded MLSMessages (RFC 9420 section 6), except
+ * where noted. Outputs are APPENDED to caller-initialised aim_bufs.
+ *
+ * Conventions: base.h results (0 / -1 with aim_fail). A failed call leaves
+ * the group unchanged. Errors: AIM_ERR_CONFLICT for a message of another
+ * epoch, AIM_ERR_INVALID for another group or a malformed / rule-breaking
+ * message, AIM_ERR_VERIFY for a bad signature / tag / MAC, AIM_ERR_DENIED
+ * for a credential the hook refused, AIM_ERR_STATE for an operation not
+ * valid now (e.g. a second pending commit, a group we were removed from),
+ * AIM_ERR_NOTFOUND for an unknown proposal reference or PSK.
+ */
+#ifndef AIM_MLS_GROUP_H
+#define AIM_MLS_GROUP_H
+
+#include "base/base.h"
+#include "crypto/crypto.h"
+#include "mls/codec.h"
+#include "mls/keypackage.h"
+#include "mls/schedule.h"
+#include "mls/tree.h"
+
+/* Resumption PSKs of past epochs kept for PreSharedKey proposals. */
+#define MLS_GROUP_RESUMPTION_EPOCHS 8u
+/* Largest serialised state accepted by mls_group_parse(). */
+#define MLS_MAX_GROUP_STATE ((size_t)64 << 20)
+/* Longest application message plaintext. */
+#define MLS_MAX_APPLICATION ((size_t)1 << 20)
+
+/* Looks up the value of an external PSK by its id: appends it to out
+ * (free with aim_buf_free_secret()); -1 with AIM_ERR_NOTFOUND if unknown. */
+typedef int (*mls_psk_fn)(void *arg, struct aim_bytes psk_id, struct aim_buf *out);
+
+/* Settings, copied into the group (pointers borrowed: hook->arg and
+ * psk_arg must outlive it). Zero is a usable default for every field but
+ * hook (NULL accepts every credential: tests only). */
+struct mls_group_config {
+	const struct mls_credential_hook *hook;
+	/* External PSKs (NULL: none known). */
+	mls_psk_fn psk_lookup;
+	void *psk_arg;
+	/* Seconds since the epoch for KeyPackage lifetimes; 0: wall clock at
+	 * each call (aim_now()); UINT64_MAX: lifetimes never checked. */
+	uint64_t now;
+	/* Send proposals and commits as PrivateMessage (default: public). */
+	bool encrypt_handshake;
+	/* Pad PrivateMessage contents to a multiple of this (0: no padding). */
+	size_t padding_block;
+	/* Put the ratchet tree into Welcomes and GroupInfos we make
+	 * (default: false, the tree goes out of band, mls_group_export_tree()). */
+	bool ratchet_tree_extension;
+};
+
+/* Opaque; owns its secrets (wiped when freed). */
+struct mls_group;
+
+/* ---- Creating and joining ------------------------------------------------ */
+
+/* Creates a one-member group at epoch 0 (section 11) whose only leaf is
+ * kp's LeafNode; kp_priv holds its signature and encryption private keys.
+ * group_id empty: 16 random bytes. extensions (may be NULL): the initial
+ * GroupContext extensions (each must be supported by our leaf). */
+int mls_group_create(const struct mls_group_config *cfg, struct aim_bytes group_id,
+		     const struct mls_key_package *kp, const struct mls_key_package_priv *kp_priv,
+		     const struct mls_extension_list *extensions, struct mls_group **out)
+	AIM_WARN_UNUSED;
+
+/* Joins from an encoded MLSMessage carrying a Welcome (section 12.4.3.1)
+ * for our KeyPackage kp (private part kp_priv). tree: the encoded
+ * optional<Node> ratchet_tree<V> when it came out of band; empty: taken
+ * from the GroupInfo's ratchet_tree extension (AIM_ERR_NOTFOUND if none).
+ * Checks: our KeyPackageRef is listed, GroupInfo signature and confirmation
+ * tag, tree validity and tree hash, every leaf through the hook (role
+ * MEMBER), our leaf equals kp's LeafNode, PSKs known, path secret keys
+ * match the tree. */
+int mls_group_join(const struct mls_group_config *cfg, struct aim_bytes welcome,
+		   struct aim_bytes tree, const struct mls_key_package *kp,
+		   const struct mls_key_package_priv *kp_priv, struct mls_group **out)
+	AIM_WARN_UNUSED;
+
+/* Joins by external commit (section 12.4.3.2) from an encoded MLSMessage
+ * carrying a GroupInfo with the external_pub extension. tree as for
+ * mls_group_join(). Our new leaf is kp's LeafNode (re-signed with source
+ * commit); resync_leaf: the leaf of our older self to Remove in the same
+ * Commit (MLS_NO_LEAF: none). psk_ids: external PSK ids to include (may be
+ * NULL when n_psk_ids is 0). commit_out receives the Commit (MLSMessage,
+ * PublicMessage with sender new_member_commit). The group is returned at
+ * the new epoch (no pending state: the Commit is effective once the other
+ * members process it). */
+int mls_group_join_external(const struct mls_group_config *cfg, struct aim_bytes group_info,
+			    struct aim_bytes tree, const struct mls_key_package *kp,
+			    const struct mls_key_package_priv *kp_priv, uint32_t resync_leaf,
+			    const struct aim_bytes *psk_ids, size_t n_psk_ids,
+			    struct aim_buf *commit_out, struct mls_group **out) AIM_WARN_UNUSED;
+
+void mls_group_free(struct mls_group *g);
+
+/* Replaces the settings (same rules as at creation). */
+void mls_group_set_config(struct mls_group *g, const struct mls_group_config *cfg);
+
+/* ---- Reading the state ------------------------------------------------------ */
+
+const struct aim_suite *mls_group_suite(const struct mls_group *g);
+uint64_t mls_group_epoch(const struct mls_group *g);
+struct aim_bytes mls_group_id(const struct mls_group *g);
+/* Our leaf index. */
+uint32_t mls_group_own_leaf(const struct mls_group *g);
+const struct mls_group_context *mls_group_context(const struct mls_group *g);
+const struct mls_tree *mls_group_tree(const struct mls_group *g);
+uint32_t mls_group_member_count(const struct mls_group *g);
+/* False once a Commit removed us (then only reading and freeing work). */
+bool mls_group_active(const struct mls_group *g);
+/* The epoch authenticator of the current epoch (cs->nh bytes). */
+struct aim_bytes mls_group_epoch_authenticator(const struct mls_group *g);
+/* MLS-Exporter(label, context, out_len) of the current epoch. */
+int mls_group_export_secret(const struct mls_group *g, struct aim_bytes label,
+			    struct aim_bytes context, uint8_t *out, size_t out_len)
+	AIM_WARN_UNUSED;
+/* Appends the current ratchet tree (optional<Node> ratchet_tree<V>). */
+int mls_group_export_tree(const struct mls_group *g, struct aim_buf *w) AIM_WARN_UNUSED;
+/* Appends a signed GroupInfo of the current epoch as an MLSMessage, with
+ * the external_pub extension when external_pub is set and the ratchet tree
+ * when with_tree is set. */
+int mls_group_group_info(const struct mls_group *g, bool external_pub, bool with_tree,
+			 struct aim_buf *w) AIM_WARN_UNUSED;
+
+/* ---- Proposals (section 12.1) ------------------------------------------------ */
+
+/* Each appends an MLSMessage carrying the proposal, signed by us (wire
+ * format from cfg->encrypt_handshake), and caches it so a later Commit of
+ * ours includes it by reference. */
+int mls_group_propose_add(struct mls_group *g, const struct mls_key_package *kp,
+			  struct aim_buf *out) AIM_WARN_UNUSED;
+/* Update with a fresh encryption key (leaf_template: a LeafNode to copy
+ * the credential / capabilities / extensions from; NULL: our current
+ * leaf). The new private key is kept until the Update is committed. */
+int mls_group_propose_update(struct mls_group *g, const struct mls_leaf_node *leaf_template,
+			     struct aim_buf *out) AIM_WARN_UNUSED;
+int mls_group_propose_remove(struct mls_group *g, uint32_t leaf, struct aim_buf *out)
+	AIM_WARN_UNUSED;
+/* External PSK (its value must be known through cfg->psk_lookup). */
+int mls_group_propose_external_psk(struct mls_group *g, struct aim_bytes psk_id,
+				   struct aim_buf *out) AIM_WARN_UNUSED;
+/* Resumption PSK (usage application) of a past epoch of this group. */
+int mls_group_propose_resumption_psk(struct mls_group *g, uint64_t epoch, struct aim_buf *out)
+	AIM_WARN_UNUSED;
+int mls_group_propose_group_context_extensions(struct mls_group *g,
+					       const struct mls_extension_list *ext,
+					       struct aim_buf *out) AIM_WARN_UNUSED;
+int mls_group_propose_reinit(struct mls_group *g, struct aim_bytes new_group_id,
+			     uint16_t cipher_suite, const struct mls_extension_list *ext,
+			     struct aim_buf *out) AIM_WARN_UNUSED;
+
+/* ---- Commits (section 12.4) --------------------------------------------------- */
+
+/* What a Commit carries besides the cached proposals. */
+struct mls_commit_params {
+	/* By value: Adds of these KeyPackages (borrowed). */
+	const struct mls_key_package *adds;
+	size_t n_adds;
+	/* By value: Removes of these leaves. */
+	const uint32_t *removes;
+	size_t n_removes;
+	/* By value: external PSKs with these ids, resumption PSKs of these
+	 * past epochs. */
+	const struct aim_bytes *psk_ids;
+	size_t n_psk_ids;
+	const uint64_t *resumption_epochs;
+	size_t n_resumption_epochs;
+	/* By value: a GroupContextExtensions proposal (NULL: none). */
+	const struct mls_extension_list *extensions;
+	/* Include every valid proposal cached this epoch by reference
+	 * (section 12.2 selection). */
+	bool include_pending;
+	/* Send a path even when none is required (a full "Update" commit). */
+	bool force_path;
+	/* Override cfg for this Commit: 0 keeps cfg, 1 public, 2 private. */
+	int wire_format;
+	/* Put the ratchet tree into the Welcome's GroupInfo (overrides cfg
+	 * when set). */
+	bool tree_in_welcome;
+};
+
+struct mls_commit_result {
+	struct aim_buf commit;     /* MLSMessage (Public or PrivateMessage) */
+	struct aim_buf welcome;    /* MLSMessage Welcome; empty if no Add */
+	struct aim_buf group_info; /* MLSMessage GroupInfo of the NEW epoch,
+				    * with external_pub */
+	uint64_t epoch;            /* the epoch the Commit leads to */
+};
+/* Initialises (empty buffers) / frees. */
+void mls_commit_result_init(struct mls_commit_result *r);
+void mls_commit_result_free(struct mls_commit_result *r);
+
+/* Creates a Commit (section 12.4) and keeps the next epoch's state
+ * pending. AIM_ERR_STATE if a commit is already pending. */
+int mls_group_commit(struct mls_group *g, const struct mls_commit_params *params,
+		     struct mls_commit_result *out) AIM_WARN_UNUSED;
+/* Moves to the pending epoch (the hub accepted our Commit). */
+int mls_group_merge_pending(struct mls_group *g) AIM_WARN_UNUSED;
+/* Forgets the pending Commit (the hub took another one). */
+void mls_group_discard_pending(struct mls_group *g);
+bool mls_group_has_pending(const struct mls_group *g);
+
+/* ---- Application messages ------------------------------------------------------ */
+
+/* Appends an MLSMessage PrivateMessage carrying pt (at most
+ * MLS_MAX_APPLICATION bytes) with authenticated_data aad, in the current
+ * epoch (also while a Commit of ours is pending). */
+int mls_group_encrypt(struct mls_group *g, struct aim_bytes aad, struct aim_bytes pt,
+		      struct aim_buf *out) AIM_WARN_UNUSED;
+
+/* ---- Processing ------------------------------------------------------------------ */
+
+enum mls_group_event_type {
+	MLS_EVENT_APPLICATION = 1, /* data / aad hold the message */
+	MLS_EVENT_PROPOSAL,        /* cached; proposal_type, proposal_ref */
+	MLS_EVENT_COMMIT,          /* new epoch; added / removed leaves */
+};
+
+struct mls_group_event {
+	enum mls_group_event_type type;
+	struct mls_sender sender;
+	/* Application: the plaintext and authenticated data (owned; data is
+	 * secret and wiped on free). */
+	struct aim_buf data;
+	struct aim_buf aad;
+	/* Proposal. */
+	uint16_t proposal_type;
+	uint8_t proposal_ref[AIM_MAX_HASH];
+	/* Commit: the new epoch; added / removed leaves (owned). */
+	uint64_t epoch;
+	uint32_t *added;
+	size_t n_added;
+	uint32_t *removed;
+	size_t n_removed;
+	bool removed_self;  /* we are out of the group now */
+	bool reinit;        /* the Commit held a ReInit: the group ends */
+	bool own_commit;    /* our pending Commit, merged */
+};
+void mls_group_event_free(struct mls_group_event *ev);
+
+/* Processes one encoded MLSMessage (PublicMessage or PrivateMessage) of
+ * this group. ev (may be NULL) is initialised here and tells what
+ * happened; free it with mls_group_event_free(). Our own pending Commit
+ * coming back is merged (ev->own_commit). On failure the state is
+ * unchanged. */
+int mls_group_process(struct mls_group *g, struct aim_bytes msg, struct mls_group_event *ev)
+	AIM_WARN_UNUSED;
+
+/* ---- Persistence ------------------------------------------------------------------ */
+
+/* Own encoding (version byte 1) of the whole state, pending Commit
+ * included. SECRETS: free w with aim_buf_free_secret(). */
+int mls_group_encode(const struct mls_group *g, struct aim_buf *w) AIM_WARN_UNUSED;
+/* Restores a state (cfg as for creation; the tree is not re-validated,
+ * only checked for consistency with our private keys). */
+int mls_group_parse(const struct mls_group_config *cfg, const uint8_t *p, size_t len,
+		    struct mls_group **out) AIM_WARN_UNUSED;
+
+#endif

@@ -47,9 +47,6 @@
 /* Default KeyPackage lifetime: from an hour ago (clock skew) to 90 days. */
 #define MLS_KP_DEFAULT_BACKDATE 3600u
 #define MLS_KP_DEFAULT_LIFETIME (90u * 24 * 3600)
-/* Longest lifetime accepted on received KeyPackages / leaves (a year and a
- * bit); longer ones are refused as AIM_ERR_INVALID when `now` is checked. */
-#define MLS_KP_MAX_LIFETIME (400u * 24 * 3600)
 
 /* ---- The credential hook ------------------------------------------------ */
 

@@ -144,8 +144,9 @@ int mls_public_group_export_context(const struct mls_public_group *g, struct aim
  * transcript hash, proposal cache, optional GroupInfo. No secrets. */
 int mls_public_group_encode(const struct mls_public_group *g, struct aim_buf *w)
 	AIM_WARN_UNUSED;
-/* Restores a group (the tree is re-validated; the hook is checked again on
- * every leaf). */
+/* Restores a group. The state is the hub's own: signatures are not
+ * verified again, but the tree must hash to the stored GroupContext's
+ * tree_hash. The hook and now apply to later calls. */
 int mls_public_group_parse(const uint8_t *p, size_t len, const struct mls_credential_hook *hook,
 			   uint64_t now, struct mls_public_group **out) AIM_WARN_UNUSED;
 

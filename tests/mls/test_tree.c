@@ -810,6 +810,39 @@ static void test_priv_state(void **state)
 	group_free(&g);
 }
 
+/* Every single-byte change of an encoded tree either fails to decode or
+ * fails validation against the GroupInfo tree hash. */
+static void test_mutations(void **state)
+{
+	struct group g;
+	group_new(&g, 1, 3);
+	group_commit(&g, 2);
+	uint8_t h[AIM_MAX_HASH];
+	assert_int_equal(mls_tree_hash(&g.tree, h), 0);
+	struct aim_buf enc;
+	aim_buf_init(&enc, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_tree_encode(&enc, &g.tree), 0);
+	size_t decoded = 0;
+	for (size_t i = 0; i < enc.len; i++) {
+		uint8_t saved = enc.data[i];
+		enc.data[i] ^= (uint8_t)(1u << (i % 8));
+		struct mls_tree t;
+		if (mls_tree_parse(&t, g.cs, enc.data, enc.len) == 0) {
+			decoded++;
+			assert_int_equal(mls_tree_validate(&t, GID, AIM_BYTES(h, g.cs->nh)), -1);
+			mls_tree_free(&t);
+		}
+		enc.data[i] = saved;
+	}
+	assert_true(decoded > enc.len / 2); /* most changes hit keys and signatures */
+	struct mls_tree t;
+	assert_int_equal(mls_tree_parse(&t, g.cs, enc.data, enc.len), 0);
+	assert_int_equal(mls_tree_validate(&t, GID, AIM_BYTES(h, g.cs->nh)), 0);
+	mls_tree_free(&t);
+	aim_buf_free(&enc);
+	group_free(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -829,6 +862,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_suite3),
 		cmocka_unit_test(test_new_member_implant),
 		cmocka_unit_test(test_priv_state),
+		cmocka_unit_test(test_mutations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,10 @@
  *
  * Conventions: see labeled.h. Secrets live in fixed arrays of AIM_MAX_HASH
  * bytes of which cs->nh are used; wipe structures with the *_wipe()
- * functions.
+ * functions. The deletion schedule of section 9.2 is the caller's for the
+ * values it holds: once mls_secret_tree_new() has copied encryption_secret,
+ * wipe it in struct mls_epoch_secrets (and joiner_secret once the Welcome
+ * is sent); this module wipes everything it derives internally.
  */
 #ifndef AIM_MLS_SCHEDULE_H
 #define AIM_MLS_SCHEDULE_H
@@ -195,6 +198,18 @@ int mls_secret_tree_get(struct mls_secret_tree *t, uint32_t leaf, enum mls_ratch
  * came from) and keeps the keys of the generations skipped on the way. */
 int mls_secret_tree_consume(struct mls_secret_tree *t, uint32_t leaf,
 			    enum mls_ratchet_kind kind, uint32_t generation) AIM_WARN_UNUSED;
+
+/* Persistence (the client keeps group state across restarts). Export
+ * appends a versioned binary snapshot of every remaining secret (node
+ * secrets, ratchet secrets, cached keys): key material, so free `out` with
+ * aim_buf_free_secret(). Import checks every field (version, suite, sizes,
+ * indices, ascending cached generations below the ratchet position, no
+ * duplicates, no trailing bytes) and fails with AIM_ERR_DECODE otherwise;
+ * *out is owned by the caller. */
+int mls_secret_tree_export(const struct mls_secret_tree *t, struct aim_buf *out)
+	AIM_WARN_UNUSED;
+int mls_secret_tree_import(const struct aim_suite *cs, struct aim_bytes in,
+			   struct mls_secret_tree **out) AIM_WARN_UNUSED;
 
 /* The key and nonce for encrypting SenderData (section 6.3.2): derived from
  * sender_data_secret and the first Nh bytes of the content ciphertext. */

@@ -154,6 +154,64 @@ static void test_ratchet_window(void **state)
 	mls_secret_tree_free(ref);
 }
 
+/* A snapshot restores exactly the remaining secrets: consumed keys stay
+ * gone, cached ones stay usable, and the sender continues where it was. */
+static void test_tree_export_import(void **state)
+{
+	for (uint16_t id = 1; id <= 7; id += 3) {
+		const struct aim_suite *cs = suite(id);
+		struct mls_secret_tree *t = tree(cs, 8, 8), *ref = tree(cs, 8, 8), *u = NULL;
+		struct mls_ratchet_keys k, r;
+		assert_int_equal(mls_secret_tree_consume(t, 5, MLS_RATCHET_APPLICATION, 6), 0);
+		assert_int_equal(mls_secret_tree_consume(t, 5, MLS_RATCHET_APPLICATION, 2), 0);
+		assert_int_equal(mls_secret_tree_next(t, 0, MLS_RATCHET_HANDSHAKE, &k), 0);
+		struct aim_buf snap;
+		aim_buf_init(&snap, 1 << 20);
+		assert_int_equal(mls_secret_tree_export(t, &snap), 0);
+		assert_int_equal(mls_secret_tree_import(cs, aim_buf_bytes(&snap), &u), 0);
+		/* Consumed stays consumed. */
+		assert_int_equal(mls_secret_tree_get(u, 5, MLS_RATCHET_APPLICATION, 6, &k), -1);
+		assert_int_equal(mls_secret_tree_get(u, 5, MLS_RATCHET_APPLICATION, 2, &k), -1);
+		/* Cached and future keys match a fresh derivation. */
+		static const uint32_t gens[] = { 0, 1, 3, 5, 7, 20 };
+		for (size_t i = 0; i < AIM_ARRAY_LEN(gens); i++) {
+			assert_int_equal(mls_secret_tree_get(u, 5, MLS_RATCHET_APPLICATION, gens[i],
+							     &k),
+					 0);
+			assert_int_equal(mls_secret_tree_get(ref, 5, MLS_RATCHET_APPLICATION,
+							     gens[i], &r),
+					 0);
+			assert_true(same_keys(&k, &r));
+		}
+		/* Untouched leaves derive from the remaining node secrets. */
+		assert_int_equal(mls_secret_tree_get(u, 2, MLS_RATCHET_HANDSHAKE, 0, &k), 0);
+		assert_int_equal(mls_secret_tree_get(ref, 2, MLS_RATCHET_HANDSHAKE, 0, &r), 0);
+		assert_true(same_keys(&k, &r));
+		assert_int_equal(mls_secret_tree_next(u, 0, MLS_RATCHET_HANDSHAKE, &k), 0);
+		assert_int_equal(k.generation, 1);
+
+		/* Refusals: other suite, every truncation, trailing byte, bad flag. */
+		struct mls_secret_tree *v = NULL;
+		assert_int_equal(mls_secret_tree_import(suite(id == 1 ? 2 : 1),
+							aim_buf_bytes(&snap), &v),
+				 -1);
+		for (size_t n = 0; n < snap.len; n += 7) {
+			assert_int_equal(mls_secret_tree_import(cs, AIM_BYTES(snap.data, n), &v),
+					 -1);
+			assert_null(v);
+		}
+		assert_int_equal(aim_buf_append_byte(&snap, 0), 0);
+		assert_int_equal(mls_secret_tree_import(cs, aim_buf_bytes(&snap), &v), -1);
+		assert_int_equal(aim_errcode(), AIM_ERR_DECODE);
+		snap.data[0] = 2;
+		assert_int_equal(mls_secret_tree_import(cs, aim_buf_bytes(&snap), &v), -1);
+		aim_buf_free_secret(&snap);
+		mls_secret_tree_free(t);
+		mls_secret_tree_free(ref);
+		mls_secret_tree_free(u);
+	}
+}
+
 static void test_tree_arguments(void **state)
 {
 	const struct aim_suite *cs = suite(2);
@@ -551,6 +609,7 @@ int main(void)
 		cmocka_unit_test(test_ratchet_reuse_refused),
 		cmocka_unit_test(test_ratchet_window),
 		cmocka_unit_test(test_tree_arguments),
+		cmocka_unit_test(test_tree_export_import),
 		cmocka_unit_test(test_schedule_zero_defaults),
 		cmocka_unit_test(test_confirmation_tag),
 		cmocka_unit_test(test_psk_properties),

@@ -72,7 +72,7 @@ static int open_data(const char *dir, struct store **st)
 		return aim_fail(AIM_ERR_NOTFOUND, "%s is not an initialised data directory "
 				"(run aimd init)", dir);
 	}
-	int rc = store_open_sqlite(path, st);
+	int rc = store_open(path, st);
 	free(path);
 	return rc;
 }
@@ -135,7 +135,7 @@ int aimd_init(const struct aimd_init_opts *o)
 	}
 	ENSURE_GOTO(stat(path, &sb) != 0, out, AIM_ERR_EXISTS,
 		    "%s is already initialised", o->data_dir);
-	TRY_GOTO(store_open_sqlite(path, &st), out);
+	TRY_GOTO(store_open(path, &st), out);
 	TRY_GOTO(store_meta_set(st, "domain", o->domain), out);
 	TRY_GOTO(store_meta_set(st, "base_url", base), out);
 	TRY_GOTO(add_user_keys(st, STORE_INSTANCE_NAME, NULL), out);

@@ -30,6 +30,16 @@ void store_page_clear(struct store_page *p)
 	memset(p, 0, sizeof *p);
 }
 
+int store_open(const char *location, struct store **out)
+{
+	ENSURE(location && *location, AIM_ERR_INVALID, "empty store location");
+	if (aim_str_has_prefix(location, "postgresql://") || aim_str_has_prefix(location, "postgres://"))
+		return aim_fail(AIM_ERR_UNSUPPORTED, "the PostgreSQL back end is not built yet");
+	if (aim_str_has_prefix(location, "sqlite:"))
+		location += 7;
+	return store_open_sqlite(location, out);
+}
+
 void store_close(struct store *st)
 {
 	if (st)

@@ -133,6 +133,10 @@ struct store {
 
 /* ---- Opening ------------------------------------------------------------ */
 
+/* Opens the store a location names: "sqlite:PATH" or a bare PATH for the
+ * SQLite back end; "postgresql://..." is refused with AIM_ERR_UNSUPPORTED
+ * until that back end exists. */
+int store_open(const char *location, struct store **out) AIM_WARN_UNUSED;
 /* Opens (creating if needed) the database at `path` (the SQLite file), runs
  * any pending schema migrations in order, and returns the store. */
 int store_open_sqlite(const char *path, struct store **out) AIM_WARN_UNUSED;

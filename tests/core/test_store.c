@@ -84,9 +84,22 @@ static void test_migrations(void **state)
 	assert_true(v >= 1);
 	/* Reopening applies nothing twice and keeps the version. */
 	store_close(f->st);
-	assert_int_equal(store_open_sqlite(f->path, &f->st), 0);
+	char loc[128];
+	snprintf(loc, sizeof loc, "sqlite:%s", f->path);
+	assert_int_equal(store_open(loc, &f->st), 0);
 	assert_int_equal(store_schema_version(f->st, &v), 0);
 	assert_int_equal(v, store_sqlite_latest_version());
+}
+
+static void test_open_locations(void **state)
+{
+	struct store *st = NULL;
+	assert_int_equal(store_open("postgresql://db/aim", &st), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_UNSUPPORTED);
+	assert_int_equal(store_open("", &st), -1);
+	assert_int_equal(store_open("/nonexistent-dir/x/aim.db", &st), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_IO);
+	assert_null(st);
 }
 
 static void test_meta(void **state)
@@ -333,6 +346,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+		cmocka_unit_test(test_open_locations),
 		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),

@@ -90,7 +90,8 @@ class ErrorsTest(AimTestCase):
 					if path == "/actor/inbox" and st == 404:
 						continue
 					doc = self.assertRefused((st, hd, body), 401)
-					self.assertEqual(doc["error"], "unauthorized")
+					self.assertEqual(doc, {"error": "unauthorized",
+							       "detail": "HTTP signature required"})
 		# a signature-looking header does not get anything through either
 		st, hd, body = self.srv.req(
 			"POST", "/users/alice/inbox", body=json.dumps(act),

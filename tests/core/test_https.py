@@ -59,6 +59,10 @@ class HttpsTest(AimTestCase):
 		with self.assertRaises(ssl.SSLCertVerificationError):
 			get_json(self.wf_url("b.test"), ctx=self.ca.ssl_context())
 
+	def test_ready_line(self):
+		self.assertIn("aimd: listening on https://127.0.0.1:%d" % self.srv.port,
+			      self.srv.log_current())
+
 	def test_plain_http_on_tls_port(self):
 		try:
 			st, hd, body = request("GET", "http://127.0.0.1:%d/.well-known/nodeinfo"

@@ -123,6 +123,7 @@ class LifecycleTest(AimTestCase):
 			time.sleep(0.01)
 
 	def writers(self, acked, errors, stop, n=3):
+		bob = self.srv.actor("bob")
 		def writer(k):
 			i = 0
 			while not stop.is_set():
@@ -130,7 +131,8 @@ class LifecycleTest(AimTestCase):
 					st, hd, body = request(
 						"POST", self.srv.url + "/users/alice/outbox",
 						token=self.tok["alice"], timeout=5,
-						body=json.dumps(note("load %d-%d" % (k, i))),
+						body=json.dumps(note("load %d-%d" % (k, i),
+								     to=[AS_PUBLIC, bob])),
 						headers={"Content-Type": AP_TYPE})
 				except (OSError, http.client.HTTPException):
 					return	# the server is gone
@@ -164,6 +166,7 @@ class LifecycleTest(AimTestCase):
 		missing = [loc for loc in acked
 			   if self.srv.get(loc, token=self.tok["alice"])[0] != 200]
 		self.assertEqual(missing, [], "acknowledged posts lost after SIGTERM")
+		self.assertEqual(self.missing_in_bob_inbox(acked), set())
 
 	def test_f_sse_resumes_across_restart(self):
 		self.ensure_running()
@@ -215,6 +218,33 @@ class LifecycleTest(AimTestCase):
 			if st != 200:
 				missing.append((loc, st))
 		self.assertEqual(missing, [], "acknowledged posts lost after kill -9")
+		self.assertEqual(self.missing_in_bob_inbox(acked), set(),
+				 "acknowledged posts missing in the recipient's inbox")
+
+	def missing_in_bob_inbox(self, acked):
+		"""acked ids that are not in bob's inbox (delivered in the same
+		transaction as the post)."""
+		seen = set()
+		st, hd, coll = self.srv.get("/users/bob/inbox", token=self.tok["bob"])
+		self.assertEqual(st, 200)
+		ref = coll["first"]
+		while ref:
+			st, hd, page = self.srv.get(ref, token=self.tok["bob"])
+			self.assertEqual(st, 200)
+			seen.update(i["id"] if isinstance(i, dict) else i
+				    for i in page["orderedItems"])
+			ref = page.get("next")
+		return set(acked) - seen
+
+	def test_g_user_added_while_serving(self):
+		self.ensure_running()
+		tok = self.srv.add_user("carol")
+		st, hd, doc = self.srv.get("/users/carol")
+		self.assertEqual(st, 200)
+		st, hd, a = self.srv.post("/users/carol/outbox", note("hi"), token=tok)
+		self.assertEqual(st, 201, a)
+		r = self.srv.req("GET", "/.well-known/webfinger?resource=acct:carol@life.test")
+		self.assertEqual(r[0], 200)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,16 @@ int mls_private_message_protect(const struct aim_suite *cs, struct mls_secret_tr
  * multiple of block (0 for block <= 1), capped at MLS_MAX_PADDING. */
 size_t mls_padding_for(size_t content_len, size_t block);
 
+/* mls_private_message_protect() with the padding that makes the encoded
+ * PrivateMessageContent a multiple of block bytes (block <= 1: none), so
+ * the ciphertext is that plus the AEAD tag. */
+int mls_private_message_protect_aligned(const struct aim_suite *cs, struct mls_secret_tree *st,
+					struct aim_bytes sender_data_secret,
+					const struct mls_framed_content *content,
+					const struct mls_framed_content_auth_data *auth,
+					size_t block, struct mls_private_message *out)
+	AIM_WARN_UNUSED;
+
 /* Resolves the signature key of a member: fails (e.g. AIM_ERR_NOTFOUND) for
  * a leaf outside the tree or a blank leaf. *sig_pub must stay valid until
  * unprotect returns. */

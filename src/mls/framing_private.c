@@ -28,6 +28,40 @@ size_t mls_padding_for(size_t content_len, size_t block)
 	return pad > MLS_MAX_PADDING ? MLS_MAX_PADDING : pad;
 }
 
+/* A borrowed PrivateMessageContent view of content + auth (never freed). */
+static void content_view(const struct mls_framed_content *content,
+			 const struct mls_framed_content_auth_data *auth, size_t padding,
+			 struct mls_private_message_content *pmc)
+{
+	memset(pmc, 0, sizeof *pmc);
+	pmc->content_type = content->content_type;
+	pmc->application_data = content->application_data;
+	pmc->proposal = content->proposal;
+	pmc->commit = content->commit;
+	pmc->auth = *auth;
+	pmc->padding = padding;
+}
+
+int mls_private_message_protect_aligned(const struct aim_suite *cs, struct mls_secret_tree *st,
+					struct aim_bytes sender_data_secret,
+					const struct mls_framed_content *content,
+					const struct mls_framed_content_auth_data *auth,
+					size_t block, struct mls_private_message *out)
+{
+	memset(out, 0, sizeof *out);
+	struct mls_private_message_content pmc;
+	struct aim_buf b;
+	aim_buf_init(&b, MLS_MAX_MESSAGE);
+	content_view(content, auth, 0, &pmc);
+	int rc = mls_private_message_content_encode(&b, &pmc);
+	size_t len = b.len;
+	memset(&pmc, 0, sizeof pmc);
+	aim_buf_free_secret(&b);
+	TRY(rc);
+	return mls_private_message_protect(cs, st, sender_data_secret, content, auth,
+					   mls_padding_for(len, block), out);
+}
+
 int mls_private_message_protect(const struct aim_suite *cs, struct mls_secret_tree *st,
 				struct aim_bytes sender_data_secret,
 				const struct mls_framed_content *content,
@@ -56,15 +90,8 @@ int mls_private_message_protect(const struct aim_suite *cs, struct mls_secret_tr
 	memset(sd_nonce, 0, sizeof sd_nonce);
 	int rc = 0;
 
-	/* PrivateMessageContent: a borrowed view of the body (never freed). */
 	struct mls_private_message_content pmc;
-	memset(&pmc, 0, sizeof pmc);
-	pmc.content_type = content->content_type;
-	pmc.application_data = content->application_data;
-	pmc.proposal = content->proposal;
-	pmc.commit = content->commit;
-	pmc.auth = *auth;
-	pmc.padding = padding;
+	content_view(content, auth, padding, &pmc);
 	rc = mls_private_message_content_encode(&pt, &pmc);
 	memset(&pmc, 0, sizeof pmc);
 	if (rc)

@@ -417,6 +417,24 @@ static void test_private_refusals_on_send(void **state)
 	assert_int_equal(aim_errcode(), AIM_ERR_INVALID);
 	mls_framed_content_free(&c);
 	mls_framed_content_auth_data_free(&a);
+	/* Aligned padding: the ciphertext is a multiple of the block plus the
+	 * AEAD tag, and it still opens. */
+	static const size_t blocks[] = { 0, 1, 16, 100, 256 };
+	for (size_t i = 0; i < AIM_ARRAY_LEN(blocks); i++) {
+		struct mls_authenticated_content ac;
+		content(&f, MLS_CONTENT_APPLICATION, (int)i, MLS_WIRE_PRIVATE_MESSAGE, &c, &a);
+		assert_int_equal(mls_private_message_protect_aligned(f.cs, f.snd, sdkey(&f), &c, &a,
+								     blocks[i], &pm),
+				 0);
+		if (blocks[i] > 1)
+			assert_int_equal((pm.ciphertext.len - f.cs->nt) % blocks[i], 0);
+		assert_int_equal(open_pm(&f, &pm, &ac), 0);
+		expect_app(&ac, (int)i);
+		mls_authenticated_content_free(&ac);
+		mls_private_message_free(&pm);
+		mls_framed_content_free(&c);
+		mls_framed_content_auth_data_free(&a);
+	}
 	/* Padding helper. */
 	assert_int_equal(mls_padding_for(10, 0), 0);
 	assert_int_equal(mls_padding_for(10, 16), 6);

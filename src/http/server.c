@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -399,6 +400,18 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	ctx_unref(x);
 }
 
+/* libmicrohttpd's own complaints (bad requests it refuses itself, TLS
+ * handshake failures, resource limits) go to the common log. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	size_t n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = 0;
+	aim_log(AIM_LOG_WARN, "mhd", "%s", msg);
+}
+
 /* ---- Start and stop ------------------------------------------------------------------ */
 
 int http_parse_listen(const char *listen, void *ssv, size_t *sslen)
@@ -493,7 +506,7 @@ int http_server_start(const struct http_server_config *cfg, http_handler_fn fn, 
 	s->max_body = cfg->max_body ? cfg->max_body : AIM_BUF_DEFAULT_MAX;
 	atomic_init(&s->active, 0);
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_POLL | MHD_USE_ITC;
+			 MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	bool tls = cfg->tls_cert_file != NULL;
@@ -510,6 +523,7 @@ int http_server_start(const struct http_server_config *cfg, http_handler_fn fn, 
 		flags |= MHD_USE_TLS;
 	}
 	struct MHD_OptionItem opts[] = {
+		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
 		{ MHD_OPTION_SOCK_ADDR, 0, &ss },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		  (intptr_t)(cfg->header_memory ? cfg->header_memory : 64 * 1024), NULL },

@@ -591,6 +591,70 @@ static void test_public_commit_and_application(void **state)
 	fx_free(&f);
 }
 
+/* Every single-bit change anywhere in an encoded PrivateMessage or
+ * PublicMessage is refused (by the decoder or by unprotect), and the
+ * untouched message still opens afterwards. */
+static void test_every_bit_flip_refused(void **state)
+{
+	struct fx f;
+	fx_init(&f, 1);
+	struct mls_message m;
+	memset(&m, 0, sizeof m);
+	m.version = MLS_VERSION_10;
+	m.wire_format = MLS_WIRE_PRIVATE_MESSAGE;
+	seal(&f, MLS_CONTENT_APPLICATION, 1, 4, &m.private_message);
+	struct aim_buf priv, pub;
+	aim_buf_init(&priv, 1 << 16);
+	aim_buf_init(&pub, 1 << 16);
+	assert_int_equal(mls_message_encode(&priv, &m), 0);
+	mls_message_free(&m);
+	m.version = MLS_VERSION_10;
+	m.wire_format = MLS_WIRE_PUBLIC_MESSAGE;
+	make_public(&f, MLS_CONTENT_COMMIT, &m.public_message);
+	assert_int_equal(mls_message_encode(&pub, &m), 0);
+	mls_message_free(&m);
+
+	unsigned decoded = 0;
+	for (size_t i = 0; i < priv.len * 8; i += 3) {
+		priv.data[i / 8] ^= (uint8_t)(1u << (i % 8));
+		if (mls_message_parse(priv.data, priv.len, &m) == 0) {
+			decoded++;
+			struct mls_authenticated_content ac;
+			if (m.wire_format == MLS_WIRE_PRIVATE_MESSAGE)
+				assert_int_equal(open_pm(&f, &m.private_message, &ac), -1);
+			mls_message_free(&m);
+		}
+		priv.data[i / 8] ^= (uint8_t)(1u << (i % 8));
+	}
+	assert_true(decoded > 0);
+	decoded = 0;
+	for (size_t i = 0; i < pub.len * 8; i += 3) {
+		pub.data[i / 8] ^= (uint8_t)(1u << (i % 8));
+		if (mls_message_parse(pub.data, pub.len, &m) == 0) {
+			decoded++;
+			if (m.wire_format == MLS_WIRE_PUBLIC_MESSAGE)
+				assert_int_equal(open_pub(&f, &m.public_message), -1);
+			mls_message_free(&m);
+		}
+		pub.data[i / 8] ^= (uint8_t)(1u << (i % 8));
+	}
+	assert_true(decoded > 0);
+
+	/* The genuine messages still open: no forged message burned a key. */
+	struct mls_authenticated_content ac;
+	assert_int_equal(mls_message_parse(priv.data, priv.len, &m), 0);
+	assert_int_equal(open_pm(&f, &m.private_message, &ac), 0);
+	expect_app(&ac, 1);
+	mls_authenticated_content_free(&ac);
+	mls_message_free(&m);
+	assert_int_equal(mls_message_parse(pub.data, pub.len, &m), 0);
+	assert_int_equal(open_pub(&f, &m.public_message), 0);
+	mls_message_free(&m);
+	aim_buf_free(&priv);
+	aim_buf_free(&pub);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -604,6 +668,7 @@ int main(void)
 		cmocka_unit_test(test_private_refusals_on_send),
 		cmocka_unit_test(test_public_roundtrip_and_tags),
 		cmocka_unit_test(test_public_commit_and_application),
+		cmocka_unit_test(test_every_bit_flip_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,6 +88,17 @@ def keep_tmp():
 	return os.environ.get("AIM_KEEP_TMP") == "1"
 
 
+def _die_with_parent():
+	"""In the child: SIGKILL when the test process dies (Linux), so a
+	killed test run leaves no aimd behind."""
+	try:
+		import ctypes
+		libc = ctypes.CDLL(None, use_errno=True)
+		libc.prctl(1, signal.SIGKILL)	# PR_SET_PDEATHSIG
+	except (OSError, AttributeError):
+		pass
+
+
 class ServerError(AssertionError):
 	pass
 
@@ -186,7 +197,7 @@ class Server:
 		try:
 			self.proc = subprocess.Popen(self.serve_argv(), stdout=out,
 						     stderr=err, stdin=subprocess.DEVNULL,
-						     env=self.env)
+						     env=self.env, preexec_fn=_die_with_parent)
 		finally:
 			out.close()
 			err.close()
@@ -350,6 +361,76 @@ def make_cert(ca, directory, hostname):
 		 "-CAcreateserial", "-out", cert, "-days", "7", "-sha256",
 		 "-extfile", ext)
 	return cert, key
+
+
+class Federation:
+	"""Several HTTPS aimd servers (default a.test, b.test, c.test) with
+	certificates from one test CA. Server NAME is initialised with
+	--url https://NAME:PORT and listens on 127.0.0.1:PORT; clients here
+	reach it through connect_addr() (every *.test name is 127.0.0.1).
+
+	  fed = Federation()
+	  tok = fed["a.test"].add_user("alice")
+	  fed.start(extra_args=lambda srv: ["--ca-file", fed.ca.cert, ...])
+	  ...
+	  fed.cleanup()
+	"""
+
+	def __init__(self, names=("a.test", "b.test", "c.test"), init_args=()):
+		self.dir = tempfile.mkdtemp(prefix="aimtest-fed-")
+		self.ca = make_ca(os.path.join(self.dir, "ca"))
+		self.servers = {}
+		try:
+			for name in names:
+				port = free_port()
+				tls = make_cert(self.ca, os.path.join(self.dir, "ca"), name)
+				self.servers[name] = Server(domain=name, port=port,
+							    url="https://%s:%d" % (name, port),
+							    tls=tls, ca=self.ca,
+							    init_args=init_args)
+		except Exception:
+			self.cleanup()
+			raise
+
+	def __getitem__(self, name):
+		return self.servers[name]
+
+	def connect_to(self):
+		"""curl-style HOST:PORT:ADDR:PORT entries mapping every server's
+		name to 127.0.0.1."""
+		return ["%s:%d:127.0.0.1:%d" % (n, s.port, s.port)
+			for n, s in self.servers.items()]
+
+	def start(self, extra_args=None):
+		"""Starts every server; extra_args(server) -> list adds serve flags."""
+		for srv in self.servers.values():
+			if extra_args:
+				srv.extra_args = list(extra_args(srv))
+			srv.start()
+
+	def stop(self):
+		errors = []
+		for srv in self.servers.values():
+			try:
+				srv.stop()
+			except ServerError as e:
+				errors.append(str(e))
+		if errors:
+			raise ServerError("\n".join(errors))
+
+	def cleanup(self):
+		try:
+			errors = []
+			for srv in self.servers.values():
+				try:
+					srv.cleanup()
+				except ServerError as e:
+					errors.append(str(e))
+			if errors:
+				raise ServerError("\n".join(errors))
+		finally:
+			if not keep_tmp():
+				shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------
@@ -655,6 +736,14 @@ class AimTestCase(unittest.TestCase):
 	"""unittest.TestCase with aimd-specific checks."""
 
 	maxDiff = 4000
+
+	@classmethod
+	def server(cls, **kw):
+		"""A Server (see there) stopped and removed after the class, even
+		when setUpClass fails half-way."""
+		srv = Server(**kw)
+		cls.addClassCleanup(srv.cleanup)
+		return srv
 
 	def assertErrorBody(self, status, hdrs, body, code=None):
 		"""The contract: every refusal is JSON {"error", "detail"}."""

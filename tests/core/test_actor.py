@@ -45,15 +45,12 @@ def contexts(doc):
 class ActorTest(AimTestCase):
 	@classmethod
 	def setUpClass(cls):
-		cls.srv = Server(domain="actor.test")
+		cls.srv = cls.server(domain="actor.test")
 		cls.alice_tok = cls.srv.add_user("alice")
 		cls.srv.add_user("bob")
 		cls.srv.start()
 		cls.tmp = tempfile.mkdtemp(prefix="aimtest-actor-")
 
-	@classmethod
-	def tearDownClass(cls):
-		cls.srv.cleanup()
 
 	def actor(self, path):
 		st, hd, doc = self.srv.get(path)

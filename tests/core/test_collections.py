@@ -14,14 +14,11 @@ def item_id(item):
 class CollectionsTest(AimTestCase):
 	@classmethod
 	def setUpClass(cls):
-		cls.srv = Server(domain="coll.test")
+		cls.srv = cls.server(domain="coll.test")
 		cls.tok = {n: cls.srv.add_user(n) for n in ("pager", "stab", "dan", "erin",
 							    "mixed", "fred")}
 		cls.srv.start()
 
-	@classmethod
-	def tearDownClass(cls):
-		cls.srv.cleanup()
 
 	def post_many(self, user, n, prefix, to=(AS_PUBLIC,)):
 		ids = []

@@ -67,14 +67,11 @@ class AcceptanceTest(AimTestCase):
 class WebFingerTest(AimTestCase):
 	@classmethod
 	def setUpClass(cls):
-		cls.srv = Server(domain="wf.test")
+		cls.srv = cls.server(domain="wf.test")
 		cls.srv.add_user("alice")
 		cls.srv.add_user("bob.smith")
 		cls.srv.start()
 
-	@classmethod
-	def tearDownClass(cls):
-		cls.srv.cleanup()
 
 	def wf(self, query, accept=JRD):
 		return self.srv.req("GET", "/.well-known/webfinger" + query,
@@ -176,14 +173,11 @@ class WebFingerTest(AimTestCase):
 class HostMetaNodeInfoTest(AimTestCase):
 	@classmethod
 	def setUpClass(cls):
-		cls.srv = Server(domain="meta.test")
+		cls.srv = cls.server(domain="meta.test")
 		cls.srv.add_user("alice")
 		cls.srv.add_user("bob")
 		cls.srv.start()
 
-	@classmethod
-	def tearDownClass(cls):
-		cls.srv.cleanup()
 
 	def test_host_meta_xml(self):
 		st, hd, body = self.srv.req("GET", "/.well-known/host-meta")

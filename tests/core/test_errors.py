@@ -14,16 +14,13 @@ from aimtest import (AP_TYPE, AS_PUBLIC, AimTestCase, Server, note, parse_json,
 class ErrorsTest(AimTestCase):
 	@classmethod
 	def setUpClass(cls):
-		cls.srv = Server(domain="err.test")
+		cls.srv = cls.server(domain="err.test")
 		cls.tok = {n: cls.srv.add_user(n) for n in ("alice", "bob")}
 		cls.srv.start()
 		st, hd, cls.act = cls.srv.post("/users/alice/outbox", note("err note"),
 					       token=cls.tok["alice"])
 		assert st == 201, cls.act
 
-	@classmethod
-	def tearDownClass(cls):
-		cls.srv.cleanup()
 
 	def allow_set(self, hd):
 		return {m.strip().upper() for m in hd.get("allow", "").split(",") if m.strip()}
@@ -210,11 +207,9 @@ class RateLimitTest(AimTestCase):
 
 	def setUp(self):
 		self.srv = Server(domain="rate.test")
+		self.addCleanup(self.srv.cleanup)
 		self.tok = self.srv.add_user("alice")
 		self.srv.start()
-
-	def tearDown(self):
-		self.srv.cleanup()
 
 	def burst(self, send, limit):
 		for i in range(limit):

@@ -4,12 +4,14 @@ the CA get WebFinger, actors, posts and SSE; clients that do not are refused."""
 import http.client
 import json
 import os
+import shutil
 import socket
 import ssl
+import tempfile
 import time
 import unittest
 
-from aimtest import (AP_TYPE, AimTestCase, SSEClient, Server, free_port,
+from aimtest import (AP_TYPE, AimTestCase, Federation, SSEClient, Server, free_port,
 		     get_json, make_ca, make_cert, note, parse_raw_status, request)
 
 
@@ -17,22 +19,14 @@ class HttpsTest(AimTestCase):
 	@classmethod
 	def setUpClass(cls):
 		port = free_port()
-		cls.srv = None
-		import tempfile
 		cls.certdir = tempfile.mkdtemp(prefix="aimtest-ca-")
+		cls.addClassCleanup(shutil.rmtree, cls.certdir, ignore_errors=True)
 		cls.ca = make_ca(cls.certdir)
 		cert, key = make_cert(cls.ca, cls.certdir, "a.test")
-		cls.srv = Server(domain="a.test", port=port, url="https://a.test:%d" % port,
+		cls.srv = cls.server(domain="a.test", port=port, url="https://a.test:%d" % port,
 				 tls=(cert, key), ca=cls.ca)
 		cls.tok = {n: cls.srv.add_user(n) for n in ("alice", "bob")}
 		cls.srv.start()
-
-	@classmethod
-	def tearDownClass(cls):
-		if cls.srv:
-			cls.srv.cleanup()
-		import shutil
-		shutil.rmtree(cls.certdir, ignore_errors=True)
 
 	def wf_url(self, host="a.test"):
 		return "https://%s:%d/.well-known/webfinger?resource=acct:alice@a.test" % (
@@ -99,6 +93,33 @@ class HttpsTest(AimTestCase):
 			self.assertEqual(got["id"], act["id"])
 		finally:
 			c.close()
+
+
+class FederationHarnessTest(AimTestCase):
+	"""Two HTTPS servers from aimtest.Federation, one CA, distinct names."""
+
+	def test_two_servers(self):
+		fed = Federation(names=("a.test", "b.test"))
+		try:
+			fed["a.test"].add_user("alice")
+			fed["b.test"].add_user("bob")
+			fed.start()
+			ctx = fed.ca.ssl_context()
+			for name, user in (("a.test", "alice"), ("b.test", "bob")):
+				srv = fed[name]
+				st, hd, doc = get_json("%s/.well-known/webfinger?resource=acct:%s@%s"
+						       % (srv.url, user, name), ctx=ctx)
+				self.assertEqual(st, 200)
+				self.assertEqual(doc["links"][0]["href"],
+						 "https://%s:%d/users/%s" % (name, srv.port, user))
+			# b's certificate does not fit a's name
+			a, b = fed["a.test"], fed["b.test"]
+			with self.assertRaises(ssl.SSLCertVerificationError):
+				get_json("https://a.test:%d/.well-known/nodeinfo" % b.port, ctx=ctx)
+			self.assertEqual(len(fed.connect_to()), 2)
+			fed.stop()
+		finally:
+			fed.cleanup()
 
 
 if __name__ == "__main__":

@@ -11,19 +11,16 @@ import time
 import unittest
 
 from aimtest import (AP_TYPE, AS_PUBLIC, AimTestCase, SSEClient, Server,
-		     ServerError, note, request)
+		     ServerError, note, request, run_aimd)
 
 
 class LifecycleTest(AimTestCase):
 	@classmethod
 	def setUpClass(cls):
-		cls.srv = Server(domain="life.test")
+		cls.srv = cls.server(domain="life.test")
 		cls.tok = {n: cls.srv.add_user(n) for n in ("alice", "bob")}
 		cls.srv.start()
 
-	@classmethod
-	def tearDownClass(cls):
-		cls.srv.cleanup()
 
 	def ensure_running(self):
 		if not self.srv.running():
@@ -245,6 +242,17 @@ class LifecycleTest(AimTestCase):
 		self.assertEqual(st, 201, a)
 		r = self.srv.req("GET", "/.well-known/webfinger?resource=acct:carol@life.test")
 		self.assertEqual(r[0], 200)
+		# optional command: a new token for an existing user
+		res = run_aimd("user", "token", "--data", self.srv.data, "carol")
+		if res.returncode == 2:
+			return
+		self.assertEqual(res.returncode, 0, res.stderr)
+		tok2 = res.stdout.split()[-1]
+		self.assertNotEqual(tok2, tok)
+		st, hd, a = self.srv.post("/users/carol/outbox", note("new token"), token=tok2)
+		self.assertEqual(st, 201, a)
+		res = run_aimd("user", "token", "--data", self.srv.data, "nobody")
+		self.assertNotEqual(res.returncode, 0)
 
 
 if __name__ == "__main__":

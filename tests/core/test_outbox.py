@@ -22,7 +22,7 @@ UUID_RE = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA
 class OutboxPostTest(AimTestCase):
 	@classmethod
 	def setUpClass(cls):
-		cls.srv = Server(domain="out.test")
+		cls.srv = cls.server(domain="out.test")
 		cls.alice = cls.srv.add_user("alice")
 		cls.bob = cls.srv.add_user("bob")
 		cls.eve = cls.srv.add_user("eve")	# only refused posts go here
@@ -30,9 +30,6 @@ class OutboxPostTest(AimTestCase):
 		cls.outbox = cls.srv.url + "/users/alice/outbox"
 		cls.eve_outbox = cls.srv.url + "/users/eve/outbox"
 
-	@classmethod
-	def tearDownClass(cls):
-		cls.srv.cleanup()
 
 	def post(self, obj, token=None, **kw):
 		return self.srv.post(self.outbox, obj, token=token or self.alice, **kw)
@@ -468,14 +465,11 @@ def mutate(rng, base, srv):
 class OutboxFuzzTest(AimTestCase):
 	@classmethod
 	def setUpClass(cls):
-		cls.srv = Server(domain="fuzz.test")
+		cls.srv = cls.server(domain="fuzz.test")
 		cls.tok = cls.srv.add_user("fuzz")
 		cls.srv.add_user("bob")
 		cls.srv.start()
 
-	@classmethod
-	def tearDownClass(cls):
-		cls.srv.cleanup()
 
 	def test_random_mutations(self):
 		seed = int(time.time())

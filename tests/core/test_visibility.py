@@ -16,7 +16,7 @@ def item_id(item):
 class VisibilityTest(AimTestCase):
 	@classmethod
 	def setUpClass(cls):
-		cls.srv = Server(domain="vis.test")
+		cls.srv = cls.server(domain="vis.test")
 		cls.tok = {n: cls.srv.add_user(n) for n in ("alice", "bob", "carol", "dave")}
 		cls.srv.start()
 		u = cls.srv.url + "/users/"
@@ -53,9 +53,6 @@ class VisibilityTest(AimTestCase):
 			"alice": set(cls.items),
 		}
 
-	@classmethod
-	def tearDownClass(cls):
-		cls.srv.cleanup()
 
 	def assertNoHidden(self, doc):
 		"""No bto/bcc key anywhere in doc."""
@@ -180,15 +177,12 @@ class VisibilityTest(AimTestCase):
 class SSETest(AimTestCase):
 	@classmethod
 	def setUpClass(cls):
-		cls.srv = Server(domain="sse.test")
+		cls.srv = cls.server(domain="sse.test")
 		cls.tok = {n: cls.srv.add_user(n) for n in ("alice", "bob", "carol")}
 		cls.srv.start()
 		cls.stream = cls.srv.url + "/users/bob/inbox"
 		cls.bob = cls.srv.url + "/users/bob"
 
-	@classmethod
-	def tearDownClass(cls):
-		cls.srv.cleanup()
 
 	def send_to_bob(self, text, **extra):
 		st, hd, act = self.srv.post("/users/alice/outbox",

@@ -3,6 +3,7 @@ with the openssl command line), the Ed25519 Multikey, the instance actor,
 content negotiation, 404s, and no private key material anywhere."""
 
 import os
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -50,6 +51,7 @@ class ActorTest(AimTestCase):
 		cls.srv.add_user("bob")
 		cls.srv.start()
 		cls.tmp = tempfile.mkdtemp(prefix="aimtest-actor-")
+		cls.addClassCleanup(shutil.rmtree, cls.tmp, ignore_errors=True)
 
 
 	def actor(self, path):

@@ -191,12 +191,23 @@ int mls_decrypt_with_label(const struct aim_suite *cs, struct aim_bytes sk, cons
 	TRY(check_suite(cs));
 	struct aim_buf info;
 	aim_buf_init(&info, LABELED_MAX);
+	/* As for signatures: a P-curve private key may come without its
+	 * leading zero bytes (65-byte P-521 scalars); left-pad it. */
+	uint8_t padded[AIM_MAX_KEM_SK];
+	bool pcurve = cs->kem == AIM_KEM_P256 || cs->kem == AIM_KEM_P384 || cs->kem == AIM_KEM_P521;
+	if (pcurve && sk.len > 0 && sk.len < cs->kem_nsk && cs->kem_nsk <= sizeof padded) {
+		size_t off = cs->kem_nsk - sk.len;
+		memset(padded, 0, off);
+		memcpy(padded + off, sk.p, sk.len);
+		sk = AIM_BYTES(padded, cs->kem_nsk);
+	}
 	int rc = 0;
 	TRY_GOTO(encode_pair(&info, label, context, ENC_CONTEXT_MAX), out);
 	TRY_GOTO(aim_hpke_open(cs, sk, kem_output, aim_buf_bytes(&info), AIM_BYTES(NULL, 0), ct,
 			       pt),
 		 out);
 out:
+	aim_wipe(padded, sizeof padded);
 	aim_buf_free(&info);
 	return rc;
 }

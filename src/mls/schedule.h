@@ -138,7 +138,8 @@ int mls_transcript_confirmed(const struct aim_suite *cs, struct aim_bytes interi
 			     uint16_t wire_format, const struct mls_framed_content *content,
 			     struct aim_bytes signature, uint8_t out[AIM_MAX_HASH])
 	AIM_WARN_UNUSED;
-/* interim = Hash(confirmed || InterimTranscriptHashInput(confirmation_tag)). */
+/* interim = Hash(confirmed || InterimTranscriptHashInput(confirmation_tag));
+ * confirmed is Nh bytes, or empty for epoch 0 of a new group. */
 int mls_transcript_interim(const struct aim_suite *cs, struct aim_bytes confirmed,
 			   struct aim_bytes confirmation_tag, uint8_t out[AIM_MAX_HASH])
 	AIM_WARN_UNUSED;

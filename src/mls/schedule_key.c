@@ -275,8 +275,10 @@ int mls_transcript_interim(const struct aim_suite *cs, struct aim_bytes confirme
 			   struct aim_bytes confirmation_tag, uint8_t out[AIM_MAX_HASH])
 {
 	TRY(check_suite(cs));
-	ENSURE(confirmed.len == cs->nh, AIM_ERR_INVALID, "confirmed transcript hash of %zu bytes",
-	       confirmed.len);
+	/* Empty at group creation (section 11: the confirmation tag is computed
+	 * over the empty confirmed_transcript_hash of epoch 0). */
+	ENSURE(confirmed.len == 0 || confirmed.len == cs->nh, AIM_ERR_INVALID,
+	       "confirmed transcript hash of %zu bytes", confirmed.len);
 	struct aim_buf in;
 	aim_buf_init(&in, 4 * AIM_MAX_HASH);
 	int rc = 0;

@@ -304,6 +304,33 @@ static void test_confirmation_tag(void **state)
 	}
 }
 
+/* Transcript hashes accept the empty hashes of a new group (epoch 0) and
+ * refuse other lengths. */
+static void test_transcript_lengths(void **state)
+{
+	const struct aim_suite *cs = suite(1);
+	uint8_t tag[AIM_MAX_HASH], h[AIM_MAX_HASH], h2[AIM_MAX_HASH];
+	fill(tag, sizeof tag, 1);
+	assert_int_equal(mls_transcript_interim(cs, AIM_BYTES(NULL, 0), AIM_BYTES(tag, cs->nh), h),
+			 0);
+	/* Hash(confirmation_tag<V>) for the empty confirmed hash. */
+	uint8_t in[1 + 32];
+	in[0] = 32;
+	memcpy(in + 1, tag, 32);
+	assert_int_equal(aim_hash(cs->hash, AIM_BYTES(in, sizeof in), h2), 0);
+	assert_memory_equal(h, h2, cs->nh);
+	assert_int_equal(mls_transcript_interim(cs, AIM_BYTES(tag, 5), AIM_BYTES(tag, cs->nh), h),
+			 -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_INVALID);
+	/* The confirmed hash takes only commits. */
+	struct mls_framed_content c;
+	memset(&c, 0, sizeof c);
+	c.content_type = MLS_CONTENT_PROPOSAL;
+	assert_int_equal(mls_transcript_confirmed(cs, AIM_BYTES(NULL, 0), MLS_WIRE_PUBLIC_MESSAGE,
+						  &c, AIM_BYTES(tag, 4), h),
+			 -1);
+}
+
 static void test_psk_properties(void **state)
 {
 	const struct aim_suite *cs = suite(1);
@@ -612,6 +639,7 @@ int main(void)
 		cmocka_unit_test(test_tree_export_import),
 		cmocka_unit_test(test_schedule_zero_defaults),
 		cmocka_unit_test(test_confirmation_tag),
+		cmocka_unit_test(test_transcript_lengths),
 		cmocka_unit_test(test_psk_properties),
 		cmocka_unit_test(test_exporter_and_labels),
 		cmocka_unit_test(test_external_init),

@@ -296,4 +296,72 @@ int mls_group_encode(const struct mls_group *g, struct aim_buf *w) AIM_WARN_UNUS
 int mls_group_parse(const struct mls_group_config *cfg, const uint8_t *p, size_t len,
 		    struct mls_group **out) AIM_WARN_UNUSED;
 
+/* ---- Internals shared by the group_*.c files (not for other callers) ---- */
+
+#ifdef MLS_GROUP_INTERNAL
+#include "mls/proposals.h"
+
+struct grp_update { /* an Update we proposed: its new encryption key pair */
+	struct mls_bytes pk;
+	struct mls_bytes sk;
+};
+
+struct grp_resumption {
+	uint64_t epoch;
+	uint8_t psk[AIM_MAX_HASH];
+};
+
+struct mls_group {
+	struct mls_group_config cfg;
+	struct mls_credential_hook hook; /* cfg.hook points here when set */
+	const struct aim_suite *cs;
+	struct mls_group_context ctx;
+	struct mls_tree tree;
+	struct mls_tree_priv priv;
+	uint32_t own_leaf;
+	struct mls_bytes sig_priv;
+	uint8_t interim[AIM_MAX_HASH];
+	struct mls_epoch_secrets sec;
+	struct mls_secret_tree *st;
+	/* generations we sent this epoch (restored states skip past them) */
+	uint32_t sent_handshake;
+	uint32_t sent_application;
+	struct mls_proposal_cache cache;
+	struct grp_update *upd;
+	size_t n_upd;
+	struct grp_resumption res[MLS_GROUP_RESUMPTION_EPOCHS];
+	size_t n_res;
+	bool active;
+	/* our Commit awaiting acceptance: the next epoch's state and the
+	 * Commit's confirmation tag (how we recognise it coming back) */
+	struct mls_group *pending;
+	uint8_t pending_tag[AIM_MAX_HASH];
+};
+
+uint64_t grp_now(const struct mls_group *g);
+void grp_proposal_ctx(const struct mls_group *g, struct mls_proposal_ctx *pc);
+struct mls_group *grp_new(const struct mls_group_config *cfg, const struct aim_suite *cs);
+void grp_updates_clear(struct mls_group *g);
+int grp_updates_add(struct mls_group *g, struct aim_bytes pk, struct aim_bytes sk)
+	AIM_WARN_UNUSED;
+void grp_remember_resumption(struct mls_group *g);
+int grp_psk_value(const struct mls_group *g, const struct mls_pre_shared_key_id *id,
+		  struct aim_bytes group_id, struct aim_buf *out) AIM_WARN_UNUSED;
+int grp_psk_secret(const struct mls_group *g, const struct mls_pre_shared_key_id *const *ids,
+		   size_t n, struct aim_bytes group_id, uint8_t out[AIM_MAX_HASH]) AIM_WARN_UNUSED;
+int grp_install_epoch(struct mls_group *g, const struct mls_epoch_secrets *sec)
+	AIM_WARN_UNUSED;
+int grp_wrap_public(struct mls_public_message *pm, struct aim_buf *out) AIM_WARN_UNUSED;
+int grp_wrap_private(struct mls_private_message *pm, struct aim_buf *out) AIM_WARN_UNUSED;
+int grp_seal_private(struct mls_group *g, struct mls_framed_content *fc,
+		     struct mls_framed_content_auth_data *auth, bool sign, struct aim_buf *out)
+	AIM_WARN_UNUSED;
+int grp_check_tree_credentials(const struct mls_group *g, const struct mls_tree *t)
+	AIM_WARN_UNUSED;
+int grp_tree_from(const struct aim_suite *cs, const struct mls_group_info *gi,
+		  struct aim_bytes tree, struct mls_tree *out) AIM_WARN_UNUSED;
+int grp_validate_tree(const struct mls_group *g, const struct mls_tree *t,
+		      const struct mls_group_context *ctx) AIM_WARN_UNUSED;
+#endif
+
 #endif

@@ -380,6 +380,40 @@ class OutboxPostTest(AimTestCase):
 		self.assertIn(st, (400, 413), body[:200])
 		self.assertErrorBody(st, hd, body)
 
+	def test_cannot_touch_others_objects(self):
+		"""Update/Delete of bob's note by alice, or a Create reusing the ids
+		of bob's activity and note: bob's documents stay as they were."""
+		st, hd, b = self.srv.post("/users/bob/outbox", note("bob's own words"),
+					  token=self.bob)
+		self.assertEqual(st, 201, b)
+		oid, aid = b["object"]["id"], b["id"]
+		attempts = [
+			{"type": "Delete", "object": oid, "to": [AS_PUBLIC]},
+			{"type": "Delete", "object": {"id": oid, "type": "Note"}},
+			{"type": "Update", "to": [AS_PUBLIC],
+			 "object": {"id": oid, "type": "Note", "content": "pwned"}},
+			{"type": "Create", "id": aid, "to": [AS_PUBLIC],
+			 "object": note("pwned", id=oid)},
+			note("pwned", id=oid),
+			{"type": "Undo", "object": aid},
+		]
+		for act in attempts:
+			with self.subTest(activity=act["type"]):
+				st, hd, doc = self.post(act)
+				self.assertIn(st, (201, 400, 403, 404), doc)
+				if st >= 400:
+					self.assertErrorBody(st, hd, json.dumps(doc).encode())
+				st, hd, o = self.srv.get(oid)
+				self.assertEqual(st, 200, "bob's note gone after alice's %s" % act["type"])
+				self.assertEqual(o["content"], "bob's own words")
+				self.assertEqual(o["attributedTo"], self.srv.url + "/users/bob")
+				st, hd, a = self.srv.get(aid)
+				self.assertEqual(st, 200)
+				self.assertEqual(a["actor"], self.srv.url + "/users/bob")
+		st, hd, coll = self.srv.get("/users/bob/outbox?page=true")
+		self.assertIn(aid, [i["id"] if isinstance(i, dict) else i
+				    for i in coll["orderedItems"]])
+
 	def test_zz_nothing_stored_for_refusals(self):
 		"""runs last (name order): none of eve's refused posts was stored."""
 		st, hd, coll = self.srv.get(self.eve_outbox, token=self.eve)

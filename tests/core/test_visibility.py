@@ -279,6 +279,43 @@ class SSETest(AimTestCase):
 			for c in (c1, c2, c3):
 				c.close()
 
+	def test_b_concurrent_posts_in_order(self):
+		"""3 writers post 25 each to bob: the stream carries every one of
+		them exactly once, with increasing ids."""
+		import threading
+		c = SSEClient(self.stream, token=self.tok["bob"], ctx=self.srv.ctx)
+		acked, errors = [], []
+
+		def writer(k):
+			for i in range(25):
+				st, hd, act = self.srv.post("/users/alice/outbox",
+							    note("c %d %d" % (k, i), to=[self.bob]),
+							    token=self.tok["alice"])
+				if st == 201:
+					acked.append(act["id"])
+				else:
+					errors.append(st)
+		try:
+			self.assertEqual(c.status, 200)
+			threads = [threading.Thread(target=writer, args=(k,)) for k in range(3)]
+			for t in threads:
+				t.start()
+			for t in threads:
+				t.join(60)
+			self.assertEqual(errors, [])
+			seen = []
+			while len(seen) < len(acked):
+				e = self.next_activity(c, 5)
+				if e is None:
+					break
+				seen.append((int(e["id"]), json.loads(e["data"])["id"]))
+			self.assertIsNone(self.next_activity(c, 0.5), "more events than posts")
+			self.assertEqual(sorted(i for _, i in seen), sorted(acked))
+			seqs = [s for s, _ in seen]
+			self.assertEqual(seqs, sorted(set(seqs)), "ids not strictly increasing")
+		finally:
+			c.close()
+
 	def test_c_refusals(self):
 		for tok, status in ((None, 401), ("wrong", 401), (self.tok["carol"], 403),
 				    (self.tok["alice"], 403)):

@@ -159,7 +159,11 @@ int mls_public_group_create(const struct mls_group_info *gi, struct aim_bytes tr
 	       gc->version);
 	const struct aim_suite *cs = aim_suite_get(gc->cipher_suite);
 	ENSURE(cs, AIM_ERR_UNSUPPORTED, "group suite %u", gc->cipher_suite);
-	ENSURE(gc->tree_hash.len == cs->nh && gc->confirmed_transcript_hash.len == cs->nh,
+	/* The confirmed transcript hash is empty at epoch 0 ("Confirmed
+	 * transcript hash: The zero-length octet string"). */
+	ENSURE(gc->tree_hash.len == cs->nh &&
+		       (gc->confirmed_transcript_hash.len == cs->nh ||
+			(gc->epoch == 0 && gc->confirmed_transcript_hash.len == 0)),
 	       AIM_ERR_INVALID, "GroupContext hashes of the wrong length");
 	if (!tree_bytes.len) {
 		const struct mls_extension *e = mls_extension_find(&gi->extensions,

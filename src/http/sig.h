@@ -255,6 +255,10 @@ struct sig_policy {
 	/* RFC 9421: the label to verify; NULL = the single signature present
 	 * (more than one without a label is refused). */
 	const char *label;
+	/* cavage: refuse signatures whose (request-target) omits the query
+	 * (Fedify and older Mastodon sign the path only; accepted by default,
+	 * as Mastodon does, and reported in sig_verified.query_covered). */
+	bool strict_query;
 };
 
 /* Fills the defaults above. */
@@ -270,6 +274,8 @@ struct sig_verified {
 	uint8_t replay_key[32];
 	/* How long the replay key must be remembered (absolute time). */
 	int64_t replay_until;
+	/* The request had a query and the signature covers it. */
+	bool query_covered;
 };
 
 void sig_verified_free(struct sig_verified *v);

@@ -296,12 +296,31 @@ static int verify_cavage(const struct sig_request *req, int64_t now, const struc
 		ENSURE_GOTO(fits, out, AIM_ERR_AUTH,
 			    "signature: algorithm %s does not fit the key type", alg);
 	}
+	bool query_covered = strchr(req->target, '?') != NULL;
 	if (aim_pkey_verify(key.pkey, aim_buf_bytes(&sstr), aim_buf_bytes(&p.signature)) != 0) {
-		rc = refail(AIM_ERR_VERIFY, "signature: cavage signature does not verify");
-		goto out;
+		/* Mastodon before 4.x and Fedify sign (request-target) with the
+		 * path only; like Mastodon, accept that form too, and say so in
+		 * the result (the query is then not covered). */
+		bool retried = false;
+		if (query_covered && !pol->strict_query) {
+			struct sig_request path_only = *req;
+			char *path = aim_xstrndup(req->target, strcspn(req->target, "?"));
+			path_only.target = path;
+			aim_buf_reset(&sstr);
+			retried = sig_cavage_signing_string(&path_only, &p, &sstr) == 0 &&
+				  aim_pkey_verify(key.pkey, aim_buf_bytes(&sstr),
+						  aim_buf_bytes(&p.signature)) == 0;
+			free(path);
+			query_covered = false;
+		}
+		if (!retried) {
+			rc = aim_fail(AIM_ERR_VERIFY, "signature: cavage signature does not verify");
+			goto out;
+		}
 	}
 	fill_out(out, SIG_CAVAGE, p.key_id, &key, aim_buf_bytes(&p.signature), created,
 		 p.has_expires ? p.expires : 0, pol);
+	out->query_covered = query_covered;
 out:
 	if (have_key && release)
 		release(ctx, &key);
@@ -477,6 +496,10 @@ static int verify_rfc9421(const struct sig_request *req, int64_t now,
 	}
 	fill_out(out, SIG_RFC9421, (const char *)keyid.data, &key, aim_buf_bytes(&sigbytes),
 		 p_created->i, p_expires ? p_expires->i : 0, pol);
+	out->query_covered = strchr(req->target, '?') != NULL &&
+			     (components_have(in, mi, "@target-uri") ||
+			      components_have(in, mi, "@query") ||
+			      components_have(in, mi, "@request-target"));
 out:
 	if (have_key && release)
 		release(ctx, &key);

@@ -291,6 +291,56 @@ static void test_cavage_hs2019_roundtrip(void **state)
 	expect_ok(&m, NOW, ED_KEY_ID);
 }
 
+/* Fedify and older Mastodon sign cavage (request-target) without the query;
+ * accepted (as Mastodon does) and reported, unless strict_query. */
+static void test_cavage_query_compat(void **state)
+{
+	struct msg m;
+	msg_plain(&m, "GET", NULL, NOW);
+	m.target = "/users/bob/outbox";
+	cavage_craft(&m, rsa_key, RSA_KEY_ID, "rsa-sha256", "(request-target) host date", -1, -1);
+	m.target = "/users/bob/outbox?page=2";
+	struct keys k = { 0 };
+	struct sig_verified v;
+	struct sig_request req = msg_req(&m);
+	struct sig_policy pol;
+	sig_policy_default(&pol);
+	assert_int_equal(sig_verify(&req, NOW, &pol, lookup, release, &k, &v), 0);
+	assert_false(v.query_covered);
+	sig_verified_free(&v);
+	pol.strict_query = true;
+	assert_int_equal(sig_verify(&req, NOW, &pol, lookup, release, &k, &v), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_VERIFY);
+	/* with the query signed it is covered; a changed query fails */
+	sig_fields_free(&m.f);
+	msg_signed(&m, SIG_CAVAGE, rsa_key, RSA_KEY_ID, "GET", NULL, NOW);
+	m.target = "/users/bob/inbox";
+	req = msg_req(&m);
+	assert_int_equal(sig_verify(&req, NOW, &pol, lookup, release, &k, &v), 0);
+	assert_false(v.query_covered);
+	sig_verified_free(&v);
+	m.target = "/users/bob/inbox?page=3";
+	req = msg_req(&m);
+	pol.strict_query = false;
+	/* signed without a query: the path-only form verifies, query not covered */
+	assert_int_equal(sig_verify(&req, NOW, &pol, lookup, release, &k, &v), 0);
+	assert_false(v.query_covered);
+	sig_verified_free(&v);
+	sig_fields_free(&m.f);
+	msg_plain(&m, "GET", NULL, NOW);
+	m.target = "/users/bob/outbox?page=2";
+	cavage_craft(&m, rsa_key, RSA_KEY_ID, "rsa-sha256", "(request-target) host date", -1, -1);
+	req = msg_req(&m);
+	assert_int_equal(sig_verify(&req, NOW, &pol, lookup, release, &k, &v), 0);
+	assert_true(v.query_covered);
+	sig_verified_free(&v);
+	m.target = "/users/bob/outbox?page=3";
+	req = msg_req(&m);
+	assert_int_equal(sig_verify(&req, NOW, &pol, lookup, release, &k, &v), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_VERIFY);
+	sig_fields_free(&m.f);
+}
+
 static void test_rfc9421_roundtrip(void **state)
 {
 	struct msg m;
@@ -1083,6 +1133,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cavage_rsa_roundtrip),
 		cmocka_unit_test(test_cavage_hs2019_roundtrip),
+		cmocka_unit_test(test_cavage_query_compat),
 		cmocka_unit_test(test_rfc9421_roundtrip),
 		cmocka_unit_test(test_digest_known_answer),
 		cmocka_unit_test(test_cavage_c2_signing_string),

@@ -251,9 +251,11 @@ static int verify_cavage(const struct sig_request *req, int64_t now, const struc
 			    alg);
 	}
 
-	/* Time window (A7, A8) on every signed timestamp. */
+	/* Time window (A7, A8) on every signed timestamp; the earliest one
+	 * bounds how long the replay key must be kept. An unsigned created
+	 * parameter is ignored: anyone could have changed it. */
 	int64_t created = 0;
-	if (signs_created || p.has_created) {
+	if (signs_created) {
 		ENSURE_GOTO(p.has_created, out, AIM_ERR_DECODE, "signature: (created) without created");
 		TRY_GOTO(check_time(pol, now, p.created, "created"), out);
 		created = p.created;
@@ -265,7 +267,7 @@ static int verify_cavage(const struct sig_request *req, int64_t now, const struc
 		ENSURE_GOTO(aim_time_parse_http((const char *)tmp.data, &date) == 0, out,
 			    AIM_ERR_AUTH, "signature: Date header is not an HTTP date");
 		TRY_GOTO(check_time(pol, now, date, "Date"), out);
-		if (!signs_created && !p.has_created)
+		if (!signs_created || date < created)
 			created = date;
 	}
 	if (p.has_expires)

@@ -280,6 +280,32 @@ static void test_cavage_hs2019_roundtrip(void **state)
 	msg_signed(&m, SIG_CAVAGE, ed_key, ED_KEY_ID, "POST", BODY, NOW);
 	assert_non_null(strstr(sig_fields_get(m.f.v, m.f.n, "Signature"), "hs2019"));
 	expect_ok(&m, NOW, ED_KEY_ID);
+	/* replay_until comes from the earliest signed timestamp, never from an
+	 * unsigned created parameter */
+	{
+		msg_plain(&m, "POST", BODY, NOW - 100);
+		cavage_craft(&m, rsa_key, RSA_KEY_ID, "rsa-sha256", "(request-target) host date digest",
+			     -1, -1);
+		char *sv = aim_xasprintf("created=%lld,%s", (long long)(NOW - 3000),
+					 sig_fields_get(m.f.v, m.f.n, "Signature"));
+		sig_fields_del(&m.f, "Signature");
+		sig_fields_add(&m.f, "Signature", sv);
+		free(sv);
+		struct keys k = { 0 };
+		struct sig_verified v;
+		enum aim_err err;
+		assert_int_equal(verify_at(&m, NOW, &k, &err, &v), 0);
+		assert_int_equal(v.replay_until, NOW - 100 + 300 + 3600);
+		sig_verified_free(&v);
+		sig_fields_free(&m.f);
+		msg_plain(&m, "POST", BODY, NOW - 50);
+		cavage_craft(&m, ed_key, ED_KEY_ID, "hs2019",
+			     "(request-target) (created) host date digest", NOW - 200, -1);
+		assert_int_equal(verify_at(&m, NOW, &k, &err, &v), 0);
+		assert_int_equal(v.replay_until, NOW - 200 + 300 + 3600);
+		sig_verified_free(&v);
+		sig_fields_free(&m.f);
+	}
 	/* hs2019 with an RSA key and (created) (allowed: not rsa-sha256) */
 	msg_plain(&m, "POST", BODY, NOW);
 	cavage_craft(&m, rsa_key, RSA_KEY_ID, "hs2019", "(request-target) (created) host digest",

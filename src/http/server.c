@@ -34,8 +34,10 @@ struct req_ctx {
 	struct http_server *s;
 	struct MHD_Connection *conn;
 	atomic_int refs;
+	bool started;                /* the access handler has seen it */
 	char method[16];
 	char *path;
+	char *target;                /* request target as sent (path?query), not decoded */
 	char remote[INET6_ADDRSTRLEN + 8];
 	struct aim_buf body;
 	bool too_large;
@@ -52,10 +54,16 @@ static void ctx_unref(struct req_ctx *x)
 		return;
 	aim_buf_free(&x->body);
 	free(x->path);
+	free(x->target);
 	free(x);
 }
 
 /* ---- Request accessors ----------------------------------------------------- */
+
+const char *http_req_target(const struct http_request *r)
+{
+	return r->target;
+}
 
 const char *http_req_header(const struct http_request *r, const char *name)
 {
@@ -286,24 +294,41 @@ static void remote_text(struct MHD_Connection *c, char *out, size_t n)
 			  (socklen_t)n);
 }
 
+#define TARGET_MAX 8192
+
+static struct req_ctx *ctx_new(struct http_server *s, struct MHD_Connection *c, const char *uri)
+{
+	struct req_ctx *x = aim_xcalloc(1, sizeof *x);
+	atomic_init(&x->refs, 1);
+	x->s = s;
+	x->conn = c;
+	x->start_ms = aim_mono_ms();
+	x->target = aim_xstrndup(uri ? uri : "/", TARGET_MAX);
+	remote_text(c, x->remote, sizeof x->remote);
+	atomic_fetch_add(&s->active, 1);
+	return x;
+}
+
+/* Called once the request line is parsed, before decoding: keeps the raw
+ * target (HTTP signatures sign it as sent) and starts the clock. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	return ctx_new(cls, c, uri);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
 	struct http_server *s = cls;
 	struct req_ctx *x = *con_cls;
-	if (!x) {
-		x = aim_xcalloc(1, sizeof *x);
-		atomic_init(&x->refs, 1);
-		x->s = s;
-		x->conn = c;
+	if (!x)
+		*con_cls = x = ctx_new(s, c, url);
+	if (!x->started) {
+		x->started = true;
 		snprintf(x->method, sizeof x->method, "%s", method);
 		x->path = aim_xstrdup(url ? url : "/");
-		x->start_ms = aim_mono_ms();
 		aim_buf_init(&x->body, s->max_body);
-		remote_text(c, x->remote, sizeof x->remote);
-		*con_cls = x;
-		atomic_fetch_add(&s->active, 1);
 		/* Refuse a declared oversize body before reading any of it. */
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -358,6 +383,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct http_request req = {
 		.method = x->method,
 		.path = x->path,
+		.target = x->target,
 		.remote = x->remote,
 		.body = x->body.data ? x->body.data : (const uint8_t *)"",
 		.body_len = x->body.len,
@@ -390,9 +416,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	*con_cls = NULL;
 	char path[512];
-	log_escape(x->path, path, sizeof path);
+	log_escape(x->started ? x->path : x->target, path, sizeof path);
 	aim_log(AIM_LOG_INFO, "access",
-		"method=%s path=%s status=%d bytes=%llu duration_ms=%lld remote=%s%s", x->method, path,
+		"method=%s path=%s status=%d bytes=%llu duration_ms=%lld remote=%s%s",
+		x->started ? x->method : "-", path,
 		x->responded ? x->status : 0, (unsigned long long)atomic_load(&x->bytes),
 		(long long)(aim_mono_ms() - x->start_ms), x->remote,
 		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
@@ -534,6 +561,7 @@ int http_server_start(const struct http_server_config *cfg, http_handler_fn fn, 
 		{ MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->max_per_ip, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
 		{ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL },
+		{ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s },
 		{ tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->cert },
 		{ tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->key },
 		{ MHD_OPTION_END, 0, NULL },

@@ -29,12 +29,15 @@ struct http_server;
 struct http_request {
 	const char *method;
 	const char *path;            /* decoded path, no query */
+	const char *target;          /* the request target as sent: path?query, undecoded */
 	const char *remote;          /* client address, text */
 	const uint8_t *body;         /* NUL-terminated, may be empty */
 	size_t body_len;
 	void *conn;                  /* private to the server */
 };
 
+/* The request target exactly as the client sent it (for signatures). */
+const char *http_req_target(const struct http_request *r);
 /* A header value, or NULL (case-insensitive name). */
 const char *http_req_header(const struct http_request *r, const char *name);
 /* A query argument's value: NULL when absent, "" for a bare key. */

@@ -21,9 +21,15 @@ B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 ACCEPT_OK = [None, AP_TYPE, LD_TYPE, "application/json", "*/*",
 	     "text/html, application/activity+json;q=0.9",
 	     "application/activity+json; charset=utf-8",
-	     'application/ld+json;profile="https://www.w3.org/ns/activitystreams"']
+	     'application/ld+json;profile="https://www.w3.org/ns/activitystreams"',
+	     "APPLICATION/ACTIVITY+JSON", "application/*", "text/html;q=0.9, */*;q=0.1"]
 ACCEPT_406 = ["text/html", "image/png", "text/html, image/png",
-	      "text/html;q=1.0, text/plain;q=0.5"]
+	      "text/html;q=1.0, text/plain;q=0.5", "text/event-stream",
+	      # RFC 9110 12.4.2: q=0 means "not acceptable"
+	      "application/activity+json;q=0", "application/activity+json;q=0, text/html",
+	      "*/*;q=0",
+	      # no prefix matching
+	      "application/jsonx", "application/activity+jsonx"]
 
 
 def b58decode(s):

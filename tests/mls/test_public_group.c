@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "mls/framing.h"
+#include "mls/group.h"
 #include "mls/keypackage.h"
 #include "mls/labeled.h"
 #include "mls/proposals.h"
@@ -1598,6 +1599,216 @@ static void test_state_roundtrip(void **state)
 	tg_free(&g);
 }
 
+/* ---- Following member groups ---------------------------------------------------- */
+
+struct mg {
+	struct mls_key_package kp;
+	struct mls_key_package_priv priv;
+	struct mls_group *g;
+};
+
+static void mg_new(struct mg *m, uint16_t suite, const char *name)
+{
+	memset(m, 0, sizeof *m);
+	struct mls_credential cred = { .type = MLS_CREDENTIAL_BASIC };
+	assert_int_equal(mls_bytes_set(&cred.identity, name, strlen(name)), 0);
+	struct mls_key_package_params p = { .cipher_suite = suite, .credential = &cred };
+	assert_int_equal(mls_key_package_create(&p, &m->kp, &m->priv), 0);
+	mls_credential_free(&cred);
+}
+
+static void mg_free(struct mg *m)
+{
+	mls_key_package_free(&m->kp);
+	mls_key_package_priv_free(&m->priv);
+	mls_group_free(m->g);
+}
+
+/* The public group and the member agree on context and tree. */
+static void same_as_member(const struct mls_public_group *pg, const struct mls_group *g)
+{
+	struct aim_buf a, b;
+	aim_buf_init(&a, MLS_MAX_MESSAGE);
+	aim_buf_init(&b, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_context_encode(&a, mls_group_context(g)), 0);
+	assert_int_equal(mls_public_group_export_context(pg, &b), 0);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.data, b.data, a.len);
+	aim_buf_reset(&a);
+	aim_buf_reset(&b);
+	assert_int_equal(mls_group_export_tree(g, &a), 0);
+	assert_int_equal(mls_public_group_export_tree(pg, &b), 0);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.data, b.data, a.len);
+	aim_buf_free(&a);
+	aim_buf_free(&b);
+}
+
+/* The hub's step: process the commit, record the committer's GroupInfo. */
+static void hub_accepts(struct mls_public_group *pg, const struct mls_commit_result *r)
+{
+	struct mls_public_result res;
+	int rc = mls_public_group_process_message(pg, aim_buf_bytes(&r->commit), &res);
+	if (rc)
+		fprintf(stderr, "hub refused: %s\n", aim_errmsg());
+	assert_int_equal(rc, 0);
+	assert_int_equal(res.epoch, r->epoch);
+	mls_public_result_free(&res);
+	struct mls_message m;
+	assert_int_equal(mls_message_parse(r->group_info.data, r->group_info.len, &m), 0);
+	assert_int_equal(m.wire_format, MLS_WIRE_GROUP_INFO);
+	assert_int_equal(mls_public_group_set_group_info(pg, &m.group_info), 0);
+	mls_message_free(&m);
+}
+
+static void member_processes(struct mls_group *g, const struct aim_buf *msg)
+{
+	struct mls_group_event ev;
+	int rc = mls_group_process(g, aim_buf_bytes(msg), &ev);
+	if (rc)
+		fprintf(stderr, "member refused: %s\n", aim_errmsg());
+	assert_int_equal(rc, 0);
+	mls_group_event_free(&ev);
+}
+
+static void follow_members(uint16_t suite)
+{
+	struct mg a, b, c, d;
+	mg_new(&a, suite, "alice");
+	mg_new(&b, suite, "bob");
+	mg_new(&c, suite, "carol");
+	mg_new(&d, suite, "dave");
+	struct mls_group_config cfg = { 0 };
+	assert_int_equal(mls_group_create(&cfg, GID, &a.kp, &a.priv, NULL, &a.g), 0);
+	struct aim_buf w, tree;
+	aim_buf_init(&w, MLS_MAX_MESSAGE);
+	aim_buf_init(&tree, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_group_info(a.g, true, true, &w), 0);
+	struct mls_public_group *pg;
+	assert_int_equal(mls_public_group_create_from_message(aim_buf_bytes(&w), AIM_BYTES(NULL, 0),
+							      NULL, 0, &pg),
+			 0);
+	same_as_member(pg, a.g);
+
+	/* alice adds bob and carol; the hub follows; they join with the tree
+	 * the hub hands out */
+	struct mls_key_package adds[2];
+	adds[0] = b.kp;
+	adds[1] = c.kp;
+	struct mls_commit_params cp = { .adds = adds, .n_adds = 2 };
+	struct mls_commit_result r;
+	mls_commit_result_init(&r);
+	assert_int_equal(mls_group_commit(a.g, &cp, &r), 0);
+	hub_accepts(pg, &r);
+	assert_int_equal(mls_group_merge_pending(a.g), 0);
+	same_as_member(pg, a.g);
+	assert_int_equal(mls_public_group_export_tree(pg, &tree), 0);
+	assert_int_equal(mls_group_join(&cfg, aim_buf_bytes(&r.welcome), aim_buf_bytes(&tree), &b.kp,
+					&b.priv, &b.g),
+			 0);
+	assert_int_equal(mls_group_join(&cfg, aim_buf_bytes(&r.welcome), aim_buf_bytes(&tree), &c.kp,
+					&c.priv, &c.g),
+			 0);
+	mls_commit_result_free(&r);
+
+	/* bob commits a full path; a stale copy of an older commit is
+	 * refused afterwards */
+	struct mls_commit_params full = { .force_path = true };
+	mls_commit_result_init(&r);
+	assert_int_equal(mls_group_commit(b.g, &full, &r), 0);
+	struct mls_commit_result r2;
+	mls_commit_result_init(&r2);
+	assert_int_equal(mls_group_commit(c.g, &full, &r2), 0); /* races bob */
+	hub_accepts(pg, &r);
+	assert_int_equal(mls_group_merge_pending(b.g), 0);
+	member_processes(a.g, &r.commit);
+	member_processes(c.g, &r.commit); /* drops carol's pending commit */
+	same_as_member(pg, b.g);
+	uint64_t e = mls_public_group_epoch(pg);
+	aim_errclear();
+	assert_int_equal(mls_public_group_process_message(pg, aim_buf_bytes(&r2.commit), NULL), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_CONFLICT);
+	assert_int_equal(mls_public_group_epoch(pg), e);
+	mls_commit_result_free(&r);
+	mls_commit_result_free(&r2);
+
+	/* carol removes bob */
+	uint32_t bob_leaf = mls_group_own_leaf(b.g);
+	struct mls_commit_params rm = { .removes = &bob_leaf, .n_removes = 1 };
+	mls_commit_result_init(&r);
+	assert_int_equal(mls_group_commit(c.g, &rm, &r), 0);
+	hub_accepts(pg, &r);
+	assert_int_equal(mls_group_merge_pending(c.g), 0);
+	member_processes(a.g, &r.commit);
+	same_as_member(pg, a.g);
+	assert_int_equal(mls_public_group_member_count(pg), 2);
+	mls_commit_result_free(&r);
+
+	/* dave joins by external commit from what the hub holds */
+	aim_buf_reset(&w);
+	assert_int_equal(mls_public_group_group_info(pg, &w), 0);
+	struct mls_message gm = { .version = MLS_VERSION_10, .wire_format = MLS_WIRE_GROUP_INFO };
+	assert_int_equal(mls_group_info_parse(w.data, w.len, &gm.group_info), 0);
+	aim_buf_reset(&w);
+	assert_int_equal(mls_message_encode(&w, &gm), 0);
+	mls_message_free(&gm);
+	aim_buf_reset(&tree);
+	assert_int_equal(mls_public_group_export_tree(pg, &tree), 0);
+	struct aim_buf ext;
+	aim_buf_init(&ext, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_join_external(&cfg, aim_buf_bytes(&w), aim_buf_bytes(&tree), &d.kp,
+						 &d.priv, MLS_NO_LEAF, NULL, 0, &ext, &d.g),
+			 0);
+	struct mls_public_result res;
+	assert_int_equal(mls_public_group_process_message(pg, aim_buf_bytes(&ext), &res), 0);
+	assert_int_equal(res.sender.type, MLS_SENDER_NEW_MEMBER_COMMIT);
+	mls_public_result_free(&res);
+	same_as_member(pg, d.g);
+	assert_int_equal(mls_public_group_member_count(pg), 3);
+	aim_buf_free(&ext);
+
+	/* a PrivateMessage commit cannot be followed: the hub sees only its
+	 * epoch */
+	struct mls_commit_params priv = { .force_path = true, .wire_format = 2 };
+	mls_commit_result_init(&r);
+	assert_int_equal(mls_group_commit(d.g, &priv, &r), 0);
+	aim_errclear();
+	assert_int_equal(mls_public_group_process_message(pg, aim_buf_bytes(&r.commit), NULL), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_INVALID);
+	struct mls_message pmm;
+	assert_int_equal(mls_message_parse(r.commit.data, r.commit.len, &pmm), 0);
+	assert_int_equal(mls_public_group_check_private(pg, &pmm.private_message), 0);
+	mls_message_free(&pmm);
+	mls_group_discard_pending(d.g);
+	mls_commit_result_free(&r);
+
+	aim_buf_free(&w);
+	aim_buf_free(&tree);
+	mls_public_group_free(pg);
+	mg_free(&a);
+	mg_free(&b);
+	mg_free(&c);
+	mg_free(&d);
+}
+
+static void test_follow_members_suite1(void **state)
+{
+	(void)state;
+	follow_members(1);
+}
+
+static void test_follow_members_suite2(void **state)
+{
+	(void)state;
+	follow_members(2);
+}
+
+static void test_follow_members_suite3(void **state)
+{
+	(void)state;
+	follow_members(3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1618,6 +1829,9 @@ int main(void)
 		cmocka_unit_test(test_external_commit_suite3),
 		cmocka_unit_test(test_refuse_external_commits),
 		cmocka_unit_test(test_state_roundtrip),
+		cmocka_unit_test(test_follow_members_suite1),
+		cmocka_unit_test(test_follow_members_suite2),
+		cmocka_unit_test(test_follow_members_suite3),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

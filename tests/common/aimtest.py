@@ -107,7 +107,9 @@ class Server:
 	"""One aimd instance in its own temporary data directory.
 
 	domain: the DOMAIN given to `aimd init`; url: BASE (default
-	http(s)://127.0.0.1:PORT); tls: (cert_file, key_file) to serve HTTPS;
+	http(s)://127.0.0.1:PORT; False: no --url, so BASE is https://DOMAIN
+	while the harness still connects to 127.0.0.1:PORT); tls: (cert_file,
+	key_file) to serve HTTPS;
 	extra_args: more `aimd serve` arguments; init_args: more `aimd init`
 	arguments.
 	"""
@@ -121,7 +123,10 @@ class Server:
 		self.tls = tls
 		self.scheme = "https" if tls else "http"
 		self.listen_host = listen_host
+		# url=False: no --url at init (BASE defaults to https://DOMAIN);
+		# self.url is where the harness connects, self.base is BASE.
 		self.url = url or "%s://127.0.0.1:%d" % (self.scheme, self.port)
+		self.base = self.url if url is not False else "https://" + domain
 		self.extra_args = list(extra_args)
 		self.env = dict(os.environ)
 		if env:
@@ -133,9 +138,9 @@ class Server:
 		self.runs = 0
 		self.out_path = None
 		self.err_path = None
-		self._logs = []		# logs of earlier runs (restart)
+		url_args = [] if url is False else ["--url", self.url]
 		r = run_aimd("init", "--data", self.data, "--domain", domain,
-			     "--url", self.url, *init_args)
+			     *url_args, *init_args)
 		if r.returncode != 0:
 			raise ServerError("aimd init failed (%d): %s%s" %
 					  (r.returncode, r.stdout, r.stderr))
@@ -173,7 +178,8 @@ class Server:
 		return request(method, url, **kw)
 
 	def actor(self, name):
-		return "%s/users/%s" % (self.url, name)
+		"""The actor id of a local user (under BASE)."""
+		return "%s/users/%s" % (self.base, name)
 
 	def acct(self, name):
 		return "acct:%s@%s" % (name, self.domain)

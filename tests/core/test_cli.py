@@ -10,7 +10,7 @@ import time
 import unittest
 
 from aimtest import (AimTestCase, Server, ServerError, aimd_path, free_port,
-		     get_json, run_aimd, sanitizer_reports)
+		     get_json, note, run_aimd, sanitizer_reports)
 
 
 class CliTest(AimTestCase):
@@ -199,6 +199,29 @@ class ServeCliTest(AimTestCase):
 				time.sleep(0.05)
 			self.assertIn("aimd: listening on http://127.0.0.1:%d" % srv.port,
 				      srv.log_current())
+		finally:
+			srv.cleanup()
+
+	def test_default_base_url(self):
+		"""Without --url, ids start with https://DOMAIN (routing looks at
+		the path only, so the server still answers on 127.0.0.1)."""
+		srv = Server(domain="dflt.test", url=False)
+		try:
+			tok = srv.add_user("alice")
+			srv.start()
+			st, hd, doc = srv.get("/users/alice")
+			self.assertEqual(st, 200)
+			self.assertEqual(doc["id"], "https://dflt.test/users/alice")
+			self.assertEqual(doc["inbox"], "https://dflt.test/users/alice/inbox")
+			st, hd, a = srv.post("/users/alice/outbox", note("dflt"), token=tok)
+			self.assertEqual(st, 201, a)
+			self.assertTrue(a["id"].startswith("https://dflt.test/activities/"))
+			st, hd, jrd = srv.get("/.well-known/webfinger?resource=acct:alice@dflt.test",
+					      accept="application/jrd+json")
+			self.assertEqual(jrd["links"][0]["href"], "https://dflt.test/users/alice")
+			# the GET path of an id is what routing uses
+			st, hd, got = srv.get(a["id"].replace("https://dflt.test", ""))
+			self.assertEqual(st, 200)
 		finally:
 			srv.cleanup()
 

@@ -333,9 +333,10 @@ struct mls_group {
 	size_t n_res;
 	bool active;
 	/* our Commit awaiting acceptance: the next epoch's state and the
-	 * Commit's confirmation tag (how we recognise it coming back) */
+	 * SHA-256 of the Commit's MLSMessage (how we recognise it coming back,
+	 * also as a PrivateMessage we cannot decrypt ourselves) */
 	struct mls_group *pending;
-	uint8_t pending_tag[AIM_MAX_HASH];
+	uint8_t pending_hash[32];
 };
 
 uint64_t grp_now(const struct mls_group *g);
@@ -362,6 +363,8 @@ int grp_tree_from(const struct aim_suite *cs, const struct mls_group_info *gi,
 		  struct aim_bytes tree, struct mls_tree *out) AIM_WARN_UNUSED;
 int grp_validate_tree(const struct mls_group *g, const struct mls_tree *t,
 		      const struct mls_group_context *ctx) AIM_WARN_UNUSED;
+/* Moves n's state into g (g's settings kept) and frees n and g's old state. */
+void grp_adopt(struct mls_group *g, struct mls_group *n);
 #endif
 
 #endif

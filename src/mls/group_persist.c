@@ -8,7 +8,7 @@
  *   uint32 sent_handshake; uint32 sent_application;
  *   ProposalCache cache; Update updates<V> { opaque pk<V>; opaque sk<V>; };
  *   Resumption res<V> { uint64 epoch; opaque psk[Nh]; };
- *   uint8 has_pending; [ opaque pending_tag[Nh]; opaque pending<V> ]
+ *   uint8 has_pending; [ opaque commit_sha256[32]; opaque pending<V> ]
  *
  * The secret tree is rebuilt from the epoch's encryption_secret; our own
  * sender ratchets are moved past the generations already sent, so a
@@ -85,7 +85,7 @@ static int encode(const struct mls_group *g, struct aim_buf *w, unsigned depth)
 	TRY_GOTO(tls_vec_end(w, mark), out);
 	TRY_GOTO(tls_write_u8(w, g->pending && depth == 0 ? 1 : 0), out);
 	if (g->pending && depth == 0) {
-		TRY_GOTO(tls_write_fixed(w, g->pending_tag, nh), out);
+		TRY_GOTO(tls_write_fixed(w, g->pending_hash, sizeof g->pending_hash), out);
 		aim_buf_free_secret(&tmp);
 		aim_buf_init(&tmp, MLS_MAX_GROUP_STATE);
 		TRY_GOTO(encode(g->pending, &tmp, depth + 1), out);
@@ -201,7 +201,7 @@ static int decode(const struct mls_group_config *cfg, struct tls_reader *r, unsi
 	ENSURE_GOTO(has_pending <= 1 && (depth == 0 || !has_pending), out, AIM_ERR_DECODE,
 		    "pending flag %u", has_pending);
 	if (has_pending) {
-		TRY_GOTO(read_secret(r, nh, g->pending_tag), out);
+		TRY_GOTO(read_secret(r, sizeof g->pending_hash, g->pending_hash), out);
 		TRY_GOTO(tls_read_vec_reader(r, &sub), out);
 		TRY_GOTO(decode(cfg, &sub, depth + 1, &g->pending), out);
 		TRY_GOTO(tls_reader_done(&sub), out);

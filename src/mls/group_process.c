@@ -152,9 +152,10 @@ static int commit_next(struct mls_group *g, const struct mls_authenticated_conte
 	memset(&sec, 0, sizeof sec);
 	uint8_t commit_secret[AIM_MAX_HASH] = { 0 }, psk_secret[AIM_MAX_HASH];
 	uint8_t init_secret[AIM_MAX_HASH];
-	struct aim_buf enc, ext_sk;
+	struct aim_buf enc, ext_sk, ext_pk;
 	aim_buf_init(&enc, MLS_MAX_MESSAGE);
 	aim_buf_init(&ext_sk, 4096);
+	aim_buf_init(&ext_pk, 4096);
 	int rc = 0;
 
 	/* Removed: our leaf is blank now (or, after a resync external
@@ -208,7 +209,7 @@ static int commit_next(struct mls_group *g, const struct mls_authenticated_conte
 	 * previous epoch's */
 	if (sc->applied.external_init) {
 		TRY_GOTO(mls_external_keypair(cs, AIM_BYTES(g->sec.external_secret, cs->nh), &ext_sk,
-					      NULL),
+					      &ext_pk),
 			 out);
 		TRY_GOTO(mls_external_init_decap(cs, aim_buf_bytes(&ext_sk),
 						 mls_bytes_view(&sc->applied.external_init->kem_output),
@@ -243,21 +244,9 @@ out:
 	aim_wipe(init_secret, sizeof init_secret);
 	aim_buf_free(&enc);
 	aim_buf_free_secret(&ext_sk);
+	aim_buf_free(&ext_pk);
 	mls_group_free(n);
 	return rc;
-}
-
-/* Takes over the state of n into g (g's old state is freed). */
-static void adopt(struct mls_group *g, struct mls_group *n)
-{
-	struct mls_group tmp = *g;
-	*g = *n;
-	*n = tmp;
-	/* config and hook stay those of g */
-	n->pending = NULL;
-	if (g->cfg.hook)
-		g->cfg.hook = &g->hook;
-	mls_group_free(n);
 }
 
 static int fill_commit_event(struct mls_group_event *ev, const struct mls_staged_commit *sc,
@@ -284,23 +273,10 @@ static int process_commit(struct mls_group *g, const struct mls_authenticated_co
 {
 	const struct aim_suite *cs = g->cs;
 	const struct mls_sender *s = &ac->content.sender;
-	/* Our own Commit coming back: adopt the pending state. */
-	if (s->type == MLS_SENDER_MEMBER && s->index == g->own_leaf) {
-		ENSURE(g->pending, AIM_ERR_STATE, "a commit of ours that is not pending");
-		ENSURE(aim_ct_equal(ac->auth.confirmation_tag.p, ac->auth.confirmation_tag.len,
-				    g->pending_tag, cs->nh),
-		       AIM_ERR_STATE, "a commit of ours that is not the pending one");
-		uint64_t epoch = g->pending->ctx.epoch;
-		struct mls_group *n = g->pending;
-		g->pending = NULL;
-		adopt(g, n);
-		if (ev) {
-			ev->type = MLS_EVENT_COMMIT;
-			ev->epoch = epoch;
-			ev->own_commit = true;
-		}
-		return 0;
-	}
+	/* Our own Commit can only come back as the exact message we sent
+	 * (mls_group_process() adopts it before decrypting). */
+	ENSURE(s->type != MLS_SENDER_MEMBER || s->index != g->own_leaf, AIM_ERR_STATE,
+	       "a commit of ours that is not the pending one");
 	struct mls_proposal_ctx pc;
 	grp_proposal_ctx(g, &pc);
 	struct mls_staged_commit sc;
@@ -321,7 +297,7 @@ static int process_commit(struct mls_group *g, const struct mls_authenticated_co
 	} else {
 		mls_group_free(g->pending); /* another Commit won */
 		g->pending = NULL;
-		adopt(g, n);
+		grp_adopt(g, n);
 		n = NULL;
 	}
 out:
@@ -335,6 +311,25 @@ int mls_group_process(struct mls_group *g, struct aim_bytes msg, struct mls_grou
 	if (ev)
 		event_init(ev);
 	ENSURE(g->active, AIM_ERR_STATE, "not a member any more");
+	/* Our pending Commit coming back (the hub accepted it): adopt the
+	 * next epoch's state. */
+	if (g->pending) {
+		uint8_t h[32];
+		TRY(aim_sha256(msg, h));
+		if (aim_ct_equal(h, sizeof h, g->pending_hash, sizeof h)) {
+			struct mls_group *n = g->pending;
+			g->pending = NULL;
+			grp_adopt(g, n);
+			if (ev) {
+				ev->type = MLS_EVENT_COMMIT;
+				ev->epoch = g->ctx.epoch;
+				ev->sender.type = MLS_SENDER_MEMBER;
+				ev->sender.index = g->own_leaf;
+				ev->own_commit = true;
+			}
+			return 0;
+		}
+	}
 	struct mls_message m;
 	TRY(mls_message_parse(msg.p, msg.len, &m));
 	struct mls_authenticated_content ac;

@@ -1,0 +1,602 @@
+/* Unit tests of the member group state machine (src/mls/group.h): create,
+ * add by Welcome (tree in the Welcome and out of band), application
+ * messages both ways, Update / Remove / PSK / GroupContextExtensions commits
+ * as PublicMessage and PrivateMessage, proposals by reference, external
+ * commit, agreement on epoch authenticator and exporter after every epoch,
+ * persistence, and the refusals: stale epoch, other group, tampered
+ * commit (state untouched), replay, credential hook, invalid commits. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "mls/group.h"
+#include "mls/keypackage.h"
+
+#define MAXM 6
+
+struct member {
+	struct mls_key_package kp;
+	struct mls_key_package_priv priv;
+	struct mls_group *g;
+	char name[16];
+};
+
+static const uint8_t PSK_ID[] = "psk-one";
+static const uint8_t PSK_VAL[] = "0123456789abcdef0123456789abcdef";
+
+static int psk_lookup(void *arg, struct aim_bytes id, struct aim_buf *out)
+{
+	(void)arg;
+	if (id.len == sizeof PSK_ID - 1 && memcmp(id.p, PSK_ID, id.len) == 0)
+		return aim_buf_append(out, PSK_VAL, sizeof PSK_VAL - 1);
+	return aim_fail(AIM_ERR_NOTFOUND, "no such PSK");
+}
+
+/* Refuses credentials whose identity starts with "evil". */
+static int hook_fn(void *arg, enum mls_credential_role role, const struct mls_credential *cred,
+		   struct aim_bytes key)
+{
+	(void)role;
+	(void)key;
+	int *calls = arg;
+	(*calls)++;
+	if (cred->identity.len >= 4 && memcmp(cred->identity.p, "evil", 4) == 0)
+		return aim_fail(AIM_ERR_DENIED, "evil");
+	return 0;
+}
+
+static int hook_calls;
+static struct mls_credential_hook hook = { hook_fn, &hook_calls };
+
+static struct mls_group_config cfg_public = {
+	.hook = &hook, .psk_lookup = psk_lookup, .now = 0,
+};
+static struct mls_group_config cfg_private = {
+	.hook = &hook, .psk_lookup = psk_lookup, .encrypt_handshake = true, .padding_block = 32,
+};
+
+static void member_init(struct member *m, uint16_t suite, const char *name)
+{
+	memset(m, 0, sizeof *m);
+	snprintf(m->name, sizeof m->name, "%s", name);
+	struct mls_credential cred;
+	memset(&cred, 0, sizeof cred);
+	cred.type = MLS_CREDENTIAL_BASIC;
+	assert_int_equal(mls_bytes_set(&cred.identity, name, strlen(name)), 0);
+	struct mls_key_package_params p = { .cipher_suite = suite, .credential = &cred };
+	assert_int_equal(mls_key_package_create(&p, &m->kp, &m->priv), 0);
+	mls_credential_free(&cred);
+}
+
+static void member_free(struct member *m)
+{
+	mls_group_free(m->g);
+	mls_key_package_free(&m->kp);
+	mls_key_package_priv_free(&m->priv);
+	memset(m, 0, sizeof *m);
+}
+
+static void process_ok(struct member *m, const struct aim_buf *msg)
+{
+	struct mls_group_event ev;
+	int rc = mls_group_process(m->g, aim_buf_bytes(msg), &ev);
+	if (rc)
+		fprintf(stderr, "%s: %s\n", m->name, aim_errmsg());
+	assert_int_equal(rc, 0);
+	mls_group_event_free(&ev);
+}
+
+/* Every active member agrees on epoch, epoch authenticator and an
+ * exporter value. */
+static void agree(struct member **ms, size_t n)
+{
+	uint8_t e0[32], e1[32];
+	struct aim_bytes a0 = mls_group_epoch_authenticator(ms[0]->g);
+	assert_int_equal(mls_group_export_secret(ms[0]->g, AIM_BYTES("test", 4),
+						 AIM_BYTES("ctx", 3), e0, sizeof e0),
+			 0);
+	for (size_t i = 1; i < n; i++) {
+		assert_int_equal(mls_group_epoch(ms[i]->g), mls_group_epoch(ms[0]->g));
+		struct aim_bytes a = mls_group_epoch_authenticator(ms[i]->g);
+		assert_true(aim_ct_equal(a.p, a.len, a0.p, a0.len));
+		assert_int_equal(mls_group_export_secret(ms[i]->g, AIM_BYTES("test", 4),
+							 AIM_BYTES("ctx", 3), e1, sizeof e1),
+				 0);
+		assert_memory_equal(e0, e1, sizeof e0);
+		assert_int_equal(mls_group_member_count(ms[i]->g), mls_group_member_count(ms[0]->g));
+	}
+}
+
+/* Sends one message from ms[from] and checks every other member reads it. */
+static void talk(struct member **ms, size_t n, size_t from)
+{
+	struct aim_buf ct;
+	aim_buf_init(&ct, MLS_MAX_MESSAGE);
+	char text[64];
+	snprintf(text, sizeof text, "hello from %s", ms[from]->name);
+	assert_int_equal(mls_group_encrypt(ms[from]->g, AIM_BYTES("ad", 2), AIM_BYTES_STR(text),
+					   &ct),
+			 0);
+	for (size_t i = 0; i < n; i++) {
+		if (i == from)
+			continue;
+		struct mls_group_event ev;
+		assert_int_equal(mls_group_process(ms[i]->g, aim_buf_bytes(&ct), &ev), 0);
+		assert_int_equal(ev.type, MLS_EVENT_APPLICATION);
+		assert_int_equal(ev.data.len, strlen(text));
+		assert_memory_equal(ev.data.data, text, strlen(text));
+		assert_int_equal(ev.aad.len, 2);
+		assert_int_equal(ev.sender.index, mls_group_own_leaf(ms[from]->g));
+		mls_group_event_free(&ev);
+		/* a replay is refused */
+		assert_int_not_equal(mls_group_process(ms[i]->g, aim_buf_bytes(&ct), NULL), 0);
+	}
+	aim_buf_free(&ct);
+}
+
+/* ms[c] commits with params; the others process; joiners join. */
+static void commit_all(struct member **ms, size_t n, size_t c, const struct mls_commit_params *p,
+		       struct member **joiners, size_t n_join, bool tree_oob)
+{
+	struct mls_commit_result r;
+	mls_commit_result_init(&r);
+	int rc = mls_group_commit(ms[c]->g, p, &r);
+	if (rc)
+		fprintf(stderr, "commit by %s: %s\n", ms[c]->name, aim_errmsg());
+	assert_int_equal(rc, 0);
+	assert_true(mls_group_has_pending(ms[c]->g));
+	for (size_t i = 0; i < n; i++)
+		if (i != c)
+			process_ok(ms[i], &r.commit);
+	/* the committer sees its own Commit come back */
+	struct mls_group_event ev;
+	rc = mls_group_process(ms[c]->g, aim_buf_bytes(&r.commit), &ev);
+	if (rc)
+		fprintf(stderr, "own commit of %s: %s\n", ms[c]->name, aim_errmsg());
+	assert_int_equal(rc, 0);
+	assert_true(ev.own_commit);
+	mls_group_event_free(&ev);
+	assert_false(mls_group_has_pending(ms[c]->g));
+	assert_int_equal(mls_group_epoch(ms[c]->g), r.epoch);
+	struct aim_buf tree;
+	aim_buf_init(&tree, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_export_tree(ms[c]->g, &tree), 0);
+	for (size_t j = 0; j < n_join; j++) {
+		assert_true(r.welcome.len > 0);
+		rc = mls_group_join(&cfg_public, aim_buf_bytes(&r.welcome),
+				    tree_oob ? aim_buf_bytes(&tree) : AIM_BYTES(NULL, 0),
+				    &joiners[j]->kp, &joiners[j]->priv, &joiners[j]->g);
+		if (rc)
+			fprintf(stderr, "join of %s: %s\n", joiners[j]->name, aim_errmsg());
+		assert_int_equal(rc, 0);
+	}
+	aim_buf_free(&tree);
+	mls_commit_result_free(&r);
+}
+
+static void lifecycle(uint16_t suite, const struct mls_group_config *cfg)
+{
+	struct member a, b, c, d;
+	member_init(&a, suite, "alice");
+	member_init(&b, suite, "bob");
+	member_init(&c, suite, "carol");
+	member_init(&d, suite, "dave");
+	assert_int_equal(mls_group_create(cfg, AIM_BYTES(NULL, 0), &a.kp, &a.priv, NULL, &a.g), 0);
+	assert_int_equal(mls_group_epoch(a.g), 0);
+	struct member *ms[MAXM] = { &a, &b, &c, &d };
+
+	/* alice adds bob: tree out of band */
+	struct mls_commit_params p = { .adds = &b.kp, .n_adds = 1 };
+	struct member *j1[] = { &b };
+	commit_all(ms, 1, 0, &p, j1, 1, true);
+	mls_group_set_config(b.g, cfg);
+	agree(ms, 2);
+	talk(ms, 2, 0);
+	talk(ms, 2, 1);
+
+	/* bob commits a full-path update (public), then alice a private one */
+	struct mls_commit_params up = { .force_path = true, .wire_format = 1 };
+	commit_all(ms, 2, 1, &up, NULL, 0, false);
+	agree(ms, 2);
+	up.wire_format = 2;
+	commit_all(ms, 2, 0, &up, NULL, 0, false);
+	agree(ms, 2);
+
+	/* bob adds carol, tree in the Welcome, with a PSK */
+	struct aim_bytes psk = AIM_BYTES(PSK_ID, sizeof PSK_ID - 1);
+	struct mls_commit_params pc = { .adds = &c.kp, .n_adds = 1, .tree_in_welcome = true,
+					.psk_ids = &psk, .n_psk_ids = 1 };
+	struct member *j2[] = { &c };
+	commit_all(ms, 2, 1, &pc, j2, 1, false);
+	mls_group_set_config(c.g, cfg);
+	agree(ms, 3);
+	talk(ms, 3, 2);
+
+	/* carol proposes an update, bob a remove of alice... no: alice
+	 * proposes a resumption PSK; carol commits them by reference */
+	struct aim_buf prop;
+	aim_buf_init(&prop, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_propose_update(b.g, NULL, &prop), 0);
+	process_ok(&a, &prop);
+	process_ok(&c, &prop);
+	aim_buf_reset(&prop);
+	assert_int_equal(mls_group_propose_resumption_psk(a.g, mls_group_epoch(a.g), &prop),
+			 0);
+	process_ok(&b, &prop);
+	process_ok(&c, &prop);
+	aim_buf_free(&prop);
+	struct mls_commit_params pr = { .include_pending = true };
+	commit_all(ms, 3, 2, &pr, NULL, 0, false);
+	agree(ms, 3);
+	talk(ms, 3, 1);
+
+	/* dave joins by external commit from carol's GroupInfo */
+	struct aim_buf gi, tree, ext;
+	aim_buf_init(&gi, MLS_MAX_MESSAGE);
+	aim_buf_init(&tree, MLS_MAX_MESSAGE);
+	aim_buf_init(&ext, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_group_info(c.g, true, false, &gi), 0);
+	assert_int_equal(mls_group_export_tree(c.g, &tree), 0);
+	int rc = mls_group_join_external(cfg, aim_buf_bytes(&gi), aim_buf_bytes(&tree), &d.kp,
+					 &d.priv, MLS_NO_LEAF, NULL, 0, &ext, &d.g);
+	if (rc)
+		fprintf(stderr, "external join: %s\n", aim_errmsg());
+	assert_int_equal(rc, 0);
+	process_ok(&a, &ext);
+	process_ok(&b, &ext);
+	process_ok(&c, &ext);
+	agree(ms, 4);
+	talk(ms, 4, 3);
+	aim_buf_free(&gi);
+	aim_buf_free(&tree);
+	aim_buf_free(&ext);
+
+	/* alice removes bob (private or public as cfg says) */
+	uint32_t bob_leaf = mls_group_own_leaf(b.g);
+	struct mls_commit_params rm = { .removes = &bob_leaf, .n_removes = 1 };
+	struct mls_commit_result r;
+	mls_commit_result_init(&r);
+	assert_int_equal(mls_group_commit(a.g, &rm, &r), 0);
+	struct mls_group_event ev;
+	assert_int_equal(mls_group_process(b.g, aim_buf_bytes(&r.commit), &ev), 0);
+	assert_true(ev.removed_self);
+	assert_false(mls_group_active(b.g));
+	mls_group_event_free(&ev);
+	process_ok(&c, &r.commit);
+	process_ok(&d, &r.commit);
+	assert_int_equal(mls_group_merge_pending(a.g), 0);
+	mls_commit_result_free(&r);
+	struct member *rest[] = { &a, &c, &d };
+	agree(rest, 3);
+	talk(rest, 3, 0);
+	assert_int_equal(mls_group_member_count(a.g), 3);
+
+	member_free(&a);
+	member_free(&b);
+	member_free(&c);
+	member_free(&d);
+}
+
+static void test_lifecycle_public(void **state)
+{
+	(void)state;
+	for (uint16_t s = 1; s <= 3; s++)
+		lifecycle(s, &cfg_public);
+}
+
+static void test_lifecycle_private(void **state)
+{
+	(void)state;
+	for (uint16_t s = 1; s <= 3; s++)
+		lifecycle(s, &cfg_private);
+}
+
+/* Two members at epoch 1. */
+static void pair(struct member *a, struct member *b, uint16_t suite)
+{
+	member_init(a, suite, "alice");
+	member_init(b, suite, "bob");
+	assert_int_equal(
+		mls_group_create(&cfg_public, AIM_BYTES(NULL, 0), &a->kp, &a->priv, NULL, &a->g), 0);
+	struct member *ms[] = { a, b };
+	struct mls_commit_params p = { .adds = &b->kp, .n_adds = 1 };
+	struct member *j[] = { b };
+	commit_all(ms, 1, 0, &p, j, 1, true);
+}
+
+static void test_refusals(void **state)
+{
+	(void)state;
+	struct member a, b;
+	pair(&a, &b, 1);
+	struct aim_buf st0;
+	aim_buf_init(&st0, MLS_MAX_GROUP_STATE);
+
+	/* a commit of epoch 1, kept as stale for later */
+	struct mls_commit_params up = { .force_path = true };
+	struct mls_commit_result r1;
+	mls_commit_result_init(&r1);
+	assert_int_equal(mls_group_commit(a.g, &up, &r1), 0);
+	/* a second pending commit is refused */
+	struct mls_commit_result r2;
+	mls_commit_result_init(&r2);
+	assert_int_not_equal(mls_group_commit(a.g, &up, &r2), 0);
+	assert_int_equal(aim_errcode(), AIM_ERR_STATE);
+
+	/* tampered commit: every 97th byte flipped in turn, each refused and
+	 * bob's state untouched */
+	assert_int_equal(mls_group_encode(b.g, &st0), 0);
+	for (size_t i = 0; i < r1.commit.len; i += 97) {
+		struct aim_buf t;
+		aim_buf_init(&t, MLS_MAX_MESSAGE);
+		assert_int_equal(aim_buf_append(&t, r1.commit.data, r1.commit.len), 0);
+		t.data[i] ^= 0x01;
+		assert_int_not_equal(mls_group_process(b.g, aim_buf_bytes(&t), NULL), 0);
+		aim_buf_free(&t);
+	}
+	/* truncated */
+	assert_int_not_equal(mls_group_process(b.g, AIM_BYTES(r1.commit.data, r1.commit.len - 1),
+					       NULL),
+			     0);
+	struct aim_buf st1;
+	aim_buf_init(&st1, MLS_MAX_GROUP_STATE);
+	assert_int_equal(mls_group_encode(b.g, &st1), 0);
+	assert_int_equal(st0.len, st1.len);
+	assert_memory_equal(st0.data, st1.data, st0.len);
+	aim_buf_free_secret(&st1);
+	aim_buf_free_secret(&st0);
+
+	/* the genuine one goes through; replaying it is a stale epoch */
+	process_ok(&b, &r1.commit);
+	assert_int_equal(mls_group_merge_pending(a.g), 0);
+	assert_int_not_equal(mls_group_process(b.g, aim_buf_bytes(&r1.commit), NULL), 0);
+	assert_int_equal(aim_errcode(), AIM_ERR_CONFLICT);
+	struct member *ms[] = { &a, &b };
+	agree(ms, 2);
+
+	/* an application message of the previous epoch is refused */
+	struct aim_buf ct;
+	aim_buf_init(&ct, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_encrypt(a.g, AIM_BYTES(NULL, 0), AIM_BYTES("x", 1), &ct), 0);
+	mls_commit_result_free(&r1);
+	mls_commit_result_init(&r1);
+	assert_int_equal(mls_group_commit(a.g, &up, &r1), 0);
+	assert_int_equal(mls_group_merge_pending(a.g), 0);
+	process_ok(&b, &r1.commit);
+	assert_int_not_equal(mls_group_process(b.g, aim_buf_bytes(&ct), NULL), 0);
+	assert_int_equal(aim_errcode(), AIM_ERR_CONFLICT);
+	aim_buf_free(&ct);
+
+	/* a message of another group: a third member's group */
+	struct member x;
+	member_init(&x, 1, "xavier");
+	assert_int_equal(mls_group_create(&cfg_public, AIM_BYTES("other", 5), &x.kp, &x.priv, NULL,
+					  &x.g),
+			 0);
+	aim_buf_init(&ct, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_encrypt(x.g, AIM_BYTES(NULL, 0), AIM_BYTES("x", 1), &ct), 0);
+	assert_int_not_equal(mls_group_process(b.g, aim_buf_bytes(&ct), NULL), 0);
+	aim_buf_free(&ct);
+
+	/* a commit by bob for the same epoch as a's pending one: a's pending
+	 * commit is discarded when bob's arrives first */
+	mls_commit_result_free(&r1);
+	mls_commit_result_init(&r1);
+	mls_commit_result_free(&r2);
+	mls_commit_result_init(&r2);
+	assert_int_equal(mls_group_commit(a.g, &up, &r1), 0);
+	assert_int_equal(mls_group_commit(b.g, &up, &r2), 0);
+	process_ok(&a, &r2.commit);
+	assert_false(mls_group_has_pending(a.g));
+	assert_int_equal(mls_group_merge_pending(b.g), 0);
+	agree(ms, 2);
+	/* the loser's commit is now stale for bob */
+	assert_int_not_equal(mls_group_process(b.g, aim_buf_bytes(&r1.commit), NULL), 0);
+	assert_int_equal(aim_errcode(), AIM_ERR_CONFLICT);
+
+	/* invalid commits refused at creation: removing ourselves, adding a
+	 * current member, an unknown PSK */
+	uint32_t self = mls_group_own_leaf(a.g);
+	struct mls_commit_params bad = { .removes = &self, .n_removes = 1 };
+	mls_commit_result_free(&r1);
+	mls_commit_result_init(&r1);
+	assert_int_not_equal(mls_group_commit(a.g, &bad, &r1), 0);
+	struct mls_commit_params bad2 = { .adds = &b.kp, .n_adds = 1 };
+	assert_int_not_equal(mls_group_commit(a.g, &bad2, &r1), 0);
+	struct aim_bytes nope = AIM_BYTES("nope", 4);
+	struct mls_commit_params bad3 = { .psk_ids = &nope, .n_psk_ids = 1 };
+	assert_int_not_equal(mls_group_commit(a.g, &bad3, &r1), 0);
+	assert_false(mls_group_has_pending(a.g));
+
+	/* the credential hook refuses an evil joiner: bob refuses alice's
+	 * commit adding one, and the state stays */
+	struct member e;
+	member_init(&e, 1, "evil eve");
+	struct mls_commit_params add_e = { .adds = &e.kp, .n_adds = 1 };
+	mls_commit_result_free(&r1);
+	mls_commit_result_init(&r1);
+	/* alice's own hook refuses it already */
+	assert_int_not_equal(mls_group_commit(a.g, &add_e, &r1), 0);
+	assert_int_equal(aim_errcode(), AIM_ERR_DENIED);
+	mls_group_set_config(a.g, &(struct mls_group_config){ .psk_lookup = psk_lookup });
+	assert_int_equal(mls_group_commit(a.g, &add_e, &r1), 0);
+	uint64_t ep = mls_group_epoch(b.g);
+	assert_int_not_equal(mls_group_process(b.g, aim_buf_bytes(&r1.commit), NULL), 0);
+	assert_int_equal(aim_errcode(), AIM_ERR_DENIED);
+	assert_int_equal(mls_group_epoch(b.g), ep);
+	/* joining a group whose tree holds an evil member is refused too */
+	struct mls_group *eg = NULL;
+	assert_int_equal(mls_group_merge_pending(a.g), 0);
+	assert_int_not_equal(mls_group_join(&cfg_public, aim_buf_bytes(&r1.welcome),
+					    AIM_BYTES(NULL, 0), &e.kp, &e.priv, &eg),
+			     0); /* no tree: NOTFOUND */
+	struct aim_buf tree;
+	aim_buf_init(&tree, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_export_tree(a.g, &tree), 0);
+	/* eve's own hook refuses eve (identity evil) */
+	assert_int_not_equal(mls_group_join(&cfg_public, aim_buf_bytes(&r1.welcome),
+					    aim_buf_bytes(&tree), &e.kp, &e.priv, &eg),
+			     0);
+	assert_int_equal(aim_errcode(), AIM_ERR_DENIED);
+	/* without a hook it joins */
+	assert_int_equal(mls_group_join(&(struct mls_group_config){ 0 }, aim_buf_bytes(&r1.welcome),
+					aim_buf_bytes(&tree), &e.kp, &e.priv, &eg),
+			 0);
+	/* a commit of ours that is not pending is refused */
+	mls_group_free(eg);
+	aim_buf_free(&tree);
+
+	mls_commit_result_free(&r1);
+	mls_commit_result_free(&r2);
+	member_free(&a);
+	member_free(&b);
+	member_free(&e);
+	member_free(&x);
+}
+
+static void test_persistence(void **state)
+{
+	(void)state;
+	struct member a, b;
+	pair(&a, &b, 2);
+	struct member *ms[] = { &a, &b };
+	talk(ms, 2, 0);
+	talk(ms, 2, 0);
+	/* restore alice: she must not reuse a generation, bob reads her */
+	struct aim_buf w;
+	aim_buf_init(&w, MLS_MAX_GROUP_STATE);
+	assert_int_equal(mls_group_encode(a.g, &w), 0);
+	struct mls_group *g2;
+	assert_int_equal(mls_group_parse(&cfg_public, w.data, w.len, &g2), 0);
+	mls_group_free(a.g);
+	a.g = g2;
+	talk(ms, 2, 0);
+	talk(ms, 2, 1);
+	agree(ms, 2);
+	/* a pending commit survives a restore and merges when it comes back */
+	struct mls_commit_params up = { .force_path = true };
+	struct mls_commit_result r;
+	mls_commit_result_init(&r);
+	assert_int_equal(mls_group_commit(a.g, &up, &r), 0);
+	aim_buf_free_secret(&w);
+	aim_buf_init(&w, MLS_MAX_GROUP_STATE);
+	assert_int_equal(mls_group_encode(a.g, &w), 0);
+	assert_int_equal(mls_group_parse(&cfg_public, w.data, w.len, &g2), 0);
+	mls_group_free(a.g);
+	a.g = g2;
+	assert_true(mls_group_has_pending(a.g));
+	process_ok(&b, &r.commit);
+	process_ok(&a, &r.commit);
+	agree(ms, 2);
+	talk(ms, 2, 1);
+	/* truncated or altered states are refused */
+	for (size_t cut = 0; cut < w.len; cut += w.len / 7 + 1)
+		assert_int_not_equal(mls_group_parse(&cfg_public, w.data, cut, &g2), 0);
+	w.data[0] = 9;
+	assert_int_not_equal(mls_group_parse(&cfg_public, w.data, w.len, &g2), 0);
+	aim_buf_free_secret(&w);
+	mls_commit_result_free(&r);
+	member_free(&a);
+	member_free(&b);
+}
+
+static void test_group_info_and_proposals(void **state)
+{
+	(void)state;
+	struct member a, b, c;
+	pair(&a, &b, 3);
+	member_init(&c, 3, "carol");
+	struct member *ms[] = { &a, &b, &c };
+	/* bob proposes adding carol; alice commits it by reference */
+	struct aim_buf prop;
+	aim_buf_init(&prop, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_propose_add(b.g, &c.kp, &prop), 0);
+	struct mls_group_event ev;
+	assert_int_equal(mls_group_process(a.g, aim_buf_bytes(&prop), &ev), 0);
+	assert_int_equal(ev.type, MLS_EVENT_PROPOSAL);
+	assert_int_equal(ev.proposal_type, MLS_PROPOSAL_ADD);
+	mls_group_event_free(&ev);
+	/* a second copy of the same proposal is refused (same ref) */
+	assert_int_not_equal(mls_group_process(a.g, aim_buf_bytes(&prop), NULL), 0);
+	struct mls_commit_params p = { .include_pending = true, .tree_in_welcome = true };
+	struct member *j[] = { &c };
+	commit_all(ms, 2, 0, &p, j, 1, false);
+	agree(ms, 3);
+	/* GroupContextExtensions by value */
+	struct mls_extension_list ext;
+	memset(&ext, 0, sizeof ext);
+	ext.v = aim_xcalloc(1, sizeof *ext.v);
+	ext.n = 1;
+	ext.v[0].type = MLS_EXT_APPLICATION_ID;
+	assert_int_equal(mls_bytes_set(&ext.v[0].data, "app", 3), 0);
+	struct mls_commit_params pg = { .extensions = &ext };
+	commit_all(ms, 3, 2, &pg, NULL, 0, false);
+	agree(ms, 3);
+	assert_non_null(mls_extension_find(&mls_group_context(a.g)->extensions,
+					   MLS_EXT_APPLICATION_ID));
+	mls_extension_list_free(&ext);
+	/* remove proposal by carol, committed by bob */
+	aim_buf_reset(&prop);
+	assert_int_equal(mls_group_propose_remove(c.g, mls_group_own_leaf(a.g), &prop), 0);
+	process_ok(&b, &prop);
+	process_ok(&a, &prop);
+	struct mls_commit_result r;
+	mls_commit_result_init(&r);
+	struct mls_commit_params pr = { .include_pending = true };
+	assert_int_equal(mls_group_commit(b.g, &pr, &r), 0);
+	assert_int_equal(mls_group_process(a.g, aim_buf_bytes(&r.commit), &ev), 0);
+	assert_true(ev.removed_self);
+	mls_group_event_free(&ev);
+	process_ok(&c, &r.commit);
+	assert_int_equal(mls_group_merge_pending(b.g), 0);
+	struct member *rest[] = { &b, &c };
+	agree(rest, 2);
+	/* the GroupInfo carries external_pub and, when asked, the tree */
+	struct aim_buf gi;
+	aim_buf_init(&gi, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_group_info(b.g, true, true, &gi), 0);
+	struct mls_message m;
+	assert_int_equal(mls_message_parse(gi.data, gi.len, &m), 0);
+	assert_int_equal(m.wire_format, MLS_WIRE_GROUP_INFO);
+	assert_non_null(mls_extension_find(&m.group_info.extensions, MLS_EXT_EXTERNAL_PUB));
+	assert_non_null(mls_extension_find(&m.group_info.extensions, MLS_EXT_RATCHET_TREE));
+	mls_message_free(&m);
+	/* external rejoin with the tree from the GroupInfo */
+	struct member d;
+	member_init(&d, 3, "dave");
+	struct aim_buf ext_commit;
+	aim_buf_init(&ext_commit, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_join_external(&cfg_public, aim_buf_bytes(&gi), AIM_BYTES(NULL, 0),
+						 &d.kp, &d.priv, MLS_NO_LEAF, NULL, 0, &ext_commit,
+						 &d.g),
+			 0);
+	process_ok(&b, &ext_commit);
+	process_ok(&c, &ext_commit);
+	struct member *three[] = { &b, &c, &d };
+	agree(three, 3);
+	talk(three, 3, 2);
+	aim_buf_free(&ext_commit);
+	aim_buf_free(&gi);
+	aim_buf_free(&prop);
+	mls_commit_result_free(&r);
+	member_free(&a);
+	member_free(&b);
+	member_free(&c);
+	member_free(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lifecycle_public),
+		cmocka_unit_test(test_lifecycle_private),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_persistence),
+		cmocka_unit_test(test_group_info_and_proposals),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

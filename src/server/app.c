@@ -218,6 +218,15 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 	TRY(store_user_get(a->st, STORE_INSTANCE_NAME, &inst));
 	a->instance_id = inst.id;
 	store_user_clear(&inst);
+	/* Federation (F1): the outbound client every fetch and delivery uses.
+	 * Without --allow-private-addresses loopback and private addresses are
+	 * refused (ATTACKS A17). */
+	client_opts_default(&a->client);
+	a->client.connect_to = o->connect_to;
+	a->client.n_connect_to = o->n_connect_to;
+	a->client.ca_file = o->ca_file;
+	a->client.allow_private = o->allow_private;
+	a->client.allow_loopback = o->allow_private;
 	return 0;
 }
 

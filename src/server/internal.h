@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include "http/client.h"
 #include "http/server.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -38,6 +39,12 @@ struct app {
 	int64_t instance_id;
 	struct hub hub;
 	struct limiter *lim;
+	/* ---- Federation (F1: inbound side) ----
+	 * The one outbound HTTP client configuration (aimd serve --connect-to,
+	 * --ca-file, --allow-private-addresses), shared by remote fetches and
+	 * by deliveries. Strings borrowed from the serve options. */
+	struct client_opts client;
+	struct fed_in *fin;          /* inbound state (s2s_*.c, remote_*.c) */
 };
 
 void app_handle(void *app, const struct http_request *req, struct http_response *resp);

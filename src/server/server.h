@@ -47,6 +47,11 @@ struct aimd_serve_opts {
 	unsigned rate_burst;         /* bucket size (0: default) */
 	unsigned auth_fail_limit;    /* bad tokens per minute per IP before 429 (0: default) */
 	size_t max_body;             /* 0: 1 MiB */
+	/* Outbound federation client (fetches and deliveries). */
+	const char *const *connect_to; /* "HOST:PORT:ADDR:PORT" entries (curl's syntax) */
+	size_t n_connect_to;
+	const char *ca_file;         /* CA bundle (PEM) to trust instead of the system's */
+	bool allow_private;          /* connect to loopback / private addresses (tests, LANs) */
 };
 /* Serves until SIGINT or SIGTERM, then shuts down cleanly. Prints
  * "aimd: listening on URL" on stdout once ready. */

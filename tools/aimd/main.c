@@ -20,9 +20,16 @@ static const char usage[] =
 	"  aimd serve --data DIR [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
 	"             [--rate-limit N] [--rate-burst N] [--auth-fail-limit N] [--max-body BYTES]\n"
 	"             [--log-level debug|info|warn|error]\n"
+	"             [--connect-to HOST:PORT:ADDR:PORT]... [--ca-file FILE]\n"
+	"             [--allow-private-addresses]\n"
 	"      Serve until SIGINT/SIGTERM. Default listen 127.0.0.1:8080; IPv6 as [::1]:PORT.\n"
 	"      --rate-limit: client API requests per second per IP (default 50, burst 300);\n"
 	"      --auth-fail-limit: bad tokens per minute per IP before 429 (default 50).\n"
+	"      Outbound federation (fetches, deliveries): --connect-to (repeatable, curl's\n"
+	"      syntax; empty HOST or PORT match any) sends requests for HOST:PORT to\n"
+	"      ADDR:PORT; --ca-file trusts that CA bundle (PEM) instead of the system's;\n"
+	"      --allow-private-addresses permits loopback and private addresses, which\n"
+	"      are refused otherwise.\n"
 	"  aimd user add --data DIR NAME\n"
 	"      Create a local user (1-64 of a-z 0-9 _ . -, starting with a letter or digit)\n"
 	"      and print a bearer token for it on the last line.\n"
@@ -46,6 +53,11 @@ struct opts {
 	const char *rate, *burst, *authfail, *maxbody;
 	const char *pos[2];
 	int npos;
+	/* federation client (F1) */
+	const char *ca_file;
+	const char *connect_to[64];
+	size_t n_connect_to;
+	bool allow_private;
 };
 
 /* Options of one command: names allowed for it in `allowed` (space-separated). */
@@ -79,6 +91,28 @@ static int parse(int argc, char **argv, int start, const char *allowed, struct o
 			return usage_error("unknown option %s", a);
 		memcpy(name, a + 2, nl);
 		name[nl] = 0;
+		bool fed = !strcmp(name, "connect-to") || !strcmp(name, "ca-file") ||
+			   !strcmp(name, "allow-private-addresses");
+		if (fed && strstr(allowed, "allow-private-addresses")) {
+			/* federation client options (F1) */
+			if (!strcmp(name, "allow-private-addresses")) {
+				if (eq)
+					return usage_error("%s takes no value", a);
+				o->allow_private = true;
+				continue;
+			}
+			const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+			if (!val || !*val)
+				return usage_error("option --%s needs a value", name);
+			if (!strcmp(name, "ca-file")) {
+				o->ca_file = val;
+			} else {
+				if (o->n_connect_to >= AIM_ARRAY_LEN(o->connect_to))
+					return usage_error("%s", "too many --connect-to options");
+				o->connect_to[o->n_connect_to++] = val;
+			}
+			continue;
+		}
 		size_t k;
 		for (k = 0; k < AIM_ARRAY_LEN(tab); k++)
 			if (!strcmp(tab[k].name, name))
@@ -133,11 +167,40 @@ static int cmd_init(int argc, char **argv)
 	return 0;
 }
 
+/* HOST:PORT:ADDR:PORT with an optional [IPv6] ADDR; HOST and PORT may be empty. */
+static bool connect_to_ok(const char *v)
+{
+	if (strlen(v) > 300)
+		return false;
+	const char *c1 = strchr(v, ':');
+	const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	if (!c2)
+		return false;
+	const char *addr = c2 + 1;
+	const char *end = addr[0] == '[' ? strchr(addr, ']') : addr;
+	const char *c3 = end ? strchr(end, ':') : NULL;
+	if (!c3 || c3 == addr || !c3[1])
+		return false;
+	int64_t port;
+	if (c2 > c1 + 1) {
+		char p[8];
+		size_t pl = (size_t)(c2 - c1 - 1);
+		if (pl >= sizeof p)
+			return false;
+		memcpy(p, c1 + 1, pl);
+		p[pl] = 0;
+		if (aim_parse_int(p, 1, 65535, &port) != 0)
+			return false;
+	}
+	return aim_parse_int(c3 + 1, 1, 65535, &port) == 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	struct opts o = { 0 };
 	int rc = parse(argc, argv, 2,
-		       "data listen tls-cert tls-key log-level rate-limit rate-burst auth-fail-limit max-body",
+		       "data listen tls-cert tls-key log-level rate-limit rate-burst auth-fail-limit max-body"
+		       " connect-to ca-file allow-private-addresses",
 		       &o);
 	if (rc)
 		return rc;
@@ -159,6 +222,10 @@ static int cmd_serve(int argc, char **argv)
 		if (http_parse_listen(o.listen, &ss, &len) != 0)
 			return usage_error("bad --listen value %s", o.listen);
 	}
+	for (size_t i = 0; i < o.n_connect_to; i++)
+		if (!connect_to_ok(o.connect_to[i]))
+			return usage_error("bad --connect-to value %s (want HOST:PORT:ADDR:PORT)",
+					   o.connect_to[i]);
 	struct stat sb;
 	if (stat(o.data, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
 		fprintf(stderr, "aimd: %s is not a data directory (run aimd init)\n", o.data);
@@ -173,6 +240,10 @@ static int cmd_serve(int argc, char **argv)
 		.rate_burst = (unsigned)burst,
 		.auth_fail_limit = (unsigned)authfail,
 		.max_body = (size_t)maxbody,
+		.connect_to = o.connect_to,
+		.n_connect_to = o.n_connect_to,
+		.ca_file = o.ca_file,
+		.allow_private = o.allow_private,
 	};
 	if (aimd_serve(&so) != 0)
 		return fail();

@@ -565,6 +565,10 @@ int mls_proposals_select(const struct mls_proposal_ctx *pc, const struct mls_pro
 		keep[reinit] = true;
 		n_keep = 1;
 	}
+	/* Whatever survives must make a valid list (a path is assumed): each
+	 * candidate, in cache order, stays only if the list with it still
+	 * validates (e.g. two PSKs with one id, an Add clashing with another
+	 * Add's keys). */
 	out->v = n_keep ? aim_xcalloc(n_keep, sizeof *out->v) : NULL;
 	for (size_t i = 0; i < n; i++) {
 		if (!keep[i])
@@ -573,12 +577,13 @@ int mls_proposals_select(const struct mls_proposal_ctx *pc, const struct mls_pro
 		out->v[out->n].sender = cache->v[i].sender;
 		out->v[out->n].by_reference = true;
 		out->n++;
+		if (mls_proposals_validate(pc, out, me, true) != 0) {
+			aim_errclear();
+			out->n--;
+		}
 	}
 	free(keep);
-	/* Whatever survives must make a valid list (a path is assumed). */
-	if (mls_proposals_validate(pc, out, me, true) != 0) {
+	if (!out->n)
 		mls_proposal_list_free(out);
-		rc = -1;
-	}
 	return rc;
 }

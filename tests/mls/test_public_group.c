@@ -1599,6 +1599,109 @@ static void test_state_roundtrip(void **state)
 	tg_free(&g);
 }
 
+/* ---- The committer's selection and the cache -------------------------------------- */
+
+static void cache_put(const struct tg *g, struct mls_proposal_cache *c, struct mls_sender sender,
+		      struct aim_bytes sk, const struct mls_proposal *p)
+{
+	struct mls_authenticated_content ac = { .wire_format = MLS_WIRE_PUBLIC_MESSAGE };
+	assert_int_equal(mls_bytes_set(&ac.content.group_id, GID.p, GID.len), 0);
+	ac.content.epoch = g->ctx.epoch;
+	ac.content.sender = sender;
+	ac.content.content_type = MLS_CONTENT_PROPOSAL;
+	assert_int_equal(mls_proposal_copy(&ac.content.proposal, p), 0);
+	assert_int_equal(mls_content_sign(g->cs, MLS_WIRE_PUBLIC_MESSAGE, &ac.content, &g->ctx, sk,
+					  &ac.auth),
+			 0);
+	uint8_t ref[AIM_MAX_HASH];
+	assert_int_equal(mls_proposal_cache_add(c, &ac, ref), 0);
+	assert_non_null(mls_proposal_cache_find(c, AIM_BYTES(ref, g->cs->nh)));
+	mls_authenticated_content_free(&ac);
+}
+
+static void test_select(void **state)
+{
+	(void)state;
+	struct tg g;
+	tg_new(&g, 1);
+	tg_grow(&g, 5);
+	struct mls_proposal_cache cache;
+	mls_proposal_cache_init(&cache, g.cs);
+	struct mls_proposal p[10];
+	update_of(&g, 3, &p[0]);     /* loses to the Remove of 3 */
+	remove_of(&g, 3, &p[1]);
+	update_of(&g, 2, &p[2]);     /* loses to the later Update of 2 */
+	update_of(&g, 2, &p[3]);
+	add_of(&g, 6, &p[4]);
+	add_of(&g, 6, &p[5]);        /* the same client twice */
+	psk_of(&g, "a", &p[6]);
+	memset(&p[7], 0, sizeof p[7]); /* ReInit: others are pending */
+	p[7].type = MLS_PROPOSAL_REINIT;
+	p[7].reinit.version = MLS_VERSION_10;
+	p[7].reinit.cipher_suite = 1;
+	update_of(&g, 1, &p[8]);     /* the committer's own Update */
+	remove_of(&g, 1, &p[9]);     /* the committer's removal */
+	size_t from[10] = { 3, 0, 2, 2, 4, 0, 4, 4, 1, 4 };
+	for (size_t i = 0; i < 10; i++)
+		cache_put(&g, &cache, member(&g, from[i]), sig_sk(&g, from[i]), &p[i]);
+	struct mls_proposal_ctx pc = {
+		.cs = g.cs,
+		.ctx = mls_public_group_context(g.pg),
+		.tree = mls_public_group_tree(g.pg),
+	};
+	struct mls_proposal_list l;
+	assert_int_equal(mls_proposals_select(&pc, &cache, g.m[1].leaf, &l), 0);
+	assert_int_equal(l.n, 4);
+	assert_ptr_equal(l.v[0].proposal, &cache.v[1].proposal);
+	assert_ptr_equal(l.v[1].proposal, &cache.v[3].proposal);
+	assert_int_equal(l.v[2].proposal->type, MLS_PROPOSAL_ADD);
+	assert_ptr_equal(l.v[3].proposal, &cache.v[6].proposal);
+	struct mls_sender me = member(&g, 1);
+	assert_int_equal(mls_proposals_validate(&pc, &l, me, true), 0);
+	assert_true(mls_proposals_path_required(&l));
+	mls_proposal_list_free(&l);
+
+	/* the cache survives encoding; a duplicate is refused */
+	struct aim_buf w;
+	aim_buf_init(&w, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_proposal_cache_encode(&w, &cache), 0);
+	struct mls_proposal_cache c2;
+	mls_proposal_cache_init(&c2, g.cs);
+	struct tls_reader r;
+	tls_reader_init(&r, w.data, w.len);
+	assert_int_equal(mls_proposal_cache_decode(&r, &c2), 0);
+	assert_int_equal(c2.n, 10);
+	assert_memory_equal(c2.v[9].ref, cache.v[9].ref, g.cs->nh);
+	mls_proposal_cache_free(&c2);
+	cache_put(&g, &c2, member(&g, 0), sig_sk(&g, 0), &p[6]);
+	struct mls_authenticated_content ac = { .wire_format = MLS_WIRE_PUBLIC_MESSAGE };
+	assert_int_equal(mls_bytes_set(&ac.content.group_id, GID.p, GID.len), 0);
+	ac.content.epoch = g.ctx.epoch;
+	ac.content.sender = member(&g, 0);
+	ac.content.content_type = MLS_CONTENT_PROPOSAL;
+	assert_int_equal(mls_proposal_copy(&ac.content.proposal, &p[6]), 0);
+	assert_int_equal(mls_content_sign(g.cs, MLS_WIRE_PUBLIC_MESSAGE, &ac.content, &g.ctx,
+					  sig_sk(&g, 0), &ac.auth),
+			 0);
+	/* Ed25519 is deterministic: the same content gives the same ref */
+	assert_int_equal(mls_proposal_cache_add(&c2, &ac, NULL), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_EXISTS);
+	mls_authenticated_content_free(&ac);
+	mls_proposal_cache_free(&c2);
+	/* only a ReInit pending: it is selected alone */
+	mls_proposal_cache_clear(&cache);
+	cache_put(&g, &cache, member(&g, 4), sig_sk(&g, 4), &p[7]);
+	assert_int_equal(mls_proposals_select(&pc, &cache, g.m[1].leaf, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_false(mls_proposals_path_required(&l));
+	mls_proposal_list_free(&l);
+	aim_buf_free(&w);
+	mls_proposal_cache_free(&cache);
+	for (size_t i = 0; i < 10; i++)
+		mls_proposal_free(&p[i]);
+	tg_free(&g);
+}
+
 /* ---- Following member groups ---------------------------------------------------- */
 
 struct mg {
@@ -1829,6 +1932,7 @@ int main(void)
 		cmocka_unit_test(test_external_commit_suite3),
 		cmocka_unit_test(test_refuse_external_commits),
 		cmocka_unit_test(test_state_roundtrip),
+		cmocka_unit_test(test_select),
 		cmocka_unit_test(test_follow_members_suite1),
 		cmocka_unit_test(test_follow_members_suite2),
 		cmocka_unit_test(test_follow_members_suite3),

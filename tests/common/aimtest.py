@@ -753,10 +753,9 @@ class AimTestCase(unittest.TestCase):
 
 	def assertErrorBody(self, status, hdrs, body, code=None):
 		"""The contract: every refusal is JSON {"error", "detail"}."""
-		ct = hdrs.get("content-type", "")
-		self.assertTrue(ct.startswith("application/json") or
-				ct.startswith("application/problem+json"),
-				"error %d content type %r body %r" % (status, ct, body[:200]))
+		ct = hdrs.get("content-type", "").split(";")[0].strip().lower()
+		self.assertEqual(ct, "application/json",
+				 "error %d content type %r body %r" % (status, ct, body[:200]))
 		doc = parse_json(body) if isinstance(body, (bytes, bytearray)) else body
 		self.assertIsInstance(doc, dict, "error body %r" % (body,))
 		self.assertIsInstance(doc.get("error"), str, doc)

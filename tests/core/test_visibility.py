@@ -324,6 +324,9 @@ class SSETest(AimTestCase):
 				try:
 					self.assertEqual(c.status, status)
 					self.assertErrorBody(c.status, c.headers, c.body)
+					if status == 401:
+						self.assertTrue(c.headers.get("www-authenticate", "")
+								.startswith("Bearer"))
 				finally:
 					c.close()
 		c = SSEClient(self.srv.url + "/users/nobody/inbox", token=self.tok["bob"],

@@ -5,6 +5,7 @@ under ~200 random mutations of a valid activity."""
 import copy
 import http.client
 import json
+import os
 import random
 import re
 import select
@@ -515,7 +516,7 @@ class OutboxFuzzTest(AimTestCase):
 
 
 	def test_random_mutations(self):
-		seed = int(time.time())
+		seed = int(os.environ.get("AIM_FUZZ_SEED") or time.time())
 		rng = random.Random(seed)
 		url = self.srv.url + "/users/fuzz/outbox"
 		bases = [note("fuzz"),

@@ -13,8 +13,6 @@ import {
 	createApplicationMessage,
 	createCommit,
 	createGroup,
-	createGroupInfoWithExternalPub,
-	createGroupInfoWithExternalPubAndRatchetTree,
 	createProposal,
 	decodeMlsMessage,
 	defaultCapabilities,
@@ -35,6 +33,8 @@ import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { makeKeyPackageRef, encodeKeyPackage, decodeKeyPackage, verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { ciphersuites } from "ts-mls/crypto/ciphersuite.js";
 import { ratchetTreeFromExtension } from "ts-mls/groupInfo.js";
+import { createGroupInfo } from "ts-mls/createCommit.js";
+import { p256, p384, p521 } from "@noble/curves/nist.js";
 
 const MAX_LINE = 16 * 1024 * 1024;
 
@@ -217,6 +217,45 @@ async function newKeyPackage(c, req) {
 	};
 }
 
+// ---- external_pub (RFC 9420 section 12.4.3.2) ----
+//
+// RFC 9420: struct { HPKEPublicKey external_pub; } ExternalPub, HPKEPublicKey being opaque<V>,
+// so the extension data is a varint length and the key. ts-mls 1.6.4 writes and reads the bare
+// key instead. This driver writes the RFC form (re-signing the GroupInfo itself) and, when
+// joining externally, lets ts-mls read either form.
+
+const KEM_NPK = { 1: 32, 2: 65, 3: 32, 4: 56, 5: 133, 6: 56, 7: 97 };
+
+function varint(n) {
+	if (n < 0x40)
+		return [n];
+	if (n < 0x4000)
+		return [0x40 | (n >> 8), n & 0xff];
+	return [0x80 | (n >>> 24), (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
+}
+
+// the RFC-form GroupInfo of state: external_pub, then the ratchet tree when withTree
+async function rfcGroupInfo(state, withTree, impl) {
+	const kp = await impl.hpke.deriveKeyPair(state.keySchedule.externalSecret);
+	const pub = await impl.hpke.exportPublicKey(kp.publicKey);
+	const exts = [{ extensionType: "external_pub", extensionData: new Uint8Array([...varint(pub.length), ...pub]) }];
+	if (withTree)
+		exts.push({ extensionType: "ratchet_tree", extensionData: encodeRatchetTree(state.ratchetTree) });
+	return createGroupInfo(state.groupContext, state.confirmationTag, state, exts, impl);
+}
+
+// impl whose importPublicKey also takes an RFC-form ExternalPub (a length prefix, then Npk bytes)
+function acceptRfcExternalPub(impl, suite) {
+	const npk = KEM_NPK[suite];
+	const pre = varint(npk);
+	const importPublicKey = (k) => {
+		if (npk !== undefined && k.length === pre.length + npk && pre.every((b, i) => k[i] === b))
+			k = k.subarray(pre.length);
+		return impl.hpke.importPublicKey(k);
+	};
+	return { ...impl, hpke: { ...impl.hpke, importPublicKey } };
+}
+
 // ---- proposals ----
 
 // A KeyPackage framed as MLSMessage (mls_key_package), or else a bare KeyPackage struct.
@@ -309,6 +348,11 @@ const commands = {
 			fail(`client name ${JSON.stringify(name)} invalid or taken`);
 		const identity = textOrHex(req, "identity", new Uint8Array(Buffer.from(name, "utf8")));
 		const sig = await impl.signature.keygen();
+		// RFC 9420 section 5.1.1: an ECDSA SignaturePublicKey is an UncompressedPointRepresentation;
+		// ts-mls 1.6.4 with @noble/curves 2 makes compressed ones (33 bytes for P-256)
+		const curve = { 2: p256, 5: p521, 7: p384 }[req.suite ?? 1];
+		if (curve !== undefined && req.compressed_key !== true)
+			sig.publicKey = curve.getPublicKey(sig.signKey, false);
 		const c = {
 			name,
 			suite: req.suite ?? 1,
@@ -370,7 +414,7 @@ const commands = {
 			c.pending.set(key, r.newState);
 		else
 			setState(c, r.newState);
-		const gi = await createGroupInfoWithExternalPub(r.newState, [], c.impl);
+		const gi = await rfcGroupInfo(r.newState, false, c.impl);
 		return {
 			...out,
 			ratchet_tree: toHex(encodeRatchetTree(r.newState.ratchetTree)),
@@ -493,9 +537,7 @@ const commands = {
 		const c = getClient(req);
 		const key = groupKey(c, req);
 		const st = c.groups.get(key);
-		const gi = req.ratchet_tree_extension === false ?
-			await createGroupInfoWithExternalPub(st, [], c.impl) :
-			await createGroupInfoWithExternalPubAndRatchetTree(st, [], c.impl);
+		const gi = await rfcGroupInfo(st, req.ratchet_tree_extension !== false, c.impl);
 		return {
 			group_info: encMsg({ wireformat: "mls_group_info", groupInfo: gi }),
 			ratchet_tree: toHex(encodeRatchetTree(st.ratchetTree)),
@@ -515,7 +557,7 @@ const commands = {
 		const kp = await generateKeyPackageWithKey(c.credential, capabilities(c, req), defaultLifetime, [],
 			c.sigKeys, c.impl);
 		const r = await joinGroupExternal(m.groupInfo, kp.publicPackage, kp.privatePackage, req.resync === true,
-			c.impl, tree, undefined, optHex(req, "authenticated_data"));
+			acceptRfcExternalPub(c.impl, c.suite), tree, undefined, optHex(req, "authenticated_data"));
 		const key = setState(c, r.newState);
 		return {
 			commit: encMsg({ wireformat: "mls_public_message", publicMessage: r.publicMessage }),

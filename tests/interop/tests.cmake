@@ -1,0 +1,11 @@
+# Interop with ts-mls (tests/interop/README.md): our C driver program, and the
+# scenario runner that passes MLSMessages between it and tsmls-driver.mjs.
+add_executable(mls_driver ${CMAKE_CURRENT_LIST_DIR}/mls_driver.c)
+target_link_libraries(mls_driver aim_mls PkgConfig::JANSSON)
+
+# Exit status 77: node or the npm packages are missing (run scripts/test-setup.sh).
+add_test(NAME mls/interop_tsmls
+  COMMAND ${PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_mls_interop.py)
+set_tests_properties(mls/interop_tsmls PROPERTIES LABELS mls TIMEOUT 600
+  SKIP_RETURN_CODE 77
+  ENVIRONMENT "AIM_SOURCE_DIR=${CMAKE_SOURCE_DIR};AIM_BIN_DIR=${CMAKE_BINARY_DIR}/bin;PYTHONDONTWRITEBYTECODE=1")

@@ -150,3 +150,90 @@ int store_inbox_count(struct store *st, int64_t user, int64_t *n)
 {
 	return st->ops->inbox_count(st, user, n);
 }
+
+/* ---- Delivery queue (federation: outbound) -------------------------------- */
+
+const char *store_delivery_state_name(int state)
+{
+	switch (state) {
+	case STORE_DLV_PENDING:
+		return "pending";
+	case STORE_DLV_DELIVERED:
+		return "delivered";
+	case STORE_DLV_FAILED:
+		return "failed";
+	case STORE_DLV_EXPIRED:
+		return "expired";
+	default:
+		return "unknown";
+	}
+}
+
+void store_delivery_clear(struct store_delivery *d)
+{
+	if (!d)
+		return;
+	free(d->activity_id);
+	free(d->inbox);
+	free(d->actor);
+	free(d->host);
+	free(d->body);
+	free(d->last_error);
+	memset(d, 0, sizeof *d);
+}
+
+int store_delivery_enqueue(struct store *st, const struct store_outgoing *o)
+{
+	ENSURE(o && o->activity_id && o->body && o->signer > 0, AIM_ERR_INVALID,
+	       "incomplete outgoing activity");
+	for (size_t i = 0; i < o->n; i++)
+		ENSURE((o->v[i].inbox || o->v[i].actor) && o->v[i].host, AIM_ERR_INVALID,
+		       "a delivery needs an inbox or an actor, and a host");
+	return st->ops->delivery_enqueue(st, o);
+}
+
+int store_delivery_next(struct store *st, int64_t now_ms, const int64_t *skip_ids, size_t n_skip,
+			const char *const *skip_hosts, size_t n_hosts, struct store_delivery *out)
+{
+	ENSURE(n_skip <= 256 && n_hosts <= 256, AIM_ERR_INVALID, "too many exclusions");
+	return st->ops->delivery_next(st, now_ms, skip_ids, n_skip, skip_hosts, n_hosts, out);
+}
+
+int store_delivery_earliest(struct store *st, int64_t *next_ms)
+{
+	return st->ops->delivery_earliest(st, next_ms);
+}
+
+int store_delivery_finish(struct store *st, int64_t id, const struct store_delivery_update *u)
+{
+	ENSURE(u && u->state >= STORE_DLV_PENDING && u->state <= STORE_DLV_EXPIRED,
+	       AIM_ERR_INVALID, "bad delivery state");
+	return st->ops->delivery_finish(st, id, u);
+}
+
+int store_delivery_resolve(struct store *st, int64_t id, const char *inbox, const char *host,
+			   bool *merged)
+{
+	ENSURE(inbox && host, AIM_ERR_INVALID, "resolve needs an inbox and its host");
+	return st->ops->delivery_resolve(st, id, inbox, host, merged);
+}
+
+int store_delivery_defer_host(struct store *st, const char *host, int64_t until_ms)
+{
+	return st->ops->delivery_defer_host(st, host, until_ms);
+}
+
+int store_delivery_list(struct store *st, store_delivery_fn fn, void *ctx)
+{
+	return st->ops->delivery_list(st, fn, ctx);
+}
+
+int store_host_scheme_get(struct store *st, const char *host, int *scheme)
+{
+	return st->ops->host_scheme_get(st, host, scheme);
+}
+
+int store_host_scheme_set(struct store *st, const char *host, int scheme)
+{
+	return st->ops->host_scheme_set(st, host, scheme);
+}

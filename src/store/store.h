@@ -64,6 +64,9 @@ struct store_new_activity {
 	const int64_t *inbox;        /* local users whose inbox receives it */
 	size_t n_inbox;
 	int64_t published;           /* seconds since the epoch */
+	/* Federation (outbound): deliveries to enqueue in the same transaction,
+	 * or NULL for none. */
+	const struct store_outgoing *outgoing;
 };
 
 /* One item of a listing or a fetch. */
@@ -93,6 +96,68 @@ struct store_range {
 	int64_t min_id;              /* only items with cursor > min_id */
 	size_t limit;                /* 1..200 */
 };
+
+/* ---- Delivery queue (federation: outbound) ------------------------------- */
+
+/*
+ * An outgoing activity is stored once (its body exactly as POSTed, bto and
+ * bcc already removed, and the local user whose keys sign it) with one
+ * delivery row per distinct target inbox. A row may instead name a remote
+ * actor whose inbox the delivery workers resolve first. Rows move from
+ * pending to exactly one final state; times are milliseconds since the epoch.
+ */
+enum store_delivery_state {
+	STORE_DLV_PENDING = 0,
+	STORE_DLV_DELIVERED = 1,
+	STORE_DLV_FAILED = 2,        /* failed permanently (4xx, refused address, ...) */
+	STORE_DLV_EXPIRED = 3,       /* still failing when the retry period ended */
+};
+const char *store_delivery_state_name(int state);
+
+struct store_new_delivery {
+	const char *inbox;           /* inbox URL to POST to, or NULL: resolve actor */
+	const char *actor;           /* the recipient actor (needed when inbox is NULL) */
+	const char *host;            /* lower-case host of inbox (else of actor) */
+	bool personal;               /* the actor's own inbox, never a shared one (bto/bcc) */
+};
+
+struct store_outgoing {
+	const char *activity_id;
+	int64_t signer;              /* local user whose keys sign the POSTs */
+	const char *body;            /* the JSON POSTed to every inbox */
+	const struct store_new_delivery *v;
+	size_t n;                    /* duplicates (same inbox / same actor) collapse */
+	int64_t now_ms;              /* creation time; first attempt due then */
+};
+
+struct store_delivery {
+	int64_t id;
+	int64_t outgoing;            /* the outgoing activity's row */
+	char *activity_id;           /* owned */
+	char *inbox;                 /* owned; NULL until resolved */
+	char *actor;                 /* owned; NULL for a plain inbox row */
+	char *host;                  /* owned */
+	bool personal;
+	int64_t signer;
+	char *body;                  /* owned; filled by store_delivery_next only */
+	int state;                   /* enum store_delivery_state */
+	int attempts;
+	int64_t created_ms, next_ms, updated_ms;
+	int last_status;             /* last HTTP status, 0 if none */
+	char *last_error;            /* owned; NULL if none */
+};
+void store_delivery_clear(struct store_delivery *d);
+
+/* The outcome of one attempt. */
+struct store_delivery_update {
+	int state;
+	int attempts;
+	int64_t next_ms;             /* for pending: when the next attempt is due */
+	int last_status;
+	const char *last_error;      /* NULL for none */
+};
+
+typedef int (*store_delivery_fn)(void *ctx, const struct store_delivery *d);
 
 /* ---- The back-end table -------------------------------------------------- */
 
@@ -124,6 +189,20 @@ struct store_ops {
 	int (*inbox_page)(struct store *st, int64_t user, const struct store_range *r,
 			  struct store_page *out);
 	int (*inbox_count)(struct store *st, int64_t user, int64_t *n);
+
+	/* delivery queue (federation: outbound) */
+	int (*delivery_enqueue)(struct store *st, const struct store_outgoing *o);
+	int (*delivery_next)(struct store *st, int64_t now_ms, const int64_t *skip_ids,
+			     size_t n_skip, const char *const *skip_hosts, size_t n_hosts,
+			     struct store_delivery *out);
+	int (*delivery_earliest)(struct store *st, int64_t *next_ms);
+	int (*delivery_finish)(struct store *st, int64_t id, const struct store_delivery_update *u);
+	int (*delivery_resolve)(struct store *st, int64_t id, const char *inbox, const char *host,
+				bool *merged);
+	int (*delivery_defer_host)(struct store *st, const char *host, int64_t until_ms);
+	int (*delivery_list)(struct store *st, store_delivery_fn fn, void *ctx);
+	int (*host_scheme_get)(struct store *st, const char *host, int *scheme);
+	int (*host_scheme_set)(struct store *st, const char *host, int scheme);
 };
 
 struct store {
@@ -184,5 +263,34 @@ int store_outbox_count(struct store *st, int64_t owner, int64_t viewer,
 int store_inbox_page(struct store *st, int64_t user, const struct store_range *r,
 		     struct store_page *out) AIM_WARN_UNUSED;
 int store_inbox_count(struct store *st, int64_t user, int64_t *n) AIM_WARN_UNUSED;
+
+/* ---- Delivery queue (federation: outbound) -------------------------------- */
+
+/* Enqueues deliveries of an activity not stored with store_activity_add
+ * (store_new_activity.outgoing enqueues in that transaction instead). */
+int store_delivery_enqueue(struct store *st, const struct store_outgoing *o) AIM_WARN_UNUSED;
+/* The pending delivery due first (next_ms <= now_ms), skipping the given
+ * ids and hosts (in flight here), with its body. AIM_ERR_NOTFOUND if none. */
+int store_delivery_next(struct store *st, int64_t now_ms, const int64_t *skip_ids, size_t n_skip,
+			const char *const *skip_hosts, size_t n_hosts,
+			struct store_delivery *out) AIM_WARN_UNUSED;
+/* When the earliest pending delivery is due; AIM_ERR_NOTFOUND if none. */
+int store_delivery_earliest(struct store *st, int64_t *next_ms) AIM_WARN_UNUSED;
+/* Records an attempt's outcome (a pending row only: AIM_ERR_STATE once final). */
+int store_delivery_finish(struct store *st, int64_t id,
+			  const struct store_delivery_update *u) AIM_WARN_UNUSED;
+/* Sets the inbox of an actor row. If the same activity already has a row for
+ * that inbox the actor row is removed instead (*merged = true): one POST per
+ * inbox. */
+int store_delivery_resolve(struct store *st, int64_t id, const char *inbox, const char *host,
+			   bool *merged) AIM_WARN_UNUSED;
+/* Pushes every pending delivery to host to at least until_ms (circuit open). */
+int store_delivery_defer_host(struct store *st, const char *host, int64_t until_ms) AIM_WARN_UNUSED;
+/* Calls fn for every delivery, oldest first (body not filled); stops at the
+ * first non-zero return and returns it. */
+int store_delivery_list(struct store *st, store_delivery_fn fn, void *ctx) AIM_WARN_UNUSED;
+/* The HTTP signature scheme remembered for a host (0: none yet). */
+int store_host_scheme_get(struct store *st, const char *host, int *scheme) AIM_WARN_UNUSED;
+int store_host_scheme_set(struct store *st, const char *host, int scheme) AIM_WARN_UNUSED;
 
 #endif

@@ -51,6 +51,25 @@ static const char *const migrations[] = {
 	" user_id INTEGER NOT NULL REFERENCES users(id),"
 	" activity_seq INTEGER NOT NULL REFERENCES activities(seq),"
 	" UNIQUE(user_id, activity_seq));",
+	/* 2: the delivery queue (federation: outbound) */
+	"CREATE TABLE outgoing(id INTEGER PRIMARY KEY AUTOINCREMENT, activity_id TEXT NOT NULL,"
+	" signer INTEGER NOT NULL REFERENCES users(id), body TEXT NOT NULL,"
+	" created INTEGER NOT NULL);"
+	"CREATE TABLE deliveries(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" outgoing_id INTEGER NOT NULL REFERENCES outgoing(id), inbox TEXT, actor TEXT,"
+	" host TEXT NOT NULL, personal INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
+	" attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
+	" next_at INTEGER NOT NULL, updated INTEGER NOT NULL,"
+	" last_status INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
+	" CHECK (inbox IS NOT NULL OR actor IS NOT NULL));"
+	"CREATE UNIQUE INDEX deliveries_inbox ON deliveries(outgoing_id, inbox)"
+	" WHERE inbox IS NOT NULL;"
+	"CREATE UNIQUE INDEX deliveries_actor ON deliveries(outgoing_id, actor)"
+	" WHERE inbox IS NULL;"
+	"CREATE INDEX deliveries_due ON deliveries(state, next_at);"
+	"CREATE INDEX deliveries_host ON deliveries(host, state);"
+	"CREATE TABLE delivery_hosts(host TEXT PRIMARY KEY, scheme INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL);",
 };
 
 int store_sqlite_latest_version(void)
@@ -480,6 +499,47 @@ static int insert_pairs(sqlite3 *db, const char *sql, int64_t seq, const int64_t
 	return 0;
 }
 
+/* ---- Delivery queue (federation: outbound) ------------------------------- */
+
+/* Inserts the outgoing activity and its delivery rows on the writer, inside
+ * the caller's transaction. Duplicate inboxes / actors collapse. */
+static int enqueue_tx(sqlite3 *db, const struct store_outgoing *o)
+{
+	ENSURE(o->activity_id && o->body && o->signer > 0, AIM_ERR_INVALID,
+	       "incomplete outgoing activity");
+	if (o->n == 0)
+		return 0;
+	sqlite3_stmt *q;
+	int64_t now = o->now_ms ? o->now_ms : aim_now_ms();
+	TRY(prep(db, "INSERT INTO outgoing(activity_id, signer, body, created) VALUES (?1, ?2, ?3, ?4);",
+		 &q));
+	sqlite3_bind_text(q, 1, o->activity_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 2, o->signer);
+	sqlite3_bind_text(q, 3, o->body, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 4, now);
+	TRY(step_done(db, q, "outgoing add"));
+	int64_t oid = sqlite3_last_insert_rowid(db);
+	for (size_t i = 0; i < o->n; i++) {
+		const struct store_new_delivery *d = &o->v[i];
+		ENSURE((d->inbox || d->actor) && d->host, AIM_ERR_INVALID,
+		       "a delivery needs an inbox or an actor, and a host");
+		TRY(prep(db,
+			 "INSERT OR IGNORE INTO deliveries(outgoing_id, inbox, actor, host, personal,"
+			 " created, next_at, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6);",
+			 &q));
+		sqlite3_bind_int64(q, 1, oid);
+		if (d->inbox)
+			sqlite3_bind_text(q, 2, d->inbox, -1, SQLITE_TRANSIENT);
+		if (d->actor)
+			sqlite3_bind_text(q, 3, d->actor, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 4, d->host, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(q, 5, d->personal ? 1 : 0);
+		sqlite3_bind_int64(q, 6, now);
+		TRY(step_done(db, q, "delivery add"));
+	}
+	return 0;
+}
+
 static int add_activity_tx(sqlite3 *db, const struct store_new_activity *a, int64_t *seq)
 {
 	sqlite3_stmt *q;
@@ -506,6 +566,9 @@ static int add_activity_tx(sqlite3 *db, const struct store_new_activity *a, int6
 			 s, a->audience, a->n_audience, "audience add"));
 	TRY(insert_pairs(db, "INSERT OR IGNORE INTO inbox(activity_seq, user_id) VALUES (?1, ?2);",
 			 s, a->inbox, a->n_inbox, "inbox add"));
+	/* Federation (outbound): its deliveries commit with it. */
+	if (a->outgoing)
+		TRY(enqueue_tx(db, a->outgoing));
 	*seq = s;
 	return 0;
 }
@@ -701,6 +764,308 @@ static int sq_inbox_count(struct store *st, int64_t user, int64_t *n)
 	return query_int(st, "SELECT COUNT(*)" INBOX_FROM ";", user, 0, 0, n);
 }
 
+/* Runs fn(db, ctx) in one write transaction; rolls back on failure. */
+static int write_tx(struct store *st, int (*fn)(sqlite3 *db, void *ctx), void *ctx)
+{
+	struct sq *s = SQ(st);
+	pthread_mutex_lock(&s->wlock);
+	int rc = exec(s->w, "BEGIN IMMEDIATE;", "begin");
+	if (rc == 0) {
+		rc = fn(s->w, ctx);
+		if (rc == 0)
+			rc = exec(s->w, "COMMIT;", "commit");
+		if (rc != 0) {
+			enum aim_err code = aim_errcode();
+			char msg[256];
+			snprintf(msg, sizeof msg, "%s", aim_errmsg());
+			sqlite3_exec(s->w, "ROLLBACK;", NULL, NULL, NULL);
+			aim_fail(code, "%s", msg);
+		}
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return rc;
+}
+
+static int enqueue_fn(sqlite3 *db, void *ctx)
+{
+	return enqueue_tx(db, ctx);
+}
+
+static int sq_delivery_enqueue(struct store *st, const struct store_outgoing *o)
+{
+	return write_tx(st, enqueue_fn, (void *)o);
+}
+
+#define DLV_COLS                                                                           \
+	"d.id, d.outgoing_id, o.activity_id, d.inbox, d.actor, d.host, d.personal, o.signer," \
+	" d.state, d.attempts, d.created, d.next_at, d.updated, d.last_status, d.last_error"
+#define DLV_FROM " FROM deliveries d JOIN outgoing o ON o.id = d.outgoing_id"
+
+static char *col_str_null(sqlite3_stmt *q, int i)
+{
+	return sqlite3_column_type(q, i) == SQLITE_NULL ? NULL : col_str(q, i);
+}
+
+static void dlv_row(sqlite3_stmt *q, struct store_delivery *d)
+{
+	memset(d, 0, sizeof *d);
+	d->id = sqlite3_column_int64(q, 0);
+	d->outgoing = sqlite3_column_int64(q, 1);
+	d->activity_id = col_str(q, 2);
+	d->inbox = col_str_null(q, 3);
+	d->actor = col_str_null(q, 4);
+	d->host = col_str(q, 5);
+	d->personal = sqlite3_column_int(q, 6) != 0;
+	d->signer = sqlite3_column_int64(q, 7);
+	d->state = sqlite3_column_int(q, 8);
+	d->attempts = sqlite3_column_int(q, 9);
+	d->created_ms = sqlite3_column_int64(q, 10);
+	d->next_ms = sqlite3_column_int64(q, 11);
+	d->updated_ms = sqlite3_column_int64(q, 12);
+	d->last_status = sqlite3_column_int(q, 13);
+	d->last_error = col_str_null(q, 14);
+}
+
+static int sq_delivery_next(struct store *st, int64_t now_ms, const int64_t *skip_ids,
+			    size_t n_skip, const char *const *skip_hosts, size_t n_hosts,
+			    struct store_delivery *out)
+{
+	struct sq *s = SQ(st);
+	struct aim_buf sql;
+	aim_buf_init(&sql, 16384);
+	int rc = aim_buf_append_str(&sql, "SELECT " DLV_COLS ", o.body" DLV_FROM
+					  " WHERE d.state = 0 AND d.next_at <= ?1");
+	int p = 2;
+	for (size_t i = 0; rc == 0 && i < n_skip; i++)
+		rc = aim_buf_printf(&sql, " AND d.id <> ?%d", p++);
+	for (size_t i = 0; rc == 0 && i < n_hosts; i++)
+		rc = aim_buf_printf(&sql, " AND d.host <> ?%d", p++);
+	if (rc == 0)
+		rc = aim_buf_append_str(&sql, " ORDER BY d.next_at, d.id LIMIT 1;");
+	if (rc != 0) {
+		aim_buf_free(&sql);
+		return -1;
+	}
+	sqlite3 *db = reader_get(s);
+	if (!db) {
+		aim_buf_free(&sql);
+		return -1;
+	}
+	sqlite3_stmt *q;
+	rc = prep(db, (const char *)sql.data, &q);
+	aim_buf_free(&sql);
+	if (rc == 0) {
+		p = 1;
+		sqlite3_bind_int64(q, p++, now_ms);
+		for (size_t i = 0; i < n_skip; i++)
+			sqlite3_bind_int64(q, p++, skip_ids[i]);
+		for (size_t i = 0; i < n_hosts; i++)
+			sqlite3_bind_text(q, p++, skip_hosts[i], -1, SQLITE_TRANSIENT);
+		int r = sqlite3_step(q);
+		if (r == SQLITE_ROW) {
+			dlv_row(q, out);
+			out->body = col_str(q, 15);
+		} else if (r == SQLITE_DONE) {
+			rc = aim_fail(AIM_ERR_NOTFOUND, "no delivery due");
+		} else {
+			rc = db_fail(db, r, "delivery next");
+		}
+		sqlite3_finalize(q);
+	}
+	reader_put(s, db);
+	return rc;
+}
+
+static int sq_delivery_earliest(struct store *st, int64_t *next_ms)
+{
+	int64_t n = 0, v = 0;
+	TRY(query_int(st, "SELECT COUNT(*) FROM deliveries WHERE state = 0;", 0, 0, 0, &n));
+	if (n == 0)
+		return aim_fail(AIM_ERR_NOTFOUND, "no pending delivery");
+	TRY(query_int(st, "SELECT MIN(next_at) FROM deliveries WHERE state = 0;", 0, 0, 0, &v));
+	*next_ms = v;
+	return 0;
+}
+
+struct finish_ctx {
+	int64_t id;
+	const struct store_delivery_update *u;
+};
+
+static int finish_fn(sqlite3 *db, void *ctx)
+{
+	struct finish_ctx *f = ctx;
+	sqlite3_stmt *q;
+	TRY(prep(db,
+		 "UPDATE deliveries SET state = ?2, attempts = ?3, next_at = ?4, last_status = ?5,"
+		 " last_error = ?6, updated = ?7 WHERE id = ?1 AND state = 0;",
+		 &q));
+	sqlite3_bind_int64(q, 1, f->id);
+	sqlite3_bind_int(q, 2, f->u->state);
+	sqlite3_bind_int(q, 3, f->u->attempts);
+	sqlite3_bind_int64(q, 4, f->u->next_ms);
+	sqlite3_bind_int(q, 5, f->u->last_status);
+	if (f->u->last_error)
+		sqlite3_bind_text(q, 6, f->u->last_error, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 7, aim_now_ms());
+	TRY(step_done(db, q, "delivery finish"));
+	ENSURE(sqlite3_changes(db) == 1, AIM_ERR_STATE, "delivery %lld is not pending",
+	       (long long)f->id);
+	return 0;
+}
+
+static int sq_delivery_finish(struct store *st, int64_t id, const struct store_delivery_update *u)
+{
+	struct finish_ctx f = { id, u };
+	return write_tx(st, finish_fn, &f);
+}
+
+struct resolve_ctx {
+	int64_t id;
+	const char *inbox, *host;
+	bool merged;
+};
+
+static int resolve_fn(sqlite3 *db, void *ctx)
+{
+	struct resolve_ctx *r = ctx;
+	sqlite3_stmt *q;
+	TRY(prep(db,
+		 "SELECT EXISTS (SELECT 1 FROM deliveries o JOIN deliveries d"
+		 " ON d.outgoing_id = o.outgoing_id WHERE d.id = ?1 AND o.inbox = ?2);",
+		 &q));
+	sqlite3_bind_int64(q, 1, r->id);
+	sqlite3_bind_text(q, 2, r->inbox, -1, SQLITE_TRANSIENT);
+	int step = sqlite3_step(q);
+	bool dup = step == SQLITE_ROW && sqlite3_column_int(q, 0) != 0;
+	if (step != SQLITE_ROW) {
+		int rc = db_fail(db, step, "delivery resolve");
+		sqlite3_finalize(q);
+		return rc;
+	}
+	sqlite3_finalize(q);
+	if (dup) {
+		TRY(prep(db, "DELETE FROM deliveries WHERE id = ?1 AND state = 0;", &q));
+		sqlite3_bind_int64(q, 1, r->id);
+		TRY(step_done(db, q, "delivery merge"));
+		r->merged = true;
+		return 0;
+	}
+	TRY(prep(db, "UPDATE deliveries SET inbox = ?2, host = ?3, updated = ?4"
+		     " WHERE id = ?1 AND state = 0;",
+		 &q));
+	sqlite3_bind_int64(q, 1, r->id);
+	sqlite3_bind_text(q, 2, r->inbox, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 3, r->host, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 4, aim_now_ms());
+	TRY(step_done(db, q, "delivery resolve"));
+	ENSURE(sqlite3_changes(db) == 1, AIM_ERR_STATE, "delivery %lld is not pending",
+	       (long long)r->id);
+	return 0;
+}
+
+static int sq_delivery_resolve(struct store *st, int64_t id, const char *inbox, const char *host,
+			       bool *merged)
+{
+	struct resolve_ctx r = { id, inbox, host, false };
+	int rc = write_tx(st, resolve_fn, &r);
+	if (rc == 0 && merged)
+		*merged = r.merged;
+	return rc;
+}
+
+struct defer_ctx {
+	const char *host;
+	int64_t until;
+};
+
+static int defer_fn(sqlite3 *db, void *ctx)
+{
+	struct defer_ctx *d = ctx;
+	sqlite3_stmt *q;
+	TRY(prep(db, "UPDATE deliveries SET next_at = ?2 WHERE host = ?1 AND state = 0"
+		     " AND next_at < ?2;",
+		 &q));
+	sqlite3_bind_text(q, 1, d->host, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 2, d->until);
+	return step_done(db, q, "delivery defer");
+}
+
+static int sq_delivery_defer_host(struct store *st, const char *host, int64_t until_ms)
+{
+	struct defer_ctx d = { host, until_ms };
+	return write_tx(st, defer_fn, &d);
+}
+
+static int sq_delivery_list(struct store *st, store_delivery_fn fn, void *ctx)
+{
+	struct sq *s = SQ(st);
+	sqlite3 *db = reader_get(s);
+	if (!db)
+		return -1;
+	sqlite3_stmt *q;
+	int rc = prep(db, "SELECT " DLV_COLS DLV_FROM " ORDER BY d.id;", &q);
+	if (rc == 0) {
+		int step;
+		while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+			struct store_delivery d;
+			dlv_row(q, &d);
+			rc = fn(ctx, &d);
+			store_delivery_clear(&d);
+			if (rc != 0)
+				break;
+		}
+		if (rc == 0 && step != SQLITE_DONE)
+			rc = db_fail(db, step, "delivery list");
+		sqlite3_finalize(q);
+	}
+	reader_put(s, db);
+	return rc;
+}
+
+static int sq_host_scheme_get(struct store *st, const char *host, int *scheme)
+{
+	struct sq *s = SQ(st);
+	sqlite3 *db = reader_get(s);
+	if (!db)
+		return -1;
+	sqlite3_stmt *q;
+	int rc = prep(db, "SELECT scheme FROM delivery_hosts WHERE host = ?1;", &q);
+	if (rc == 0) {
+		sqlite3_bind_text(q, 1, host, -1, SQLITE_TRANSIENT);
+		int r = sqlite3_step(q);
+		if (r == SQLITE_ROW)
+			*scheme = sqlite3_column_int(q, 0);
+		else if (r == SQLITE_DONE)
+			*scheme = 0;
+		else
+			rc = db_fail(db, r, "host scheme");
+		sqlite3_finalize(q);
+	}
+	reader_put(s, db);
+	return rc;
+}
+
+static int sq_host_scheme_set(struct store *st, const char *host, int scheme)
+{
+	struct sq *s = SQ(st);
+	pthread_mutex_lock(&s->wlock);
+	sqlite3_stmt *q;
+	int rc = prep(s->w,
+		      "INSERT INTO delivery_hosts(host, scheme, updated) VALUES (?1, ?2, ?3)"
+		      " ON CONFLICT(host) DO UPDATE SET scheme = excluded.scheme,"
+		      " updated = excluded.updated;",
+		      &q);
+	if (rc == 0) {
+		sqlite3_bind_text(q, 1, host, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(q, 2, scheme);
+		sqlite3_bind_int64(q, 3, aim_now_ms());
+		rc = step_done(s->w, q, "host scheme set");
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return rc;
+}
+
 static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -721,4 +1086,13 @@ static const struct store_ops sqlite_ops = {
 	.outbox_count = sq_outbox_count,
 	.inbox_page = sq_inbox_page,
 	.inbox_count = sq_inbox_count,
+	.delivery_enqueue = sq_delivery_enqueue,
+	.delivery_next = sq_delivery_next,
+	.delivery_earliest = sq_delivery_earliest,
+	.delivery_finish = sq_delivery_finish,
+	.delivery_resolve = sq_delivery_resolve,
+	.delivery_defer_host = sq_delivery_defer_host,
+	.delivery_list = sq_delivery_list,
+	.host_scheme_get = sq_host_scheme_get,
+	.host_scheme_set = sq_host_scheme_set,
 };

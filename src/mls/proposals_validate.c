@@ -224,9 +224,9 @@ static int check_body(const struct mls_proposal_ctx *pc, const struct mls_propos
 		       "Update with leaf_node_source %u", p->update.leaf_node.source);
 		ENSURE(!mls_bytes_equal(&old->encryption_key, &p->update.leaf_node.encryption_key),
 		       AIM_ERR_INVALID, "Update keeps the old encryption key");
-		uint32_t skip[MLS_MAX_PROPOSALS + 1];
+		uint32_t *skip = aim_xcalloc(env->n_skip + 1, sizeof *skip);
 		size_t n = 0;
-		for (size_t i = 0; i < env->n_skip && n < MLS_MAX_PROPOSALS; i++)
+		for (size_t i = 0; i < env->n_skip; i++)
 			skip[n++] = env->skip[i];
 		skip[n++] = sender.index;
 		struct mls_leaf_check chk = {
@@ -242,7 +242,9 @@ static int check_body(const struct mls_proposal_ctx *pc, const struct mls_propos
 			.skip = skip,
 			.n_skip = n,
 		};
-		return mls_leaf_node_validate(&p->update.leaf_node, &chk);
+		int rc = mls_leaf_node_validate(&p->update.leaf_node, &chk);
+		free(skip);
+		return rc;
 	}
 	case MLS_PROPOSAL_REMOVE:
 		/* "A Remove proposal is invalid if the removed field does not

@@ -6,8 +6,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import sys
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from aimtest import (AP_TYPE, LD_TYPE, AimTestCase, Server, note, parse_json)
 
 AS_CTX = "https://www.w3.org/ns/activitystreams"

@@ -7,8 +7,10 @@ import socket
 import subprocess
 import tempfile
 import time
+import sys
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from aimtest import (AimTestCase, Server, ServerError, aimd_path, free_port,
 		     get_json, note, run_aimd, sanitizer_reports)
 

@@ -1,9 +1,12 @@
 """Collections and cursor paging: 45 items page as 20, 20, 5 newest first,
 prev links, stability under inserts, the inbox pages too, bad cursors."""
 
+import os
+import sys
 import unittest
 import urllib.parse
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from aimtest import AS_PUBLIC, AimTestCase, Server, note
 
 

@@ -1,11 +1,14 @@
 """The acceptance script of issue 2, WebFinger (RFC 7033), host-meta and
 NodeInfo 2.1 against a real aimd."""
 
+import os
 import json
+import sys
 import unittest
 import urllib.parse
 import xml.etree.ElementTree as ET
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from aimtest import (AP_TYPE, AS_PUBLIC, AimTestCase, Server, note, parse_json)
 
 JRD = "application/jrd+json"

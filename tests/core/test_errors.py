@@ -1,12 +1,15 @@
 """Error answers: 405 with Allow, 404 JSON for unknown paths, the S2S inbox
 refusal, every error body JSON; the structured access log; 429 rate limits."""
 
+import os
 import json
 import re
 import socket
 import time
+import sys
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from aimtest import (AP_TYPE, AS_PUBLIC, AimTestCase, Server, note, parse_json,
 		     parse_raw_status, raw_exchange)
 

@@ -9,8 +9,10 @@ import socket
 import ssl
 import tempfile
 import time
+import sys
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from aimtest import (AP_TYPE, AimTestCase, Federation, SSEClient, Server, free_port,
 		     get_json, make_ca, make_cert, note, parse_raw_status, request)
 

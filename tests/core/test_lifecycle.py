@@ -2,14 +2,17 @@
 connected (exit 0 in time), data and keys survive a restart, and kill -9
 keeps every acknowledged (201) post."""
 
+import os
 import http.client
 import json
 import signal
 import socket
 import threading
 import time
+import sys
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from aimtest import (AP_TYPE, AS_PUBLIC, AimTestCase, SSEClient, Server,
 		     ServerError, note, request, run_aimd)
 

@@ -11,8 +11,10 @@ import re
 import select
 import socket
 import time
+import sys
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from aimtest import (AP_TYPE, AS_PUBLIC, LD_TYPE, AimTestCase, Server, note,
 		     parse_json, parse_raw_status, raw_exchange, connect_addr)
 

@@ -10,8 +10,10 @@ import signal
 import subprocess
 import tempfile
 import time
+import sys
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from aimtest import (REPO, AimTestCase, _die_with_parent, aimd_path, free_port,
 		     get_json, note, post_json, sanitizer_reports)
 

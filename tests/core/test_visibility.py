@@ -2,10 +2,13 @@
 addressed, unaddressed and owner readers; inbox access; local delivery with
 bto/bcc hidden; the SSE stream (delivery, Last-Event-ID, refusals)."""
 
+import os
 import json
 import time
+import sys
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from aimtest import (AP_TYPE, AS_PUBLIC, AimTestCase, SSEClient, Server, note)
 
 

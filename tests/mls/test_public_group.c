@@ -1850,6 +1850,11 @@ static void member_processes(struct mls_group *g, const struct aim_buf *msg)
 	mls_group_event_free(&ev);
 }
 
+static size_t g_nh(const struct mls_group *g)
+{
+	return mls_group_suite(g)->nh;
+}
+
 static void follow_members(uint16_t suite)
 {
 	struct mg a, b, c, d;
@@ -1942,9 +1947,26 @@ static void follow_members(uint16_t suite)
 	assert_int_equal(mls_public_group_process_message(pg, aim_buf_bytes(&ext), &res), 0);
 	assert_int_equal(res.sender.type, MLS_SENDER_NEW_MEMBER_COMMIT);
 	mls_public_result_free(&res);
+	member_processes(a.g, &ext);
+	member_processes(c.g, &ext);
 	same_as_member(pg, d.g);
+	same_as_member(pg, a.g);
+	same_as_member(pg, c.g);
 	assert_int_equal(mls_public_group_member_count(pg), 3);
 	aim_buf_free(&ext);
+
+	/* carol's full commit as PublicMessage: everyone follows */
+	mls_commit_result_init(&r);
+	assert_int_equal(mls_group_commit(c.g, &full, &r), 0);
+	hub_accepts(pg, &r);
+	assert_int_equal(mls_group_merge_pending(c.g), 0);
+	member_processes(a.g, &r.commit);
+	member_processes(d.g, &r.commit);
+	same_as_member(pg, d.g);
+	assert_int_equal(mls_group_epoch_authenticator(a.g).len, g_nh(a.g));
+	assert_memory_equal(mls_group_epoch_authenticator(a.g).p,
+			    mls_group_epoch_authenticator(d.g).p, g_nh(a.g));
+	mls_commit_result_free(&r);
 
 	/* a PrivateMessage commit cannot be followed: the hub sees only its
 	 * epoch */

@@ -332,13 +332,32 @@ int grp_validate_tree(const struct mls_group *g, const struct mls_tree *t,
 		      const struct mls_group_context *ctx)
 {
 	TRY(mls_tree_validate(t, mls_bytes_view(&ctx->group_id), mls_bytes_view(&ctx->tree_hash)));
+	/* The credential types in use (few): each leaf must support all of
+	 * them, which is the pairwise rule of section 7.3 in linear time. */
+	uint16_t types[16];
+	size_t n_types = 0;
+	bool many = false;
+	for (uint32_t i = 0; i < t->n_leaves && !many; i++) {
+		const struct mls_leaf_node *l = mls_tree_leaf(t, i);
+		if (!l)
+			continue;
+		size_t k = 0;
+		while (k < n_types && types[k] != l->credential.type)
+			k++;
+		if (k < n_types)
+			continue;
+		if (n_types == AIM_ARRAY_LEN(types))
+			many = true;
+		else
+			types[n_types++] = l->credential.type;
+	}
 	for (uint32_t i = 0; i < t->n_leaves; i++) {
 		const struct mls_leaf_node *l = mls_tree_leaf(t, i);
 		if (!l)
 			continue;
 		/* "Verify that the leaf node's credential, capabilities,
-		 * extensions are valid" (signature and uniqueness were checked
-		 * above for the whole tree). */
+		 * extensions are valid" (signatures and key uniqueness were
+		 * checked above for the whole tree) */
 		uint32_t skip = i;
 		struct mls_leaf_check chk = {
 			.cs = g->cs,
@@ -348,12 +367,17 @@ int grp_validate_tree(const struct mls_group *g, const struct mls_tree *t,
 			.hook = g->cfg.hook ? &g->hook : NULL,
 			.now = 0, /* members' KeyPackage lifetimes may have run out since */
 			.group_extensions = &ctx->extensions,
-			.tree = t,
+			.tree = many ? t : NULL,
 			.skip = &skip,
 			.n_skip = 1,
 			.signature_checked = true,
 		};
 		TRY(mls_leaf_node_validate(l, &chk));
+		/* "the capabilities field of this LeafNode indicates support for
+		 * all the credential types currently in use by other members" */
+		for (size_t k = 0; !many && k < n_types; k++)
+			ENSURE(mls_u16_list_has(&l->capabilities.credentials, types[k]),
+			       AIM_ERR_UNSUPPORTED, "leaf %u lacks credential type %u", i, types[k]);
 	}
 	return 0;
 }

@@ -4,7 +4,9 @@
  * as PublicMessage and PrivateMessage, proposals by reference, external
  * commit, agreement on epoch authenticator and exporter after every epoch,
  * persistence, and the refusals: stale epoch, other group, tampered
- * commit (state untouched), replay, credential hook, invalid commits. */
+ * commit (state untouched), replay, credential hook, invalid commits, and
+ * the ATTACKS.md section C refusals a member makes on hand-forged messages
+ * (signed by a real member, with a valid membership tag). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+/* the forging helpers read the epoch's membership key */
+#define MLS_GROUP_INTERNAL
+#include "mls/framing.h"
 #include "mls/group.h"
 #include "mls/keypackage.h"
 
@@ -589,6 +594,303 @@ static void test_group_info_and_proposals(void **state)
 	member_free(&d);
 }
 
+/* ---- Forged messages (ATTACKS.md section C) ------------------------------ */
+
+enum forge_flags {
+	FORGE_BAD_SIG = 1,    /* flip a bit of the signature (after signing) */
+	FORGE_BAD_MTAG = 2,   /* flip a bit of the membership tag */
+	FORGE_NO_MTAG = 4,    /* no membership tag at all */
+};
+
+/* A PublicMessage from member m with content fc (group, epoch and sender
+ * filled in here unless already set), signed with m's key, a
+ * confirmation tag of tag_len random bytes for commits, and a correct
+ * membership tag, unless flags say otherwise. Takes over fc. */
+static void forge(struct member *m, struct mls_framed_content *fc, size_t tag_len, int flags,
+		  struct aim_buf *out)
+{
+	struct mls_group *g = m->g;
+	const struct aim_suite *cs = g->cs;
+	struct mls_message msg;
+	memset(&msg, 0, sizeof msg);
+	msg.version = MLS_VERSION_10;
+	msg.wire_format = MLS_WIRE_PUBLIC_MESSAGE;
+	struct mls_public_message *pm = &msg.public_message;
+	if (!fc->group_id.len)
+		assert_int_equal(mls_bytes_copy(&fc->group_id, &g->ctx.group_id), 0);
+	if (!fc->epoch)
+		fc->epoch = g->ctx.epoch;
+	if (!fc->sender.type) {
+		fc->sender.type = MLS_SENDER_MEMBER;
+		fc->sender.index = g->own_leaf;
+	}
+	pm->content = *fc;
+	memset(fc, 0, sizeof *fc);
+	assert_int_equal(mls_content_sign(cs, MLS_WIRE_PUBLIC_MESSAGE, &pm->content, &g->ctx,
+					  mls_bytes_view(&g->sig_priv), &pm->auth),
+			 0);
+	if (flags & FORGE_BAD_SIG)
+		pm->auth.signature.p[3] ^= 0x40;
+	if (pm->content.content_type == MLS_CONTENT_COMMIT && tag_len) {
+		uint8_t tag[AIM_MAX_HASH * 2];
+		assert_int_equal(aim_random(tag, sizeof tag), 0);
+		assert_int_equal(mls_bytes_set(&pm->auth.confirmation_tag, tag, tag_len), 0);
+	}
+	if (!(flags & FORGE_NO_MTAG)) {
+		uint8_t mt[AIM_MAX_HASH];
+		assert_int_equal(mls_membership_tag(cs, AIM_BYTES(g->sec.membership_key, cs->nh),
+						    &pm->content, &pm->auth, &g->ctx, mt),
+				 0);
+		if (flags & FORGE_BAD_MTAG)
+			mt[0] ^= 1;
+		assert_int_equal(mls_bytes_set(&pm->membership_tag, mt, cs->nh), 0);
+	}
+	int rc = mls_message_encode(out, &msg);
+	mls_message_free(&msg);
+	/* some forgeries (no membership tag for a member) do not encode: the
+	 * codec refuses them already */
+	if (rc)
+		aim_buf_reset(out);
+}
+
+/* Process msg at m: must fail with code (0: any) and leave m's state
+ * byte for byte as it was. */
+static void refused(struct member *m, const struct aim_buf *msg, enum aim_err code,
+		    const char *what)
+{
+	struct aim_buf before, after;
+	aim_buf_init(&before, MLS_MAX_GROUP_STATE);
+	aim_buf_init(&after, MLS_MAX_GROUP_STATE);
+	assert_int_equal(mls_group_encode(m->g, &before), 0);
+	int rc = mls_group_process(m->g, aim_buf_bytes(msg), NULL);
+	if (rc == 0 || (code && aim_errcode() != code))
+		fprintf(stderr, "%s: rc %d, %s (%s)\n", what, rc, aim_errname(aim_errcode()),
+			aim_errmsg());
+	assert_int_not_equal(rc, 0);
+	if (code)
+		assert_int_equal(aim_errcode(), code);
+	assert_int_equal(mls_group_encode(m->g, &after), 0);
+	assert_int_equal(before.len, after.len);
+	assert_memory_equal(before.data, after.data, before.len);
+	aim_buf_free_secret(&before);
+	aim_buf_free_secret(&after);
+}
+
+static struct mls_proposal_or_ref *add_por(struct mls_commit *c)
+{
+	c->proposals = aim_xrealloc(c->proposals, (c->n_proposals + 1) * sizeof *c->proposals);
+	struct mls_proposal_or_ref *r = &c->proposals[c->n_proposals++];
+	memset(r, 0, sizeof *r);
+	r->type = MLS_POR_PROPOSAL;
+	return r;
+}
+
+static void commit_content(struct mls_framed_content *fc)
+{
+	memset(fc, 0, sizeof *fc);
+	fc->content_type = MLS_CONTENT_COMMIT;
+}
+
+/* A path that is never looked at: the proposal list is refused first. */
+static void dummy_path(struct mls_framed_content *fc, const struct member *m)
+{
+	fc->commit.has_path = true;
+	assert_int_equal(mls_leaf_node_copy(&fc->commit.path.leaf_node,
+					    mls_tree_leaf(&m->g->tree, m->g->own_leaf)),
+			 0);
+}
+
+static void test_attacks(void **state)
+{
+	(void)state;
+	struct member a, b, c, d;
+	pair(&a, &b, 1);
+	member_init(&c, 1, "carol");
+	member_init(&d, 1, "dave");
+	struct member *ms[] = { &a, &b, &c };
+	struct mls_commit_params p = { .adds = &c.kp, .n_adds = 1 };
+	struct member *j[] = { &c };
+	commit_all(ms, 2, 0, &p, j, 1, true);
+	uint32_t bob = mls_group_own_leaf(b.g), carol = mls_group_own_leaf(c.g);
+	struct aim_buf msg;
+	aim_buf_init(&msg, MLS_MAX_MESSAGE);
+	struct mls_framed_content fc;
+	struct mls_proposal_or_ref *r;
+
+	/* C41: committer removes itself */
+	commit_content(&fc);
+	r = add_por(&fc.commit);
+	r->proposal.type = MLS_PROPOSAL_REMOVE;
+	r->proposal.remove.removed = bob;
+	dummy_path(&fc, &b);
+	forge(&b, &fc, a.g->cs->nh, 0, &msg);
+	refused(&a, &msg, AIM_ERR_INVALID, "self-remove");
+	/* C41: two changes to one leaf */
+	aim_buf_reset(&msg);
+	commit_content(&fc);
+	for (int i = 0; i < 2; i++) {
+		r = add_por(&fc.commit);
+		r->proposal.type = MLS_PROPOSAL_REMOVE;
+		r->proposal.remove.removed = carol;
+	}
+	dummy_path(&fc, &b);
+	forge(&b, &fc, a.g->cs->nh, 0, &msg);
+	refused(&a, &msg, AIM_ERR_INVALID, "two removes");
+	/* C41: an Add of an existing member (carol's KeyPackage again) */
+	aim_buf_reset(&msg);
+	commit_content(&fc);
+	r = add_por(&fc.commit);
+	r->proposal.type = MLS_PROPOSAL_ADD;
+	assert_int_equal(mls_key_package_copy(&r->proposal.add.key_package, &c.kp), 0);
+	forge(&b, &fc, a.g->cs->nh, 0, &msg);
+	refused(&a, &msg, 0, "add of a member");
+	/* C41: ReInit with anything else */
+	aim_buf_reset(&msg);
+	commit_content(&fc);
+	r = add_por(&fc.commit);
+	r->proposal.type = MLS_PROPOSAL_REINIT;
+	r->proposal.reinit.version = MLS_VERSION_10;
+	r->proposal.reinit.cipher_suite = 1;
+	assert_int_equal(mls_bytes_set(&r->proposal.reinit.group_id, "new", 3), 0);
+	r = add_por(&fc.commit);
+	r->proposal.type = MLS_PROPOSAL_ADD;
+	assert_int_equal(mls_key_package_copy(&r->proposal.add.key_package, &d.kp), 0);
+	forge(&b, &fc, a.g->cs->nh, 0, &msg);
+	refused(&a, &msg, AIM_ERR_INVALID, "reinit with add");
+	/* C41: ExternalInit in a member's Commit */
+	aim_buf_reset(&msg);
+	commit_content(&fc);
+	r = add_por(&fc.commit);
+	r->proposal.type = MLS_PROPOSAL_EXTERNAL_INIT;
+	assert_int_equal(mls_bytes_set(&r->proposal.external_init.kem_output, "kem", 3), 0);
+	forge(&b, &fc, a.g->cs->nh, 0, &msg);
+	refused(&a, &msg, AIM_ERR_INVALID, "external init by member");
+	/* C41: a Commit by reference to an unknown proposal */
+	aim_buf_reset(&msg);
+	commit_content(&fc);
+	r = add_por(&fc.commit);
+	r->type = MLS_POR_REFERENCE;
+	assert_int_equal(mls_bytes_set(&r->reference, "0123456789abcdef0123456789abcdef", 32), 0);
+	forge(&b, &fc, a.g->cs->nh, 0, &msg);
+	refused(&a, &msg, AIM_ERR_NOTFOUND, "unknown reference");
+
+	/* C40: a valid list (Add of dave, no path needed) with a confirmation
+	 * tag of the right length but the wrong value, a truncated one, none,
+	 * a bad signature, a bad or missing membership tag */
+	const int variants[][2] = { { 32, 0 }, { 16, 0 }, { 31, 0 }, { 0, 0 },
+				    { 32, FORGE_BAD_SIG }, { 32, FORGE_BAD_MTAG },
+				    { 32, FORGE_NO_MTAG } };
+	for (size_t v = 0; v < AIM_ARRAY_LEN(variants); v++) {
+		aim_buf_reset(&msg);
+		commit_content(&fc);
+		r = add_por(&fc.commit);
+		r->proposal.type = MLS_PROPOSAL_ADD;
+		assert_int_equal(mls_key_package_copy(&r->proposal.add.key_package, &d.kp), 0);
+		forge(&b, &fc, (size_t)variants[v][0], variants[v][1], &msg);
+		if (msg.len)
+			refused(&a, &msg, 0, "bad tags");
+	}
+
+	/* C38: sender leaf out of range, and blank */
+	aim_buf_reset(&msg);
+	memset(&fc, 0, sizeof fc);
+	fc.content_type = MLS_CONTENT_PROPOSAL;
+	fc.proposal.type = MLS_PROPOSAL_REMOVE;
+	fc.proposal.remove.removed = carol;
+	fc.sender.type = MLS_SENDER_MEMBER;
+	fc.sender.index = 9;
+	forge(&b, &fc, 0, 0, &msg);
+	refused(&a, &msg, 0, "sender out of range");
+	aim_buf_reset(&msg);
+	memset(&fc, 0, sizeof fc);
+	fc.content_type = MLS_CONTENT_PROPOSAL;
+	fc.proposal.type = MLS_PROPOSAL_REMOVE;
+	fc.proposal.remove.removed = carol;
+	fc.sender.type = MLS_SENDER_MEMBER;
+	fc.sender.index = 3; /* inside the 4-leaf tree, blank */
+	forge(&b, &fc, 0, 0, &msg);
+	refused(&a, &msg, 0, "blank sender");
+	/* C38: another member's index with bob's signature */
+	aim_buf_reset(&msg);
+	memset(&fc, 0, sizeof fc);
+	fc.content_type = MLS_CONTENT_PROPOSAL;
+	fc.proposal.type = MLS_PROPOSAL_REMOVE;
+	fc.proposal.remove.removed = bob;
+	fc.sender.type = MLS_SENDER_MEMBER;
+	fc.sender.index = carol;
+	forge(&b, &fc, 0, 0, &msg);
+	refused(&a, &msg, AIM_ERR_VERIFY, "impersonation");
+	/* an external sender when the group has none */
+	aim_buf_reset(&msg);
+	memset(&fc, 0, sizeof fc);
+	fc.content_type = MLS_CONTENT_PROPOSAL;
+	fc.proposal.type = MLS_PROPOSAL_REMOVE;
+	fc.proposal.remove.removed = bob;
+	fc.sender.type = MLS_SENDER_EXTERNAL;
+	fc.sender.index = 0;
+	forge(&b, &fc, 0, FORGE_NO_MTAG, &msg);
+	refused(&a, &msg, 0, "external sender");
+
+	/* C37: another group id; C34: another epoch */
+	aim_buf_reset(&msg);
+	memset(&fc, 0, sizeof fc);
+	fc.content_type = MLS_CONTENT_PROPOSAL;
+	fc.proposal.type = MLS_PROPOSAL_REMOVE;
+	fc.proposal.remove.removed = carol;
+	assert_int_equal(mls_bytes_set(&fc.group_id, "elsewhere", 9), 0);
+	forge(&b, &fc, 0, 0, &msg);
+	refused(&a, &msg, AIM_ERR_INVALID, "foreign group");
+	aim_buf_reset(&msg);
+	memset(&fc, 0, sizeof fc);
+	fc.content_type = MLS_CONTENT_PROPOSAL;
+	fc.proposal.type = MLS_PROPOSAL_REMOVE;
+	fc.proposal.remove.removed = carol;
+	fc.epoch = mls_group_epoch(b.g) + 1;
+	forge(&b, &fc, 0, 0, &msg);
+	refused(&a, &msg, AIM_ERR_CONFLICT, "future epoch");
+
+	/* C39: application data as a PublicMessage */
+	aim_buf_reset(&msg);
+	memset(&fc, 0, sizeof fc);
+	fc.content_type = MLS_CONTENT_APPLICATION;
+	assert_int_equal(mls_bytes_set(&fc.application_data, "hi", 2), 0);
+	forge(&b, &fc, 0, 0, &msg);
+	refused(&a, &msg, AIM_ERR_INVALID, "public application data");
+
+	/* C35: an application message for a future epoch (a genuine one with
+	 * its epoch changed) */
+	struct aim_buf ct;
+	aim_buf_init(&ct, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_encrypt(b.g, AIM_BYTES(NULL, 0), AIM_BYTES("x", 1), &ct), 0);
+	struct mls_message m;
+	assert_int_equal(mls_message_parse(ct.data, ct.len, &m), 0);
+	m.private_message.epoch++;
+	aim_buf_reset(&msg);
+	assert_int_equal(mls_message_encode(&msg, &m), 0);
+	mls_message_free(&m);
+	refused(&a, &msg, AIM_ERR_CONFLICT, "future application message");
+	/* C46: a message of the wrong wire format for a group (a KeyPackage) */
+	aim_buf_reset(&msg);
+	struct mls_message kpm;
+	memset(&kpm, 0, sizeof kpm);
+	kpm.version = MLS_VERSION_10;
+	kpm.wire_format = MLS_WIRE_KEY_PACKAGE;
+	kpm.key_package = d.kp;
+	assert_int_equal(mls_message_encode(&msg, &kpm), 0);
+	refused(&a, &msg, AIM_ERR_INVALID, "key package to a group");
+	/* the genuine message still reads after all that */
+	process_ok(&a, &ct);
+	aim_buf_free(&ct);
+
+	/* a Welcome for someone else: dave cannot join from carol's Welcome */
+	aim_buf_free(&msg);
+	agree(ms, 3);
+	member_free(&a);
+	member_free(&b);
+	member_free(&c);
+	member_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -597,6 +899,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_persistence),
 		cmocka_unit_test(test_group_info_and_proposals),
+		cmocka_unit_test(test_attacks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -237,3 +237,74 @@ int store_host_scheme_set(struct store *st, const char *host, int scheme)
 {
 	return st->ops->host_scheme_set(st, host, scheme);
 }
+
+/* ---- Federation: inbound (F1) ------------------------------------------------ */
+
+void store_follower_clear(struct store_follower *f)
+{
+	if (!f)
+		return;
+	free(f->actor);
+	free(f->inbox);
+	free(f->shared_inbox);
+	free(f->follow_id);
+	memset(f, 0, sizeof *f);
+}
+
+int store_inbound_commit(struct store *st, const struct store_inbound *in, bool *dup,
+			 size_t *added)
+{
+	ENSURE(in && (!in->id || (in->actor && in->json)), AIM_ERR_INVALID,
+	       "incomplete inbound activity");
+	ENSURE(!in->object_id == !in->object_json, AIM_ERR_INVALID,
+	       "object id and object json go together");
+	for (size_t i = 0; i < in->n_fx; i++)
+		ENSURE(in->fx[i].kind >= STORE_FX_FOLLOWER_PUT && in->fx[i].kind <= STORE_FX_BLOCK_DEL,
+		       AIM_ERR_INVALID, "unknown effect");
+	bool d = false;
+	size_t n = 0;
+	int rc = st->ops->inbound_commit(st, in, &d, &n);
+	if (dup)
+		*dup = d;
+	if (added)
+		*added = n;
+	return rc;
+}
+
+int store_followers_list(struct store *st, int64_t user, int state, int64_t offset, size_t limit,
+			 store_follower_fn fn, void *ctx)
+{
+	ENSURE(limit >= 1 && limit <= 1000 && offset >= 0, AIM_ERR_INVALID, "bad follower range");
+	return st->ops->followers_list(st, user, state, offset, limit, fn, ctx);
+}
+
+int store_followers_count(struct store *st, int64_t user, int state, int64_t *n)
+{
+	return st->ops->followers_count(st, user, state, n);
+}
+
+int store_following_state(struct store *st, int64_t user, const char *actor, int *state)
+{
+	return st->ops->following_state(st, user, actor, state);
+}
+
+int store_blocked(struct store *st, int64_t user, const char *actor, bool *out)
+{
+	return st->ops->blocked(st, user, actor, out);
+}
+
+int store_manual_approval_get(struct store *st, int64_t user, bool *on)
+{
+	return st->ops->manual_approval_get(st, user, on);
+}
+
+int store_manual_approval_set(struct store *st, int64_t user, bool on)
+{
+	return st->ops->manual_approval_set(st, user, on);
+}
+
+int store_activity_lookup(struct store *st, const char *id, int64_t *author, char **actor,
+			  char **json)
+{
+	return st->ops->activity_lookup(st, id, author, actor, json);
+}

@@ -159,6 +159,85 @@ struct store_delivery_update {
 
 typedef int (*store_delivery_fn)(void *ctx, const struct store_delivery *d);
 
+/* ---- Federation: inbound (F1) ------------------------------------------------ */
+
+/*
+ * Activities received from other servers are stored like local ones, with
+ * the reserved user STORE_REMOTE_NAME as author and the remote actor's URL
+ * kept beside it; their inbox rows make them show in local inboxes. Remote
+ * followers of local users (with the inboxes to deliver to), local users'
+ * follows of remote actors, and blocks are kept in their own tables. Every
+ * change an inbound activity causes is applied with it in one durable
+ * transaction (store_inbound_commit).
+ */
+#define STORE_REMOTE_NAME "~remote"
+
+enum store_follow_state {
+	STORE_FOLLOW_PENDING = 0,    /* awaiting the followed user's approval / the Accept */
+	STORE_FOLLOW_ACCEPTED = 1,
+};
+
+/* A remote actor following a local user. */
+struct store_follower {
+	char *actor;                 /* owned */
+	char *inbox;                 /* owned */
+	char *shared_inbox;          /* owned; NULL if none */
+	char *follow_id;             /* owned: the Follow activity's id */
+	int state;                   /* enum store_follow_state */
+	int64_t created;
+};
+void store_follower_clear(struct store_follower *f);
+/* Called per follower; a non-zero return stops the listing and is returned. */
+typedef int (*store_follower_fn)(void *ctx, const struct store_follower *f);
+
+enum store_fx_kind {
+	STORE_FX_FOLLOWER_PUT = 1,   /* user, actor, inbox, shared_inbox, follow_id, state
+					(an accepted follower stays accepted) */
+	STORE_FX_FOLLOWER_ACCEPT,    /* user, follow_id: pending -> accepted (NOTFOUND if none) */
+	STORE_FX_FOLLOWER_DEL,       /* actor; user (0: any); follow_id (NULL: any) */
+	STORE_FX_FOLLOWING_PUT,      /* user, actor, follow_id, state */
+	STORE_FX_FOLLOWING_ACCEPT,   /* actor, follow_id (no row: nothing happens) */
+	STORE_FX_FOLLOWING_DEL,      /* actor; user (0: any); follow_id (NULL: any) */
+	STORE_FX_OBJECT_UPDATE,      /* object_id, json; owner: actor (remote) or user (local).
+					AIM_ERR_DENIED if someone else owns it */
+	STORE_FX_OBJECT_DELETE,      /* the same, json = the Tombstone; its inbox rows go */
+	STORE_FX_ACTOR_PURGE,        /* actor: its follows both ways, activities and objects */
+	STORE_FX_BLOCK_PUT,          /* user blocks actor */
+	STORE_FX_BLOCK_DEL,
+};
+
+struct store_fx {
+	enum store_fx_kind kind;
+	int64_t user;
+	const char *actor;
+	const char *inbox;
+	const char *shared_inbox;
+	const char *follow_id;
+	const char *object_id;
+	const char *json;
+	int state;
+};
+
+struct store_inbound {
+	/* The received activity (id NULL: none to store). */
+	const char *id;
+	const char *actor;           /* the remote actor's URL */
+	const char *json;
+	const char *object_id;       /* the object it creates, or NULL */
+	const char *object_json;
+	bool is_public;
+	const int64_t *audience;     /* local users addressed */
+	size_t n_audience;
+	const int64_t *inbox;        /* local users whose inbox receives it */
+	size_t n_inbox;
+	int64_t published;
+	/* What it changes, in order. */
+	const struct store_fx *fx;
+	size_t n_fx;
+	/* A local activity it causes (an automatic Accept), with its deliveries. */
+	const struct store_new_activity *reply;
+};
+
 /* ---- The back-end table -------------------------------------------------- */
 
 struct store_ops {
@@ -203,6 +282,19 @@ struct store_ops {
 	int (*delivery_list)(struct store *st, store_delivery_fn fn, void *ctx);
 	int (*host_scheme_get)(struct store *st, const char *host, int *scheme);
 	int (*host_scheme_set)(struct store *st, const char *host, int scheme);
+
+	/* federation: inbound (F1) */
+	int (*inbound_commit)(struct store *st, const struct store_inbound *in, bool *dup,
+			      size_t *added);
+	int (*followers_list)(struct store *st, int64_t user, int state, int64_t offset,
+			      size_t limit, store_follower_fn fn, void *ctx);
+	int (*followers_count)(struct store *st, int64_t user, int state, int64_t *n);
+	int (*following_state)(struct store *st, int64_t user, const char *actor, int *state);
+	int (*blocked)(struct store *st, int64_t user, const char *actor, bool *out);
+	int (*manual_approval_get)(struct store *st, int64_t user, bool *on);
+	int (*manual_approval_set)(struct store *st, int64_t user, bool on);
+	int (*activity_lookup)(struct store *st, const char *id, int64_t *author, char **actor,
+			       char **json);
 };
 
 struct store {
@@ -292,5 +384,35 @@ int store_delivery_list(struct store *st, store_delivery_fn fn, void *ctx) AIM_W
 /* The HTTP signature scheme remembered for a host (0: none yet). */
 int store_host_scheme_get(struct store *st, const char *host, int *scheme) AIM_WARN_UNUSED;
 int store_host_scheme_set(struct store *st, const char *host, int scheme) AIM_WARN_UNUSED;
+
+/* ---- Federation: inbound (F1) ------------------------------------------------ */
+
+/* In one durable transaction: the received activity (with its object,
+ * audience and inbox rows), its effects in order, and the reply. When the
+ * same activity id is already stored for the same actor, only the missing
+ * inbox and audience rows are added and nothing else happens (*dup = true:
+ * deduplication per inbox). *added = the inbox rows inserted. AIM_ERR_DENIED
+ * when the id belongs to another actor or an effect touches what the actor
+ * does not own; AIM_ERR_IO when the commit failed (nothing acknowledged). */
+int store_inbound_commit(struct store *st, const struct store_inbound *in, bool *dup,
+			 size_t *added) AIM_WARN_UNUSED;
+/* The followers of a local user in a state (oldest first), from offset, at
+ * most limit (1..1000). */
+int store_followers_list(struct store *st, int64_t user, int state, int64_t offset, size_t limit,
+			 store_follower_fn fn, void *ctx) AIM_WARN_UNUSED;
+int store_followers_count(struct store *st, int64_t user, int state, int64_t *n) AIM_WARN_UNUSED;
+/* Whether user follows actor: *state, or AIM_ERR_NOTFOUND. */
+int store_following_state(struct store *st, int64_t user, const char *actor,
+			  int *state) AIM_WARN_UNUSED;
+/* Whether the local user blocks actor. */
+int store_blocked(struct store *st, int64_t user, const char *actor, bool *out) AIM_WARN_UNUSED;
+/* The per-user setting "approve followers by hand" (default off). */
+int store_manual_approval_get(struct store *st, int64_t user, bool *on) AIM_WARN_UNUSED;
+int store_manual_approval_set(struct store *st, int64_t user, bool on) AIM_WARN_UNUSED;
+/* Any stored activity by id, regardless of visibility: its author (a local
+ * user id, or the STORE_REMOTE_NAME row), its remote actor (NULL for a local
+ * activity) and its JSON. Each out-parameter may be NULL. */
+int store_activity_lookup(struct store *st, const char *id, int64_t *author, char **actor,
+			  char **json) AIM_WARN_UNUSED;
 
 #endif

@@ -70,6 +70,26 @@ static const char *const migrations[] = {
 	"CREATE INDEX deliveries_host ON deliveries(host, state);"
 	"CREATE TABLE delivery_hosts(host TEXT PRIMARY KEY, scheme INTEGER NOT NULL,"
 	" updated INTEGER NOT NULL);",
+	/* 3: federation, inbound (F1): remote activities (author = the reserved
+	 * remote row, actor = their URL), tombstones, followers, follows, blocks,
+	 * manual approval of followers */
+	"ALTER TABLE users ADD COLUMN manual_approval INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE activities ADD COLUMN actor TEXT;"
+	"CREATE INDEX activities_actor ON activities(actor) WHERE actor IS NOT NULL;"
+	"ALTER TABLE objects ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE followers(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" user_id INTEGER NOT NULL REFERENCES users(id), actor TEXT NOT NULL,"
+	" inbox TEXT NOT NULL, shared_inbox TEXT, follow_id TEXT NOT NULL,"
+	" state INTEGER NOT NULL, created INTEGER NOT NULL, UNIQUE(user_id, actor));"
+	"CREATE INDEX followers_actor ON followers(actor);"
+	"CREATE TABLE following(user_id INTEGER NOT NULL REFERENCES users(id),"
+	" actor TEXT NOT NULL, follow_id TEXT NOT NULL, state INTEGER NOT NULL,"
+	" created INTEGER NOT NULL, PRIMARY KEY(user_id, actor));"
+	"CREATE INDEX following_actor ON following(actor);"
+	"CREATE TABLE blocks(user_id INTEGER NOT NULL REFERENCES users(id),"
+	" actor TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY(user_id, actor));"
+	"INSERT INTO users(name, rsa_public, rsa_private, ed_public, ed_private, created)"
+	" VALUES ('" STORE_REMOTE_NAME "', '', '', x'', '', 0);",
 };
 
 int store_sqlite_latest_version(void)
@@ -414,7 +434,7 @@ static int query_int(struct store *st, const char *sql, int64_t a, int64_t b, in
 
 static int sq_user_count(struct store *st, int64_t *n)
 {
-	return query_int(st, "SELECT COUNT(*) FROM users WHERE name <> '" STORE_INSTANCE_NAME "';",
+	return query_int(st, "SELECT COUNT(*) FROM users WHERE name NOT LIKE '~%';",
 			 0, 0, 0, n);
 }
 
@@ -1066,6 +1086,387 @@ static int sq_host_scheme_set(struct store *st, const char *host, int scheme)
 	return rc;
 }
 
+/* ---- Federation: inbound (F1) ------------------------------------------------ */
+
+static void bind_text_or_null(sqlite3_stmt *q, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(q, i);
+}
+
+/* Runs one statement with ?1 = an integer and ?2..?7 = texts (NULL binds
+ * NULL) on the writer; *changes = rows changed. */
+static int run_fx(sqlite3 *db, const char *sql, int64_t i1, const char *t2, const char *t3,
+		  const char *t4, const char *t5, const char *t6, int64_t i7, int *changes)
+{
+	sqlite3_stmt *q;
+	TRY(prep(db, sql, &q));
+	int n = sqlite3_bind_parameter_count(q);
+	if (n >= 1)
+		sqlite3_bind_int64(q, 1, i1);
+	if (n >= 2)
+		bind_text_or_null(q, 2, t2);
+	if (n >= 3)
+		bind_text_or_null(q, 3, t3);
+	if (n >= 4)
+		bind_text_or_null(q, 4, t4);
+	if (n >= 5)
+		bind_text_or_null(q, 5, t5);
+	if (n >= 6)
+		bind_text_or_null(q, 6, t6);
+	if (n >= 7)
+		sqlite3_bind_int64(q, 7, i7);
+	TRY(step_done(db, q, "federation update"));
+	if (changes)
+		*changes = sqlite3_changes(db);
+	return 0;
+}
+
+/* The activities a remote actor (?2) or, for a NULL actor, a local user (?1) owns. */
+#define OWNED_SEQS                                                                         \
+	"(SELECT seq FROM activities WHERE (?2 IS NOT NULL AND actor = ?2)"                 \
+	" OR (?2 IS NULL AND actor IS NULL AND author = ?1))"
+
+static int object_exists(sqlite3 *db, const char *id, bool *out)
+{
+	sqlite3_stmt *q;
+	TRY(prep(db, "SELECT 1 FROM objects WHERE id = ?1;", &q));
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
+	int r = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return db_fail(db, r, "object exists");
+	*out = r == SQLITE_ROW;
+	return 0;
+}
+
+static int apply_fx(sqlite3 *db, const struct store_fx *f)
+{
+	int ch = 0;
+	int64_t now = aim_now();
+	switch (f->kind) {
+	case STORE_FX_FOLLOWER_PUT:
+		ENSURE(f->user > 0 && f->actor && f->inbox && f->follow_id, AIM_ERR_INVALID,
+		       "incomplete follower");
+		return run_fx(db,
+			      "INSERT INTO followers(user_id, actor, inbox, shared_inbox, follow_id,"
+			      " state, created) VALUES (?1, ?2, ?3, ?4, ?5, CAST(?6 AS INTEGER), ?7)"
+			      " ON CONFLICT(user_id, actor) DO UPDATE SET inbox = excluded.inbox,"
+			      " shared_inbox = excluded.shared_inbox, follow_id = excluded.follow_id,"
+			      " state = MAX(state, excluded.state);",
+			      f->user, f->actor, f->inbox, f->shared_inbox, f->follow_id,
+			      f->state == STORE_FOLLOW_ACCEPTED ? "1" : "0", now, NULL);
+	case STORE_FX_FOLLOWER_ACCEPT:
+		TRY(run_fx(db, "UPDATE followers SET state = 1 WHERE user_id = ?1 AND follow_id = ?2;",
+			   f->user, f->follow_id, NULL, NULL, NULL, NULL, 0, &ch));
+		ENSURE(ch > 0, AIM_ERR_NOTFOUND, "no such Follow of this user");
+		return 0;
+	case STORE_FX_FOLLOWER_DEL:
+		return run_fx(db,
+			      "DELETE FROM followers WHERE actor = ?2 AND (?1 = 0 OR user_id = ?1)"
+			      " AND (?3 IS NULL OR follow_id = ?3);",
+			      f->user, f->actor, f->follow_id, NULL, NULL, NULL, 0, NULL);
+	case STORE_FX_FOLLOWING_PUT:
+		ENSURE(f->user > 0 && f->actor && f->follow_id, AIM_ERR_INVALID,
+		       "incomplete follow");
+		return run_fx(db,
+			      "INSERT INTO following(user_id, actor, follow_id, state, created)"
+			      " VALUES (?1, ?2, ?3, CAST(?4 AS INTEGER), ?7)"
+			      " ON CONFLICT(user_id, actor) DO UPDATE SET follow_id = excluded.follow_id,"
+			      " state = excluded.state;",
+			      f->user, f->actor, f->follow_id,
+			      f->state == STORE_FOLLOW_ACCEPTED ? "1" : "0", NULL, NULL, now, NULL);
+	case STORE_FX_FOLLOWING_ACCEPT:
+		return run_fx(db, "UPDATE following SET state = 1 WHERE actor = ?2 AND follow_id = ?3;",
+			      0, f->actor, f->follow_id, NULL, NULL, NULL, 0, NULL);
+	case STORE_FX_FOLLOWING_DEL:
+		return run_fx(db,
+			      "DELETE FROM following WHERE actor = ?2 AND (?1 = 0 OR user_id = ?1)"
+			      " AND (?3 IS NULL OR follow_id = ?3);",
+			      f->user, f->actor, f->follow_id, NULL, NULL, NULL, 0, NULL);
+	case STORE_FX_OBJECT_UPDATE:
+	case STORE_FX_OBJECT_DELETE: {
+		bool del = f->kind == STORE_FX_OBJECT_DELETE;
+		ENSURE(f->object_id && f->json, AIM_ERR_INVALID, "incomplete object change");
+		TRY(run_fx(db,
+			   del ? "UPDATE objects SET json = ?4, deleted = 1 WHERE id = ?3 AND deleted = 0"
+				 " AND activity_seq IN " OWNED_SEQS ";"
+			       : "UPDATE objects SET json = ?4 WHERE id = ?3 AND deleted = 0"
+				 " AND activity_seq IN " OWNED_SEQS ";",
+			   f->user, f->actor, f->object_id, f->json, NULL, NULL, 0, &ch));
+		if (ch == 0) {
+			bool ex = false;
+			TRY(object_exists(db, f->object_id, &ex));
+			ENSURE(!ex, AIM_ERR_DENIED, "the object belongs to someone else or is deleted");
+			return aim_fail(AIM_ERR_NOTFOUND, "no such object");
+		}
+		if (del)
+			TRY(run_fx(db,
+				   "DELETE FROM inbox WHERE activity_seq ="
+				   " (SELECT activity_seq FROM objects WHERE id = ?2);",
+				   0, f->object_id, NULL, NULL, NULL, NULL, 0, NULL));
+		return 0;
+	}
+	case STORE_FX_ACTOR_PURGE: {
+		static const char *const purge[] = {
+			"DELETE FROM followers WHERE actor = ?2;",
+			"DELETE FROM following WHERE actor = ?2;",
+			"DELETE FROM inbox WHERE activity_seq IN (SELECT seq FROM activities WHERE actor = ?2);",
+			"DELETE FROM audience WHERE activity_seq IN (SELECT seq FROM activities WHERE actor = ?2);",
+			"DELETE FROM objects WHERE activity_seq IN (SELECT seq FROM activities WHERE actor = ?2);",
+			"DELETE FROM activities WHERE actor = ?2;",
+		};
+		ENSURE(f->actor, AIM_ERR_INVALID, "purge needs an actor");
+		for (size_t i = 0; i < AIM_ARRAY_LEN(purge); i++)
+			TRY(run_fx(db, purge[i], 0, f->actor, NULL, NULL, NULL, NULL, 0, NULL));
+		return 0;
+	}
+	case STORE_FX_BLOCK_PUT:
+		return run_fx(db,
+			      "INSERT OR IGNORE INTO blocks(user_id, actor, created) VALUES (?1, ?2, ?7);",
+			      f->user, f->actor, NULL, NULL, NULL, NULL, now, NULL);
+	case STORE_FX_BLOCK_DEL:
+		return run_fx(db, "DELETE FROM blocks WHERE user_id = ?1 AND actor = ?2;", f->user,
+			      f->actor, NULL, NULL, NULL, NULL, 0, NULL);
+	}
+	return aim_fail(AIM_ERR_INVALID, "unknown effect");
+}
+
+struct inbound_ctx {
+	const struct store_inbound *in;
+	bool dup;
+	size_t added;
+};
+
+static int inbound_fn(sqlite3 *db, void *ctx)
+{
+	struct inbound_ctx *x = ctx;
+	const struct store_inbound *in = x->in;
+	sqlite3_stmt *q;
+	if (in->id) {
+		TRY(prep(db, "SELECT seq, actor FROM activities WHERE id = ?1;", &q));
+		sqlite3_bind_text(q, 1, in->id, -1, SQLITE_TRANSIENT);
+		int r = sqlite3_step(q);
+		if (r == SQLITE_ROW) {
+			int64_t seq = sqlite3_column_int64(q, 0);
+			const unsigned char *actor = sqlite3_column_text(q, 1);
+			bool same = actor && !strcmp((const char *)actor, in->actor);
+			sqlite3_finalize(q);
+			ENSURE(same, AIM_ERR_DENIED, "activity id %s is taken", in->id);
+			x->dup = true;
+			/* Audience and inbox rows reference the seq as an integer. */
+			TRY(insert_pairs(db,
+					 "INSERT OR IGNORE INTO audience(activity_seq, user_id) VALUES (?1, ?2);",
+					 seq, in->audience, in->n_audience, "audience add"));
+			for (size_t i = 0; i < in->n_inbox; i++) {
+				sqlite3_stmt *iq;
+				TRY(prep(db, "INSERT OR IGNORE INTO inbox(activity_seq, user_id) VALUES (?1, ?2);",
+					 &iq));
+				sqlite3_bind_int64(iq, 1, seq);
+				sqlite3_bind_int64(iq, 2, in->inbox[i]);
+				TRY(step_done(db, iq, "inbox add"));
+				x->added += (size_t)sqlite3_changes(db);
+			}
+			return 0;
+		}
+		sqlite3_finalize(q);
+		if (r != SQLITE_DONE)
+			return db_fail(db, r, "activity lookup");
+	}
+	for (size_t i = 0; i < in->n_fx; i++)
+		TRY(apply_fx(db, &in->fx[i]));
+	if (in->reply) {
+		int64_t rs;
+		TRY(add_activity_tx(db, in->reply, &rs));
+	}
+	if (!in->id)
+		return 0;
+	TRY(prep(db,
+		 "INSERT INTO activities(id, author, public, json, published, actor)"
+		 " VALUES (?1, (SELECT id FROM users WHERE name = '" STORE_REMOTE_NAME "'), ?2, ?3, ?4, ?5);",
+		 &q));
+	sqlite3_bind_text(q, 1, in->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(q, 2, in->is_public ? 1 : 0);
+	sqlite3_bind_text(q, 3, in->json, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 4, in->published);
+	sqlite3_bind_text(q, 5, in->actor, -1, SQLITE_TRANSIENT);
+	TRY(step_done(db, q, "remote activity add"));
+	int64_t seq = sqlite3_last_insert_rowid(db);
+	if (in->object_id) {
+		/* An object id already stored keeps its first owner. */
+		TRY(prep(db, "INSERT OR IGNORE INTO objects(id, activity_seq, json) VALUES (?1, ?2, ?3);",
+			 &q));
+		sqlite3_bind_text(q, 1, in->object_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(q, 2, seq);
+		sqlite3_bind_text(q, 3, in->object_json, -1, SQLITE_TRANSIENT);
+		TRY(step_done(db, q, "remote object add"));
+	}
+	TRY(insert_pairs(db, "INSERT OR IGNORE INTO audience(activity_seq, user_id) VALUES (?1, ?2);",
+			 seq, in->audience, in->n_audience, "audience add"));
+	for (size_t i = 0; i < in->n_inbox; i++) {
+		sqlite3_stmt *iq;
+		TRY(prep(db, "INSERT OR IGNORE INTO inbox(activity_seq, user_id) VALUES (?1, ?2);", &iq));
+		sqlite3_bind_int64(iq, 1, seq);
+		sqlite3_bind_int64(iq, 2, in->inbox[i]);
+		TRY(step_done(db, iq, "inbox add"));
+		x->added += (size_t)sqlite3_changes(db);
+	}
+	return 0;
+}
+
+static int sq_inbound_commit(struct store *st, const struct store_inbound *in, bool *dup,
+			     size_t *added)
+{
+	struct inbound_ctx x = { in, false, 0 };
+	int rc = write_tx(st, inbound_fn, &x);
+	*dup = x.dup;
+	*added = rc == 0 ? x.added : 0;
+	return rc;
+}
+
+static int sq_followers_list(struct store *st, int64_t user, int state, int64_t offset,
+			     size_t limit, store_follower_fn fn, void *ctx)
+{
+	struct sq *s = SQ(st);
+	sqlite3 *db = reader_get(s);
+	if (!db)
+		return -1;
+	sqlite3_stmt *q;
+	int rc = prep(db,
+		      "SELECT actor, inbox, shared_inbox, follow_id, state, created FROM followers"
+		      " WHERE user_id = ?1 AND state = ?2 ORDER BY seq LIMIT ?3 OFFSET ?4;",
+		      &q);
+	if (rc == 0) {
+		sqlite3_bind_int64(q, 1, user);
+		sqlite3_bind_int(q, 2, state);
+		sqlite3_bind_int64(q, 3, (int64_t)limit);
+		sqlite3_bind_int64(q, 4, offset);
+		int r;
+		while (rc == 0 && (r = sqlite3_step(q)) == SQLITE_ROW) {
+			struct store_follower f = {
+				.actor = col_str(q, 0),
+				.inbox = col_str(q, 1),
+				.shared_inbox = col_str_null(q, 2),
+				.follow_id = col_str(q, 3),
+				.state = sqlite3_column_int(q, 4),
+				.created = sqlite3_column_int64(q, 5),
+			};
+			rc = fn(ctx, &f);
+			store_follower_clear(&f);
+		}
+		if (rc == 0 && r != SQLITE_DONE)
+			rc = db_fail(db, r, "followers");
+		sqlite3_finalize(q);
+	}
+	reader_put(s, db);
+	return rc;
+}
+
+static int sq_followers_count(struct store *st, int64_t user, int state, int64_t *n)
+{
+	return query_int(st, "SELECT COUNT(*) FROM followers WHERE user_id = ?1 AND state = ?2;", user,
+			 state, 0, n);
+}
+
+/* A one-integer query with ?1 = an integer and ?2 = a text; NOTFOUND without a row. */
+static int query_int_text(struct store *st, const char *sql, int64_t a, const char *t,
+			  int64_t *out)
+{
+	struct sq *s = SQ(st);
+	sqlite3 *db = reader_get(s);
+	if (!db)
+		return -1;
+	sqlite3_stmt *q;
+	int rc = prep(db, sql, &q);
+	if (rc == 0) {
+		sqlite3_bind_int64(q, 1, a);
+		bind_text_or_null(q, 2, t);
+		int r = sqlite3_step(q);
+		if (r == SQLITE_ROW)
+			*out = sqlite3_column_int64(q, 0);
+		else if (r == SQLITE_DONE)
+			rc = aim_fail(AIM_ERR_NOTFOUND, "no such row");
+		else
+			rc = db_fail(db, r, "query");
+		sqlite3_finalize(q);
+	}
+	reader_put(s, db);
+	return rc;
+}
+
+static int sq_following_state(struct store *st, int64_t user, const char *actor, int *state)
+{
+	int64_t v;
+	TRY(query_int_text(st, "SELECT state FROM following WHERE user_id = ?1 AND actor = ?2;", user,
+			   actor, &v));
+	*state = (int)v;
+	return 0;
+}
+
+static int sq_blocked(struct store *st, int64_t user, const char *actor, bool *out)
+{
+	int64_t v;
+	TRY(query_int_text(st,
+			   "SELECT EXISTS (SELECT 1 FROM blocks WHERE user_id = ?1 AND actor = ?2);",
+			   user, actor, &v));
+	*out = v != 0;
+	return 0;
+}
+
+static int sq_manual_approval_get(struct store *st, int64_t user, bool *on)
+{
+	int64_t v;
+	TRY(query_int_text(st, "SELECT manual_approval FROM users WHERE id = ?1 AND ?2 IS NULL;",
+			   user, NULL, &v));
+	*on = v != 0;
+	return 0;
+}
+
+static int sq_manual_approval_set(struct store *st, int64_t user, bool on)
+{
+	struct sq *s = SQ(st);
+	pthread_mutex_lock(&s->wlock);
+	int ch = 0;
+	int rc = run_fx(s->w, "UPDATE users SET manual_approval = CAST(?2 AS INTEGER) WHERE id = ?1;",
+			user, on ? "1" : "0", NULL, NULL, NULL, NULL, 0, &ch);
+	if (rc == 0 && ch == 0)
+		rc = aim_fail(AIM_ERR_NOTFOUND, "no such user");
+	pthread_mutex_unlock(&s->wlock);
+	return rc;
+}
+
+static int sq_activity_lookup(struct store *st, const char *id, int64_t *author, char **actor,
+			      char **json)
+{
+	struct sq *s = SQ(st);
+	sqlite3 *db = reader_get(s);
+	if (!db)
+		return -1;
+	sqlite3_stmt *q;
+	int rc = prep(db, "SELECT author, actor, json FROM activities WHERE id = ?1;", &q);
+	if (rc == 0) {
+		sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
+		int r = sqlite3_step(q);
+		if (r == SQLITE_ROW) {
+			if (author)
+				*author = sqlite3_column_int64(q, 0);
+			if (actor)
+				*actor = col_str_null(q, 1);
+			if (json)
+				*json = col_str(q, 2);
+		} else if (r == SQLITE_DONE) {
+			rc = aim_fail(AIM_ERR_NOTFOUND, "no such activity");
+		} else {
+			rc = db_fail(db, r, "activity lookup");
+		}
+		sqlite3_finalize(q);
+	}
+	reader_put(s, db);
+	return rc;
+}
+
 static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -1095,4 +1496,12 @@ static const struct store_ops sqlite_ops = {
 	.delivery_list = sq_delivery_list,
 	.host_scheme_get = sq_host_scheme_get,
 	.host_scheme_set = sq_host_scheme_set,
+	.inbound_commit = sq_inbound_commit,
+	.followers_list = sq_followers_list,
+	.followers_count = sq_followers_count,
+	.following_state = sq_following_state,
+	.blocked = sq_blocked,
+	.manual_approval_get = sq_manual_approval_get,
+	.manual_approval_set = sq_manual_approval_set,
+	.activity_lookup = sq_activity_lookup,
 };

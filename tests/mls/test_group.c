@@ -891,6 +891,118 @@ static void test_attacks(void **state)
 	member_free(&d);
 }
 
+/* An external sender (external_senders extension) proposes a Remove; a
+ * member commits it by reference. Then a ReInit by reference ends the
+ * group. */
+static void test_external_sender_and_reinit(void **state)
+{
+	(void)state;
+	const struct aim_suite *cs = aim_suite_get(1);
+	struct aim_buf esk, epk, body;
+	aim_buf_init(&esk, 1024);
+	aim_buf_init(&epk, 1024);
+	aim_buf_init(&body, 4096);
+	assert_int_equal(aim_sig_keygen(cs->sig, &esk, &epk), 0);
+	struct mls_external_senders es;
+	memset(&es, 0, sizeof es);
+	es.v = aim_xcalloc(1, sizeof *es.v);
+	es.n = 1;
+	assert_int_equal(mls_bytes_set(&es.v[0].signature_key, epk.data, epk.len), 0);
+	es.v[0].credential.type = MLS_CREDENTIAL_BASIC;
+	assert_int_equal(mls_bytes_set(&es.v[0].credential.identity, "hub", 3), 0);
+	assert_int_equal(mls_external_senders_encode(&body, &es), 0);
+	mls_external_senders_free(&es);
+	struct mls_extension_list ext;
+	memset(&ext, 0, sizeof ext);
+	ext.v = aim_xcalloc(1, sizeof *ext.v);
+	ext.n = 1;
+	ext.v[0].type = MLS_EXT_EXTERNAL_SENDERS;
+	assert_int_equal(mls_bytes_set(&ext.v[0].data, body.data, body.len), 0);
+
+	struct member a, b, c;
+	member_init(&a, 1, "alice");
+	member_init(&b, 1, "bob");
+	member_init(&c, 1, "carol");
+	assert_int_equal(mls_group_create(&cfg_public, AIM_BYTES(NULL, 0), &a.kp, &a.priv, &ext,
+					  &a.g),
+			 0);
+	mls_extension_list_free(&ext);
+	struct member *ms[] = { &a, &b, &c };
+	struct mls_key_package adds[2];
+	memcpy(&adds[0], &b.kp, sizeof adds[0]);
+	memcpy(&adds[1], &c.kp, sizeof adds[1]);
+	struct mls_commit_params p = { .adds = adds, .n_adds = 2 };
+	struct member *j[] = { &b, &c };
+	commit_all(ms, 1, 0, &p, j, 2, true);
+	agree(ms, 3);
+
+	/* the external sender removes carol */
+	struct mls_message m;
+	memset(&m, 0, sizeof m);
+	m.version = MLS_VERSION_10;
+	m.wire_format = MLS_WIRE_PUBLIC_MESSAGE;
+	struct mls_framed_content *fc = &m.public_message.content;
+	assert_int_equal(mls_bytes_copy(&fc->group_id, &a.g->ctx.group_id), 0);
+	fc->epoch = mls_group_epoch(a.g);
+	fc->sender.type = MLS_SENDER_EXTERNAL;
+	fc->sender.index = 0;
+	fc->content_type = MLS_CONTENT_PROPOSAL;
+	fc->proposal.type = MLS_PROPOSAL_REMOVE;
+	fc->proposal.remove.removed = mls_group_own_leaf(c.g);
+	assert_int_equal(mls_content_sign(cs, MLS_WIRE_PUBLIC_MESSAGE, fc, &a.g->ctx,
+					  aim_buf_bytes(&esk), &m.public_message.auth),
+			 0);
+	struct aim_buf msg;
+	aim_buf_init(&msg, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_message_encode(&msg, &m), 0);
+	/* an index past the list is refused */
+	fc->sender.index = 1;
+	struct aim_buf bad;
+	aim_buf_init(&bad, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_message_encode(&bad, &m), 0);
+	refused(&b, &bad, AIM_ERR_INVALID, "external sender index");
+	aim_buf_free(&bad);
+	mls_message_free(&m);
+	int before = hook_calls;
+	process_ok(&a, &msg);
+	assert_true(hook_calls > before);
+	process_ok(&b, &msg);
+	process_ok(&c, &msg);
+	struct mls_commit_result r;
+	mls_commit_result_init(&r);
+	struct mls_commit_params pr = { .include_pending = true };
+	assert_int_equal(mls_group_commit(b.g, &pr, &r), 0);
+	struct mls_group_event ev;
+	assert_int_equal(mls_group_process(c.g, aim_buf_bytes(&r.commit), &ev), 0);
+	assert_true(ev.removed_self);
+	mls_group_event_free(&ev);
+	process_ok(&a, &r.commit);
+	process_ok(&b, &r.commit);
+	mls_commit_result_free(&r);
+	agree(ms, 2);
+	assert_int_equal(mls_group_member_count(a.g), 2);
+
+	/* ReInit by reference */
+	aim_buf_reset(&msg);
+	assert_int_equal(mls_group_propose_reinit(a.g, AIM_BYTES("next", 4), 1, NULL, &msg), 0);
+	process_ok(&b, &msg);
+	mls_commit_result_init(&r);
+	assert_int_equal(mls_group_commit(b.g, &pr, &r), 0);
+	assert_int_equal(mls_group_process(a.g, aim_buf_bytes(&r.commit), &ev), 0);
+	assert_true(ev.reinit);
+	mls_group_event_free(&ev);
+	process_ok(&b, &r.commit);
+	agree(ms, 2);
+	mls_commit_result_free(&r);
+	aim_buf_free(&msg);
+	aim_buf_free_secret(&esk);
+	aim_buf_free(&epk);
+	aim_buf_free(&body);
+	member_free(&a);
+	member_free(&b);
+	member_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -900,6 +1012,7 @@ int main(void)
 		cmocka_unit_test(test_persistence),
 		cmocka_unit_test(test_group_info_and_proposals),
 		cmocka_unit_test(test_attacks),
+		cmocka_unit_test(test_external_sender_and_reinit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

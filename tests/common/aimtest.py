@@ -84,6 +84,21 @@ def free_port():
 		return s.getsockname()[1]
 
 
+def reserve_port(port=0):
+	"""(port, socket): the socket stays bound (SO_REUSEADDR, not
+	listening), so no other bind(0) on this machine gets the port while
+	aimd is being prepared; aimd (which also sets SO_REUSEADDR) can
+	still bind it. Close the socket once aimd listens."""
+	s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+	try:
+		s.bind(("127.0.0.1", port))
+	except OSError:
+		s.close()
+		raise
+	return s.getsockname()[1], s
+
+
 def keep_tmp():
 	return os.environ.get("AIM_KEEP_TMP") == "1"
 
@@ -116,9 +131,12 @@ class Server:
 
 	def __init__(self, domain="local.test", url=None, port=None, tls=None,
 		     extra_args=(), init_args=(), env=None, listen_host="127.0.0.1",
-		     ca=None):
+		     ca=None, reservation=None):
 		self.domain = domain
 		self.ctx = ca.ssl_context() if ca else None
+		self.reservation = reservation
+		if port is None and listen_host == "127.0.0.1":
+			port, self.reservation = reserve_port()
 		self.port = port or free_port()
 		self.tls = tls
 		self.scheme = "https" if tls else "http"
@@ -215,11 +233,25 @@ class Server:
 				raise ServerError("aimd serve exited with %d at start:\n%s" %
 						  (rc, self.log()))
 			if "listening on" in self.log_current() or self._answers():
+				self.release_port()
 				return self
 			time.sleep(0.05)
 		log = self.log()
 		self.kill9()
 		raise ServerError("aimd serve not ready after %ss:\n%s" % (timeout, log))
+
+	def release_port(self):
+		if self.reservation is not None:
+			self.reservation.close()
+			self.reservation = None
+
+	def _reserve(self):
+		"""Holds the port again while the server is down (restart)."""
+		if self.reservation is None and self.listen_host == "127.0.0.1":
+			try:
+				self.reservation = reserve_port(self.port)[1]
+			except OSError:
+				pass
 
 	def _answers(self):
 		try:
@@ -255,6 +287,7 @@ class Server:
 			raise ServerError("aimd did not exit within %ss of SIGTERM:\n%s" %
 					  (timeout, self.log_current()))
 		self.proc = None
+		self._reserve()
 		if os.environ.get("AIM_TEST_VERBOSE") == "1":
 			sys.stderr.write(self.log_current())
 		if check:
@@ -271,6 +304,7 @@ class Server:
 			self.proc.send_signal(signal.SIGKILL)
 		self.proc.wait()
 		self.proc = None
+		self._reserve()
 
 	def restart(self, timeout=20):
 		self.stop()
@@ -302,6 +336,7 @@ class Server:
 		try:
 			self.stop()
 		finally:
+			self.release_port()
 			if not keep_tmp():
 				shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -388,11 +423,11 @@ class Federation:
 		self.servers = {}
 		try:
 			for name in names:
-				port = free_port()
+				port, res = reserve_port()
 				tls = make_cert(self.ca, os.path.join(self.dir, "ca"), name)
 				self.servers[name] = Server(domain=name, port=port,
 							    url="https://%s:%d" % (name, port),
-							    tls=tls, ca=self.ca,
+							    tls=tls, ca=self.ca, reservation=res,
 							    init_args=init_args)
 		except Exception:
 			self.cleanup()

@@ -229,6 +229,7 @@ class ServeCliTest(AimTestCase):
 
 	def test_port_in_use(self):
 		srv = Server(domain="busy.test")
+		srv.release_port()
 		blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 		try:
 			blocker.bind(("127.0.0.1", srv.port))

@@ -13,20 +13,20 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from aimtest import (AP_TYPE, AimTestCase, Federation, SSEClient, Server, free_port,
-		     get_json, make_ca, make_cert, note, parse_raw_status, request)
+from aimtest import (AP_TYPE, AimTestCase, Federation, SSEClient, Server, get_json,
+		     make_ca, make_cert, note, parse_raw_status, request, reserve_port)
 
 
 class HttpsTest(AimTestCase):
 	@classmethod
 	def setUpClass(cls):
-		port = free_port()
+		port, res = reserve_port()
 		cls.certdir = tempfile.mkdtemp(prefix="aimtest-ca-")
 		cls.addClassCleanup(shutil.rmtree, cls.certdir, ignore_errors=True)
 		cls.ca = make_ca(cls.certdir)
 		cert, key = make_cert(cls.ca, cls.certdir, "a.test")
 		cls.srv = cls.server(domain="a.test", port=port, url="https://a.test:%d" % port,
-				 tls=(cert, key), ca=cls.ca)
+				 tls=(cert, key), ca=cls.ca, reservation=res)
 		cls.tok = {n: cls.srv.add_user(n) for n in ("alice", "bob")}
 		cls.srv.start()
 

@@ -20,6 +20,7 @@ import hashlib
 import http.server
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import tempfile
@@ -217,10 +218,12 @@ class Peer:
 		self.httpd.daemon_threads = True
 		self.port = self.httpd.server_address[1]
 		self.scheme = "http"
+		self.own_dir = None
 		if ca is not None:
 			from aimtest import make_cert
-			cert, key = make_cert(ca, certdir or tempfile.mkdtemp(prefix="aimpeer-"),
-					      hostname)
+			if certdir is None:
+				certdir = self.own_dir = tempfile.mkdtemp(prefix="aimpeer-")
+			cert, key = make_cert(ca, certdir, hostname)
 			ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 			ctx.load_cert_chain(cert, key)
 			self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
@@ -271,5 +274,9 @@ class Peer:
 		return self
 
 	def stop(self):
-		self.httpd.shutdown()
+		if self.thread is not None:
+			self.httpd.shutdown()
+			self.thread = None
 		self.httpd.server_close()
+		if self.own_dir:
+			shutil.rmtree(self.own_dir, ignore_errors=True)

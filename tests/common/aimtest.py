@@ -10,6 +10,13 @@ over HTTP(S). Used by tests/core/test_*.py and the federation tests.
   srv.stop()                               # SIGTERM, exit 0, no sanitizer report
   srv.cleanup()
 
+Also: AimTestCase.server() (a Server cleaned up after the class),
+assertRefused/assertErrorBody (the {"error","detail"} JSON contract),
+get_json/post_json/raw_exchange, SSEClient (text/event-stream reader),
+make_ca/make_cert (openssl CLI test CA), Federation (a.test, b.test, c.test
+over HTTPS from one CA). aimpeer.py has the request signers and a scripted
+remote peer.
+
 Environment: AIM_BIN_DIR (the build's bin dir; default build/bin in the
 repository), AIM_KEEP_TMP=1 keeps the temporary directories, AIM_TEST_VERBOSE=1
 prints server logs on stop.

@@ -181,6 +181,26 @@ class CliTest(AimTestCase):
 				mode = os.stat(name).st_mode & 0o777
 				self.assertEqual(mode & 0o007, 0, "%s has mode %o" % (name, mode))
 
+	def test_tokens_stored_hashed(self):
+		"""The issue: tokens are stored hashed; the plain token is nowhere
+		in the data directory."""
+		d = os.path.join(self.fresh_dir(), "data")
+		self.assertEqual(run_aimd("init", "--data", d, "--domain", "h.test").returncode, 0)
+		toks = []
+		for name in ("alice", "bob"):
+			r = run_aimd("user", "add", "--data", d, name)
+			self.assertEqual(r.returncode, 0, r.stderr)
+			toks.append(r.stdout.split()[-1])
+		r = run_aimd("user", "token", "--data", d, "alice")
+		if r.returncode == 0:
+			toks.append(r.stdout.split()[-1])
+		for root, dirs, files in os.walk(d):
+			for f in files:
+				with open(os.path.join(root, f), "rb") as fh:
+					data = fh.read()
+				for t in toks:
+					self.assertNotIn(t.encode(), data, "plain token in " + f)
+
 	def test_good_user_names(self):
 		for name in ("a", "0day", "x.y-z_w", "b" * 64, "9"):
 			with self.subTest(name=name):

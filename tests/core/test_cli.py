@@ -1,6 +1,7 @@
 """aimd command line: --version/--help, argument errors (exit 2, one line),
 init twice, user add (names, duplicates, token as last line), serve refusals."""
 
+import base64
 import os
 import shutil
 import socket
@@ -200,6 +201,13 @@ class CliTest(AimTestCase):
 					data = fh.read()
 				for t in toks:
 					self.assertNotIn(t.encode(), data, "plain token in " + f)
+					try:
+						raw = base64.urlsafe_b64decode(t + "=" * (-len(t) % 4))
+					except ValueError:
+						continue
+					if len(raw) >= 16:
+						self.assertNotIn(raw, data, "raw token in " + f)
+						self.assertNotIn(raw.hex().encode(), data)
 
 	def test_good_user_names(self):
 		for name in ("a", "0day", "x.y-z_w", "b" * 64, "9"):

@@ -101,7 +101,8 @@ class RunScriptTest(AimTestCase):
 		self.assertEqual(st, 200)
 		st, hd, a = post_json(self.base + "/users/alice/outbox", note("first run"), token=tok)
 		self.assertEqual(st, 201, a)
-		self.run_curls(text)
+		if shutil.which("curl"):
+			self.run_curls(text)
 		self.interrupt(1)
 
 		text = self.run_script(2)

@@ -14,6 +14,10 @@ if [ ! -d "$bin_dir" ]; then
 	exit 2
 fi
 
+# bench_mls runs ts-mls from this checkout (bench/, tests/interop/node_modules)
+AIM_SOURCE_DIR=${AIM_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+export AIM_SOURCE_DIR
+
 echo "machine: nproc=$(nproc) $(uname -m) $(uname -sr)"
 found=0
 status=0

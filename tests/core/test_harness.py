@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from aimtest import (AimTestCase, SSEClient, get_json, make_ca, make_cert,
 		     sanitizer_reports)
 
+
 class MiscTest(AimTestCase):
 	def test_sanitizer_scan(self):
 		self.assertEqual(sanitizer_reports("info: all good\nlistening on x\n"), "")

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "server/s2s.h" /* federation, inbound (F1) */
 
 bool aimd_valid_name(const char *name)
 {
@@ -196,6 +197,7 @@ out:
 
 static void app_free(struct app *a)
 {
+	fed_in_free(a); /* F1 */
 	limiter_free(a->lim);
 	hub_destroy(&a->hub);
 	store_close(a->st);
@@ -227,6 +229,7 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 	a->client.ca_file = o->ca_file;
 	a->client.allow_private = o->allow_private;
 	a->client.allow_loopback = o->allow_private;
+	TRY(fed_in_open(a)); /* F1: signature gate, actor cache, signed fetches */
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 
 #include "ap/ap.h"
 #include "crypto/crypto.h"
+#include "server/s2s.h" /* federation, inbound (F1) */
 
 #define PAGE_SIZE 20
 #define JRD "application/jrd+json"
@@ -551,6 +552,9 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	}
 	if (nr)
 		hub_notify(&a->hub);
+	/* Federation (F1): follows, blocks, approvals and tombstones it causes. */
+	if (s2s_outbox_effects(a, owner->id, out.activity) != 0)
+		aim_log(AIM_LOG_ERROR, "outbox", "effects of %s: %s", act_id, aim_errmsg());
 	/* ActivityPub 6: "Servers MUST return a 201 Created HTTP code, and ...
 	 * MUST include the new id in the Location header." */
 	http_resp_set(r, 201, AS_TYPE, txt, strlen(txt));
@@ -592,6 +596,13 @@ static void get_by_id(struct app *a, const struct http_request *q, struct http_r
 		send_failure(r);
 		return;
 	}
+	/* Federation (F1): a deleted object leaves a Tombstone and answers 410. */
+	const char *jt = json_string_value(json_object_get(j, "type"));
+	if (object && jt && !strcmp(jt, "Tombstone")) {
+		store_item_clear(&it);
+		send_json(r, 410, AS_TYPE, j);
+		return;
+	}
 	if (it.author != viewer) {
 		json_t *s = ap_strip_hidden(j);
 		json_decref(j);
@@ -602,13 +613,6 @@ static void get_by_id(struct app *a, const struct http_request *q, struct http_r
 }
 
 /* ---- Users' routes ---------------------------------------------------------------------------- */
-
-static void s2s_inbox_post(struct http_response *r)
-{
-	/* Federation (HTTP signatures) is not implemented yet: nothing can be
-	 * verified, so nothing is accepted. */
-	http_resp_error(r, 401, "unauthorized", "HTTP signature required");
-}
 
 static void user_routes(struct app *a, const struct http_request *q, struct http_response *r,
 			const char *name, const char *sub)
@@ -632,7 +636,7 @@ static void user_routes(struct app *a, const struct http_request *q, struct http
 			actor_doc(a, &u, r);
 	} else if (!strcmp(sub, "inbox")) {
 		if (!strcmp(q->method, "POST")) {
-			s2s_inbox_post(r);
+			s2s_inbox_post(a, q, r, name); /* F1: the signature gate */
 		} else if (!is_get(q)) {
 			method_not_allowed(r, "GET, HEAD, POST");
 		} else {
@@ -673,6 +677,15 @@ static void user_routes(struct app *a, const struct http_request *q, struct http
 			int64_t viewer = authenticate(a, q, r, false);
 			if (viewer >= 0)
 				collection(a, q, r, &u, "outbox", C_OUTBOX, viewer);
+		}
+	} else if (!strcmp(sub, "followers") && is_get(q)) {
+		/* Federation (F1): accepted remote followers. */
+		if (negotiate(q, r)) {
+			char *base = user_url(a, u.name);
+			char *cid = aim_xasprintf("%s/followers", base);
+			s2s_followers(a, q, r, u.id, cid);
+			free(cid);
+			free(base);
 		}
 	} else if (!strcmp(sub, "followers") || !strcmp(sub, "following") ||
 		   !strcmp(sub, "keyPackages")) {
@@ -719,7 +732,7 @@ void app_handle(void *ap, const struct http_request *q, struct http_response *r)
 	}
 	if (!strcmp(p, "/inbox")) {
 		if (!strcmp(q->method, "POST"))
-			s2s_inbox_post(r);
+			s2s_inbox_post(a, q, r, NULL); /* F1: the signature gate */
 		else
 			method_not_allowed(r, "POST");
 		return;

@@ -308,3 +308,10 @@ int store_activity_lookup(struct store *st, const char *id, int64_t *author, cha
 {
 	return st->ops->activity_lookup(st, id, author, actor, json);
 }
+
+int store_following_users(struct store *st, const char *actor, int64_t *ids, size_t max,
+			  size_t *n)
+{
+	*n = 0;
+	return st->ops->following_users(st, actor, ids, max, n);
+}

@@ -295,6 +295,8 @@ struct store_ops {
 	int (*manual_approval_set)(struct store *st, int64_t user, bool on);
 	int (*activity_lookup)(struct store *st, const char *id, int64_t *author, char **actor,
 			       char **json);
+	int (*following_users)(struct store *st, const char *actor, int64_t *ids, size_t max,
+			       size_t *n);
 };
 
 struct store {
@@ -414,5 +416,8 @@ int store_manual_approval_set(struct store *st, int64_t user, bool on) AIM_WARN_
  * activity) and its JSON. Each out-parameter may be NULL. */
 int store_activity_lookup(struct store *st, const char *id, int64_t *author, char **actor,
 			  char **json) AIM_WARN_UNUSED;
+/* The local users whose follow of actor was accepted (at most max). */
+int store_following_users(struct store *st, const char *actor, int64_t *ids, size_t max,
+			  size_t *n) AIM_WARN_UNUSED;
 
 #endif

@@ -1467,6 +1467,29 @@ static int sq_activity_lookup(struct store *st, const char *id, int64_t *author,
 	return rc;
 }
 
+static int sq_following_users(struct store *st, const char *actor, int64_t *ids, size_t max,
+			      size_t *n)
+{
+	struct sq *s = SQ(st);
+	sqlite3 *db = reader_get(s);
+	if (!db)
+		return -1;
+	sqlite3_stmt *q;
+	int rc = prep(db, "SELECT user_id FROM following WHERE actor = ?1 AND state = 1 ORDER BY user_id;",
+		      &q);
+	if (rc == 0) {
+		sqlite3_bind_text(q, 1, actor, -1, SQLITE_TRANSIENT);
+		int r;
+		while ((r = sqlite3_step(q)) == SQLITE_ROW && *n < max)
+			ids[(*n)++] = sqlite3_column_int64(q, 0);
+		if (r != SQLITE_DONE && r != SQLITE_ROW)
+			rc = db_fail(db, r, "following users");
+		sqlite3_finalize(q);
+	}
+	reader_put(s, db);
+	return rc;
+}
+
 static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -1504,4 +1527,5 @@ static const struct store_ops sqlite_ops = {
 	.manual_approval_get = sq_manual_approval_get,
 	.manual_approval_set = sq_manual_approval_set,
 	.activity_lookup = sq_activity_lookup,
+	.following_users = sq_following_users,
 };

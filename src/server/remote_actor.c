@@ -1,0 +1,383 @@
+/*
+ * Remote actors and their keys: fetched by signed GET, checked, cached in
+ * memory with an expiry, failures remembered (negative cache, A20).
+ *
+ * The cache is a bounded array of entries behind one mutex. An entry is
+ * either an actor (its inbox, shared inbox, followers and public keys) or a
+ * remembered failure for a URL. Keys handed to the signature verifier keep
+ * their entry alive with a reference count, so eviction never frees a key
+ * in use.
+ */
+#include "server/internal.h"
+#include "server/s2s.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ap/ap.h"
+#include "crypto/crypto.h"
+
+struct ra_key {
+	char *id;
+	struct aim_pkey *pkey;
+};
+
+struct ra_entry {
+	char *url;                   /* actor id (or the URL that failed) */
+	int64_t expires;
+	bool negative;
+	enum aim_err err;            /* negative: why */
+	struct remote_actor info;
+	struct ra_key keys[RA_MAX_KEYS];
+	size_t nkeys;
+	int refs;                    /* 1 while in the cache, +1 per key handed out */
+};
+
+struct ra_cache {
+	pthread_mutex_t mu;
+	struct ra_entry *e[RA_MAX];
+	size_t n;
+};
+
+void remote_actor_clear(struct remote_actor *ra)
+{
+	if (!ra)
+		return;
+	free(ra->id);
+	free(ra->inbox);
+	free(ra->shared_inbox);
+	free(ra->followers);
+	free(ra->type);
+	memset(ra, 0, sizeof *ra);
+}
+
+static void entry_unref(struct ra_entry *e)
+{
+	if (!e || --e->refs > 0)
+		return;
+	free(e->url);
+	remote_actor_clear(&e->info);
+	for (size_t i = 0; i < e->nkeys; i++) {
+		free(e->keys[i].id);
+		aim_pkey_free(e->keys[i].pkey);
+	}
+	free(e);
+}
+
+struct ra_cache *ra_cache_new(void)
+{
+	struct ra_cache *c = aim_xcalloc(1, sizeof *c);
+	pthread_mutex_init(&c->mu, NULL);
+	return c;
+}
+
+void ra_cache_free(struct ra_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		entry_unref(c->e[i]);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+/* Caller holds mu. Removes entry i from the array (and drops the cache's reference). */
+static void drop_at(struct ra_cache *c, size_t i)
+{
+	entry_unref(c->e[i]);
+	c->e[i] = c->e[--c->n];
+}
+
+/* Caller holds mu: the live entry for url, or NULL (expired ones are dropped). */
+static struct ra_entry *find(struct ra_cache *c, const char *url, int64_t now)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		if (strcmp(c->e[i]->url, url) != 0)
+			continue;
+		if (c->e[i]->expires <= now) {
+			drop_at(c, i);
+			return NULL;
+		}
+		return c->e[i];
+	}
+	return NULL;
+}
+
+/* Caller holds mu. Takes the reference of e. */
+static void insert(struct ra_cache *c, struct ra_entry *e, int64_t now)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->e[i]->url, e->url)) {
+			drop_at(c, i);
+			break;
+		}
+	if (c->n == RA_MAX) {
+		/* Full: drop the expired ones, else the one expiring first. */
+		size_t victim = 0;
+		for (size_t i = c->n; i-- > 0;) {
+			if (c->e[i]->expires <= now)
+				drop_at(c, i);
+			else if (i < c->n && c->e[i]->expires < c->e[victim]->expires)
+				victim = i;
+		}
+		if (c->n == RA_MAX)
+			drop_at(c, victim);
+	}
+	c->e[c->n++] = e;
+}
+
+/* ---- Parsing an actor document --------------------------------------------- */
+
+static bool is_http_url(const char *s)
+{
+	struct aim_url u = { 0 };
+	bool ok = s && strlen(s) <= 2048 && aim_url_parse(s, &u) == 0;
+	aim_url_free(&u);
+	return ok;
+}
+
+static const char *str_of(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* Adds one key of the actor if it is well formed and owned by the actor
+ * (A15: the owner/controller is the actor itself, same origin). */
+static void add_key(struct ra_entry *e, const json_t *k)
+{
+	if (!json_is_object(k) || e->nkeys >= RA_MAX_KEYS)
+		return;
+	const char *id = str_of(k, "id");
+	const char *owner = str_of(k, "owner");
+	if (!owner)
+		owner = str_of(k, "controller");
+	if (!id || !owner || !fetch_same_url(owner, e->info.id) || !is_http_url(id) ||
+	    !fetch_same_origin(id, e->info.id))
+		return;
+	struct aim_pkey *pk = NULL;
+	const char *pem = str_of(k, "publicKeyPem");
+	const char *mb = str_of(k, "publicKeyMultibase");
+	if (pem && strlen(pem) < 16384) {
+		if (aim_pkey_from_public_pem(pem, strlen(pem), &pk) != 0)
+			return;
+	} else if (mb && strlen(mb) < 256) {
+		struct aim_buf raw;
+		aim_buf_init(&raw, 256);
+		/* FEP-521a: multicodec ed25519-pub (0xed 0x01) then 32 bytes. */
+		if (aim_multibase_decode(&raw, mb, strlen(mb)) == 0 && raw.len == 34 &&
+		    raw.data[0] == 0xed && raw.data[1] == 0x01 &&
+		    aim_pkey_from_raw_public(AIM_KEY_ED25519, AIM_BYTES(raw.data + 2, 32), &pk) != 0)
+			pk = NULL;
+		aim_buf_free(&raw);
+	}
+	if (!pk)
+		return;
+	if (aim_pkey_type(pk) == AIM_KEY_OTHER ||
+	    (aim_pkey_type(pk) == AIM_KEY_RSA && aim_pkey_bits(pk) < 2048)) {
+		aim_pkey_free(pk);
+		return;
+	}
+	e->keys[e->nkeys].id = aim_xstrdup(id);
+	e->keys[e->nkeys].pkey = pk;
+	e->nkeys++;
+}
+
+static void add_keys(struct ra_entry *e, const json_t *v)
+{
+	if (json_is_array(v)) {
+		size_t i;
+		const json_t *k;
+		json_array_foreach(v, i, k)
+			add_key(e, k);
+	} else {
+		add_key(e, v);
+	}
+}
+
+/* An entry from a fetched actor document (its id already checked). */
+static int parse_actor(const json_t *doc, struct ra_entry **out)
+{
+	const char *id = str_of(doc, "id");
+	const char *type = str_of(doc, "type");
+	const char *inbox = str_of(doc, "inbox");
+	ENSURE(id && type && inbox, AIM_ERR_INVALID, "actor document without id, type or inbox");
+	ENSURE(is_http_url(inbox), AIM_ERR_INVALID, "actor inbox is not an http(s) URL");
+	const json_t *ep = json_object_get(doc, "endpoints");
+	const char *shared = json_is_object(ep) ? str_of(ep, "sharedInbox") : NULL;
+	const char *followers = str_of(doc, "followers");
+	struct ra_entry *e = aim_xcalloc(1, sizeof *e);
+	e->refs = 1;
+	e->url = aim_xstrdup(id);
+	e->info.id = aim_xstrdup(id);
+	e->info.type = aim_xstrdup(type);
+	e->info.inbox = aim_xstrdup(inbox);
+	e->info.shared_inbox = shared && is_http_url(shared) ? aim_xstrdup(shared) : NULL;
+	e->info.followers = followers && is_http_url(followers) ? aim_xstrdup(followers) : NULL;
+	add_keys(e, json_object_get(doc, "publicKey"));
+	add_keys(e, json_object_get(doc, "assertionMethod"));
+	*out = e;
+	return 0;
+}
+
+/* ---- Lookups ------------------------------------------------------------- */
+
+static struct ra_cache *cache_of(struct app *a)
+{
+	return a->fin->cache;
+}
+
+/* The actor document at url (no fragment), cached or fetched. Returns the
+ * entry with a reference the caller drops with entry_unref (under mu). */
+static int get_entry(struct app *a, const char *url, bool fresh, struct ra_entry **out)
+{
+	struct ra_cache *c = cache_of(a);
+	int64_t now = aim_now();
+	pthread_mutex_lock(&c->mu);
+	struct ra_entry *e = find(c, url, now);
+	if (e && fresh && !e->negative) {
+		for (size_t i = 0; i < c->n; i++)
+			if (c->e[i] == e) {
+				drop_at(c, i);
+				break;
+			}
+		e = NULL;
+	}
+	if (e) {
+		if (e->negative) {
+			enum aim_err err = e->err;
+			pthread_mutex_unlock(&c->mu);
+			return aim_fail(err, "%s: failed recently (negative cache)", url);
+		}
+		e->refs++;
+		pthread_mutex_unlock(&c->mu);
+		*out = e;
+		return 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+
+	json_t *doc = NULL;
+	int rc = fetch_ap_document(a, url, &doc);
+	if (rc == 0)
+		rc = parse_actor(doc, &e);
+	json_decref(doc);
+	pthread_mutex_lock(&c->mu);
+	if (rc != 0) {
+		enum aim_err err = aim_errcode();
+		char msg[300];
+		snprintf(msg, sizeof msg, "%s", aim_errmsg());
+		struct ra_entry *n = aim_xcalloc(1, sizeof *n);
+		n->refs = 1;
+		n->url = aim_xstrdup(url);
+		n->negative = true;
+		/* Anything but "gone"/"not found"/"denied" is reported as I/O. */
+		n->err = err == AIM_ERR_GONE || err == AIM_ERR_NOTFOUND || err == AIM_ERR_DENIED
+				 ? err
+				 : AIM_ERR_IO;
+		n->expires = now + RA_NEG_TTL;
+		insert(c, n, now);
+		pthread_mutex_unlock(&c->mu);
+		aim_log(AIM_LOG_INFO, "remote", "fetch of %s failed: %s", url, msg);
+		return aim_fail(err, "%s", msg);
+	}
+	e->expires = now + RA_TTL;
+	e->refs++;
+	insert(c, e, now);
+	pthread_mutex_unlock(&c->mu);
+	*out = e;
+	return 0;
+}
+
+static void put_entry(struct app *a, struct ra_entry *e)
+{
+	struct ra_cache *c = cache_of(a);
+	pthread_mutex_lock(&c->mu);
+	entry_unref(e);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static char *strip_fragment(const char *s)
+{
+	size_t n = strcspn(s, "#");
+	return aim_xstrndup(s, n);
+}
+
+int remote_actor_get(struct app *a, const char *url, bool fresh, struct remote_actor *out)
+{
+	memset(out, 0, sizeof *out);
+	ENSURE(is_http_url(url), AIM_ERR_INVALID, "actor id is not an http(s) URL");
+	char *u = strip_fragment(url);
+	struct ra_entry *e = NULL;
+	int rc = get_entry(a, u, fresh, &e);
+	free(u);
+	TRY(rc);
+	out->id = aim_xstrdup(e->info.id);
+	out->inbox = aim_xstrdup(e->info.inbox);
+	out->shared_inbox = e->info.shared_inbox ? aim_xstrdup(e->info.shared_inbox) : NULL;
+	out->followers = e->info.followers ? aim_xstrdup(e->info.followers) : NULL;
+	out->type = aim_xstrdup(e->info.type);
+	put_entry(a, e);
+	return 0;
+}
+
+void remote_actor_forget(struct app *a, const char *url)
+{
+	struct ra_cache *c = cache_of(a);
+	char *u = strip_fragment(url);
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->e[i]->url, u)) {
+			drop_at(c, i);
+			break;
+		}
+	pthread_mutex_unlock(&c->mu);
+	free(u);
+}
+
+/* sig_verify's key lookup: the key keyId names, from its actor's document.
+ * A document without that key, or whose key names another owner, does not
+ * give a key (A15). ctx is a struct ra_lookup. */
+int remote_key_lookup(void *ctx, const char *key_id, struct sig_key *out)
+{
+	struct ra_lookup *l = ctx;
+	ENSURE(is_http_url(key_id), AIM_ERR_DENIED, "keyId is not an http(s) URL");
+	char *doc_url = strip_fragment(key_id);
+	struct ra_entry *e = NULL;
+	int64_t now = aim_now();
+	/* Was it cached before this request? (then a bad signature may mean a
+	 * rotated key: the caller refetches once) */
+	struct ra_cache *c = cache_of(l->app);
+	pthread_mutex_lock(&c->mu);
+	struct ra_entry *pre = find(c, doc_url, now);
+	l->from_cache = pre && !pre->negative;
+	pthread_mutex_unlock(&c->mu);
+	int rc = get_entry(l->app, doc_url, l->fresh, &e);
+	if (rc == 0 && !fetch_same_url(e->info.id, doc_url)) {
+		/* A key document of its own: the actor is its owner, which must
+		 * be on the same origin and list the key (A15). */
+		rc = aim_fail(AIM_ERR_DENIED, "keyId %s is not a key of the actor document", key_id);
+	}
+	free(doc_url);
+	if (rc != 0) {
+		if (e)
+			put_entry(l->app, e);
+		return -1;
+	}
+	for (size_t i = 0; i < e->nkeys; i++)
+		if (!strcmp(e->keys[i].id, key_id)) {
+			out->pkey = e->keys[i].pkey;
+			out->owner = e->info.id;
+			out->handle = e;
+			return 0;
+		}
+	put_entry(l->app, e);
+	return aim_fail(AIM_ERR_NOTFOUND, "the actor document has no key %s", key_id);
+}
+
+void remote_key_release(void *ctx, struct sig_key *key)
+{
+	struct ra_lookup *l = ctx;
+	if (key && key->handle)
+		put_entry(l->app, key->handle);
+	if (key)
+		key->handle = NULL;
+}

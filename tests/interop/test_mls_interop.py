@@ -319,6 +319,29 @@ class Runner:
 			self.agree("ts-mls update path (%s)" % ("public" if public else "private"), members)
 		self.say(dave, "bye", [alice, ours, carol])
 
+		# we join ts-mls's group by external commit (tree in the GroupInfo, then out of band)
+		for with_tree in (True, False):
+			gi = alice.req("group_info", ratchet_tree_extension=with_tree)
+			ext, _ = self.client(aim, s, "ext%s-%d" % ("t" if with_tree else "o", s),
+					     "ext@aim.test")
+			args = {} if with_tree else {"ratchet_tree": gi["ratchet_tree"]}
+			if not with_tree:
+				self.refused(ext.call("join_external", group_info=gi["group_info"]),
+					     "notfound", "an external join without a tree")
+			j = ext.req("join_external", group_info=gi["group_info"], **args)
+			ext.group = g["group"]
+			self.deliver(j["commit"], members, "commit")
+			members = members + [ext]
+			self.agree("we joined ts-mls's group by external commit", members)
+			self.say(ext, "external hello", members[:-1])
+		# our member re-joins (resync): the external Commit removes its old leaf
+		old_leaf = ours.req("status")["leaf_index"]
+		gi = alice.req("group_info")
+		j = ours.req("join_external", group_info=gi["group_info"], resync_leaf=old_leaf)
+		self.deliver(j["commit"], [m for m in members if m is not ours], "commit")
+		self.agree("our member resynced by external commit", members)
+		self.say(ours, "resynced", [alice, carol])
+
 		# a second ts-mls group, the ratchet tree in the Welcome
 		bob, _ = self.client(ts, s, "bob-%d" % s, "bob@ts.test")
 		g2 = bob.req("create_group")
@@ -380,6 +403,30 @@ class Runner:
 			self.deliver(c["commit"], [ours, bob], "commit")
 			self.agree("ts-mls PSK commit (%s)" % pub(public), members)
 
+		# resumption PSKs of past epochs, from both sides
+		for public in (True, False):
+			e = ours.req("status")["epoch"]
+			c = ours.req("commit", resumption=[e - 1], public=public)
+			self.deliver(c["commit"], [bob, carol], "commit")
+			self.agree("our resumption PSK commit (%s)" % pub(public), members)
+			e = bob.req("status")["epoch"]
+			c = bob.req("commit", resumption=[e - 2], public=public)
+			self.deliver(c["commit"], [ours, carol], "commit")
+			self.agree("ts-mls resumption PSK commit (%s)" % pub(public), members)
+
+		# a pending Commit of ours loses the race to ts-mls's Commit
+		mine = ours.req("commit", path=True, pending=True)
+		self.check(mine["pending_commit"] and mine["epoch"] == mine["new_epoch"] - 1,
+			   "our Commit is pending, the epoch unchanged")
+		c = carol.req("commit", public=True)
+		self.deliver(c["commit"], [ours, bob], "commit")
+		self.check(not ours.req("status")["pending_commit"], "our pending Commit was dropped")
+		self.refused(ours.call("merge_pending"), "state", "merging a dropped Commit")
+		for m in (bob, carol):
+			self.refused(m.call("process", message=mine["commit"]), None,
+				     "ts-mls refuses our Commit for the old epoch")
+		self.agree("ts-mls won the race", members)
+
 		# Remove from both sides
 		dave, dkp = self.client(ts, s, "dave2-%d" % s, "dave@ts.test")
 		dave.group = gid
@@ -403,6 +450,37 @@ class Runner:
 			   "carol learns she is removed")
 		members = [ours, bob]
 		self.agree("ts-mls public Remove", members)
+		henry, hkp = self.client(ts, s, "henry2-%d" % s, "henry@ts.test")
+		ivy, ikp = self.client(ts, s, "ivy2-%d" % s, "ivy@ts.test")
+		c = ours.req("commit", add=[hkp["key_package"], ikp["key_package"]], public=True)
+		self.deliver(c["commit"], [bob], "commit")
+		for m in (henry, ivy):
+			m.group = gid
+			m.req("join", welcome=c["welcome"], ratchet_tree=c["ratchet_tree"])
+		self.agree("we added two ts-mls members at once", members + [henry, ivy])
+		c = ours.req("commit", remove=[henry.req("status")["leaf_index"]], public=True)
+		self.deliver(c["commit"], [bob, ivy], "commit")
+		self.check(henry.req("process", message=c["commit"]).get("removed_self"),
+			   "henry learns we removed him")
+		self.agree("our public Remove", members + [ivy])
+		ileaf = ivy.req("status")["leaf_index"]
+		c = bob.req("commit", remove=[ileaf], public=False)
+		r = ours.req("process", message=c["commit"])
+		self.check(r["removed"] == [ileaf], "we see ivy removed by a private Commit")
+		self.check(ivy.req("process", message=c["commit"]).get("removed_self"),
+			   "ivy learns she is removed")
+		self.agree("ts-mls private Remove", members)
+
+		# our Update proposal (private), committed by ts-mls by reference
+		before = ours.req("status")
+		p = ours.req("propose", update=True, public=False)["proposal"]
+		self.check(bob.req("process", message=p)["kind"] == "proposal",
+			   "ts-mls caches our private Update proposal")
+		c = bob.req("commit", public=False)
+		self.deliver(c["commit"], [ours], "commit")
+		self.agree("ts-mls committed our Update by reference", members)
+		self.say(bob, "after your update", [ours])
+		self.check(ours.req("status")["tree_hash"] != before["tree_hash"], "our leaf changed")
 
 		# proposals by reference: ts-mls proposes, we commit; we propose, ts-mls commits
 		erin, ekp = self.client(ts, s, "erin2-%d" % s, "erin@ts.test")

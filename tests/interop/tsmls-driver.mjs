@@ -309,6 +309,22 @@ function pskProposals(req) {
 	});
 }
 
+// resumption PSKs (usage application) of this group's epochs
+function resumptionProposals(req, state) {
+	const list = req.resumption ?? [];
+	if (!Array.isArray(list))
+		fail("resumption: expected a list of epochs");
+	return list.map((e, i) => {
+		if (!Number.isInteger(e) || e < 0)
+			fail(`resumption[${i}]: expected an epoch number`);
+		return {
+			proposalType: "psk",
+			psk: { preSharedKeyId: { psktype: "resumption", usage: "application",
+				pskGroupId: state.groupContext.groupId, pskEpoch: BigInt(e), pskNonce: randomBytes(32) } },
+		};
+	});
+}
+
 function proposalsFrom(req, state, impl) {
 	const out = keyPackagesFrom(req, impl);
 	const rem = req.remove ?? [];
@@ -316,6 +332,7 @@ function proposalsFrom(req, state, impl) {
 		fail("remove: expected a list of leaf indexes or identities");
 	rem.forEach((r, i) => out.push({ proposalType: "remove", remove: { removed: leafForRemove(state, r, i) } }));
 	out.push(...pskProposals(req));
+	out.push(...resumptionProposals(req, state));
 	return out;
 }
 
@@ -451,7 +468,7 @@ const commands = {
 		const st = c.groups.get(key);
 		const props = proposalsFrom(req, st, c.impl);
 		if (props.length !== 1)
-			fail("propose: give exactly one of add/remove/psk with one item");
+			fail("propose: give exactly one of add/remove/psk/resumption with one item");
 		const r = await createProposal(st, req.public === true, props[0], c.impl, optHex(req, "authenticated_data"));
 		setState(c, r.newState);
 		return { proposal: toHex(encodeMlsMessage(r.message)) };

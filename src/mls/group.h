@@ -62,6 +62,9 @@
 #define MLS_GROUP_RESUMPTION_EPOCHS 8u
 /* Largest serialised state accepted by mls_group_parse(). */
 #define MLS_MAX_GROUP_STATE ((size_t)64 << 20)
+/* Own proposals / application messages per epoch recognised when they
+ * come back (mls_group_event.own_message). */
+#define MLS_GROUP_OWN_MESSAGES 256u
 /* Longest application message plaintext. */
 #define MLS_MAX_APPLICATION ((size_t)1 << 20)
 
@@ -275,6 +278,10 @@ struct mls_group_event {
 	bool removed_self;  /* we are out of the group now */
 	bool reinit;        /* the Commit held a ReInit: the group ends */
 	bool own_commit;    /* our pending Commit, merged */
+	/* One of the last MLS_GROUP_OWN_MESSAGES proposals / application
+	 * messages we sent this epoch, coming back (e.g. relayed by the hub):
+	 * nothing else is filled in and the state is unchanged. */
+	bool own_message;
 };
 void mls_group_event_free(struct mls_group_event *ev);
 
@@ -332,6 +339,10 @@ struct mls_group {
 	struct grp_resumption res[MLS_GROUP_RESUMPTION_EPOCHS];
 	size_t n_res;
 	bool active;
+	/* SHA-256 of the last messages we sent this epoch (a ring; not
+	 * persisted) */
+	uint8_t (*sent)[32];
+	size_t n_sent, sent_pos;
 	/* our Commit awaiting acceptance: the next epoch's state and the
 	 * SHA-256 of the Commit's MLSMessage (how we recognise it coming back,
 	 * also as a PrivateMessage we cannot decrypt ourselves) */
@@ -363,6 +374,10 @@ int grp_tree_from(const struct aim_suite *cs, const struct mls_group_info *gi,
 		  struct aim_bytes tree, struct mls_tree *out) AIM_WARN_UNUSED;
 int grp_validate_tree(const struct mls_group *g, const struct mls_tree *t,
 		      const struct mls_group_context *ctx) AIM_WARN_UNUSED;
+/* Remembers / recognises the hash of a message we sent (from mark to the
+ * end of out). */
+int grp_sent_record(struct mls_group *g, const struct aim_buf *out, size_t mark) AIM_WARN_UNUSED;
+bool grp_sent_seen(const struct mls_group *g, const uint8_t h[32]);
 /* Moves n's state into g (g's settings kept) and frees n and g's old state. */
 void grp_adopt(struct mls_group *g, struct mls_group *n);
 #endif

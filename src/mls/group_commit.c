@@ -113,6 +113,7 @@ static int send_proposal(struct mls_group *g, struct mls_proposal *p, struct aim
 						    AIM_BYTES(g->sec.membership_key, cs->nh), &pm),
 			 out);
 		TRY_GOTO(grp_wrap_public(&pm, out), out);
+		TRY_GOTO(grp_sent_record(g, out, mark), out);
 	}
 	/* cache it (a shallow AuthenticatedContent view: not freed) */
 	struct mls_authenticated_content ac = { .wire_format = wf, .content = fc, .auth = auth };

@@ -313,9 +313,16 @@ int mls_group_process(struct mls_group *g, struct aim_bytes msg, struct mls_grou
 	ENSURE(g->active, AIM_ERR_STATE, "not a member any more");
 	/* Our pending Commit coming back (the hub accepted it): adopt the
 	 * next epoch's state. */
+	uint8_t h[32];
+	TRY(aim_sha256(msg, h));
+	/* A proposal or application message of ours coming back: we cannot
+	 * (PrivateMessage: the generation is used) and need not process it. */
+	if (grp_sent_seen(g, h)) {
+		if (ev)
+			ev->own_message = true;
+		return 0;
+	}
 	if (g->pending) {
-		uint8_t h[32];
-		TRY(aim_sha256(msg, h));
 		if (aim_ct_equal(h, sizeof h, g->pending_hash, sizeof h)) {
 			struct mls_group *n = g->pending;
 			g->pending = NULL;

@@ -77,6 +77,7 @@ void mls_group_free(struct mls_group *g)
 	mls_secret_tree_free(g->st);
 	mls_proposal_cache_free(&g->cache);
 	grp_updates_clear(g);
+	free(g->sent);
 	aim_wipe(g, sizeof *g);
 	free(g);
 }
@@ -182,8 +183,29 @@ int grp_install_epoch(struct mls_group *g, const struct mls_epoch_secrets *sec)
 	g->sent_application = 0;
 	mls_proposal_cache_clear(&g->cache);
 	grp_updates_clear(g);
+	g->n_sent = 0;
+	g->sent_pos = 0;
 	grp_remember_resumption(g);
 	return 0;
+}
+
+int grp_sent_record(struct mls_group *g, const struct aim_buf *out, size_t mark)
+{
+	if (!g->sent)
+		g->sent = aim_xcalloc(MLS_GROUP_OWN_MESSAGES, sizeof *g->sent);
+	TRY(aim_sha256(AIM_BYTES(out->data + mark, out->len - mark), g->sent[g->sent_pos]));
+	g->sent_pos = (g->sent_pos + 1) % MLS_GROUP_OWN_MESSAGES;
+	if (g->n_sent < MLS_GROUP_OWN_MESSAGES)
+		g->n_sent++;
+	return 0;
+}
+
+bool grp_sent_seen(const struct mls_group *g, const uint8_t h[32])
+{
+	for (size_t i = 0; i < g->n_sent; i++)
+		if (memcmp(g->sent[i], h, 32) == 0)
+			return true;
+	return false;
 }
 
 /* Wraps a message into an MLSMessage and appends its encoding; takes over
@@ -589,7 +611,13 @@ int grp_seal_private(struct mls_group *g, struct mls_framed_content *fc,
 		g->sent_application++;
 	else
 		g->sent_handshake++;
-	return grp_wrap_private(&pm, out);
+	size_t mark = out->len;
+	TRY(grp_wrap_private(&pm, out));
+	if (fc->content_type != MLS_CONTENT_COMMIT && grp_sent_record(g, out, mark) != 0) {
+		out->len = mark;
+		return -1;
+	}
+	return 0;
 }
 
 int mls_group_encrypt(struct mls_group *g, struct aim_bytes aad, struct aim_bytes pt,

@@ -127,9 +127,14 @@ static void talk(struct member **ms, size_t n, size_t from)
 					   &ct),
 			 0);
 	for (size_t i = 0; i < n; i++) {
-		if (i == from)
-			continue;
 		struct mls_group_event ev;
+		if (i == from) {
+			/* our own message relayed back: recognised, no change */
+			assert_int_equal(mls_group_process(ms[i]->g, aim_buf_bytes(&ct), &ev), 0);
+			assert_true(ev.own_message);
+			mls_group_event_free(&ev);
+			continue;
+		}
 		assert_int_equal(mls_group_process(ms[i]->g, aim_buf_bytes(&ct), &ev), 0);
 		assert_int_equal(ev.type, MLS_EVENT_APPLICATION);
 		assert_int_equal(ev.data.len, strlen(text));
@@ -226,6 +231,7 @@ static void lifecycle(uint16_t suite, const struct mls_group_config *cfg)
 	struct aim_buf prop;
 	aim_buf_init(&prop, MLS_MAX_MESSAGE);
 	assert_int_equal(mls_group_propose_update(b.g, NULL, &prop), 0);
+	process_ok(&b, &prop); /* our own, relayed back */
 	process_ok(&a, &prop);
 	process_ok(&c, &prop);
 	aim_buf_reset(&prop);
@@ -584,6 +590,43 @@ static void test_group_info_and_proposals(void **state)
 	struct member *three[] = { &b, &c, &d };
 	agree(three, 3);
 	talk(three, 3, 2);
+	/* carol resyncs: a new external commit removing her old leaf */
+	struct member c2;
+	member_init(&c2, 3, "carol");
+	aim_buf_reset(&gi);
+	aim_buf_reset(&ext_commit);
+	assert_int_equal(mls_group_group_info(d.g, true, true, &gi), 0);
+	assert_int_equal(mls_group_join_external(&cfg_public, aim_buf_bytes(&gi), AIM_BYTES(NULL, 0),
+						 &c2.kp, &c2.priv, mls_group_own_leaf(c.g), NULL, 0,
+						 &ext_commit, &c2.g),
+			 0);
+	process_ok(&b, &ext_commit);
+	process_ok(&d, &ext_commit);
+	assert_int_equal(mls_group_process(c.g, aim_buf_bytes(&ext_commit), &ev), 0);
+	assert_true(ev.removed_self);
+	mls_group_event_free(&ev);
+	struct member *again[] = { &b, &c2, &d };
+	agree(again, 3);
+	talk(again, 3, 1);
+	member_free(&c2);
+
+	/* out-of-order delivery inside the window; a replay is refused */
+	struct aim_buf cts[5];
+	for (int i = 0; i < 5; i++) {
+		aim_buf_init(&cts[i], MLS_MAX_MESSAGE);
+		assert_int_equal(mls_group_encrypt(b.g, AIM_BYTES(NULL, 0), AIM_BYTES(&i, sizeof i),
+						   &cts[i]),
+				 0);
+	}
+	for (int i = 4; i >= 0; i--) {
+		assert_int_equal(mls_group_process(d.g, aim_buf_bytes(&cts[i]), &ev), 0);
+		assert_int_equal(ev.data.len, sizeof i);
+		assert_memory_equal(ev.data.data, &i, sizeof i);
+		mls_group_event_free(&ev);
+	}
+	assert_int_not_equal(mls_group_process(d.g, aim_buf_bytes(&cts[2]), NULL), 0);
+	for (int i = 0; i < 5; i++)
+		aim_buf_free(&cts[i]);
 	aim_buf_free(&ext_commit);
 	aim_buf_free(&gi);
 	aim_buf_free(&prop);

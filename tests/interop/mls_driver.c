@@ -35,8 +35,8 @@
  *                  include_pending (default true), pending
  *                  -> commit, welcome?, group_info, ratchet_tree?
  *   merge_pending / discard_pending  client, group?
- *   propose        client, group?, one of add|remove|psk|update|resumption, public
- *                  -> proposal
+ *   propose        client, group?, one of add|remove|psk|update|resumption|
+ *                  extensions|reinit{group_id, suite}, public -> proposal
  *   process        client, group? (default: the message's), message
  *                  -> kind, plaintext?, text?, added, removed, removed_self,
  *                  own_commit
@@ -1040,17 +1040,29 @@ static int cmd_propose(json_t *req, json_t *res)
 	struct mls_extension_list ext;
 	bool has_ext = false;
 	bool update = get_bool(req, "update", false);
+	json_t *reinit = json_object_get(req, "reinit");
+	struct aim_buf new_gid;
+	int64_t new_suite = 0;
 	int rc = 0;
 	memset(&ext, 0, sizeof ext);
 	aim_buf_init(&out, MLS_MAX_MESSAGE);
+	aim_buf_init(&new_gid, 1);
+	if (reinit) {
+		/* reinit: {group_id (hex), suite} */
+		ENSURE_GOTO(json_is_object(reinit), done, AIM_ERR_INVALID, "reinit: expected an object");
+		aim_buf_free(&new_gid);
+		TRY_GOTO(get_hex(reinit, "group_id", true, &new_gid), done);
+		TRY_GOTO(get_int(reinit, "suite", 1, 0xffff, c->cs->id, &new_suite), done);
+	}
 	TRY_GOTO(get_key_packages(req, &kps, &n_kps), done);
 	TRY_GOTO(get_removes(req, &rem, &n_rem), done);
 	TRY_GOTO(get_psk_ids(req, "psk", &pb, &ids, &n_ids), done);
 	TRY_GOTO(get_u64_list(req, "resumption", UINT64_MAX >> 1, &resumption, &n_res), done);
 	TRY_GOTO(get_extensions(req, &ext, &has_ext), done);
-	ENSURE_GOTO(n_kps + n_rem + n_ids + n_res + (update ? 1 : 0) + (has_ext ? 1 : 0) == 1,
+	ENSURE_GOTO(n_kps + n_rem + n_ids + n_res + (update ? 1 : 0) + (has_ext ? 1 : 0) +
+			    (reinit ? 1 : 0) == 1,
 		    done, AIM_ERR_INVALID,
-		    "propose: exactly one of add/remove/psk/resumption/update/extensions");
+		    "propose: exactly one of add/remove/psk/resumption/update/extensions/reinit");
 	/* the wire format of a standalone proposal comes from the config */
 	struct mls_group_config cfg;
 	group_config(&cfg);
@@ -1066,6 +1078,9 @@ static int cmd_propose(json_t *req, json_t *res)
 		rc = mls_group_propose_resumption_psk(g, resumption[0], &out);
 	else if (has_ext)
 		rc = mls_group_propose_group_context_extensions(g, &ext, &out);
+	else if (reinit)
+		rc = mls_group_propose_reinit(g, aim_buf_bytes(&new_gid), (uint16_t)new_suite, NULL,
+					      &out);
 	else
 		rc = mls_group_propose_update(g, NULL, &out);
 	group_config(&cfg);
@@ -1074,6 +1089,7 @@ static int cmd_propose(json_t *req, json_t *res)
 		set_hex_buf(res, "proposal", &out);
 done:
 	aim_buf_free(&out);
+	aim_buf_free(&new_gid);
 	free_key_packages(kps, n_kps);
 	free(rem);
 	free(resumption);

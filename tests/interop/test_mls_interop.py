@@ -280,6 +280,19 @@ class Runner:
 				   "ts-mls reads our out-of-order message %d" % i)
 		self.reload(ours)
 		self.say(alice, "after reload", [ours])
+		# authenticated data both ways; tampered messages refused without harm
+		m = alice.req("send", plaintext="with aad", authenticated_data="a1b2")["message"]
+		self.refused(ours.call("process", message=flip(m, -5)), "verify", "a tampered ciphertext")
+		got = ours.req("process", message=m)
+		self.check(got["text"] == "with aad" and got["authenticated_data"] == "a1b2",
+			   "the genuine message is still read after a tampered copy, with its aad")
+		m = ours.req("send", plaintext="aad back", authenticated_data="c3d4")["message"]
+		self.check(alice.req("process", message=m)["text"] == "aad back", "ts-mls reads our aad message")
+		c = alice.req("commit", public=True)
+		self.refused(ours.call("process", message=flip(c["commit"], -100)), "verify",
+			     "a ts-mls Commit with a forged signature")
+		self.deliver(c["commit"], [ours], "commit")
+		self.agree("the genuine Commit after a forged copy", [alice, ours])
 
 		# our member adds a third ts-mls member; ts-mls processes it and joins
 		carol, ckp = self.client(ts, s, "carol-%d" % s, "carol@ts.test")
@@ -427,6 +440,22 @@ class Runner:
 				     "ts-mls refuses our Commit for the old epoch")
 		self.agree("ts-mls won the race", members)
 
+		# a member added together with an external PSK: the joiner needs the PSK too
+		gina, gkp = self.client(ts, s, "gina2-%d" % s, "gina@ts.test")
+		gina.group = gid
+		c = ours.req("commit", add=[gkp["key_package"]], psk=[psk_id], public=True)
+		self.deliver(c["commit"], [bob, carol], "commit")
+		gina.req("join", welcome=c["welcome"], ratchet_tree=c["ratchet_tree"])
+		self.agree("ts-mls joined with a PSK in the Welcome", members + [gina])
+		c = ours.req("commit", remove=[gina.req("status")["leaf_index"]], public=False)
+		self.deliver(c["commit"], [bob, carol], "commit")
+		self.agree("gina removed again", members)
+
+		# GroupContextExtensions (required_capabilities, nothing beyond the defaults)
+		c = ours.req("commit", extensions=[{"type": 3, "data": "000000"}], public=True)
+		self.deliver(c["commit"], [bob, carol], "commit")
+		self.agree("our GroupContextExtensions commit", members)
+
 		# Remove from both sides
 		dave, dkp = self.client(ts, s, "dave2-%d" % s, "dave@ts.test")
 		dave.group = gid
@@ -520,6 +549,19 @@ class Runner:
 			self.say(frank, "frank joined", members[:-1])
 		self.reload(ours)
 		self.say(ours, "goodbye", members[1:])
+
+		# ReInit (by reference): the group ends for everyone
+		p = ours.req("propose", reinit={"group_id": os.urandom(16).hex(), "suite": s},
+			     public=True)["proposal"]
+		for m in members[1:]:
+			self.check(m.req("process", message=p)["kind"] == "proposal",
+				   "%s caches our ReInit proposal" % m.label)
+		c = ours.req("commit", public=True)
+		for m in members[1:]:
+			r = m.req("process", message=c["commit"])
+			self.check(r["kind"] == "commit" and r["active"] != "active",
+				   "%s sees the group end (%s)" % (m.label, r["active"]))
+		self.agree("the ReInit epoch", members)
 
 	def public_group(self, s):
 		aim, ts = self.aim, self.ts

@@ -591,6 +591,99 @@ static void test_external_senders_codec(void **state)
 	mls_external_senders_free(&es);
 }
 
+static int x509_hook_calls;
+
+static int want_x509(void *arg, enum mls_credential_role role, const struct mls_credential *cred,
+		     struct aim_bytes sig_key)
+{
+	(void)arg;
+	(void)role;
+	(void)sig_key;
+	x509_hook_calls++;
+	if (cred->type != MLS_CREDENTIAL_X509 || cred->n_certs != 2)
+		return aim_fail(AIM_ERR_DENIED, "x509 chain of two expected");
+	if (cred->certs[0].len != 4 || memcmp(cred->certs[0].p, "leaf", 4) != 0)
+		return aim_fail(AIM_ERR_DENIED, "wrong leaf certificate");
+	return 0;
+}
+
+/* An x509 credential is carried as given and reaches the hook; GREASE
+ * values in capabilities and extensions (as ts-mls sends them) are
+ * accepted. */
+static void test_x509_and_grease(void **state)
+{
+	(void)state;
+	const struct aim_suite *cs = aim_suite_get(3);
+	struct mls_credential cred = { .type = MLS_CREDENTIAL_X509 };
+	cred.certs = calloc(2, sizeof *cred.certs);
+	cred.n_certs = 2;
+	assert_int_equal(mls_bytes_set(&cred.certs[0], "leaf", 4), 0);
+	assert_int_equal(mls_bytes_set(&cred.certs[1], "ca", 2), 0);
+	struct mls_capabilities caps = { 0 };
+	assert_int_equal(mls_capabilities_default(&caps), 0);
+	uint16_t ext[] = { MLS_EXT_LAST_RESORT, 0x3a3a };
+	uint16_t suites[] = { 1, 2, 3, 0x4a4a };
+	uint16_t props[] = { 0x5a5a };
+	uint16_t creds[] = { MLS_CREDENTIAL_BASIC, MLS_CREDENTIAL_X509, 0x6a6a };
+	set_list(&caps.extensions, ext, 2);
+	set_list(&caps.cipher_suites, suites, 4);
+	set_list(&caps.proposals, props, 1);
+	set_list(&caps.credentials, creds, 3);
+	struct mls_extension_list lext = { 0 }, kext = { 0 };
+	lext.v = calloc(1, sizeof *lext.v);
+	lext.n = 1;
+	lext.v[0].type = 0x3a3a;
+	kext.v = calloc(1, sizeof *kext.v);
+	kext.n = 1;
+	kext.v[0].type = 0x7a7a;
+	assert_int_equal(mls_bytes_set(&kext.v[0].data, "g", 1), 0);
+	struct mls_key_package_params p = {
+		.cipher_suite = 3,
+		.credential = &cred,
+		.capabilities = &caps,
+		.leaf_extensions = &lext,
+		.extensions = &kext,
+	};
+	struct kp k;
+	assert_int_equal(mls_key_package_create(&p, &k.kp, &k.priv), 0);
+	assert_int_equal(k.kp.leaf_node.credential.n_certs, 2);
+	struct mls_credential_hook hook = { .fn = want_x509 };
+	struct mls_leaf_check chk = check_for(cs);
+	chk.hook = &hook;
+	x509_hook_calls = 0;
+	assert_int_equal(mls_key_package_validate(&k.kp, &chk), 0);
+	assert_int_equal(x509_hook_calls, 1);
+	/* over the wire, the same */
+	struct aim_buf w;
+	aim_buf_init(&w, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_key_package_encode(&w, &k.kp), 0);
+	struct mls_key_package back;
+	assert_int_equal(mls_key_package_parse(w.data, w.len, &back), 0);
+	assert_int_equal(mls_key_package_validate(&back, &chk), 0);
+	/* a changed certificate: the signature no longer covers it */
+	back.leaf_node.credential.certs[1].p[0] ^= 1;
+	aim_errclear();
+	assert_int_equal(mls_key_package_validate(&back, &chk), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_VERIFY);
+	mls_key_package_free(&back);
+	/* a chain the application does not like */
+	mls_bytes_free(&k.kp.leaf_node.credential.certs[0]);
+	assert_int_equal(mls_bytes_set(&k.kp.leaf_node.credential.certs[0], "evil", 4), 0);
+	kp_resign(&k);
+	expect_kp_refused(&k, &chk, AIM_ERR_DENIED);
+	/* the GREASE leaf extension must stay listed */
+	set_list(&k.kp.leaf_node.capabilities.extensions, ext, 1);
+	chk.hook = NULL;
+	kp_resign(&k);
+	expect_kp_refused(&k, &chk, AIM_ERR_UNSUPPORTED);
+	aim_buf_free(&w);
+	kp_free(&k);
+	mls_extension_list_free(&lext);
+	mls_extension_list_free(&kext);
+	mls_capabilities_free(&caps);
+	mls_credential_free(&cred);
+}
+
 static void test_supported(void **state)
 {
 	(void)state;
@@ -631,6 +724,7 @@ int main(void)
 		cmocka_unit_test(test_refuse_capabilities),
 		cmocka_unit_test(test_priv_mismatch),
 		cmocka_unit_test(test_external_senders_codec),
+		cmocka_unit_test(test_x509_and_grease),
 		cmocka_unit_test(test_supported),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

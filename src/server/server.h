@@ -37,6 +37,10 @@ int aimd_init(const struct aimd_init_opts *o) AIM_WARN_UNUSED;
 int aimd_user_add(const char *data_dir, const char *name, char **token) AIM_WARN_UNUSED;
 /* Issues an extra token for an existing user. */
 int aimd_user_token(const char *data_dir, const char *name, char **token) AIM_WARN_UNUSED;
+/* Federation (F1): a per-user setting; key "manual-approval", value "on" or
+ * "off" (approve remote followers by hand). */
+int aimd_user_set(const char *data_dir, const char *name, const char *key,
+		  const char *value) AIM_WARN_UNUSED;
 
 struct aimd_serve_opts {
 	const char *data_dir;

@@ -199,6 +199,31 @@ class InboundTest(AimTestCase):
 		self.assertEqual(self.post("/users/carol/inbox", undo, signer="frank")[0], 202)
 		self.assertNotIn(self.actor("frank"), self.followers("carol"))
 
+	def test_manual_approval(self):
+		r = run_aimd("user", "set", "--data", self.b.data, "bob", "manual-approval", "on")
+		self.assertEqual(r.returncode, 0, r.stderr)
+		self.assertEqual(run_aimd("user", "set", "--data", self.b.data, "bob",
+					  "manual-approval", "maybe").returncode, 2)
+		try:
+			fm = self.follow("mallory", "bob")
+			fe = self.follow("eve", "bob")
+			for f, who in ((fm, "mallory"), (fe, "eve")):
+				self.assertEqual(self.post("/users/bob/inbox", f, signer=who)[0], 202)
+			self.assertEqual(self.followers("bob"), [])
+			# the requests are in bob's inbox
+			self.assertIn(fm["id"], self.inbox_ids("bob"))
+			st, _, _ = self.b.post("/users/bob/outbox",
+					       {"type": "Accept", "object": fm["id"],
+						"to": [self.actor("mallory")]}, token=self.tok["bob"])
+			self.assertEqual(st, 201)
+			st, _, _ = self.b.post("/users/bob/outbox",
+					       {"type": "Reject", "object": fe["id"],
+						"to": [self.actor("eve")]}, token=self.tok["bob"])
+			self.assertEqual(st, 201)
+			self.assertEqual(self.followers("bob"), [self.actor("mallory")])
+		finally:
+			run_aimd("user", "set", "--data", self.b.data, "bob", "manual-approval", "off")
+
 	def test_undo_of_someone_elses_follow(self):
 		f = self.follow("eve", "dave")
 		self.assertEqual(self.post("/inbox", f, signer="eve")[0], 202)

@@ -35,6 +35,10 @@ static const char usage[] =
 	"      and print a bearer token for it on the last line.\n"
 	"  aimd user token --data DIR NAME\n"
 	"      Print a new bearer token for an existing user.\n"
+	"  aimd user set --data DIR NAME manual-approval on|off\n"
+	"      Approve followers by hand (off: remote Follows are accepted at once). A\n"
+	"      pending Follow is approved by POSTing Accept{object: the Follow} (or\n"
+	"      Reject) to the user's outbox.\n"
 	"  aimd --version | --help\n";
 
 AIM_PRINTF(1, 2) static int usage_error(const char *fmt, ...)
@@ -250,10 +254,36 @@ static int cmd_serve(int argc, char **argv)
 	return 0;
 }
 
+/* aimd user set --data DIR NAME KEY VALUE (federation, F1) */
+static int cmd_user_set(int argc, char **argv)
+{
+	if (argc < 6)
+		return usage_error("%s", "user set needs --data DIR NAME manual-approval on|off");
+	const char *key = argv[argc - 2], *val = argv[argc - 1];
+	struct opts o = { 0 };
+	int rc = parse(argc - 2, argv, 3, "data log-level", &o);
+	if (rc)
+		return rc;
+	if (!o.data)
+		return usage_error("%s", "user set needs --data DIR");
+	if (o.npos != 1 || !aimd_valid_name(o.pos[0]))
+		return usage_error("%s", "user set needs exactly one valid NAME");
+	if (strcmp(key, "manual-approval") != 0)
+		return usage_error("unknown setting %s (known: manual-approval)", key);
+	if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0)
+		return usage_error("%s", "manual-approval takes on or off");
+	if (aimd_user_set(o.data, o.pos[0], key, val) != 0)
+		return fail();
+	printf("%s: %s %s\n", o.pos[0], key, val);
+	return 0;
+}
+
 static int cmd_user(int argc, char **argv)
 {
 	if (argc < 3)
 		return usage_error("%s", "user needs a subcommand: add or token");
+	if (!strcmp(argv[2], "set"))
+		return cmd_user_set(argc, argv);
 	const char *sub = argv[2];
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "token") != 0)
 		return usage_error("unknown user subcommand %s", sub);

@@ -1,7 +1,9 @@
 /* passive-client-welcome / -handling-commit / -random: join from a Welcome
  * with the given KeyPackage private keys and external PSKs, then process
  * each epoch's proposals and commit, checking the epoch authenticator after
- * each (the member group state machine, src/mls/group.h). */
+ * each (the member group state machine, src/mls/group.h). The first
+ * commit is also offered with one byte changed, which must be refused; and
+ * every few epochs the state goes through mls_group_encode / _parse. */
 #include <string.h>
 
 #include "mls/codec.h"
@@ -53,6 +55,28 @@ static int process_hex(struct mls_group *g, json_t *v, const char *what)
 			mls_group_event_free(&ev);
 		else
 			aim_fail(aim_errcode(), "%s: %s", what, aim_errmsg());
+	}
+	aim_buf_free(&b);
+	return rc;
+}
+
+/* A copy of the commit with one byte flipped near its end (tags and
+ * signature) must be refused and leave the epoch as it was. */
+static int tampered_refused(struct mls_group *g, json_t *v)
+{
+	ENSURE(json_is_string(v), AIM_ERR_DECODE, "commit is not a string");
+	struct aim_buf b;
+	aim_buf_init(&b, 16u << 20);
+	int rc = aim_hex_decode(&b, json_string_value(v), json_string_length(v));
+	if (rc == 0 && b.len > 8) {
+		uint64_t epoch = mls_group_epoch(g);
+		b.data[b.len - 5] ^= 0x10;
+		if (mls_group_process(g, aim_buf_bytes(&b), NULL) == 0)
+			rc = aim_fail(AIM_ERR_INTERNAL, "a tampered commit was accepted");
+		else if (mls_group_epoch(g) != epoch)
+			rc = aim_fail(AIM_ERR_INTERNAL, "a refused commit changed the epoch");
+		else
+			aim_errclear();
 	}
 	aim_buf_free(&b);
 	return rc;
@@ -145,6 +169,8 @@ static int run_one(const struct aim_suite *cs, json_t *t, size_t index, struct v
 		json_t *p;
 		json_array_foreach(props, k, p)
 			TRY_GOTO(process_hex(g, p, "proposal"), done);
+		if (e == 0)
+			TRY_GOTO(tampered_refused(g, json_object_get(ep, "commit")), done);
 		TRY_GOTO(process_hex(g, json_object_get(ep, "commit"), "commit"), done);
 		ENSURE_GOTO(expect_auth(ep, "epoch_authenticator", g), done, AIM_ERR_VERIFY,
 			    "epoch authenticator after epoch entry %zu", e);

@@ -3,13 +3,13 @@
 // with real state, the other members added in Commits of at most 1000 Adds (tree out of band);
 // then the median time of: a Commit
 // adding one member (create / process) and its Welcome size, an empty-path Commit (one external
-// PSK proposal), a full-path Update (no proposals), and the mean of 200 application messages of
+// PSK proposal), a full-path Update (no proposals), and the mean of 50 application messages of
 // 100 bytes (encrypt / decrypt). Commits are PublicMessages; encoding and decoding the
 // MLSMessage bytes are part of create and process.
 //
 // Usage: node bench/mls-tsmls-bench.mjs --sizes 2,10,100 --budget SECONDS
 // Prints one JSON line per size: {size, create_add, ..., welcome_bytes, setup_s} (milliseconds)
-// or {size, skipped: "why"} when the size would not fit in what is left of the budget.
+// or {size, skipped: "why"} when the size did not fit in what was left of the budget.
 // ts-mls is loaded from tests/interop/node_modules (scripts/test-setup.sh installs it).
 
 import { createRequire } from "node:module";
@@ -31,7 +31,14 @@ const { encodeRatchetTree, decodeRatchetTree } = await import(
 	pathToFileURL(join(dirname(require.resolve("ts-mls")), "ratchetTree.js")).href);
 
 const BATCH = 1000;
-const APP_REPS = 200;
+const APP_REPS = 50; // aim: 200 (ts-mls is slower; the mean settles well before)
+
+class OverBudget extends Error {}
+let deadline = Infinity;
+function checkBudget(what) {
+	if (now() > deadline)
+		throw new OverBudget(what);
+}
 
 function arg(name, dflt) {
 	const i = process.argv.indexOf(`--${name}`);
@@ -39,7 +46,7 @@ function arg(name, dflt) {
 }
 
 const sizes = arg("sizes", "2,10,100,1000,10000").split(",").map(Number);
-const budgetMs = Number(arg("budget", "60")) * 1000;
+const budgetMs = Number(arg("budget", "75")) * 1000;
 const impl = await getCiphersuiteImpl(getCiphersuiteFromName("MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519"));
 const pskId = new TextEncoder().encode("bench-psk");
 const psks = { [Buffer.from(pskId).toString("base64")]: new Uint8Array(32).fill(7) };
@@ -84,10 +91,14 @@ function lastLeaf(tree) {
 async function benchSize(n) {
 	const t0 = now();
 	const kps = [];
-	for (let i = 0; i < n; i++)
+	for (let i = 0; i < n; i++) {
 		kps.push(await keyPackage(i));
+		if (i % 64 === 0)
+			checkBudget(`generating KeyPackages (${i} of ${n})`);
+	}
 	const st = { a: await createGroup(randomBytes(16), kps[0].publicPackage, kps[0].privatePackage, [], impl), b: undefined };
 	for (let from = 1; from < n; from += BATCH) {
+		checkBudget(`adding members (${from} of ${n})`);
 		const adds = kps.slice(from, Math.min(n, from + BATCH)).map((kp) => ({ proposalType: "add", add: { keyPackage: kp.publicPackage } }));
 		const r = await createCommit({ state: st.a, cipherSuite: impl, pskIndex: makePskIndex(st.a, psks) }, {
 			extraProposals: adds, ratchetTreeExtension: false, wireAsPublicMessage: true,
@@ -100,10 +111,11 @@ async function benchSize(n) {
 		}
 	}
 	const setup = now() - t0;
-	const reps = n <= 100 ? 9 : n <= 1000 ? 5 : 3;
+	const reps = n <= 10 ? 5 : n <= 100 ? 3 : 1; // aim: 9 / 5 / 3 (medians either way)
 	const v = { create_add: [], process_add: [], create_empty: [], process_empty: [], create_update: [], process_update: [] };
 	let welcome = 0;
 	for (let k = 0; k < reps; k++) {
+		checkBudget(`measuring (run ${k + 1} of ${reps})`);
 		const joiner = await keyPackage(n + k);
 		let r = await round(st, [{ proposalType: "add", add: { keyPackage: joiner.publicPackage } }]);
 		v.create_add.push(r.create);
@@ -123,6 +135,7 @@ async function benchSize(n) {
 	const pt = new Uint8Array(100).fill(0x78);
 	let enc = 0, dec = 0;
 	for (let k = 0; k < APP_REPS; k++) {
+		checkBudget("application messages");
 		const t0m = now();
 		const r = await createApplicationMessage(st.a, pt, impl);
 		const bytes = encodeMlsMessage({ version: "mls10", wireformat: "mls_private_message", privateMessage: r.privateMessage });
@@ -142,20 +155,38 @@ async function benchSize(n) {
 	return out;
 }
 
+// Sizes in order until the budget is used up: a size is skipped when its setup alone (scaled
+// linearly from the last size, a lower bound) would not fit, and abandoned when the budget runs
+// out while it is measured.
 const start = now();
-let last; // {n, ms} of the last size run
+deadline = start + budgetMs;
+let last; // {n, setup_ms} of the last size run
+let over;
 for (const n of sizes) {
-	const left = budgetMs - (now() - start);
-	// the cost grows a little faster than linearly with the size
-	const estimate = last === undefined ? 0 : last.ms * (n / last.n) * 1.5;
-	if (last !== undefined && estimate > left) {
-		console.log(JSON.stringify({ size: n, skipped: `skipped: about ${Math.round(estimate / 1000)} s estimated, ` +
-			`${Math.max(0, Math.round(left / 1000))} s left of the ${budgetMs / 1000} s budget` }));
+	const left = deadline - now();
+	const setupEstimate = last === undefined ? 0 : last.setup_ms * (n / last.n);
+	if (over !== undefined) {
+		console.log(JSON.stringify({ size: n, skipped: `not tried: ${over}` }));
+		continue;
+	}
+	if (setupEstimate > left) {
+		over = `the ${budgetMs / 1000} s budget is used up`;
+		console.log(JSON.stringify({ size: n, skipped: `skipped: its setup alone needs about ` +
+			`${Math.round(setupEstimate / 1000)} s, ${Math.max(0, Math.round(left / 1000))} s left of the ` +
+			`${budgetMs / 1000} s budget` }));
 		continue;
 	}
 	const t0 = now();
-	const r = await benchSize(n);
-	last = { n, ms: now() - t0 };
-	console.log(JSON.stringify(r));
-	process.stderr.write(`mls-tsmls-bench: ts-mls, ${n} members done (${(last.ms / 1000).toFixed(1)} s)\n`);
+	try {
+		const r = await benchSize(n);
+		last = { n, setup_ms: r.setup_s * 1000 };
+		console.log(JSON.stringify(r));
+		process.stderr.write(`mls-tsmls-bench: ts-mls, ${n} members done (${((now() - t0) / 1000).toFixed(1)} s)\n`);
+	} catch (e) {
+		if (!(e instanceof OverBudget))
+			throw e;
+		over = `the ${budgetMs / 1000} s budget is used up`;
+		console.log(JSON.stringify({ size: n, skipped: `abandoned after ${((now() - t0) / 1000).toFixed(0)} s ` +
+			`while ${e.message}: the ${budgetMs / 1000} s budget is used up` }));
+	}
 }

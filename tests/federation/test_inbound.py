@@ -182,6 +182,61 @@ class InboundTest(AimTestCase):
 		self.assertEqual(self.post("/users/bob/inbox", dele)[0], 202)
 		self.assertNotIn(act["id"], self.inbox_ids("bob"))
 
+	def test_local_delete_leaves_tombstone(self):
+		st, hd, doc = self.b.post("/users/carol/outbox",
+					  {"type": "Note", "content": "bye", "to": [AS_PUBLIC]},
+					  token=self.tok["carol"])
+		self.assertEqual(st, 201)
+		oid = doc["object"]["id"]
+		path = oid[len(self.b.base):]
+		self.assertEqual(self.b.get(path)[0], 200)
+		st, _, _ = self.b.post("/users/carol/outbox", {"type": "Delete", "object": oid,
+							       "to": [AS_PUBLIC]},
+				       token=self.tok["carol"])
+		self.assertEqual(st, 201)
+		st, _, doc = self.b.get(path)
+		self.assertEqual(st, 410)
+		self.assertEqual(doc["type"], "Tombstone")
+
+	def test_delete_actor_removes_follows_and_content(self):
+		rk, rpub = rsa_key(self.tmp, "gone")
+		self.keys["gone"] = (rk, None)
+		self.peer.add_actor("gone", rpub)
+		f = self.follow("gone", "dave")
+		self.assertEqual(self.post("/users/dave/inbox", f, signer="gone")[0], 202)
+		act = self.create([self.b.actor("carol")], actor="gone")
+		self.assertEqual(self.post("/users/carol/inbox", act, signer="gone")[0], 202)
+		self.assertIn(self.actor("gone"), self.followers("dave"))
+		self.assertIn(act["id"], self.inbox_ids("carol"))
+		dele = {"@context": AS_CTX, "id": self.new_id(), "type": "Delete",
+			"actor": self.actor("gone"), "object": self.actor("gone"), "to": [AS_PUBLIC]}
+		self.assertEqual(self.post("/inbox", dele, signer="gone")[0], 202)
+		self.assertNotIn(self.actor("gone"), self.followers("dave"))
+		self.assertNotIn(act["id"], self.inbox_ids("carol"))
+
+	def test_zz_unusable_keys_are_rate_limited(self):
+		"""(runs last: the host stays limited) A20: keys that 404 are fetched once (negative cache), and a flood of
+		them from one host ends in 429 with Retry-After."""
+		rk, _ = self.keys["mallory"]
+		ghost = self.peer.url + "/users/ghost"
+		statuses = []
+		for i in range(40):
+			act = {"@context": AS_CTX, "id": self.new_id(), "type": "Create", "actor": ghost,
+			       "object": {"id": self.new_id("objects"), "type": "Note",
+					  "attributedTo": ghost, "content": str(i)}}
+			url = self.b.base + "/users/carol/inbox"
+			body = json.dumps(act).encode()
+			h = sign_cavage("POST", url, rk, ghost + "#main-key", body=body,
+					headers={"Content-Type": aimtest.AP_TYPE})
+			st, hd, _ = self.b.req("POST", url, headers=h, body=body)
+			statuses.append(st)
+			if st == 429:
+				self.assertTrue(hd.get("retry-after"))
+				break
+		self.assertEqual(statuses[0], 401)
+		self.assertEqual(statuses[-1], 429, statuses)
+		self.assertEqual(len(self.peer.requests_to("/users/ghost", "GET")), 1)
+
 	# -- follows -------------------------------------------------------------------
 	def follow(self, who, user):
 		return {"@context": AS_CTX, "id": self.new_id(), "type": "Follow",

@@ -609,6 +609,18 @@ class Runner:
 		self.refused(aim.call("public_process", name=hub, message=c["commit"]), "conflict",
 			     "the same Commit twice")
 
+		# PSK commits: the hub follows them without knowing the PSK
+		psk_id = ("hub-psk-%d" % s).encode().hex()
+		ts.req("psk_register", psk_id=psk_id, psk=os.urandom(32).hex())
+		c = carol.req("commit", psk=[psk_id], public=True)
+		aim.req("public_process", name=hub, message=c["commit"])
+		self.deliver(c["commit"], [alice, bob], "commit")
+		same("ts-mls external PSK commit")
+		c = alice.req("commit", resumption=[alice.req("status")["epoch"] - 1], public=True)
+		aim.req("public_process", name=hub, message=c["commit"])
+		self.deliver(c["commit"], [bob, carol], "commit")
+		same("ts-mls resumption PSK commit")
+
 		p = alice.req("propose", remove=[2], public=True)["proposal"]
 		r = aim.req("public_process", name=hub, message=p)
 		self.check(r["kind"] == "proposal", "hub caches a Remove proposal")

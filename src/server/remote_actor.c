@@ -25,6 +25,7 @@ struct ra_key {
 struct ra_entry {
 	char *url;                   /* actor id (or the URL that failed) */
 	int64_t expires;
+	int64_t fetched;
 	bool negative;
 	enum aim_err err;            /* negative: why */
 	struct remote_actor info;
@@ -234,7 +235,9 @@ static int get_entry(struct app *a, const char *url, bool fresh, struct ra_entry
 	int64_t now = aim_now();
 	pthread_mutex_lock(&c->mu);
 	struct ra_entry *e = find(c, url, now);
-	if (e && fresh && !e->negative) {
+	/* A refetch (key rotation) at most every RA_REFETCH_MIN seconds, so
+	 * bad signatures cannot make us fetch on every request. */
+	if (e && fresh && !e->negative && now - e->fetched >= RA_REFETCH_MIN) {
 		for (size_t i = 0; i < c->n; i++)
 			if (c->e[i] == e) {
 				drop_at(c, i);
@@ -280,6 +283,7 @@ static int get_entry(struct app *a, const char *url, bool fresh, struct ra_entry
 		return aim_fail(err, "%s", msg);
 	}
 	e->expires = now + RA_TTL;
+	e->fetched = now;
 	e->refs++;
 	insert(c, e, now);
 	pthread_mutex_unlock(&c->mu);

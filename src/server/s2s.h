@@ -37,6 +37,7 @@ struct aim_pkey;
 #define RA_TTL 3600             /* seconds a fetched actor stays cached */
 #define RA_NEG_TTL 300          /* seconds a failed fetch is remembered */
 #define RA_MAX 4096             /* cached actors (and failures) at most */
+#define RA_REFETCH_MIN 1        /* seconds between refetches of one actor */
 #define RA_MAX_KEYS 4           /* keys kept per actor */
 
 /* A remote actor as cached: owned copies. */

@@ -214,6 +214,26 @@ class InboundTest(AimTestCase):
 		self.assertNotIn(self.actor("gone"), self.followers("dave"))
 		self.assertNotIn(act["id"], self.inbox_ids("carol"))
 
+	def test_key_rotation_refetches_once(self):
+		rk, rpub = rsa_key(self.tmp, "rot1")
+		self.keys["rot"] = (rk, None)
+		self.peer.add_actor("rot", rpub)
+		act = self.create([self.b.actor("carol")], actor="rot")
+		self.assertEqual(self.post("/users/carol/inbox", act, signer="rot")[0], 202)
+		n = len(self.peer.requests_to("/users/rot", "GET"))
+		rk2, rpub2 = rsa_key(self.tmp, "rot2")
+		self.peer.add_actor("rot", rpub2)
+		self.keys["rot"] = (rk2, None)
+		time.sleep(1.1)
+		act = self.create([self.b.actor("carol")], actor="rot")
+		self.assertEqual(self.post("/users/carol/inbox", act, signer="rot")[0], 202)
+		self.assertEqual(len(self.peer.requests_to("/users/rot", "GET")), n + 1)
+		# the old key no longer works, and costs no further fetch right away
+		self.keys["rot"] = (rk, None)
+		act = self.create([self.b.actor("carol")], actor="rot")
+		self.assertRefused(self.post("/users/carol/inbox", act, signer="rot"), 401)
+		self.assertNotIn(act["id"], self.inbox_ids("carol"))
+
 	def test_zz_unusable_keys_are_rate_limited(self):
 		"""(runs last: the host stays limited) A20: keys that 404 are fetched once (negative cache), and a flood of
 		them from one host ends in 429 with Retry-After."""

@@ -247,7 +247,8 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 	a->client.ca_file = o->ca_file;
 	a->client.allow_private = o->allow_private;
 	a->client.allow_loopback = o->allow_private;
-	TRY(fed_in_open(a)); /* F1: signature gate, actor cache, signed fetches */
+	/* F1: signature gate, actor cache, signed fetches */
+	TRY(fed_in_open(a, o->inbox_host_rate, o->inbox_host_concurrency));
 	return 0;
 }
 

@@ -83,7 +83,8 @@ struct ra_lookup {
 int remote_key_lookup(void *ctx, const char *key_id, struct sig_key *out);
 void remote_key_release(void *ctx, struct sig_key *key);
 
-int fed_in_open(struct app *a) AIM_WARN_UNUSED;
+/* host_rate / host_concurrency: the per-host inbox limits (0: defaults). */
+int fed_in_open(struct app *a, unsigned host_rate, unsigned host_concurrency) AIM_WARN_UNUSED;
 void fed_in_free(struct app *a);
 
 /* The actor at url, from the cache or fetched (signed GET). AIM_ERR_NOTFOUND

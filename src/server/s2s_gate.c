@@ -18,19 +18,19 @@
 
 #define REPLAY_CAPACITY 200000
 #define HOST_RATE 300            /* deliveries per second per host */
-#define HOST_BURST 3000
 #define HOST_KEY_FAILS 30        /* failed key fetches per minute per host before 429 */
 #define HOST_INFLIGHT 64         /* concurrent deliveries per host */
 
-int fed_in_open(struct app *a)
+int fed_in_open(struct app *a, unsigned host_rate, unsigned host_concurrency)
 {
 	struct fed_in *f = aim_xcalloc(1, sizeof *f);
 	a->fin = f;
 	f->cache = ra_cache_new();
 	f->replay = sig_replay_new(REPLAY_CAPACITY);
-	f->host_lim = limiter_new(HOST_RATE, HOST_BURST, HOST_KEY_FAILS);
+	unsigned rate = host_rate ? host_rate : HOST_RATE;
+	f->host_lim = limiter_new(rate, rate * 10, HOST_KEY_FAILS);
 	pthread_mutex_init(&f->mu, NULL);
-	f->max_inflight = HOST_INFLIGHT;
+	f->max_inflight = host_concurrency ? host_concurrency : HOST_INFLIGHT;
 	atomic_init(&f->stopped, false);
 	char *rsa = NULL, *ed = NULL;
 	TRY(store_user_private_keys(a->st, a->instance_id, &rsa, &ed));

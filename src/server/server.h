@@ -56,6 +56,10 @@ struct aimd_serve_opts {
 	size_t n_connect_to;
 	const char *ca_file;         /* CA bundle (PEM) to trust instead of the system's */
 	bool allow_private;          /* connect to loopback / private addresses (tests, LANs) */
+	/* Inboxes (F1): per remote host, deliveries per second (0: 300) and at
+	 * once (0: 64); past them 429 with Retry-After. */
+	unsigned inbox_host_rate;
+	unsigned inbox_host_concurrency;
 };
 /* Serves until SIGINT or SIGTERM, then shuts down cleanly. Prints
  * "aimd: listening on URL" on stdout once ready. */

@@ -323,5 +323,51 @@ class InboundTest(AimTestCase):
 		self.assertNotIn(act["id"], self.inbox_ids("dave"))
 
 
+
+class InboxLimitTest(AimTestCase):
+	"""A32/A20: one remote host is limited to --inbox-host-rate deliveries a
+	second (burst 10x); past it 429 with Retry-After and nothing stored."""
+
+	@classmethod
+	def setUpClass(cls):
+		cls.tmp = tempfile.mkdtemp(prefix="aimtest-inlimit-")
+		cls.fed = Federation(names=("c.test",))
+		cls.addClassCleanup(cls.fed.cleanup)
+		cls.c = cls.fed["c.test"]
+		cls.tok = cls.c.add_user("carol")
+		cls.peer = Peer(hostname="r.test", ca=cls.fed.ca)
+		cls.addClassCleanup(cls.peer.stop)
+		cls.key, pub = rsa_key(cls.tmp, "mallory")
+		cls.peer.add_actor("mallory", pub)
+		cls.peer.start()
+		args = ["--ca-file", cls.fed.ca.cert, "--allow-private-addresses",
+			"--inbox-host-rate", "1", "--connect-to",
+			"r.test:%d:127.0.0.1:%d" % (cls.peer.port, cls.peer.port)]
+		cls.fed.start(extra_args=lambda srv: args)
+
+	def test_rate(self):
+		aid = self.peer.actor_id("mallory")
+		url = self.c.base + "/users/carol/inbox"
+		seen = []
+		for i in range(14):
+			act = {"@context": AS_CTX, "id": "%s/activities/%s" % (self.peer.url, uuid.uuid4()),
+			       "type": "Create", "actor": aid, "to": [self.c.actor("carol")],
+			       "object": {"id": "%s/objects/%s" % (self.peer.url, uuid.uuid4()),
+					  "type": "Note", "attributedTo": aid, "content": str(i)}}
+			body = json.dumps(act).encode()
+			h = sign_cavage("POST", url, self.key, aid + "#main-key", body=body,
+					headers={"Content-Type": aimtest.AP_TYPE})
+			st, hd, data = self.c.req("POST", url, headers=h, body=body)
+			seen.append((st, act["id"], hd.get("retry-after")))
+		self.assertEqual([s for s, _, _ in seen[:10]], [202] * 10)
+		limited = [(a, ra) for s, a, ra in seen if s == 429]
+		self.assertGreaterEqual(len(limited), 3, seen)
+		st, _, doc = self.c.get("/users/carol/inbox?page=true", token=self.tok)
+		ids = [i["id"] for i in doc["orderedItems"]]
+		for a, ra in limited:
+			self.assertTrue(ra and int(ra) >= 1)
+			self.assertNotIn(a, ids)
+
+
 if __name__ == "__main__":
 	aimtest.main()

@@ -30,6 +30,9 @@ static const char usage[] =
 	"      ADDR:PORT; --ca-file trusts that CA bundle (PEM) instead of the system's;\n"
 	"      --allow-private-addresses permits loopback and private addresses, which\n"
 	"      are refused otherwise.\n"
+	"             [--inbox-host-rate N] [--inbox-host-concurrency N]\n"
+	"      Inboxes: deliveries per second per remote host (default 300, burst 10x)\n"
+	"      and concurrent deliveries per remote host (default 64); past them 429.\n"
 	"  aimd user add --data DIR NAME\n"
 	"      Create a local user (1-64 of a-z 0-9 _ . -, starting with a letter or digit)\n"
 	"      and print a bearer token for it on the last line.\n"
@@ -55,6 +58,7 @@ AIM_PRINTF(1, 2) static int usage_error(const char *fmt, ...)
 struct opts {
 	const char *data, *domain, *url, *listen, *cert, *key, *log_level;
 	const char *rate, *burst, *authfail, *maxbody;
+	const char *inrate, *inconc; /* inbox limits (F1) */
 	const char *pos[2];
 	int npos;
 	/* federation client (F1) */
@@ -79,6 +83,8 @@ static int parse(int argc, char **argv, int start, const char *allowed, struct o
 		{ "rate-burst", offsetof(struct opts, burst) },
 		{ "auth-fail-limit", offsetof(struct opts, authfail) },
 		{ "max-body", offsetof(struct opts, maxbody) },
+		{ "inbox-host-rate", offsetof(struct opts, inrate) },
+		{ "inbox-host-concurrency", offsetof(struct opts, inconc) },
 	};
 	for (int i = start; i < argc; i++) {
 		const char *a = argv[i];
@@ -204,7 +210,7 @@ static int cmd_serve(int argc, char **argv)
 	struct opts o = { 0 };
 	int rc = parse(argc, argv, 2,
 		       "data listen tls-cert tls-key log-level rate-limit rate-burst auth-fail-limit max-body"
-		       " connect-to ca-file allow-private-addresses",
+		       " connect-to ca-file allow-private-addresses inbox-host-rate inbox-host-concurrency",
 		       &o);
 	if (rc)
 		return rc;
@@ -219,6 +225,10 @@ static int cmd_serve(int argc, char **argv)
 	    (rc = uint_opt(o.burst, "--rate-burst", 1000000, &burst)) ||
 	    (rc = uint_opt(o.authfail, "--auth-fail-limit", 1000000, &authfail)) ||
 	    (rc = uint_opt(o.maxbody, "--max-body", (int64_t)1 << 30, &maxbody)))
+		return rc;
+	int64_t inrate, inconc; /* inbox limits (F1) */
+	if ((rc = uint_opt(o.inrate, "--inbox-host-rate", 1000000, &inrate)) ||
+	    (rc = uint_opt(o.inconc, "--inbox-host-concurrency", 100000, &inconc)))
 		return rc;
 	if (o.listen) {
 		struct sockaddr_storage ss;
@@ -248,6 +258,8 @@ static int cmd_serve(int argc, char **argv)
 		.n_connect_to = o.n_connect_to,
 		.ca_file = o.ca_file,
 		.allow_private = o.allow_private,
+		.inbox_host_rate = (unsigned)inrate,
+		.inbox_host_concurrency = (unsigned)inconc,
 	};
 	if (aimd_serve(&so) != 0)
 		return fail();

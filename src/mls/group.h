@@ -122,8 +122,9 @@ int mls_group_join(const struct mls_group_config *cfg, struct aim_bytes welcome,
 /* Joins by external commit (section 12.4.3.2) from an encoded MLSMessage
  * carrying a GroupInfo with the external_pub extension. tree as for
  * mls_group_join(). Our new leaf is kp's LeafNode with a fresh encryption
- * key (source commit, signed with kp_priv's signature key); resync_leaf: the leaf of our older self to Remove in the same
- * Commit (MLS_NO_LEAF: none). psk_ids: external PSK ids to include (may be
+ * key (source commit, signed with kp_priv's signature key); resync_leaf:
+ * the leaf of our older self to Remove in the same Commit (MLS_NO_LEAF:
+ * none). psk_ids: external PSK ids to include (may be
  * NULL when n_psk_ids is 0). commit_out receives the Commit (MLSMessage,
  * PublicMessage with sender new_member_commit). The group is returned at
  * the new epoch (no pending state: the Commit is effective once the other

@@ -690,7 +690,8 @@ int mls_group_join_external(const struct mls_group_config *cfg, struct aim_bytes
 					mls_bytes_view(&gi->confirmation_tag), g->interim),
 		 out);
 
-	/* "External init proposal: kem_output from the group's external_pub" */
+	/* The ExternalInit's kem_output: "kem_output, context =
+	 * SetupBaseS(external_pub, "")" with the GroupInfo's external_pub */
 	const struct mls_extension *xe = mls_extension_find(&gi->extensions, MLS_EXT_EXTERNAL_PUB);
 	ENSURE_GOTO(xe, out, AIM_ERR_NOTFOUND, "GroupInfo without external_pub");
 	struct tls_reader r;

@@ -84,8 +84,10 @@ static int unprotect(struct mls_group *g, const struct mls_message *m,
 	const struct aim_suite *cs = g->cs;
 	if (m->wire_format == MLS_WIRE_PUBLIC_MESSAGE) {
 		const struct mls_public_message *pm = &m->public_message;
-		/* group and epoch first: a stale message is a conflict, not a
-		 * forgery */
+		/* "Verify that the epoch field of the enclosing FramedContent is
+		 * equal to the epoch field of the current GroupContext object"
+		 * (group and epoch first: a stale message is a conflict, not a
+		 * forgery) */
 		TRY(mls_framing_check_context(&pm->content, &g->ctx));
 		struct mls_external_senders es;
 		memset(&es, 0, sizeof es);
@@ -102,6 +104,7 @@ static int unprotect(struct mls_group *g, const struct mls_message *m,
 	const struct mls_private_message *pm = &m->private_message;
 	ENSURE(mls_bytes_equal(&pm->group_id, &g->ctx.group_id), AIM_ERR_INVALID,
 	       "PrivateMessage of another group");
+	/* the same for a PrivateMessage, before any decryption */
 	ENSURE(pm->epoch == g->ctx.epoch, AIM_ERR_CONFLICT,
 	       "PrivateMessage of epoch %llu, group is at %llu", (unsigned long long)pm->epoch,
 	       (unsigned long long)g->ctx.epoch);
@@ -158,8 +161,8 @@ static int commit_next(struct mls_group *g, const struct mls_authenticated_conte
 	aim_buf_init(&ext_pk, 4096);
 	int rc = 0;
 
-	/* Removed: our leaf is blank now (or, after a resync external
-	 * commit, holds someone else). */
+	/* Removed by this Commit: we get no secrets of the new epoch (the
+	 * path is not encrypted to us), so we stop here. */
 	if (list_has(sc->applied.removed, sc->applied.n_removed, g->own_leaf)) {
 		*removed_self = true;
 		goto out;
@@ -196,7 +199,9 @@ static int commit_next(struct mls_group *g, const struct mls_authenticated_conte
 	}
 	mls_tree_priv_prune(&n->priv, &n->tree);
 
-	/* "If the path value is populated, ... decrypt the path secret" */
+	/* "If the path value is populated, validate it and apply it to the
+	 * tree" (done in staging); then decrypt the path secret and derive
+	 * the commit_secret (the members this Commit adds are excluded) */
 	if (c->has_path) {
 		TRY_GOTO(mls_treekem_decrypt(&n->tree, &n->priv, sc->committer, &c->path,
 					     aim_buf_bytes(&sc->provisional_ctx), sc->applied.added,
@@ -280,6 +285,9 @@ static int process_commit(struct mls_group *g, const struct mls_authenticated_co
 	struct mls_proposal_ctx pc;
 	grp_proposal_ctx(g, &pc);
 	struct mls_staged_commit sc;
+	/* "Verify that the proposals vector is valid", apply it and the
+	 * UpdatePath to copies of the tree and GroupContext (P2's core: a
+	 * refused Commit leaves the state untouched) */
 	TRY(mls_commit_stage(&pc, &g->cache, AIM_BYTES(g->interim, cs->nh), ac, &sc));
 	struct mls_group *n = NULL;
 	bool removed_self = false;
@@ -349,8 +357,8 @@ int mls_group_process(struct mls_group *g, struct aim_bytes msg, struct mls_grou
 		ev->sender = ac.content.sender;
 	switch (ac.content.content_type) {
 	case MLS_CONTENT_APPLICATION:
-		/* "Application data MUST be sent in a PrivateMessage"; unprotect
-		 * refuses it in a PublicMessage */
+		/* "Applications MUST use PrivateMessage to encrypt application
+		 * messages" (framing refuses it in a PublicMessage already) */
 		ENSURE_GOTO(ac.wire_format == MLS_WIRE_PRIVATE_MESSAGE, out, AIM_ERR_INVALID,
 			    "application data in a PublicMessage");
 		if (ev) {

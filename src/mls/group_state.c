@@ -347,8 +347,8 @@ int grp_tree_from(const struct aim_suite *cs, const struct mls_group_info *gi,
 	return mls_tree_parse(out, cs, tree.p, tree.len);
 }
 
-/* Checks the leaves of a joined tree (section 12.4.3.1: "Validate the
- * ratchet tree"): structure, signatures, parent hashes, tree hash, then
+/* Checks a joined tree (section 12.4.3.1: "Verify the integrity of the
+ * ratchet tree."): structure, signatures, parent hashes, tree hash, then
  * each LeafNode against the group (section 7.3) and the hook. */
 int grp_validate_tree(const struct mls_group *g, const struct mls_tree *t,
 		      const struct mls_group_context *ctx)
@@ -377,9 +377,9 @@ int grp_validate_tree(const struct mls_group *g, const struct mls_tree *t,
 		const struct mls_leaf_node *l = mls_tree_leaf(t, i);
 		if (!l)
 			continue;
-		/* "Verify that the leaf node's credential, capabilities,
-		 * extensions are valid" (signatures and key uniqueness were
-		 * checked above for the whole tree) */
+		/* "For each non-empty leaf node, validate the LeafNode as described
+		 * in" section 7.3 (signatures and key uniqueness were checked above for
+		 * the whole tree) */
 		uint32_t skip = i;
 		struct mls_leaf_check chk = {
 			.cs = g->cs,
@@ -427,8 +427,9 @@ int mls_group_join(const struct mls_group_config *cfg, struct aim_bytes welcome,
 	int rc = 0;
 	ENSURE_GOTO(m.version == MLS_VERSION_10 && m.wire_format == MLS_WIRE_WELCOME, out,
 		    AIM_ERR_INVALID, "not a Welcome");
-	/* "If the Welcome's cipher suite does not match the KeyPackage's, the
-	 * new member MUST NOT join" (checked in mls_welcome_open_secrets) */
+	/* "if the cipher suite indicated in the KeyPackage does not match the
+	 * one in the Welcome message, return an error" (checked in
+	 * mls_welcome_open_secrets) */
 	TRY_GOTO(mls_key_package_make_ref(kp, ref, &ref_len), out);
 	TRY_GOTO(mls_welcome_open_secrets(cs, &m.welcome, AIM_BYTES(ref, ref_len),
 					  mls_bytes_view(&kp_priv->init_priv), &gs),
@@ -455,20 +456,23 @@ int mls_group_join(const struct mls_group_config *cfg, struct aim_bytes welcome,
 			    gi.group_context.cipher_suite == cs->id,
 		    out, AIM_ERR_INVALID, "GroupInfo of another version / suite");
 	TRY_GOTO(grp_tree_from(cs, &gi, tree, &g->tree), out);
-	/* "Verify the signature on the GroupInfo object. The signature MUST
-	 * verify using the public key ... in the LeafNode at index signer" */
+	/* "Verify the signature on the GroupInfo object. ... The public key
+	 * is taken from the LeafNode of the ratchet tree with leaf index
+	 * signer. If the node is blank or if signature verification fails,
+	 * return an error." */
 	const struct mls_leaf_node *signer = mls_tree_leaf(&g->tree, gi.signer);
 	ENSURE_GOTO(signer, out, AIM_ERR_INVALID, "GroupInfo signer %u is not a member", gi.signer);
 	TRY_GOTO(mls_group_info_verify(cs, &gi, mls_bytes_view(&signer->signature_key)), out);
 	TRY_GOTO(grp_validate_tree(g, &g->tree, &gi.group_context), out);
-	/* "Identify a leaf in the tree ... whose LeafNode is identical to the
-	 * one in the KeyPackage" */
+	/* "Identify a leaf whose LeafNode is identical to the one in the
+	 * KeyPackage. If no such field exists, return an error." */
 	TRY_GOTO(mls_tree_find_leaf(&g->tree, &kp->leaf_node, &g->own_leaf), out);
 	TRY_GOTO(mls_group_context_copy(&g->ctx, &gi.group_context), out);
 	TRY_GOTO(priv_for_leaf(g, g->own_leaf, mls_bytes_view(&kp_priv->encryption_priv)), out);
 	TRY_GOTO(mls_bytes_copy(&g->sig_priv, &kp_priv->signature_priv), out);
-	/* "If the path_secret value is set in the GroupSecrets object: Identify
-	 * the lowest common ancestor ... of new_member and the signer" */
+	/* "If the path_secret value is set in the GroupSecrets object:
+	 * Identify the lowest common ancestor of the leaf node my_leaf and of
+	 * the node of the member with leaf index GroupInfo.signer." */
 	if (gs.has_path_secret) {
 		ENSURE_GOTO(gs.path_secret.path_secret.len == cs->nh, out, AIM_ERR_INVALID,
 			    "path secret of %zu bytes", gs.path_secret.path_secret.len);

@@ -14,7 +14,8 @@
  *   - a full-path Update (no proposals, an UpdatePath; in a freshly filled
  *     tree the copath resolutions are mostly single leaves, so this is the
  *     expensive case: about N HPKE encryptions);
- *   - an application message of 100 bytes: encrypt and decrypt.
+ *   - an application message of 100 bytes: encrypt and decrypt;
+ *   - the size of the encoded ratchet tree (what goes out of band).
  * Commits are PublicMessages (what a hub follows) on both sides; "create"
  * includes the committer's new epoch, "process" the receiver's.
  *
@@ -82,6 +83,7 @@ struct result {
 	char note[160];
 	double ms[N_OPS]; /* milliseconds per operation */
 	double welcome_bytes;
+	double tree_bytes;
 	double setup_s;
 };
 
@@ -246,6 +248,12 @@ static void bench_ours(struct result *r)
 	for (int op = 0; op < OP_ENCRYPT; op++)
 		r->ms[op] = median(v[op], reps);
 	r->welcome_bytes = (double)welcome;
+	struct aim_buf tree;
+	aim_buf_init(&tree, MLS_MAX_MESSAGE);
+	if (mls_group_export_tree(a, &tree) != 0)
+		die("export tree");
+	r->tree_bytes = (double)tree.len;
+	aim_buf_free(&tree);
 
 	/* application messages: 100 bytes, one after the other */
 	uint8_t pt[100];
@@ -342,6 +350,8 @@ static int run_tsmls(const char *sizes, struct result *ts, size_t n_ts, char *wh
 					ts[i].ms[op] = json_number_value(json_object_get(o, op_key[op]));
 				ts[i].welcome_bytes =
 					json_number_value(json_object_get(o, "welcome_bytes"));
+				ts[i].tree_bytes =
+					json_number_value(json_object_get(o, "tree_bytes"));
 				ts[i].setup_s = json_number_value(json_object_get(o, "setup_s"));
 				ts[i].done = true;
 			}
@@ -372,6 +382,15 @@ static void print_time(double ms)
 		printf(" %10.1f us", ms * 1e3);
 }
 
+static void print_size(const char *label, double ours, bool have_ts, double theirs)
+{
+	printf("%-38s %10.0f B ", label, ours);
+	if (have_ts)
+		printf(" %10.0f B  %11.2fx\n", theirs, ours > 0 ? theirs / ours : 0.0);
+	else
+		printf(" %13s %12s\n", "-", "-");
+}
+
 static void print_table(const struct result *o, const struct result *t)
 {
 	printf("\n-- group of %u members (suite %d); setup %.1f s", o->size, SUITE, o->setup_s);
@@ -388,12 +407,8 @@ static void print_table(const struct result *o, const struct result *t)
 			printf(" %13s %12s\n", "-", "-");
 		}
 	}
-	printf("%-38s %10.0f B ", "Welcome size (tree out of band)", o->welcome_bytes);
-	if (t->done)
-		printf(" %10.0f B  %11.2fx\n", t->welcome_bytes,
-		       o->welcome_bytes > 0 ? t->welcome_bytes / o->welcome_bytes : 0.0);
-	else
-		printf(" %13s %12s\n", "-", "-");
+	print_size("Welcome size (tree out of band)", o->welcome_bytes, t->done, t->welcome_bytes);
+	print_size("ratchet tree (sent out of band)", o->tree_bytes, t->done, t->tree_bytes);
 	if (!t->done)
 		printf("ts-mls: %s\n", t->note[0] ? t->note : "no result");
 }

@@ -129,7 +129,8 @@ async function benchSize(n) {
 		v.create_update.push(r.create);
 		v.process_update.push(r.process);
 	}
-	const out = { size: n, setup_s: setup / 1000, welcome_bytes: welcome };
+	const out = { size: n, setup_s: setup / 1000, welcome_bytes: welcome,
+		tree_bytes: encodeRatchetTree(st.a.ratchetTree).length };
 	for (const [k, list] of Object.entries(v))
 		out[k] = median(list);
 	const pt = new Uint8Array(100).fill(0x78);

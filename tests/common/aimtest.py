@@ -299,6 +299,7 @@ class Server:
 			sys.stderr.write(self.log_current())
 		if check:
 			self.check_sanitizers()
+			self.check_log_hygiene()
 			if rc != 0:
 				raise ServerError("aimd exited with status %d after SIGTERM:\n%s" %
 						  (rc, self.log_current()))
@@ -316,6 +317,16 @@ class Server:
 	def restart(self, timeout=20):
 		self.stop()
 		return self.start(timeout)
+
+	def check_log_hygiene(self):
+		"""No bearer token of this server's users and no private key in
+		its log."""
+		log = self.log_current()
+		for name, tok in self.tokens.items():
+			if tok and tok in log:
+				raise ServerError("the token of %s appears in aimd's log" % name)
+		if "PRIVATE KEY" in log:
+			raise ServerError("private key material in aimd's log")
 
 	def check_sanitizers(self):
 		rep = sanitizer_reports(self.log_current())

@@ -258,5 +258,42 @@ class LifecycleTest(AimTestCase):
 		self.assertNotEqual(res.returncode, 0)
 
 
+class StalledStreamTest(AimTestCase):
+	"""An SSE client that stops reading must not hold up writers, other
+	readers or shutdown."""
+
+	def test_stalled_consumer(self):
+		srv = self.server(domain="stall.test")
+		ta = srv.add_user("alice")
+		tb = srv.add_user("bob")
+		srv.start()
+		c = socket.socket()
+		c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+		c.connect(("127.0.0.1", srv.port))
+		self.addCleanup(c.close)
+		c.sendall(("GET /users/bob/inbox HTTP/1.1\r\nHost: x\r\n"
+			   "Accept: text/event-stream\r\nAuthorization: Bearer %s\r\n\r\n"
+			   % tb).encode())
+		time.sleep(0.3)
+		bob = srv.actor("bob")
+		worst = 0
+		t0 = time.monotonic()
+		for i in range(200):	# about 6 MB of events nobody reads
+			t1 = time.monotonic()
+			st, hd, a = srv.post("/users/alice/outbox", note("y" * 30000, to=[bob]),
+					     token=ta)
+			worst = max(worst, time.monotonic() - t1)
+			self.assertEqual(st, 201, a)
+		print("200 posts to a stalled stream: %.1f s, slowest %.2f s" %
+		      (time.monotonic() - t0, worst))
+		self.assertLess(worst, 5)
+		st, hd, doc = srv.get("/users/bob/inbox?page=true", token=tb)
+		self.assertEqual(st, 200)
+		self.assertEqual(len(doc["orderedItems"]), 20)
+		t0 = time.monotonic()
+		srv.stop(timeout=10)
+		print("stop with a stalled stream: %.1f s" % (time.monotonic() - t0))
+
+
 if __name__ == "__main__":
 	unittest.main(verbosity=2)

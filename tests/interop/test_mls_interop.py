@@ -289,7 +289,7 @@ class Runner:
 		m = ours.req("send", plaintext="aad back", authenticated_data="c3d4")["message"]
 		self.check(alice.req("process", message=m)["text"] == "aad back", "ts-mls reads our aad message")
 		c = alice.req("commit", public=True)
-		self.refused(ours.call("process", message=flip(c["commit"], -75)), "verify",
+		self.refused(ours.call("process", message=flip(c["commit"], sig_pos(s))), "verify",
 			     "a ts-mls Commit with a forged signature")
 		self.deliver(c["commit"], [ours], "commit")
 		self.agree("the genuine Commit after a forged copy", [alice, ours])
@@ -599,7 +599,7 @@ class Runner:
 		same("ts-mls Add")
 
 		c = bob.req("commit", public=True)
-		self.refused(aim.call("public_process", name=hub, message=flip(c["commit"], -75)),
+		self.refused(aim.call("public_process", name=hub, message=flip(c["commit"], sig_pos(s))),
 			     "verify", "a forged Commit")
 		aim.req("public_process", name=hub, message=c["commit"])
 		self.deliver(c["commit"], [alice, carol], "commit")
@@ -674,6 +674,17 @@ class Runner:
 			   "hub follows an external commit (new_member_commit)")
 		self.deliver(j["commit"], [alice, bob], "commit")
 		same("ts-mls external join through the hub's GroupInfo")
+
+
+HASH_LEN = {1: 32, 2: 32, 3: 32, 4: 64, 5: 64, 6: 64, 7: 48}
+
+
+def sig_pos(suite):
+	"""A position inside the signature of a member's PublicMessage: it ends
+	with signature<V>, confirmation_tag<V> and membership_tag<V> (Nh bytes
+	each), and the last 32 bytes of any signature (Ed25519/Ed448 or the S of
+	DER ECDSA) are plain signature bytes."""
+	return -(2 * (HASH_LEN[suite] + 1) + 10)
 
 
 def flip(hexstr, pos):

@@ -294,7 +294,8 @@ function leafForRemove(state, r, i) {
 	return hit[0].leaf;
 }
 
-function pskProposals(req) {
+// RFC 9420 section 8.4: psk_nonce is KDF.Nh bytes long
+function pskProposals(req, impl) {
 	const list = req.psk ?? [];
 	if (!Array.isArray(list))
 		fail("psk: expected a list of psk id hex strings");
@@ -304,13 +305,13 @@ function pskProposals(req) {
 			fail(`psk[${i}]: not registered (use psk_register first)`);
 		return {
 			proposalType: "psk",
-			psk: { preSharedKeyId: { psktype: "external", pskId: id, pskNonce: randomBytes(32) } },
+			psk: { preSharedKeyId: { psktype: "external", pskId: id, pskNonce: randomBytes(impl.kdf.size) } },
 		};
 	});
 }
 
 // resumption PSKs (usage application) of this group's epochs
-function resumptionProposals(req, state) {
+function resumptionProposals(req, state, impl) {
 	const list = req.resumption ?? [];
 	if (!Array.isArray(list))
 		fail("resumption: expected a list of epochs");
@@ -320,7 +321,7 @@ function resumptionProposals(req, state) {
 		return {
 			proposalType: "psk",
 			psk: { preSharedKeyId: { psktype: "resumption", usage: "application",
-				pskGroupId: state.groupContext.groupId, pskEpoch: BigInt(e), pskNonce: randomBytes(32) } },
+				pskGroupId: state.groupContext.groupId, pskEpoch: BigInt(e), pskNonce: randomBytes(impl.kdf.size) } },
 		};
 	});
 }
@@ -331,8 +332,8 @@ function proposalsFrom(req, state, impl) {
 	if (!Array.isArray(rem))
 		fail("remove: expected a list of leaf indexes or identities");
 	rem.forEach((r, i) => out.push({ proposalType: "remove", remove: { removed: leafForRemove(state, r, i) } }));
-	out.push(...pskProposals(req));
-	out.push(...resumptionProposals(req, state));
+	out.push(...pskProposals(req, impl));
+	out.push(...resumptionProposals(req, state, impl));
 	return out;
 }
 

@@ -197,6 +197,12 @@ class ErrorsTest(AimTestCase):
 		self.assertRegex(line, r"\bmethod=\"?GET")
 		self.assertRegex(line, r"\bstatus=\"?404")
 		self.assertRegex(line, r"\bpath=\"?" + re.escape(marker))
+		# the issue also asks for bytes, duration and remote address
+		m = re.search(r"\bbytes=(\d+)", line)
+		self.assertIsNotNone(m, line)
+		self.assertEqual(int(m.group(1)), len(body))
+		self.assertRegex(line, r"\b(duration_ms|ms|duration)=\d+")
+		self.assertRegex(line, r"\bremote=\"?127\.0\.0\.1")
 		ok = [l for l in log.splitlines() if "/users/alice" in l and "200" in l
 		      and "GET" in l]
 		self.assertTrue(ok, "no access log line for GET /users/alice 200")

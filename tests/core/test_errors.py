@@ -182,12 +182,17 @@ class ErrorsTest(AimTestCase):
 		self.assertEqual(st, 404)
 		st, hd, doc = self.srv.get("/users/alice")
 		self.assertEqual(st, 200)
-		deadline = time.monotonic() + 3
+		def alice_after_marker(log):
+			"""the GET /users/alice 200 logged after the probe's line"""
+			rest = log.split(marker, 1)[1] if marker in log else ""
+			return [l for l in rest.splitlines()[1:] if "/users/alice" in l and
+				re.search(r"\bstatus=\"?200", l) and "GET" in l]
+		deadline = time.monotonic() + 5
 		lines = []
 		while time.monotonic() < deadline:
 			log = self.srv.log_current()
 			lines = [l for l in log.splitlines() if marker in l]
-			if lines:
+			if lines and alice_after_marker(log):
 				break
 			time.sleep(0.1)
 		self.assertEqual(len(lines), 1, "access log lines for %s: %r" % (marker, lines))
@@ -203,9 +208,8 @@ class ErrorsTest(AimTestCase):
 		self.assertEqual(int(m.group(1)), len(body))
 		self.assertRegex(line, r"\b(duration_ms|ms|duration)=\d+")
 		self.assertRegex(line, r"\bremote=\"?127\.0\.0\.1")
-		ok = [l for l in log.splitlines() if "/users/alice" in l and "200" in l
-		      and "GET" in l]
-		self.assertTrue(ok, "no access log line for GET /users/alice 200")
+		self.assertTrue(alice_after_marker(log),
+				"no access log line for GET /users/alice 200")
 		for name, tok in self.tok.items():
 			self.assertNotIn(tok, log, "token of %s in the log" % name)
 		self.assertNotIn("PRIVATE KEY", log)

@@ -318,6 +318,17 @@ class Server:
 		self.stop()
 		return self.start(timeout)
 
+	def wait_log(self, text, timeout=5):
+		"""Waits until text appears in the current run's log; returns
+		whether it did."""
+		deadline = time.monotonic() + timeout
+		while True:
+			if text in self.log_current():
+				return True
+			if time.monotonic() >= deadline:
+				return False
+			time.sleep(0.05)
+
 	def check_log_hygiene(self):
 		"""No bearer token of this server's users and no private key in
 		its log."""

@@ -224,11 +224,8 @@ class ServeCliTest(AimTestCase):
 		srv = Server(domain="ready.test")
 		try:
 			srv.start()
-			deadline = time.monotonic() + 5
-			while "listening on" not in srv.log_current() and time.monotonic() < deadline:
-				time.sleep(0.05)
-			self.assertIn("aimd: listening on http://127.0.0.1:%d" % srv.port,
-				      srv.log_current())
+			line = "aimd: listening on http://127.0.0.1:%d" % srv.port
+			self.assertTrue(srv.wait_log(line), srv.log_current())
 		finally:
 			srv.cleanup()
 

@@ -56,8 +56,8 @@ class HttpsTest(AimTestCase):
 			get_json(self.wf_url("b.test"), ctx=self.ca.ssl_context())
 
 	def test_ready_line(self):
-		self.assertIn("aimd: listening on https://127.0.0.1:%d" % self.srv.port,
-			      self.srv.log_current())
+		line = "aimd: listening on https://127.0.0.1:%d" % self.srv.port
+		self.assertTrue(self.srv.wait_log(line), self.srv.log_current())
 
 	def test_plain_http_on_tls_port(self):
 		try:

@@ -62,8 +62,7 @@ class CliTest(AimTestCase):
 
 	# -- argument errors --------------------------------------------------
 	def test_no_arguments(self):
-		r = run_aimd()
-		self.assertEqual(r.returncode, 2, r.stderr)
+		self.assertUsageError()
 
 	def test_unknown_command(self):
 		self.assertUsageError("frobnicate")

@@ -73,6 +73,11 @@ class CliTest(AimTestCase):
 		self.assertUsageError("init", "--data", self.fresh_dir() + "/x",
 				      "--domain", "x.test", "--frob", "1")
 		self.assertUsageError("user", "add", "--data", self.data, "--nope", "zed")
+		# stray arguments and unknown subcommands
+		self.assertUsageError("user", "add", "--data", self.data, "zed", "zod")
+		self.assertUsageError("serve", "--data", self.data, "extra")
+		self.assertUsageError("user", "frob", "--data", self.data, "zed")
+		self.assertUsageError("user")
 
 	def test_missing_data(self):
 		self.assertUsageError("serve")

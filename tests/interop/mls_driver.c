@@ -19,8 +19,9 @@
  * Commands (arguments -> results; every member command that changes the
  * state also returns the status, see status_json()):
  *   hello                                   -> driver
- *   create_client  suite, identity|identity_hex, name, lifetime{not_before,
- *                  not_after}, last_resort  -> client, signature_public_key,
+ *   create_client  suite, identity|identity_hex, x509 [cert hex...], name,
+ *                  lifetime{not_before, not_after}, last_resort
+ *                  -> client, signature_public_key,
  *                  key_package, key_package_raw, key_package_ref
  *   key_package    client, lifetime?, last_resort? -> key_package...
  *   verify_key_package key_package (MLSMessage or bare), now? -> valid,
@@ -343,16 +344,37 @@ static int parse_key_package_either(struct aim_bytes b, struct mls_key_package *
 	return mls_key_package_parse(b.p, b.len, kp);
 }
 
+/* identity / identity_hex (basic), credential_type (others) and credential:
+ * "basic:IDHEX" or "x509:CERTHEX,CERTHEX..." as tsmls-driver.mjs gives it. */
 static void set_identity(json_t *o, const struct mls_credential *cred)
 {
+	struct aim_buf sum;
+	aim_buf_init(&sum, MLS_MAX_MESSAGE * 2 + 64);
+	int rc = 0;
 	if (cred->type == MLS_CREDENTIAL_BASIC) {
 		json_object_set_new(o, "identity",
 				    json_stringn((const char *)cred->identity.p,
 							 cred->identity.len));
 		set_hex(o, "identity_hex", cred->identity.p, cred->identity.len);
+		rc = aim_buf_append_str(&sum, "basic:");
+		if (rc == 0)
+			rc = aim_hex_encode(&sum, cred->identity.p, cred->identity.len);
+	} else if (cred->type == MLS_CREDENTIAL_X509) {
+		json_object_set_new(o, "credential_type", json_string("x509"));
+		rc = aim_buf_append_str(&sum, "x509:");
+		for (size_t i = 0; rc == 0 && i < cred->n_certs; i++) {
+			if (i)
+				rc = aim_buf_append_byte(&sum, ',');
+			if (rc == 0)
+				rc = aim_hex_encode(&sum, cred->certs[i].p, cred->certs[i].len);
+		}
 	} else {
 		json_object_set_new(o, "credential_type", json_integer(cred->type));
+		rc = aim_buf_printf(&sum, "%u", cred->type);
 	}
+	if (rc == 0 && aim_buf_append_byte(&sum, 0) == 0)
+		json_object_set_new(o, "credential", json_string((const char *)sum.data));
+	aim_buf_free(&sum);
 }
 
 static json_t *members_json(const struct mls_tree *t)
@@ -537,6 +559,33 @@ static int cmd_hello(json_t *req, json_t *res)
 	return 0;
 }
 
+/* x509: [cert hex, ...] makes cred an x509 credential (certificates are
+ * carried opaquely; the hook decides about them). */
+static int set_x509(json_t *req, struct mls_credential *cred)
+{
+	json_t *l;
+	size_t n;
+	TRY(get_list(req, "x509", &l, &n));
+	if (!l)
+		return 0;
+	ENSURE(n > 0, AIM_ERR_INVALID, "x509: expected certificates");
+	cred->type = MLS_CREDENTIAL_X509;
+	cred->certs = aim_xcalloc(n, sizeof *cred->certs);
+	cred->n_certs = n;
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_array_get(l, i);
+		struct aim_buf b;
+		ENSURE(json_is_string(v), AIM_ERR_INVALID, "x509[%zu]: expected hex", i);
+		aim_buf_init(&b, MLS_MAX_MESSAGE);
+		int rc = aim_hex_decode(&b, json_string_value(v), json_string_length(v));
+		if (rc == 0)
+			rc = mls_bytes_set(&cred->certs[i], b.data, b.len);
+		aim_buf_free(&b);
+		ENSURE(rc == 0, AIM_ERR_INVALID, "x509[%zu]: bad hex", i);
+	}
+	return 0;
+}
+
 static int cmd_create_client(json_t *req, json_t *res)
 {
 	int64_t suite;
@@ -558,14 +607,20 @@ static int cmd_create_client(json_t *req, json_t *res)
 	c->cred.type = MLS_CREDENTIAL_BASIC;
 	struct aim_buf id;
 	struct kp_entry *e = NULL;
-	if (get_text_or_hex(req, "identity", name, &id) != 0 ||
-	    mls_bytes_set(&c->cred.identity, id.data, id.len) != 0 ||
-	    new_key_package(c, req, &e) != 0) {
-		aim_buf_free(&id);
+	aim_buf_init(&id, 1);
+	int rc = set_x509(req, &c->cred);
+	if (rc == 0 && c->cred.type == MLS_CREDENTIAL_BASIC) {
+		rc = get_text_or_hex(req, "identity", name, &id);
+		if (rc == 0)
+			rc = mls_bytes_set(&c->cred.identity, id.data, id.len);
+	}
+	if (rc == 0)
+		rc = new_key_package(c, req, &e);
+	aim_buf_free(&id);
+	if (rc != 0) {
 		client_free(c);
 		return -1;
 	}
-	aim_buf_free(&id);
 	clients[n_clients++] = c;
 	json_object_set_new(res, "client", json_string(c->name));
 	set_hex(res, "signature_public_key", e->kp.leaf_node.signature_key.p,

@@ -155,7 +155,9 @@ class Runner:
 	# ---- helpers ----
 
 	def client(self, drv, suite, name, identity=None, **kw):
-		r = drv.req("create_client", suite=suite, name=name, identity=identity or name, **kw)
+		if "x509" not in kw:
+			kw["identity"] = identity or name
+		r = drv.req("create_client", suite=suite, name=name, **kw)
 		return Member(drv, r["client"], name), r
 
 	def agree(self, what, members):
@@ -166,7 +168,7 @@ class Runner:
 			s = m.req("status")
 			ex = m.req("export", label="aim interop", context="%016x" % s["epoch"], length=32)
 			tree = m.req("ratchet_tree")["ratchet_tree"]
-			mem = [(x["leaf"], x["identity_hex"]) for x in s["members"]]
+			mem = [(x["leaf"], x["credential"]) for x in s["members"]]
 			views.append((m, s, ex["secret"], tree, mem))
 		m0, s0, ex0, tree0, mem0 = views[0]
 		for m, s, ex, tree, mem in views[1:]:
@@ -366,6 +368,18 @@ class Runner:
 		ours.group = j["group"]
 		self.agree("we joined ts-mls's group (tree in the Welcome)", [bob, ours])
 		self.say(ours, "second group", [bob])
+		# an x509 credential of ours in ts-mls's group
+		ourx, xkp = self.client(aim, s, "ourx-%d" % s, None, x509=[CERT_A, CERT_B])
+		ourx.group = g2["group"]
+		w = bob.req("commit", add=[xkp["key_package"]], public=False)
+		ours.req("process", message=w["commit"])
+		ourx.req("join", welcome=w["welcome"], ratchet_tree=w["ratchet_tree"])
+		st = self.agree("our x509 member joined ts-mls's group", [bob, ours, ourx])
+		self.check(("x509:%s,%s" % (CERT_A, CERT_B)) in [m["credential"] for m in st["members"]],
+			   "the x509 certificates are carried unchanged")
+		c = ourx.req("commit", path=True, public=True)
+		self.deliver(c["commit"], [bob, ours], "commit")
+		self.agree("our x509 member's Update", [bob, ours, ourx])
 
 	def aim_group(self, s):
 		aim, ts = self.aim, self.ts
@@ -439,6 +453,21 @@ class Runner:
 			self.refused(m.call("process", message=mine["commit"]), None,
 				     "ts-mls refuses our Commit for the old epoch")
 		self.agree("ts-mls won the race", members)
+
+		# a ts-mls member with an x509 credential
+		xena, xk = self.client(ts, s, "xena2-%d" % s, None, x509=[CERT_B])
+		xena.group = gid
+		c = ours.req("commit", add=[xk["key_package"]], public=False)
+		self.deliver(c["commit"], [bob, carol], "commit")
+		xena.req("join", welcome=c["welcome"], ratchet_tree=c["ratchet_tree"])
+		self.agree("ts-mls x509 member joined", members + [xena])
+		c = xena.req("commit", public=True)
+		self.deliver(c["commit"], [ours, bob, carol], "commit")
+		self.agree("ts-mls x509 member's update path", members + [xena])
+		self.check(ours.req("hook_counts")["committer"] > 0, "UpdatePath leaves went through the hook")
+		c = ours.req("commit", remove=[xena.req("status")["leaf_index"]], public=True)
+		self.deliver(c["commit"], [bob, carol], "commit")
+		self.agree("x509 member removed", members)
 
 		# a member added together with an external PSK: the joiner needs the PSK too
 		gina, gkp = self.client(ts, s, "gina2-%d" % s, "gina@ts.test")
@@ -675,6 +704,10 @@ class Runner:
 		self.deliver(j["commit"], [alice, bob], "commit")
 		same("ts-mls external join through the hub's GroupInfo")
 
+
+# x509 credentials: the library carries certificates opaquely (the hook decides)
+CERT_A = "3003020101"
+CERT_B = "3006020101020102"
 
 HASH_LEN = {1: 32, 2: 32, 3: 32, 4: 64, 5: 64, 6: 64, 7: 48}
 

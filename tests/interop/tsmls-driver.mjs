@@ -150,11 +150,15 @@ function pskIndex(state) {
 	return makePskIndex(state, externalPsks);
 }
 
+// credential: "basic:<identity hex>" or "x509:<cert hex>,<cert hex>..." (a comparable summary)
 function identityOf(leaf) {
 	const cred = leaf.credential;
 	if (cred.credentialType === "basic")
-		return { identity_hex: toHex(cred.identity), identity: Buffer.from(cred.identity).toString("utf8") };
-	return { credential_type: String(cred.credentialType) };
+		return { identity_hex: toHex(cred.identity), identity: Buffer.from(cred.identity).toString("utf8"),
+			credential: `basic:${toHex(cred.identity)}` };
+	if (cred.credentialType === "x509")
+		return { credential_type: "x509", credential: `x509:${cred.certificates.map(toHex).join(",")}` };
+	return { credential_type: String(cred.credentialType), credential: String(cred.credentialType) };
 }
 
 function members(state) {
@@ -365,6 +369,8 @@ const commands = {
 		if (typeof name !== "string" || clients.has(name))
 			fail(`client name ${JSON.stringify(name)} invalid or taken`);
 		const identity = textOrHex(req, "identity", new Uint8Array(Buffer.from(name, "utf8")));
+		if (req.x509 !== undefined && (!Array.isArray(req.x509) || req.x509.length === 0))
+			fail("x509: expected a non-empty list of certificate hex strings");
 		const sig = await impl.signature.keygen();
 		// RFC 9420 section 5.1.1: an ECDSA SignaturePublicKey is an UncompressedPointRepresentation;
 		// ts-mls 1.6.4 with @noble/curves 2 makes compressed ones (33 bytes for P-256)
@@ -376,7 +382,8 @@ const commands = {
 			suite: req.suite ?? 1,
 			impl,
 			grease: req.grease,
-			credential: { credentialType: "basic", identity },
+			credential: req.x509 === undefined ? { credentialType: "basic", identity } :
+				{ credentialType: "x509", certificates: req.x509.map((h, i) => fromHex(h, `x509[${i}]`)) },
 			sigKeys: { signKey: sig.signKey, publicKey: sig.publicKey },
 			keyPackages: new Map(), // ref hex -> {publicPackage, privatePackage}
 			groups: new Map(), // group id hex -> ClientState

@@ -170,7 +170,8 @@ int mls_group_group_info(const struct mls_group *g, bool external_pub, bool with
 
 /* Each appends an MLSMessage carrying the proposal, signed by us (wire
  * format from cfg->encrypt_handshake), and caches it so a later Commit of
- * ours includes it by reference. */
+ * ours includes it by reference. The same proposal twice in one epoch
+ * (same ProposalRef) is refused with AIM_ERR_EXISTS. */
 int mls_group_propose_add(struct mls_group *g, const struct mls_key_package *kp,
 			  struct aim_buf *out) AIM_WARN_UNUSED;
 /* Update with a fresh encryption key (leaf_template: a LeafNode to copy

@@ -1046,6 +1046,185 @@ static void test_external_sender_and_reinit(void **state)
 	member_free(&c);
 }
 
+/* A random walk: 8 clients, 60 epochs of random proposals (by reference,
+ * public and private), commits with and without path, Adds, Removes,
+ * external joins, persistence round trips; after every epoch all members
+ * agree and read a message. Deterministic (fixed seed). */
+#define SOAK_N 8
+
+static struct member soak[SOAK_N];
+static int soak_gen[SOAK_N];
+
+static void soak_fresh(int i)
+{
+	mls_key_package_free(&soak[i].kp);
+	mls_key_package_priv_free(&soak[i].priv);
+	char name[16];
+	snprintf(name, sizeof name, "s%d-%d", i, soak_gen[i]++);
+	struct mls_group *g = soak[i].g;
+	member_init(&soak[i], 1, name);
+	soak[i].g = g;
+}
+
+static void test_random_walk(void **state)
+{
+	(void)state;
+	srand(7);
+	struct mls_group_config cfg = { .hook = &hook, .now = UINT64_MAX };
+	memset(soak, 0, sizeof soak);
+	for (int i = 0; i < SOAK_N; i++)
+		soak_fresh(i);
+	assert_int_equal(mls_group_create(&cfg, AIM_BYTES(NULL, 0), &soak[0].kp, &soak[0].priv,
+					  NULL, &soak[0].g),
+			 0);
+	for (int step = 0; step < 60; step++) {
+		int in[SOAK_N], out[SOAK_N], nin = 0, nout = 0;
+		for (int i = 0; i < SOAK_N; i++) {
+			if (soak[i].g)
+				in[nin++] = i;
+			else
+				out[nout++] = i;
+		}
+		int c = in[rand() % nin];
+		if (nout && rand() % 6 == 0) {
+			/* external join from c's GroupInfo, tree inside or not */
+			int t = out[rand() % nout];
+			bool wt = rand() % 2;
+			struct aim_buf gi, ec, tree;
+			aim_buf_init(&gi, MLS_MAX_MESSAGE);
+			aim_buf_init(&ec, MLS_MAX_MESSAGE);
+			aim_buf_init(&tree, MLS_MAX_MESSAGE);
+			assert_int_equal(mls_group_group_info(soak[c].g, true, wt, &gi), 0);
+			assert_int_equal(mls_group_export_tree(soak[c].g, &tree), 0);
+			assert_int_equal(mls_group_join_external(&cfg, aim_buf_bytes(&gi),
+								 wt ? AIM_BYTES(NULL, 0)
+								    : aim_buf_bytes(&tree),
+								 &soak[t].kp, &soak[t].priv, MLS_NO_LEAF,
+								 NULL, 0, &ec, &soak[t].g),
+					 0);
+			for (int j = 0; j < nin; j++)
+				process_ok(&soak[in[j]], &ec);
+			aim_buf_free(&gi);
+			aim_buf_free(&ec);
+			aim_buf_free(&tree);
+			continue;
+		}
+		/* a few proposals, relayed to every member (the sender too) */
+		for (int k = rand() % 3; k > 0; k--) {
+			int s = in[rand() % nin], r = rand() % 3, rc = 1;
+			struct aim_buf pm;
+			aim_buf_init(&pm, MLS_MAX_MESSAGE);
+			cfg.encrypt_handshake = rand() % 2;
+			mls_group_set_config(soak[s].g, &cfg);
+			if (r == 0) {
+				rc = mls_group_propose_update(soak[s].g, NULL, &pm);
+			} else if (r == 1 && nin > 2) {
+				int t = in[rand() % nin];
+				if (t != s)
+					rc = mls_group_propose_remove(
+						soak[s].g, mls_group_own_leaf(soak[t].g), &pm);
+			} else if (r == 2 && nout) {
+				rc = mls_group_propose_add(soak[s].g, &soak[out[rand() % nout]].kp,
+							   &pm);
+			}
+			/* skipped, or the very same proposal again (EXISTS) */
+			if (rc == 0)
+				for (int j = 0; j < nin; j++)
+					process_ok(&soak[in[j]], &pm);
+			else if (rc < 0)
+				assert_int_equal(aim_errcode(), AIM_ERR_EXISTS);
+			aim_buf_free(&pm);
+		}
+		struct mls_key_package adds[1];
+		uint32_t rem[1];
+		struct mls_commit_params p = {
+			.include_pending = rand() % 4 != 0,
+			.force_path = rand() % 2,
+			.wire_format = 1 + rand() % 2,
+			.tree_in_welcome = rand() % 2,
+			.adds = adds,
+			.removes = rem,
+		};
+		if (nout && rand() % 2)
+			adds[p.n_adds++] = soak[out[rand() % nout]].kp;
+		if (nin > 3 && rand() % 3 == 0) {
+			int t = in[rand() % nin];
+			if (t != c)
+				rem[p.n_removes++] = mls_group_own_leaf(soak[t].g);
+		}
+		struct mls_commit_result cr;
+		mls_commit_result_init(&cr);
+		if (mls_group_commit(soak[c].g, &p, &cr) != 0) {
+			/* e.g. a by-value Add / Remove clashing with a cached one */
+			struct mls_commit_params plain = { .force_path = true };
+			assert_int_equal(mls_group_commit(soak[c].g, &plain, &cr), 0);
+		}
+		bool tree_inside = p.tree_in_welcome;
+		for (int j = 0; j < nin; j++) {
+			struct mls_group_event ev;
+			int o = in[j];
+			assert_int_equal(mls_group_process(soak[o].g, aim_buf_bytes(&cr.commit), &ev),
+					 0);
+			if (ev.removed_self) {
+				mls_group_free(soak[o].g);
+				soak[o].g = NULL;
+				soak_fresh(o);
+			}
+			mls_group_event_free(&ev);
+		}
+		if (cr.welcome.len) {
+			struct aim_buf tree;
+			aim_buf_init(&tree, MLS_MAX_MESSAGE);
+			assert_int_equal(mls_group_export_tree(soak[c].g, &tree), 0);
+			int joined = 0;
+			for (int j = 0; j < nout; j++) {
+				struct mls_group *g = NULL;
+				int o = out[j];
+				if (mls_group_join(&cfg, aim_buf_bytes(&cr.welcome),
+						   tree_inside ? AIM_BYTES(NULL, 0) : aim_buf_bytes(&tree),
+						   &soak[o].kp, &soak[o].priv, &g) == 0) {
+					soak[o].g = g;
+					joined++;
+				} else {
+					/* not in this Welcome */
+					assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
+				}
+			}
+			assert_true(joined > 0);
+			aim_buf_free(&tree);
+		}
+		mls_commit_result_free(&cr);
+		struct member *ms[SOAK_N];
+		size_t n = 0;
+		for (int i = 0; i < SOAK_N; i++)
+			if (soak[i].g)
+				ms[n++] = &soak[i];
+		agree(ms, n);
+		talk(ms, n, (size_t)rand() % n);
+		if (rand() % 4 == 0) {
+			struct aim_buf w;
+			struct mls_group *g;
+			aim_buf_init(&w, MLS_MAX_GROUP_STATE);
+			assert_int_equal(mls_group_encode(ms[0]->g, &w), 0);
+			assert_int_equal(mls_group_parse(&cfg, w.data, w.len, &g), 0);
+			mls_group_free(ms[0]->g);
+			ms[0]->g = g;
+			aim_buf_free_secret(&w);
+		}
+	}
+	/* every step was one epoch */
+	int live = 0;
+	for (int i = 0; i < SOAK_N; i++) {
+		if (soak[i].g) {
+			assert_int_equal(mls_group_epoch(soak[i].g), 60);
+			live++;
+		}
+	}
+	assert_true(live >= 2);
+	for (int i = 0; i < SOAK_N; i++)
+		member_free(&soak[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1056,6 +1235,7 @@ int main(void)
 		cmocka_unit_test(test_group_info_and_proposals),
 		cmocka_unit_test(test_attacks),
 		cmocka_unit_test(test_external_sender_and_reinit),
+		cmocka_unit_test(test_random_walk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

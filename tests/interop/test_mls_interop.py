@@ -9,6 +9,9 @@ Scenarios, each for cipher suites 1, 2 and 3 (or those given on the command
 line):
   keypackages   ts-mls validates ours, we validate theirs (GREASE included);
                 forged, expired and hook-refused ones are refused
+  hook          the credential hook refuses "mallory" in our Add, in a tree
+                we would join or a hub would follow, and in a ts-mls Commit
+                (member and hub), leaving the state untouched
   tsmls_group   ts-mls creates a group and adds our member (tree out of
                 band, and once in the Welcome); messages both ways (out of
                 order, replay refused); our member commits Adds of ts-mls
@@ -253,6 +256,52 @@ class Runner:
 			   "ts-mls validates our last-resort KeyPackage")
 		self.check(aim.req("verify_key_package", key_package=lr["key_package"])["last_resort"],
 			   "last_resort extension carried")
+
+	def hook(self, s):
+		"""The credential hook decides: our driver's hook refuses identities
+		starting with "mallory" wherever they are met."""
+		aim, ts = self.aim, self.ts
+		mallory, mkp = self.client(ts, s, "mallory-%d" % s, "mallory@ts.test")
+		# our group: an Add of mallory is refused, nothing changes
+		ours, _ = self.client(aim, s, "hk-owner-%d" % s, "owner@aim.test")
+		g = ours.req("create_group")
+		ours.group = g["group"]
+		self.refused(ours.call("commit", add=[mkp["key_package"]]), "denied",
+			     "our Commit adding mallory")
+		self.check(ours.req("status")["epoch"] == 0 and not ours.req("status")["pending_commit"],
+			   "the refused Commit left the state untouched")
+		# a ts-mls group with mallory: our join refused
+		alice, _ = self.client(ts, s, "hk-alice-%d" % s, "alice@ts.test")
+		g = alice.req("create_group")
+		alice.group = g["group"]
+		c = alice.req("commit", add=[mkp["key_package"]], public=True)
+		joiner, jkp = self.client(aim, s, "hk-joiner-%d" % s, "joiner@aim.test")
+		c = alice.req("commit", add=[jkp["key_package"]])
+		self.refused(joiner.call("join", welcome=c["welcome"], ratchet_tree=c["ratchet_tree"]),
+			     "denied", "joining a tree that holds mallory")
+		self.refused(aim.call("public_create", name="hk-hub-%d" % s,
+				      group_info=alice.req("group_info")["group_info"]), "denied",
+			     "a hub following a tree that holds mallory")
+		# a ts-mls group we are in: a Commit adding mallory is refused, by member and hub
+		bob, _ = self.client(ts, s, "hk-bob-%d" % s, "bob@ts.test")
+		g = bob.req("create_group")
+		bob.group = g["group"]
+		m2, _ = self.client(aim, s, "hk-member-%d" % s, "member@aim.test")
+		kp = aim.req("key_package", client=m2.client)
+		c = bob.req("commit", add=[kp["key_package"]])
+		m2.group = g["group"]
+		m2.req("join", welcome=c["welcome"], ratchet_tree=c["ratchet_tree"])
+		aim.req("public_create", name="hk-hub2-%d" % s, group_info=bob.req("group_info")["group_info"])
+		mk2 = ts.req("key_package", client=mallory.client)
+		c = bob.req("commit", add=[mk2["key_package"]], public=True)
+		before = m2.req("status")
+		self.refused(m2.call("process", message=c["commit"]), "denied", "a Commit adding mallory")
+		after = m2.req("status")
+		diff = [k for k in before if k != "id" and before[k] != after.get(k)]
+		self.check(not diff, "the refused Commit left our member untouched (%s)" % diff)
+		self.refused(aim.call("public_process", name="hk-hub2-%d" % s, message=c["commit"]),
+			     "denied", "the hub refuses a Commit adding mallory")
+		self.check(aim.req("hook_counts")["joiner"] > 0, "joiners went through the hook")
 
 	def tsmls_group(self, s):
 		aim, ts = self.aim, self.ts
@@ -741,7 +790,8 @@ def main():
 		return 1
 	suites = [int(x) for x in sys.argv[1:]] or [1, 2, 3]
 	only = os.environ.get("AIM_INTEROP_SCENARIOS")
-	names = only.split(",") if only else ["keypackages", "tsmls_group", "aim_group", "public_group"]
+	names = only.split(",") if only else ["keypackages", "hook", "tsmls_group", "aim_group",
+						    "public_group"]
 	aim = Driver("aim", [driver], HERE)
 	ts = Driver("ts-mls", [node, os.path.join(HERE, "tsmls-driver.mjs")], HERE)
 	run = Runner(aim, ts)

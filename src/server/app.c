@@ -266,6 +266,10 @@ int aimd_serve(const struct aimd_serve_opts *o)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* F1: past a file size limit a write fails (EFBIG) and the commit is
+	 * refused cleanly (503, acknowledgements stop) instead of the process
+	 * dying mid-transaction. */
+	signal(SIGXFSZ, SIG_IGN);
 	TRY_GOTO(app_open(&a, o), out);
 	struct http_server_config cfg = {
 		.listen = o->listen ? o->listen : "127.0.0.1:8080",

@@ -9,6 +9,7 @@ embedded objects of someone else refused, Block, the per-host limits."""
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -322,6 +323,60 @@ class InboundTest(AimTestCase):
 		self.assertRefused(self.post("/users/dave/inbox", act), 403)
 		self.assertNotIn(act["id"], self.inbox_ids("dave"))
 
+
+
+class CommitFailureTest(AimTestCase):
+	"""Durable before acknowledged: when the commit of an inbox POST fails
+	with an I/O error (here: the file size limit of the running aimd is
+	lowered, so SQLite's writes fail with EFBIG), aimd answers 503 and
+	acknowledges nothing more until restarted, even once the disk is fine."""
+
+	@classmethod
+	def setUpClass(cls):
+		cls.tmp = tempfile.mkdtemp(prefix="aimtest-commitfail-")
+		cls.fed = Federation(names=("c.test",))
+		cls.addClassCleanup(cls.fed.cleanup)
+		cls.c = cls.fed["c.test"]
+		cls.tok = cls.c.add_user("carol")
+		cls.peer = Peer(hostname="r.test", ca=cls.fed.ca)
+		cls.addClassCleanup(cls.peer.stop)
+		cls.key, pub = rsa_key(cls.tmp, "mallory")
+		cls.peer.add_actor("mallory", pub)
+		cls.peer.start()
+		args = ["--ca-file", cls.fed.ca.cert, "--allow-private-addresses", "--connect-to",
+			"r.test:%d:127.0.0.1:%d" % (cls.peer.port, cls.peer.port)]
+		cls.fed.start(extra_args=lambda srv: args)
+
+	def send(self, content):
+		aid = self.peer.actor_id("mallory")
+		url = self.c.base + "/users/carol/inbox"
+		act = {"@context": AS_CTX, "id": "%s/activities/%s" % (self.peer.url, uuid.uuid4()),
+		       "type": "Create", "actor": aid, "to": [self.c.actor("carol")],
+		       "object": {"id": "%s/objects/%s" % (self.peer.url, uuid.uuid4()),
+				  "type": "Note", "attributedTo": aid, "content": content * 2000}}
+		body = json.dumps(act).encode()
+		h = sign_cavage("POST", url, self.key, aid + "#main-key", body=body,
+				headers={"Content-Type": aimtest.AP_TYPE})
+		return act["id"], self.c.req("POST", url, headers=h, body=body)
+
+	def test_io_error_stops_acknowledgements(self):
+		aid, (st, _, _) = self.send("a")
+		self.assertEqual(st, 202)
+		pid = self.c.proc.pid
+		subprocess.run(["prlimit", "--pid", str(pid), "--fsize=1024:unlimited"], check=True)
+		failed, (st, hd, body) = self.send("b")
+		self.assertEqual(st, 503, body)
+		subprocess.run(["prlimit", "--pid", str(pid), "--fsize=unlimited:unlimited"], check=True)
+		later, (st2, _, _) = self.send("c")
+		self.assertEqual(st2, 503)
+		self.c.stop()
+		self.c.start()
+		st, _, doc = self.c.get("/users/carol/inbox?page=true", token=self.tok)
+		ids = [i["id"] for i in doc["orderedItems"]]
+		self.assertIn(aid, ids)
+		self.assertNotIn(failed, ids)
+		self.assertNotIn(later, ids)
+		self.assertEqual(self.send("d")[1][0], 202)
 
 
 class InboxLimitTest(AimTestCase):

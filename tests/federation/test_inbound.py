@@ -111,6 +111,19 @@ class InboundTest(AimTestCase):
 				self.assertIn(act["id"], self.inbox_ids("bob"))
 				self.assertNotIn(act["id"], self.inbox_ids("carol"))
 
+	def test_create_reaches_sse_stream(self):
+		sse = aimtest.SSEClient(self.b.url + "/users/carol/inbox", token=self.tok["carol"],
+					ctx=self.b.ctx)
+		try:
+			time.sleep(0.3)
+			act = self.create([self.b.actor("carol")], content="pushed", actor="frank")
+			self.assertEqual(self.post("/users/carol/inbox", act, signer="frank")[0], 202)
+			ev = sse.next_event(timeout=10)
+			self.assertIsNotNone(ev)
+			self.assertEqual(json.loads(ev["data"])["id"], act["id"])
+		finally:
+			sse.close()
+
 	def test_shared_inbox_dedup(self):
 		act = self.create([self.b.actor("bob"), self.b.actor("carol")], actor="eve")
 		self.assertEqual(self.post("/inbox", act, signer="eve")[0], 202)

@@ -71,6 +71,12 @@
 /* Looks up the value of an external PSK by its id: appends it to out
  * (free with aim_buf_free_secret()); -1 with AIM_ERR_NOTFOUND if unknown. */
 typedef int (*mls_psk_fn)(void *arg, struct aim_bytes psk_id, struct aim_buf *out);
+/* Looks up a resumption PSK this group does not keep itself (another
+ * group's, for a ReInit or branch Welcome, or an epoch before we joined):
+ * appends the resumption_psk of (group_id, epoch) to out, e.g. from
+ * mls_group_resumption_psk() of that group; AIM_ERR_NOTFOUND if unknown. */
+typedef int (*mls_resumption_fn)(void *arg, struct aim_bytes group_id, uint64_t epoch,
+				 struct aim_buf *out);
 
 /* Settings, copied into the group (pointers borrowed: hook->arg and
  * psk_arg must outlive it). Zero is a usable default for every field but
@@ -80,6 +86,9 @@ struct mls_group_config {
 	/* External PSKs (NULL: none known). */
 	mls_psk_fn psk_lookup;
 	void *psk_arg;
+	/* Resumption PSKs of other groups / older epochs (NULL: none). */
+	mls_resumption_fn resumption_lookup;
+	void *resumption_arg;
 	/* Seconds since the epoch for KeyPackage lifetimes; 0: wall clock at
 	 * each call (aim_now()); UINT64_MAX: lifetimes never checked. */
 	uint64_t now;
@@ -158,6 +167,11 @@ struct aim_bytes mls_group_epoch_authenticator(const struct mls_group *g);
 int mls_group_export_secret(const struct mls_group *g, struct aim_bytes label,
 			    struct aim_bytes context, uint8_t *out, size_t out_len)
 	AIM_WARN_UNUSED;
+/* Appends the resumption_psk of a past (or the current) epoch, one of the
+ * last MLS_GROUP_RESUMPTION_EPOCHS; AIM_ERR_NOTFOUND otherwise. A secret:
+ * free out with aim_buf_free_secret(). */
+int mls_group_resumption_psk(const struct mls_group *g, uint64_t epoch, struct aim_buf *out)
+	AIM_WARN_UNUSED;
 /* Appends the current ratchet tree (optional<Node> ratchet_tree<V>). */
 int mls_group_export_tree(const struct mls_group *g, struct aim_buf *w) AIM_WARN_UNUSED;
 /* Appends a signed GroupInfo of the current epoch as an MLSMessage, with
@@ -217,6 +231,8 @@ struct mls_commit_params {
 	bool include_pending;
 	/* Send a path even when none is required (a full "Update" commit). */
 	bool force_path;
+	/* By value: a ReInit (must be the only proposal; NULL: none). */
+	const struct mls_reinit *reinit;
 	/* Override cfg for this Commit: 0 keeps cfg, 1 public, 2 private. */
 	int wire_format;
 	/* Put the ratchet tree into the Welcome's GroupInfo (overrides cfg

@@ -394,6 +394,21 @@ static int build_list(struct mls_group *g, const struct mls_commit_params *pr,
 	ENSURE(pr->n_adds + pr->n_removes + pr->n_psk_ids + pr->n_resumption_epochs <
 		       MLS_MAX_PROPOSALS,
 	       AIM_ERR_LIMIT, "too many proposals");
+	if (pr->reinit) {
+		r = commit_slot(c);
+		r->type = MLS_POR_PROPOSAL;
+		r->proposal.type = MLS_PROPOSAL_REINIT;
+		struct aim_buf tmp;
+		aim_buf_init(&tmp, MLS_MAX_MESSAGE);
+		int rc = mls_reinit_encode(&tmp, pr->reinit);
+		if (rc == 0) {
+			struct tls_reader rd;
+			tls_reader_init(&rd, tmp.data, tmp.len);
+			rc = mls_reinit_decode(&rd, &r->proposal.reinit);
+		}
+		aim_buf_free(&tmp);
+		TRY(rc);
+	}
 	if (pr->extensions) {
 		r = commit_slot(c);
 		r->type = MLS_POR_PROPOSAL;

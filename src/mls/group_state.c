@@ -132,13 +132,31 @@ int grp_psk_value(const struct mls_group *g, const struct mls_pre_shared_key_id 
 		return g->cfg.psk_lookup(g->cfg.psk_arg, mls_bytes_view(&id->psk_id), out);
 	}
 	ENSURE(id->psktype == MLS_PSK_RESUMPTION, AIM_ERR_INVALID, "PSK type %u", id->psktype);
-	ENSURE(aim_ct_equal(id->psk_group_id.p, id->psk_group_id.len, group_id.p, group_id.len),
-	       AIM_ERR_NOTFOUND, "resumption PSK of another group");
-	for (size_t i = 0; i < g->n_res; i++)
-		if (g->res[i].epoch == id->psk_epoch)
-			return aim_buf_append(out, g->res[i].psk, g->cs->nh);
+	if (group_id.len && id->psk_group_id.len == group_id.len &&
+	    memcmp(id->psk_group_id.p, group_id.p, group_id.len) == 0) {
+		for (size_t i = 0; i < g->n_res; i++)
+			if (g->res[i].epoch == id->psk_epoch)
+				return aim_buf_append(out, g->res[i].psk, g->cs->nh);
+	}
+	if (g->cfg.resumption_lookup) {
+		size_t mark = out->len;
+		TRY(g->cfg.resumption_lookup(g->cfg.resumption_arg, mls_bytes_view(&id->psk_group_id),
+					     id->psk_epoch, out));
+		ENSURE(out->len - mark == g->cs->nh, AIM_ERR_INVALID,
+		       "resumption PSK of %zu bytes", out->len - mark);
+		return 0;
+	}
 	return aim_fail(AIM_ERR_NOTFOUND, "resumption PSK of epoch %llu not kept",
 			(unsigned long long)id->psk_epoch);
+}
+
+int mls_group_resumption_psk(const struct mls_group *g, uint64_t epoch, struct aim_buf *out)
+{
+	for (size_t i = 0; i < g->n_res; i++)
+		if (g->res[i].epoch == epoch)
+			return aim_buf_append(out, g->res[i].psk, g->cs->nh);
+	return aim_fail(AIM_ERR_NOTFOUND, "resumption PSK of epoch %llu not kept",
+			(unsigned long long)epoch);
 }
 
 /* psk_secret of a list of PSK ids (section 8.4). */
@@ -441,9 +459,19 @@ int mls_group_join(const struct mls_group_config *cfg, struct aim_bytes welcome,
 	{
 		const struct mls_pre_shared_key_id *ids[MLS_MAX_PSKS];
 		ENSURE_GOTO(gs.n_psks <= MLS_MAX_PSKS, out, AIM_ERR_LIMIT, "%zu PSKs", gs.n_psks);
-		for (size_t i = 0; i < gs.n_psks; i++)
+		size_t special = 0;
+		for (size_t i = 0; i < gs.n_psks; i++) {
 			ids[i] = &gs.psks[i];
-		/* resumption PSKs of a group we are not in yet are unknown */
+			if (gs.psks[i].psktype == MLS_PSK_RESUMPTION &&
+			    gs.psks[i].usage != MLS_RESUMPTION_APPLICATION)
+				special++;
+		}
+		/* "if a PreSharedKeyID has type resumption with usage reinit or
+		 * branch, verify that it is the only such PSK." */
+		ENSURE_GOTO(special <= 1, out, AIM_ERR_INVALID,
+			    "%zu reinit / branch PSKs in a Welcome", special);
+		/* resumption PSKs of a group we are not in yet come from
+		 * cfg->resumption_lookup */
 		TRY_GOTO(grp_psk_secret(g, ids, gs.n_psks, AIM_BYTES(NULL, 0), psk_secret), out);
 	}
 	TRY_GOTO(mls_schedule_welcome_secret(cs, mls_bytes_view(&gs.joiner_secret),

@@ -1225,6 +1225,94 @@ static void test_random_walk(void **state)
 		member_free(&soak[i]);
 }
 
+/* A Welcome naming a resumption PSK of an epoch before the joiner's time:
+ * the joiner gets it through cfg->resumption_lookup (here from another
+ * member's mls_group_resumption_psk()), and cannot join without it. A
+ * ReInit by value ends the group. */
+static struct mls_group *resumption_source;
+
+static int resumption_lookup(void *arg, struct aim_bytes group_id, uint64_t epoch,
+			     struct aim_buf *out)
+{
+	(void)arg;
+	struct aim_bytes gid = mls_group_id(resumption_source);
+	if (!aim_ct_equal(gid.p, gid.len, group_id.p, group_id.len))
+		return aim_fail(AIM_ERR_NOTFOUND, "unknown group");
+	return mls_group_resumption_psk(resumption_source, epoch, out);
+}
+
+static void test_resumption_and_reinit(void **state)
+{
+	(void)state;
+	struct member a, b, c;
+	pair(&a, &b, 2);
+	member_init(&c, 2, "carol");
+	struct member *ms[] = { &a, &b, &c };
+	struct mls_commit_params up = { .force_path = true };
+	commit_all(ms, 2, 1, &up, NULL, 0, false);
+	uint64_t old = mls_group_epoch(a.g) - 1;
+	struct aim_buf v;
+	aim_buf_init(&v, 1024);
+	assert_int_equal(mls_group_resumption_psk(b.g, old, &v), 0);
+	assert_int_equal(v.len, mls_group_suite(b.g)->nh);
+	assert_int_not_equal(mls_group_resumption_psk(b.g, old + 100, &v), 0);
+	aim_buf_free_secret(&v);
+
+	struct mls_commit_params p = { .adds = &c.kp, .n_adds = 1, .resumption_epochs = &old,
+				       .n_resumption_epochs = 1 };
+	struct mls_commit_result r;
+	mls_commit_result_init(&r);
+	assert_int_equal(mls_group_commit(a.g, &p, &r), 0);
+	process_ok(&b, &r.commit);
+	process_ok(&a, &r.commit);
+	struct aim_buf tree;
+	aim_buf_init(&tree, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_export_tree(a.g, &tree), 0);
+	/* without the lookup: the PSK is unknown */
+	assert_int_not_equal(mls_group_join(&cfg_public, aim_buf_bytes(&r.welcome),
+					    aim_buf_bytes(&tree), &c.kp, &c.priv, &c.g),
+			     0);
+	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
+	struct mls_group_config cfg = cfg_public;
+	cfg.resumption_lookup = resumption_lookup;
+	resumption_source = b.g;
+	assert_int_equal(mls_group_join(&cfg, aim_buf_bytes(&r.welcome), aim_buf_bytes(&tree),
+					&c.kp, &c.priv, &c.g),
+			 0);
+	agree(ms, 3);
+	talk(ms, 3, 2);
+	aim_buf_free(&tree);
+	mls_commit_result_free(&r);
+
+	/* ReInit by value, alone */
+	struct mls_reinit ri;
+	memset(&ri, 0, sizeof ri);
+	ri.version = MLS_VERSION_10;
+	ri.cipher_suite = 3;
+	assert_int_equal(mls_bytes_set(&ri.group_id, "reborn", 6), 0);
+	struct mls_commit_params pr = { .reinit = &ri };
+	mls_commit_result_init(&r);
+	assert_int_equal(mls_group_commit(c.g, &pr, &r), 0);
+	struct mls_group_event ev;
+	assert_int_equal(mls_group_process(a.g, aim_buf_bytes(&r.commit), &ev), 0);
+	assert_true(ev.reinit);
+	mls_group_event_free(&ev);
+	process_ok(&b, &r.commit);
+	process_ok(&c, &r.commit);
+	agree(ms, 3);
+	/* a ReInit with anything else is refused */
+	mls_commit_result_free(&r);
+	mls_commit_result_init(&r);
+	struct mls_commit_params bad = { .reinit = &ri, .force_path = true,
+					 .removes = &(uint32_t){ 1 }, .n_removes = 1 };
+	assert_int_not_equal(mls_group_commit(a.g, &bad, &r), 0);
+	mls_reinit_free(&ri);
+	mls_commit_result_free(&r);
+	member_free(&a);
+	member_free(&b);
+	member_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1236,6 +1324,7 @@ int main(void)
 		cmocka_unit_test(test_attacks),
 		cmocka_unit_test(test_external_sender_and_reinit),
 		cmocka_unit_test(test_random_walk),
+		cmocka_unit_test(test_resumption_and_reinit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

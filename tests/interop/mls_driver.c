@@ -172,16 +172,14 @@ static void set_hex_buf(json_t *o, const char *key, const struct aim_buf *b)
 	set_hex(o, key, b->data, b->len);
 }
 
-/* Decodes the hex string at key into out (initialised here). Missing:
- * AIM_ERR_NOTFOUND when required, else an empty buffer and 1. */
+/* Appends the bytes of the hex string at key to out (initialised by the
+ * caller). Missing: AIM_ERR_INVALID when required, else nothing appended. */
 static int get_hex(json_t *req, const char *key, bool required, struct aim_buf *out)
 {
-	aim_buf_init(out, MAX_LINE);
 	json_t *v = json_object_get(req, key);
 	if (!v || json_is_null(v)) {
-		if (required)
-			return aim_fail(AIM_ERR_INVALID, "missing %s", key);
-		return 1;
+		ENSURE(!required, AIM_ERR_INVALID, "missing %s", key);
+		return 0;
 	}
 	ENSURE(json_is_string(v), AIM_ERR_INVALID, "%s: expected a hex string", key);
 	if (aim_hex_decode(out, json_string_value(v), json_string_length(v)) != 0)
@@ -189,12 +187,12 @@ static int get_hex(json_t *req, const char *key, bool required, struct aim_buf *
 	return 0;
 }
 
-/* key_hex (hex) or key (UTF-8 text); dflt when neither (NULL: required). */
+/* Appends key_hex (hex) or key (UTF-8 text) to out; dflt when neither
+ * (NULL: required). */
 static int get_text_or_hex(json_t *req, const char *key, const char *dflt, struct aim_buf *out)
 {
 	char hk[64];
 	snprintf(hk, sizeof hk, "%s_hex", key);
-	aim_buf_init(out, MAX_LINE);
 	json_t *h = json_object_get(req, hk);
 	if (h) {
 		ENSURE(json_is_string(h), AIM_ERR_INVALID, "%s: expected hex", hk);
@@ -283,12 +281,12 @@ static int group_index_by_id(const struct client *c, struct aim_bytes gid)
 static int find_group(struct client *c, json_t *req, struct aim_bytes msg_gid)
 {
 	struct aim_buf gid;
-	int rc = get_hex(req, "group", false, &gid);
-	if (rc < 0) {
+	aim_buf_init(&gid, MAX_LINE);
+	if (get_hex(req, "group", false, &gid) != 0) {
 		aim_buf_free(&gid);
 		return -1;
 	}
-	struct aim_bytes want = rc == 0 ? aim_buf_bytes(&gid) : msg_gid;
+	struct aim_bytes want = gid.len ? aim_buf_bytes(&gid) : msg_gid;
 	int idx;
 	if (want.len) {
 		idx = group_index_by_id(c, want);
@@ -607,7 +605,7 @@ static int cmd_create_client(json_t *req, json_t *res)
 	c->cred.type = MLS_CREDENTIAL_BASIC;
 	struct aim_buf id;
 	struct kp_entry *e = NULL;
-	aim_buf_init(&id, 1);
+	aim_buf_init(&id, MAX_LINE);
 	int rc = set_x509(req, &c->cred);
 	if (rc == 0 && c->cred.type == MLS_CREDENTIAL_BASIC) {
 		rc = get_text_or_hex(req, "identity", name, &id);
@@ -644,6 +642,7 @@ static int cmd_verify_key_package(json_t *req, json_t *res)
 	int64_t now;
 	memset(&kp, 0, sizeof kp);
 	int rc = 0;
+	aim_buf_init(&b, MAX_LINE);
 	TRY_GOTO(get_hex(req, "key_package", true, &b), out);
 	TRY_GOTO(get_int(req, "now", 0, INT64_MAX, aim_now(), &now), out);
 	TRY_GOTO(parse_key_package_either(aim_buf_bytes(&b), &kp), out);
@@ -673,6 +672,7 @@ static int cmd_reencode(json_t *req, json_t *res)
 {
 	struct aim_buf in, out;
 	int rc = 0;
+	aim_buf_init(&in, MAX_LINE);
 	aim_buf_init(&out, MLS_MAX_MESSAGE + 16);
 	if (json_object_get(req, "message")) {
 		struct mls_message m;
@@ -709,9 +709,9 @@ static int cmd_psk_register(json_t *req, json_t *res)
 	(void)res;
 	struct aim_buf id, val;
 	int rc = 0;
-	aim_buf_init(&val, 1);
+	aim_buf_init(&id, MAX_LINE);
+	aim_buf_init(&val, MAX_LINE);
 	TRY_GOTO(get_hex(req, "psk_id", true, &id), out);
-	aim_buf_free(&val);
 	TRY_GOTO(get_hex(req, "psk", true, &val), out);
 	for (size_t i = 0; i < n_psks; i++) {
 		if (psks[i].id.len == id.len && memcmp(psks[i].id.p, id.data, id.len) == 0) {
@@ -752,7 +752,8 @@ static int cmd_create_group(json_t *req, json_t *res)
 	struct mls_group_config cfg;
 	int rc = 0;
 	group_config(&cfg);
-	TRY_GOTO(get_hex(req, "group_id", false, &gid) < 0 ? -1 : 0, out);
+	aim_buf_init(&gid, MAX_LINE);
+	TRY_GOTO(get_hex(req, "group_id", false, &gid), out);
 	ENSURE_GOTO(!gid.len || group_index_by_id(c, aim_buf_bytes(&gid)) < 0, out,
 		    AIM_ERR_EXISTS, "group id in use by this client");
 	TRY_GOTO(new_key_package(c, req, &e), out);
@@ -777,10 +778,10 @@ static int cmd_join(json_t *req, json_t *res)
 	size_t i, k = SIZE_MAX;
 	memset(&m, 0, sizeof m);
 	group_config(&cfg);
-	aim_buf_init(&tree, 1);
+	aim_buf_init(&w, MAX_LINE);
+	aim_buf_init(&tree, MAX_LINE);
 	TRY_GOTO(get_hex(req, "welcome", true, &w), out);
-	aim_buf_free(&tree);
-	TRY_GOTO(get_hex(req, "ratchet_tree", false, &tree) < 0 ? -1 : 0, out);
+	TRY_GOTO(get_hex(req, "ratchet_tree", false, &tree), out);
 	TRY_GOTO(mls_message_parse(w.data, w.len, &m), out);
 	ENSURE_GOTO(m.wire_format == MLS_WIRE_WELCOME, out, AIM_ERR_INVALID, "not a Welcome");
 	for (i = 0; i < m.welcome.n_secrets && k == SIZE_MAX; i++) {
@@ -856,11 +857,11 @@ static int cmd_join_external(json_t *req, json_t *res)
 	int64_t resync;
 	int rc = 0;
 	group_config(&cfg);
-	aim_buf_init(&tree, 1);
+	aim_buf_init(&gi, MAX_LINE);
+	aim_buf_init(&tree, MAX_LINE);
 	aim_buf_init(&commit, MLS_MAX_MESSAGE);
 	TRY_GOTO(get_hex(req, "group_info", true, &gi), out);
-	aim_buf_free(&tree);
-	TRY_GOTO(get_hex(req, "ratchet_tree", false, &tree) < 0 ? -1 : 0, out);
+	TRY_GOTO(get_hex(req, "ratchet_tree", false, &tree), out);
 	TRY_GOTO(get_int(req, "resync_leaf", 0, UINT32_MAX, MLS_NO_LEAF, &resync), out);
 	TRY_GOTO(get_psk_ids(req, "psk", &pb, &ids, &n_ids), out);
 	TRY_GOTO(new_key_package(c, req, &e), out);
@@ -973,7 +974,8 @@ static int get_extensions(json_t *req, struct mls_extension_list *ext, bool *giv
 		ENSURE(type >= 0, AIM_ERR_INVALID, "extensions[%zu]: missing type", i);
 		ext->n = i + 1;
 		ext->v[i].type = (uint16_t)type;
-		if (get_hex(x, "data", false, &d) < 0 ||
+		aim_buf_init(&d, MAX_LINE);
+		if (get_hex(x, "data", false, &d) != 0 ||
 		    mls_bytes_set(&ext->v[i].data, d.data, d.len) != 0) {
 			aim_buf_free(&d);
 			return -1;
@@ -1101,11 +1103,10 @@ static int cmd_propose(json_t *req, json_t *res)
 	int rc = 0;
 	memset(&ext, 0, sizeof ext);
 	aim_buf_init(&out, MLS_MAX_MESSAGE);
-	aim_buf_init(&new_gid, 1);
+	aim_buf_init(&new_gid, MAX_LINE);
 	if (reinit) {
 		/* reinit: {group_id (hex), suite} */
 		ENSURE_GOTO(json_is_object(reinit), done, AIM_ERR_INVALID, "reinit: expected an object");
-		aim_buf_free(&new_gid);
 		TRY_GOTO(get_hex(reinit, "group_id", true, &new_gid), done);
 		TRY_GOTO(get_int(reinit, "suite", 1, 0xffff, c->cs->id, &new_suite), done);
 	}
@@ -1176,6 +1177,7 @@ static int cmd_process(json_t *req, json_t *res)
 	int rc = 0, idx;
 	bool have_ev = false;
 	memset(&m, 0, sizeof m);
+	aim_buf_init(&msg, MAX_LINE);
 	TRY_GOTO(get_hex(req, "message", true, &msg), out);
 	TRY_GOTO(mls_message_parse(msg.data, msg.len, &m), out);
 	message_group_id(&m, &gid);
@@ -1231,10 +1233,10 @@ static int cmd_send(json_t *req, json_t *res)
 	struct aim_buf pt, aad, out;
 	int rc = 0;
 	aim_buf_init(&out, MLS_MAX_MESSAGE);
-	aim_buf_init(&aad, 1);
+	aim_buf_init(&pt, MAX_LINE);
+	aim_buf_init(&aad, MAX_LINE);
 	TRY_GOTO(get_text_or_hex(req, "plaintext", NULL, &pt), done);
-	aim_buf_free(&aad);
-	TRY_GOTO(get_hex(req, "authenticated_data", false, &aad) < 0 ? -1 : 0, done);
+	TRY_GOTO(get_hex(req, "authenticated_data", false, &aad), done);
 	TRY_GOTO(mls_group_encrypt(g, aim_buf_bytes(&aad), aim_buf_bytes(&pt), &out), done);
 	set_hex_buf(res, "message", &out);
 	json_object_set_new(res, "epoch", json_integer((json_int_t)mls_group_epoch(g)));
@@ -1302,7 +1304,8 @@ static int cmd_export(json_t *req, json_t *res)
 	struct aim_buf ctx;
 	uint8_t out[MAX_EXPORT];
 	int rc = 0;
-	TRY_GOTO(get_hex(req, "context", false, &ctx) < 0 ? -1 : 0, done);
+	aim_buf_init(&ctx, MAX_LINE);
+	TRY_GOTO(get_hex(req, "context", false, &ctx), done);
 	TRY_GOTO(mls_group_export_secret(g, AIM_BYTES_STR(label), aim_buf_bytes(&ctx), out,
 					 (size_t)len),
 		 done);
@@ -1362,10 +1365,10 @@ static int cmd_public_create(json_t *req, json_t *res)
 	struct aim_buf gi, tree;
 	struct mls_public_group *g = NULL;
 	int rc = 0;
-	aim_buf_init(&tree, 1);
+	aim_buf_init(&gi, MAX_LINE);
+	aim_buf_init(&tree, MAX_LINE);
 	TRY_GOTO(get_hex(req, "group_info", true, &gi), done);
-	aim_buf_free(&tree);
-	TRY_GOTO(get_hex(req, "ratchet_tree", false, &tree) < 0 ? -1 : 0, done);
+	TRY_GOTO(get_hex(req, "ratchet_tree", false, &tree), done);
 	TRY_GOTO(mls_public_group_create_from_message(aim_buf_bytes(&gi), aim_buf_bytes(&tree),
 						      &hook, (uint64_t)aim_now(), &g),
 		 done);
@@ -1387,6 +1390,7 @@ static int cmd_public_process(json_t *req, json_t *res)
 	struct mls_public_result r;
 	int rc = 0;
 	memset(&r, 0, sizeof r);
+	aim_buf_init(&msg, MAX_LINE);
 	TRY_GOTO(get_hex(req, "message", true, &msg), done);
 	if (msg.len >= 4 && msg.data[3] == MLS_WIRE_PRIVATE_MESSAGE && msg.data[2] == 0) {
 		/* what a hub checks of a PrivateMessage: group id and epoch */
@@ -1451,6 +1455,7 @@ static int cmd_public_set_group_info(json_t *req, json_t *res)
 	struct mls_message m;
 	int rc = 0;
 	memset(&m, 0, sizeof m);
+	aim_buf_init(&b, MAX_LINE);
 	TRY_GOTO(get_hex(req, "group_info", true, &b), done);
 	TRY_GOTO(mls_message_parse(b.data, b.len, &m), done);
 	ENSURE_GOTO(m.wire_format == MLS_WIRE_GROUP_INFO, done, AIM_ERR_INVALID,

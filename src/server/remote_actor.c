@@ -276,7 +276,8 @@ static int get_entry(struct app *a, const char *url, bool fresh, struct ra_entry
 		n->err = err == AIM_ERR_GONE || err == AIM_ERR_NOTFOUND || err == AIM_ERR_DENIED
 				 ? err
 				 : AIM_ERR_IO;
-		n->expires = now + RA_NEG_TTL;
+		/* A server that is down comes back: remember that briefly only. */
+		n->expires = now + (n->err == AIM_ERR_IO ? RA_NEG_TTL_TRANSIENT : RA_NEG_TTL);
 		insert(c, n, now);
 		pthread_mutex_unlock(&c->mu);
 		aim_log(AIM_LOG_INFO, "remote", "fetch of %s failed: %s", url, msg);

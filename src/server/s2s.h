@@ -18,7 +18,8 @@
  * (authorized fetch) through the shared client (struct app.client), so the
  * SSRF guard applies; their content type and id are checked (A21, A22).
  * Remote actors are cached in memory for RA_TTL seconds; a failed fetch is
- * remembered for RA_NEG_TTL seconds (negative cache, A20).
+ * remembered for RA_NEG_TTL seconds, or RA_NEG_TTL_TRANSIENT for a failure
+ * that may pass (negative cache, A20).
  */
 #ifndef AIM_SERVER_S2S_H
 #define AIM_SERVER_S2S_H
@@ -35,7 +36,8 @@ struct app;
 struct aim_pkey;
 
 #define RA_TTL 3600             /* seconds a fetched actor stays cached */
-#define RA_NEG_TTL 300          /* seconds a failed fetch is remembered */
+#define RA_NEG_TTL 300          /* seconds a refusal (404, 410, bad key) is remembered */
+#define RA_NEG_TTL_TRANSIENT 10 /* seconds a connection/TLS/5xx failure is remembered */
 #define RA_MAX 4096             /* cached actors (and failures) at most */
 #define RA_REFETCH_MIN 1        /* seconds between refetches of one actor */
 #define RA_MAX_KEYS 4           /* keys kept per actor */

@@ -324,6 +324,18 @@ int remote_actor_get(struct app *a, const char *url, bool fresh, struct remote_a
 	return 0;
 }
 
+bool remote_actor_known(struct app *a, const char *url)
+{
+	struct ra_cache *c = cache_of(a);
+	char *u = strip_fragment(url);
+	pthread_mutex_lock(&c->mu);
+	struct ra_entry *e = find(c, u, aim_now());
+	bool known = e && !e->negative;
+	pthread_mutex_unlock(&c->mu);
+	free(u);
+	return known;
+}
+
 void remote_actor_forget(struct app *a, const char *url)
 {
 	struct ra_cache *c = cache_of(a);

@@ -94,6 +94,8 @@ void fed_in_free(struct app *a);
  * failure is cached for RA_NEG_TTL). fresh: skip the cache. */
 int remote_actor_get(struct app *a, const char *url, bool fresh,
 		     struct remote_actor *out) AIM_WARN_UNUSED;
+/* Whether url is an actor in the cache (no fetch). */
+bool remote_actor_known(struct app *a, const char *url);
 /* Drops url from the cache (positive and negative). */
 void remote_actor_forget(struct app *a, const char *url);
 

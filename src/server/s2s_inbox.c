@@ -526,9 +526,16 @@ static int do_update_delete(struct job *j, bool del)
 		}
 		return 0;
 	}
-	/* A24: only the owner updates or deletes an object. */
+	/* A24: only the owner updates or deletes an object, and an actor only
+	 * itself. */
 	ENSURE(fetch_same_origin(oid, j->actor), AIM_ERR_DENIED,
 	       "%s of an object of another server", j->type);
+	const char *ot = json_is_object(obj) ? str_of(obj, "type") : NULL;
+	bool actorish = ot && (!strcmp(ot, "Person") || !strcmp(ot, "Service") ||
+			       !strcmp(ot, "Group") || !strcmp(ot, "Application") ||
+			       !strcmp(ot, "Organization"));
+	ENSURE(!actorish && !remote_actor_known(a, oid), AIM_ERR_DENIED,
+	       "%s of another actor", j->type);
 	if (del) {
 		char ts[21];
 		aim_time_rfc3339(aim_now(), ts);

@@ -189,6 +189,12 @@ class InboundTest(AimTestCase):
 			"to": [self.b.actor("bob")]}
 		self.assertRefused(self.post("/users/bob/inbox", dele, signer="eve"), 403)
 		self.assertIn(act["id"], self.inbox_ids("bob"))
+		# nor another actor of the same server
+		for kind, obj in (("Delete", self.actor("mallory")),
+				  ("Update", {"id": self.actor("mallory"), "type": "Person"})):
+			bad = {"@context": AS_CTX, "id": self.new_id(), "type": kind,
+			       "actor": self.actor("eve"), "object": obj, "to": [AS_PUBLIC]}
+			self.assertRefused(self.post("/inbox", bad, signer="eve"), 403)
 		# the owner deletes it: gone from the inbox
 		dele = {"@context": AS_CTX, "id": self.new_id(), "type": "Delete",
 			"actor": self.actor("mallory"), "object": act["object"]["id"],

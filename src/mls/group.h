@@ -255,6 +255,24 @@ void mls_commit_result_free(struct mls_commit_result *r);
  * pending. AIM_ERR_STATE if a commit is already pending. */
 int mls_group_commit(struct mls_group *g, const struct mls_commit_params *params,
 		     struct mls_commit_result *out) AIM_WARN_UNUSED;
+/* Reinitialisation (reinit true, section 11.2: after a Commit with a
+ * ReInit; group_id, kp's cipher suite and extensions as the ReInit says)
+ * or a subgroup branch (reinit false, section 11.3: same suite): creates a
+ * new group with our KeyPackage and commits Adds of members with a
+ * resumption PSK (usage reinit / branch) of old's current epoch. out
+ * receives the Commit (only for the record: the new group has no other
+ * member yet), the Welcome (epoch 1) and a GroupInfo; *newg is at epoch 1,
+ * nothing pending. Joiners join with cfg->resumption_lookup serving old's
+ * mls_group_resumption_psk(). */
+int mls_group_create_successor(const struct mls_group_config *cfg, const struct mls_group *old,
+			       bool reinit, struct aim_bytes group_id,
+			       const struct mls_key_package *kp,
+			       const struct mls_key_package_priv *kp_priv,
+			       const struct mls_extension_list *extensions,
+			       const struct mls_key_package *members, size_t n_members,
+			       struct mls_commit_result *out, struct mls_group **newg)
+	AIM_WARN_UNUSED;
+
 /* Moves to the pending epoch (the hub accepted our Commit). */
 int mls_group_merge_pending(struct mls_group *g) AIM_WARN_UNUSED;
 /* Forgets the pending Commit (the hub took another one). */
@@ -361,6 +379,12 @@ struct mls_group {
 	struct grp_resumption res[MLS_GROUP_RESUMPTION_EPOCHS];
 	size_t n_res;
 	bool active;
+	/* the ReInit the Commit into this epoch carried (the group ends) */
+	bool has_reinit;
+	struct mls_reinit reinit;
+	/* while creating a successor group: the old group, for its
+	 * resumption PSK */
+	const struct mls_group *psk_source;
 	/* SHA-256 of the last messages we sent this epoch (a ring; not
 	 * persisted) */
 	uint8_t (*sent)[32];
@@ -400,6 +424,8 @@ int grp_validate_tree(const struct mls_group *g, const struct mls_tree *t,
  * end of out). */
 int grp_sent_record(struct mls_group *g, const struct aim_buf *out, size_t mark) AIM_WARN_UNUSED;
 bool grp_sent_seen(const struct mls_group *g, const uint8_t h[32]);
+/* Keeps a copy of the ReInit of the Commit into g's epoch (NULL: none). */
+int grp_note_reinit(struct mls_group *g, const struct mls_reinit *ri) AIM_WARN_UNUSED;
 /* Moves n's state into g (g's settings kept) and frees n and g's old state. */
 void grp_adopt(struct mls_group *g, struct mls_group *n);
 #endif

@@ -508,8 +508,21 @@ out:
 	return rc;
 }
 
+/* The Commit of mls_group_commit(); special (may be NULL): a resumption
+ * PSK of usage reinit / branch added by value and left out of the section
+ * 12.2 validation (section 12.1.4: such a PSK is invalid except "as part of
+ * a reinitialization" or branch, which is what this carries). */
+static int commit_with(struct mls_group *g, const struct mls_commit_params *params,
+		       const struct mls_pre_shared_key_id *special, struct mls_commit_result *out);
+
 int mls_group_commit(struct mls_group *g, const struct mls_commit_params *params,
 		     struct mls_commit_result *out)
+{
+	return commit_with(g, params, NULL, out);
+}
+
+static int commit_with(struct mls_group *g, const struct mls_commit_params *params,
+		       const struct mls_pre_shared_key_id *special, struct mls_commit_result *out)
 {
 	static const struct mls_commit_params none;
 	const struct aim_suite *cs = g->cs;
@@ -541,12 +554,33 @@ int mls_group_commit(struct mls_group *g, const struct mls_commit_params *params
 	TRY(content_init(g, &fc, MLS_CONTENT_COMMIT));
 	struct mls_commit *c = &fc.commit;
 	TRY_GOTO(build_list(g, params, c), out);
+	if (special) {
+		struct mls_proposal_or_ref *sp = commit_slot(c);
+		sp->type = MLS_POR_PROPOSAL;
+		sp->proposal.type = MLS_PROPOSAL_PSK;
+		struct aim_buf tmp;
+		aim_buf_init(&tmp, MLS_MAX_MESSAGE);
+		int r2 = mls_pre_shared_key_id_encode(&tmp, special);
+		if (r2 == 0) {
+			struct tls_reader rd;
+			tls_reader_init(&rd, tmp.data, tmp.len);
+			r2 = mls_pre_shared_key_id_decode(&rd, &sp->proposal.psk.psk);
+		}
+		aim_buf_free(&tmp);
+		TRY_GOTO(r2, out);
+	}
 
 	struct mls_proposal_ctx pc;
 	grp_proposal_ctx(g, &pc);
 	TRY_GOTO(mls_commit_resolve(c, fc.sender, &g->cache, &list), out);
 	bool path = params->force_path || mls_proposals_path_required(&list);
-	TRY_GOTO(mls_proposals_validate(&pc, &list, fc.sender, path), out);
+	if (special) {
+		/* validate everything but the last entry (the special PSK) */
+		struct mls_proposal_list head = { list.v, list.n - 1 };
+		TRY_GOTO(mls_proposals_validate(&pc, &head, fc.sender, path), out);
+	} else {
+		TRY_GOTO(mls_proposals_validate(&pc, &list, fc.sender, path), out);
+	}
 
 	/* the next epoch's state, built on copies */
 	n = grp_new(&g->cfg, cs);
@@ -560,6 +594,7 @@ int mls_group_commit(struct mls_group *g, const struct mls_commit_params *params
 	memcpy(n->res, g->res, sizeof g->res);
 	n->n_res = g->n_res;
 	TRY_GOTO(mls_proposals_apply(&list, &n->tree, &n->ctx, &ap), out);
+	TRY_GOTO(grp_note_reinit(n, ap.reinit), out);
 	mls_tree_priv_prune(&n->priv, &n->tree);
 	if (path) {
 		/* "Create an UpdatePath" over the tree with the proposals
@@ -815,5 +850,74 @@ out:
 	mls_message_free(&m);
 	mls_group_free(g);
 	mls_group_free(n);
+	return rc;
+}
+
+/* ---- ReInit and branch (sections 11.2, 11.3) ------------------------------------- */
+
+int mls_group_create_successor(const struct mls_group_config *cfg, const struct mls_group *old,
+			       bool reinit, struct aim_bytes group_id,
+			       const struct mls_key_package *kp,
+			       const struct mls_key_package_priv *kp_priv,
+			       const struct mls_extension_list *extensions,
+			       const struct mls_key_package *members, size_t n_members,
+			       struct mls_commit_result *out, struct mls_group **newg)
+{
+	*newg = NULL;
+	ENSURE(n_members > 0, AIM_ERR_INVALID, "a successor group needs members to welcome");
+	if (reinit) {
+		/* "The version, cipher_suite, group_id, and extensions fields of
+		 * the GroupContext object in the Welcome message MUST be the same
+		 * as the corresponding fields in the ReInit proposal." */
+		const struct mls_reinit *ri = &old->reinit;
+		ENSURE(old->has_reinit, AIM_ERR_STATE, "the old group saw no ReInit commit");
+		ENSURE(ri->version == MLS_VERSION_10 && ri->cipher_suite == kp->cipher_suite &&
+			       ri->group_id.len == group_id.len &&
+			       (!group_id.len || memcmp(ri->group_id.p, group_id.p, group_id.len) == 0),
+		       AIM_ERR_INVALID, "successor does not match the ReInit");
+		struct aim_buf x, y;
+		aim_buf_init(&x, MLS_MAX_MESSAGE);
+		aim_buf_init(&y, MLS_MAX_MESSAGE);
+		static const struct mls_extension_list none;
+		int r1 = mls_extension_list_encode(&x, &ri->extensions);
+		int r2 = mls_extension_list_encode(&y, extensions ? extensions : &none);
+		bool same = r1 == 0 && r2 == 0 && x.len == y.len && memcmp(x.data, y.data, x.len) == 0;
+		aim_buf_free(&x);
+		aim_buf_free(&y);
+		ENSURE(same, AIM_ERR_INVALID, "successor extensions differ from the ReInit's");
+	} else {
+		/* a subgroup branch uses "the same parameters as the old group" */
+		ENSURE(kp->cipher_suite == old->cs->id, AIM_ERR_INVALID,
+		       "a branch keeps the cipher suite");
+	}
+	struct mls_group *g = NULL;
+	TRY(mls_group_create(cfg, group_id, kp, kp_priv, extensions, &g));
+	struct mls_pre_shared_key_id id;
+	memset(&id, 0, sizeof id);
+	uint8_t nonce[AIM_MAX_HASH];
+	int rc = 0;
+	/* "The Welcome message MUST specify a PreSharedKeyID of type
+	 * resumption with usage reinit, where the group_id field matches the
+	 * old group and the epoch field indicates the epoch after the Commit
+	 * covering the ReInit." (branch: usage branch) */
+	id.psktype = MLS_PSK_RESUMPTION;
+	id.usage = reinit ? MLS_RESUMPTION_REINIT : MLS_RESUMPTION_BRANCH;
+	TRY_GOTO(mls_bytes_copy(&id.psk_group_id, &old->ctx.group_id), out);
+	id.psk_epoch = old->ctx.epoch;
+	TRY_GOTO(aim_random(nonce, g->cs->nh), out);
+	TRY_GOTO(mls_bytes_set(&id.psk_nonce, nonce, g->cs->nh), out);
+	g->psk_source = old;
+	struct mls_commit_params p = { .adds = members, .n_adds = n_members,
+				       .tree_in_welcome = cfg && cfg->ratchet_tree_extension };
+	TRY_GOTO(commit_with(g, &p, &id, out), out);
+	g->psk_source = NULL;
+	TRY_GOTO(mls_group_merge_pending(g), out);
+	*newg = g;
+	g = NULL;
+out:
+	if (g)
+		g->psk_source = NULL;
+	mls_group_free(g);
+	mls_pre_shared_key_id_free(&id);
 	return rc;
 }

@@ -8,6 +8,7 @@
  *   uint32 sent_handshake; uint32 sent_application;
  *   ProposalCache cache; Update updates<V> { opaque pk<V>; opaque sk<V>; };
  *   Resumption res<V> { uint64 epoch; opaque psk[Nh]; };
+ *   uint8 has_reinit; [ ReInit reinit; ]
  *   uint8 has_pending; [ opaque commit_sha256[32]; opaque pending<V> ]
  *
  * The secret tree is rebuilt from the epoch's encryption_secret; our own
@@ -83,6 +84,9 @@ static int encode(const struct mls_group *g, struct aim_buf *w, unsigned depth)
 		TRY_GOTO(tls_write_fixed(w, g->res[i].psk, nh), out);
 	}
 	TRY_GOTO(tls_vec_end(w, mark), out);
+	TRY_GOTO(tls_write_u8(w, g->has_reinit ? 1 : 0), out);
+	if (g->has_reinit)
+		TRY_GOTO(mls_reinit_encode(w, &g->reinit), out);
 	TRY_GOTO(tls_write_u8(w, g->pending && depth == 0 ? 1 : 0), out);
 	if (g->pending && depth == 0) {
 		TRY_GOTO(tls_write_fixed(w, g->pending_hash, sizeof g->pending_hash), out);
@@ -197,6 +201,13 @@ static int decode(const struct mls_group_config *cfg, struct tls_reader *r, unsi
 	}
 	g->sent_handshake = sent_hs;
 	g->sent_application = sent_app;
+	uint8_t has_reinit;
+	TRY_GOTO(tls_read_u8(r, &has_reinit), out);
+	ENSURE_GOTO(has_reinit <= 1, out, AIM_ERR_DECODE, "reinit flag %u", has_reinit);
+	if (has_reinit) {
+		TRY_GOTO(mls_reinit_decode(r, &g->reinit), out);
+		g->has_reinit = true;
+	}
 	TRY_GOTO(tls_read_u8(r, &has_pending), out);
 	ENSURE_GOTO(has_pending <= 1 && (depth == 0 || !has_pending), out, AIM_ERR_DECODE,
 		    "pending flag %u", has_pending);

@@ -240,6 +240,7 @@ static int commit_next(struct mls_group *g, const struct mls_authenticated_conte
 		 out);
 	TRY_GOTO(grp_install_epoch(n, &sec), out);
 	memset(&sec, 0, sizeof sec);
+	TRY_GOTO(grp_note_reinit(n, sc->applied.reinit), out);
 	*next = n;
 	n = NULL;
 out:

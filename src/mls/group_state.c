@@ -77,9 +77,26 @@ void mls_group_free(struct mls_group *g)
 	mls_secret_tree_free(g->st);
 	mls_proposal_cache_free(&g->cache);
 	grp_updates_clear(g);
+	mls_reinit_free(&g->reinit);
 	free(g->sent);
 	aim_wipe(g, sizeof *g);
 	free(g);
+}
+
+int grp_note_reinit(struct mls_group *g, const struct mls_reinit *ri)
+{
+	mls_reinit_free(&g->reinit);
+	g->has_reinit = false;
+	if (!ri)
+		return 0;
+	struct aim_buf tmp;
+	aim_buf_init(&tmp, MLS_MAX_MESSAGE);
+	int rc = mls_reinit_encode(&tmp, ri);
+	if (rc == 0)
+		rc = mls_reinit_parse(tmp.data, tmp.len, &g->reinit);
+	aim_buf_free(&tmp);
+	g->has_reinit = rc == 0;
+	return rc;
 }
 
 void grp_updates_clear(struct mls_group *g)
@@ -138,6 +155,9 @@ int grp_psk_value(const struct mls_group *g, const struct mls_pre_shared_key_id 
 			if (g->res[i].epoch == id->psk_epoch)
 				return aim_buf_append(out, g->res[i].psk, g->cs->nh);
 	}
+	const struct mls_group *src = g->psk_source;
+	if (src && mls_bytes_equal(&id->psk_group_id, &src->ctx.group_id))
+		return mls_group_resumption_psk(src, id->psk_epoch, out);
 	if (g->cfg.resumption_lookup) {
 		size_t mark = out->len;
 		TRY(g->cfg.resumption_lookup(g->cfg.resumption_arg, mls_bytes_view(&id->psk_group_id),

@@ -1228,7 +1228,8 @@ static void test_random_walk(void **state)
 /* A Welcome naming a resumption PSK of an epoch before the joiner's time:
  * the joiner gets it through cfg->resumption_lookup (here from another
  * member's mls_group_resumption_psk()), and cannot join without it. A
- * ReInit by value ends the group. */
+ * ReInit by value ends the group; the successor group (suite 3) is created
+ * as the ReInit says and joined with the reinit PSK; then a branch. */
 static struct mls_group *resumption_source;
 
 static int resumption_lookup(void *arg, struct aim_bytes group_id, uint64_t epoch,
@@ -1306,11 +1307,77 @@ static void test_resumption_and_reinit(void **state)
 	struct mls_commit_params bad = { .reinit = &ri, .force_path = true,
 					 .removes = &(uint32_t){ 1 }, .n_removes = 1 };
 	assert_int_not_equal(mls_group_commit(a.g, &bad, &r), 0);
+
+	/* alice recreates the group as the ReInit says (suite 3, "reborn");
+	 * bob and carol join with their old group's resumption PSK */
+	struct member a3, b3, c3;
+	member_init(&a3, 3, "alice");
+	member_init(&b3, 3, "bob");
+	member_init(&c3, 3, "carol");
+	struct mls_key_package kps[2];
+	kps[0] = b3.kp;
+	kps[1] = c3.kp;
+	mls_commit_result_free(&r);
+	mls_commit_result_init(&r);
+	/* not matching the ReInit: refused */
+	assert_int_not_equal(mls_group_create_successor(&cfg_public, a.g, true,
+							AIM_BYTES("other", 5), &a3.kp, &a3.priv,
+							NULL, kps, 2, &r, &a3.g),
+			     0);
+	assert_int_equal(mls_group_create_successor(&cfg_public, a.g, true,
+						    AIM_BYTES("reborn", 6), &a3.kp, &a3.priv, NULL,
+						    kps, 2, &r, &a3.g),
+			 0);
+	assert_int_equal(mls_group_epoch(a3.g), 1);
+	struct aim_buf t3;
+	aim_buf_init(&t3, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_export_tree(a3.g, &t3), 0);
+	resumption_source = b.g;
+	assert_int_equal(mls_group_join(&cfg, aim_buf_bytes(&r.welcome), aim_buf_bytes(&t3), &b3.kp,
+					&b3.priv, &b3.g),
+			 0);
+	resumption_source = c.g;
+	assert_int_equal(mls_group_join(&cfg, aim_buf_bytes(&r.welcome), aim_buf_bytes(&t3), &c3.kp,
+					&c3.priv, &c3.g),
+			 0);
+	/* without the old group's PSK no one gets in */
+	struct mls_group *nope = NULL;
+	assert_int_not_equal(mls_group_join(&cfg_public, aim_buf_bytes(&r.welcome),
+					    aim_buf_bytes(&t3), &c3.kp, &c3.priv, &nope),
+			     0);
+	struct member *ms3[] = { &a3, &b3, &c3 };
+	agree(ms3, 3);
+	talk(ms3, 3, 1);
+
+	/* a branch of the new group with bob only */
+	struct member a4, b4;
+	member_init(&a4, 3, "alice");
+	member_init(&b4, 3, "bob");
+	mls_commit_result_free(&r);
+	mls_commit_result_init(&r);
+	assert_int_equal(mls_group_create_successor(&cfg_public, a3.g, false, AIM_BYTES(NULL, 0),
+						    &a4.kp, &a4.priv, NULL, &b4.kp, 1, &r, &a4.g),
+			 0);
+	aim_buf_reset(&t3);
+	assert_int_equal(mls_group_export_tree(a4.g, &t3), 0);
+	resumption_source = b3.g;
+	assert_int_equal(mls_group_join(&cfg, aim_buf_bytes(&r.welcome), aim_buf_bytes(&t3), &b4.kp,
+					&b4.priv, &b4.g),
+			 0);
+	struct member *ms4[] = { &a4, &b4 };
+	agree(ms4, 2);
+	talk(ms4, 2, 0);
+	aim_buf_free(&t3);
 	mls_reinit_free(&ri);
 	mls_commit_result_free(&r);
 	member_free(&a);
 	member_free(&b);
 	member_free(&c);
+	member_free(&a3);
+	member_free(&b3);
+	member_free(&c3);
+	member_free(&a4);
+	member_free(&b4);
 }
 
 int main(void)

@@ -29,6 +29,8 @@
  *   out-of-order delivery (schedule.h).
  * - Exporter, epoch authenticator, GroupInfo (with external_pub) and the
  *   ratchet tree for new members and the hub.
+ * - Successor groups (sections 11.2, 11.3): after a ReInit, or as a
+ *   subgroup branch, with the resumption PSK of usage reinit / branch.
  * - The whole state serialises to bytes and back (it holds secrets: the
  *   buffer must be freed with aim_buf_free_secret()).
  *

@@ -104,19 +104,30 @@ static int send_proposal(struct mls_group *g, struct mls_proposal *p, struct aim
 	TRY_GOTO(mls_proposal_validate(&pc, &fc.proposal, fc.sender), out);
 	uint16_t wf = wire_format(g, 0);
 	size_t mark = out->len;
+	TRY_GOTO(mls_content_sign(cs, wf, &fc, &g->ctx, mls_bytes_view(&g->sig_priv), &auth), out);
+	/* the same proposal twice (same ProposalRef) is refused before any
+	 * sender generation is used; a shallow AuthenticatedContent view
+	 * (not freed) */
+	struct mls_authenticated_content ac = { .wire_format = wf, .content = fc, .auth = auth };
+	struct aim_buf acb;
+	aim_buf_init(&acb, MLS_MAX_MESSAGE);
+	uint8_t ref[AIM_MAX_HASH];
+	rc = mls_authenticated_content_encode(&acb, &ac);
+	if (rc == 0)
+		rc = mls_proposal_ref(cs, aim_buf_bytes(&acb), ref);
+	aim_buf_free(&acb);
+	TRY_GOTO(rc, out);
+	ENSURE_GOTO(!mls_proposal_cache_find(&g->cache, AIM_BYTES(ref, cs->nh)), out,
+		    AIM_ERR_EXISTS, "the same proposal was already sent this epoch");
 	if (wf == MLS_WIRE_PRIVATE_MESSAGE) {
-		TRY_GOTO(grp_seal_private(g, &fc, &auth, true, out), out);
+		TRY_GOTO(grp_seal_private(g, &fc, &auth, false, out), out);
 	} else {
-		TRY_GOTO(mls_content_sign(cs, wf, &fc, &g->ctx, mls_bytes_view(&g->sig_priv), &auth),
-			 out);
 		TRY_GOTO(mls_public_message_protect(cs, &fc, &auth, &g->ctx,
 						    AIM_BYTES(g->sec.membership_key, cs->nh), &pm),
 			 out);
 		TRY_GOTO(grp_wrap_public(&pm, out), out);
 		TRY_GOTO(grp_sent_record(g, out, mark), out);
 	}
-	/* cache it (a shallow AuthenticatedContent view: not freed) */
-	struct mls_authenticated_content ac = { .wire_format = wf, .content = fc, .auth = auth };
 	if (mls_proposal_cache_add(&g->cache, &ac, NULL) != 0) {
 		out->len = mark;
 		rc = -1;

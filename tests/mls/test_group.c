@@ -553,6 +553,11 @@ static void test_group_info_and_proposals(void **state)
 	/* remove proposal by carol, committed by bob */
 	aim_buf_reset(&prop);
 	assert_int_equal(mls_group_propose_remove(c.g, mls_group_own_leaf(a.g), &prop), 0);
+	/* the very same proposal again is refused, nothing appended */
+	size_t plen = prop.len;
+	assert_int_not_equal(mls_group_propose_remove(c.g, mls_group_own_leaf(a.g), &prop), 0);
+	assert_int_equal(aim_errcode(), AIM_ERR_EXISTS);
+	assert_int_equal(prop.len, plen);
 	process_ok(&b, &prop);
 	process_ok(&a, &prop);
 	struct mls_commit_result r;

@@ -11,6 +11,7 @@
 
 #include "crypto/crypto.h"
 #include "server/s2s.h" /* federation, inbound (F1) */
+#include "server/delivery.h"
 
 bool aimd_valid_name(const char *name)
 {
@@ -215,7 +216,9 @@ out:
 
 static void app_free(struct app *a)
 {
-	fed_in_free(a); /* F1 */
+	delivery_stop(a->dlv); /* F2: workers first, while the store is open */
+	a->dlv = NULL;
+	fed_in_free(a); /* F1: after the workers, which use the actor cache */
 	limiter_free(a->lim);
 	hub_destroy(&a->hub);
 	store_close(a->st);
@@ -279,6 +282,10 @@ int aimd_serve(const struct aimd_serve_opts *o)
 		/* One address cannot hold every connection (and thread). */
 		.max_per_ip = 128,
 	};
+	/* Federation (F2): delivery workers, resuming what is pending. */
+	struct delivery_config dc;
+	TRY_GOTO(delivery_config_from_serve(o, &dc), out);
+	TRY_GOTO(delivery_start(&a, &dc, &a.dlv), out);
 	TRY_GOTO(http_server_start(&cfg, app_handle, &a, &srv), out);
 	printf("aimd: listening on %s\n", http_server_url(srv));
 	fflush(stdout);

@@ -45,6 +45,9 @@ struct app {
 	 * by deliveries. Strings borrowed from the serve options. */
 	struct client_opts client;
 	struct fed_in *fin;          /* inbound state (s2s_*.c, remote_*.c) */
+	/* ---- Federation (F2: outbound side): the delivery workers
+	 * (delivery_*.c, see delivery.h); NULL outside aimd serve. */
+	struct delivery *dlv;
 };
 
 void app_handle(void *app, const struct http_request *req, struct http_response *resp);

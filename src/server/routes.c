@@ -14,6 +14,7 @@
 #include "ap/ap.h"
 #include "crypto/crypto.h"
 #include "server/s2s.h" /* federation, inbound (F1) */
+#include "server/delivery.h"
 
 #define PAGE_SIZE 20
 #define JRD "application/jrd+json"
@@ -524,10 +525,19 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	struct ap_outbox_out out = { 0 };
 	int64_t *rcpt = NULL;
 	char *txt = NULL, *otxt = NULL;
+	struct address_out ad = { 0 }; /* F2: its deliveries */
+	struct store_outgoing og = { 0 };
 	if (ap_outbox_prepare(&in, doc, &out) != 0) {
 		send_failure(r);
 		goto done;
 	}
+	/* Federation (F2): remote recipients, enqueued in the same transaction. */
+	if (address_expand(a, owner->id, actor, out.activity, &ad) != 0) {
+		send_failure(r);
+		goto done;
+	}
+	og = (struct store_outgoing){ .activity_id = act_id, .signer = owner->id, .body = ad.body,
+				      .v = ad.v, .n = ad.n };
 	rcpt = aim_xcalloc(out.n_addressees + 1, sizeof *rcpt);
 	size_t nr = local_recipients(a, &out, rcpt, out.n_addressees);
 	txt = ap_json_dump(out.activity);
@@ -544,6 +554,7 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 		.inbox = rcpt,
 		.n_inbox = nr,
 		.published = in.now,
+		.outgoing = ad.n ? &og : NULL,
 	};
 	int64_t seq;
 	if (store_activity_add(a->st, &na, &seq) != 0) {
@@ -555,11 +566,14 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	/* Federation (F1): follows, blocks, approvals and tombstones it causes. */
 	if (s2s_outbox_effects(a, owner->id, out.activity) != 0)
 		aim_log(AIM_LOG_ERROR, "outbox", "effects of %s: %s", act_id, aim_errmsg());
+	if (ad.n)
+		delivery_kick(a->dlv);
 	/* ActivityPub 6: "Servers MUST return a 201 Created HTTP code, and ...
 	 * MUST include the new id in the Location header." */
 	http_resp_set(r, 201, AS_TYPE, txt, strlen(txt));
 	http_resp_header(r, "Location", act_id);
 done:
+	address_out_clear(&ad);
 	free(txt);
 	free(otxt);
 	free(rcpt);

@@ -60,9 +60,25 @@ struct aimd_serve_opts {
 	 * once (0: 64); past them 429 with Retry-After. */
 	unsigned inbox_host_rate;
 	unsigned inbox_host_concurrency;
+	/* Outbound deliveries (F2); 0 for each: the default. */
+	int64_t retry_base_ms;       /* first retry after at most this (30 s) */
+	int64_t retry_max_ms;        /* longest gap between attempts (12 h) */
+	int64_t retry_expire_s;      /* give up after (72 h) */
+	unsigned delivery_workers;   /* worker threads (4) */
+	unsigned delivery_per_host;  /* concurrent POSTs per host (2) */
+	unsigned breaker_threshold;  /* consecutive failures that open a host's circuit (5) */
+	int64_t breaker_cooldown_ms; /* how long it stays open (60 s) */
 };
 /* Serves until SIGINT or SIGTERM, then shuts down cleanly. Prints
  * "aimd: listening on URL" on stdout once ready. */
 int aimd_serve(const struct aimd_serve_opts *o) AIM_WARN_UNUSED;
+
+/* Prints every outbound delivery of the data directory as one JSON object
+ * per line, oldest first: {"id", "activity", "inbox" (null until resolved),
+ * "actor" (null for a plain inbox), "host", "state" ("pending",
+ * "delivered", "failed", "expired"), "attempts", "last_status" (0: no HTTP
+ * answer), "last_error", "created_ms", "next_ms", "updated_ms"}. Works
+ * while aimd serve runs. */
+int aimd_deliveries(const char *data_dir) AIM_WARN_UNUSED;
 
 #endif

@@ -33,6 +33,19 @@ static const char usage[] =
 	"             [--inbox-host-rate N] [--inbox-host-concurrency N]\n"
 	"      Inboxes: deliveries per second per remote host (default 300, burst 10x)\n"
 	"      and concurrent deliveries per remote host (default 64); past them 429.\n"
+	"             [--retry-base-ms N] [--retry-max-ms N] [--retry-expire-s N]\n"
+	"             [--delivery-workers N] [--delivery-per-host N]\n"
+	"             [--breaker-threshold N] [--breaker-cooldown-ms N]\n"
+	"      Deliveries: first retry within --retry-base-ms (default 30000), doubling\n"
+	"      with jitter up to --retry-max-ms (12 h) between attempts, given up after\n"
+	"      --retry-expire-s (259200 = 72 h); --delivery-workers threads (4), at most\n"
+	"      --delivery-per-host concurrent POSTs per host (2); after\n"
+	"      --breaker-threshold failures in a row (5) a host is left alone for\n"
+	"      --breaker-cooldown-ms (60000), then probed once.\n"
+	"  aimd deliveries --data DIR\n"
+	"      Print every outbound delivery as one JSON object per line (id, activity,\n"
+	"      inbox, actor, host, state pending|delivered|failed|expired, attempts,\n"
+	"      last_status, last_error, created_ms, next_ms, updated_ms).\n"
 	"  aimd user add --data DIR NAME\n"
 	"      Create a local user (1-64 of a-z 0-9 _ . -, starting with a letter or digit)\n"
 	"      and print a bearer token for it on the last line.\n"
@@ -59,6 +72,8 @@ struct opts {
 	const char *data, *domain, *url, *listen, *cert, *key, *log_level;
 	const char *rate, *burst, *authfail, *maxbody;
 	const char *inrate, *inconc; /* inbox limits (F1) */
+	/* deliveries (F2) */
+	const char *rbase, *rmax, *rexpire, *dworkers, *dperhost, *bthresh, *bcool;
 	const char *pos[2];
 	int npos;
 	/* federation client (F1) */
@@ -85,6 +100,13 @@ static int parse(int argc, char **argv, int start, const char *allowed, struct o
 		{ "max-body", offsetof(struct opts, maxbody) },
 		{ "inbox-host-rate", offsetof(struct opts, inrate) },
 		{ "inbox-host-concurrency", offsetof(struct opts, inconc) },
+		{ "retry-base-ms", offsetof(struct opts, rbase) },
+		{ "retry-max-ms", offsetof(struct opts, rmax) },
+		{ "retry-expire-s", offsetof(struct opts, rexpire) },
+		{ "delivery-workers", offsetof(struct opts, dworkers) },
+		{ "delivery-per-host", offsetof(struct opts, dperhost) },
+		{ "breaker-threshold", offsetof(struct opts, bthresh) },
+		{ "breaker-cooldown-ms", offsetof(struct opts, bcool) },
 	};
 	for (int i = start; i < argc; i++) {
 		const char *a = argv[i];
@@ -129,7 +151,7 @@ static int parse(int argc, char **argv, int start, const char *allowed, struct o
 				break;
 		char pat[70];
 		snprintf(pat, sizeof pat, " %s ", name);
-		char allow[256];
+		char allow[512];
 		snprintf(allow, sizeof allow, " %s ", allowed);
 		if (k == AIM_ARRAY_LEN(tab) || !strstr(allow, pat))
 			return usage_error("unknown option %s", a);
@@ -210,7 +232,9 @@ static int cmd_serve(int argc, char **argv)
 	struct opts o = { 0 };
 	int rc = parse(argc, argv, 2,
 		       "data listen tls-cert tls-key log-level rate-limit rate-burst auth-fail-limit max-body"
-		       " connect-to ca-file allow-private-addresses inbox-host-rate inbox-host-concurrency",
+		       " connect-to ca-file allow-private-addresses inbox-host-rate inbox-host-concurrency"
+		       " retry-base-ms retry-max-ms retry-expire-s delivery-workers delivery-per-host"
+		       " breaker-threshold breaker-cooldown-ms",
 		       &o);
 	if (rc)
 		return rc;
@@ -229,6 +253,15 @@ static int cmd_serve(int argc, char **argv)
 	int64_t inrate, inconc; /* inbox limits (F1) */
 	if ((rc = uint_opt(o.inrate, "--inbox-host-rate", 1000000, &inrate)) ||
 	    (rc = uint_opt(o.inconc, "--inbox-host-concurrency", 100000, &inconc)))
+		return rc;
+	int64_t rbase, rmax, rexpire, dworkers, dperhost, bthresh, bcool; /* deliveries (F2) */
+	if ((rc = uint_opt(o.rbase, "--retry-base-ms", 86400000, &rbase)) ||
+	    (rc = uint_opt(o.rmax, "--retry-max-ms", 7 * 86400000LL, &rmax)) ||
+	    (rc = uint_opt(o.rexpire, "--retry-expire-s", 365 * 86400LL, &rexpire)) ||
+	    (rc = uint_opt(o.dworkers, "--delivery-workers", 64, &dworkers)) ||
+	    (rc = uint_opt(o.dperhost, "--delivery-per-host", 64, &dperhost)) ||
+	    (rc = uint_opt(o.bthresh, "--breaker-threshold", 1000000, &bthresh)) ||
+	    (rc = uint_opt(o.bcool, "--breaker-cooldown-ms", 86400000, &bcool)))
 		return rc;
 	if (o.listen) {
 		struct sockaddr_storage ss;
@@ -260,6 +293,13 @@ static int cmd_serve(int argc, char **argv)
 		.allow_private = o.allow_private,
 		.inbox_host_rate = (unsigned)inrate,
 		.inbox_host_concurrency = (unsigned)inconc,
+		.retry_base_ms = rbase,
+		.retry_max_ms = rmax,
+		.retry_expire_s = rexpire,
+		.delivery_workers = (unsigned)dworkers,
+		.delivery_per_host = (unsigned)dperhost,
+		.breaker_threshold = (unsigned)bthresh,
+		.breaker_cooldown_ms = bcool,
 	};
 	if (aimd_serve(&so) != 0)
 		return fail();
@@ -324,6 +364,22 @@ static int cmd_user(int argc, char **argv)
 	return 0;
 }
 
+/* aimd deliveries --data DIR (F2) */
+static int cmd_deliveries(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	int rc = parse(argc, argv, 2, "data log-level", &o);
+	if (rc)
+		return rc;
+	if (o.npos)
+		return usage_error("unexpected argument %s", o.pos[0]);
+	if (!o.data)
+		return usage_error("%s", "deliveries needs --data DIR");
+	if (aimd_deliveries(o.data) != 0)
+		return fail();
+	return 0;
+}
+
 static int set_log_level(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -371,6 +427,8 @@ int main(int argc, char **argv)
 		return cmd_serve(argc, argv);
 	if (!strcmp(cmd, "user"))
 		return cmd_user(argc, argv);
+	if (!strcmp(cmd, "deliveries"))
+		return cmd_deliveries(argc, argv);
 	if (!strncmp(cmd, "-", 1))
 		return usage_error("unknown option %s", cmd);
 	return usage_error("unknown command %s", cmd);

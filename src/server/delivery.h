@@ -1,0 +1,129 @@
+/*
+ * Federation, outbound side: audience expansion, the delivery queue's
+ * workers, the per-host policy (bounded concurrency, circuit breaker,
+ * remembered signature scheme) and the retry policy.
+ *
+ * Flow of an outbound activity:
+ *   outbox POST -> address_expand(): to, cc, bto, bcc, audience of the
+ *   activity and its object; the author's followers collection becomes its
+ *   followers; as:Public adds nothing; local users and the sender never get
+ *   a delivery; remote actors become queue rows that name the actor (the
+ *   worker resolves its inbox, collapsing to the shared inbox unless the
+ *   actor was only in bto/bcc); the body is the activity without bto/bcc
+ *   -> stored with the activity in ONE store transaction
+ *   (store_new_activity.outgoing) -> delivery_kick().
+ *
+ * Workers (threads started by aimd serve) claim due rows, resolve actors
+ * (remote actor cache), sign (RFC 9421 Ed25519 on first contact with a host,
+ * cavage rsa-sha256 after a 401/400 answer, remembered per host in the
+ * store) and POST through the shared guarded client, then record exactly
+ * one outcome per attempt:
+ *   2xx                                -> delivered
+ *   404, 410, other 4xx except 401, 408, 429, refused address, bad URL
+ *                                      -> failed permanently
+ *   anything else (connection refused, timeout, 5xx, 401, 408, 429)
+ *                                      -> retried with exponential backoff
+ *      and jitter (Retry-After honoured), expired once the retry period is
+ *      over.
+ * A host with `breaker_threshold` consecutive retryable failures is not
+ * tried for `breaker_cooldown_ms` (its pending rows are pushed back in the
+ * store, without using up attempts), then one probe goes out; success
+ * closes the circuit, failure opens it again.
+ *
+ * Rows live in the store, so a kill -9 loses nothing: pending rows are
+ * picked up again at start (an attempt cut short is simply repeated; the
+ * receiver deduplicates by activity id).
+ */
+#ifndef AIM_SERVER_DELIVERY_H
+#define AIM_SERVER_DELIVERY_H
+
+#include <jansson.h>
+
+#include "base/base.h"
+#include "store/store.h"
+
+struct app;
+
+/* ---- Configuration ------------------------------------------------------- */
+
+struct delivery_config {
+	int64_t retry_base_ms;       /* first retry after at most this (30 s) */
+	int64_t retry_max_ms;        /* longest gap between attempts (12 h) */
+	int64_t retry_expire_ms;     /* give up after this since enqueueing (72 h) */
+	unsigned workers;            /* worker threads (4) */
+	unsigned per_host;           /* concurrent POSTs per host (2) */
+	unsigned breaker_threshold;  /* consecutive failures that open a circuit (5) */
+	int64_t breaker_cooldown_ms; /* how long an open circuit stays open (60 s) */
+	long timeout_ms;             /* one attempt, connect + transfer (20 s) */
+};
+
+void delivery_config_default(struct delivery_config *c);
+struct aimd_serve_opts;
+/* The defaults overridden by the serve options that are set. */
+int delivery_config_from_serve(const struct aimd_serve_opts *o,
+			       struct delivery_config *c) AIM_WARN_UNUSED;
+
+/* ---- Retry policy (pure, for tests) ---------------------------------------- */
+
+enum delivery_verdict {
+	DLV_DONE = 0,    /* delivered */
+	DLV_PERMANENT,   /* failed permanently: do not retry */
+	DLV_RETRY,       /* try again later */
+};
+
+/* What an HTTP status means for a delivery. */
+enum delivery_verdict delivery_classify_status(long status);
+/* What a failed request (no HTTP status) means: a refused address or a bad
+ * URL is permanent; connection, TLS and timeouts are retried. */
+enum delivery_verdict delivery_classify_error(enum aim_err e);
+/* Delay before the next attempt after `attempts` failed ones (>= 1):
+ * base * 2^(attempts-1), capped at retry_max_ms, with jitter (a random
+ * value in [delay/2, delay] from rnd). */
+int64_t delivery_backoff_ms(const struct delivery_config *c, int attempts, uint64_t rnd);
+/* A Retry-After value (delay-seconds or HTTP-date) as milliseconds from
+ * now_ms; -1 when absent or malformed. */
+int64_t delivery_retry_after_ms(const char *value, int64_t now_ms);
+/* The row update after an attempt of d ended with verdict v at now_ms.
+ * retry_after_ms < 0: none given. status 0: no HTTP answer. */
+void delivery_outcome(const struct delivery_config *c, const struct store_delivery *d,
+		      int64_t now_ms, enum delivery_verdict v, long status, int64_t retry_after_ms,
+		      uint64_t rnd, const char *error, struct store_delivery_update *u);
+
+/* ---- Audience expansion ------------------------------------------------------ */
+
+struct address_out {
+	struct store_new_delivery *v; /* owned, with their strings */
+	size_t n;
+	char *body;                   /* owned: the JSON to POST (no bto/bcc) */
+};
+void address_out_clear(struct address_out *o);
+
+/* Expands the addressing of an activity the local user `author` (actor IRI
+ * author_iri) posted into delivery rows (see the top of this file). */
+int address_expand(struct app *a, int64_t author, const char *author_iri,
+		   const json_t *activity, struct address_out *out) AIM_WARN_UNUSED;
+
+/* The inbox and shared inbox (NULL if none) of a remote actor, from the
+ * remote actor cache or fetched. Errors as remote_actor_get. */
+int resolve_remote_inbox(struct app *a, const char *actor, char **inbox,
+			 char **shared_inbox) AIM_WARN_UNUSED;
+
+/* ---- Workers ----------------------------------------------------------------- */
+
+struct delivery;
+
+/* Starts the worker threads. */
+int delivery_start(struct app *a, const struct delivery_config *c,
+		   struct delivery **out) AIM_WARN_UNUSED;
+/* Wakes the workers (new rows were enqueued). NULL is fine. */
+void delivery_kick(struct delivery *d);
+/* Stops the workers (attempts in flight are abandoned and stay pending),
+ * joins them and frees everything. NULL is fine. */
+void delivery_stop(struct delivery *d);
+
+/* Signature schemes remembered per host (store_host_scheme_*). */
+#define DLV_SCHEME_UNKNOWN 0
+#define DLV_SCHEME_CAVAGE 1
+#define DLV_SCHEME_RFC9421 2
+
+#endif

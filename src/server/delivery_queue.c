@@ -1,0 +1,435 @@
+/*
+ * The delivery workers: claim due rows from the store, resolve, sign, POST,
+ * record the outcome; per-host concurrency and circuit breaker; the
+ * per-host signature scheme (see delivery.h).
+ */
+#include "server/internal.h"
+#include "server/delivery_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto/crypto.h"
+#include "http/sig.h"
+
+#define MAX_HOSTS 1024     /* remembered hosts before idle ones are dropped */
+#define MAX_SIGNERS 4096   /* local users whose keys are loaded */
+#define IDLE_WAIT_MS 5000  /* longest sleep without a kick */
+
+struct dlv_host {
+	char *host;
+	unsigned inflight;
+	unsigned failures;           /* consecutive retryable failures */
+	int64_t open_until;          /* circuit open until (ms), 0: not open */
+	struct dlv_host *next;
+};
+
+struct delivery {
+	struct app *a;
+	struct delivery_config c;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	atomic_bool stop;
+	uint64_t gen;                /* bumped by kicks and finished attempts */
+	pthread_t *th;
+	unsigned nth;
+	int64_t *busy;               /* ids in flight */
+	unsigned nbusy;
+	struct dlv_host *hosts;
+	size_t nhosts;
+	struct dlv_signer **signers; /* never freed before stop: workers borrow them */
+	size_t nsigners;
+};
+
+/* ---- Hosts (under mu) ------------------------------------------------------ */
+
+static struct dlv_host *host_get(struct delivery *d, const char *name)
+{
+	for (struct dlv_host *h = d->hosts; h; h = h->next)
+		if (!strcmp(h->host, name))
+			return h;
+	if (d->nhosts >= MAX_HOSTS) {
+		/* forget idle, healthy hosts */
+		struct dlv_host **pp = &d->hosts;
+		while (*pp) {
+			struct dlv_host *h = *pp;
+			if (!h->inflight && !h->failures && !h->open_until) {
+				*pp = h->next;
+				free(h->host);
+				free(h);
+				d->nhosts--;
+			} else {
+				pp = &h->next;
+			}
+		}
+	}
+	struct dlv_host *h = aim_xcalloc(1, sizeof *h);
+	h->host = aim_xstrdup(name);
+	h->next = d->hosts;
+	d->hosts = h;
+	d->nhosts++;
+	return h;
+}
+
+/* Whether a host may take one more attempt now. After the cool-down of an
+ * open circuit, exactly one probe goes out (half-open). */
+static bool host_free(const struct delivery *d, const struct dlv_host *h, int64_t now)
+{
+	if (h->open_until > now)
+		return false;
+	unsigned limit = h->failures >= d->c.breaker_threshold ? 1 : d->c.per_host;
+	return h->inflight < limit;
+}
+
+/* ---- Claiming (under mu) ------------------------------------------------------ */
+
+static int claim(struct delivery *d, struct store_delivery *row)
+{
+	int64_t now = aim_now_ms();
+	const char *skip_hosts[256];
+	size_t nh = 0;
+	for (struct dlv_host *h = d->hosts; h && nh < AIM_ARRAY_LEN(skip_hosts); h = h->next)
+		if (!host_free(d, h, now))
+			skip_hosts[nh++] = h->host;
+	TRY(store_delivery_next(d->a->st, now, d->busy, d->nbusy, skip_hosts, nh, row));
+	struct dlv_host *h = host_get(d, row->host);
+	if (!host_free(d, h, now)) {
+		/* a host past the skip list's size */
+		store_delivery_clear(row);
+		return aim_fail(AIM_ERR_NOTFOUND, "host busy");
+	}
+	h->inflight++;
+	d->busy[d->nbusy++] = row->id;
+	return 0;
+}
+
+static void release(struct delivery *d, const char *host, int64_t id)
+{
+	struct dlv_host *h = host_get(d, host);
+	if (h->inflight)
+		h->inflight--;
+	for (unsigned i = 0; i < d->nbusy; i++)
+		if (d->busy[i] == id) {
+			d->busy[i] = d->busy[--d->nbusy];
+			break;
+		}
+	d->gen++;
+	pthread_cond_broadcast(&d->cv);
+}
+
+static struct dlv_signer *signer_get(struct delivery *d, int64_t user)
+{
+	struct dlv_signer *s = NULL;
+	pthread_mutex_lock(&d->mu);
+	for (size_t i = 0; i < d->nsigners; i++)
+		if (d->signers[i]->user == user)
+			s = d->signers[i];
+	pthread_mutex_unlock(&d->mu);
+	if (s)
+		return s;
+	if (dlv_signer_load(d->a, user, &s) != 0)
+		return NULL;
+	pthread_mutex_lock(&d->mu);
+	for (size_t i = 0; i < d->nsigners; i++)
+		if (d->signers[i]->user == user) {
+			/* another worker loaded it meanwhile */
+			dlv_signer_free(s);
+			s = d->signers[i];
+			pthread_mutex_unlock(&d->mu);
+			return s;
+		}
+	if (d->nsigners >= MAX_SIGNERS) {
+		pthread_mutex_unlock(&d->mu);
+		dlv_signer_free(s);
+		aim_fail(AIM_ERR_LIMIT, "too many signing users loaded");
+		return NULL;
+	}
+	if ((d->nsigners & (d->nsigners - 1)) == 0)
+		d->signers = aim_xrealloc(d->signers,
+					  (d->nsigners ? d->nsigners * 2 : 8) * sizeof *d->signers);
+	d->signers[d->nsigners++] = s;
+	pthread_mutex_unlock(&d->mu);
+	return s;
+}
+
+/* ---- One attempt ---------------------------------------------------------------- */
+
+static uint64_t rnd64(void)
+{
+	uint64_t r = 0;
+	if (aim_random((uint8_t *)&r, sizeof r) != 0)
+		r = (uint64_t)aim_mono_ms() * 2654435761u;
+	return r;
+}
+
+static char *authority_of(const char *url)
+{
+	struct aim_url u = { 0 };
+	char *h = NULL;
+	if (aim_url_parse(url, &u) == 0) {
+		struct aim_buf b;
+		aim_buf_init(&b, 512);
+		if (aim_url_authority(&u, &b) == 0)
+			h = (char *)aim_buf_steal(&b, NULL);
+		aim_buf_free(&b);
+	}
+	aim_url_free(&u);
+	return h;
+}
+
+/* Records the outcome and feeds the circuit breaker. */
+static void record(struct delivery *d, struct store_delivery *row, enum delivery_verdict v,
+		   long status, int64_t retry_after, const char *error, bool host_failure)
+{
+	struct store_delivery_update u;
+	int64_t now = aim_now_ms();
+	delivery_outcome(&d->c, row, now, v, status, retry_after, rnd64(), error, &u);
+	if (store_delivery_finish(d->a->st, row->id, &u) != 0)
+		aim_log(AIM_LOG_ERROR, "deliver", "delivery %lld: cannot record outcome: %s",
+			(long long)row->id, aim_errmsg());
+	else
+		aim_log(u.state == STORE_DLV_PENDING ? AIM_LOG_INFO : AIM_LOG_INFO, "deliver",
+			"delivery %lld to %s: status %ld%s%s -> %s%s", (long long)row->id,
+			row->inbox ? row->inbox : row->actor, status, error ? ", " : "",
+			error ? error : "", store_delivery_state_name(u.state),
+			u.state == STORE_DLV_PENDING ? " (retry scheduled)" : "");
+	int64_t open_until = 0;
+	pthread_mutex_lock(&d->mu);
+	struct dlv_host *h = host_get(d, row->host);
+	if (host_failure) {
+		h->failures++;
+		if (h->failures >= d->c.breaker_threshold) {
+			h->open_until = now + d->c.breaker_cooldown_ms;
+			open_until = h->open_until;
+		}
+	} else {
+		h->failures = 0;
+		h->open_until = 0;
+	}
+	pthread_mutex_unlock(&d->mu);
+	if (open_until) {
+		aim_log(AIM_LOG_WARN, "deliver", "host %s: %u failures in a row, circuit open for %lld ms",
+			row->host, d->c.breaker_threshold, (long long)d->c.breaker_cooldown_ms);
+		if (store_delivery_defer_host(d->a->st, row->host, open_until) != 0)
+			aim_log(AIM_LOG_ERROR, "deliver", "cannot defer host %s: %s", row->host,
+				aim_errmsg());
+	}
+}
+
+static void attempt(struct delivery *d, struct store_delivery *row)
+{
+	struct app *a = d->a;
+	char err[300];
+	/* 1. an actor row: find its inbox first */
+	if (!row->inbox) {
+		char *inbox = NULL, *shared = NULL;
+		if (resolve_remote_inbox(a, row->actor, &inbox, &shared) != 0) {
+			enum aim_err e = aim_errcode();
+			snprintf(err, sizeof err, "actor: %s", aim_errmsg());
+			record(d, row, delivery_classify_error(e), 0, -1, err,
+			       e == AIM_ERR_IO || e == AIM_ERR_TIMEOUT);
+			return;
+		}
+		/* bto/bcc recipients get their own inbox: the shared one would
+		 * not know they are addressed once bto/bcc are stripped */
+		char *target = (!row->personal && shared) ? shared : inbox;
+		char *h = authority_of(target);
+		bool merged = false;
+		int rc = h ? store_delivery_resolve(a->st, row->id, target, h, &merged)
+			   : aim_fail(AIM_ERR_DECODE, "inbox %.200s is not a URL", target);
+		if (rc == 0 && !merged) {
+			row->inbox = aim_xstrdup(target);
+		}
+		free(h);
+		free(inbox);
+		free(shared);
+		if (rc != 0) {
+			snprintf(err, sizeof err, "inbox: %s", aim_errmsg());
+			record(d, row, delivery_classify_error(aim_errcode()), 0, -1, err, false);
+			return;
+		}
+		if (merged) {
+			aim_log(AIM_LOG_INFO, "deliver", "delivery %lld to %s: same inbox as another "
+				"delivery of %s, merged", (long long)row->id, row->actor, row->activity_id);
+			return;
+		}
+	}
+	/* 2. sign and POST */
+	struct dlv_signer *s = signer_get(d, row->signer);
+	if (!s) {
+		snprintf(err, sizeof err, "signer: %s", aim_errmsg());
+		record(d, row, DLV_RETRY, 0, -1, err, false);
+		return;
+	}
+	char *host = authority_of(row->inbox);
+	if (!host) {
+		record(d, row, DLV_PERMANENT, 0, -1, "inbox is not a URL", false);
+		return;
+	}
+	int scheme = DLV_SCHEME_UNKNOWN;
+	if (store_host_scheme_get(a->st, host, &scheme) != 0)
+		scheme = DLV_SCHEME_UNKNOWN;
+	/* Fedify's habit: RFC 9421 first on first contact, cavage after a
+	 * 401/400 answer, remembered per host. */
+	int use = scheme == DLV_SCHEME_CAVAGE ? DLV_SCHEME_CAVAGE : DLV_SCHEME_RFC9421;
+	struct dlv_answer ans;
+	int rc = dlv_post(a, &d->c, s, use, row->inbox, row->body, &d->stop, &ans);
+	if (rc == 0 && use == DLV_SCHEME_RFC9421 && (ans.status == 401 || ans.status == 400)) {
+		aim_log(AIM_LOG_INFO, "deliver", "host %s answered %ld to an RFC 9421 signature; "
+			"using cavage from now on", host, ans.status);
+		if (store_host_scheme_set(a->st, host, DLV_SCHEME_CAVAGE) != 0)
+			aim_log(AIM_LOG_ERROR, "deliver", "cannot remember scheme: %s", aim_errmsg());
+		free(ans.retry_after);
+		use = DLV_SCHEME_CAVAGE;
+		rc = dlv_post(a, &d->c, s, use, row->inbox, row->body, &d->stop, &ans);
+	} else if (rc == 0 && scheme == DLV_SCHEME_UNKNOWN && ans.status >= 200 && ans.status < 300) {
+		if (store_host_scheme_set(a->st, host, DLV_SCHEME_RFC9421) != 0)
+			aim_log(AIM_LOG_ERROR, "deliver", "cannot remember scheme: %s", aim_errmsg());
+	}
+	free(host);
+	if (rc != 0 && atomic_load(&d->stop)) {
+		/* abandoned at shutdown: stays pending, resumed at the next start */
+		return;
+	}
+	/* 3. the outcome */
+	if (rc != 0) {
+		enum aim_err e = aim_errcode();
+		snprintf(err, sizeof err, "%s", aim_errmsg());
+		enum delivery_verdict v = delivery_classify_error(e);
+		record(d, row, v, 0, -1, err, v == DLV_RETRY);
+		return;
+	}
+	enum delivery_verdict v = delivery_classify_status(ans.status);
+	int64_t ra = delivery_retry_after_ms(ans.retry_after, aim_now_ms());
+	free(ans.retry_after);
+	bool hostfail = ans.status >= 500 || ans.status == 429 || ans.status == 408;
+	record(d, row, v, ans.status, ra, NULL, hostfail);
+}
+
+/* ---- Threads ---------------------------------------------------------------------- */
+
+static void wait_ms(struct delivery *d, int64_t ms)
+{
+	if (ms < 10)
+		ms = 10;
+	if (ms > IDLE_WAIT_MS)
+		ms = IDLE_WAIT_MS;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	uint64_t gen = d->gen;
+	while (gen == d->gen && !atomic_load(&d->stop))
+		if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) != 0)
+			break;
+}
+
+static void *worker(void *arg)
+{
+	struct delivery *d = arg;
+	pthread_mutex_lock(&d->mu);
+	while (!atomic_load(&d->stop)) {
+		struct store_delivery row;
+		if (claim(d, &row) == 0) {
+			pthread_mutex_unlock(&d->mu);
+			attempt(d, &row);
+			pthread_mutex_lock(&d->mu);
+			release(d, row.host, row.id);
+			store_delivery_clear(&row);
+			continue;
+		}
+		if (aim_errcode() != AIM_ERR_NOTFOUND) {
+			aim_log(AIM_LOG_ERROR, "deliver", "cannot read the queue: %s", aim_errmsg());
+			wait_ms(d, 1000);
+			continue;
+		}
+		int64_t next = 0, now = aim_now_ms();
+		if (store_delivery_earliest(d->a->st, &next) != 0)
+			wait_ms(d, IDLE_WAIT_MS);
+		else if (next <= now)
+			wait_ms(d, 1000); /* due but its host is busy: wait for a slot */
+		else
+			wait_ms(d, next - now);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+static void delivery_free(struct delivery *d)
+{
+	while (d->hosts) {
+		struct dlv_host *h = d->hosts;
+		d->hosts = h->next;
+		free(h->host);
+		free(h);
+	}
+	for (size_t i = 0; i < d->nsigners; i++)
+		dlv_signer_free(d->signers[i]);
+	free(d->signers);
+	free(d->busy);
+	free(d->th);
+	pthread_cond_destroy(&d->cv);
+	pthread_mutex_destroy(&d->mu);
+	free(d);
+}
+
+int delivery_start(struct app *a, const struct delivery_config *c, struct delivery **out)
+{
+	*out = NULL;
+	ENSURE(c->workers >= 1 && c->workers <= 64, AIM_ERR_INVALID, "delivery workers: 1..64");
+	ENSURE(c->per_host >= 1 && c->breaker_threshold >= 1, AIM_ERR_INVALID,
+	       "per-host limit and breaker threshold must be positive");
+	ENSURE(c->retry_base_ms >= 1 && c->retry_max_ms >= c->retry_base_ms &&
+		       c->retry_expire_ms >= 1 && c->breaker_cooldown_ms >= 1 && c->timeout_ms >= 100,
+	       AIM_ERR_INVALID, "bad delivery retry settings");
+	struct delivery *d = aim_xcalloc(1, sizeof *d);
+	d->a = a;
+	d->c = *c;
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&d->stop, false);
+	d->busy = aim_xcalloc(c->workers, sizeof *d->busy);
+	d->th = aim_xcalloc(c->workers, sizeof *d->th);
+	for (unsigned i = 0; i < c->workers; i++) {
+		if (pthread_create(&d->th[i], NULL, worker, d) != 0) {
+			delivery_stop(d);
+			return aim_fail(AIM_ERR_INTERNAL, "cannot start delivery workers");
+		}
+		d->nth++;
+	}
+	*out = d;
+	return 0;
+}
+
+void delivery_kick(struct delivery *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->mu);
+	d->gen++;
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+}
+
+void delivery_stop(struct delivery *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->mu);
+	atomic_store(&d->stop, true);
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	for (unsigned i = 0; i < d->nth; i++)
+		pthread_join(d->th[i], NULL);
+	delivery_free(d);
+}

@@ -50,7 +50,7 @@
  *   public_create  name, group_info, ratchet_tree?
  *   public_process name, message -> content_type, sender, committer, added,
  *                  removed + public status
- *   public_status / public_reload / public_tree  name
+ *   public_status / public_reload / public_tree / public_drop  name
  *   public_set_group_info name, group_info ; public_group_info name -> group_info
  *   quit
  */
@@ -74,7 +74,7 @@
 #define MAX_GROUPS 16      /* per client */
 #define MAX_KEY_PACKAGES 64 /* unused ones per client */
 #define MAX_PSKS 64
-#define MAX_PUBLIC 32
+#define MAX_PUBLIC 256
 #define MAX_LIST 1024      /* elements of a request list */
 #define MAX_EXPORT 1024
 
@@ -1502,6 +1502,17 @@ done:
 	return rc;
 }
 
+static int cmd_public_drop(json_t *req, json_t *res)
+{
+	(void)res;
+	struct pub_entry *p = find_pub(req);
+	ENSURE(p, aim_errcode(), "%s", aim_errmsg());
+	free(p->name);
+	mls_public_group_free(p->g);
+	*p = pubs[--n_pubs];
+	return 0;
+}
+
 static int cmd_quit(json_t *req, json_t *res)
 {
 	(void)req;
@@ -1546,6 +1557,7 @@ static const struct command commands[] = {
 	{ "public_set_group_info", cmd_public_set_group_info },
 	{ "public_group_info", cmd_public_group_info },
 	{ "public_reload", cmd_public_reload },
+	{ "public_drop", cmd_public_drop },
 	{ "quit", cmd_quit },
 };
 

@@ -16,7 +16,7 @@
 
 #define MAX_HOSTS 1024     /* remembered hosts before idle ones are dropped */
 #define MAX_SIGNERS 4096   /* local users whose keys are loaded */
-#define IDLE_WAIT_MS 5000  /* longest sleep without a kick */
+#define IDLE_WAIT_MS 1000  /* longest sleep without a kick (rows enqueued elsewhere) */
 
 struct dlv_host {
 	char *host;

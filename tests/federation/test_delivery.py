@@ -391,6 +391,57 @@ class BreakerTest(DeliveryTestBase):
 			self.assertEqual(rows[0]["state"], "delivered", rows)
 
 
+class ConcurrencyTest(DeliveryTestBase):
+	"""At most --delivery-per-host POSTs to one host at a time."""
+	remotes = ("r.test",)
+	extra = ["--delivery-workers", "6", "--delivery-per-host", "2"]
+
+	def test_per_host_limit(self):
+		r = self.r["r.test"]
+		lock = threading.Lock()
+		state = {"now": 0, "max": 0}
+
+		def slow(rec):
+			with lock:
+				state["now"] += 1
+				state["max"] = max(state["max"], state["now"])
+			time.sleep(0.4)
+			with lock:
+				state["now"] -= 1
+			return 202, "application/json", b"{}"
+		names = ["c%d" % i for i in range(6)]
+		for n in names:
+			r.actor(n)
+			r.peer.handlers["/users/%s/inbox" % n] = slow
+		act = self.post(note("many", to=[], bcc=[r.peer.actor_id(n) for n in names]))
+		rows = self.settled(act["id"], 6)
+		self.assertTrue(all(d["state"] == "delivered" for d in rows), rows)
+		self.assertEqual(state["max"], 2)
+
+
+class NoPrivateAddressesTest(DeliveryTestBase):
+	"""Without --allow-private-addresses an actor or inbox on a loopback
+	address is never contacted (ATTACKS A17): failed permanently, no
+	connection made."""
+	remotes = ("r.test",)
+
+	@classmethod
+	def serve_args(cls):
+		args = ["--ca-file", cls.fed.ca.cert]
+		for c in [r.connect_to() for r in cls.r.values()]:
+			args += ["--connect-to", c]
+		return args + list(cls.extra)
+
+	def test_loopback_refused(self):
+		r = self.r["r.test"]
+		aid = r.actor("near")
+		r.answer("/inbox", (202, {}))
+		act = self.post(note("x", to=[aid]))
+		rows = self.settled(act["id"], 1)
+		self.assertEqual((rows[0]["state"], rows[0]["last_status"]), ("failed", 0), rows)
+		self.assertEqual(r.peer.received, [])
+
+
 class DownAndBackTest(DeliveryTestBase):
 	"""The receiver is not listening while messages are sent, then comes
 	back: every message arrives exactly once."""

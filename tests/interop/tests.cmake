@@ -9,3 +9,11 @@ add_test(NAME mls/interop_tsmls
 set_tests_properties(mls/interop_tsmls PROPERTIES LABELS mls TIMEOUT 600
   SKIP_RETURN_CODE 77
   ENVIRONMENT "AIM_SOURCE_DIR=${CMAKE_SOURCE_DIR};AIM_BIN_DIR=${CMAKE_BINARY_DIR}/bin;PYTHONDONTWRITEBYTECODE=1")
+
+# aimd <-> Fedify (tests/interop/test_fedify.py): WebFinger, follows, notes and
+# signatures both ways over HTTPS. Exit status 77: node or the npm packages are missing.
+add_test(NAME federation/interop_fedify
+  COMMAND ${PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_fedify.py)
+set_tests_properties(federation/interop_fedify PROPERTIES LABELS federation TIMEOUT 600
+  SKIP_RETURN_CODE 77
+  ENVIRONMENT "AIM_SOURCE_DIR=${CMAKE_SOURCE_DIR};AIM_BIN_DIR=${CMAKE_BINARY_DIR}/bin;PYTHONPATH=${CMAKE_SOURCE_DIR}/tests/common;PYTHONDONTWRITEBYTECODE=1")

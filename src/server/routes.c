@@ -722,6 +722,9 @@ void app_handle(void *ap, const struct http_request *q, struct http_response *r)
 		http_resp_error(r, 404, "not_found", "no such resource");
 		return;
 	}
+	/* Federation (F1): a GET carrying an HTTP signature passes the gate. */
+	if (is_get(q) && s2s_check_signed_get(a, q, r) != 0)
+		return;
 	const char *p = q->path + bpl;
 	if (!strncmp(p, "/.well-known/", 13) || !strcmp(p, "/nodeinfo/2.1")) {
 		const char *w = p + 13;

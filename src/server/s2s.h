@@ -134,6 +134,13 @@ void s2s_host_release(struct app *a, const char *host);
 int s2s_gate_verify(struct app *a, const struct http_request *q, const struct sig_fields *fl,
 		    const char *host, struct s2s_auth *out) AIM_WARN_UNUSED;
 
+/* Whether the request carries an HTTP signature (either scheme). */
+bool s2s_has_signature(const struct http_request *q);
+/* A GET that carries a signature passes the same gate (A11: it must cover
+ * host); 0 to go on (also when unsigned), -1 with a 401/429 set in r. */
+int s2s_check_signed_get(struct app *a, const struct http_request *q,
+			 struct http_response *r) AIM_WARN_UNUSED;
+
 /* The inbox POST routes: user NULL for the shared inbox /inbox. */
 void s2s_inbox_post(struct app *a, const struct http_request *q, struct http_response *r,
 		    const char *user);

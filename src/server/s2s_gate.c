@@ -259,7 +259,8 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
 		.scheme = aim_str_has_prefix(a->base, "https:") ? "https" : "http",
 		.fields = fl->v,
 		.n_fields = fl->n,
-		.has_body = true,
+		/* A GET or HEAD has no content to digest. */
+		.has_body = strcmp(q->method, "GET") != 0 && strcmp(q->method, "HEAD") != 0,
 		.body = AIM_BYTES(q->body, q->body_len),
 	};
 	struct sig_policy pol;
@@ -305,4 +306,38 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
 	v.key_id = NULL;
 	sig_verified_free(&v);
 	return 0;
+}
+
+/* ---- Signed GETs ("authorized fetch" towards us) ------------------------------------ */
+
+bool s2s_has_signature(const struct http_request *q)
+{
+	const char *az = http_req_header(q, "Authorization");
+	return http_req_header(q, "Signature") || http_req_header(q, "Signature-Input") ||
+	       (az && !strncasecmp(az, "Signature ", 10));
+}
+
+int s2s_check_signed_get(struct app *a, const struct http_request *q, struct http_response *r)
+{
+	if (!a->fin || !s2s_has_signature(q))
+		return 0;
+	struct sig_fields fl;
+	sig_fields_init(&fl);
+	char host[256];
+	if (s2s_host_admit(a, q, r, &fl, host, sizeof host) != 0) {
+		sig_fields_free(&fl);
+		return -1;
+	}
+	struct s2s_auth au = { 0 };
+	int rc = s2s_gate_verify(a, q, &fl, host, &au);
+	if (rc != 0) {
+		aim_log(AIM_LOG_INFO, "s2s", "remote=%s signed %s %s refused 401: %s", q->remote,
+			q->method, q->path, aim_errmsg());
+		http_resp_error(r, 401, "unauthorized", aim_errmsg());
+		http_resp_header(r, "WWW-Authenticate", "Signature");
+	}
+	s2s_auth_clear(&au);
+	s2s_host_release(a, host);
+	sig_fields_free(&fl);
+	return rc;
 }

@@ -160,6 +160,20 @@ class InboundTest(AimTestCase):
 		self.assertEqual(self.b.req("POST", url, headers=h, body=body)[0], 202)
 		self.assertRefused(self.b.req("POST", url, headers=h, body=body), 401)
 
+	def test_signed_get(self):
+		url = self.b.actor("bob")
+		rk = self.keys["mallory"][0]
+		kid = self.actor("mallory") + "#main-key"
+		h = sign_cavage("GET", url, rk, kid, headers={"Accept": aimtest.AP_TYPE},
+				covered=("(request-target)", "host", "date"))
+		self.assertEqual(self.b.req("GET", url, headers=h)[0], 200)
+		# A11: a signature that does not cover host
+		h = sign_cavage("GET", url, rk, kid, headers={"Accept": aimtest.AP_TYPE},
+				covered=("(request-target)", "date"))
+		self.assertRefused(self.b.req("GET", url, headers=h), 401)
+		# unsigned GETs stay public
+		self.assertEqual(self.b.get("/users/bob")[0], 200)
+
 	def test_shape_refusals(self):
 		act = self.create([self.b.actor("bob")])
 		del act["id"]

@@ -53,10 +53,23 @@ static void add_iri(json_t *set, const char *iri)
 		json_object_set_new(set, iri, json_false());
 }
 
+/* The activity an Undo / Accept / Reject names by id, from the store (an
+ * Undo only of the author's own); NULL if unknown. */
+static json_t *stored_activity(struct app *a, const char *id, int64_t author, bool own)
+{
+	int64_t by = 0;
+	char *json = NULL;
+	if (!id || store_activity_lookup(a->st, id, &by, NULL, &json) != 0)
+		return NULL;
+	json_t *j = (!own || by == author) ? ap_json_load_stored(json) : NULL;
+	free(json);
+	return j;
+}
+
 /* Activities whose target is their object's actor even when unaddressed
- * (Follow, Block; Undo / Accept / Reject of one): the target must hear of
- * it. */
-static void add_targets(json_t *set, const json_t *act)
+ * (Follow, Block; Undo of one, Accept / Reject of a Follow): the target
+ * must hear of it. The object may be embedded or named by id. */
+static void add_targets(struct app *a, int64_t author, json_t *set, const json_t *act)
 {
 	const char *type = json_string_value(json_object_get(act, "type"));
 	const json_t *obj = json_object_get(act, "object");
@@ -64,13 +77,22 @@ static void add_targets(json_t *set, const json_t *act)
 		return;
 	if (!strcmp(type, "Follow") || !strcmp(type, "Block")) {
 		add_iri(set, ap_id_of(obj));
-	} else if (!strcmp(type, "Undo") && json_is_object(obj)) {
-		const char *ot = json_string_value(json_object_get(obj, "type"));
-		if (ot && (!strcmp(ot, "Follow") || !strcmp(ot, "Block")))
-			add_iri(set, ap_id_of(json_object_get(obj, "object")));
-	} else if ((!strcmp(type, "Accept") || !strcmp(type, "Reject")) && json_is_object(obj)) {
-		add_iri(set, ap_id_of(json_object_get(obj, "actor")));
+		return;
 	}
+	bool undo = !strcmp(type, "Undo");
+	if (!undo && strcmp(type, "Accept") != 0 && strcmp(type, "Reject") != 0)
+		return;
+	json_t *found = json_is_string(obj) ? stored_activity(a, json_string_value(obj), author, undo)
+					    : NULL;
+	const json_t *o = found ? found : obj;
+	if (json_is_object(o)) {
+		const char *ot = json_string_value(json_object_get(o, "type"));
+		if (undo && ot && (!strcmp(ot, "Follow") || !strcmp(ot, "Block")))
+			add_iri(set, ap_id_of(json_object_get(o, "object")));
+		else if (!undo && ot && !strcmp(ot, "Follow"))
+			add_iri(set, ap_id_of(json_object_get(o, "actor")));
+	}
+	json_decref(found);
 }
 
 static char *host_of(const char *iri)
@@ -158,7 +180,7 @@ int address_expand(struct app *a, int64_t author, const char *author_iri,
 		for (size_t i = 0; i < AIM_ARRAY_LEN(hidden_fields); i++)
 			add_field(set, docs[d], hidden_fields[i], true);
 	}
-	add_targets(set, activity);
+	add_targets(a, author, set, activity);
 
 	char *followers = aim_xasprintf("%s/followers", author_iri);
 	size_t bl = strlen(a->base), cap = 0;

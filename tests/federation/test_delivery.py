@@ -266,6 +266,25 @@ class AddressingTest(DeliveryTestBase):
 				 sorted(["r.test:%d" % r.port, "s.test:%d" % s.port]))
 		self.assertTrue(all(d["state"] == "delivered" for d in rows), rows)
 
+	def test_follow_and_undo_reach_the_target(self):
+		"""Follow and Undo (object by id) go to the followed actor even when
+		not addressed."""
+		r = self.r["r.test"]
+		fol = r.actor("fol")
+		r.answer("/inbox", (202, {}))
+		me = self.a.actor("alice")
+		f = self.post({"@context": "https://www.w3.org/ns/activitystreams",
+			       "type": "Follow", "actor": me, "object": fol})
+		u = self.post({"@context": "https://www.w3.org/ns/activitystreams",
+			       "type": "Undo", "actor": me, "object": f["id"]})
+		for act in (f, u):
+			rows = self.settled(act["id"], 1)
+			self.assertEqual((rows[0]["state"], rows[0]["inbox"]),
+					 ("delivered", r.peer.url + "/inbox"), rows)
+		got = [json.loads(p["body"]) for p in r.posts("/inbox")]
+		self.assertEqual([g["type"] for g in got if g["id"] in (f["id"], u["id"])],
+				 ["Follow", "Undo"])
+
 	def test_unknown_actor_fails_permanently(self):
 		r = self.r["r.test"]
 		ghost = r.peer.actor_id("ghost")	# 404

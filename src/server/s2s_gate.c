@@ -288,7 +288,9 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
 	}
 	/* RFC 9421 7.2.2 / cavage: a signature seen before inside its window
 	 * is a replay (A7). */
-	if (sig_replay_check(f->replay, v.replay_key, v.replay_until, now) != 0) {
+	/* GETs are reads: the same signed GET twice in one second (identical
+	 * cavage signature) is a fetcher's retry, not an attack. */
+	if (req.has_body && sig_replay_check(f->replay, v.replay_key, v.replay_until, now) != 0) {
 		if (aim_errcode() != AIM_ERR_LIMIT) {
 			sig_verified_free(&v);
 			return aim_fail(AIM_ERR_AUTH, "signature already used (replay)");

@@ -167,6 +167,7 @@ class InboundTest(AimTestCase):
 		h = sign_cavage("GET", url, rk, kid, headers={"Accept": aimtest.AP_TYPE},
 				covered=("(request-target)", "host", "date"))
 		self.assertEqual(self.b.req("GET", url, headers=h)[0], 200)
+		self.assertEqual(self.b.req("GET", url, headers=h)[0], 200)  # a read, not a replay
 		# A11: a signature that does not cover host
 		h = sign_cavage("GET", url, rk, kid, headers={"Accept": aimtest.AP_TYPE},
 				covered=("(request-target)", "date"))

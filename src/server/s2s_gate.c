@@ -323,6 +323,14 @@ int s2s_check_signed_get(struct app *a, const struct http_request *q, struct htt
 {
 	if (!a->fin || !s2s_has_signature(q))
 		return 0;
+	/* The instance actor's document (the key of every signed fetch) and
+	 * discovery are served without a check: verifying them would need a
+	 * signed fetch of the asker's instance actor, which would verify ours,
+	 * without end. */
+	size_t bpl = strlen(a->base_path);
+	const char *p = strncmp(q->path, a->base_path, bpl) == 0 ? q->path + bpl : q->path;
+	if (!strcmp(p, "/actor") || !strncmp(p, "/.well-known/", 13))
+		return 0;
 	struct sig_fields fl;
 	sig_fields_init(&fl);
 	char host[256];

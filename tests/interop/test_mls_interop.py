@@ -550,7 +550,7 @@ class Runner:
 		self.agree("ts-mls added dave", members)
 		dleaf = dave.req("status")["leaf_index"]
 		c = ours.req("commit", remove=[dleaf])
-		got = self.deliver(c["commit"], [bob, carol], "commit")
+		self.deliver(c["commit"], [bob, carol], "commit")
 		self.check(dave.req("process", message=c["commit"]).get("removed_self"),
 			   "dave learns we removed him")
 		members = [ours, bob, carol]

@@ -404,6 +404,18 @@ class Runner:
 			members = members + [ext]
 			self.agree("we joined ts-mls's group by external commit", members)
 			self.say(ext, "external hello", members[:-1])
+		# an external join of ours carrying an external PSK
+		psk_id = ("ext-psk-%d" % s).encode().hex()
+		psk = os.urandom(32).hex()
+		aim.req("psk_register", psk_id=psk_id, psk=psk)
+		ts.req("psk_register", psk_id=psk_id, psk=psk)
+		gi = alice.req("group_info")
+		ext, _ = self.client(aim, s, "extpsk-%d" % s, "extpsk@aim.test")
+		j = ext.req("join_external", group_info=gi["group_info"], psk=[psk_id])
+		ext.group = g["group"]
+		self.deliver(j["commit"], members, "commit")
+		members = members + [ext]
+		self.agree("our external join with a PSK", members)
 		# our member re-joins (resync): the external Commit removes its old leaf
 		old_leaf = ours.req("status")["leaf_index"]
 		gi = alice.req("group_info")
@@ -631,6 +643,13 @@ class Runner:
 			self.agree("ts-mls joined by external commit (tree %s)" %
 				   ("in GroupInfo" if with_tree else "out of band"), members)
 			self.say(frank, "frank joined", members[:-1])
+		# a ts-mls member re-joins (resync): its external Commit removes its old leaf
+		frank = members[-1]
+		gi = ours.req("group_info")
+		j = frank.req("join_external", group_info=gi["group_info"], resync=True)
+		r = self.deliver(j["commit"], members[:-1], "commit")[0]
+		self.check(len(r["removed"]) == 1, "we see the old leaf removed by the resync")
+		self.agree("ts-mls resynced by external commit", members)
 		self.reload(ours)
 		self.say(ours, "goodbye", members[1:])
 

@@ -19,6 +19,10 @@ AIM_SOURCE_DIR=${AIM_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 export AIM_SOURCE_DIR
 
 echo "machine: nproc=$(nproc) $(uname -m) $(uname -sr)"
+# bench_inbox starts aimd from BIN_DIR and Fedify from tests/interop here
+# (BENCH_INBOX_N, BENCH_INBOX_CONC, BENCH_INBOX_ACTORS, BENCH_INBOX_FEDIFY=0).
+AIM_SOURCE_DIR=${AIM_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+export AIM_SOURCE_DIR
 found=0
 status=0
 for prog in "$bin_dir"/bench_*; do

@@ -55,7 +55,11 @@ class ThreeServers(AimTestCase):
 		cls.b.add_user("ben")
 		cls.c.add_user("carol")
 		cls.c.add_user("cid")
-		cls.fed.start(extra_args=lambda srv: fedtest.serve_args(cls.fed, extra=FAST))
+		cls.remote = fedtest.FakeRemote(cls.fed.ca, "r.test",
+						directory=os.path.join(cls.fed.dir, "r"))
+		cls.addClassCleanup(cls.remote.close)
+		cls.fed.start(extra_args=lambda srv: fedtest.serve_args(cls.fed, cls.remote,
+									  extra=FAST))
 
 	def follow(self, src, user, dst, target):
 		"""user@src follows target@dst; waits until dst lists the follower
@@ -172,6 +176,46 @@ class ThreeServers(AimTestCase):
 		# the receiver no longer shows the content
 		wait_for(lambda: mentions(inbox_items(self.c, "carol"), text) == 0,
 			 what="deleted note gone from carol's inbox")
+
+	# -- Delete of an actor ---------------------------------------------------
+	def signed_post(self, actor, srv, path, act):
+		url = srv.base + path
+		h, b = fedtest.sign_cavage(actor, "POST", url, act)
+		st, _, body = srv.req("POST", url, headers=h, body=b)
+		return st
+
+	def test_delete_remote_actor(self):
+		rita = self.remote.add_actor("rita")
+		alice = self.a.actor("alice")
+		f = rita.activity("Follow", alice, to=[alice])
+		self.assertEqual(self.signed_post(rita, self.a, "/users/alice/inbox", f), 202)
+		wait_for(lambda: rita.id in self.followers(self.a, "alice"), what="rita follows alice")
+		text = "by rita " + aimtest.rand_text()
+		c = rita.create_note(text, to=[self.b.actor("bob")])
+		self.assertEqual(self.signed_post(rita, self.b, "/inbox", c), 202)
+		self.wait_inbox(self.b, "bob", text)
+		# the actor goes away: Delete(actor) to both servers, then 410
+		d = rita.activity("Delete", rita.id, to=[AS_PUBLIC])
+		for srv in (self.a, self.b):
+			self.assertEqual(self.signed_post(rita, srv, "/inbox", d), 202)
+		self.remote.routes["/users/rita"] = (410, fedtest.AP_TYPE, {
+			"@context": fedtest.AS_CTX, "id": rita.id, "type": "Tombstone"})
+		wait_for(lambda: rita.id not in self.followers(self.a, "alice"),
+			 what="rita gone from alice's followers")
+		wait_for(lambda: mentions(inbox_items(self.b, "bob"), text) == 0,
+			 what="rita's note gone from bob's inbox")
+		# nothing more for her: no delivery to r.test, her later posts refused
+		self.remote.reset()
+		n = post_outbox(self.a, "alice", aimtest.note("after rita " + aimtest.rand_text(),
+							      to=[alice + "/followers"]))
+		time.sleep(1.0)
+		self.assertEqual([d for d in deliveries_of(self.a, n["id"])
+				  if "r.test" in d["inbox"]], [])
+		late = "late rita " + aimtest.rand_text()
+		st = self.signed_post(rita, self.b, "/inbox",
+				      rita.create_note(late, to=[self.b.actor("bob")]))
+		self.assertIn(st, (401, 403, 410))
+		self.assertEqual(mentions(inbox_items(self.b, "bob"), late), 0)
 
 	# -- a receiver that is down ---------------------------------------------------
 	def test_receiver_down_then_back(self):

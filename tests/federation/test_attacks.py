@@ -100,6 +100,38 @@ class Attacks(AimTestCase):
 			self.assertIn(st, (200, 201, 202), "%s: %d %r" % (name, st, body))
 			self.assertTrue(self.stored(m), name)
 
+	def test_01_key_fetches_are_signed_by_the_instance_actor(self):
+		"""Authorized fetch: aimd's GET of a remote actor is signed (cavage,
+		(request-target) host date) by its instance actor; the signature
+		verifies with the key the instance actor publishes."""
+		import base64
+		import re
+		act, m = self.create(actor=self.remote.add_actor("gina", Keys(self.remote.dir, "gina")))
+		st, _, _ = self.cavage(act, actor=self.remote.actors["gina"])
+		self.assertEqual(st, 202)
+		gets = self.remote.gets("/users/gina")
+		self.assertTrue(gets, "aimd did not fetch the actor")
+		st, _, inst = self.b.get("/actor")
+		self.assertEqual(st, 200, inst)
+		pem = inst["publicKey"]["publicKeyPem"]
+		for g in gets:
+			sig = g["headers"].get("signature")
+			self.assertIsNotNone(sig, "unsigned GET of %s" % g["path"])
+			params = dict(re.findall(r'(\w+)="([^"]*)"', sig))
+			self.assertEqual(params["keyId"], inst["publicKey"]["id"])
+			covered = params["headers"].split()
+			self.assertIn("(request-target)", covered)
+			self.assertIn("host", covered)
+			lines = []
+			for h in covered:
+				if h == "(request-target)":
+					lines.append("(request-target): get " + g["path"])
+				else:
+					lines.append("%s: %s" % (h, g["headers"][h]))
+			self.assertTrue(fedtest.verify_rsa(pem, "\n".join(lines).encode(),
+							   base64.b64decode(params["signature"])),
+					"the instance actor's signature does not verify")
+
 	# -- A1-A14 -----------------------------------------------------------------
 	def test_a01_unsigned(self):
 		for url in (self.inbox, self.shared, self.b.base + "/actor/inbox"):

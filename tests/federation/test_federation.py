@@ -55,6 +55,10 @@ class ThreeServers(AimTestCase):
 		cls.b.add_user("ben")
 		cls.c.add_user("carol")
 		cls.c.add_user("cid")
+		cls.b.add_user("bree")
+		r = run_aimd("user", "set", "--data", cls.b.data, "bree", "manual-approval", "on")
+		if r.returncode != 0:
+			raise AssertionError("aimd user set: %s" % r.stderr)
 		cls.remote = fedtest.FakeRemote(cls.fed.ca, "r.test",
 						directory=os.path.join(cls.fed.dir, "r"))
 		cls.addClassCleanup(cls.remote.close)
@@ -112,6 +116,32 @@ class ThreeServers(AimTestCase):
 		time.sleep(1.0)
 		self.assertEqual(deliveries_of(self.b, n["id"]), [])
 		self.assertEqual(mentions(inbox_items(self.c, "cid"), text), 0)
+
+	def test_manual_approval_across_servers(self):
+		bree = self.b.actor("bree")
+		f = post_outbox(self.a, "amy", {"@context": fedtest.AS_CTX, "type": "Follow",
+						"object": bree, "to": [bree]})
+		self.wait_delivered(self.a, f["id"], n=1)
+		time.sleep(1.0)
+		# pending: not a follower, no Accept, followers-only posts do not go there
+		self.assertNotIn(self.a.actor("amy"), self.followers(self.b, "bree"))
+		self.assertFalse(any(it.get("type") == "Accept" for it in inbox_items(self.a, "amy")
+				     if f["id"] in json.dumps(it)))
+		text = "for approved followers " + aimtest.rand_text()
+		n = post_outbox(self.b, "bree", aimtest.note(text, to=[bree + "/followers"]))
+		time.sleep(1.0)
+		self.assertEqual(deliveries_of(self.b, n["id"]), [])
+		# bree approves through her outbox: Accept of the Follow
+		acc = post_outbox(self.b, "bree", {"@context": fedtest.AS_CTX, "type": "Accept",
+						   "object": f["id"], "to": [self.a.actor("amy")]})
+		wait_for(lambda: self.a.actor("amy") in self.followers(self.b, "bree"),
+			 what="amy approved")
+		wait_for(lambda: any(it.get("type") == "Accept" and f["id"] in json.dumps(it)
+				     for it in inbox_items(self.a, "amy")), what="Accept at a.test")
+		self.wait_delivered(self.b, acc["id"], n=1)
+		text = "approved " + aimtest.rand_text()
+		post_outbox(self.b, "bree", aimtest.note(text, to=[bree + "/followers"]))
+		self.wait_inbox(self.a, "amy", text)
 
 	# -- followers-only Create --------------------------------------------------
 	def test_followers_only_create_once_per_shared_inbox(self):

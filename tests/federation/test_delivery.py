@@ -461,6 +461,36 @@ class NoPrivateAddressesTest(DeliveryTestBase):
 		self.assertEqual(r.peer.received, [])
 
 
+class ShutdownTest(DeliveryTestBase):
+	"""SIGTERM while a POST hangs: aimd exits 0 promptly, the delivery stays
+	pending and is made after the restart."""
+	remotes = ("r.test",)
+
+	def test_sigterm_with_attempt_in_flight(self):
+		r = self.r["r.test"]
+		aid = r.actor("slow")
+		gate = threading.Event()
+		self.addCleanup(gate.set)
+
+		def hang(rec):
+			gate.wait(30)
+			return 202, "application/json", b"{}"
+		r.peer.handlers["/inbox"] = hang
+		# the abandoned connection is closed under the handler: no noise
+		r.peer.httpd.handle_error = lambda *a: None
+		act = self.post(note("x", to=[aid]))
+		self.assertTrue(wait_for(lambda: r.posts("/inbox"), 20))
+		t0 = time.monotonic()
+		self.assertEqual(self.a.stop(timeout=10), 0)
+		self.assertLess(time.monotonic() - t0, 5)
+		rows = self.rows(act["id"])
+		self.assertEqual(rows[0]["state"], "pending", rows)
+		r.answer("/inbox", (202, {}))
+		self.a.start()
+		rows = self.settled(act["id"], 1)
+		self.assertEqual(rows[0]["state"], "delivered", rows)
+
+
 class DownAndBackTest(DeliveryTestBase):
 	"""The receiver is not listening while messages are sent, then comes
 	back: every message arrives exactly once."""

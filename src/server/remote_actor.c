@@ -229,8 +229,11 @@ static struct ra_cache *cache_of(struct app *a)
 
 /* The actor document at url (no fragment), cached or fetched. Returns the
  * entry with a reference the caller drops with entry_unref (under mu). */
-static int get_entry(struct app *a, const char *url, bool fresh, struct ra_entry **out)
+static int get_entry(struct app *a, const char *url, bool fresh, struct ra_entry **out,
+		     bool *fetched)
 {
+	if (fetched)
+		*fetched = false;
 	struct ra_cache *c = cache_of(a);
 	int64_t now = aim_now();
 	pthread_mutex_lock(&c->mu);
@@ -259,6 +262,8 @@ static int get_entry(struct app *a, const char *url, bool fresh, struct ra_entry
 	pthread_mutex_unlock(&c->mu);
 
 	json_t *doc = NULL;
+	if (fetched)
+		*fetched = true;
 	int rc = fetch_ap_document(a, url, &doc);
 	if (rc == 0)
 		rc = parse_actor(doc, &e);
@@ -312,7 +317,7 @@ int remote_actor_get(struct app *a, const char *url, bool fresh, struct remote_a
 	ENSURE(is_http_url(url), AIM_ERR_INVALID, "actor id is not an http(s) URL");
 	char *u = strip_fragment(url);
 	struct ra_entry *e = NULL;
-	int rc = get_entry(a, u, fresh, &e);
+	int rc = get_entry(a, u, fresh, &e, NULL);
 	free(u);
 	TRY(rc);
 	out->id = aim_xstrdup(e->info.id);
@@ -367,7 +372,10 @@ int remote_key_lookup(void *ctx, const char *key_id, struct sig_key *out)
 	struct ra_entry *pre = find(c, doc_url, now);
 	l->from_cache = pre && !pre->negative;
 	pthread_mutex_unlock(&c->mu);
-	int rc = get_entry(l->app, doc_url, l->fresh, &e);
+	bool fetched = false;
+	int rc = get_entry(l->app, doc_url, l->fresh, &e, &fetched);
+	if (rc != 0 && fetched)
+		l->fetch_failed = true;
 	if (rc == 0 && !fetch_same_url(e->info.id, doc_url)) {
 		/* A key document of its own: the actor is its owner, which must
 		 * be on the same origin and list the key (A15). */

@@ -81,6 +81,7 @@ struct ra_lookup {
 	struct app *app;
 	bool fresh;                  /* refetch the actor document */
 	bool from_cache;             /* out: the key came from the cache */
+	bool fetch_failed;           /* out: a fetch was made and failed */
 };
 int remote_key_lookup(void *ctx, const char *key_id, struct sig_key *out);
 void remote_key_release(void *ctx, struct sig_key *key);

@@ -18,7 +18,7 @@
 
 #define REPLAY_CAPACITY 500000  /* 1 Mi slots of 40 bytes at most */
 #define HOST_RATE 300            /* deliveries per second per host */
-#define HOST_KEY_FAILS 30        /* failed key fetches per minute per host before 429 */
+#define HOST_KEY_FAILS 60        /* failed key fetches per minute per host before 429 */
 #define HOST_INFLIGHT 64         /* concurrent deliveries per host */
 
 int fed_in_open(struct app *a, unsigned host_rate, unsigned host_concurrency)
@@ -266,7 +266,7 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
 	struct sig_policy pol;
 	sig_policy_default(&pol);
 	struct sig_verified v = { 0 };
-	struct ra_lookup l = { a, false, false };
+	struct ra_lookup l = { a, false, false, false };
 	int64_t now = aim_now();
 	int rc = sig_verify(&req, now, &pol, remote_key_lookup, remote_key_release, &l, &v);
 	if (rc != 0 && aim_errcode() == AIM_ERR_VERIFY && l.from_cache) {
@@ -277,9 +277,9 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
 		rc = sig_verify(&req, now, &pol, remote_key_lookup, remote_key_release, &l, &v);
 	}
 	if (rc != 0) {
-		enum aim_err e = aim_errcode();
-		if (e == AIM_ERR_NOTFOUND || e == AIM_ERR_IO || e == AIM_ERR_TIMEOUT ||
-		    e == AIM_ERR_DENIED || e == AIM_ERR_LIMIT || e == AIM_ERR_GONE)
+		/* A20: fetches of unusable keys are what a flood costs us (the
+		 * negative cache answers repeats without one): count those. */
+		if (l.fetch_failed)
 			limiter_auth_failed(f->host_lim, *host ? host : q->remote);
 		char msg[300];
 		snprintf(msg, sizeof msg, "%s", aim_errmsg());

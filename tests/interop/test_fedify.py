@@ -7,10 +7,15 @@ Two Fedify servers: f.test knocks first with RFC 9421, g.test with cavage,
 so aimd verifies both schemes; Fedify verifies what aimd signs (it records
 the scheme and the outcome of every inbox POST). Scenarios: WebFinger of an
 aimd handle by Fedify, follow both ways (auto-accepted both ways), Undo of
-Fedify's follow, Create(Note) both ways (direct and to followers), and a
-Fedify-side refusal of a body changed after aimd signed it is not possible
-to provoke from here, so instead every Fedify-recorded POST from aimd must
-carry a verified signature.
+Fedify's follow, Create(Note) both ways (direct and to followers), raw
+activities signed by Fedify's keys in each scheme accepted by aimd on the
+first try, and every POST from aimd that Fedify accepted carries a verified
+signature. aimd knocks first with RFC 9421 (Ed25519); Fedify 2.3.6 looks up
+only CryptographicKey (publicKey) for HTTP signatures, refuses it, and aimd
+falls back to cavage.
+
+aimd has no WebFinger client, so WebFinger is exercised one way (Fedify
+resolving acct:USER@a.test:PORT).
 
 Exit status 77 (skipped) when node or the npm packages are missing
 (scripts/test-setup.sh)."""
@@ -139,11 +144,6 @@ class FedifyInterop(AimTestCase):
 			wait_for(lambda: self.mentions("alice", text), what="note in alice's inbox")
 			time.sleep(0.5)
 			self.assertEqual(self.mentions("alice", text), 1)
-		# both schemes were used and accepted by aimd: f.test knocks with
-		# RFC 9421, g.test with cavage; each reached aimd on the first try
-		for peer, scheme in ((self.f, "rfc9421"), (self.g, "draft-cavage-http-signatures-12")):
-			reqs = [r for r in peer.get("/_test/requests")]
-			del reqs	# Fedify records inbound requests only; the outcome is above
 
 	def test_raw_signed_in_both_schemes(self):
 		for peer, spec in ((self.f, "rfc9421"), (self.f, "cavage"), (self.g, "cavage"),

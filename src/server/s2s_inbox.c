@@ -18,6 +18,7 @@
 
 #include "ap/ap.h"
 #include "crypto/crypto.h"
+#include "server/delivery.h"
 
 #define MAX_RECIPIENTS 1024
 
@@ -366,6 +367,8 @@ static int do_follow(struct job *j)
 	j->in.id = NULL; /* done */
 	if (rc == 0 && added)
 		hub_notify(&a->hub);
+	if (rc == 0 && !manual && !dup)
+		delivery_kick(a->dlv); /* the Accept goes out now */
 	if (rc == 0)
 		aim_log(AIM_LOG_INFO, "inbox", "Follow %s -> user %lld %s%s", j->actor,
 			(long long)user, manual ? "pending approval" : "accepted",

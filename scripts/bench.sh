@@ -14,13 +14,11 @@ if [ ! -d "$bin_dir" ]; then
 	exit 2
 fi
 
-# bench_mls runs ts-mls from this checkout (bench/, tests/interop/node_modules)
-AIM_SOURCE_DIR=${AIM_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-export AIM_SOURCE_DIR
-
 echo "machine: nproc=$(nproc) $(uname -m) $(uname -sr)"
 # bench_inbox starts aimd from BIN_DIR and Fedify from tests/interop here
-# (BENCH_INBOX_N, BENCH_INBOX_CONC, BENCH_INBOX_ACTORS, BENCH_INBOX_FEDIFY=0).
+# (BENCH_INBOX_N, BENCH_INBOX_CONC, BENCH_INBOX_ACTORS, BENCH_INBOX_FEDIFY=0);
+# bench_mls runs ts-mls from bench/ and tests/interop/node_modules here
+# (MLS_BENCH_SIZES, MLS_BENCH_TSMLS_BUDGET, MLS_BENCH_TSMLS=0).
 AIM_SOURCE_DIR=${AIM_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 export AIM_SOURCE_DIR
 found=0

@@ -76,15 +76,30 @@ class Keys:
 		der = _run(["openssl", "pkey", "-in", self.ed, "-pubout", "-outform", "DER"])
 		self.ed_raw = der[-32:]
 		self.ed_multibase = "z" + base58btc(b"\xed\x01" + self.ed_raw)
+		# kept in memory too: the files are written again if something
+		# removes the temporary directory while the test runs
+		self._pems = {}
+		for path in (self.rsa, self.ed):
+			with open(path, "rb") as f:
+				self._pems[path] = f.read()
+
+	def _file(self, path):
+		if not os.path.exists(path):
+			os.makedirs(os.path.dirname(path), exist_ok=True)
+			fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+			with os.fdopen(fd, "wb") as f:
+				f.write(self._pems[path])
+		return path
 
 	def sign_rsa(self, data):
 		"""RSASSA-PKCS1-v1_5 with SHA-256."""
-		return _run(["openssl", "dgst", "-sha256", "-sign", self.rsa], data)
+		return _run(["openssl", "dgst", "-sha256", "-sign", self._file(self.rsa)], data)
 
 	def sign_rsa_sha1(self, data):
-		return _run(["openssl", "dgst", "-sha1", "-sign", self.rsa], data)
+		return _run(["openssl", "dgst", "-sha1", "-sign", self._file(self.rsa)], data)
 
 	def sign_ed25519(self, data):
+		self._file(self.ed)
 		with tempfile.NamedTemporaryFile() as f:
 			f.write(data)
 			f.flush()

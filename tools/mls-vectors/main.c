@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/crypto.h"
 #include "vectors.h"
 
 /* A runner not yet linked in counts its whole file as skipped (a failure of
@@ -103,6 +104,26 @@ bool vec_expect(json_t *obj, const char *key, const uint8_t *p, size_t n)
 			key, n, want.len);
 	aim_buf_free(&want);
 	return ok;
+}
+
+void vec_each_suite(json_t *tests, struct vec_stats *st,
+		    int (*run)(const struct aim_suite *cs, json_t *t))
+{
+	size_t i;
+	json_t *t;
+	json_array_foreach(tests, i, t)
+	{
+		uint64_t id;
+		const struct aim_suite *cs = NULL;
+		if (vec_uint(t, "cipher_suite", &id) == 0 && id <= 0xffff)
+			cs = aim_suite_get((uint16_t)id);
+		if (!cs)
+			vec_fail(st, i, "unknown cipher suite");
+		else if (run(cs, t))
+			vec_fail(st, i, "suite %u", cs->id);
+		else
+			st->passed++;
+	}
 }
 
 int main(int argc, char **argv)

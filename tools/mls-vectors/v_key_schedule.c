@@ -125,19 +125,5 @@ done:
 
 void vec_key_schedule(json_t *tests, struct vec_stats *st)
 {
-	size_t i;
-	json_t *t;
-	json_array_foreach(tests, i, t)
-	{
-		uint64_t id;
-		const struct aim_suite *cs = NULL;
-		if (vec_uint(t, "cipher_suite", &id) == 0 && id <= 0xffff)
-			cs = aim_suite_get((uint16_t)id);
-		if (!cs)
-			vec_fail(st, i, "unknown cipher suite");
-		else if (run_one(cs, t))
-			vec_fail(st, i, "suite %u", cs->id);
-		else
-			st->passed++;
-	}
+	vec_each_suite(tests, st, run_one);
 }

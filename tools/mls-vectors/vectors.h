@@ -47,6 +47,11 @@ int vec_uint(json_t *obj, const char *key, uint64_t *out);
 void vec_fail(struct vec_stats *st, size_t index, const char *fmt, ...) AIM_PRINTF(3, 4);
 /* True if a equals the hex field key of obj; prints a diff line on mismatch. */
 bool vec_expect(json_t *obj, const char *key, const uint8_t *p, size_t n);
+/* The common loop of most runners: for every test object, looks up its
+ * cipher_suite and counts run(suite, test) == 0 as passed, else failed. */
+struct aim_suite;
+void vec_each_suite(json_t *tests, struct vec_stats *st,
+		    int (*run)(const struct aim_suite *cs, json_t *t));
 /* The file being run, for messages. */
 extern const char *vec_current_file;
 

@@ -525,7 +525,14 @@ static int hop_start(struct xfer *x)
 		if (rc)
 			goto out;
 	}
-	TRY_GOTO(add_header(&x->hdrs, "Expect", ""), out);
+	/* "Expect:" with nothing after the colon tells curl to leave the header
+	 * out (no 100-continue round trip). "Expect;" would send an empty
+	 * Expect header, which Node answers with 417. */
+	{
+		struct curl_slist *n = curl_slist_append(x->hdrs, "Expect:");
+		ENSURE_GOTO(n != NULL, out, AIM_ERR_NOMEM, "out of memory");
+		x->hdrs = n;
+	}
 
 	x->easy = curl_easy_init();
 	ENSURE_GOTO(x->easy != NULL, out, AIM_ERR_NOMEM, "curl_easy_init failed");

@@ -186,6 +186,10 @@ int address_expand(struct app *a, int64_t author, const char *author_iri,
 	size_t bl = strlen(a->base), cap = 0;
 	const char *iri;
 	json_t *hid;
+	/* ActivityPub 7.1: "Servers MUST de-duplicate the final recipient
+	 * list" (the set here, one store row per inbox) and "MUST also exclude
+	 * actors from the list which are the same as the actor of the Activity
+	 * being notified about." */
 	json_object_foreach(set, iri, hid) {
 		if (ap_is_public(iri) || !strcmp(iri, author_iri))
 			continue;

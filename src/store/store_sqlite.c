@@ -90,6 +90,10 @@ static const char *const migrations[] = {
 	" actor TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY(user_id, actor));"
 	"INSERT INTO users(name, rsa_public, rsa_private, ed_public, ed_private, created)"
 	" VALUES ('" STORE_REMOTE_NAME "', '', '', x'', '', 0);",
+	/* 4: delivery queue (F2): pending rows by inbox and by actor, for the
+	 * per-recipient order of deliveries */
+	"CREATE INDEX deliveries_pending_inbox ON deliveries(inbox, id) WHERE state = 0;"
+	"CREATE INDEX deliveries_pending_actor ON deliveries(actor, id) WHERE state = 0;",
 };
 
 int store_sqlite_latest_version(void)
@@ -853,8 +857,15 @@ static int sq_delivery_next(struct store *st, int64_t now_ms, const int64_t *ski
 	struct sq *s = SQ(st);
 	struct aim_buf sql;
 	aim_buf_init(&sql, 16384);
+	/* Per recipient, one signer's activities go out in order (a Follow
+	 * before its Undo): a row waits while an older one of the same signer
+	 * to the same inbox or actor is pending (or in flight). */
 	int rc = aim_buf_append_str(&sql, "SELECT " DLV_COLS ", o.body" DLV_FROM
-					  " WHERE d.state = 0 AND d.next_at <= ?1");
+					  " WHERE d.state = 0 AND d.next_at <= ?1"
+					  " AND NOT EXISTS (SELECT 1 FROM deliveries e"
+					  " JOIN outgoing eo ON eo.id = e.outgoing_id"
+					  " WHERE e.state = 0 AND e.id < d.id AND eo.signer = o.signer"
+					  " AND (e.inbox = d.inbox OR e.actor = d.actor))");
 	int p = 2;
 	for (size_t i = 0; rc == 0 && i < n_skip; i++)
 		rc = aim_buf_printf(&sql, " AND d.id <> ?%d", p++);

@@ -92,8 +92,8 @@ static const char *const migrations[] = {
 	" VALUES ('" STORE_REMOTE_NAME "', '', '', x'', '', 0);",
 	/* 4: delivery queue (F2): pending rows by inbox and by actor, for the
 	 * per-recipient order of deliveries */
-	"CREATE INDEX deliveries_pending_inbox ON deliveries(inbox, id) WHERE state = 0;"
-	"CREATE INDEX deliveries_pending_actor ON deliveries(actor, id) WHERE state = 0;",
+	("CREATE INDEX deliveries_pending_inbox ON deliveries(inbox, id) WHERE state = 0;"
+	 "CREATE INDEX deliveries_pending_actor ON deliveries(actor, id) WHERE state = 0;"),
 };
 
 int store_sqlite_latest_version(void)

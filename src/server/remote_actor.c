@@ -13,9 +13,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ap/ap.h"
 #include "crypto/crypto.h"
+#include "http/webfinger.h"
 
 struct ra_key {
 	char *id;
@@ -34,10 +36,23 @@ struct ra_entry {
 	int refs;                    /* 1 while in the cache, +1 per key handed out */
 };
 
+/* A resolved (or refused) WebFinger handle. */
+struct wf_entry {
+	char *acct;                  /* canonical acct: URI */
+	char *actor;                 /* NULL: refused */
+	enum aim_err err;
+	char *msg;
+	int64_t expires;
+};
+
+#define WF_CACHE_MAX 1024
+
 struct ra_cache {
 	pthread_mutex_t mu;
 	struct ra_entry *e[RA_MAX];
 	size_t n;
+	struct wf_entry wf[WF_CACHE_MAX]; /* under mu */
+	size_t nwf;
 };
 
 void remote_actor_clear(struct remote_actor *ra)
@@ -49,6 +64,7 @@ void remote_actor_clear(struct remote_actor *ra)
 	free(ra->shared_inbox);
 	free(ra->followers);
 	free(ra->type);
+	free(ra->preferred_username);
 	memset(ra, 0, sizeof *ra);
 }
 
@@ -78,6 +94,11 @@ void ra_cache_free(struct ra_cache *c)
 		return;
 	for (size_t i = 0; i < c->n; i++)
 		entry_unref(c->e[i]);
+	for (size_t i = 0; i < c->nwf; i++) {
+		free(c->wf[i].acct);
+		free(c->wf[i].actor);
+		free(c->wf[i].msg);
+	}
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
@@ -206,6 +227,7 @@ static int parse_actor(const json_t *doc, struct ra_entry **out)
 	const json_t *ep = json_object_get(doc, "endpoints");
 	const char *shared = json_is_object(ep) ? str_of(ep, "sharedInbox") : NULL;
 	const char *followers = str_of(doc, "followers");
+	const char *pu = str_of(doc, "preferredUsername");
 	struct ra_entry *e = aim_xcalloc(1, sizeof *e);
 	e->refs = 1;
 	e->url = aim_xstrdup(id);
@@ -214,6 +236,7 @@ static int parse_actor(const json_t *doc, struct ra_entry **out)
 	e->info.inbox = aim_xstrdup(inbox);
 	e->info.shared_inbox = shared && is_http_url(shared) ? aim_xstrdup(shared) : NULL;
 	e->info.followers = followers && is_http_url(followers) ? aim_xstrdup(followers) : NULL;
+	e->info.preferred_username = pu && strlen(pu) <= 256 ? aim_xstrdup(pu) : NULL;
 	add_keys(e, json_object_get(doc, "publicKey"));
 	add_keys(e, json_object_get(doc, "assertionMethod"));
 	*out = e;
@@ -325,6 +348,8 @@ int remote_actor_get(struct app *a, const char *url, bool fresh, struct remote_a
 	out->shared_inbox = e->info.shared_inbox ? aim_xstrdup(e->info.shared_inbox) : NULL;
 	out->followers = e->info.followers ? aim_xstrdup(e->info.followers) : NULL;
 	out->type = aim_xstrdup(e->info.type);
+	out->preferred_username =
+		e->info.preferred_username ? aim_xstrdup(e->info.preferred_username) : NULL;
 	put_entry(a, e);
 	return 0;
 }
@@ -405,4 +430,231 @@ void remote_key_release(void *ctx, struct sig_key *key)
 		put_entry(l->app, key->handle);
 	if (key)
 		key->handle = NULL;
+}
+
+/* ---- WebFinger client (handle -> actor, with the reverse check) -------------- */
+
+#define WF_ACCEPT "application/jrd+json, application/json"
+
+/* The answer must be a JRD (RFC 7033 10.2) or plain JSON. */
+static bool jrd_content_type(const char *ct)
+{
+	if (!ct)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	size_t n = strcspn(ct, "; \t");
+	return (n == 20 && !strncasecmp(ct, "application/jrd+json", n)) ||
+	       (n == 16 && !strncasecmp(ct, "application/json", n));
+}
+
+/* Unsigned GET of acct's JRD through the shared guarded client. */
+static int wf_fetch(struct app *a, const struct wf_acct *acct, struct wf_jrd *out)
+{
+	memset(out, 0, sizeof *out);
+	struct aim_buf url;
+	aim_buf_init(&url, AIM_URL_MAX);
+	struct client_response resp = { 0 };
+	struct client_opts o = a->client;
+	o.max_body = WF_JRD_MAX;
+	int rc = 0;
+	TRY_GOTO(wf_lookup_url(acct, &url), out);
+	struct sig_field hdr[] = { { "Accept", WF_ACCEPT } };
+	struct client_request req = {
+		.method = "GET",
+		.url = (const char *)url.data,
+		.headers = hdr,
+		.n_headers = AIM_ARRAY_LEN(hdr),
+	};
+	TRY_GOTO(client_fetch(&o, &req, &resp), out);
+	if (resp.status == 404 || resp.status == 410) {
+		rc = aim_fail(AIM_ERR_NOTFOUND, "WebFinger of acct:%s@%s: no such account (HTTP %ld)",
+			      acct->user, acct->authority, resp.status);
+		goto out;
+	}
+	ENSURE_GOTO(resp.status == 200, out, AIM_ERR_IO, "WebFinger of acct:%s@%s: HTTP %ld",
+		    acct->user, acct->authority, resp.status);
+	ENSURE_GOTO(jrd_content_type(resp.content_type), out, AIM_ERR_UNSUPPORTED,
+		    "WebFinger of acct:%s@%s: content type %s is not JRD", acct->user,
+		    acct->authority, resp.content_type ? resp.content_type : "(none)");
+	TRY_GOTO(wf_jrd_parse(resp.body.data, resp.body.len, out), out);
+out:
+	client_response_free(&resp);
+	aim_buf_free(&url);
+	return rc;
+}
+
+/* Failures that say "this handle is not bound" rather than "unreachable". */
+static int wf_refusal(void)
+{
+	enum aim_err e = aim_errcode();
+	if (e == AIM_ERR_IO || e == AIM_ERR_TIMEOUT || e == AIM_ERR_NOMEM)
+		return -1;
+	if (e == AIM_ERR_NOTFOUND || e == AIM_ERR_DENIED)
+		return -1;
+	char msg[300];
+	snprintf(msg, sizeof msg, "%s", aim_errmsg());
+	return aim_fail(AIM_ERR_DENIED, "%s", msg);
+}
+
+static int wf_bind(struct app *a, const struct wf_acct *want, char **actor_id)
+{
+	struct wf_jrd j = { 0 }, back_jrd = { 0 };
+	struct wf_acct subj = { 0 }, back = { 0 }, back_subj = { 0 };
+	struct remote_actor ra = { 0 };
+	struct aim_url au = { 0 };
+	struct aim_buf auth;
+	aim_buf_init(&auth, 400);
+	char *back_s = NULL;
+	int rc = 0;
+	if (wf_fetch(a, want, &j) != 0) {
+		rc = wf_refusal();
+		goto out;
+	}
+	/* The answer must be about the handle asked for (ATTACKS B29). */
+	ENSURE_GOTO(j.subject && wf_acct_parse(j.subject, &subj) == 0 && wf_acct_equal(&subj, want),
+		    out, AIM_ERR_DENIED, "WebFinger subject %s is not the handle asked for",
+		    j.subject ? j.subject : "(none)");
+	ENSURE_GOTO(j.self, out, AIM_ERR_NOTFOUND, "WebFinger answer has no ActivityPub self link");
+	if (remote_actor_get(a, j.self, false, &ra) != 0) {
+		rc = wf_refusal();
+		goto out;
+	}
+	ENSURE_GOTO(fetch_same_url(ra.id, j.self), out, AIM_ERR_DENIED,
+		    "actor %s is not the self link %s", ra.id, j.self);
+	/* The reverse check: preferredUsername@host of the actor id must
+	 * WebFinger to the same actor. */
+	ENSURE_GOTO(ra.preferred_username, out, AIM_ERR_DENIED, "actor %s has no preferredUsername",
+		    ra.id);
+	ENSURE_GOTO(aim_url_parse(ra.id, &au) == 0 && aim_url_authority(&au, &auth) == 0, out,
+		    AIM_ERR_DENIED, "actor id %s does not parse", ra.id);
+	back_s = aim_xasprintf("acct:%s@%s", ra.preferred_username, (const char *)auth.data);
+	ENSURE_GOTO(wf_acct_parse(back_s, &back) == 0, out, AIM_ERR_DENIED,
+		    "actor %s: preferredUsername gives no handle", ra.id);
+	if (!wf_acct_equal(&back, want)) {
+		if (wf_fetch(a, &back, &back_jrd) != 0) {
+			rc = wf_refusal();
+			goto out;
+		}
+		ENSURE_GOTO(back_jrd.self && fetch_same_url(back_jrd.self, ra.id), out,
+			    AIM_ERR_DENIED, "reverse WebFinger of %s names %s, not %s", back_s,
+			    back_jrd.self ? back_jrd.self : "no actor", ra.id);
+		ENSURE_GOTO(back_jrd.subject && wf_acct_parse(back_jrd.subject, &back_subj) == 0,
+			    out, AIM_ERR_DENIED, "reverse WebFinger of %s has no valid subject",
+			    back_s);
+		/* Another name on the same host, or (split domains) the actor's
+		 * host naming the handle asked for as the canonical one. */
+		bool same_host = !strcmp(back.host, want->host) && back.port == want->port;
+		bool ok = (same_host && wf_acct_equal(&back_subj, &back)) ||
+			  wf_acct_equal(&back_subj, want);
+		ENSURE_GOTO(ok, out, AIM_ERR_DENIED,
+			    "actor %s is on another host and its WebFinger (%s) does not name "
+			    "acct:%s@%s",
+			    ra.id, back_jrd.subject, want->user, want->authority);
+	}
+	*actor_id = aim_xstrdup(ra.id);
+out:
+	wf_jrd_free(&j);
+	wf_jrd_free(&back_jrd);
+	wf_acct_free(&subj);
+	wf_acct_free(&back);
+	wf_acct_free(&back_subj);
+	remote_actor_clear(&ra);
+	aim_url_free(&au);
+	aim_buf_free(&auth);
+	free(back_s);
+	return rc;
+}
+
+/* Caller holds mu: the live cache slot for acct, or NULL. */
+static struct wf_entry *wf_find(struct ra_cache *c, const char *acct, int64_t now)
+{
+	for (size_t i = 0; i < c->nwf; i++) {
+		if (strcmp(c->wf[i].acct, acct) != 0)
+			continue;
+		if (c->wf[i].expires > now)
+			return &c->wf[i];
+		return NULL;
+	}
+	return NULL;
+}
+
+/* Caller holds mu: stores a result (taking actor), replacing an old one,
+ * else an expired or the soonest-expiring slot when full. */
+static void wf_store(struct ra_cache *c, const char *acct, char *actor, enum aim_err err,
+		     const char *msg, int64_t expires)
+{
+	size_t k = c->nwf;
+	for (size_t i = 0; i < c->nwf; i++)
+		if (!strcmp(c->wf[i].acct, acct)) {
+			k = i;
+			break;
+		}
+	if (k == c->nwf && c->nwf == WF_CACHE_MAX) {
+		k = 0;
+		for (size_t i = 1; i < c->nwf; i++)
+			if (c->wf[i].expires < c->wf[k].expires)
+				k = i;
+	}
+	struct wf_entry *e = &c->wf[k];
+	if (k < c->nwf) {
+		free(e->acct);
+		free(e->actor);
+		free(e->msg);
+	} else {
+		c->nwf++;
+	}
+	e->acct = aim_xstrdup(acct);
+	e->actor = actor;
+	e->err = err;
+	e->msg = msg ? aim_xstrdup(msg) : NULL;
+	e->expires = expires;
+}
+
+int webfinger_resolve(struct app *a, const char *acct, char **actor_id)
+{
+	*actor_id = NULL;
+	struct wf_acct want;
+	TRY(wf_acct_parse(acct, &want));
+	struct aim_buf canon;
+	aim_buf_init(&canon, 512);
+	int rc = 0;
+	TRY_GOTO(wf_acct_format(&want, &canon), out);
+	const char *key = (const char *)canon.data;
+	struct ra_cache *c = cache_of(a);
+	int64_t now = aim_now();
+	pthread_mutex_lock(&c->mu);
+	struct wf_entry *e = wf_find(c, key, now);
+	if (e) {
+		if (e->actor)
+			*actor_id = aim_xstrdup(e->actor);
+		else
+			rc = aim_fail(e->err, "%s", e->msg ? e->msg : "refused recently");
+		pthread_mutex_unlock(&c->mu);
+		goto out;
+	}
+	pthread_mutex_unlock(&c->mu);
+
+	char *id = NULL;
+	rc = wf_bind(a, &want, &id);
+	enum aim_err err = rc ? aim_errcode() : AIM_ERR_NONE;
+	char msg[400] = "";
+	if (rc)
+		snprintf(msg, sizeof msg, "%s", aim_errmsg());
+	pthread_mutex_lock(&c->mu);
+	bool transient = err == AIM_ERR_IO || err == AIM_ERR_TIMEOUT || err == AIM_ERR_NOMEM;
+	wf_store(c, key, id ? aim_xstrdup(id) : NULL, err, rc ? msg : NULL,
+		 now + (rc == 0 ? RA_TTL : transient ? RA_NEG_TTL_TRANSIENT : RA_NEG_TTL));
+	pthread_mutex_unlock(&c->mu);
+	if (rc) {
+		aim_log(AIM_LOG_INFO, "webfinger", "%s not bound: %s", key, msg);
+		rc = aim_fail(err, "%s", msg);
+	} else {
+		aim_log(AIM_LOG_DEBUG, "webfinger", "%s is %s", key, id);
+		*actor_id = id;
+	}
+out:
+	wf_acct_free(&want);
+	aim_buf_free(&canon);
+	return rc;
 }

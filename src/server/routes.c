@@ -15,6 +15,7 @@
 #include "crypto/crypto.h"
 #include "server/s2s.h" /* federation, inbound (F1) */
 #include "server/delivery.h"
+#include "http/webfinger.h"
 
 #define PAGE_SIZE 20
 #define JRD "application/jrd+json"
@@ -214,6 +215,27 @@ static bool acct_chars_ok(const char *s, size_t n, bool host)
 	return n > 0;
 }
 
+/* Whether host (as in an acct: URI) is BASE's authority with an explicit
+ * port, compared after a parse. */
+static bool base_authority_is(struct app *a, const char *host)
+{
+	struct aim_url u = { 0 };
+	struct aim_buf want, got;
+	aim_buf_init(&want, 400);
+	aim_buf_init(&got, 400);
+	char *url = aim_xasprintf("https://%s/", host);
+	bool eq = strcspn(host, "/?#@\\") == strlen(host) && aim_url_parse(a->base, &u) == 0 &&
+		  u.port_explicit && aim_url_authority(&u, &want) == 0;
+	aim_url_free(&u);
+	eq = eq && aim_url_parse(url, &u) == 0 && aim_url_authority(&u, &got) == 0 &&
+	     want.len == got.len && !memcmp(want.data, got.data, got.len);
+	aim_url_free(&u);
+	aim_buf_free(&want);
+	aim_buf_free(&got);
+	free(url);
+	return eq;
+}
+
 static void webfinger(struct app *a, const struct http_request *q, struct http_response *r)
 {
 	const char *res = http_req_query(q, "resource");
@@ -225,6 +247,7 @@ static void webfinger(struct app *a, const struct http_request *q, struct http_r
 	}
 	char name[STORE_NAME_MAX + 1] = "";
 	bool instance = false;
+	const char *acct_host = a->domain;
 	size_t bl = strlen(a->base);
 	if (!strncasecmp(res, "acct:", 5)) {
 		const char *acct = res + 5;
@@ -238,9 +261,14 @@ static void webfinger(struct app *a, const struct http_request *q, struct http_r
 			http_resp_error(r, 400, "bad_request", "malformed acct: URI");
 			return;
 		}
+		/* The domain, or BASE's authority when it carries a port (test
+		 * federations): the subject then names that authority. */
 		if (strcasecmp(at + 1, a->domain) != 0) {
-			http_resp_error(r, 404, "not_found", "not a user of this domain");
-			return;
+			if (!base_authority_is(a, at + 1)) {
+				http_resp_error(r, 404, "not_found", "not a user of this domain");
+				return;
+			}
+			acct_host = at + 1;
 		}
 		if (nl == strlen(a->domain) && !strncasecmp(acct, a->domain, nl)) {
 			instance = true;
@@ -269,7 +297,7 @@ static void webfinger(struct app *a, const struct http_request *q, struct http_r
 	}
 	store_user_clear(&u);
 	char *actor = instance ? aim_xasprintf("%s/actor", a->base) : user_url(a, name);
-	char *subject = aim_xasprintf("acct:%s@%s", instance ? a->domain : name, a->domain);
+	char *subject = aim_xasprintf("acct:%s@%s", instance ? a->domain : name, acct_host);
 	json_t *links = json_array();
 	const char *rels[16];
 	size_t nrel = http_req_query_all(q, "rel", rels, AIM_ARRAY_LEN(rels));
@@ -489,6 +517,89 @@ static size_t local_recipients(struct app *a, const struct ap_outbox_out *o, int
 	return n;
 }
 
+/* ---- acct: handles in an outbox POST (WebFinger, s2s.h webfinger_resolve) ---- */
+
+#define OUTBOX_MAX_HANDLES 16 /* handles resolved per POST (each is fetches) */
+
+/* Replaces the acct: string *slot by the actor WebFinger binds it to.
+ * -1 with the response set: 400 (malformed, unknown or unbound handle,
+ * address refused), 502 (remote unreachable), 504 (timed out). */
+static int resolve_slot(struct app *a, json_t *parent, const char *key, size_t idx,
+			const char *acct, unsigned *count, struct http_response *r)
+{
+	if (++*count > OUTBOX_MAX_HANDLES) {
+		http_resp_error(r, 400, "too_complex", "too many acct: handles in one activity");
+		return -1;
+	}
+	char *id = NULL;
+	if (webfinger_resolve(a, acct, &id) != 0) {
+		enum aim_err e = aim_errcode();
+		char *msg = aim_xasprintf("%.300s: %s", acct, aim_errmsg());
+		if (e == AIM_ERR_TIMEOUT)
+			http_resp_error(r, 504, "gateway_timeout", msg);
+		else if (e == AIM_ERR_IO || e == AIM_ERR_NOMEM)
+			http_resp_error(r, 502, "bad_gateway", msg);
+		else
+			http_resp_error(r, 400, "unresolvable_handle", msg);
+		free(msg);
+		return -1;
+	}
+	if (key)
+		json_object_set_new(parent, key, json_string(id));
+	else
+		json_array_set_new(parent, idx, json_string(id));
+	free(id);
+	return 0;
+}
+
+/* The addressing fields of o: acct: entries replaced by actor ids. */
+static int resolve_addressing(struct app *a, json_t *o, unsigned *count, struct http_response *r)
+{
+	static const char *const fields[] = { "to", "cc", "bto", "bcc", "audience" };
+	for (size_t f = 0; f < AIM_ARRAY_LEN(fields); f++) {
+		json_t *v = json_object_get(o, fields[f]);
+		if (json_is_string(v) && wf_is_acct(json_string_value(v))) {
+			char *acct = aim_xstrdup(json_string_value(v));
+			int rc = resolve_slot(a, o, fields[f], 0, acct, count, r);
+			free(acct);
+			if (rc != 0)
+				return -1;
+		} else if (json_is_array(v)) {
+			for (size_t i = 0; i < json_array_size(v); i++) {
+				const char *s = json_string_value(json_array_get(v, i));
+				if (!s || !wf_is_acct(s))
+					continue;
+				char *acct = aim_xstrdup(s);
+				int rc = resolve_slot(a, v, NULL, i, acct, count, r);
+				free(acct);
+				if (rc != 0)
+					return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* An outbox document's handles: its addressing, an embedded object's, and
+ * a Follow's object. Plain actor URLs are left alone. */
+static int resolve_handles(struct app *a, json_t *doc, struct http_response *r)
+{
+	unsigned count = 0;
+	TRY(resolve_addressing(a, doc, &count, r));
+	json_t *obj = json_object_get(doc, "object");
+	if (json_is_object(obj))
+		TRY(resolve_addressing(a, obj, &count, r));
+	const char *type = json_string_value(json_object_get(doc, "type"));
+	if (type && !strcmp(type, "Follow") && json_is_string(obj) &&
+	    wf_is_acct(json_string_value(obj))) {
+		char *acct = aim_xstrdup(json_string_value(obj));
+		int rc = resolve_slot(a, doc, "object", 0, acct, &count, r);
+		free(acct);
+		TRY(rc);
+	}
+	return 0;
+}
+
 static void outbox_post(struct app *a, const struct http_request *q, struct http_response *r,
 			const struct store_user *owner)
 {
@@ -513,6 +624,10 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	json_t *doc = NULL;
 	if (ap_json_parse_object(q->body, q->body_len, &doc) != 0) {
 		send_failure(r);
+		return;
+	}
+	if (resolve_handles(a, doc, r) != 0) {
+		json_decref(doc);
 		return;
 	}
 	char aid[37], oid[37];

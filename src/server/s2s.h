@@ -49,6 +49,7 @@ struct remote_actor {
 	char *shared_inbox;          /* NULL if none */
 	char *followers;             /* NULL if none */
 	char *type;
+	char *preferred_username;    /* NULL if none */
 };
 void remote_actor_clear(struct remote_actor *ra);
 
@@ -134,6 +135,22 @@ int s2s_host_admit(struct app *a, const struct http_request *q, struct http_resp
 void s2s_host_release(struct app *a, const char *host);
 int s2s_gate_verify(struct app *a, const struct http_request *q, const struct sig_fields *fl,
 		    const char *host, struct s2s_auth *out) AIM_WARN_UNUSED;
+
+/* WebFinger client (DESIGN.md: "The reverse check (actor -> WebFinger ->
+ * same actor) is made before a handle is trusted"). Resolves an
+ * "acct:user@host[:port]" handle: unsigned GET of the host's WebFinger
+ * through the shared guarded client (JRD or JSON only), subject must be the
+ * handle asked for, the ActivityPub self link is fetched as an actor
+ * (remote actor cache), then the reverse check: preferredUsername@host of
+ * the actor id must WebFinger to the same actor id. An actor on another
+ * host than the handle's is bound only when that host's WebFinger names
+ * the handle asked for as its subject (split domains). Results are cached
+ * (RA_TTL; failures RA_NEG_TTL, or RA_NEG_TTL_TRANSIENT for I/O).
+ * *actor_id is malloc'd. Errors: AIM_ERR_DECODE (malformed handle),
+ * AIM_ERR_DENIED (refused address, or the handle is not bound),
+ * AIM_ERR_NOTFOUND (no such account or no ActivityPub link), AIM_ERR_IO /
+ * AIM_ERR_TIMEOUT (the remote could not be reached). */
+int webfinger_resolve(struct app *a, const char *acct, char **actor_id) AIM_WARN_UNUSED;
 
 /* Whether the request carries an HTTP signature (either scheme). */
 bool s2s_has_signature(const struct http_request *q);

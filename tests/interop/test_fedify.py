@@ -14,8 +14,9 @@ signature. aimd knocks first with RFC 9421 (Ed25519); Fedify 2.3.6 looks up
 only CryptographicKey (publicKey) for HTTP signatures, refuses it, and aimd
 falls back to cavage.
 
-aimd has no WebFinger client, so WebFinger is exercised one way (Fedify
-resolving acct:USER@a.test:PORT).
+WebFinger both ways: Fedify resolves acct:USER@a.test:PORT, and aimd
+resolves acct:fred@f.test:PORT (with its reverse check) for a Follow by
+handle.
 
 Exit status 77 (skipped) when node or the npm packages are missing
 (scripts/test-setup.sh)."""
@@ -133,6 +134,19 @@ class FedifyInterop(AimTestCase):
 					     for it in inbox_items(self.a, "abe")),
 				 what="Fedify's Accept in abe's inbox")
 			self.check_signed_by_aim(peer)
+
+	def test_aim_follows_fedify_by_handle(self):
+		# WebFinger the other way: aimd resolves a Fedify handle (forward
+		# lookup, actor fetch, reverse check) before the Follow goes out
+		peer = self.f
+		fred = peer.actors["fred"]
+		acct = "acct:fred@f.test:%d" % peer.port
+		act = post_outbox(self.a, "ann", {"@context": AS_CTX, "type": "Follow",
+						  "object": acct, "to": [acct]})
+		self.assertEqual(act["object"], fred)
+		self.assertEqual(act["to"], [fred])
+		wait_for(lambda: self.a.actor("ann") in peer.get("/_test/followers?user=fred"),
+			 what="Fedify records ann's Follow")
 
 	# -- notes --------------------------------------------------------------------
 	def test_fedify_create_note_to_aim(self):

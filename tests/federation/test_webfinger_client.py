@@ -189,7 +189,7 @@ class WebFingerClient(AimTestCase):
 		self.assertEqual(self.r.posts(), [])
 
 	def test_b29_follow_refused(self):
-		hal = self.r.add_actor("hal")
+		self.r.add_actor("hal")
 		self.rl.answers["hal"] = (acct_of(self.r, "hal"), self.s.base + "/users/hal")
 		self.s.add_actor("hal")  # s.test's own WebFinger names acct:hal@s.test
 		self.r.reset()
@@ -199,7 +199,6 @@ class WebFingerClient(AimTestCase):
 					       "object": h, "to": [h]}, h)
 		time.sleep(0.5)
 		self.assertEqual(self.r.posts() + self.s.posts(), [])
-		del hal
 
 
 class WebFingerSSRF(AimTestCase):

@@ -597,28 +597,24 @@ static int add_activity_tx(sqlite3 *db, const struct store_new_activity *a, int6
 	return 0;
 }
 
+static int write_tx(struct store *st, int (*fn)(sqlite3 *db, void *ctx), void *ctx);
+
+struct activity_add_ctx {
+	const struct store_new_activity *a;
+	int64_t *seq;
+};
+
+static int activity_add_fn(sqlite3 *db, void *ctx)
+{
+	struct activity_add_ctx *c = ctx;
+	return add_activity_tx(db, c->a, c->seq);
+}
+
 static int sq_activity_add(struct store *st, const struct store_new_activity *a, int64_t *seq)
 {
-	struct sq *s = SQ(st);
 	int64_t dummy;
-	pthread_mutex_lock(&s->wlock);
-	int rc = exec(s->w, "BEGIN IMMEDIATE;", "begin");
-	if (rc == 0) {
-		rc = add_activity_tx(s->w, a, seq ? seq : &dummy);
-		if (rc == 0) {
-			rc = exec(s->w, "COMMIT;", "commit");
-		}
-		if (rc != 0) {
-			/* Keep the first failure's reason; a rollback error adds nothing. */
-			enum aim_err code = aim_errcode();
-			char msg[256];
-			snprintf(msg, sizeof msg, "%s", aim_errmsg());
-			sqlite3_exec(s->w, "ROLLBACK;", NULL, NULL, NULL);
-			aim_fail(code, "%s", msg);
-		}
-	}
-	pthread_mutex_unlock(&s->wlock);
-	return rc;
+	struct activity_add_ctx c = { a, seq ? seq : &dummy };
+	return write_tx(st, activity_add_fn, &c);
 }
 
 /* Who may see activity `a` (an alias in the query): its author, anyone when it
@@ -799,6 +795,7 @@ static int write_tx(struct store *st, int (*fn)(sqlite3 *db, void *ctx), void *c
 		if (rc == 0)
 			rc = exec(s->w, "COMMIT;", "commit");
 		if (rc != 0) {
+			/* Keep the first failure's reason; a rollback error adds nothing. */
 			enum aim_err code = aim_errcode();
 			char msg[256];
 			snprintf(msg, sizeof msg, "%s", aim_errmsg());

@@ -47,6 +47,7 @@ enum aim_err {
 	AIM_ERR_GONE,        /* deleted */
 	AIM_ERR_STATE,       /* operation not valid in the current state */
 	AIM_ERR_IO,          /* disk or network I/O failed */
+	AIM_ERR_NOHOST,      /* a host name does not resolve (may be transient) */
 	AIM_ERR_TIMEOUT,     /* an operation ran out of time */
 	AIM_ERR_INTERNAL,    /* a bug: an invariant did not hold */
 };

@@ -347,7 +347,11 @@ static int resolve_system(const char *name, struct sockaddr_storage *addrs, size
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
 	int gai = getaddrinfo(name, NULL, &hints, &res);
-	ENSURE(gai == 0, AIM_ERR_IO, "cannot resolve %s: %s", name, gai_strerror(gai));
+	/* A name that does not exist is told apart from a resolver that failed:
+	 * a handle on such a host is the user's mistake (400), while a
+	 * delivery to it is still retried (DNS can come back). */
+	ENSURE(gai == 0, gai == EAI_NONAME || gai == EAI_NODATA ? AIM_ERR_NOHOST : AIM_ERR_IO,
+	       "cannot resolve %s: %s", name, gai_strerror(gai));
 	*n = 0;
 	for (struct addrinfo *ai = res; ai && *n < max; ai = ai->ai_next) {
 		if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||

@@ -328,6 +328,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		x->started = true;
 		snprintf(x->method, sizeof x->method, "%s", method);
 		x->path = aim_xstrdup(url ? url : "/");
+		/* An encoded slash is data, not a separator: route such a path
+		 * undecoded, so that "/users/alice%2Foutbox" names no route
+		 * instead of alice's outbox. */
+		if (x->target) {
+			size_t plen = strcspn(x->target, "?");
+			for (size_t i = 0; i + 2 < plen; i++) {
+				if (x->target[i] == '%' && x->target[i + 1] == '2' &&
+				    (x->target[i + 2] == 'f' || x->target[i + 2] == 'F')) {
+					free(x->path);
+					x->path = aim_xstrndup(x->target, plen);
+					break;
+				}
+			}
+		}
 		aim_buf_init(&x->body, s->max_body);
 		/* Refuse a declared oversize body before reading any of it. */
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,

@@ -642,7 +642,8 @@ int webfinger_resolve(struct app *a, const char *acct, char **actor_id)
 	if (rc)
 		snprintf(msg, sizeof msg, "%s", aim_errmsg());
 	pthread_mutex_lock(&c->mu);
-	bool transient = err == AIM_ERR_IO || err == AIM_ERR_TIMEOUT || err == AIM_ERR_NOMEM;
+	bool transient = err == AIM_ERR_IO || err == AIM_ERR_TIMEOUT || err == AIM_ERR_NOMEM ||
+			 err == AIM_ERR_NOHOST;
 	wf_store(c, key, id ? aim_xstrdup(id) : NULL, err, rc ? msg : NULL,
 		 now + (rc == 0 ? RA_TTL : transient ? RA_NEG_TTL_TRANSIENT : RA_NEG_TTL));
 	pthread_mutex_unlock(&c->mu);

@@ -621,6 +621,12 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 				"post application/activity+json or application/ld+json");
 		return;
 	}
+	const char *ce = http_req_header(q, "Content-Encoding");
+	if (ce && *ce && strcasecmp(ce, "identity") != 0) {
+		http_resp_error(r, 415, "unsupported_media_type",
+				"content encodings are not accepted; post the JSON as is");
+		return;
+	}
 	json_t *doc = NULL;
 	if (ap_json_parse_object(q->body, q->body_len, &doc) != 0) {
 		send_failure(r);

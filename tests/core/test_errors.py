@@ -62,7 +62,9 @@ class ErrorsTest(AimTestCase):
 			     "/objects/00000000-0000-0000-0000-000000000000", "/objects/",
 			     "/.well-known/nope", "/.well-known/", "/nodeinfo/2.0x",
 			     "/" + "x" * 4000, "/users/alice/../bob", "/%2e%2e/etc/passwd",
-			     "/users/alice/inbox/../../actor/x"):
+			     "/users/alice/inbox/../../actor/x",
+			     # an encoded slash is data, not a path separator
+			     "/users/alice%2Foutbox", "/users/alice%2finbox"):
 			with self.subTest(path=path[:60]):
 				r = self.srv.req("GET", path, headers={"Accept": AP_TYPE})
 				self.assertIn(r[0], (400, 404, 414), r[2][:200])

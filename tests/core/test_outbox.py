@@ -263,6 +263,28 @@ class OutboxPostTest(AimTestCase):
 				r = self.post_raw(self.eve_outbox, body, self.eve, ct)
 				self.assertRefused(r, 415)
 
+	def test_content_encoding_refused(self):
+		# A compressed (or otherwise encoded) body is refused, not guessed at.
+		body = json.dumps(note("ce"))
+		for ce in ("gzip", "deflate", "br"):
+			with self.subTest(content_encoding=ce):
+				r = self.post_raw(self.eve_outbox, body, self.eve,
+						  extra={"Content-Encoding": ce})
+				self.assertRefused(r, 415)
+		r = self.post_raw(self.outbox, body, self.alice,
+				  extra={"Content-Encoding": "identity"})
+		self.assertEqual(r[0], 201, r[2][:200])
+
+	def test_handle_on_a_host_that_does_not_exist(self):
+		# A handle whose domain does not resolve is the client's mistake:
+		# 400, never a 5xx (the mutation fuzz below once found a 502 here).
+		# .invalid never resolves (RFC 6761 section 6.4).
+		for obj in ({"type": "Follow", "object": "acct:x@no-such-host.invalid"},
+			    {"type": "Note", "to": ["acct:y@nowhere.invalid"]}):
+			with self.subTest(obj=obj):
+				r = self.post_raw(self.eve_outbox, json.dumps(obj), self.eve)
+				self.assertRefused(r, 400, "unresolvable_handle")
+
 	def big_request(self, n):
 		body = json.dumps(note("y" * n)).encode()
 		u = self.eve_outbox.split("://", 1)[1]

@@ -532,6 +532,41 @@ int mls_group_commit(struct mls_group *g, const struct mls_commit_params *params
 	return commit_with(g, params, NULL, out);
 }
 
+/* The committer's entry into the new epoch (section 8, 8.1, 8.2): the key
+ * schedule over n's new GroupContext, the confirmation tag (stored in auth),
+ * the interim transcript hash, then the epoch's secrets installed in n. The
+ * secrets and the tag are wiped here whatever happens. */
+static int commit_enter_epoch(struct mls_group *n, const uint8_t *init_secret,
+			      const uint8_t *commit_secret, const uint8_t *psk_secret,
+			      const uint8_t *confirmed, struct mls_framed_content_auth_data *auth)
+{
+	const struct aim_suite *cs = n->cs;
+	struct mls_epoch_secrets sec;
+	struct aim_buf enc;
+	uint8_t tag[AIM_MAX_HASH];
+	memset(&sec, 0, sizeof sec);
+	aim_buf_init(&enc, MLS_MAX_MESSAGE);
+	int rc = 0;
+	TRY_GOTO(mls_group_context_encode(&enc, &n->ctx), out);
+	TRY_GOTO(mls_schedule_epoch(cs, AIM_BYTES(init_secret, cs->nh),
+				    AIM_BYTES(commit_secret, cs->nh), AIM_BYTES(psk_secret, cs->nh),
+				    aim_buf_bytes(&enc), &sec),
+		 out);
+	TRY_GOTO(mls_confirmation_tag(cs, AIM_BYTES(sec.confirmation_key, cs->nh),
+				      AIM_BYTES(confirmed, cs->nh), tag),
+		 out);
+	TRY_GOTO(mls_bytes_set(&auth->confirmation_tag, tag, cs->nh), out);
+	TRY_GOTO(mls_transcript_interim(cs, AIM_BYTES(confirmed, cs->nh), AIM_BYTES(tag, cs->nh),
+					n->interim),
+		 out);
+	TRY_GOTO(grp_install_epoch(n, &sec), out);
+out:
+	mls_epoch_secrets_wipe(&sec);
+	aim_wipe(tag, sizeof tag);
+	aim_buf_free(&enc);
+	return rc;
+}
+
 static int commit_with(struct mls_group *g, const struct mls_commit_params *params,
 		       const struct mls_pre_shared_key_id *special, struct mls_commit_result *out)
 {
@@ -547,19 +582,16 @@ static int commit_with(struct mls_group *g, const struct mls_commit_params *para
 	struct mls_proposal_list list;
 	struct mls_apply_result ap;
 	struct mls_treekem_secrets tks;
-	struct mls_epoch_secrets sec;
-	struct aim_buf prov, enc;
+	struct aim_buf prov;
 	struct mls_group *n = NULL;
 	uint8_t commit_secret[AIM_MAX_HASH] = { 0 }, psk_secret[AIM_MAX_HASH];
-	uint8_t confirmed[AIM_MAX_HASH], tag[AIM_MAX_HASH];
+	uint8_t confirmed[AIM_MAX_HASH];
 	memset(&auth, 0, sizeof auth);
 	memset(&pm, 0, sizeof pm);
 	memset(&list, 0, sizeof list);
 	memset(&ap, 0, sizeof ap);
 	memset(&tks, 0, sizeof tks);
-	memset(&sec, 0, sizeof sec);
 	aim_buf_init(&prov, MLS_MAX_MESSAGE);
-	aim_buf_init(&enc, MLS_MAX_MESSAGE);
 	size_t mark_c = out->commit.len, mark_w = out->welcome.len, mark_g = out->group_info.len;
 	int rc = 0;
 	TRY(content_init(g, &fc, MLS_CONTENT_COMMIT));
@@ -636,20 +668,9 @@ static int commit_with(struct mls_group *g, const struct mls_commit_params *para
 	TRY_GOTO(grp_psk_secret(g, ap.psks, ap.n_psks, mls_bytes_view(&g->ctx.group_id),
 				psk_secret),
 		 out);
-	TRY_GOTO(mls_group_context_encode(&enc, &n->ctx), out);
-	TRY_GOTO(mls_schedule_epoch(cs, AIM_BYTES(g->sec.init_secret, cs->nh),
-				    AIM_BYTES(commit_secret, cs->nh), AIM_BYTES(psk_secret, cs->nh),
-				    aim_buf_bytes(&enc), &sec),
+	TRY_GOTO(commit_enter_epoch(n, g->sec.init_secret, commit_secret, psk_secret, confirmed,
+				    &auth),
 		 out);
-	TRY_GOTO(mls_confirmation_tag(cs, AIM_BYTES(sec.confirmation_key, cs->nh),
-				      AIM_BYTES(confirmed, cs->nh), tag),
-		 out);
-	TRY_GOTO(mls_bytes_set(&auth.confirmation_tag, tag, cs->nh), out);
-	TRY_GOTO(mls_transcript_interim(cs, AIM_BYTES(confirmed, cs->nh), AIM_BYTES(tag, cs->nh),
-					n->interim),
-		 out);
-	TRY_GOTO(grp_install_epoch(n, &sec), out);
-	memset(&sec, 0, sizeof sec);
 
 	if (ap.n_added) {
 		bool with_tree = params->tree_in_welcome || g->cfg.ratchet_tree_extension;
@@ -678,7 +699,6 @@ out:
 		out->group_info.len = mark_g;
 	}
 	mls_group_free(n);
-	mls_epoch_secrets_wipe(&sec);
 	mls_treekem_secrets_wipe(&tks);
 	aim_wipe(commit_secret, sizeof commit_secret);
 	aim_wipe(psk_secret, sizeof psk_secret);
@@ -688,7 +708,6 @@ out:
 	mls_framed_content_free(&fc);
 	mls_framed_content_auth_data_free(&auth);
 	aim_buf_free(&prov);
-	aim_buf_free(&enc);
 	return rc;
 }
 
@@ -716,21 +735,18 @@ int mls_group_join_external(const struct mls_group_config *cfg, struct aim_bytes
 	struct mls_proposal_list list;
 	struct mls_apply_result ap;
 	struct mls_treekem_secrets tks;
-	struct mls_epoch_secrets sec;
 	struct mls_proposal_cache empty;
-	struct aim_buf prov, enc, kem;
+	struct aim_buf prov, kem;
 	uint8_t init_secret[AIM_MAX_HASH], psk_secret[AIM_MAX_HASH];
-	uint8_t confirmed[AIM_MAX_HASH], tag[AIM_MAX_HASH];
+	uint8_t confirmed[AIM_MAX_HASH];
 	memset(&fc, 0, sizeof fc);
 	memset(&auth, 0, sizeof auth);
 	memset(&pm, 0, sizeof pm);
 	memset(&list, 0, sizeof list);
 	memset(&ap, 0, sizeof ap);
 	memset(&tks, 0, sizeof tks);
-	memset(&sec, 0, sizeof sec);
 	mls_proposal_cache_init(&empty, cs);
 	aim_buf_init(&prov, MLS_MAX_MESSAGE);
-	aim_buf_init(&enc, MLS_MAX_MESSAGE);
 	aim_buf_init(&kem, 4096);
 	size_t mark = commit_out->len;
 	int rc = 0;
@@ -824,20 +840,9 @@ int mls_group_join_external(const struct mls_group_config *cfg, struct aim_bytes
 	TRY_GOTO(grp_psk_secret(n, ap.psks, ap.n_psks, mls_bytes_view(&g->ctx.group_id),
 				psk_secret),
 		 out);
-	TRY_GOTO(mls_group_context_encode(&enc, &n->ctx), out);
-	TRY_GOTO(mls_schedule_epoch(cs, AIM_BYTES(init_secret, cs->nh),
-				    AIM_BYTES(tks.commit_secret, cs->nh),
-				    AIM_BYTES(psk_secret, cs->nh), aim_buf_bytes(&enc), &sec),
+	TRY_GOTO(commit_enter_epoch(n, init_secret, tks.commit_secret, psk_secret, confirmed,
+				    &auth),
 		 out);
-	TRY_GOTO(mls_confirmation_tag(cs, AIM_BYTES(sec.confirmation_key, cs->nh),
-				      AIM_BYTES(confirmed, cs->nh), tag),
-		 out);
-	TRY_GOTO(mls_bytes_set(&auth.confirmation_tag, tag, cs->nh), out);
-	TRY_GOTO(mls_transcript_interim(cs, AIM_BYTES(confirmed, cs->nh), AIM_BYTES(tag, cs->nh),
-					n->interim),
-		 out);
-	TRY_GOTO(grp_install_epoch(n, &sec), out);
-	memset(&sec, 0, sizeof sec);
 	TRY_GOTO(mls_public_message_protect(cs, &fc, &auth, &g->ctx, AIM_BYTES(NULL, 0), &pm), out);
 	TRY_GOTO(grp_wrap_public(&pm, commit_out), out);
 	*out = n;
@@ -847,7 +852,6 @@ out:
 		commit_out->len = mark;
 	aim_wipe(init_secret, sizeof init_secret);
 	aim_wipe(psk_secret, sizeof psk_secret);
-	mls_epoch_secrets_wipe(&sec);
 	mls_treekem_secrets_wipe(&tks);
 	mls_apply_result_free(&ap);
 	mls_proposal_list_free(&list);
@@ -856,7 +860,6 @@ out:
 	mls_framed_content_free(&fc);
 	mls_framed_content_auth_data_free(&auth);
 	aim_buf_free(&prov);
-	aim_buf_free(&enc);
 	aim_buf_free(&kem);
 	mls_message_free(&m);
 	mls_group_free(g);

@@ -12,50 +12,7 @@
 #include <cmocka.h>
 
 #include "store/store.h"
-
-struct fx {
-	char dir[64];
-	char path[96];
-	struct store *st;
-	int64_t alice, bob, carol;
-};
-
-static const uint8_t edpub[32] = { 1, 2, 3 };
-
-static int64_t add_user(struct store *st, const char *name)
-{
-	struct store_new_user u = { name, "PUB", "PRIV", edpub, "EDPRIV" };
-	int64_t id = 0;
-	assert_int_equal(store_user_add(st, &u, &id), 0);
-	assert_true(id > 0);
-	return id;
-}
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/aim-test-store-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof f->path, "%s/aim.db", f->dir);
-	assert_int_equal(store_open_sqlite(f->path, &f->st), 0);
-	f->alice = add_user(f->st, "alice");
-	f->bob = add_user(f->st, "bob");
-	f->carol = add_user(f->st, "carol");
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	store_close(f->st);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
+#include "store_fixture.h"
 
 /* Posts one activity by author; public or addressed to the given users. */
 static int64_t post(struct store *st, int64_t author, bool pub, const int64_t *to, size_t n,
@@ -78,7 +35,7 @@ static int64_t post(struct store *st, int64_t author, bool pub, const int64_t *t
 
 static void test_migrations(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	int v = 0;
 	assert_int_equal(store_schema_version(f->st, &v), 0);
 	assert_int_equal(v, store_sqlite_latest_version());
@@ -121,7 +78,7 @@ static void test_migration_versions(void **state)
 	assert_int_equal(store_schema_version(st, &v), 0);
 	assert_int_equal(v, store_sqlite_latest_version());
 	int64_t id;
-	struct store_new_user u = { "x", "P", "S", edpub, "E" };
+	struct store_new_user u = { "x", "P", "S", store_fixture_edpub, "E" };
 	assert_int_equal(store_user_add(st, &u, &id), 0);
 	store_close(st);
 	char cmd[128];
@@ -142,7 +99,7 @@ static void test_open_locations(void **state)
 
 static void test_meta(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	char *v = NULL;
 	assert_int_equal(store_meta_get(f->st, "domain", &v), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
@@ -155,8 +112,8 @@ static void test_meta(void **state)
 
 static void test_users(void **state)
 {
-	struct fx *f = *state;
-	struct store_new_user u = { "alice", "P", "S", edpub, "E" };
+	struct store_fixture *f = *state;
+	struct store_new_user u = { "alice", "P", "S", store_fixture_edpub, "E" };
 	assert_int_equal(store_user_add(f->st, &u, NULL), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_EXISTS);
 	struct store_user got;
@@ -164,7 +121,7 @@ static void test_users(void **state)
 	assert_int_equal(got.id, f->bob);
 	assert_string_equal(got.name, "bob");
 	assert_string_equal(got.rsa_public_pem, "PUB");
-	assert_memory_equal(got.ed25519_public, edpub, 32);
+	assert_memory_equal(got.ed25519_public, store_fixture_edpub, 32);
 	store_user_clear(&got);
 	assert_int_equal(store_user_get_id(f->st, f->carol, &got), 0);
 	assert_string_equal(got.name, "carol");
@@ -172,7 +129,7 @@ static void test_users(void **state)
 	assert_int_equal(store_user_get(f->st, "dave", &got), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
 	int64_t n = 0;
-	add_user(f->st, STORE_INSTANCE_NAME);
+	store_fixture_add_user(f->st, STORE_INSTANCE_NAME);
 	assert_int_equal(store_user_count(f->st, &n), 0);
 	assert_int_equal(n, 3); /* the instance row does not count */
 	char *rsa = NULL, *ed = NULL;
@@ -185,7 +142,7 @@ static void test_users(void **state)
 
 static void test_tokens(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	uint8_t h1[32], h2[32];
 	memset(h1, 0xaa, 32);
 	memset(h2, 0xbb, 32);
@@ -202,7 +159,7 @@ static void test_tokens(void **state)
 
 static void test_activities_and_visibility(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	int64_t to_bob[] = { f->bob };
 	post(f->st, f->alice, true, NULL, 0, 1);   /* public */
 	post(f->st, f->alice, false, to_bob, 1, 2); /* to bob only */
@@ -252,7 +209,7 @@ static void test_activities_and_visibility(void **state)
 
 static void test_paging_under_inserts(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	for (int i = 0; i < 45; i++)
 		post(f->st, f->alice, true, NULL, 0, 100 + i);
 	struct store_range r = { .limit = 20 };
@@ -299,7 +256,7 @@ static void test_paging_under_inserts(void **state)
 
 static void test_reopen_keeps_data(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	int64_t to_bob[] = { f->bob };
 	post(f->st, f->alice, false, to_bob, 1, 7);
 	uint8_t h[32];
@@ -318,7 +275,7 @@ static void test_reopen_keeps_data(void **state)
 }
 
 struct worker {
-	struct fx *f;
+	struct store_fixture *f;
 	int base;
 	int fails;
 };
@@ -362,7 +319,7 @@ static void *reader(void *arg)
  * never fail while writes go on. */
 static void test_concurrency(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	pthread_t th[6];
 	struct worker w[6];
 	for (int i = 0; i < 6; i++) {
@@ -383,16 +340,16 @@ static void test_concurrency(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrations, store_fixture_setup, store_fixture_teardown),
 		cmocka_unit_test(test_open_locations),
 		cmocka_unit_test(test_migration_versions),
-		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_activities_and_visibility, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_paging_under_inserts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_meta, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_users, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_tokens, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_activities_and_visibility, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_paging_under_inserts, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_concurrency, store_fixture_setup, store_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

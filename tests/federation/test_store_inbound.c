@@ -13,52 +13,10 @@
 #include <cmocka.h>
 
 #include "store/store.h"
+#include "store_fixture.h"
 
 #define MAL "https://r.test/users/mallory"
 #define EVE "https://r.test/users/eve"
-
-struct fx {
-	char dir[64];
-	char path[96];
-	struct store *st;
-	int64_t alice, bob, carol;
-};
-
-static const uint8_t edpub[32] = { 1, 2, 3 };
-
-static int64_t add_user(struct store *st, const char *name)
-{
-	struct store_new_user u = { name, "PUB", "PRIV", edpub, "EDPRIV" };
-	int64_t id = 0;
-	assert_int_equal(store_user_add(st, &u, &id), 0);
-	return id;
-}
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/aim-test-inbound-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof f->path, "%s/aim.db", f->dir);
-	assert_int_equal(store_open_sqlite(f->path, &f->st), 0);
-	f->alice = add_user(f->st, "alice");
-	f->bob = add_user(f->st, "bob");
-	f->carol = add_user(f->st, "carol");
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	store_close(f->st);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
 
 static int64_t inbox_n(struct store *st, int64_t user)
 {
@@ -81,7 +39,7 @@ static int create(struct store *st, const char *id, const char *actor, const cha
 
 static void test_dedup_per_inbox(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	int64_t ab[] = { f->alice, f->bob }, c[] = { f->carol }, a[] = { f->alice };
 	bool dup = true;
 	size_t added = 0;
@@ -125,7 +83,7 @@ static int apply(struct store *st, const struct store_fx *fx, size_t n)
 
 static void test_object_owner_only(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	int64_t a[] = { f->alice };
 	assert_int_equal(create(f->st, MAL "/c/2", MAL, MAL "/n/2", a, 1, NULL, NULL), 0);
 	struct store_fx up = { .kind = STORE_FX_OBJECT_UPDATE, .actor = EVE,
@@ -165,7 +123,7 @@ static int collect(void *ctx, const struct store_follower *fo)
 
 static void test_followers_and_follows(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	struct store_fx put[] = {
 		{ .kind = STORE_FX_FOLLOWER_PUT, .user = f->alice, .actor = MAL, .inbox = MAL "/inbox",
 		  .shared_inbox = "https://r.test/inbox", .follow_id = MAL "/f/1",
@@ -238,7 +196,7 @@ static void test_followers_and_follows(void **state)
 
 static void test_purge_and_blocks(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	int64_t a[] = { f->alice };
 	assert_int_equal(create(f->st, MAL "/c/3", MAL, MAL "/n/3", a, 1, NULL, NULL), 0);
 	assert_int_equal(create(f->st, EVE "/c/3", EVE, EVE "/n/3", a, 1, NULL, NULL), 0);
@@ -283,7 +241,7 @@ static void test_purge_and_blocks(void **state)
  * not stored and no inbox row appears. */
 static void test_one_transaction(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	int64_t a[] = { f->alice };
 	struct store_fx bad = { .kind = STORE_FX_FOLLOWER_ACCEPT, .user = f->alice,
 				.follow_id = "https://nope" };
@@ -316,11 +274,11 @@ static void test_one_transaction(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_dedup_per_inbox, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_object_owner_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_followers_and_follows, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_purge_and_blocks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_one_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dedup_per_inbox, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_object_owner_only, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_followers_and_follows, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_purge_and_blocks, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_one_transaction, store_fixture_setup, store_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

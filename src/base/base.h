@@ -41,12 +41,14 @@ enum aim_err {
 	AIM_ERR_UNSUPPORTED, /* unknown or refused algorithm, suite, version, type */
 	AIM_ERR_NOTFOUND,    /* the thing asked for does not exist */
 	AIM_ERR_EXISTS,      /* the thing to create already exists */
-	AIM_ERR_CONFLICT,    /* state conflict (stale epoch, lost race) */
+	AIM_ERR_CONFLICT,    /* semantic conflict: stale epoch, lost race, version moved */
 	AIM_ERR_DENIED,      /* authenticated but not allowed */
 	AIM_ERR_AUTH,        /* not authenticated */
 	AIM_ERR_GONE,        /* deleted */
 	AIM_ERR_STATE,       /* operation not valid in the current state */
-	AIM_ERR_IO,          /* disk or network I/O failed */
+	AIM_ERR_STORAGE,     /* the local database or disk failed (never a peer) */
+	AIM_ERR_REMOTE,      /* a peer failed: down, refused, reset, TLS, 5xx, bad answer */
+	AIM_ERR_BUSY,        /* transient local contention (a lock): try again soon */
 	AIM_ERR_NOHOST,      /* a host name does not resolve (may be transient) */
 	AIM_ERR_TIMEOUT,     /* an operation ran out of time */
 	AIM_ERR_INTERNAL,    /* a bug: an invariant did not hold */

@@ -42,7 +42,7 @@ const char *aim_errname(enum aim_err code)
 		[AIM_ERR_NOTFOUND] = "notfound", [AIM_ERR_EXISTS] = "exists",
 		[AIM_ERR_CONFLICT] = "conflict", [AIM_ERR_DENIED] = "denied",
 		[AIM_ERR_AUTH] = "auth",         [AIM_ERR_GONE] = "gone",
-		[AIM_ERR_STATE] = "state",       [AIM_ERR_IO] = "io",
+		[AIM_ERR_STATE] = "state",       [AIM_ERR_STORAGE] = "storage", [AIM_ERR_REMOTE] = "remote", [AIM_ERR_BUSY] = "busy",
 		[AIM_ERR_NOHOST] = "nohost",
 		[AIM_ERR_TIMEOUT] = "timeout",   [AIM_ERR_INTERNAL] = "internal",
 	};

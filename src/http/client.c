@@ -350,7 +350,7 @@ static int resolve_system(const char *name, struct sockaddr_storage *addrs, size
 	/* A name that does not exist is told apart from a resolver that failed:
 	 * a handle on such a host is the user's mistake (400), while a
 	 * delivery to it is still retried (DNS can come back). */
-	ENSURE(gai == 0, gai == EAI_NONAME || gai == EAI_NODATA ? AIM_ERR_NOHOST : AIM_ERR_IO,
+	ENSURE(gai == 0, gai == EAI_NONAME || gai == EAI_NODATA ? AIM_ERR_NOHOST : AIM_ERR_REMOTE,
 	       "cannot resolve %s: %s", name, gai_strerror(gai));
 	*n = 0;
 	for (struct addrinfo *ai = res; ai && *n < max; ai = ai->ai_next) {
@@ -412,7 +412,7 @@ static int resolve_guarded(struct xfer *x, const char *name, uint16_t port)
 			((struct sockaddr_in6 *)p)->sin6_port = htons(port);
 		found = true;
 	}
-	ENSURE(any, AIM_ERR_IO, "no address for %s", name);
+	ENSURE(any, AIM_ERR_REMOTE, "no address for %s", name);
 	ENSURE(found, AIM_ERR_DENIED, "refusing to connect to %s: %s address", name,
 	       ssrf_class_name(first));
 	return 0;
@@ -702,7 +702,7 @@ static void on_done(struct xfer *x, CURLcode res)
 		else if (res == CURLE_UNSUPPORTED_PROTOCOL)
 			aim_fail(AIM_ERR_DENIED, "protocol refused");
 		else
-			aim_fail(AIM_ERR_IO, "fetch failed: %s%s%s", curl_easy_strerror(res),
+			aim_fail(AIM_ERR_REMOTE, "fetch failed: %s%s%s", curl_easy_strerror(res),
 				 x->errbuf[0] ? ": " : "", x->errbuf);
 		finish_fail(x);
 		return;

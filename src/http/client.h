@@ -32,7 +32,7 @@
  * Errors: AIM_ERR_DENIED (address or scheme refused by the guard),
  * AIM_ERR_UNSUPPORTED / AIM_ERR_DECODE (bad URL or Location), AIM_ERR_LIMIT
  * (body, headers or redirect count over the cap), AIM_ERR_TIMEOUT,
- * AIM_ERR_IO (resolution, connection, TLS or protocol failure). An HTTP
+ * AIM_ERR_REMOTE (resolution, connection, TLS or protocol failure). An HTTP
  * error status is not a failure: it is returned in the response.
  */
 #ifndef AIM_HTTP_CLIENT_H

@@ -500,7 +500,7 @@ int http_parse_listen(const char *listen, void *ssv, size_t *sslen)
 static int read_file(const char *path, char **out)
 {
 	FILE *f = fopen(path, "rb");
-	ENSURE(f, AIM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+	ENSURE(f, AIM_ERR_STORAGE, "cannot open %s: %s", path, strerror(errno));
 	struct aim_buf b;
 	aim_buf_init(&b, TLS_FILE_MAX);
 	char chunk[4096];
@@ -517,7 +517,7 @@ static int read_file(const char *path, char **out)
 		return aim_fail(AIM_ERR_LIMIT, "%s is too large", path);
 	if (err) {
 		aim_buf_free(&b);
-		return aim_fail(AIM_ERR_IO, "cannot read %s", path);
+		return aim_fail(AIM_ERR_STORAGE, "cannot read %s", path);
 	}
 	*out = (char *)aim_buf_steal(&b, NULL);
 	return 0;
@@ -584,7 +584,7 @@ int http_server_start(const struct http_server_config *cfg, http_handler_fn fn, 
 				MHD_OPTION_END);
 	if (!s->d) {
 		server_free(s);
-		return aim_fail(AIM_ERR_IO, "cannot listen on %s (address in use, or bad TLS files?)",
+		return aim_fail(AIM_ERR_STATE, "cannot listen on %s (address in use, or bad TLS files?)",
 				cfg->listen);
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_LISTEN_FD);

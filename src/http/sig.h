@@ -283,7 +283,7 @@ void sig_verified_free(struct sig_verified *v);
 /* Verifies the request's signature: RFC 9421 if Signature-Input is
  * present, else cavage (Signature, then Authorization: Signature).
  * Refusals are AIM_ERR_AUTH, AIM_ERR_VERIFY or AIM_ERR_DECODE (a 401 at the
- * edge). A failed key lookup passes AIM_ERR_TIMEOUT, AIM_ERR_IO,
+ * edge). A failed key lookup passes AIM_ERR_TIMEOUT, AIM_ERR_REMOTE,
  * AIM_ERR_NOTFOUND, AIM_ERR_LIMIT and AIM_ERR_DENIED through (the server may
  * want to answer 401 and remember the failure, A20); anything else from the
  * lookup becomes AIM_ERR_AUTH. No key is looked up for a request that fails

@@ -100,7 +100,7 @@ static int lookup_key(const char *key_id, sig_key_lookup_fn lookup, void *ctx,
 	if (lookup(ctx, key_id, key) != 0) {
 		lookup_failed = true;
 		enum aim_err e = aim_errcode();
-		if (e != AIM_ERR_TIMEOUT && e != AIM_ERR_IO && e != AIM_ERR_NOTFOUND &&
+		if (e != AIM_ERR_TIMEOUT && e != AIM_ERR_REMOTE && e != AIM_ERR_NOTFOUND &&
 		    e != AIM_ERR_LIMIT && e != AIM_ERR_DENIED)
 			e = AIM_ERR_AUTH;
 		return refail(e, "signature: key unavailable");

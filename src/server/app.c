@@ -132,7 +132,7 @@ int aimd_init(const struct aimd_init_opts *o)
 	char *path = db_path(o->data_dir);
 	struct stat sb;
 	if (mkdir(o->data_dir, 0700) != 0 && errno != EEXIST) {
-		rc = aim_fail(AIM_ERR_IO, "cannot create %s: %s", o->data_dir, strerror(errno));
+		rc = aim_fail(AIM_ERR_STORAGE, "cannot create %s: %s", o->data_dir, strerror(errno));
 		goto out;
 	}
 	ENSURE_GOTO(stat(path, &sb) != 0, out, AIM_ERR_EXISTS,

@@ -229,7 +229,7 @@ static void attempt(struct delivery *d, struct store_delivery *row)
 			enum aim_err e = aim_errcode();
 			snprintf(err, sizeof err, "actor: %s", aim_errmsg());
 			record(d, row, delivery_classify_error(e), 0, -1, err,
-			       e == AIM_ERR_IO || e == AIM_ERR_TIMEOUT);
+			       e == AIM_ERR_REMOTE || e == AIM_ERR_TIMEOUT);
 			return;
 		}
 		/* bto/bcc recipients get their own inbox: the shared one would

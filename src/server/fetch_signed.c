@@ -90,7 +90,7 @@ int fetch_ap_document(struct app *a, const char *url, json_t **out)
 			      "fetch %s: HTTP %ld", url, resp.status);
 		goto out;
 	}
-	ENSURE_GOTO(resp.status == 200, out, AIM_ERR_IO, "fetch %s: HTTP %ld", url, resp.status);
+	ENSURE_GOTO(resp.status == 200, out, AIM_ERR_REMOTE, "fetch %s: HTTP %ld", url, resp.status);
 	ENSURE_GOTO(as_content_type(resp.content_type), out, AIM_ERR_UNSUPPORTED,
 		    "fetch %s: content type %s is not ActivityStreams", url,
 		    resp.content_type ? resp.content_type : "(none)");

@@ -300,12 +300,12 @@ static int get_entry(struct app *a, const char *url, bool fresh, struct ra_entry
 		n->refs = 1;
 		n->url = aim_xstrdup(url);
 		n->negative = true;
-		/* Anything but "gone"/"not found"/"denied" is reported as I/O. */
+		/* Anything but "gone"/"not found"/"denied" is reported as a remote failure. */
 		n->err = err == AIM_ERR_GONE || err == AIM_ERR_NOTFOUND || err == AIM_ERR_DENIED
 				 ? err
-				 : AIM_ERR_IO;
+				 : AIM_ERR_REMOTE;
 		/* A server that is down comes back: remember that briefly only. */
-		n->expires = now + (n->err == AIM_ERR_IO ? RA_NEG_TTL_TRANSIENT : RA_NEG_TTL);
+		n->expires = now + (n->err == AIM_ERR_REMOTE ? RA_NEG_TTL_TRANSIENT : RA_NEG_TTL);
 		insert(c, n, now);
 		pthread_mutex_unlock(&c->mu);
 		aim_log(AIM_LOG_INFO, "remote", "fetch of %s failed: %s", url, msg);
@@ -472,7 +472,7 @@ static int wf_fetch(struct app *a, const struct wf_acct *acct, struct wf_jrd *ou
 			      acct->user, acct->authority, resp.status);
 		goto out;
 	}
-	ENSURE_GOTO(resp.status == 200, out, AIM_ERR_IO, "WebFinger of acct:%s@%s: HTTP %ld",
+	ENSURE_GOTO(resp.status == 200, out, AIM_ERR_REMOTE, "WebFinger of acct:%s@%s: HTTP %ld",
 		    acct->user, acct->authority, resp.status);
 	ENSURE_GOTO(jrd_content_type(resp.content_type), out, AIM_ERR_UNSUPPORTED,
 		    "WebFinger of acct:%s@%s: content type %s is not JRD", acct->user,
@@ -488,7 +488,7 @@ out:
 static int wf_refusal(void)
 {
 	enum aim_err e = aim_errcode();
-	if (e == AIM_ERR_IO || e == AIM_ERR_TIMEOUT || e == AIM_ERR_NOMEM)
+	if (e == AIM_ERR_REMOTE || e == AIM_ERR_TIMEOUT || e == AIM_ERR_NOMEM)
 		return -1;
 	if (e == AIM_ERR_NOTFOUND || e == AIM_ERR_DENIED)
 		return -1;
@@ -642,7 +642,7 @@ int webfinger_resolve(struct app *a, const char *acct, char **actor_id)
 	if (rc)
 		snprintf(msg, sizeof msg, "%s", aim_errmsg());
 	pthread_mutex_lock(&c->mu);
-	bool transient = err == AIM_ERR_IO || err == AIM_ERR_TIMEOUT || err == AIM_ERR_NOMEM ||
+	bool transient = err == AIM_ERR_REMOTE || err == AIM_ERR_TIMEOUT || err == AIM_ERR_NOMEM ||
 			 err == AIM_ERR_NOHOST;
 	wf_store(c, key, id ? aim_xstrdup(id) : NULL, err, rc ? msg : NULL,
 		 now + (rc == 0 ? RA_TTL : transient ? RA_NEG_TTL_TRANSIENT : RA_NEG_TTL));

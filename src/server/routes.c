@@ -49,7 +49,7 @@ static void send_failure(struct http_response *r)
 		http_resp_error(r, 404, "not_found", msg);
 		break;
 	case AIM_ERR_EXISTS:
-	case AIM_ERR_CONFLICT:
+	case AIM_ERR_BUSY:
 		http_resp_error(r, 409, "conflict", msg);
 		break;
 	case AIM_ERR_DENIED:
@@ -537,7 +537,7 @@ static int resolve_slot(struct app *a, json_t *parent, const char *key, size_t i
 		char *msg = aim_xasprintf("%.300s: %s", acct, aim_errmsg());
 		if (e == AIM_ERR_TIMEOUT)
 			http_resp_error(r, 504, "gateway_timeout", msg);
-		else if (e == AIM_ERR_IO || e == AIM_ERR_NOMEM)
+		else if (e == AIM_ERR_REMOTE || e == AIM_ERR_NOMEM)
 			http_resp_error(r, 502, "bad_gateway", msg);
 		else
 			http_resp_error(r, 400, "unresolvable_handle", msg);

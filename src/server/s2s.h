@@ -92,7 +92,7 @@ int fed_in_open(struct app *a, unsigned host_rate, unsigned host_concurrency) AI
 void fed_in_free(struct app *a);
 
 /* The actor at url, from the cache or fetched (signed GET). AIM_ERR_NOTFOUND
- * / AIM_ERR_DENIED / AIM_ERR_IO / ... when it cannot be had (and then the
+ * / AIM_ERR_DENIED / AIM_ERR_REMOTE / ... when it cannot be had (and then the
  * failure is cached for RA_NEG_TTL). fresh: skip the cache. */
 int remote_actor_get(struct app *a, const char *url, bool fresh,
 		     struct remote_actor *out) AIM_WARN_UNUSED;
@@ -145,10 +145,10 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
  * the actor id must WebFinger to the same actor id. An actor on another
  * host than the handle's is bound only when that host's WebFinger names
  * the handle asked for as its subject (split domains). Results are cached
- * (RA_TTL; failures RA_NEG_TTL, or RA_NEG_TTL_TRANSIENT for I/O).
+ * (RA_TTL; failures RA_NEG_TTL, or RA_NEG_TTL_TRANSIENT for a remote failure).
  * *actor_id is malloc'd. Errors: AIM_ERR_DECODE (malformed handle),
  * AIM_ERR_DENIED (refused address, or the handle is not bound),
- * AIM_ERR_NOTFOUND (no such account or no ActivityPub link), AIM_ERR_IO /
+ * AIM_ERR_NOTFOUND (no such account or no ActivityPub link), AIM_ERR_REMOTE /
  * AIM_ERR_TIMEOUT (the remote could not be reached). */
 int webfinger_resolve(struct app *a, const char *acct, char **actor_id) AIM_WARN_UNUSED;
 

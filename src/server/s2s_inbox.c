@@ -57,7 +57,7 @@ static void refuse_failure(struct app *a, struct http_response *r, const char *r
 	case AIM_ERR_NOTFOUND:
 		refuse(r, 404, "not_found", msg, remote, actor);
 		break;
-	case AIM_ERR_CONFLICT:
+	case AIM_ERR_BUSY:
 		refuse(r, 503, "busy", "storage busy, try again", remote, actor);
 		http_resp_header(r, "Retry-After", "5");
 		break;

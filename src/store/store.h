@@ -11,7 +11,7 @@
  *
  * Results follow base.h: 0 on success, -1 with AIM_ERR_NOTFOUND (no such
  * row), AIM_ERR_EXISTS (unique name or id taken), AIM_ERR_CONFLICT (lost a
- * race), AIM_ERR_IO (the database failed; nothing was acknowledged) or
+ * race), AIM_ERR_STORAGE (the database failed; nothing was acknowledged), AIM_ERR_BUSY (locked: try again) or
  * AIM_ERR_INVALID (bad argument). Never HTTP statuses.
  *
  * Concurrency: a store may be used from many threads. Writes go through one
@@ -395,7 +395,7 @@ int store_host_scheme_set(struct store *st, const char *host, int scheme) AIM_WA
  * inbox and audience rows are added and nothing else happens (*dup = true:
  * deduplication per inbox). *added = the inbox rows inserted. AIM_ERR_DENIED
  * when the id belongs to another actor or an effect touches what the actor
- * does not own; AIM_ERR_IO when the commit failed (nothing acknowledged). */
+ * does not own; AIM_ERR_STORAGE when the commit failed (nothing acknowledged). */
 int store_inbound_commit(struct store *st, const struct store_inbound *in, bool *dup,
 			 size_t *added) AIM_WARN_UNUSED;
 /* The followers of a local user in a state (oldest first), from offset, at

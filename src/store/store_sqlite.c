@@ -113,8 +113,8 @@ static int db_fail(sqlite3 *db, int rc, const char *what)
 	if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
 		return aim_fail(AIM_ERR_EXISTS, "%s: already exists", what);
 	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
-		return aim_fail(AIM_ERR_CONFLICT, "%s: database busy", what);
-	return aim_fail(AIM_ERR_IO, "%s: %s", what, msg);
+		return aim_fail(AIM_ERR_BUSY, "%s: database busy", what);
+	return aim_fail(AIM_ERR_STORAGE, "%s: %s", what, msg);
 }
 
 static int exec(sqlite3 *db, const char *sql, const char *what)
@@ -142,7 +142,7 @@ static int open_conn(const char *path, bool writer, sqlite3 **out)
 	sqlite3 *db = NULL;
 	int rc = sqlite3_open_v2(path, &db, flags, NULL);
 	if (rc != SQLITE_OK) {
-		int r = aim_fail(AIM_ERR_IO, "open %s: %s", path,
+		int r = aim_fail(AIM_ERR_STORAGE, "open %s: %s", path,
 				 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
 		return r;
@@ -191,7 +191,7 @@ static int migrate(sqlite3 *db)
 		TRY(prep(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version;", &q));
 		int v = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : -1;
 		sqlite3_finalize(q);
-		ENSURE(v >= 0, AIM_ERR_IO, "cannot read schema version");
+		ENSURE(v >= 0, AIM_ERR_STORAGE, "cannot read schema version");
 		ENSURE(v <= store_sqlite_latest_version(), AIM_ERR_UNSUPPORTED,
 		       "database schema version %d is newer than this aimd (%d)", v,
 		       store_sqlite_latest_version());

@@ -93,7 +93,7 @@ static void test_open_locations(void **state)
 	assert_int_equal(aim_errcode(), AIM_ERR_UNSUPPORTED);
 	assert_int_equal(store_open("", &st), -1);
 	assert_int_equal(store_open("/nonexistent-dir/x/aim.db", &st), -1);
-	assert_int_equal(aim_errcode(), AIM_ERR_IO);
+	assert_int_equal(aim_errcode(), AIM_ERR_STORAGE);
 	assert_null(st);
 }
 

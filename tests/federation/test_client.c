@@ -400,7 +400,7 @@ static int no_names(void *ctx, const char *name, struct sockaddr_storage *out, s
 		    size_t *n)
 {
 	*n = 0;
-	return aim_fail(AIM_ERR_IO, "cannot resolve %s", name);
+	return aim_fail(AIM_ERR_REMOTE, "cannot resolve %s", name);
 }
 
 static void test_connect_to(void **state)
@@ -427,7 +427,7 @@ static void test_connect_to(void **state)
 	/* a port that does not match the entry is not mapped: the name goes to
 	 * the resolver (here one that knows no names, so no DNS is needed) */
 	o.resolve = no_names;
-	expect_fail(&o, "http://public.example:81/ok", AIM_ERR_IO);
+	expect_fail(&o, "http://public.example:81/ok", AIM_ERR_REMOTE);
 	o.resolve = NULL;
 	/* wildcard host */
 	free(map);
@@ -595,10 +595,10 @@ static void test_connection_refused(void **state)
 	struct client_opts o;
 	client_opts_default(&o);
 	o.allow_loopback = true;
-	expect_fail(&o, u, AIM_ERR_IO);
+	expect_fail(&o, u, AIM_ERR_REMOTE);
 	free(u);
 	o.resolve = no_names;
-	expect_fail(&o, "http://no-such-host.invalid/", AIM_ERR_IO);
+	expect_fail(&o, "http://no-such-host.invalid/", AIM_ERR_REMOTE);
 }
 
 static void signed_post(const char *path, enum sig_scheme scheme, const struct aim_pkey *key,
@@ -698,10 +698,10 @@ static void test_https_ca_file(void **state)
 	assert_string_equal(r.final_url, "https://public.example/ok");
 	client_response_free(&r);
 	/* the certificate does not name other.example */
-	expect_fail(&o, "https://other.example/ok", AIM_ERR_IO);
+	expect_fail(&o, "https://other.example/ok", AIM_ERR_REMOTE);
 	/* without the private CA the certificate is not trusted */
 	o.ca_file = NULL;
-	expect_fail(&o, "https://public.example/ok", AIM_ERR_IO);
+	expect_fail(&o, "https://public.example/ok", AIM_ERR_REMOTE);
 	/* and the guard still applies to HTTPS */
 	o.ca_file = ca;
 	o.allow_loopback = false;
@@ -739,7 +739,7 @@ static int test_resolve(void *ctx, const char *name, struct sockaddr_storage *ou
 		(*n)++;
 	}
 	if (*n == 0)
-		return aim_fail(AIM_ERR_IO, "no such name");
+		return aim_fail(AIM_ERR_REMOTE, "no such name");
 	return 0;
 }
 

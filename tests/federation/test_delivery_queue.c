@@ -29,7 +29,7 @@ static void test_classify(void **state)
 	for (size_t i = 0; i < AIM_ARRAY_LEN(retry); i++)
 		assert_int_equal(delivery_classify_status(retry[i]), DLV_RETRY);
 	/* a refused connection is never permanent; a refused address is */
-	assert_int_equal(delivery_classify_error(AIM_ERR_IO), DLV_RETRY);
+	assert_int_equal(delivery_classify_error(AIM_ERR_REMOTE), DLV_RETRY);
 	assert_int_equal(delivery_classify_error(AIM_ERR_TIMEOUT), DLV_RETRY);
 	assert_int_equal(delivery_classify_error(AIM_ERR_LIMIT), DLV_RETRY);
 	assert_int_equal(delivery_classify_error(AIM_ERR_DENIED), DLV_PERMANENT);

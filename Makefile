@@ -33,6 +33,7 @@ test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory build build-asan
 	@scripts/test-setup.sh
+	@scripts/check-no-shared.sh
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) -LE nosan
@@ -40,6 +41,7 @@ test:
 
 # Quicker loop while developing: the normal build only.
 test-fast: build
+	@scripts/check-no-shared.sh
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 
 fuzz: deps

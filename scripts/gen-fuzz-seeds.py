@@ -3,7 +3,7 @@
 taken from the official MLS test vectors.
 
 usage: scripts/gen-fuzz-seeds.py [VECTOR_DIR]   (default $AIM_MLS_VECTORS,
-       else ../shared/mls-test-vectors relative to the repository)
+       else the repository's tests/vectors/mls)
 
 At most MAX_SEEDS files per target, named by content hash, so re-running is
 idempotent. MLSMessage headers (version + wire_format, 4 bytes) are stripped
@@ -24,7 +24,7 @@ def load(vdir, name):
 
 def main():
     vdir = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("AIM_MLS_VECTORS") or \
-        os.path.join(ROOT, "..", "shared", "mls-test-vectors")
+        os.path.join(ROOT, "tests", "vectors", "mls")
     seeds = {}
 
     def add(target, hexstr, strip=0, prefix=b""):

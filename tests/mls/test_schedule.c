@@ -433,7 +433,7 @@ static json_t *load_vectors(const char *file)
 {
 	const char *dir = getenv("AIM_MLS_VECTORS");
 	char path[4096];
-	snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "../shared/mls-test-vectors",
+	snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "tests/vectors/mls",
 		 file);
 	json_error_t err;
 	json_t *root = json_load_file(path, 0, &err);

@@ -1,5 +1,5 @@
 /* aim-mls-vectors [DIR]: runs every known official MLS vector file in DIR
- * (default $AIM_MLS_VECTORS, else ../shared/mls-test-vectors). Prints
+ * (default $AIM_MLS_VECTORS, else the repository's tests/vectors/mls). Prints
  * "FILE: N passed, N failed, N skipped" per file and "N passed, N failed"
  * overall (", N skipped" follows when a runner is missing). Exit status 0
  * only when nothing failed;
@@ -10,6 +10,11 @@
 
 #include "crypto/crypto.h"
 #include "vectors.h"
+
+/* The build sets it to the source tree's tests/vectors/mls. */
+#ifndef AIM_DEFAULT_VECTORS
+#define AIM_DEFAULT_VECTORS "tests/vectors/mls"
+#endif
 
 /* A runner not yet linked in counts its whole file as skipped (a failure of
  * the run): weak references keep the build green while the library grows. */
@@ -130,7 +135,7 @@ int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : getenv("AIM_MLS_VECTORS");
 	if (!dir || !*dir)
-		dir = "../shared/mls-test-vectors";
+		dir = AIM_DEFAULT_VECTORS;
 	if (argc > 2 || (argc > 1 && argv[1][0] == '-')) {
 		fprintf(stderr, "usage: aim-mls-vectors [DIR]\n");
 		return 2;

@@ -1,6 +1,6 @@
 /*
  * aim-mls-vectors: runs the official MLS test vectors (RFC 9420 interop
- * vectors, ../shared/mls-test-vectors). One runner function per vector file;
+ * vectors, copied in tests/vectors/mls from mlswg/mls-implementations). One runner function per vector file;
  * each receives the file's JSON array and counts every test object in it as
  * passed, failed or skipped. A runner prints one line per failure to stderr
  * ("FILE[i]: reason") and never aborts the whole run.

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/url.h"
 #include "crypto/crypto.h"
 #include "http/sig.h"
 

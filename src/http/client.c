@@ -18,6 +18,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/url.h"
+
 #define CLIENT_MAX_RESP_HEADERS 200
 
 void client_opts_default(struct client_opts *o)

@@ -1,6 +1,6 @@
 /*
- * http/sig: HTTP message signatures, body digests, structured fields and
- * URLs -- the protocol cores of server-to-server authentication, without I/O.
+ * http/sig: HTTP message signatures, body digests and structured fields --
+ * the protocol cores of server-to-server authentication, without I/O.
  *
  * Two signature schemes are spoken:
  *
@@ -30,14 +30,14 @@
  * The replay cache (struct sig_replay) is a small thread-safe bounded set
  * the server can use; the verifier itself keeps no state.
  *
- * URLs (struct aim_url) are parsed strictly: http/https only, no userinfo,
- * lower-cased host without trailing dot, numeric port, validated path and
- * query. Hosts are compared only after this parse (A16).
+ * URLs are parsed with base/url.h; header fields are http/fields.h
+ * (included here: struct sig_request carries them).
  */
 #ifndef AIM_HTTP_SIG_H
 #define AIM_HTTP_SIG_H
 
 #include "base/base.h"
+#include "http/fields.h"
 
 struct aim_pkey;
 
@@ -48,31 +48,6 @@ struct aim_pkey;
 #define SIG_MAX_COMPONENTS 32   /* covered components / cavage headers */
 #define SIG_MAX_BASE 65536      /* longest signing string / signature base */
 #define SIG_MAX_KEYID 2048      /* longest keyId */
-#define AIM_URL_MAX 8192        /* longest URL accepted by aim_url_parse */
-
-/* ---- Header fields ------------------------------------------------------ */
-
-/* One header field; both strings borrowed (or owned by a struct sig_fields). */
-struct sig_field {
-	const char *name;
-	const char *value;
-};
-
-/* An owned list of header fields (names and values are copies). */
-struct sig_fields {
-	struct sig_field *v;
-	size_t n;
-	size_t cap;
-};
-
-void sig_fields_init(struct sig_fields *f);
-void sig_fields_free(struct sig_fields *f);
-/* Appends copies of name and value. */
-void sig_fields_add(struct sig_fields *f, const char *name, const char *value);
-/* Removes every field of that name (case-insensitive). */
-void sig_fields_del(struct sig_fields *f, const char *name);
-/* The first value of that name (case-insensitive) or NULL; borrowed. */
-const char *sig_fields_get(const struct sig_field *v, size_t n, const char *name);
 
 /* ---- Digests (RFC 3230 Digest, RFC 9530 Content-Digest) ------------------ */
 
@@ -160,47 +135,6 @@ int sfv_serialize_inner_list(struct aim_buf *out, const struct sfv_dict *d,
 			     const struct sfv_member *m) AIM_WARN_UNUSED;
 /* Appends an sf-string with quotes and escapes; refuses non-printable. */
 int sfv_serialize_string(struct aim_buf *out, const char *s) AIM_WARN_UNUSED;
-
-/* ---- URLs --------------------------------------------------------------- */
-
-struct aim_url {
-	char scheme[6];  /* "http" or "https" */
-	char *host;      /* lower-case, no trailing dot; IPv6 without brackets */
-	bool host_ipv6;
-	bool host_ipv4;
-	uint16_t port;   /* explicit, or 80 / 443 */
-	bool port_explicit;
-	char *path;      /* begins with '/'; "/" when the URL had none */
-	char *query;     /* without '?'; NULL when absent ("" for a bare '?') */
-};
-
-/* Strict absolute-URL parse (A16): scheme http or https (case-insensitive),
- * "//", no userinfo, a host that is a DNS name of [a-z0-9-_] labels, a
- * canonical dotted-quad IPv4 address or a bracketed IPv6 literal (no zone),
- * optional port 1..65535, then path and query of RFC 3986 characters; a
- * fragment is dropped. Whitespace, control characters, backslashes,
- * non-ASCII, percent-encoded hosts and number forms like `0x7f.1` are
- * refused with AIM_ERR_DECODE (AIM_ERR_UNSUPPORTED for another scheme).
- * On failure *u is left empty; free with aim_url_free() either way. */
-int aim_url_parse(const char *s, struct aim_url *u) AIM_WARN_UNUSED;
-void aim_url_free(struct aim_url *u);
-/* Appends "host" or "host:port" (port only if not the scheme's default),
- * IPv6 in brackets: the normalised authority. */
-int aim_url_authority(const struct aim_url *u, struct aim_buf *out) AIM_WARN_UNUSED;
-/* Appends "scheme://authority". */
-int aim_url_origin(const struct aim_url *u, struct aim_buf *out) AIM_WARN_UNUSED;
-/* Appends path[?query]. */
-int aim_url_target(const struct aim_url *u, struct aim_buf *out) AIM_WARN_UNUSED;
-/* Appends the normalised full URL (scheme://authority/path[?query]). */
-int aim_url_format(const struct aim_url *u, struct aim_buf *out) AIM_WARN_UNUSED;
-/* Same scheme, host and port. */
-bool aim_url_same_origin(const struct aim_url *a, const struct aim_url *b);
-/* Parses a Host header value ("host" / "host:port" / "[v6]:port") with the
- * same host rules; *port is 0 when absent. Appends the lower-cased host
- * without trailing dot (and without brackets) to host_out. */
-int aim_host_parse(const char *authority, struct aim_buf *host_out, uint16_t *port) AIM_WARN_UNUSED;
-/* True if the two URLs parse and name the same host (A16: only after a parse). */
-bool aim_url_same_host(const char *a, const char *b);
 
 /* ---- Requests ----------------------------------------------------------- */
 

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/url.h"
+
 /* Appends the normalised scheme://authority/target of the request, and
  * fills u (caller frees). */
 static int request_url(const struct sig_request *req, struct aim_url *u)

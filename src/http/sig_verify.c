@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/url.h"
+
 void sig_policy_default(struct sig_policy *p)
 {
 	memset(p, 0, sizeof *p);

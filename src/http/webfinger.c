@@ -9,7 +9,7 @@
 #include <strings.h>
 
 #include "ap/ap.h"
-#include "http/sig.h"
+#include "base/url.h"
 
 #define WF_AS_PROFILE "https://www.w3.org/ns/activitystreams"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "ap/ap.h"
-#include "http/sig.h"
+#include "base/url.h"
 
 static const char *const visible_fields[] = { "to", "cc", "audience" };
 static const char *const hidden_fields[] = { "bto", "bcc" };

@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "crypto/crypto.h"
-#include "http/sig.h"
+#include "base/url.h"
 
 #define MAX_HOSTS 1024     /* remembered hosts before idle ones are dropped */
 #define MAX_SIGNERS 4096   /* local users whose keys are loaded */

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "ap/ap.h"
+#include "base/url.h"
 #include "crypto/crypto.h"
 
 #define ACCEPT_AS                                                                          \

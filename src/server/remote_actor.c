@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "ap/ap.h"
+#include "base/url.h"
 #include "crypto/crypto.h"
 #include "http/webfinger.h"
 

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "ap/ap.h"
+#include "base/url.h"
 #include "crypto/crypto.h"
 #include "server/s2s.h" /* federation, inbound (F1) */
 #include "server/delivery.h"

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/url.h"
 #include "crypto/crypto.h"
 
 #define REPLAY_CAPACITY 500000  /* 1 Mi slots of 40 bytes at most */

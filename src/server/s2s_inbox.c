@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ap/ap.h"
+#include "base/url.h"
 #include "crypto/crypto.h"
 #include "server/delivery.h"
 

@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 
 #include "base/base.h"
+#include "base/url.h"
 #include "crypto/crypto.h"
 #include "http/sig.h"
 
@@ -1028,6 +1029,27 @@ static void test_a16_url_parse(void **state)
 	aim_buf_free(&h);
 }
 
+/* The string comparisons of base/url.h: equal only after the strict parse. */
+static void test_url_compare(void **state)
+{
+	(void)state;
+	assert_true(aim_url_equal("HTTPS://B.Example.:443/users/a#main-key", "https://b.example/users/a"));
+	assert_true(aim_url_equal("https://b.example", "https://b.example/"));
+	assert_false(aim_url_equal("https://b.example/users/a", "https://b.example/users/A"));
+	assert_false(aim_url_equal("https://b.example:8443/a", "https://b.example/a"));
+	assert_false(aim_url_equal("https://b.example/a", "http://b.example/a"));
+	assert_false(aim_url_equal("https://u@b.example/a", "https://b.example/a"));
+	assert_false(aim_url_equal(NULL, "https://b.example/a"));
+	assert_true(aim_url_origin_equal("https://B.example/x", "https://b.example:443/y?z"));
+	assert_false(aim_url_origin_equal("https://b.example/x", "https://b.example:444/x"));
+	assert_false(aim_url_origin_equal("https://b.example/x", "https://b.example.evil/x"));
+	assert_false(aim_url_origin_equal("https://b.example/x", "not a url"));
+	assert_true(aim_url_valid("http://127.0.0.1:8080/a"));
+	assert_false(aim_url_valid("ftp://b.example/"));
+	assert_false(aim_url_valid("https://0x7f.1/"));
+	assert_false(aim_url_valid(NULL));
+}
+
 /* ---- Structured fields ------------------------------------------------------------ */
 
 static void test_sfv(void **state)
@@ -1178,6 +1200,7 @@ int main(void)
 		cmocka_unit_test(test_a12_malformed),
 		cmocka_unit_test(test_a13_rfc9421_required),
 		cmocka_unit_test(test_a16_url_parse),
+		cmocka_unit_test(test_url_compare),
 		cmocka_unit_test(test_sfv),
 		cmocka_unit_test(test_replay_cache),
 		cmocka_unit_test(test_replay_threads),

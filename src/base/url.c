@@ -1,65 +1,14 @@
 /*
- * Strict URL and Host parsing (ATTACKS.md A16), and the owned header list.
- * Hosts are compared only after this parse: lower-cased, without a trailing
- * dot, with the port made explicit.
+ * Strict URL and Host parsing (ATTACKS.md A16). Hosts are compared only
+ * after this parse: lower-cased, without a trailing dot, with the port made
+ * explicit.
  */
-#include "http/sig.h"
+#include "base/url.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* ---- Header fields ------------------------------------------------------ */
-
-void sig_fields_init(struct sig_fields *f)
-{
-	f->v = NULL;
-	f->n = f->cap = 0;
-}
-
-void sig_fields_free(struct sig_fields *f)
-{
-	for (size_t i = 0; i < f->n; i++) {
-		free((char *)f->v[i].name);
-		free((char *)f->v[i].value);
-	}
-	free(f->v);
-	sig_fields_init(f);
-}
-
-void sig_fields_add(struct sig_fields *f, const char *name, const char *value)
-{
-	if (f->n == f->cap) {
-		f->cap = f->cap ? f->cap * 2 : 8;
-		f->v = aim_xrealloc(f->v, f->cap * sizeof *f->v);
-	}
-	f->v[f->n].name = aim_xstrdup(name);
-	f->v[f->n].value = aim_xstrdup(value);
-	f->n++;
-}
-
-void sig_fields_del(struct sig_fields *f, const char *name)
-{
-	size_t j = 0;
-	for (size_t i = 0; i < f->n; i++) {
-		if (strcasecmp(f->v[i].name, name) == 0) {
-			free((char *)f->v[i].name);
-			free((char *)f->v[i].value);
-			continue;
-		}
-		f->v[j++] = f->v[i];
-	}
-	f->n = j;
-}
-
-const char *sig_fields_get(const struct sig_field *v, size_t n, const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcasecmp(v[i].name, name) == 0)
-			return v[i].value;
-	return NULL;
-}
 
 /* ---- Hosts -------------------------------------------------------------- */
 
@@ -383,4 +332,49 @@ bool aim_url_same_host(const char *a, const char *b)
 	aim_url_free(&ua);
 	aim_url_free(&ub);
 	return same;
+}
+
+/* Normalised form of a URL, or NULL if it does not parse. */
+static char *url_normal(const char *s)
+{
+	struct aim_url u = { 0 };
+	struct aim_buf b;
+	aim_buf_init(&b, AIM_URL_MAX + 16);
+	char *out = NULL;
+	if (aim_url_parse(s, &u) == 0 && aim_url_format(&u, &b) == 0)
+		out = (char *)aim_buf_steal(&b, NULL);
+	aim_url_free(&u);
+	aim_buf_free(&b);
+	return out;
+}
+
+bool aim_url_equal(const char *a, const char *b)
+{
+	if (!a || !b)
+		return false;
+	char *x = url_normal(a), *y = url_normal(b);
+	bool eq = x && y && !strcmp(x, y);
+	free(x);
+	free(y);
+	return eq;
+}
+
+bool aim_url_origin_equal(const char *a, const char *b)
+{
+	if (!a || !b)
+		return false;
+	struct aim_url x = { 0 }, y = { 0 };
+	bool eq = aim_url_parse(a, &x) == 0 && aim_url_parse(b, &y) == 0 &&
+		  aim_url_same_origin(&x, &y);
+	aim_url_free(&x);
+	aim_url_free(&y);
+	return eq;
+}
+
+bool aim_url_valid(const char *s)
+{
+	struct aim_url u = { 0 };
+	bool ok = s && aim_url_parse(s, &u) == 0;
+	aim_url_free(&u);
+	return ok;
 }

@@ -40,9 +40,7 @@
 
 #include "base/base.h"
 #include "crypto/crypto.h"
-#include "mls/codec.h"
-#include "mls/group.h"
-#include "mls/keypackage.h"
+#include "mls/mls.h"
 
 #define SUITE 1
 #define BATCH 1000
@@ -231,7 +229,7 @@ static void bench_ours(struct result *r)
 		commit_round(a, b, &add, &v[OP_CREATE_ADD][k], &v[OP_PROCESS_ADD][k], &welcome);
 		free_kp(&joiner);
 		/* keep the size: remove the member just added (not measured) */
-		uint32_t last = mls_group_tree(a)->n_leaves;
+		uint32_t last = mls_tree_n_leaves(mls_group_tree(a));
 		while (last > 0 && !mls_tree_leaf(mls_group_tree(a), last - 1))
 			last--;
 		uint32_t rm = last - 1;

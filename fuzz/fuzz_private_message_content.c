@@ -7,17 +7,18 @@
 #include <string.h>
 
 #include "mls/codec.h"
+#include "mls/tls.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	struct tls_reader r;
+	struct mls_tls_reader r;
 	struct mls_private_message_content x;
-	tls_reader_init(&r, data + 1, size - 1);
+	mls_tls_reader_init(&r, data + 1, size - 1);
 	if (mls_private_message_content_decode(&r, data[0], &x) != 0)
 		return 0;
-	if (tls_remaining(&r) != 0)
+	if (mls_tls_remaining(&r) != 0)
 		abort(); /* the padding takes the rest */
 	struct aim_buf out;
 	aim_buf_init(&out, MLS_MAX_MESSAGE);

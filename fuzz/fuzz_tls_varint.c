@@ -17,12 +17,12 @@ static void check(const uint8_t *from, size_t n, const struct aim_buf *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct tls_reader r;
-	tls_reader_init(&r, data, size);
-	while (tls_remaining(&r) > 0) {
+	struct mls_tls_reader r;
+	mls_tls_reader_init(&r, data, size);
+	while (mls_tls_remaining(&r) > 0) {
 		size_t start = r.off;
 		uint8_t op;
-		if (tls_read_u8(&r, &op) != 0)
+		if (mls_tls_read_u8(&r, &op) != 0)
 			break;
 		start = r.off;
 		struct aim_buf b;
@@ -31,30 +31,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		switch (op % 3) {
 		case 0: {
 			uint32_t v;
-			rc = tls_read_varint(&r, &v);
+			rc = mls_tls_read_varint(&r, &v);
 			if (rc == 0) {
 				if (v >= (1u << 30))
 					abort();
-				if (tls_write_varint(&b, v) != 0)
+				if (mls_tls_write_varint(&b, v) != 0)
 					abort();
 			}
 			break;
 		}
 		case 1: {
 			struct aim_bytes v;
-			rc = tls_read_vec(&r, &v);
+			rc = mls_tls_read_vec(&r, &v);
 			if (rc == 0) {
 				if (v.p < data || v.p + v.len > data + size)
 					abort();
-				if (tls_write_vec(&b, v.p, v.len) != 0)
+				if (mls_tls_write_vec(&b, v.p, v.len) != 0)
 					abort();
 			}
 			break;
 		}
 		default: {
 			bool present;
-			rc = tls_read_optional(&r, &present);
-			if (rc == 0 && tls_write_u8(&b, present ? 1 : 0) != 0)
+			rc = mls_tls_read_optional(&r, &present);
+			if (rc == 0 && mls_tls_write_u8(&b, present ? 1 : 0) != 0)
 				abort();
 			break;
 		}
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (r.off > size)
 				abort();
 			check(data + start, r.off - start, &b);
-		} else if (tls_remaining(&r) != 0 || tls_reader_done(&r) == 0) {
+		} else if (mls_tls_remaining(&r) != 0 || mls_tls_reader_done(&r) == 0) {
 			abort(); /* a failed reader stays failed */
 		}
 		aim_buf_free(&b);

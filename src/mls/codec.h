@@ -1,6 +1,6 @@
 /*
  * The MLS wire structures of RFC 9420, as C structs, with decoders and
- * encoders in the TLS presentation language (tls.h).
+ * encoders in the TLS presentation language (tls.h, internal).
  *
  * Ownership: every decoded structure OWNS its memory (byte strings and
  * arrays are copies), so it outlives the input, can be changed and
@@ -9,7 +9,7 @@
  * the empty value to fill in by hand before encoding.
  *
  * For every structure X:
- *   int  mls_X_decode(struct tls_reader *r, struct mls_X *out);
+ *   int  mls_X_decode(struct mls_tls_reader *r, struct mls_X *out);
  *        Reads one X at the reader's cursor. On failure `out` is freed
  *        (zeroed) and the reason recorded (AIM_ERR_DECODE for malformed
  *        input, AIM_ERR_UNSUPPORTED for a value outside the set RFC 9420
@@ -42,7 +42,9 @@
 #define AIM_MLS_CODEC_H
 
 #include "base/base.h"
-#include "mls/tls.h"
+
+/* The decoders read at a cursor of the TLS codec (mls/tls.h, internal). */
+struct mls_tls_reader;
 
 /* ---- Ceilings ---------------------------------------------------------- */
 
@@ -169,7 +171,7 @@ struct mls_u32_list {
 
 /* Declares decode / parse / encode / free for struct mls_NAME. */
 #define MLS_CODEC_DECLARE(name)                                                  \
-	int mls_##name##_decode(struct tls_reader *r, struct mls_##name *out)    \
+	int mls_##name##_decode(struct mls_tls_reader *r, struct mls_##name *out) \
 		AIM_WARN_UNUSED;                                                 \
 	int mls_##name##_parse(const uint8_t *p, size_t len, struct mls_##name *out) \
 		AIM_WARN_UNUSED;                                                 \
@@ -455,7 +457,7 @@ struct mls_framed_content_auth_data {
 	struct mls_bytes signature;
 	struct mls_bytes confirmation_tag; /* commit only */
 };
-int mls_framed_content_auth_data_decode(struct tls_reader *r, uint8_t content_type,
+int mls_framed_content_auth_data_decode(struct mls_tls_reader *r, uint8_t content_type,
 					struct mls_framed_content_auth_data *out) AIM_WARN_UNUSED;
 int mls_framed_content_auth_data_encode(struct aim_buf *w, uint8_t content_type,
 					const struct mls_framed_content_auth_data *in)
@@ -493,7 +495,7 @@ struct mls_private_message_content {
 	struct mls_framed_content_auth_data auth;
 	size_t padding; /* number of zero bytes */
 };
-int mls_private_message_content_decode(struct tls_reader *r, uint8_t content_type,
+int mls_private_message_content_decode(struct mls_tls_reader *r, uint8_t content_type,
 				       struct mls_private_message_content *out) AIM_WARN_UNUSED;
 int mls_private_message_content_encode(struct aim_buf *w,
 				       const struct mls_private_message_content *in)
@@ -585,56 +587,5 @@ int mls_proposal_copy(struct mls_proposal *dst, const struct mls_proposal *src)
 	AIM_WARN_UNUSED;
 int mls_ratchet_tree_copy(struct mls_ratchet_tree *dst, const struct mls_ratchet_tree *src)
 	AIM_WARN_UNUSED;
-
-/* ---- Internals shared by the codec_*.c files (not for other callers) ---- */
-
-/* opaque<V> into / from owned bytes. */
-int mls_read_bytes(struct tls_reader *r, struct mls_bytes *b) AIM_WARN_UNUSED;
-int mls_write_bytes(struct aim_buf *w, const struct mls_bytes *b) AIM_WARN_UNUSED;
-
-typedef int (*mls_elem_decode_fn)(struct tls_reader *r, void *elem);
-typedef int (*mls_elem_encode_fn)(struct aim_buf *w, const void *elem);
-typedef void (*mls_elem_free_fn)(void *elem);
-
-/* T items<V>: decodes elements until the vector is used up; more than max
- * elements is AIM_ERR_LIMIT. On failure nothing is left allocated. */
-int mls_read_struct_vec(struct tls_reader *r, size_t elem_size, size_t max,
-			mls_elem_decode_fn dec, mls_elem_free_fn fr, void **out, size_t *n)
-	AIM_WARN_UNUSED;
-int mls_write_struct_vec(struct aim_buf *w, const void *arr, size_t elem_size, size_t n,
-			 mls_elem_encode_fn enc) AIM_WARN_UNUSED;
-void mls_free_struct_vec(void *arr, size_t elem_size, size_t n, mls_elem_free_fn fr);
-
-/* void-pointer adapters for struct mls_NAME (no function pointer casts). */
-#define MLS_CODEC_ADAPTERS(name)                                                 \
-	static inline int mls_##name##_decode_v(struct tls_reader *r, void *x)   \
-	{                                                                        \
-		return mls_##name##_decode(r, (struct mls_##name *)x);           \
-	}                                                                        \
-	static inline int mls_##name##_encode_v(struct aim_buf *w, const void *x) \
-	{                                                                        \
-		return mls_##name##_encode(w, (const struct mls_##name *)x);     \
-	}                                                                        \
-	static inline void mls_##name##_free_v(void *x)                          \
-	{                                                                        \
-		mls_##name##_free((struct mls_##name *)x);                       \
-	}
-
-/* Defines mls_NAME_parse() from mls_NAME_decode(). */
-#define MLS_CODEC_DEFINE_PARSE(name)                                             \
-	int mls_##name##_parse(const uint8_t *p, size_t len, struct mls_##name *out) \
-	{                                                                        \
-		memset(out, 0, sizeof *out);                                     \
-		ENSURE(len <= MLS_MAX_MESSAGE, AIM_ERR_LIMIT, "%s of %zu bytes", \
-		       #name, len);                                              \
-		struct tls_reader r;                                             \
-		tls_reader_init(&r, p, len);                                     \
-		TRY(mls_##name##_decode(&r, out));                               \
-		if (tls_reader_done(&r) != 0) {                                  \
-			mls_##name##_free(out);                                  \
-			return -1;                                               \
-		}                                                                \
-		return 0;                                                        \
-	}
 
 #endif

@@ -1,6 +1,6 @@
 /* MLS codec: owned bytes, vector helpers, extensions, credentials,
  * capabilities and lifetimes (RFC 9420 sections 2.1, 5.3, 7.2, 13). */
-#include "mls/codec.h"
+#include "mls/codec_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,31 +50,31 @@ bool mls_bytes_equal(const struct mls_bytes *a, const struct mls_bytes *b)
 	return a->len == b->len && (a->len == 0 || memcmp(a->p, b->p, a->len) == 0);
 }
 
-int mls_read_bytes(struct tls_reader *r, struct mls_bytes *b)
+int mls_read_bytes(struct mls_tls_reader *r, struct mls_bytes *b)
 {
 	struct aim_bytes v;
-	TRY(tls_read_vec(r, &v));
+	TRY(mls_tls_read_vec(r, &v));
 	return mls_bytes_set(b, v.p, v.len);
 }
 
 int mls_write_bytes(struct aim_buf *w, const struct mls_bytes *b)
 {
 	ENSURE(b->len == 0 || b->p, AIM_ERR_INVALID, "bytes: NULL with length %zu", b->len);
-	return tls_write_vec(w, b->p, b->len);
+	return mls_tls_write_vec(w, b->p, b->len);
 }
 
 /* ---- Vectors of structs ------------------------------------------------- */
 
-int mls_read_struct_vec(struct tls_reader *r, size_t elem_size, size_t max,
+int mls_read_struct_vec(struct mls_tls_reader *r, size_t elem_size, size_t max,
 			mls_elem_decode_fn dec, mls_elem_free_fn fr, void **out, size_t *n)
 {
-	struct tls_reader sub;
+	struct mls_tls_reader sub;
 	*out = NULL;
 	*n = 0;
-	TRY(tls_read_vec_reader(r, &sub));
+	TRY(mls_tls_read_vec_reader(r, &sub));
 	uint8_t *arr = NULL;
 	size_t cnt = 0, cap = 0;
-	while (tls_remaining(&sub) > 0) {
+	while (mls_tls_remaining(&sub) > 0) {
 		if (cnt == max) {
 			mls_free_struct_vec(arr, elem_size, cnt, fr);
 			return aim_fail(AIM_ERR_LIMIT, "vector of more than %zu elements", max);
@@ -102,10 +102,10 @@ int mls_write_struct_vec(struct aim_buf *w, const void *arr, size_t elem_size, s
 			 mls_elem_encode_fn enc)
 {
 	ENSURE(n == 0 || arr, AIM_ERR_INVALID, "vector: NULL with %zu elements", n);
-	size_t mark = tls_vec_begin(w);
+	size_t mark = mls_tls_vec_begin(w);
 	for (size_t i = 0; i < n; i++)
 		TRY(enc(w, (const uint8_t *)arr + i * elem_size));
-	return tls_vec_end(w, mark);
+	return mls_tls_vec_end(w, mark);
 }
 
 void mls_free_struct_vec(void *arr, size_t elem_size, size_t n, mls_elem_free_fn fr)
@@ -119,12 +119,12 @@ void mls_free_struct_vec(void *arr, size_t elem_size, size_t n, mls_elem_free_fn
 
 /* ---- uint16 / uint32 lists ------------------------------------------------ */
 
-static int read_u16_list(struct tls_reader *r, struct mls_u16_list *l)
+static int read_u16_list(struct mls_tls_reader *r, struct mls_u16_list *l)
 {
 	struct aim_bytes v;
 	l->v = NULL;
 	l->n = 0;
-	TRY(tls_read_vec(r, &v));
+	TRY(mls_tls_read_vec(r, &v));
 	ENSURE(v.len % 2 == 0, AIM_ERR_DECODE, "uint16 vector of odd length %zu", v.len);
 	ENSURE(v.len / 2 <= MLS_MAX_LIST, AIM_ERR_LIMIT, "uint16 vector too long");
 	if (!v.len)
@@ -139,10 +139,10 @@ static int read_u16_list(struct tls_reader *r, struct mls_u16_list *l)
 static int write_u16_list(struct aim_buf *w, const struct mls_u16_list *l)
 {
 	ENSURE(l->n == 0 || l->v, AIM_ERR_INVALID, "uint16 list: NULL");
-	size_t mark = tls_vec_begin(w);
+	size_t mark = mls_tls_vec_begin(w);
 	for (size_t i = 0; i < l->n; i++)
-		TRY(tls_write_u16(w, l->v[i]));
-	return tls_vec_end(w, mark);
+		TRY(mls_tls_write_u16(w, l->v[i]));
+	return mls_tls_vec_end(w, mark);
 }
 
 static void free_u16_list(struct mls_u16_list *l)
@@ -156,10 +156,10 @@ static void free_u16_list(struct mls_u16_list *l)
 
 MLS_CODEC_DEFINE_PARSE(extension)
 
-int mls_extension_decode(struct tls_reader *r, struct mls_extension *out)
+int mls_extension_decode(struct mls_tls_reader *r, struct mls_extension *out)
 {
 	memset(out, 0, sizeof *out);
-	if (tls_read_u16(r, &out->type) != 0 || mls_read_bytes(r, &out->data) != 0) {
+	if (mls_tls_read_u16(r, &out->type) != 0 || mls_read_bytes(r, &out->data) != 0) {
 		mls_extension_free(out);
 		return -1;
 	}
@@ -168,7 +168,7 @@ int mls_extension_decode(struct tls_reader *r, struct mls_extension *out)
 
 int mls_extension_encode(struct aim_buf *w, const struct mls_extension *in)
 {
-	TRY(tls_write_u16(w, in->type));
+	TRY(mls_tls_write_u16(w, in->type));
 	return mls_write_bytes(w, &in->data);
 }
 
@@ -183,7 +183,7 @@ void mls_extension_free(struct mls_extension *x)
 MLS_CODEC_ADAPTERS(extension)
 MLS_CODEC_DEFINE_PARSE(extension_list)
 
-int mls_extension_list_decode(struct tls_reader *r, struct mls_extension_list *out)
+int mls_extension_list_decode(struct mls_tls_reader *r, struct mls_extension_list *out)
 {
 	void *arr;
 	memset(out, 0, sizeof *out);
@@ -239,7 +239,7 @@ int mls_extension_list_copy(struct mls_extension_list *dst,
 /* ---- Credential ----------------------------------------------------------- */
 
 /* struct { opaque cert_data<V>; } Certificate */
-static int cert_decode_v(struct tls_reader *r, void *x)
+static int cert_decode_v(struct mls_tls_reader *r, void *x)
 {
 	return mls_read_bytes(r, x);
 }
@@ -256,10 +256,10 @@ static void cert_free_v(void *x)
 
 MLS_CODEC_DEFINE_PARSE(credential)
 
-int mls_credential_decode(struct tls_reader *r, struct mls_credential *out)
+int mls_credential_decode(struct mls_tls_reader *r, struct mls_credential *out)
 {
 	memset(out, 0, sizeof *out);
-	TRY(tls_read_u16(r, &out->type));
+	TRY(mls_tls_read_u16(r, &out->type));
 	int rc = 0;
 	if (out->type == MLS_CREDENTIAL_X509) {
 		void *arr;
@@ -280,7 +280,7 @@ fail:
 
 int mls_credential_encode(struct aim_buf *w, const struct mls_credential *in)
 {
-	TRY(tls_write_u16(w, in->type));
+	TRY(mls_tls_write_u16(w, in->type));
 	if (in->type == MLS_CREDENTIAL_X509)
 		return mls_write_struct_vec(w, in->certs, sizeof(struct mls_bytes), in->n_certs,
 					    cert_encode_v);
@@ -300,7 +300,7 @@ void mls_credential_free(struct mls_credential *x)
 
 MLS_CODEC_DEFINE_PARSE(capabilities)
 
-int mls_capabilities_decode(struct tls_reader *r, struct mls_capabilities *out)
+int mls_capabilities_decode(struct mls_tls_reader *r, struct mls_capabilities *out)
 {
 	memset(out, 0, sizeof *out);
 	/* GREASE values are kept: "clients are required to ignore unknown
@@ -339,10 +339,10 @@ void mls_capabilities_free(struct mls_capabilities *x)
 
 MLS_CODEC_DEFINE_PARSE(lifetime)
 
-int mls_lifetime_decode(struct tls_reader *r, struct mls_lifetime *out)
+int mls_lifetime_decode(struct mls_tls_reader *r, struct mls_lifetime *out)
 {
 	memset(out, 0, sizeof *out);
-	if (tls_read_u64(r, &out->not_before) != 0 || tls_read_u64(r, &out->not_after) != 0) {
+	if (mls_tls_read_u64(r, &out->not_before) != 0 || mls_tls_read_u64(r, &out->not_after) != 0) {
 		memset(out, 0, sizeof *out);
 		return -1;
 	}
@@ -351,8 +351,8 @@ int mls_lifetime_decode(struct tls_reader *r, struct mls_lifetime *out)
 
 int mls_lifetime_encode(struct aim_buf *w, const struct mls_lifetime *in)
 {
-	TRY(tls_write_u64(w, in->not_before));
-	return tls_write_u64(w, in->not_after);
+	TRY(mls_tls_write_u64(w, in->not_before));
+	return mls_tls_write_u64(w, in->not_after);
 }
 
 void mls_lifetime_free(struct mls_lifetime *x)

@@ -2,7 +2,7 @@
  * PrivateMessage (and its plaintext, sender data and AADs),
  * AuthenticatedContent, MLSMessage, and the to-be-signed / MAC / transcript
  * encodings (RFC 9420 sections 6, 8.2). */
-#include "mls/codec.h"
+#include "mls/codec_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,15 +21,15 @@ static bool wire_format_known(uint16_t f)
 
 MLS_CODEC_DEFINE_PARSE(sender)
 
-int mls_sender_decode(struct tls_reader *r, struct mls_sender *out)
+int mls_sender_decode(struct mls_tls_reader *r, struct mls_sender *out)
 {
 	memset(out, 0, sizeof *out);
-	TRY(tls_read_u8(r, &out->type));
+	TRY(mls_tls_read_u8(r, &out->type));
 	switch (out->type) {
 	case MLS_SENDER_MEMBER:
 	case MLS_SENDER_EXTERNAL:
 		/* member: uint32 leaf_index; external: uint32 sender_index */
-		if (tls_read_u32(r, &out->index) != 0) {
+		if (mls_tls_read_u32(r, &out->index) != 0) {
 			memset(out, 0, sizeof *out);
 			return -1;
 		}
@@ -50,11 +50,11 @@ int mls_sender_encode(struct aim_buf *w, const struct mls_sender *in)
 	switch (in->type) {
 	case MLS_SENDER_MEMBER:
 	case MLS_SENDER_EXTERNAL:
-		TRY(tls_write_u8(w, in->type));
-		return tls_write_u32(w, in->index);
+		TRY(mls_tls_write_u8(w, in->type));
+		return mls_tls_write_u32(w, in->index);
 	case MLS_SENDER_NEW_MEMBER_PROPOSAL:
 	case MLS_SENDER_NEW_MEMBER_COMMIT:
-		return tls_write_u8(w, in->type);
+		return mls_tls_write_u8(w, in->type);
 	default:
 		return aim_fail(AIM_ERR_INVALID, "sender_type %u", in->type);
 	}
@@ -70,7 +70,7 @@ void mls_sender_free(struct mls_sender *x)
 
 /* select (content_type) { application: opaque application_data<V>;
  * proposal: Proposal proposal; commit: Commit commit; } */
-static int body_decode(struct tls_reader *r, uint8_t content_type, struct mls_bytes *app,
+static int body_decode(struct mls_tls_reader *r, uint8_t content_type, struct mls_bytes *app,
 		       struct mls_proposal *proposal, struct mls_commit *commit)
 {
 	switch (content_type) {
@@ -104,15 +104,15 @@ static int body_encode(struct aim_buf *w, uint8_t content_type, const struct mls
 
 MLS_CODEC_DEFINE_PARSE(framed_content)
 
-int mls_framed_content_decode(struct tls_reader *r, struct mls_framed_content *out)
+int mls_framed_content_decode(struct mls_tls_reader *r, struct mls_framed_content *out)
 {
 	int rc = 0;
 	memset(out, 0, sizeof *out);
 	TRY_GOTO(mls_read_bytes(r, &out->group_id), fail);
-	TRY_GOTO(tls_read_u64(r, &out->epoch), fail);
+	TRY_GOTO(mls_tls_read_u64(r, &out->epoch), fail);
 	TRY_GOTO(mls_sender_decode(r, &out->sender), fail);
 	TRY_GOTO(mls_read_bytes(r, &out->authenticated_data), fail);
-	TRY_GOTO(tls_read_u8(r, &out->content_type), fail);
+	TRY_GOTO(mls_tls_read_u8(r, &out->content_type), fail);
 	/* enum { reserved(0), application(1), proposal(2), commit(3), (255) } */
 	ENSURE_GOTO(content_type_known(out->content_type), fail, AIM_ERR_UNSUPPORTED,
 		    "content_type %u", out->content_type);
@@ -130,10 +130,10 @@ int mls_framed_content_encode(struct aim_buf *w, const struct mls_framed_content
 	ENSURE(content_type_known(in->content_type), AIM_ERR_INVALID, "content_type %u",
 	       in->content_type);
 	TRY(mls_write_bytes(w, &in->group_id));
-	TRY(tls_write_u64(w, in->epoch));
+	TRY(mls_tls_write_u64(w, in->epoch));
 	TRY(mls_sender_encode(w, &in->sender));
 	TRY(mls_write_bytes(w, &in->authenticated_data));
-	TRY(tls_write_u8(w, in->content_type));
+	TRY(mls_tls_write_u8(w, in->content_type));
 	return body_encode(w, in->content_type, &in->application_data, &in->proposal,
 			   &in->commit);
 }
@@ -152,7 +152,7 @@ void mls_framed_content_free(struct mls_framed_content *x)
 
 /* ---- FramedContentAuthData ------------------------------------------------------ */
 
-int mls_framed_content_auth_data_decode(struct tls_reader *r, uint8_t content_type,
+int mls_framed_content_auth_data_decode(struct mls_tls_reader *r, uint8_t content_type,
 					struct mls_framed_content_auth_data *out)
 {
 	memset(out, 0, sizeof *out);
@@ -190,7 +190,7 @@ void mls_framed_content_auth_data_free(struct mls_framed_content_auth_data *x)
 
 MLS_CODEC_DEFINE_PARSE(public_message)
 
-int mls_public_message_decode(struct tls_reader *r, struct mls_public_message *out)
+int mls_public_message_decode(struct mls_tls_reader *r, struct mls_public_message *out)
 {
 	int rc = 0;
 	memset(out, 0, sizeof *out);
@@ -228,13 +228,13 @@ void mls_public_message_free(struct mls_public_message *x)
 
 MLS_CODEC_DEFINE_PARSE(private_message)
 
-int mls_private_message_decode(struct tls_reader *r, struct mls_private_message *out)
+int mls_private_message_decode(struct mls_tls_reader *r, struct mls_private_message *out)
 {
 	int rc = 0;
 	memset(out, 0, sizeof *out);
 	TRY_GOTO(mls_read_bytes(r, &out->group_id), fail);
-	TRY_GOTO(tls_read_u64(r, &out->epoch), fail);
-	TRY_GOTO(tls_read_u8(r, &out->content_type), fail);
+	TRY_GOTO(mls_tls_read_u64(r, &out->epoch), fail);
+	TRY_GOTO(mls_tls_read_u8(r, &out->content_type), fail);
 	ENSURE_GOTO(content_type_known(out->content_type), fail, AIM_ERR_UNSUPPORTED,
 		    "content_type %u", out->content_type);
 	TRY_GOTO(mls_read_bytes(r, &out->authenticated_data), fail);
@@ -251,8 +251,8 @@ static int private_aad_common(struct aim_buf *w, const struct mls_private_messag
 	ENSURE(content_type_known(m->content_type), AIM_ERR_INVALID, "content_type %u",
 	       m->content_type);
 	TRY(mls_write_bytes(w, &m->group_id));
-	TRY(tls_write_u64(w, m->epoch));
-	return tls_write_u8(w, m->content_type);
+	TRY(mls_tls_write_u64(w, m->epoch));
+	return mls_tls_write_u8(w, m->content_type);
 }
 
 int mls_private_message_encode(struct aim_buf *w, const struct mls_private_message *in)
@@ -287,7 +287,7 @@ int mls_sender_data_aad_encode(struct aim_buf *w, const struct mls_private_messa
 
 /* ---- PrivateMessageContent ----------------------------------------------------------- */
 
-int mls_private_message_content_decode(struct tls_reader *r, uint8_t content_type,
+int mls_private_message_content_decode(struct mls_tls_reader *r, uint8_t content_type,
 				       struct mls_private_message_content *out)
 {
 	int rc = 0;
@@ -302,7 +302,7 @@ int mls_private_message_content_decode(struct tls_reader *r, uint8_t content_typ
 	/* "The padding field MUST be filled with all zero bytes. A receiver
 	 * MUST verify that there are no non-zero bytes in the padding field" */
 	struct aim_bytes pad;
-	TRY_GOTO(tls_read_fixed(r, tls_remaining(r), &pad), fail);
+	TRY_GOTO(mls_tls_read_fixed(r, mls_tls_remaining(r), &pad), fail);
 	uint8_t acc = 0;
 	for (size_t i = 0; i < pad.len; i++)
 		acc |= pad.p[i];
@@ -343,12 +343,12 @@ void mls_private_message_content_free(struct mls_private_message_content *x)
 
 MLS_CODEC_DEFINE_PARSE(sender_data)
 
-int mls_sender_data_decode(struct tls_reader *r, struct mls_sender_data *out)
+int mls_sender_data_decode(struct mls_tls_reader *r, struct mls_sender_data *out)
 {
 	struct aim_bytes g;
 	memset(out, 0, sizeof *out);
-	if (tls_read_u32(r, &out->leaf_index) != 0 || tls_read_u32(r, &out->generation) != 0 ||
-	    tls_read_fixed(r, 4, &g) != 0) {
+	if (mls_tls_read_u32(r, &out->leaf_index) != 0 || mls_tls_read_u32(r, &out->generation) != 0 ||
+	    mls_tls_read_fixed(r, 4, &g) != 0) {
 		memset(out, 0, sizeof *out);
 		return -1;
 	}
@@ -358,9 +358,9 @@ int mls_sender_data_decode(struct tls_reader *r, struct mls_sender_data *out)
 
 int mls_sender_data_encode(struct aim_buf *w, const struct mls_sender_data *in)
 {
-	TRY(tls_write_u32(w, in->leaf_index));
-	TRY(tls_write_u32(w, in->generation));
-	return tls_write_fixed(w, in->reuse_guard, 4);
+	TRY(mls_tls_write_u32(w, in->leaf_index));
+	TRY(mls_tls_write_u32(w, in->generation));
+	return mls_tls_write_fixed(w, in->reuse_guard, 4);
 }
 
 void mls_sender_data_free(struct mls_sender_data *x)
@@ -373,11 +373,11 @@ void mls_sender_data_free(struct mls_sender_data *x)
 
 MLS_CODEC_DEFINE_PARSE(authenticated_content)
 
-int mls_authenticated_content_decode(struct tls_reader *r, struct mls_authenticated_content *out)
+int mls_authenticated_content_decode(struct mls_tls_reader *r, struct mls_authenticated_content *out)
 {
 	int rc = 0;
 	memset(out, 0, sizeof *out);
-	TRY_GOTO(tls_read_u16(r, &out->wire_format), fail);
+	TRY_GOTO(mls_tls_read_u16(r, &out->wire_format), fail);
 	ENSURE_GOTO(wire_format_known(out->wire_format), fail, AIM_ERR_UNSUPPORTED,
 		    "wire_format %u", out->wire_format);
 	TRY_GOTO(mls_framed_content_decode(r, &out->content), fail);
@@ -393,7 +393,7 @@ int mls_authenticated_content_encode(struct aim_buf *w, const struct mls_authent
 {
 	ENSURE(wire_format_known(in->wire_format), AIM_ERR_INVALID, "wire_format %u",
 	       in->wire_format);
-	TRY(tls_write_u16(w, in->wire_format));
+	TRY(mls_tls_write_u16(w, in->wire_format));
 	TRY(mls_framed_content_encode(w, &in->content));
 	return mls_framed_content_auth_data_encode(w, in->content.content_type, &in->auth);
 }
@@ -411,15 +411,15 @@ void mls_authenticated_content_free(struct mls_authenticated_content *x)
 
 MLS_CODEC_DEFINE_PARSE(message)
 
-int mls_message_decode(struct tls_reader *r, struct mls_message *out)
+int mls_message_decode(struct mls_tls_reader *r, struct mls_message *out)
 {
 	int rc = 0;
 	memset(out, 0, sizeof *out);
-	TRY_GOTO(tls_read_u16(r, &out->version), fail);
+	TRY_GOTO(mls_tls_read_u16(r, &out->version), fail);
 	/* ProtocolVersion version = mls10; */
 	ENSURE_GOTO(out->version == MLS_VERSION_10, fail, AIM_ERR_UNSUPPORTED,
 		    "protocol version %u", out->version);
-	TRY_GOTO(tls_read_u16(r, &out->wire_format), fail);
+	TRY_GOTO(mls_tls_read_u16(r, &out->wire_format), fail);
 	switch (out->wire_format) {
 	case MLS_WIRE_PUBLIC_MESSAGE:
 		TRY_GOTO(mls_public_message_decode(r, &out->public_message), fail);
@@ -451,8 +451,8 @@ int mls_message_encode(struct aim_buf *w, const struct mls_message *in)
 	       in->version);
 	ENSURE(wire_format_known(in->wire_format), AIM_ERR_INVALID, "wire_format %u",
 	       in->wire_format);
-	TRY(tls_write_u16(w, in->version));
-	TRY(tls_write_u16(w, in->wire_format));
+	TRY(mls_tls_write_u16(w, in->version));
+	TRY(mls_tls_write_u16(w, in->wire_format));
 	switch (in->wire_format) {
 	case MLS_WIRE_PUBLIC_MESSAGE:
 		return mls_public_message_encode(w, &in->public_message);
@@ -487,8 +487,8 @@ int mls_framed_content_encode_tbs(struct aim_buf *w, uint16_t wire_format,
 				  const struct mls_group_context *ctx)
 {
 	ENSURE(wire_format_known(wire_format), AIM_ERR_INVALID, "wire_format %u", wire_format);
-	TRY(tls_write_u16(w, MLS_VERSION_10));
-	TRY(tls_write_u16(w, wire_format));
+	TRY(mls_tls_write_u16(w, MLS_VERSION_10));
+	TRY(mls_tls_write_u16(w, wire_format));
 	TRY(mls_framed_content_encode(w, content));
 	/* select (sender_type) { case member: case new_member_commit:
 	 * GroupContext context; case external: case new_member_proposal:
@@ -518,13 +518,13 @@ int mls_confirmed_transcript_hash_input_encode(struct aim_buf *w, uint16_t wire_
 	/* FramedContent content; with content_type == commit */
 	ENSURE(content->content_type == MLS_CONTENT_COMMIT, AIM_ERR_INVALID,
 	       "transcript input of a non-commit");
-	TRY(tls_write_u16(w, wire_format));
+	TRY(mls_tls_write_u16(w, wire_format));
 	TRY(mls_framed_content_encode(w, content));
-	return tls_write_vec_bytes(w, signature);
+	return mls_tls_write_vec_bytes(w, signature);
 }
 
 int mls_interim_transcript_hash_input_encode(struct aim_buf *w,
 					     struct aim_bytes confirmation_tag)
 {
-	return tls_write_vec_bytes(w, confirmation_tag);
+	return mls_tls_write_vec_bytes(w, confirmation_tag);
 }

@@ -1,6 +1,6 @@
 /* MLS codec: GroupContext, GroupInfo, GroupSecrets, EncryptedGroupSecrets
  * and Welcome (RFC 9420 sections 8.1, 12.4.3). */
-#include "mls/codec.h"
+#include "mls/codec_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,14 +9,14 @@
 
 MLS_CODEC_DEFINE_PARSE(group_context)
 
-int mls_group_context_decode(struct tls_reader *r, struct mls_group_context *out)
+int mls_group_context_decode(struct mls_tls_reader *r, struct mls_group_context *out)
 {
 	int rc = 0;
 	memset(out, 0, sizeof *out);
-	TRY_GOTO(tls_read_u16(r, &out->version), fail);
-	TRY_GOTO(tls_read_u16(r, &out->cipher_suite), fail);
+	TRY_GOTO(mls_tls_read_u16(r, &out->version), fail);
+	TRY_GOTO(mls_tls_read_u16(r, &out->cipher_suite), fail);
 	TRY_GOTO(mls_read_bytes(r, &out->group_id), fail);
-	TRY_GOTO(tls_read_u64(r, &out->epoch), fail);
+	TRY_GOTO(mls_tls_read_u64(r, &out->epoch), fail);
 	TRY_GOTO(mls_read_bytes(r, &out->tree_hash), fail);
 	TRY_GOTO(mls_read_bytes(r, &out->confirmed_transcript_hash), fail);
 	TRY_GOTO(mls_extension_list_decode(r, &out->extensions), fail);
@@ -28,10 +28,10 @@ fail:
 
 int mls_group_context_encode(struct aim_buf *w, const struct mls_group_context *in)
 {
-	TRY(tls_write_u16(w, in->version));
-	TRY(tls_write_u16(w, in->cipher_suite));
+	TRY(mls_tls_write_u16(w, in->version));
+	TRY(mls_tls_write_u16(w, in->cipher_suite));
 	TRY(mls_write_bytes(w, &in->group_id));
-	TRY(tls_write_u64(w, in->epoch));
+	TRY(mls_tls_write_u64(w, in->epoch));
 	TRY(mls_write_bytes(w, &in->tree_hash));
 	TRY(mls_write_bytes(w, &in->confirmed_transcript_hash));
 	return mls_extension_list_encode(w, &in->extensions);
@@ -64,14 +64,14 @@ int mls_group_context_copy(struct mls_group_context *dst, const struct mls_group
 
 MLS_CODEC_DEFINE_PARSE(group_info)
 
-int mls_group_info_decode(struct tls_reader *r, struct mls_group_info *out)
+int mls_group_info_decode(struct mls_tls_reader *r, struct mls_group_info *out)
 {
 	int rc = 0;
 	memset(out, 0, sizeof *out);
 	TRY_GOTO(mls_group_context_decode(r, &out->group_context), fail);
 	TRY_GOTO(mls_extension_list_decode(r, &out->extensions), fail);
 	TRY_GOTO(mls_read_bytes(r, &out->confirmation_tag), fail);
-	TRY_GOTO(tls_read_u32(r, &out->signer), fail);
+	TRY_GOTO(mls_tls_read_u32(r, &out->signer), fail);
 	TRY_GOTO(mls_read_bytes(r, &out->signature), fail);
 	return 0;
 fail:
@@ -84,7 +84,7 @@ int mls_group_info_encode_tbs(struct aim_buf *w, const struct mls_group_info *gi
 	TRY(mls_group_context_encode(w, &gi->group_context));
 	TRY(mls_extension_list_encode(w, &gi->extensions));
 	TRY(mls_write_bytes(w, &gi->confirmation_tag));
-	return tls_write_u32(w, gi->signer);
+	return mls_tls_write_u32(w, gi->signer);
 }
 
 int mls_group_info_encode(struct aim_buf *w, const struct mls_group_info *in)
@@ -109,13 +109,13 @@ void mls_group_info_free(struct mls_group_info *x)
 MLS_CODEC_ADAPTERS(pre_shared_key_id)
 MLS_CODEC_DEFINE_PARSE(group_secrets)
 
-int mls_group_secrets_decode(struct tls_reader *r, struct mls_group_secrets *out)
+int mls_group_secrets_decode(struct mls_tls_reader *r, struct mls_group_secrets *out)
 {
 	int rc = 0;
 	void *arr;
 	memset(out, 0, sizeof *out);
 	TRY_GOTO(mls_read_bytes(r, &out->joiner_secret), fail);
-	TRY_GOTO(tls_read_optional(r, &out->has_path_secret), fail);
+	TRY_GOTO(mls_tls_read_optional(r, &out->has_path_secret), fail);
 	if (out->has_path_secret)
 		TRY_GOTO(mls_path_secret_decode(r, &out->path_secret), fail);
 	TRY_GOTO(mls_read_struct_vec(r, sizeof(struct mls_pre_shared_key_id), MLS_MAX_LIST,
@@ -132,7 +132,7 @@ fail:
 int mls_group_secrets_encode(struct aim_buf *w, const struct mls_group_secrets *in)
 {
 	TRY(mls_write_bytes(w, &in->joiner_secret));
-	TRY(tls_write_u8(w, in->has_path_secret ? 1 : 0));
+	TRY(mls_tls_write_u8(w, in->has_path_secret ? 1 : 0));
 	if (in->has_path_secret)
 		TRY(mls_path_secret_encode(w, &in->path_secret));
 	return mls_write_struct_vec(w, in->psks, sizeof(struct mls_pre_shared_key_id), in->n_psks,
@@ -154,7 +154,7 @@ void mls_group_secrets_free(struct mls_group_secrets *x)
 
 MLS_CODEC_DEFINE_PARSE(encrypted_group_secrets)
 
-int mls_encrypted_group_secrets_decode(struct tls_reader *r,
+int mls_encrypted_group_secrets_decode(struct mls_tls_reader *r,
 				       struct mls_encrypted_group_secrets *out)
 {
 	int rc = 0;
@@ -185,12 +185,12 @@ void mls_encrypted_group_secrets_free(struct mls_encrypted_group_secrets *x)
 MLS_CODEC_ADAPTERS(encrypted_group_secrets)
 MLS_CODEC_DEFINE_PARSE(welcome)
 
-int mls_welcome_decode(struct tls_reader *r, struct mls_welcome *out)
+int mls_welcome_decode(struct mls_tls_reader *r, struct mls_welcome *out)
 {
 	int rc = 0;
 	void *arr;
 	memset(out, 0, sizeof *out);
-	TRY_GOTO(tls_read_u16(r, &out->cipher_suite), fail);
+	TRY_GOTO(mls_tls_read_u16(r, &out->cipher_suite), fail);
 	TRY_GOTO(mls_read_struct_vec(r, sizeof(struct mls_encrypted_group_secrets), MLS_MAX_LEAVES,
 				     mls_encrypted_group_secrets_decode_v,
 				     mls_encrypted_group_secrets_free_v, &arr, &out->n_secrets),
@@ -205,7 +205,7 @@ fail:
 
 int mls_welcome_encode(struct aim_buf *w, const struct mls_welcome *in)
 {
-	TRY(tls_write_u16(w, in->cipher_suite));
+	TRY(mls_tls_write_u16(w, in->cipher_suite));
 	TRY(mls_write_struct_vec(w, in->secrets, sizeof(struct mls_encrypted_group_secrets),
 				 in->n_secrets, mls_encrypted_group_secrets_encode_v));
 	return mls_write_bytes(w, &in->encrypted_group_info);

@@ -1,6 +1,6 @@
 /* MLS codec: PreSharedKeyID, the proposals, ProposalOrRef and Commit
  * (RFC 9420 sections 8.4, 12.1, 12.4). */
-#include "mls/codec.h"
+#include "mls/codec_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,22 +9,22 @@
 
 MLS_CODEC_DEFINE_PARSE(pre_shared_key_id)
 
-int mls_pre_shared_key_id_decode(struct tls_reader *r, struct mls_pre_shared_key_id *out)
+int mls_pre_shared_key_id_decode(struct mls_tls_reader *r, struct mls_pre_shared_key_id *out)
 {
 	int rc = 0;
 	memset(out, 0, sizeof *out);
-	TRY_GOTO(tls_read_u8(r, &out->psktype), fail);
+	TRY_GOTO(mls_tls_read_u8(r, &out->psktype), fail);
 	/* enum { reserved(0), external(1), resumption(2), (255) } PSKType */
 	if (out->psktype == MLS_PSK_EXTERNAL) {
 		TRY_GOTO(mls_read_bytes(r, &out->psk_id), fail);
 	} else if (out->psktype == MLS_PSK_RESUMPTION) {
-		TRY_GOTO(tls_read_u8(r, &out->usage), fail);
+		TRY_GOTO(mls_tls_read_u8(r, &out->usage), fail);
 		/* enum { reserved(0), application(1), reinit(2), branch(3), (255) } */
 		ENSURE_GOTO(out->usage >= MLS_RESUMPTION_APPLICATION &&
 				    out->usage <= MLS_RESUMPTION_BRANCH,
 			    fail, AIM_ERR_UNSUPPORTED, "resumption usage %u", out->usage);
 		TRY_GOTO(mls_read_bytes(r, &out->psk_group_id), fail);
-		TRY_GOTO(tls_read_u64(r, &out->psk_epoch), fail);
+		TRY_GOTO(mls_tls_read_u64(r, &out->psk_epoch), fail);
 	} else {
 		ENSURE_GOTO(false, fail, AIM_ERR_UNSUPPORTED, "psktype %u", out->psktype);
 	}
@@ -37,15 +37,15 @@ fail:
 
 int mls_pre_shared_key_id_encode(struct aim_buf *w, const struct mls_pre_shared_key_id *in)
 {
-	TRY(tls_write_u8(w, in->psktype));
+	TRY(mls_tls_write_u8(w, in->psktype));
 	if (in->psktype == MLS_PSK_EXTERNAL) {
 		TRY(mls_write_bytes(w, &in->psk_id));
 	} else if (in->psktype == MLS_PSK_RESUMPTION) {
 		ENSURE(in->usage >= MLS_RESUMPTION_APPLICATION && in->usage <= MLS_RESUMPTION_BRANCH,
 		       AIM_ERR_INVALID, "resumption usage %u", in->usage);
-		TRY(tls_write_u8(w, in->usage));
+		TRY(mls_tls_write_u8(w, in->usage));
 		TRY(mls_write_bytes(w, &in->psk_group_id));
-		TRY(tls_write_u64(w, in->psk_epoch));
+		TRY(mls_tls_write_u64(w, in->psk_epoch));
 	} else {
 		return aim_fail(AIM_ERR_INVALID, "psktype %u", in->psktype);
 	}
@@ -66,7 +66,7 @@ void mls_pre_shared_key_id_free(struct mls_pre_shared_key_id *x)
 
 MLS_CODEC_DEFINE_PARSE(add)
 
-int mls_add_decode(struct tls_reader *r, struct mls_add *out)
+int mls_add_decode(struct mls_tls_reader *r, struct mls_add *out)
 {
 	return mls_key_package_decode(r, &out->key_package);
 }
@@ -84,7 +84,7 @@ void mls_add_free(struct mls_add *x)
 
 MLS_CODEC_DEFINE_PARSE(update)
 
-int mls_update_decode(struct tls_reader *r, struct mls_update *out)
+int mls_update_decode(struct mls_tls_reader *r, struct mls_update *out)
 {
 	return mls_leaf_node_decode(r, &out->leaf_node);
 }
@@ -102,15 +102,15 @@ void mls_update_free(struct mls_update *x)
 
 MLS_CODEC_DEFINE_PARSE(remove)
 
-int mls_remove_decode(struct tls_reader *r, struct mls_remove *out)
+int mls_remove_decode(struct mls_tls_reader *r, struct mls_remove *out)
 {
 	out->removed = 0;
-	return tls_read_u32(r, &out->removed);
+	return mls_tls_read_u32(r, &out->removed);
 }
 
 int mls_remove_encode(struct aim_buf *w, const struct mls_remove *in)
 {
-	return tls_write_u32(w, in->removed);
+	return mls_tls_write_u32(w, in->removed);
 }
 
 void mls_remove_free(struct mls_remove *x)
@@ -121,7 +121,7 @@ void mls_remove_free(struct mls_remove *x)
 
 MLS_CODEC_DEFINE_PARSE(pre_shared_key)
 
-int mls_pre_shared_key_decode(struct tls_reader *r, struct mls_pre_shared_key *out)
+int mls_pre_shared_key_decode(struct mls_tls_reader *r, struct mls_pre_shared_key *out)
 {
 	return mls_pre_shared_key_id_decode(r, &out->psk);
 }
@@ -139,13 +139,13 @@ void mls_pre_shared_key_free(struct mls_pre_shared_key *x)
 
 MLS_CODEC_DEFINE_PARSE(reinit)
 
-int mls_reinit_decode(struct tls_reader *r, struct mls_reinit *out)
+int mls_reinit_decode(struct mls_tls_reader *r, struct mls_reinit *out)
 {
 	int rc = 0;
 	memset(out, 0, sizeof *out);
 	TRY_GOTO(mls_read_bytes(r, &out->group_id), fail);
-	TRY_GOTO(tls_read_u16(r, &out->version), fail);
-	TRY_GOTO(tls_read_u16(r, &out->cipher_suite), fail);
+	TRY_GOTO(mls_tls_read_u16(r, &out->version), fail);
+	TRY_GOTO(mls_tls_read_u16(r, &out->cipher_suite), fail);
 	TRY_GOTO(mls_extension_list_decode(r, &out->extensions), fail);
 	return 0;
 fail:
@@ -156,8 +156,8 @@ fail:
 int mls_reinit_encode(struct aim_buf *w, const struct mls_reinit *in)
 {
 	TRY(mls_write_bytes(w, &in->group_id));
-	TRY(tls_write_u16(w, in->version));
-	TRY(tls_write_u16(w, in->cipher_suite));
+	TRY(mls_tls_write_u16(w, in->version));
+	TRY(mls_tls_write_u16(w, in->cipher_suite));
 	return mls_extension_list_encode(w, &in->extensions);
 }
 
@@ -172,7 +172,7 @@ void mls_reinit_free(struct mls_reinit *x)
 
 MLS_CODEC_DEFINE_PARSE(external_init)
 
-int mls_external_init_decode(struct tls_reader *r, struct mls_external_init *out)
+int mls_external_init_decode(struct mls_tls_reader *r, struct mls_external_init *out)
 {
 	memset(out, 0, sizeof *out);
 	return mls_read_bytes(r, &out->kem_output);
@@ -191,7 +191,7 @@ void mls_external_init_free(struct mls_external_init *x)
 
 MLS_CODEC_DEFINE_PARSE(group_context_extensions)
 
-int mls_group_context_extensions_decode(struct tls_reader *r,
+int mls_group_context_extensions_decode(struct mls_tls_reader *r,
 					struct mls_group_context_extensions *out)
 {
 	return mls_extension_list_decode(r, &out->extensions);
@@ -213,11 +213,11 @@ void mls_group_context_extensions_free(struct mls_group_context_extensions *x)
 
 MLS_CODEC_DEFINE_PARSE(proposal)
 
-int mls_proposal_decode(struct tls_reader *r, struct mls_proposal *out)
+int mls_proposal_decode(struct mls_tls_reader *r, struct mls_proposal *out)
 {
 	int rc = 0;
 	memset(out, 0, sizeof *out);
-	TRY(tls_read_u16(r, &out->type));
+	TRY(mls_tls_read_u16(r, &out->type));
 	switch (out->type) {
 	case MLS_PROPOSAL_ADD:
 		TRY_GOTO(mls_add_decode(r, &out->add), fail);
@@ -266,7 +266,7 @@ int mls_proposal_encode(struct aim_buf *w, const struct mls_proposal *in)
 	default:
 		return aim_fail(AIM_ERR_INVALID, "proposal_type 0x%04x", in->type);
 	}
-	TRY(tls_write_u16(w, in->type));
+	TRY(mls_tls_write_u16(w, in->type));
 	switch (in->type) {
 	case MLS_PROPOSAL_ADD:
 		return mls_add_encode(w, &in->add);
@@ -315,11 +315,11 @@ int mls_proposal_copy(struct mls_proposal *dst, const struct mls_proposal *src)
 
 MLS_CODEC_DEFINE_PARSE(proposal_or_ref)
 
-int mls_proposal_or_ref_decode(struct tls_reader *r, struct mls_proposal_or_ref *out)
+int mls_proposal_or_ref_decode(struct mls_tls_reader *r, struct mls_proposal_or_ref *out)
 {
 	int rc = 0;
 	memset(out, 0, sizeof *out);
-	TRY(tls_read_u8(r, &out->type));
+	TRY(mls_tls_read_u8(r, &out->type));
 	/* enum { reserved(0), proposal(1), reference(2), (255) } ProposalOrRefType */
 	if (out->type == MLS_POR_PROPOSAL)
 		TRY_GOTO(mls_proposal_decode(r, &out->proposal), fail);
@@ -337,7 +337,7 @@ int mls_proposal_or_ref_encode(struct aim_buf *w, const struct mls_proposal_or_r
 {
 	ENSURE(in->type == MLS_POR_PROPOSAL || in->type == MLS_POR_REFERENCE, AIM_ERR_INVALID,
 	       "ProposalOrRefType %u", in->type);
-	TRY(tls_write_u8(w, in->type));
+	TRY(mls_tls_write_u8(w, in->type));
 	if (in->type == MLS_POR_PROPOSAL)
 		return mls_proposal_encode(w, &in->proposal);
 	return mls_write_bytes(w, &in->reference);
@@ -358,7 +358,7 @@ MLS_CODEC_ADAPTERS(proposal_or_ref)
 
 MLS_CODEC_DEFINE_PARSE(commit)
 
-int mls_commit_decode(struct tls_reader *r, struct mls_commit *out)
+int mls_commit_decode(struct mls_tls_reader *r, struct mls_commit *out)
 {
 	int rc = 0;
 	void *arr;
@@ -367,7 +367,7 @@ int mls_commit_decode(struct tls_reader *r, struct mls_commit *out)
 				mls_proposal_or_ref_decode_v, mls_proposal_or_ref_free_v, &arr,
 				&out->n_proposals));
 	out->proposals = arr;
-	TRY_GOTO(tls_read_optional(r, &out->has_path), fail);
+	TRY_GOTO(mls_tls_read_optional(r, &out->has_path), fail);
 	if (out->has_path)
 		TRY_GOTO(mls_update_path_decode(r, &out->path), fail);
 	return 0;
@@ -380,7 +380,7 @@ int mls_commit_encode(struct aim_buf *w, const struct mls_commit *in)
 {
 	TRY(mls_write_struct_vec(w, in->proposals, sizeof(struct mls_proposal_or_ref),
 				 in->n_proposals, mls_proposal_or_ref_encode_v));
-	TRY(tls_write_u8(w, in->has_path ? 1 : 0));
+	TRY(mls_tls_write_u8(w, in->has_path ? 1 : 0));
 	if (in->has_path)
 		TRY(mls_update_path_encode(w, &in->path));
 	return 0;

@@ -1,6 +1,6 @@
 /* MLS codec: LeafNode, KeyPackage, ParentNode, Node, the ratchet tree and
  * the TreeKEM structures (RFC 9420 sections 7, 10, 12.4.3.3). */
-#include "mls/codec.h"
+#include "mls/codec_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,7 @@ static bool leaf_source_known(uint8_t s)
 
 MLS_CODEC_DEFINE_PARSE(leaf_node)
 
-int mls_leaf_node_decode(struct tls_reader *r, struct mls_leaf_node *out)
+int mls_leaf_node_decode(struct mls_tls_reader *r, struct mls_leaf_node *out)
 {
 	int rc = 0;
 	memset(out, 0, sizeof *out);
@@ -23,7 +23,7 @@ int mls_leaf_node_decode(struct tls_reader *r, struct mls_leaf_node *out)
 	TRY_GOTO(mls_read_bytes(r, &out->signature_key), fail);
 	TRY_GOTO(mls_credential_decode(r, &out->credential), fail);
 	TRY_GOTO(mls_capabilities_decode(r, &out->capabilities), fail);
-	TRY_GOTO(tls_read_u8(r, &out->source), fail);
+	TRY_GOTO(mls_tls_read_u8(r, &out->source), fail);
 	/* enum { reserved(0), key_package(1), update(2), commit(3), (255) } */
 	ENSURE_GOTO(leaf_source_known(out->source), fail, AIM_ERR_UNSUPPORTED,
 		    "leaf_node_source %u", out->source);
@@ -47,7 +47,7 @@ static int leaf_node_encode_body(struct aim_buf *w, const struct mls_leaf_node *
 	TRY(mls_write_bytes(w, &in->signature_key));
 	TRY(mls_credential_encode(w, &in->credential));
 	TRY(mls_capabilities_encode(w, &in->capabilities));
-	TRY(tls_write_u8(w, in->source));
+	TRY(mls_tls_write_u8(w, in->source));
 	if (in->source == MLS_LEAF_SOURCE_KEY_PACKAGE)
 		TRY(mls_lifetime_encode(w, &in->lifetime));
 	else if (in->source == MLS_LEAF_SOURCE_COMMIT)
@@ -69,8 +69,8 @@ int mls_leaf_node_encode_tbs(struct aim_buf *w, const struct mls_leaf_node *leaf
 	 * case update: case commit: opaque group_id<V>; uint32 leaf_index; } */
 	if (leaf->source == MLS_LEAF_SOURCE_KEY_PACKAGE)
 		return 0;
-	TRY(tls_write_vec_bytes(w, group_id));
-	return tls_write_u32(w, leaf_index);
+	TRY(mls_tls_write_vec_bytes(w, group_id));
+	return mls_tls_write_u32(w, leaf_index);
 }
 
 void mls_leaf_node_free(struct mls_leaf_node *x)
@@ -91,12 +91,12 @@ void mls_leaf_node_free(struct mls_leaf_node *x)
 
 MLS_CODEC_DEFINE_PARSE(key_package)
 
-int mls_key_package_decode(struct tls_reader *r, struct mls_key_package *out)
+int mls_key_package_decode(struct mls_tls_reader *r, struct mls_key_package *out)
 {
 	int rc = 0;
 	memset(out, 0, sizeof *out);
-	TRY_GOTO(tls_read_u16(r, &out->version), fail);
-	TRY_GOTO(tls_read_u16(r, &out->cipher_suite), fail);
+	TRY_GOTO(mls_tls_read_u16(r, &out->version), fail);
+	TRY_GOTO(mls_tls_read_u16(r, &out->cipher_suite), fail);
 	TRY_GOTO(mls_read_bytes(r, &out->init_key), fail);
 	TRY_GOTO(mls_leaf_node_decode(r, &out->leaf_node), fail);
 	TRY_GOTO(mls_extension_list_decode(r, &out->extensions), fail);
@@ -109,8 +109,8 @@ fail:
 
 int mls_key_package_encode_tbs(struct aim_buf *w, const struct mls_key_package *kp)
 {
-	TRY(tls_write_u16(w, kp->version));
-	TRY(tls_write_u16(w, kp->cipher_suite));
+	TRY(mls_tls_write_u16(w, kp->version));
+	TRY(mls_tls_write_u16(w, kp->cipher_suite));
 	TRY(mls_write_bytes(w, &kp->init_key));
 	TRY(mls_leaf_node_encode(w, &kp->leaf_node));
 	return mls_extension_list_encode(w, &kp->extensions);
@@ -137,7 +137,7 @@ void mls_key_package_free(struct mls_key_package *x)
 
 MLS_CODEC_DEFINE_PARSE(parent_node)
 
-int mls_parent_node_decode(struct tls_reader *r, struct mls_parent_node *out)
+int mls_parent_node_decode(struct mls_tls_reader *r, struct mls_parent_node *out)
 {
 	int rc = 0;
 	struct aim_bytes v;
@@ -145,7 +145,7 @@ int mls_parent_node_decode(struct tls_reader *r, struct mls_parent_node *out)
 	TRY_GOTO(mls_read_bytes(r, &out->encryption_key), fail);
 	TRY_GOTO(mls_read_bytes(r, &out->parent_hash), fail);
 	/* uint32 unmerged_leaves<V> */
-	TRY_GOTO(tls_read_vec(r, &v), fail);
+	TRY_GOTO(mls_tls_read_vec(r, &v), fail);
 	ENSURE_GOTO(v.len % 4 == 0, fail, AIM_ERR_DECODE, "unmerged_leaves of length %zu",
 		    v.len);
 	ENSURE_GOTO(v.len / 4 <= MLS_MAX_LEAVES, fail, AIM_ERR_LIMIT,
@@ -171,10 +171,10 @@ int mls_parent_node_encode(struct aim_buf *w, const struct mls_parent_node *in)
 	TRY(mls_write_bytes(w, &in->parent_hash));
 	ENSURE(in->unmerged_leaves.n == 0 || in->unmerged_leaves.v, AIM_ERR_INVALID,
 	       "unmerged_leaves: NULL");
-	size_t mark = tls_vec_begin(w);
+	size_t mark = mls_tls_vec_begin(w);
 	for (size_t i = 0; i < in->unmerged_leaves.n; i++)
-		TRY(tls_write_u32(w, in->unmerged_leaves.v[i]));
-	return tls_vec_end(w, mark);
+		TRY(mls_tls_write_u32(w, in->unmerged_leaves.v[i]));
+	return mls_tls_vec_end(w, mark);
 }
 
 void mls_parent_node_free(struct mls_parent_node *x)
@@ -191,11 +191,11 @@ void mls_parent_node_free(struct mls_parent_node *x)
 
 MLS_CODEC_DEFINE_PARSE(node)
 
-int mls_node_decode(struct tls_reader *r, struct mls_node *out)
+int mls_node_decode(struct mls_tls_reader *r, struct mls_node *out)
 {
 	int rc = 0;
 	memset(out, 0, sizeof *out);
-	TRY(tls_read_u8(r, &out->type));
+	TRY(mls_tls_read_u8(r, &out->type));
 	/* enum { reserved(0), leaf(1), parent(2), (255) } NodeType */
 	if (out->type == MLS_NODE_LEAF)
 		TRY_GOTO(mls_leaf_node_decode(r, &out->leaf), fail);
@@ -213,7 +213,7 @@ int mls_node_encode(struct aim_buf *w, const struct mls_node *in)
 {
 	ENSURE(in->type == MLS_NODE_LEAF || in->type == MLS_NODE_PARENT, AIM_ERR_INVALID,
 	       "node_type %u", in->type);
-	TRY(tls_write_u8(w, in->type));
+	TRY(mls_tls_write_u8(w, in->type));
 	if (in->type == MLS_NODE_LEAF)
 		return mls_leaf_node_encode(w, &in->leaf);
 	return mls_parent_node_encode(w, &in->parent);
@@ -229,12 +229,12 @@ void mls_node_free(struct mls_node *x)
 }
 
 /* optional<Node> */
-static int opt_node_decode_v(struct tls_reader *r, void *x)
+static int opt_node_decode_v(struct mls_tls_reader *r, void *x)
 {
 	struct mls_node *n = x;
 	bool present;
 	memset(n, 0, sizeof *n);
-	TRY(tls_read_optional(r, &present));
+	TRY(mls_tls_read_optional(r, &present));
 	return present ? mls_node_decode(r, n) : 0;
 }
 
@@ -242,8 +242,8 @@ static int opt_node_encode_v(struct aim_buf *w, const void *x)
 {
 	const struct mls_node *n = x;
 	if (n->type == MLS_NODE_BLANK)
-		return tls_write_u8(w, 0);
-	TRY(tls_write_u8(w, 1));
+		return mls_tls_write_u8(w, 0);
+	TRY(mls_tls_write_u8(w, 1));
 	return mls_node_encode(w, n);
 }
 
@@ -273,7 +273,7 @@ static int tree_check(const struct mls_ratchet_tree *t, enum aim_err code)
 
 MLS_CODEC_DEFINE_PARSE(ratchet_tree)
 
-int mls_ratchet_tree_decode(struct tls_reader *r, struct mls_ratchet_tree *out)
+int mls_ratchet_tree_decode(struct mls_tls_reader *r, struct mls_ratchet_tree *out)
 {
 	void *arr;
 	memset(out, 0, sizeof *out);
@@ -308,7 +308,7 @@ void mls_ratchet_tree_free(struct mls_ratchet_tree *x)
 
 MLS_CODEC_DEFINE_PARSE(hpke_ciphertext)
 
-int mls_hpke_ciphertext_decode(struct tls_reader *r, struct mls_hpke_ciphertext *out)
+int mls_hpke_ciphertext_decode(struct mls_tls_reader *r, struct mls_hpke_ciphertext *out)
 {
 	memset(out, 0, sizeof *out);
 	if (mls_read_bytes(r, &out->kem_output) != 0 || mls_read_bytes(r, &out->ciphertext) != 0) {
@@ -335,7 +335,7 @@ void mls_hpke_ciphertext_free(struct mls_hpke_ciphertext *x)
 MLS_CODEC_ADAPTERS(hpke_ciphertext)
 MLS_CODEC_DEFINE_PARSE(update_path_node)
 
-int mls_update_path_node_decode(struct tls_reader *r, struct mls_update_path_node *out)
+int mls_update_path_node_decode(struct mls_tls_reader *r, struct mls_update_path_node *out)
 {
 	int rc = 0;
 	void *arr;
@@ -376,7 +376,7 @@ MLS_CODEC_DEFINE_PARSE(update_path)
 /* A path has one node per level of the tree: at most log2(MLS_MAX_LEAVES)+1. */
 #define MLS_MAX_PATH 32
 
-int mls_update_path_decode(struct tls_reader *r, struct mls_update_path *out)
+int mls_update_path_decode(struct mls_tls_reader *r, struct mls_update_path *out)
 {
 	int rc = 0;
 	void *arr;
@@ -413,7 +413,7 @@ void mls_update_path_free(struct mls_update_path *x)
 
 MLS_CODEC_DEFINE_PARSE(path_secret)
 
-int mls_path_secret_decode(struct tls_reader *r, struct mls_path_secret *out)
+int mls_path_secret_decode(struct mls_tls_reader *r, struct mls_path_secret *out)
 {
 	memset(out, 0, sizeof *out);
 	return mls_read_bytes(r, &out->path_secret);

@@ -5,6 +5,7 @@
 
 #include "mls/framing.h"
 #include "mls/labeled.h"
+#include "mls/tls.h"
 
 static enum mls_ratchet_kind kind_of(uint8_t content_type)
 {
@@ -223,8 +224,8 @@ int mls_private_message_unprotect(const struct aim_suite *cs, struct mls_secret_
 	mls_ratchet_keys_wipe(&keys);
 	TRY_GOTO(mls_secret_tree_consume(st, sender.leaf_index, kind, sender.generation), done);
 
-	struct tls_reader r;
-	tls_reader_init(&r, pt.data, pt.len);
+	struct mls_tls_reader r;
+	mls_tls_reader_init(&r, pt.data, pt.len);
 	/* Also refuses non-zero padding ("if this check fails, the enclosing
 	 * PrivateMessage MUST be rejected as malformed"). */
 	TRY_GOTO(mls_private_message_content_decode(&r, pm->content_type, &pmc), done);

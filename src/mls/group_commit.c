@@ -1,8 +1,7 @@
 /* The MLS member group: sending proposals and Commits, Welcome and
  * GroupInfo creation, pending state, joining by external commit (RFC 9420
  * sections 12.1, 12.4.1, 12.4.3). */
-#define MLS_GROUP_INTERNAL
-#include "mls/group.h"
+#include "mls/group_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +9,11 @@
 #include "mls/framing.h"
 #include "mls/labeled.h"
 #include "mls/proposals.h"
+#include "mls/tls.h"
 
 /* ---- Pending state ------------------------------------------------------------ */
 
-void grp_adopt(struct mls_group *g, struct mls_group *n)
+void mls_grp_adopt(struct mls_group *g, struct mls_group *n)
 {
 	struct mls_group tmp = *g;
 	*g = *n;
@@ -32,7 +32,7 @@ int mls_group_merge_pending(struct mls_group *g)
 	ENSURE(g->pending, AIM_ERR_STATE, "no pending commit");
 	struct mls_group *n = g->pending;
 	g->pending = NULL;
-	grp_adopt(g, n);
+	mls_grp_adopt(g, n);
 	return 0;
 }
 
@@ -100,7 +100,7 @@ static int send_proposal(struct mls_group *g, struct mls_proposal *p, struct aim
 	ENSURE_GOTO(g->active, out, AIM_ERR_STATE, "not a member any more");
 	/* validate what we send as a receiver would */
 	struct mls_proposal_ctx pc;
-	grp_proposal_ctx(g, &pc);
+	mls_grp_proposal_ctx(g, &pc);
 	TRY_GOTO(mls_proposal_validate(&pc, &fc.proposal, fc.sender), out);
 	uint16_t wf = wire_format(g, 0);
 	size_t mark = out->len;
@@ -120,13 +120,13 @@ static int send_proposal(struct mls_group *g, struct mls_proposal *p, struct aim
 	ENSURE_GOTO(!mls_proposal_cache_find(&g->cache, AIM_BYTES(ref, cs->nh)), out,
 		    AIM_ERR_EXISTS, "the same proposal was already sent this epoch");
 	if (wf == MLS_WIRE_PRIVATE_MESSAGE) {
-		TRY_GOTO(grp_seal_private(g, &fc, &auth, false, out), out);
+		TRY_GOTO(mls_grp_seal_private(g, &fc, &auth, false, out), out);
 	} else {
 		TRY_GOTO(mls_public_message_protect(cs, &fc, &auth, &g->ctx,
 						    AIM_BYTES(g->sec.membership_key, cs->nh), &pm),
 			 out);
-		TRY_GOTO(grp_wrap_public(&pm, out), out);
-		TRY_GOTO(grp_sent_record(g, out, mark), out);
+		TRY_GOTO(mls_grp_wrap_public(&pm, out), out);
+		TRY_GOTO(mls_grp_sent_record(g, out, mark), out);
 	}
 	if (mls_proposal_cache_add(&g->cache, &ac, NULL) != 0) {
 		out->len = mark;
@@ -187,8 +187,8 @@ int mls_group_propose_update(struct mls_group *g, const struct mls_leaf_node *le
 	aim_buf_init(&sk, 4096);
 	int rc = 0;
 	TRY_GOTO(fresh_leaf(g, leaf_template, &p.update.leaf_node, &sk), out);
-	TRY_GOTO(grp_updates_add(g, mls_bytes_view(&p.update.leaf_node.encryption_key),
-				 aim_buf_bytes(&sk)),
+	TRY_GOTO(mls_grp_updates_add(g, mls_bytes_view(&p.update.leaf_node.encryption_key),
+				     aim_buf_bytes(&sk)),
 		 out);
 	rc = send_proposal(g, &p, out);
 	if (rc) {
@@ -324,7 +324,7 @@ static int make_group_info(const struct mls_group *g, bool external_pub, bool wi
 					      &pk),
 			 out);
 		aim_buf_reset(&tmp);
-		TRY_GOTO(tls_write_vec(&tmp, pk.data, pk.len), out);
+		TRY_GOTO(mls_tls_write_vec(&tmp, pk.data, pk.len), out);
 		TRY_GOTO(add_extension(&gi->extensions, MLS_EXT_EXTERNAL_PUB, &tmp), out);
 	}
 	/* confirmation_tag = MAC(confirmation_key, confirmed_transcript_hash) */
@@ -383,7 +383,7 @@ static int build_list(struct mls_group *g, const struct mls_commit_params *pr,
 	struct mls_proposal_or_ref *r;
 	if (pr->include_pending) {
 		struct mls_proposal_ctx pc;
-		grp_proposal_ctx(g, &pc);
+		mls_grp_proposal_ctx(g, &pc);
 		struct mls_proposal_list sel;
 		TRY(mls_proposals_select(&pc, &g->cache, g->own_leaf, &sel));
 		for (size_t i = 0; i < sel.n; i++) {
@@ -413,8 +413,8 @@ static int build_list(struct mls_group *g, const struct mls_commit_params *pr,
 		aim_buf_init(&tmp, MLS_MAX_MESSAGE);
 		int rc = mls_reinit_encode(&tmp, pr->reinit);
 		if (rc == 0) {
-			struct tls_reader rd;
-			tls_reader_init(&rd, tmp.data, tmp.len);
+			struct mls_tls_reader rd;
+			mls_tls_reader_init(&rd, tmp.data, tmp.len);
 			rc = mls_reinit_decode(&rd, &r->proposal.reinit);
 		}
 		aim_buf_free(&tmp);
@@ -559,7 +559,7 @@ static int commit_enter_epoch(struct mls_group *n, const uint8_t *init_secret,
 	TRY_GOTO(mls_transcript_interim(cs, AIM_BYTES(confirmed, cs->nh), AIM_BYTES(tag, cs->nh),
 					n->interim),
 		 out);
-	TRY_GOTO(grp_install_epoch(n, &sec), out);
+	TRY_GOTO(mls_grp_install_epoch(n, &sec), out);
 out:
 	mls_epoch_secrets_wipe(&sec);
 	aim_wipe(tag, sizeof tag);
@@ -605,8 +605,8 @@ static int commit_with(struct mls_group *g, const struct mls_commit_params *para
 		aim_buf_init(&tmp, MLS_MAX_MESSAGE);
 		int r2 = mls_pre_shared_key_id_encode(&tmp, special);
 		if (r2 == 0) {
-			struct tls_reader rd;
-			tls_reader_init(&rd, tmp.data, tmp.len);
+			struct mls_tls_reader rd;
+			mls_tls_reader_init(&rd, tmp.data, tmp.len);
 			r2 = mls_pre_shared_key_id_decode(&rd, &sp->proposal.psk.psk);
 		}
 		aim_buf_free(&tmp);
@@ -614,7 +614,7 @@ static int commit_with(struct mls_group *g, const struct mls_commit_params *para
 	}
 
 	struct mls_proposal_ctx pc;
-	grp_proposal_ctx(g, &pc);
+	mls_grp_proposal_ctx(g, &pc);
 	TRY_GOTO(mls_commit_resolve(c, fc.sender, &g->cache, &list), out);
 	bool path = params->force_path || mls_proposals_path_required(&list);
 	if (special) {
@@ -626,7 +626,7 @@ static int commit_with(struct mls_group *g, const struct mls_commit_params *para
 	}
 
 	/* the next epoch's state, built on copies */
-	n = grp_new(&g->cfg, cs);
+	n = mls_grp_new(&g->cfg, cs);
 	n->own_leaf = g->own_leaf;
 	TRY_GOTO(mls_bytes_copy(&n->sig_priv, &g->sig_priv), out);
 	mls_tree_free(&n->tree);
@@ -637,7 +637,7 @@ static int commit_with(struct mls_group *g, const struct mls_commit_params *para
 	memcpy(n->res, g->res, sizeof g->res);
 	n->n_res = g->n_res;
 	TRY_GOTO(mls_proposals_apply(&list, &n->tree, &n->ctx, &ap), out);
-	TRY_GOTO(grp_note_reinit(n, ap.reinit), out);
+	TRY_GOTO(mls_grp_note_reinit(n, ap.reinit), out);
 	mls_tree_priv_prune(&n->priv, &n->tree);
 	if (path) {
 		/* "Create an UpdatePath" over the tree with the proposals
@@ -665,8 +665,8 @@ static int commit_with(struct mls_group *g, const struct mls_commit_params *para
 					  mls_bytes_view(&auth.signature), confirmed),
 		 out);
 	TRY_GOTO(mls_bytes_set(&n->ctx.confirmed_transcript_hash, confirmed, cs->nh), out);
-	TRY_GOTO(grp_psk_secret(g, ap.psks, ap.n_psks, mls_bytes_view(&g->ctx.group_id),
-				psk_secret),
+	TRY_GOTO(mls_grp_psk_secret(g, ap.psks, ap.n_psks, mls_bytes_view(&g->ctx.group_id),
+				    psk_secret),
 		 out);
 	TRY_GOTO(commit_enter_epoch(n, g->sec.init_secret, commit_secret, psk_secret, confirmed,
 				    &auth),
@@ -679,12 +679,12 @@ static int commit_with(struct mls_group *g, const struct mls_commit_params *para
 	TRY_GOTO(mls_group_group_info(n, true, g->cfg.ratchet_tree_extension, &out->group_info),
 		 out);
 	if (wf == MLS_WIRE_PRIVATE_MESSAGE) {
-		TRY_GOTO(grp_seal_private(g, &fc, &auth, false, &out->commit), out);
+		TRY_GOTO(mls_grp_seal_private(g, &fc, &auth, false, &out->commit), out);
 	} else {
 		TRY_GOTO(mls_public_message_protect(cs, &fc, &auth, &g->ctx,
 						    AIM_BYTES(g->sec.membership_key, cs->nh), &pm),
 			 out);
-		TRY_GOTO(grp_wrap_public(&pm, &out->commit), out);
+		TRY_GOTO(mls_grp_wrap_public(&pm, &out->commit), out);
 	}
 	TRY_GOTO(aim_sha256(AIM_BYTES(out->commit.data + mark_c, out->commit.len - mark_c),
 			    g->pending_hash),
@@ -727,7 +727,7 @@ int mls_group_join_external(const struct mls_group_config *cfg, struct aim_bytes
 	ENSURE(n_psk_ids <= MLS_MAX_PSKS, AIM_ERR_LIMIT, "%zu PSKs", n_psk_ids);
 	struct mls_message m;
 	TRY(mls_message_parse(group_info.p, group_info.len, &m));
-	struct mls_group *g = grp_new(cfg, cs); /* the group as the GroupInfo shows it */
+	struct mls_group *g = mls_grp_new(cfg, cs); /* the group as the GroupInfo shows it */
 	struct mls_group *n = NULL;
 	struct mls_framed_content fc;
 	struct mls_framed_content_auth_data auth;
@@ -756,12 +756,12 @@ int mls_group_join_external(const struct mls_group_config *cfg, struct aim_bytes
 	ENSURE_GOTO(gi->group_context.version == MLS_VERSION_10 &&
 			    gi->group_context.cipher_suite == cs->id,
 		    out, AIM_ERR_INVALID, "GroupInfo of another version / suite");
-	TRY_GOTO(grp_tree_from(cs, gi, tree, &g->tree), out);
+	TRY_GOTO(mls_grp_tree_from(cs, gi, tree, &g->tree), out);
 	const struct mls_leaf_node *signer = mls_tree_leaf(&g->tree, gi->signer);
 	ENSURE_GOTO(signer, out, AIM_ERR_INVALID, "GroupInfo signer %u is not a member",
 		    gi->signer);
 	TRY_GOTO(mls_group_info_verify(cs, gi, mls_bytes_view(&signer->signature_key)), out);
-	TRY_GOTO(grp_validate_tree(g, &g->tree, &gi->group_context), out);
+	TRY_GOTO(mls_grp_validate_tree(g, &g->tree, &gi->group_context), out);
 	TRY_GOTO(mls_group_context_copy(&g->ctx, &gi->group_context), out);
 	TRY_GOTO(mls_transcript_interim(cs, mls_bytes_view(&g->ctx.confirmed_transcript_hash),
 					mls_bytes_view(&gi->confirmation_tag), g->interim),
@@ -771,11 +771,11 @@ int mls_group_join_external(const struct mls_group_config *cfg, struct aim_bytes
 	 * SetupBaseS(external_pub, "")" with the GroupInfo's external_pub */
 	const struct mls_extension *xe = mls_extension_find(&gi->extensions, MLS_EXT_EXTERNAL_PUB);
 	ENSURE_GOTO(xe, out, AIM_ERR_NOTFOUND, "GroupInfo without external_pub");
-	struct tls_reader r;
+	struct mls_tls_reader r;
 	struct aim_bytes xpub;
-	tls_reader_init(&r, xe->data.p, xe->data.len);
-	TRY_GOTO(tls_read_vec(&r, &xpub), out);
-	TRY_GOTO(tls_reader_done(&r), out);
+	mls_tls_reader_init(&r, xe->data.p, xe->data.len);
+	TRY_GOTO(mls_tls_read_vec(&r, &xpub), out);
+	TRY_GOTO(mls_tls_reader_done(&r), out);
 	TRY_GOTO(mls_external_init_encap(cs, xpub, &kem, init_secret), out);
 
 	TRY_GOTO(mls_bytes_copy(&fc.group_id, &g->ctx.group_id), out);
@@ -802,11 +802,11 @@ int mls_group_join_external(const struct mls_group_config *cfg, struct aim_bytes
 		TRY_GOTO(psk_external(g, psk_ids[i], &por->proposal.psk.psk), out);
 	}
 	struct mls_proposal_ctx pc;
-	grp_proposal_ctx(g, &pc);
+	mls_grp_proposal_ctx(g, &pc);
 	TRY_GOTO(mls_commit_resolve(c, fc.sender, &empty, &list), out);
 	TRY_GOTO(mls_proposals_validate(&pc, &list, fc.sender, true), out);
 
-	n = grp_new(cfg, cs);
+	n = mls_grp_new(cfg, cs);
 	TRY_GOTO(mls_bytes_copy(&n->sig_priv, &kp_priv->signature_priv), out);
 	mls_tree_free(&n->tree);
 	TRY_GOTO(mls_tree_copy(&n->tree, &g->tree), out);
@@ -837,14 +837,14 @@ int mls_group_join_external(const struct mls_group_config *cfg, struct aim_bytes
 					  mls_bytes_view(&auth.signature), confirmed),
 		 out);
 	TRY_GOTO(mls_bytes_set(&n->ctx.confirmed_transcript_hash, confirmed, cs->nh), out);
-	TRY_GOTO(grp_psk_secret(n, ap.psks, ap.n_psks, mls_bytes_view(&g->ctx.group_id),
-				psk_secret),
+	TRY_GOTO(mls_grp_psk_secret(n, ap.psks, ap.n_psks, mls_bytes_view(&g->ctx.group_id),
+				    psk_secret),
 		 out);
 	TRY_GOTO(commit_enter_epoch(n, init_secret, tks.commit_secret, psk_secret, confirmed,
 				    &auth),
 		 out);
 	TRY_GOTO(mls_public_message_protect(cs, &fc, &auth, &g->ctx, AIM_BYTES(NULL, 0), &pm), out);
-	TRY_GOTO(grp_wrap_public(&pm, commit_out), out);
+	TRY_GOTO(mls_grp_wrap_public(&pm, commit_out), out);
 	*out = n;
 	n = NULL;
 out:

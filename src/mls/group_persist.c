@@ -17,12 +17,12 @@
  * before the snapshot can be received again after a restore (the state
  * does not carry the ratchets' consumed sets).
  */
-#define MLS_GROUP_INTERNAL
-#include "mls/group.h"
+#include "mls/group_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "mls/codec_int.h"
 #include "mls/proposals.h"
 
 #define GROUP_STATE_VERSION 1
@@ -50,50 +50,50 @@ static int encode(const struct mls_group *g, struct aim_buf *w, unsigned depth)
 	struct aim_buf tmp;
 	aim_buf_init(&tmp, MLS_MAX_GROUP_STATE);
 	int rc = 0;
-	TRY_GOTO(tls_write_u8(w, GROUP_STATE_VERSION), out);
-	TRY_GOTO(tls_write_u16(w, cs->id), out);
-	TRY_GOTO(tls_write_u32(w, g->own_leaf), out);
-	TRY_GOTO(tls_write_u8(w, g->active ? 1 : 0), out);
+	TRY_GOTO(mls_tls_write_u8(w, GROUP_STATE_VERSION), out);
+	TRY_GOTO(mls_tls_write_u16(w, cs->id), out);
+	TRY_GOTO(mls_tls_write_u32(w, g->own_leaf), out);
+	TRY_GOTO(mls_tls_write_u8(w, g->active ? 1 : 0), out);
 	TRY_GOTO(mls_group_context_encode(w, &g->ctx), out);
 	TRY_GOTO(mls_tree_encode(&tmp, &g->tree), out);
-	TRY_GOTO(tls_write_vec(w, tmp.data, tmp.len), out);
+	TRY_GOTO(mls_tls_write_vec(w, tmp.data, tmp.len), out);
 	TRY_GOTO(mls_write_bytes(w, &g->sig_priv), out);
-	TRY_GOTO(tls_write_vec(w, g->interim, nh), out);
-	size_t mark = tls_vec_begin(w);
+	TRY_GOTO(mls_tls_write_vec(w, g->interim, nh), out);
+	size_t mark = mls_tls_vec_begin(w);
 	for (size_t i = 0; i < g->priv.n; i++) {
-		TRY_GOTO(tls_write_u32(w, g->priv.keys[i].node), out);
+		TRY_GOTO(mls_tls_write_u32(w, g->priv.keys[i].node), out);
 		TRY_GOTO(mls_write_bytes(w, &g->priv.keys[i].sk), out);
 	}
-	TRY_GOTO(tls_vec_end(w, mark), out);
+	TRY_GOTO(mls_tls_vec_end(w, mark), out);
 	uint8_t *f[11];
 	secret_fields((struct mls_epoch_secrets *)&g->sec, f);
 	for (size_t i = 0; i < 11; i++)
-		TRY_GOTO(tls_write_fixed(w, f[i], nh), out);
-	TRY_GOTO(tls_write_u32(w, g->sent_handshake), out);
-	TRY_GOTO(tls_write_u32(w, g->sent_application), out);
+		TRY_GOTO(mls_tls_write_fixed(w, f[i], nh), out);
+	TRY_GOTO(mls_tls_write_u32(w, g->sent_handshake), out);
+	TRY_GOTO(mls_tls_write_u32(w, g->sent_application), out);
 	TRY_GOTO(mls_proposal_cache_encode(w, &g->cache), out);
-	mark = tls_vec_begin(w);
+	mark = mls_tls_vec_begin(w);
 	for (size_t i = 0; i < g->n_upd; i++) {
 		TRY_GOTO(mls_write_bytes(w, &g->upd[i].pk), out);
 		TRY_GOTO(mls_write_bytes(w, &g->upd[i].sk), out);
 	}
-	TRY_GOTO(tls_vec_end(w, mark), out);
-	mark = tls_vec_begin(w);
+	TRY_GOTO(mls_tls_vec_end(w, mark), out);
+	mark = mls_tls_vec_begin(w);
 	for (size_t i = 0; i < g->n_res; i++) {
-		TRY_GOTO(tls_write_u64(w, g->res[i].epoch), out);
-		TRY_GOTO(tls_write_fixed(w, g->res[i].psk, nh), out);
+		TRY_GOTO(mls_tls_write_u64(w, g->res[i].epoch), out);
+		TRY_GOTO(mls_tls_write_fixed(w, g->res[i].psk, nh), out);
 	}
-	TRY_GOTO(tls_vec_end(w, mark), out);
-	TRY_GOTO(tls_write_u8(w, g->has_reinit ? 1 : 0), out);
+	TRY_GOTO(mls_tls_vec_end(w, mark), out);
+	TRY_GOTO(mls_tls_write_u8(w, g->has_reinit ? 1 : 0), out);
 	if (g->has_reinit)
 		TRY_GOTO(mls_reinit_encode(w, &g->reinit), out);
-	TRY_GOTO(tls_write_u8(w, g->pending && depth == 0 ? 1 : 0), out);
+	TRY_GOTO(mls_tls_write_u8(w, g->pending && depth == 0 ? 1 : 0), out);
 	if (g->pending && depth == 0) {
-		TRY_GOTO(tls_write_fixed(w, g->pending_hash, sizeof g->pending_hash), out);
+		TRY_GOTO(mls_tls_write_fixed(w, g->pending_hash, sizeof g->pending_hash), out);
 		aim_buf_free_secret(&tmp);
 		aim_buf_init(&tmp, MLS_MAX_GROUP_STATE);
 		TRY_GOTO(encode(g->pending, &tmp, depth + 1), out);
-		TRY_GOTO(tls_write_vec(w, tmp.data, tmp.len), out);
+		TRY_GOTO(mls_tls_write_vec(w, tmp.data, tmp.len), out);
 	}
 out:
 	aim_buf_free_secret(&tmp);
@@ -105,55 +105,55 @@ int mls_group_encode(const struct mls_group *g, struct aim_buf *w)
 	return encode(g, w, 0);
 }
 
-static int read_secret(struct tls_reader *r, size_t n, uint8_t *out)
+static int read_secret(struct mls_tls_reader *r, size_t n, uint8_t *out)
 {
 	struct aim_bytes b;
-	TRY(tls_read_fixed(r, n, &b));
+	TRY(mls_tls_read_fixed(r, n, &b));
 	memcpy(out, b.p, n);
 	return 0;
 }
 
-static int decode(const struct mls_group_config *cfg, struct tls_reader *r, unsigned depth,
+static int decode(const struct mls_group_config *cfg, struct mls_tls_reader *r, unsigned depth,
 		  struct mls_group **out)
 {
 	*out = NULL;
 	uint8_t ver, active, has_pending;
 	uint16_t suite;
 	uint32_t own;
-	TRY(tls_read_u8(r, &ver));
+	TRY(mls_tls_read_u8(r, &ver));
 	ENSURE(ver == GROUP_STATE_VERSION, AIM_ERR_UNSUPPORTED, "group state version %u", ver);
-	TRY(tls_read_u16(r, &suite));
+	TRY(mls_tls_read_u16(r, &suite));
 	const struct aim_suite *cs = aim_suite_get(suite);
 	if (!cs)
 		return -1;
 	size_t nh = cs->nh;
-	TRY(tls_read_u32(r, &own));
-	TRY(tls_read_u8(r, &active));
+	TRY(mls_tls_read_u32(r, &own));
+	TRY(mls_tls_read_u8(r, &active));
 	ENSURE(active <= 1, AIM_ERR_DECODE, "active flag %u", active);
-	struct mls_group *g = grp_new(cfg, cs);
-	struct tls_reader sub;
+	struct mls_group *g = mls_grp_new(cfg, cs);
+	struct mls_tls_reader sub;
 	struct aim_bytes b;
 	int rc = 0;
 	g->own_leaf = own;
 	g->active = active == 1;
 	TRY_GOTO(mls_group_context_decode(r, &g->ctx), out);
 	ENSURE_GOTO(g->ctx.cipher_suite == suite, out, AIM_ERR_DECODE, "suite mismatch");
-	TRY_GOTO(tls_read_vec(r, &b), out);
+	TRY_GOTO(mls_tls_read_vec(r, &b), out);
 	TRY_GOTO(mls_tree_parse(&g->tree, cs, b.p, b.len), out);
 	ENSURE_GOTO(mls_tree_leaf(&g->tree, own), out, AIM_ERR_DECODE, "own leaf %u blank", own);
 	TRY_GOTO(mls_read_bytes(r, &g->sig_priv), out);
 	ENSURE_GOTO(g->sig_priv.len == cs->sig_nsk, out, AIM_ERR_DECODE, "signature key length");
-	TRY_GOTO(tls_read_vec(r, &b), out);
+	TRY_GOTO(mls_tls_read_vec(r, &b), out);
 	ENSURE_GOTO(b.len == nh, out, AIM_ERR_DECODE, "interim hash length");
 	memcpy(g->interim, b.p, nh);
 	mls_tree_priv_free(&g->priv);
 	mls_tree_priv_init(&g->priv, cs, own);
-	TRY_GOTO(tls_read_vec_reader(r, &sub), out);
-	while (tls_remaining(&sub)) {
+	TRY_GOTO(mls_tls_read_vec_reader(r, &sub), out);
+	while (mls_tls_remaining(&sub)) {
 		uint32_t node;
-		TRY_GOTO(tls_read_u32(&sub, &node), out);
-		TRY_GOTO(tls_read_vec(&sub, &b), out);
-		ENSURE_GOTO(g->priv.n < TM_MAX_DEPTH + 1, out, AIM_ERR_LIMIT, "too many keys");
+		TRY_GOTO(mls_tls_read_u32(&sub, &node), out);
+		TRY_GOTO(mls_tls_read_vec(&sub, &b), out);
+		ENSURE_GOTO(g->priv.n < MLS_TM_MAX_DEPTH + 1, out, AIM_ERR_LIMIT, "too many keys");
 		TRY_GOTO(mls_tree_priv_set(&g->priv, node, b), out);
 	}
 	if (g->active)
@@ -164,21 +164,21 @@ static int decode(const struct mls_group_config *cfg, struct tls_reader *r, unsi
 	for (size_t i = 0; i < 11; i++)
 		TRY_GOTO(read_secret(r, nh, f[i]), out);
 	uint32_t sent_hs, sent_app;
-	TRY_GOTO(tls_read_u32(r, &sent_hs), out);
-	TRY_GOTO(tls_read_u32(r, &sent_app), out);
+	TRY_GOTO(mls_tls_read_u32(r, &sent_hs), out);
+	TRY_GOTO(mls_tls_read_u32(r, &sent_app), out);
 	TRY_GOTO(mls_proposal_cache_decode(r, &g->cache), out);
-	TRY_GOTO(tls_read_vec_reader(r, &sub), out);
-	while (tls_remaining(&sub)) {
+	TRY_GOTO(mls_tls_read_vec_reader(r, &sub), out);
+	while (mls_tls_remaining(&sub)) {
 		struct aim_bytes pk, sk;
-		TRY_GOTO(tls_read_vec(&sub, &pk), out);
-		TRY_GOTO(tls_read_vec(&sub, &sk), out);
-		TRY_GOTO(grp_updates_add(g, pk, sk), out);
+		TRY_GOTO(mls_tls_read_vec(&sub, &pk), out);
+		TRY_GOTO(mls_tls_read_vec(&sub, &sk), out);
+		TRY_GOTO(mls_grp_updates_add(g, pk, sk), out);
 	}
-	TRY_GOTO(tls_read_vec_reader(r, &sub), out);
-	while (tls_remaining(&sub)) {
+	TRY_GOTO(mls_tls_read_vec_reader(r, &sub), out);
+	while (mls_tls_remaining(&sub)) {
 		ENSURE_GOTO(g->n_res < MLS_GROUP_RESUMPTION_EPOCHS, out, AIM_ERR_LIMIT,
 			    "too many resumption PSKs");
-		TRY_GOTO(tls_read_u64(&sub, &g->res[g->n_res].epoch), out);
+		TRY_GOTO(mls_tls_read_u64(&sub, &g->res[g->n_res].epoch), out);
 		TRY_GOTO(read_secret(&sub, nh, g->res[g->n_res].psk), out);
 		g->n_res++;
 	}
@@ -202,20 +202,20 @@ static int decode(const struct mls_group_config *cfg, struct tls_reader *r, unsi
 	g->sent_handshake = sent_hs;
 	g->sent_application = sent_app;
 	uint8_t has_reinit;
-	TRY_GOTO(tls_read_u8(r, &has_reinit), out);
+	TRY_GOTO(mls_tls_read_u8(r, &has_reinit), out);
 	ENSURE_GOTO(has_reinit <= 1, out, AIM_ERR_DECODE, "reinit flag %u", has_reinit);
 	if (has_reinit) {
 		TRY_GOTO(mls_reinit_decode(r, &g->reinit), out);
 		g->has_reinit = true;
 	}
-	TRY_GOTO(tls_read_u8(r, &has_pending), out);
+	TRY_GOTO(mls_tls_read_u8(r, &has_pending), out);
 	ENSURE_GOTO(has_pending <= 1 && (depth == 0 || !has_pending), out, AIM_ERR_DECODE,
 		    "pending flag %u", has_pending);
 	if (has_pending) {
 		TRY_GOTO(read_secret(r, sizeof g->pending_hash, g->pending_hash), out);
-		TRY_GOTO(tls_read_vec_reader(r, &sub), out);
+		TRY_GOTO(mls_tls_read_vec_reader(r, &sub), out);
 		TRY_GOTO(decode(cfg, &sub, depth + 1, &g->pending), out);
-		TRY_GOTO(tls_reader_done(&sub), out);
+		TRY_GOTO(mls_tls_reader_done(&sub), out);
 	}
 	*out = g;
 	g = NULL;
@@ -229,11 +229,11 @@ int mls_group_parse(const struct mls_group_config *cfg, const uint8_t *p, size_t
 {
 	*out = NULL;
 	ENSURE(len <= MLS_MAX_GROUP_STATE, AIM_ERR_LIMIT, "group state of %zu bytes", len);
-	struct tls_reader r;
-	tls_reader_init(&r, p, len);
+	struct mls_tls_reader r;
+	mls_tls_reader_init(&r, p, len);
 	struct mls_group *g;
 	TRY(decode(cfg, &r, 0, &g));
-	if (tls_reader_done(&r) != 0) {
+	if (mls_tls_reader_done(&r) != 0) {
 		mls_group_free(g);
 		return -1;
 	}

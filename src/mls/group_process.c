@@ -1,7 +1,6 @@
 /* The MLS member group: processing received messages (RFC 9420 sections
  * 6, 12.1, 12.4.2): application data, proposals, commits. */
-#define MLS_GROUP_INTERNAL
-#include "mls/group.h"
+#include "mls/group_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +117,7 @@ static int process_proposal(struct mls_group *g, const struct mls_authenticated_
 			    struct mls_group_event *ev)
 {
 	struct mls_proposal_ctx pc;
-	grp_proposal_ctx(g, &pc);
+	mls_grp_proposal_ctx(g, &pc);
 	const struct mls_proposal *p = &ac->content.proposal;
 	TRY(mls_proposal_validate(&pc, p, ac->content.sender));
 	uint8_t ref[AIM_MAX_HASH];
@@ -167,7 +166,7 @@ static int commit_next(struct mls_group *g, const struct mls_authenticated_conte
 		*removed_self = true;
 		goto out;
 	}
-	n = grp_new(&g->cfg, cs);
+	n = mls_grp_new(&g->cfg, cs);
 	n->hook = g->hook;
 	if (g->cfg.hook)
 		n->cfg.hook = &n->hook;
@@ -188,12 +187,12 @@ static int commit_next(struct mls_group *g, const struct mls_authenticated_conte
 	TRY_GOTO(mls_tree_priv_copy(&n->priv, &g->priv), out);
 	if (list_has(sc->applied.updated, sc->applied.n_updated, g->own_leaf)) {
 		const struct mls_leaf_node *l = mls_tree_leaf(&n->tree, g->own_leaf);
-		const struct grp_update *u = NULL;
+		const struct mls_grp_update *u = NULL;
 		for (size_t i = 0; l && i < g->n_upd; i++)
 			if (mls_bytes_equal(&g->upd[i].pk, &l->encryption_key))
 				u = &g->upd[i];
 		ENSURE_GOTO(u, out, AIM_ERR_STATE, "our leaf was updated with a key we lack");
-		TRY_GOTO(mls_tree_priv_set(&n->priv, tm_leaf_to_node(g->own_leaf),
+		TRY_GOTO(mls_tree_priv_set(&n->priv, mls_tm_leaf_to_node(g->own_leaf),
 					   mls_bytes_view(&u->sk)),
 			 out);
 	}
@@ -223,8 +222,8 @@ static int commit_next(struct mls_group *g, const struct mls_authenticated_conte
 	} else {
 		memcpy(init_secret, g->sec.init_secret, cs->nh);
 	}
-	TRY_GOTO(grp_psk_secret(g, sc->applied.psks, sc->applied.n_psks,
-				mls_bytes_view(&g->ctx.group_id), psk_secret),
+	TRY_GOTO(mls_grp_psk_secret(g, sc->applied.psks, sc->applied.n_psks,
+				    mls_bytes_view(&g->ctx.group_id), psk_secret),
 		 out);
 	TRY_GOTO(mls_group_context_encode(&enc, &n->ctx), out);
 	TRY_GOTO(mls_schedule_epoch(cs, AIM_BYTES(init_secret, cs->nh),
@@ -238,9 +237,9 @@ static int commit_next(struct mls_group *g, const struct mls_authenticated_conte
 					     mls_bytes_view(&n->ctx.confirmed_transcript_hash),
 					     mls_bytes_view(&ac->auth.confirmation_tag)),
 		 out);
-	TRY_GOTO(grp_install_epoch(n, &sec), out);
+	TRY_GOTO(mls_grp_install_epoch(n, &sec), out);
 	memset(&sec, 0, sizeof sec);
-	TRY_GOTO(grp_note_reinit(n, sc->applied.reinit), out);
+	TRY_GOTO(mls_grp_note_reinit(n, sc->applied.reinit), out);
 	*next = n;
 	n = NULL;
 out:
@@ -284,7 +283,7 @@ static int process_commit(struct mls_group *g, const struct mls_authenticated_co
 	ENSURE(s->type != MLS_SENDER_MEMBER || s->index != g->own_leaf, AIM_ERR_STATE,
 	       "a commit of ours that is not the pending one");
 	struct mls_proposal_ctx pc;
-	grp_proposal_ctx(g, &pc);
+	mls_grp_proposal_ctx(g, &pc);
 	struct mls_staged_commit sc;
 	/* "Verify that the proposals vector is valid", apply it and the
 	 * UpdatePath to copies of the tree and GroupContext (P2's core: a
@@ -306,7 +305,7 @@ static int process_commit(struct mls_group *g, const struct mls_authenticated_co
 	} else {
 		mls_group_free(g->pending); /* another Commit won */
 		g->pending = NULL;
-		grp_adopt(g, n);
+		mls_grp_adopt(g, n);
 		n = NULL;
 	}
 out:
@@ -326,7 +325,7 @@ int mls_group_process(struct mls_group *g, struct aim_bytes msg, struct mls_grou
 	TRY(aim_sha256(msg, h));
 	/* A proposal or application message of ours coming back: we cannot
 	 * (PrivateMessage: the generation is used) and need not process it. */
-	if (grp_sent_seen(g, h)) {
+	if (mls_grp_sent_seen(g, h)) {
 		if (ev)
 			ev->own_message = true;
 		return 0;
@@ -335,7 +334,7 @@ int mls_group_process(struct mls_group *g, struct aim_bytes msg, struct mls_grou
 		if (aim_ct_equal(h, sizeof h, g->pending_hash, sizeof h)) {
 			struct mls_group *n = g->pending;
 			g->pending = NULL;
-			grp_adopt(g, n);
+			mls_grp_adopt(g, n);
 			if (ev) {
 				ev->type = MLS_EVENT_COMMIT;
 				ev->epoch = g->ctx.epoch;

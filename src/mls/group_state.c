@@ -1,7 +1,6 @@
 /* The MLS member group: state, creation, joining from a Welcome, reading,
  * exporter, application messages (RFC 9420 sections 8, 11, 12.4.3.1). */
-#define MLS_GROUP_INTERNAL
-#include "mls/group.h"
+#include "mls/group_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +11,7 @@
 
 /* ---- Small helpers ------------------------------------------------------- */
 
-uint64_t grp_now(const struct mls_group *g)
+uint64_t mls_grp_now(const struct mls_group *g)
 {
 	if (g->cfg.now == UINT64_MAX)
 		return 0;
@@ -22,14 +21,14 @@ uint64_t grp_now(const struct mls_group *g)
 	return t > 0 ? (uint64_t)t : 1;
 }
 
-void grp_proposal_ctx(const struct mls_group *g, struct mls_proposal_ctx *pc)
+void mls_grp_proposal_ctx(const struct mls_group *g, struct mls_proposal_ctx *pc)
 {
 	memset(pc, 0, sizeof *pc);
 	pc->cs = g->cs;
 	pc->ctx = &g->ctx;
 	pc->tree = &g->tree;
 	pc->hook = g->cfg.hook ? &g->hook : NULL;
-	pc->now = grp_now(g);
+	pc->now = mls_grp_now(g);
 }
 
 static void set_config(struct mls_group *g, const struct mls_group_config *cfg)
@@ -52,7 +51,7 @@ void mls_group_set_config(struct mls_group *g, const struct mls_group_config *cf
 		set_config(g->pending, cfg);
 }
 
-struct mls_group *grp_new(const struct mls_group_config *cfg, const struct aim_suite *cs)
+struct mls_group *mls_grp_new(const struct mls_group_config *cfg, const struct aim_suite *cs)
 {
 	struct mls_group *g = aim_xcalloc(1, sizeof *g);
 	set_config(g, cfg);
@@ -76,14 +75,14 @@ void mls_group_free(struct mls_group *g)
 	mls_epoch_secrets_wipe(&g->sec);
 	mls_secret_tree_free(g->st);
 	mls_proposal_cache_free(&g->cache);
-	grp_updates_clear(g);
+	mls_grp_updates_clear(g);
 	mls_reinit_free(&g->reinit);
 	free(g->sent);
 	aim_wipe(g, sizeof *g);
 	free(g);
 }
 
-int grp_note_reinit(struct mls_group *g, const struct mls_reinit *ri)
+int mls_grp_note_reinit(struct mls_group *g, const struct mls_reinit *ri)
 {
 	mls_reinit_free(&g->reinit);
 	g->has_reinit = false;
@@ -99,7 +98,7 @@ int grp_note_reinit(struct mls_group *g, const struct mls_reinit *ri)
 	return rc;
 }
 
-void grp_updates_clear(struct mls_group *g)
+void mls_grp_updates_clear(struct mls_group *g)
 {
 	for (size_t i = 0; i < g->n_upd; i++) {
 		mls_bytes_free(&g->upd[i].pk);
@@ -110,11 +109,11 @@ void grp_updates_clear(struct mls_group *g)
 	g->n_upd = 0;
 }
 
-int grp_updates_add(struct mls_group *g, struct aim_bytes pk, struct aim_bytes sk)
+int mls_grp_updates_add(struct mls_group *g, struct aim_bytes pk, struct aim_bytes sk)
 {
 	ENSURE(g->n_upd < MLS_MAX_CACHED_PROPOSALS, AIM_ERR_LIMIT, "too many own updates");
 	g->upd = aim_xrealloc(g->upd, (g->n_upd + 1) * sizeof *g->upd);
-	struct grp_update *u = &g->upd[g->n_upd];
+	struct mls_grp_update *u = &g->upd[g->n_upd];
 	memset(u, 0, sizeof *u);
 	if (mls_bytes_set(&u->pk, pk.p, pk.len) != 0 || mls_bytes_set(&u->sk, sk.p, sk.len) != 0) {
 		mls_bytes_free(&u->pk);
@@ -127,7 +126,7 @@ int grp_updates_add(struct mls_group *g, struct aim_bytes pk, struct aim_bytes s
 
 /* Remembers the resumption PSK of the current epoch (ring of the last
  * MLS_GROUP_RESUMPTION_EPOCHS). */
-void grp_remember_resumption(struct mls_group *g)
+void mls_grp_remember_resumption(struct mls_group *g)
 {
 	if (g->n_res == MLS_GROUP_RESUMPTION_EPOCHS) {
 		aim_wipe(&g->res[0], sizeof g->res[0]);
@@ -141,8 +140,8 @@ void grp_remember_resumption(struct mls_group *g)
 
 /* The value of one PSK (section 8.4): external from the application,
  * resumption (this group, a remembered epoch) from the ring. Appends to out. */
-int grp_psk_value(const struct mls_group *g, const struct mls_pre_shared_key_id *id,
-		  struct aim_bytes group_id, struct aim_buf *out)
+int mls_grp_psk_value(const struct mls_group *g, const struct mls_pre_shared_key_id *id,
+		      struct aim_bytes group_id, struct aim_buf *out)
 {
 	if (id->psktype == MLS_PSK_EXTERNAL) {
 		ENSURE(g->cfg.psk_lookup, AIM_ERR_NOTFOUND, "external PSK unknown");
@@ -180,8 +179,8 @@ int mls_group_resumption_psk(const struct mls_group *g, uint64_t epoch, struct a
 }
 
 /* psk_secret of a list of PSK ids (section 8.4). */
-int grp_psk_secret(const struct mls_group *g, const struct mls_pre_shared_key_id *const *ids,
-		   size_t n, struct aim_bytes group_id, uint8_t out[AIM_MAX_HASH])
+int mls_grp_psk_secret(const struct mls_group *g, const struct mls_pre_shared_key_id *const *ids,
+		       size_t n, struct aim_bytes group_id, uint8_t out[AIM_MAX_HASH])
 {
 	ENSURE(n <= MLS_MAX_PSKS, AIM_ERR_LIMIT, "%zu PSKs", n);
 	if (n == 0) {
@@ -194,7 +193,7 @@ int grp_psk_secret(const struct mls_group *g, const struct mls_pre_shared_key_id
 	size_t got = 0;
 	for (; got < n; got++) {
 		aim_buf_init(&vals[got], 4096);
-		TRY_GOTO(grp_psk_value(g, ids[got], group_id, &vals[got]), out);
+		TRY_GOTO(mls_grp_psk_value(g, ids[got], group_id, &vals[got]), out);
 		in[got].id = ids[got];
 		in[got].psk = aim_buf_bytes(&vals[got]);
 	}
@@ -206,7 +205,7 @@ out:
 }
 
 /* Installs the secrets of a new epoch: a fresh secret tree. */
-int grp_install_epoch(struct mls_group *g, const struct mls_epoch_secrets *sec)
+int mls_grp_install_epoch(struct mls_group *g, const struct mls_epoch_secrets *sec)
 {
 	struct mls_secret_tree *st = NULL;
 	TRY(mls_secret_tree_new(g->cs, AIM_BYTES(sec->encryption_secret, g->cs->nh),
@@ -220,14 +219,14 @@ int grp_install_epoch(struct mls_group *g, const struct mls_epoch_secrets *sec)
 	g->sent_handshake = 0;
 	g->sent_application = 0;
 	mls_proposal_cache_clear(&g->cache);
-	grp_updates_clear(g);
+	mls_grp_updates_clear(g);
 	g->n_sent = 0;
 	g->sent_pos = 0;
-	grp_remember_resumption(g);
+	mls_grp_remember_resumption(g);
 	return 0;
 }
 
-int grp_sent_record(struct mls_group *g, const struct aim_buf *out, size_t mark)
+int mls_grp_sent_record(struct mls_group *g, const struct aim_buf *out, size_t mark)
 {
 	if (!g->sent)
 		g->sent = aim_xcalloc(MLS_GROUP_OWN_MESSAGES, sizeof *g->sent);
@@ -238,7 +237,7 @@ int grp_sent_record(struct mls_group *g, const struct aim_buf *out, size_t mark)
 	return 0;
 }
 
-bool grp_sent_seen(const struct mls_group *g, const uint8_t h[32])
+bool mls_grp_sent_seen(const struct mls_group *g, const uint8_t h[32])
 {
 	for (size_t i = 0; i < g->n_sent; i++)
 		if (memcmp(g->sent[i], h, 32) == 0)
@@ -248,7 +247,7 @@ bool grp_sent_seen(const struct mls_group *g, const uint8_t h[32])
 
 /* Wraps a message into an MLSMessage and appends its encoding; takes over
  * (and frees) the message. */
-int grp_wrap_public(struct mls_public_message *pm, struct aim_buf *out)
+int mls_grp_wrap_public(struct mls_public_message *pm, struct aim_buf *out)
 {
 	struct mls_message m;
 	memset(&m, 0, sizeof m);
@@ -261,7 +260,7 @@ int grp_wrap_public(struct mls_public_message *pm, struct aim_buf *out)
 	return rc;
 }
 
-int grp_wrap_private(struct mls_private_message *pm, struct aim_buf *out)
+int mls_grp_wrap_private(struct mls_private_message *pm, struct aim_buf *out)
 {
 	struct mls_message m;
 	memset(&m, 0, sizeof m);
@@ -280,8 +279,8 @@ static int priv_for_leaf(struct mls_group *g, uint32_t leaf, struct aim_bytes sk
 {
 	mls_tree_priv_free(&g->priv);
 	mls_tree_priv_init(&g->priv, g->cs, leaf);
-	TRY(mls_tree_priv_set(&g->priv, tm_leaf_to_node(leaf), sk));
-	const struct mls_tree_priv_key *k = mls_tree_priv_get(&g->priv, tm_leaf_to_node(leaf));
+	TRY(mls_tree_priv_set(&g->priv, mls_tm_leaf_to_node(leaf), sk));
+	const struct mls_tree_priv_key *k = mls_tree_priv_get(&g->priv, mls_tm_leaf_to_node(leaf));
 	const struct mls_leaf_node *ln = mls_tree_leaf(&g->tree, leaf);
 	ENSURE(k && ln && mls_bytes_equal(&k->pk, &ln->encryption_key), AIM_ERR_VERIFY,
 	       "our encryption key does not match our leaf");
@@ -300,7 +299,7 @@ int mls_group_create(const struct mls_group_config *cfg, struct aim_bytes group_
 		return -1;
 	TRY(mls_key_package_priv_check(kp, kp_priv));
 	ENSURE(group_id.len <= 255, AIM_ERR_LIMIT, "group id of %zu bytes", group_id.len);
-	struct mls_group *g = grp_new(cfg, cs);
+	struct mls_group *g = mls_grp_new(cfg, cs);
 	int rc = 0;
 	uint8_t gid[16];
 	struct aim_buf enc;
@@ -346,7 +345,7 @@ int mls_group_create(const struct mls_group_config *cfg, struct aim_bytes group_
 	TRY_GOTO(mls_transcript_interim(cs, AIM_BYTES(NULL, 0), AIM_BYTES(tag, cs->nh),
 					g->interim),
 		 out);
-	TRY_GOTO(grp_install_epoch(g, &g->sec), out);
+	TRY_GOTO(mls_grp_install_epoch(g, &g->sec), out);
 	*out = g;
 	g = NULL;
 out:
@@ -359,7 +358,7 @@ out:
 /* ---- Joining from a Welcome (section 12.4.3.1) ---------------------------- */
 
 /* Every leaf of a received tree goes through the credential hook. */
-int grp_check_tree_credentials(const struct mls_group *g, const struct mls_tree *t)
+int mls_grp_check_tree_credentials(const struct mls_group *g, const struct mls_tree *t)
 {
 	if (!g->cfg.hook)
 		return 0;
@@ -373,8 +372,8 @@ int grp_check_tree_credentials(const struct mls_group *g, const struct mls_tree 
 }
 
 /* The tree from `tree` or the GroupInfo's ratchet_tree extension. */
-int grp_tree_from(const struct aim_suite *cs, const struct mls_group_info *gi,
-		  struct aim_bytes tree, struct mls_tree *out)
+int mls_grp_tree_from(const struct aim_suite *cs, const struct mls_group_info *gi,
+		      struct aim_bytes tree, struct mls_tree *out)
 {
 	if (!tree.len) {
 		const struct mls_extension *e = mls_extension_find(&gi->extensions,
@@ -388,8 +387,8 @@ int grp_tree_from(const struct aim_suite *cs, const struct mls_group_info *gi,
 /* Checks a joined tree (section 12.4.3.1: "Verify the integrity of the
  * ratchet tree."): structure, signatures, parent hashes, tree hash, then
  * each LeafNode against the group (section 7.3) and the hook. */
-int grp_validate_tree(const struct mls_group *g, const struct mls_tree *t,
-		      const struct mls_group_context *ctx)
+int mls_grp_validate_tree(const struct mls_group *g, const struct mls_tree *t,
+			  const struct mls_group_context *ctx)
 {
 	TRY(mls_tree_validate(t, mls_bytes_view(&ctx->group_id), mls_bytes_view(&ctx->tree_hash)));
 	/* The credential types in use (few): each leaf must support all of
@@ -453,7 +452,7 @@ int mls_group_join(const struct mls_group_config *cfg, struct aim_bytes welcome,
 	TRY(mls_key_package_priv_check(kp, kp_priv));
 	struct mls_message m;
 	TRY(mls_message_parse(welcome.p, welcome.len, &m));
-	struct mls_group *g = grp_new(cfg, cs);
+	struct mls_group *g = mls_grp_new(cfg, cs);
 	struct mls_group_secrets gs;
 	struct mls_group_info gi;
 	struct aim_buf enc;
@@ -492,7 +491,7 @@ int mls_group_join(const struct mls_group_config *cfg, struct aim_bytes welcome,
 			    "%zu reinit / branch PSKs in a Welcome", special);
 		/* resumption PSKs of a group we are not in yet come from
 		 * cfg->resumption_lookup */
-		TRY_GOTO(grp_psk_secret(g, ids, gs.n_psks, AIM_BYTES(NULL, 0), psk_secret), out);
+		TRY_GOTO(mls_grp_psk_secret(g, ids, gs.n_psks, AIM_BYTES(NULL, 0), psk_secret), out);
 	}
 	TRY_GOTO(mls_schedule_welcome_secret(cs, mls_bytes_view(&gs.joiner_secret),
 					     AIM_BYTES(psk_secret, cs->nh), ws),
@@ -503,7 +502,7 @@ int mls_group_join(const struct mls_group_config *cfg, struct aim_bytes welcome,
 	ENSURE_GOTO(gi.group_context.version == MLS_VERSION_10 &&
 			    gi.group_context.cipher_suite == cs->id,
 		    out, AIM_ERR_INVALID, "GroupInfo of another version / suite");
-	TRY_GOTO(grp_tree_from(cs, &gi, tree, &g->tree), out);
+	TRY_GOTO(mls_grp_tree_from(cs, &gi, tree, &g->tree), out);
 	/* "Verify the signature on the GroupInfo object. ... The public key
 	 * is taken from the LeafNode of the ratchet tree with leaf index
 	 * signer. If the node is blank or if signature verification fails,
@@ -511,7 +510,7 @@ int mls_group_join(const struct mls_group_config *cfg, struct aim_bytes welcome,
 	const struct mls_leaf_node *signer = mls_tree_leaf(&g->tree, gi.signer);
 	ENSURE_GOTO(signer, out, AIM_ERR_INVALID, "GroupInfo signer %u is not a member", gi.signer);
 	TRY_GOTO(mls_group_info_verify(cs, &gi, mls_bytes_view(&signer->signature_key)), out);
-	TRY_GOTO(grp_validate_tree(g, &g->tree, &gi.group_context), out);
+	TRY_GOTO(mls_grp_validate_tree(g, &g->tree, &gi.group_context), out);
 	/* "Identify a leaf whose LeafNode is identical to the one in the
 	 * KeyPackage. If no such field exists, return an error." */
 	TRY_GOTO(mls_tree_find_leaf(&g->tree, &kp->leaf_node, &g->own_leaf), out);
@@ -526,8 +525,8 @@ int mls_group_join(const struct mls_group_config *cfg, struct aim_bytes welcome,
 			    "path secret of %zu bytes", gs.path_secret.path_secret.len);
 		ENSURE_GOTO(gi.signer != g->own_leaf, out, AIM_ERR_INVALID,
 			    "GroupInfo signed by the joiner");
-		uint32_t node = tm_common_ancestor(tm_leaf_to_node(g->own_leaf),
-						   tm_leaf_to_node(gi.signer));
+		uint32_t node = mls_tm_common_ancestor(mls_tm_leaf_to_node(g->own_leaf),
+						       mls_tm_leaf_to_node(gi.signer));
 		TRY_GOTO(mls_treekem_implant(&g->tree, &g->priv, gi.signer, node,
 					     mls_bytes_view(&gs.path_secret.path_secret), NULL),
 			 out);
@@ -551,7 +550,7 @@ int mls_group_join(const struct mls_group_config *cfg, struct aim_bytes welcome,
 	TRY_GOTO(mls_transcript_interim(cs, mls_bytes_view(&g->ctx.confirmed_transcript_hash),
 					mls_bytes_view(&gi.confirmation_tag), g->interim),
 		 out);
-	TRY_GOTO(grp_install_epoch(g, &g->sec), out);
+	TRY_GOTO(mls_grp_install_epoch(g, &g->sec), out);
 	*out = g;
 	g = NULL;
 out:
@@ -633,8 +632,8 @@ bool mls_group_has_pending(const struct mls_group *g)
 /* ---- Application messages --------------------------------------------------- */
 
 /* Signs content as our leaf (wire format private) and seals it. */
-int grp_seal_private(struct mls_group *g, struct mls_framed_content *fc,
-		     struct mls_framed_content_auth_data *auth, bool sign, struct aim_buf *out)
+int mls_grp_seal_private(struct mls_group *g, struct mls_framed_content *fc,
+			 struct mls_framed_content_auth_data *auth, bool sign, struct aim_buf *out)
 {
 	const struct aim_suite *cs = g->cs;
 	if (sign)
@@ -664,8 +663,8 @@ int grp_seal_private(struct mls_group *g, struct mls_framed_content *fc,
 	else
 		g->sent_handshake++;
 	size_t mark = out->len;
-	TRY(grp_wrap_private(&pm, out));
-	if (fc->content_type != MLS_CONTENT_COMMIT && grp_sent_record(g, out, mark) != 0) {
+	TRY(mls_grp_wrap_private(&pm, out));
+	if (fc->content_type != MLS_CONTENT_COMMIT && mls_grp_sent_record(g, out, mark) != 0) {
 		out->len = mark;
 		return -1;
 	}
@@ -690,7 +689,7 @@ int mls_group_encrypt(struct mls_group *g, struct aim_bytes aad, struct aim_byte
 	TRY_GOTO(mls_bytes_set(&fc.authenticated_data, aad.p, aad.len), out);
 	fc.content_type = MLS_CONTENT_APPLICATION;
 	TRY_GOTO(mls_bytes_set(&fc.application_data, pt.p, pt.len), out);
-	TRY_GOTO(grp_seal_private(g, &fc, &auth, true, out), out);
+	TRY_GOTO(mls_grp_seal_private(g, &fc, &auth, true, out), out);
 out:
 	if (fc.application_data.len)
 		aim_wipe(fc.application_data.p, fc.application_data.len);

@@ -1,11 +1,13 @@
 /* MLS KeyPackages: the credential hook, what the library supports, and
  * KeyPackage generation with its private part (RFC 9420 sections 7.2, 10). */
-#include "mls/keypackage.h"
+#include "mls/mls.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "mls/codec_int.h"
 #include "mls/labeled.h"
+#include "mls/tree.h"
 
 /* ---- The credential hook ------------------------------------------------ */
 
@@ -117,7 +119,7 @@ int mls_key_package_priv_copy(struct mls_key_package_priv *dst,
 
 int mls_key_package_priv_encode(struct aim_buf *w, const struct mls_key_package_priv *p)
 {
-	TRY(tls_write_u16(w, p->cipher_suite));
+	TRY(mls_tls_write_u16(w, p->cipher_suite));
 	TRY(mls_write_bytes(w, &p->init_priv));
 	TRY(mls_write_bytes(w, &p->encryption_priv));
 	return mls_write_bytes(w, &p->signature_priv);
@@ -127,14 +129,14 @@ int mls_key_package_priv_parse(const uint8_t *p, size_t len, struct mls_key_pack
 {
 	memset(out, 0, sizeof *out);
 	ENSURE(len <= 4096, AIM_ERR_LIMIT, "KeyPackage private part of %zu bytes", len);
-	struct tls_reader r;
-	tls_reader_init(&r, p, len);
+	struct mls_tls_reader r;
+	mls_tls_reader_init(&r, p, len);
 	int rc = 0;
-	TRY_GOTO(tls_read_u16(&r, &out->cipher_suite), fail);
+	TRY_GOTO(mls_tls_read_u16(&r, &out->cipher_suite), fail);
 	TRY_GOTO(mls_read_bytes(&r, &out->init_priv), fail);
 	TRY_GOTO(mls_read_bytes(&r, &out->encryption_priv), fail);
 	TRY_GOTO(mls_read_bytes(&r, &out->signature_priv), fail);
-	TRY_GOTO(tls_reader_done(&r), fail);
+	TRY_GOTO(mls_tls_reader_done(&r), fail);
 	const struct aim_suite *cs = aim_suite_get(out->cipher_suite);
 	ENSURE_GOTO(cs, fail, AIM_ERR_UNSUPPORTED, "KeyPackage private part: suite %u",
 		    out->cipher_suite);

@@ -1,20 +1,22 @@
 /* MLS LeafNode and KeyPackage validation (RFC 9420 sections 7.3, 10.1),
  * RequiredCapabilities (11.1) and ExternalSenders (12.1.8.1). */
-#include "mls/keypackage.h"
+#include "mls/mls.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "mls/codec_int.h"
 #include "mls/labeled.h"
+#include "mls/tree.h"
 
 /* ---- Small codecs --------------------------------------------------------- */
 
-static int read_u16s(struct tls_reader *r, struct mls_u16_list *l)
+static int read_u16s(struct mls_tls_reader *r, struct mls_u16_list *l)
 {
 	struct aim_bytes v;
 	l->v = NULL;
 	l->n = 0;
-	TRY(tls_read_vec(r, &v));
+	TRY(mls_tls_read_vec(r, &v));
 	ENSURE(v.len % 2 == 0, AIM_ERR_DECODE, "uint16 vector of odd length %zu", v.len);
 	ENSURE(v.len / 2 <= MLS_MAX_LIST, AIM_ERR_LIMIT, "uint16 vector too long");
 	if (!v.len)
@@ -28,10 +30,10 @@ static int read_u16s(struct tls_reader *r, struct mls_u16_list *l)
 
 static int write_u16s(struct aim_buf *w, const struct mls_u16_list *l)
 {
-	size_t mark = tls_vec_begin(w);
+	size_t mark = mls_tls_vec_begin(w);
 	for (size_t i = 0; i < l->n; i++)
-		TRY(tls_write_u16(w, l->v[i]));
-	return tls_vec_end(w, mark);
+		TRY(mls_tls_write_u16(w, l->v[i]));
+	return mls_tls_vec_end(w, mark);
 }
 
 static void free_u16s(struct mls_u16_list *l)
@@ -46,10 +48,10 @@ int mls_required_capabilities_parse(const uint8_t *p, size_t len,
 {
 	memset(out, 0, sizeof *out);
 	ENSURE(len <= MLS_MAX_MESSAGE, AIM_ERR_LIMIT, "required_capabilities of %zu bytes", len);
-	struct tls_reader r;
-	tls_reader_init(&r, p, len);
+	struct mls_tls_reader r;
+	mls_tls_reader_init(&r, p, len);
 	if (read_u16s(&r, &out->extension_types) != 0 || read_u16s(&r, &out->proposal_types) != 0 ||
-	    read_u16s(&r, &out->credential_types) != 0 || tls_reader_done(&r) != 0) {
+	    read_u16s(&r, &out->credential_types) != 0 || mls_tls_reader_done(&r) != 0) {
 		mls_required_capabilities_free(out);
 		return -1;
 	}
@@ -95,7 +97,7 @@ bool mls_capabilities_meet(const struct mls_capabilities *caps,
 	return true;
 }
 
-static int external_sender_decode(struct tls_reader *r, void *x)
+static int external_sender_decode(struct mls_tls_reader *r, void *x)
 {
 	struct mls_external_sender *es = x;
 	memset(es, 0, sizeof *es);
@@ -125,13 +127,13 @@ int mls_external_senders_parse(const uint8_t *p, size_t len, struct mls_external
 {
 	memset(out, 0, sizeof *out);
 	ENSURE(len <= MLS_MAX_MESSAGE, AIM_ERR_LIMIT, "external_senders of %zu bytes", len);
-	struct tls_reader r;
-	tls_reader_init(&r, p, len);
+	struct mls_tls_reader r;
+	mls_tls_reader_init(&r, p, len);
 	void *arr;
 	TRY(mls_read_struct_vec(&r, sizeof(struct mls_external_sender), MLS_MAX_LIST,
 				external_sender_decode, external_sender_free, &arr, &out->n));
 	out->v = arr;
-	if (tls_reader_done(&r) != 0) {
+	if (mls_tls_reader_done(&r) != 0) {
 		mls_external_senders_free(out);
 		return -1;
 	}
@@ -212,7 +214,7 @@ static int check_against_tree(const struct mls_leaf_node *leaf, const struct mls
 	 * leaf node being replaced" is checked by the proposal code). */
 	uint32_t w = mls_tree_width(t);
 	for (uint32_t x = 0; x < w; x++) {
-		if (tm_is_leaf(x) && skipped(chk, tm_node_to_leaf(x)))
+		if (mls_tm_is_leaf(x) && skipped(chk, mls_tm_node_to_leaf(x)))
 			continue;
 		const struct mls_bytes *k = mls_tree_node_key(t, x);
 		ENSURE(!k || !mls_bytes_equal(k, &leaf->encryption_key), AIM_ERR_EXISTS,

@@ -30,7 +30,7 @@ static int check_suite(const struct aim_suite *cs)
 int mls_write_label_raw(struct aim_buf *w, struct aim_bytes label)
 {
 	ENSURE(label.len <= MLS_MAX_LABEL, AIM_ERR_LIMIT, "label too long");
-	TRY(tls_write_varint(w, (uint32_t)(sizeof(MLS_LABEL_PREFIX) - 1 + label.len)));
+	TRY(mls_tls_write_varint(w, (uint32_t)(sizeof(MLS_LABEL_PREFIX) - 1 + label.len)));
 	TRY(aim_buf_append(w, MLS_LABEL_PREFIX, sizeof(MLS_LABEL_PREFIX) - 1));
 	return aim_buf_append(w, label.p, label.len);
 }
@@ -48,7 +48,7 @@ static int encode_pair(struct aim_buf *w, const char *label, struct aim_bytes se
 	ENSURE(second.len <= max, AIM_ERR_LIMIT, "labeled content of %zu bytes (at most %zu)",
 	       second.len, max);
 	TRY(mls_write_label(w, label));
-	return tls_write_vec_bytes(w, second);
+	return mls_tls_write_vec_bytes(w, second);
 }
 
 int mls_expand_with_label(const struct aim_suite *cs, struct aim_bytes secret,
@@ -70,9 +70,9 @@ int mls_expand_with_label_raw(const struct aim_suite *cs, struct aim_bytes secre
 	struct aim_buf info;
 	aim_buf_init(&info, LABELED_MAX);
 	int rc = 0;
-	TRY_GOTO(tls_write_u16(&info, (uint16_t)out_len), out);
+	TRY_GOTO(mls_tls_write_u16(&info, (uint16_t)out_len), out);
 	TRY_GOTO(mls_write_label_raw(&info, label), out);
-	TRY_GOTO(tls_write_vec_bytes(&info, context), out);
+	TRY_GOTO(mls_tls_write_vec_bytes(&info, context), out);
 	TRY_GOTO(aim_hkdf_expand(cs->hash, secret, aim_buf_bytes(&info), out, out_len), out);
 out:
 	if (rc)
@@ -106,8 +106,8 @@ int mls_ref_hash(const struct aim_suite *cs, const char *label, struct aim_bytes
 	struct aim_buf in;
 	aim_buf_init(&in, LABELED_MAX);
 	int rc = 0;
-	TRY_GOTO(tls_write_vec(&in, (const uint8_t *)label, strlen(label)), out);
-	TRY_GOTO(tls_write_vec_bytes(&in, value), out);
+	TRY_GOTO(mls_tls_write_vec(&in, (const uint8_t *)label, strlen(label)), out);
+	TRY_GOTO(mls_tls_write_vec_bytes(&in, value), out);
 	TRY_GOTO(aim_hash(cs->hash, aim_buf_bytes(&in), out), out);
 out:
 	aim_buf_free(&in);

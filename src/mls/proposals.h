@@ -29,7 +29,7 @@
  * Errors: AIM_ERR_INVALID for a proposal or list that breaks a rule
  * (message says which), AIM_ERR_NOTFOUND for an unknown reference or leaf,
  * AIM_ERR_UNSUPPORTED for a type some member does not support, plus the
- * LeafNode / KeyPackage errors of keypackage.h.
+ * LeafNode / KeyPackage errors of mls.h.
  *
  * Ownership: resolved lists and apply results BORROW the proposals from
  * the Commit and the cache they came from; keep those alive and unchanged
@@ -41,7 +41,7 @@
 #include "base/base.h"
 #include "crypto/crypto.h"
 #include "mls/codec.h"
-#include "mls/keypackage.h"
+#include "mls/mls.h"
 #include "mls/tree.h"
 
 /* Proposals kept per epoch; more is AIM_ERR_LIMIT. */
@@ -82,7 +82,7 @@ const struct mls_cached_proposal *mls_proposal_cache_find(const struct mls_propo
  * Proposal }. Decode needs c initialised with the suite (and empty). */
 int mls_proposal_cache_encode(struct aim_buf *w, const struct mls_proposal_cache *c)
 	AIM_WARN_UNUSED;
-int mls_proposal_cache_decode(struct tls_reader *r, struct mls_proposal_cache *c)
+int mls_proposal_cache_decode(struct mls_tls_reader *r, struct mls_proposal_cache *c)
 	AIM_WARN_UNUSED;
 
 /* ---- Resolved proposal lists -------------------------------------------- */

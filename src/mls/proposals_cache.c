@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mls/labeled.h"
+#include "mls/tls.h"
 
 /* ---- The cache ------------------------------------------------------------- */
 
@@ -105,26 +106,26 @@ int mls_proposal_cache_add(struct mls_proposal_cache *c,
 int mls_proposal_cache_encode(struct aim_buf *w, const struct mls_proposal_cache *c)
 {
 	ENSURE(c->cs, AIM_ERR_INVALID, "proposal cache without a suite");
-	size_t mark = tls_vec_begin(w);
+	size_t mark = mls_tls_vec_begin(w);
 	for (size_t i = 0; i < c->n; i++) {
-		TRY(tls_write_vec(w, c->v[i].ref, c->cs->nh));
+		TRY(mls_tls_write_vec(w, c->v[i].ref, c->cs->nh));
 		TRY(mls_sender_encode(w, &c->v[i].sender));
 		TRY(mls_proposal_encode(w, &c->v[i].proposal));
 	}
-	return tls_vec_end(w, mark);
+	return mls_tls_vec_end(w, mark);
 }
 
-int mls_proposal_cache_decode(struct tls_reader *r, struct mls_proposal_cache *c)
+int mls_proposal_cache_decode(struct mls_tls_reader *r, struct mls_proposal_cache *c)
 {
 	ENSURE(c->cs && c->n == 0, AIM_ERR_INVALID, "decoding into a used proposal cache");
-	struct tls_reader sub;
-	TRY(tls_read_vec_reader(r, &sub));
+	struct mls_tls_reader sub;
+	TRY(mls_tls_read_vec_reader(r, &sub));
 	int rc = 0;
-	while (tls_remaining(&sub) > 0) {
+	while (mls_tls_remaining(&sub) > 0) {
 		ENSURE_GOTO(c->n < MLS_MAX_CACHED_PROPOSALS, fail, AIM_ERR_LIMIT,
 			    "too many cached proposals");
 		struct aim_bytes ref;
-		TRY_GOTO(tls_read_vec(&sub, &ref), fail);
+		TRY_GOTO(mls_tls_read_vec(&sub, &ref), fail);
 		ENSURE_GOTO(ref.len == c->cs->nh, fail, AIM_ERR_DECODE,
 			    "cached proposal ref of %zu bytes", ref.len);
 		struct mls_cached_proposal *e = cache_push(c);

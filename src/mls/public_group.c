@@ -1,14 +1,17 @@
 /*
- * The public group (see public_group.h): follows an MLS group from its
+ * The public group (see mls.h): follows an MLS group from its
  * GroupInfo, ratchet tree and PublicMessage handshakes, without secrets.
  */
-#include "mls/public_group.h"
+#include "mls/mls.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "mls/framing.h"
+#include "mls/proposals.h"
 #include "mls/schedule.h"
+#include "mls/tls.h"
+#include "mls/tree.h"
 
 struct mls_public_group {
 	const struct aim_suite *cs;
@@ -401,7 +404,7 @@ int mls_public_group_process(struct mls_public_group *g, const struct mls_public
 	TRY_GOTO(sender_key(g, c, &es, &key), out);
 	/* "Recipients of an MLSMessage MUST verify the signature". The
 	 * membership_tag cannot be checked here (it needs the membership_key
-	 * of the epoch; see public_group.h). */
+	 * of the epoch; see mls.h). */
 	if (mls_content_verify(g->cs, MLS_WIRE_PUBLIC_MESSAGE, c, &g->ctx, key, &pm->auth) != 0) {
 		rc = aim_fail(AIM_ERR_VERIFY, "signature over the framed content does not verify");
 		goto out;
@@ -526,14 +529,14 @@ int mls_public_group_export_context(const struct mls_public_group *g, struct aim
 
 int mls_public_group_encode(const struct mls_public_group *g, struct aim_buf *w)
 {
-	TRY(tls_write_u8(w, STATE_VERSION));
+	TRY(mls_tls_write_u8(w, STATE_VERSION));
 	TRY(mls_group_context_encode(w, &g->ctx));
-	size_t mark = tls_vec_begin(w);
+	size_t mark = mls_tls_vec_begin(w);
 	TRY(mls_tree_encode(w, &g->tree));
-	TRY(tls_vec_end(w, mark));
-	TRY(tls_write_vec(w, g->interim, g->cs->nh));
+	TRY(mls_tls_vec_end(w, mark));
+	TRY(mls_tls_write_vec(w, g->interim, g->cs->nh));
 	TRY(mls_proposal_cache_encode(w, &g->cache));
-	TRY(tls_write_u8(w, g->has_gi ? 1 : 0));
+	TRY(mls_tls_write_u8(w, g->has_gi ? 1 : 0));
 	if (g->has_gi)
 		TRY(mls_group_info_encode(w, &g->gi));
 	return 0;
@@ -544,10 +547,10 @@ int mls_public_group_parse(const uint8_t *p, size_t len, const struct mls_creden
 {
 	*out = NULL;
 	ENSURE(len <= MLS_MAX_PUBLIC_STATE, AIM_ERR_LIMIT, "public group state of %zu bytes", len);
-	struct tls_reader r;
-	tls_reader_init(&r, p, len);
+	struct mls_tls_reader r;
+	mls_tls_reader_init(&r, p, len);
 	uint8_t version;
-	TRY(tls_read_u8(&r, &version));
+	TRY(mls_tls_read_u8(&r, &version));
 	ENSURE(version == STATE_VERSION, AIM_ERR_UNSUPPORTED, "public group state version %u",
 	       version);
 	struct mls_public_group *g = pg_new();
@@ -561,20 +564,20 @@ int mls_public_group_parse(const uint8_t *p, size_t len, const struct mls_creden
 	mls_tree_init(&g->tree, g->cs);
 	mls_proposal_cache_init(&g->cache, g->cs);
 	struct aim_bytes tb, ih;
-	TRY_GOTO(tls_read_vec(&r, &tb), fail);
+	TRY_GOTO(mls_tls_read_vec(&r, &tb), fail);
 	TRY_GOTO(mls_tree_parse(&g->tree, g->cs, tb.p, tb.len), fail);
-	TRY_GOTO(tls_read_vec(&r, &ih), fail);
+	TRY_GOTO(mls_tls_read_vec(&r, &ih), fail);
 	ENSURE_GOTO(ih.len == g->cs->nh, fail, AIM_ERR_DECODE, "interim hash of %zu bytes",
 		    ih.len);
 	memcpy(g->interim, ih.p, ih.len);
 	TRY_GOTO(mls_proposal_cache_decode(&r, &g->cache), fail);
 	bool has_gi;
-	TRY_GOTO(tls_read_optional(&r, &has_gi), fail);
+	TRY_GOTO(mls_tls_read_optional(&r, &has_gi), fail);
 	if (has_gi) {
 		TRY_GOTO(mls_group_info_decode(&r, &g->gi), fail);
 		g->has_gi = true;
 	}
-	TRY_GOTO(tls_reader_done(&r), fail);
+	TRY_GOTO(mls_tls_reader_done(&r), fail);
 	/* The state is our own; still, the tree must be the one the
 	 * GroupContext names. */
 	uint8_t th[AIM_MAX_HASH];

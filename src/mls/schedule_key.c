@@ -227,8 +227,8 @@ int mls_psk_secret(const struct aim_suite *cs, const struct mls_psk_input *psks,
 		/* PSKLabel { PreSharedKeyID id; uint16 index; uint16 count; } */
 		aim_buf_reset(&label);
 		TRY_GOTO(mls_pre_shared_key_id_encode(&label, psks[i].id), done);
-		TRY_GOTO(tls_write_u16(&label, (uint16_t)i), done);
-		TRY_GOTO(tls_write_u16(&label, (uint16_t)n), done);
+		TRY_GOTO(mls_tls_write_u16(&label, (uint16_t)i), done);
+		TRY_GOTO(mls_tls_write_u16(&label, (uint16_t)n), done);
 		/* psk_input_[i] = ExpandWithLabel(psk_extracted_[i], "derived psk",
 		 *                                 PSKLabel, KDF.Nh) */
 		TRY_GOTO(mls_expand_with_label(cs, AIM_BYTES(extracted, cs->nh), "derived psk",

@@ -100,10 +100,10 @@ int mls_secret_tree_new(const struct aim_suite *cs, struct aim_bytes encryption_
 	struct mls_secret_tree *t = aim_xcalloc(1, sizeof *t);
 	t->cs = cs;
 	t->n_leaves = n;
-	t->width = tm_width(n);
+	t->width = mls_tm_width(n);
 	t->node = aim_xcalloc(t->width, sizeof *t->node);
 	t->leaf = aim_xcalloc(n, sizeof *t->leaf);
-	uint32_t root = tm_root(n);
+	uint32_t root = mls_tm_root(n);
 	t->node[root] = aim_xmalloc(cs->nh);
 	memcpy(t->node[root], encryption_secret.p, cs->nh);
 	*out = t;
@@ -120,10 +120,10 @@ static int leaf_ratchets(struct mls_secret_tree *t, uint32_t leaf, struct leaf_r
 		return 0;
 	}
 	const struct aim_suite *cs = t->cs;
-	uint32_t target = tm_leaf_to_node(leaf);
-	uint32_t x = tm_root(t->n_leaves);
+	uint32_t target = mls_tm_leaf_to_node(leaf);
+	uint32_t x = mls_tm_root(t->n_leaves);
 	while (x != target) {
-		uint32_t l = tm_left(x), r = tm_right(x);
+		uint32_t l = mls_tm_left(x), r = mls_tm_right(x);
 		if (t->node[x]) {
 			/* tree_node_[left(N)]_secret = ExpandWithLabel(., "tree", "left", Nh)
 			 * tree_node_[right(N)]_secret = ExpandWithLabel(., "tree", "right", Nh) */
@@ -353,14 +353,14 @@ static int export_ratchet(const struct mls_secret_tree *t, const struct ratchet 
 			  struct aim_buf *out)
 {
 	const struct aim_suite *cs = t->cs;
-	TRY(tls_write_u8(out, r->exhausted ? 1 : 0));
-	TRY(tls_write_u32(out, r->next));
-	TRY(tls_write_fixed(out, r->secret, cs->nh));
-	TRY(tls_write_u32(out, (uint32_t)r->n_cache));
+	TRY(mls_tls_write_u8(out, r->exhausted ? 1 : 0));
+	TRY(mls_tls_write_u32(out, r->next));
+	TRY(mls_tls_write_fixed(out, r->secret, cs->nh));
+	TRY(mls_tls_write_u32(out, (uint32_t)r->n_cache));
 	for (size_t i = 0; i < r->n_cache; i++) {
-		TRY(tls_write_u32(out, r->cache[i].generation));
-		TRY(tls_write_fixed(out, r->cache[i].key, cs->nk));
-		TRY(tls_write_fixed(out, r->cache[i].nonce, cs->nn));
+		TRY(mls_tls_write_u32(out, r->cache[i].generation));
+		TRY(mls_tls_write_fixed(out, r->cache[i].key, cs->nk));
+		TRY(mls_tls_write_fixed(out, r->cache[i].nonce, cs->nn));
 	}
 	return 0;
 }
@@ -373,37 +373,37 @@ int mls_secret_tree_export(const struct mls_secret_tree *t, struct aim_buf *out)
 		n_nodes += t->node[x] != NULL;
 	for (uint32_t i = 0; i < t->n_leaves; i++)
 		n_leaves += t->leaf[i] != NULL;
-	TRY(tls_write_u8(out, TREE_FORMAT_VERSION));
-	TRY(tls_write_u16(out, cs->id));
-	TRY(tls_write_u32(out, t->n_leaves));
-	TRY(tls_write_u32(out, n_nodes));
+	TRY(mls_tls_write_u8(out, TREE_FORMAT_VERSION));
+	TRY(mls_tls_write_u16(out, cs->id));
+	TRY(mls_tls_write_u32(out, t->n_leaves));
+	TRY(mls_tls_write_u32(out, n_nodes));
 	for (uint32_t x = 0; x < t->width; x++) {
 		if (!t->node[x])
 			continue;
-		TRY(tls_write_u32(out, x));
-		TRY(tls_write_fixed(out, t->node[x], cs->nh));
+		TRY(mls_tls_write_u32(out, x));
+		TRY(mls_tls_write_fixed(out, t->node[x], cs->nh));
 	}
-	TRY(tls_write_u32(out, n_leaves));
+	TRY(mls_tls_write_u32(out, n_leaves));
 	for (uint32_t i = 0; i < t->n_leaves; i++) {
 		if (!t->leaf[i])
 			continue;
-		TRY(tls_write_u32(out, i));
+		TRY(mls_tls_write_u32(out, i));
 		TRY(export_ratchet(t, &t->leaf[i]->r[0], out));
 		TRY(export_ratchet(t, &t->leaf[i]->r[1], out));
 	}
 	return 0;
 }
 
-static int import_ratchet(const struct aim_suite *cs, struct tls_reader *r, struct ratchet *out)
+static int import_ratchet(const struct aim_suite *cs, struct mls_tls_reader *r, struct ratchet *out)
 {
 	uint8_t exhausted;
 	uint32_t n_cache;
 	struct aim_bytes b;
-	TRY(tls_read_u8(r, &exhausted));
-	TRY(tls_read_u32(r, &out->next));
-	TRY(tls_read_fixed(r, cs->nh, &b));
+	TRY(mls_tls_read_u8(r, &exhausted));
+	TRY(mls_tls_read_u32(r, &out->next));
+	TRY(mls_tls_read_fixed(r, cs->nh, &b));
 	memcpy(out->secret, b.p, cs->nh);
-	TRY(tls_read_u32(r, &n_cache));
+	TRY(mls_tls_read_u32(r, &n_cache));
 	ENSURE(exhausted <= 1, AIM_ERR_DECODE, "ratchet state flag %u", exhausted);
 	out->exhausted = exhausted;
 	ENSURE(n_cache <= MLS_RATCHET_MAX_CACHED, AIM_ERR_DECODE, "%u cached keys", n_cache);
@@ -411,53 +411,53 @@ static int import_ratchet(const struct aim_suite *cs, struct tls_reader *r, stru
 		out->cache = aim_xcalloc(MLS_RATCHET_MAX_CACHED, sizeof *out->cache);
 	for (uint32_t i = 0; i < n_cache; i++) {
 		struct cached_key *c = &out->cache[i];
-		TRY(tls_read_u32(r, &c->generation));
+		TRY(mls_tls_read_u32(r, &c->generation));
 		/* ascending, and all below the ratchet position */
 		ENSURE(i == 0 || c->generation > out->cache[i - 1].generation, AIM_ERR_DECODE,
 		       "cached generations out of order");
 		ENSURE(out->exhausted || c->generation < out->next, AIM_ERR_DECODE,
 		       "cached generation %u not below %u", c->generation, out->next);
-		TRY(tls_read_fixed(r, cs->nk, &b));
+		TRY(mls_tls_read_fixed(r, cs->nk, &b));
 		memcpy(c->key, b.p, cs->nk);
-		TRY(tls_read_fixed(r, cs->nn, &b));
+		TRY(mls_tls_read_fixed(r, cs->nn, &b));
 		memcpy(c->nonce, b.p, cs->nn);
 		out->n_cache = i + 1;
 	}
 	return 0;
 }
 
-static int import_body(struct mls_secret_tree *t, struct tls_reader *r)
+static int import_body(struct mls_secret_tree *t, struct mls_tls_reader *r)
 {
 	const struct aim_suite *cs = t->cs;
 	uint32_t n_nodes, n_leaves, prev = 0;
 	struct aim_bytes b;
-	TRY(tls_read_u32(r, &n_nodes));
+	TRY(mls_tls_read_u32(r, &n_nodes));
 	ENSURE(n_nodes <= t->width, AIM_ERR_DECODE, "%u node secrets", n_nodes);
 	for (uint32_t i = 0; i < n_nodes; i++) {
 		uint32_t x;
-		TRY(tls_read_u32(r, &x));
+		TRY(mls_tls_read_u32(r, &x));
 		ENSURE(x < t->width && (i == 0 || x > prev), AIM_ERR_DECODE, "node index %u", x);
 		prev = x;
-		TRY(tls_read_fixed(r, cs->nh, &b));
+		TRY(mls_tls_read_fixed(r, cs->nh, &b));
 		t->node[x] = aim_xmalloc(cs->nh);
 		memcpy(t->node[x], b.p, cs->nh);
 	}
-	TRY(tls_read_u32(r, &n_leaves));
+	TRY(mls_tls_read_u32(r, &n_leaves));
 	ENSURE(n_leaves <= t->n_leaves, AIM_ERR_DECODE, "%u leaf ratchets", n_leaves);
 	for (uint32_t i = 0; i < n_leaves; i++) {
 		uint32_t leaf;
-		TRY(tls_read_u32(r, &leaf));
+		TRY(mls_tls_read_u32(r, &leaf));
 		ENSURE(leaf < t->n_leaves && (i == 0 || leaf > prev), AIM_ERR_DECODE,
 		       "leaf index %u", leaf);
 		/* A leaf with ratchets has no secret of its own left in the tree. */
-		ENSURE(t->node[tm_leaf_to_node(leaf)] == NULL, AIM_ERR_DECODE,
+		ENSURE(t->node[mls_tm_leaf_to_node(leaf)] == NULL, AIM_ERR_DECODE,
 		       "leaf %u has both a secret and ratchets", leaf);
 		prev = leaf;
 		t->leaf[leaf] = aim_xcalloc(1, sizeof *t->leaf[leaf]);
 		TRY(import_ratchet(cs, r, &t->leaf[leaf]->r[0]));
 		TRY(import_ratchet(cs, r, &t->leaf[leaf]->r[1]));
 	}
-	return tls_reader_done(r);
+	return mls_tls_reader_done(r);
 }
 
 int mls_secret_tree_import(const struct aim_suite *cs, struct aim_bytes in,
@@ -465,23 +465,23 @@ int mls_secret_tree_import(const struct aim_suite *cs, struct aim_bytes in,
 {
 	*out = NULL;
 	ENSURE(cs != NULL, AIM_ERR_INVALID, "cipher suite missing");
-	struct tls_reader r;
-	tls_reader_init(&r, in.p, in.len);
+	struct mls_tls_reader r;
+	mls_tls_reader_init(&r, in.p, in.len);
 	uint8_t version;
 	uint16_t suite;
 	uint32_t n;
-	TRY(tls_read_u8(&r, &version));
-	TRY(tls_read_u16(&r, &suite));
-	TRY(tls_read_u32(&r, &n));
+	TRY(mls_tls_read_u8(&r, &version));
+	TRY(mls_tls_read_u16(&r, &suite));
+	TRY(mls_tls_read_u32(&r, &n));
 	ENSURE(version == TREE_FORMAT_VERSION, AIM_ERR_DECODE, "secret tree format %u", version);
 	ENSURE(suite == cs->id, AIM_ERR_DECODE, "secret tree of suite %u, expected %u", suite,
 	       cs->id);
-	ENSURE(tm_is_pow2(n) && n <= MLS_MAX_LEAVES, AIM_ERR_DECODE, "secret tree of %u leaves",
+	ENSURE(mls_tm_is_pow2(n) && n <= MLS_MAX_LEAVES, AIM_ERR_DECODE, "secret tree of %u leaves",
 	       n);
 	struct mls_secret_tree *t = aim_xcalloc(1, sizeof *t);
 	t->cs = cs;
 	t->n_leaves = n;
-	t->width = tm_width(n);
+	t->width = mls_tm_width(n);
 	t->node = aim_xcalloc(t->width, sizeof *t->node);
 	t->leaf = aim_xcalloc(n, sizeof *t->leaf);
 	if (import_body(t, &r)) {

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-static int need(struct tls_reader *r, size_t n)
+static int need(struct mls_tls_reader *r, size_t n)
 {
 	if (r->failed || r->len - r->off < n) {
 		r->failed = true;
@@ -12,14 +12,14 @@ static int need(struct tls_reader *r, size_t n)
 	return 0;
 }
 
-int tls_read_u8(struct tls_reader *r, uint8_t *v)
+int mls_tls_read_u8(struct mls_tls_reader *r, uint8_t *v)
 {
 	TRY(need(r, 1));
 	*v = r->p[r->off++];
 	return 0;
 }
 
-int tls_read_u16(struct tls_reader *r, uint16_t *v)
+int mls_tls_read_u16(struct mls_tls_reader *r, uint16_t *v)
 {
 	TRY(need(r, 2));
 	*v = (uint16_t)(r->p[r->off] << 8 | r->p[r->off + 1]);
@@ -27,7 +27,7 @@ int tls_read_u16(struct tls_reader *r, uint16_t *v)
 	return 0;
 }
 
-int tls_read_u32(struct tls_reader *r, uint32_t *v)
+int mls_tls_read_u32(struct mls_tls_reader *r, uint32_t *v)
 {
 	TRY(need(r, 4));
 	const uint8_t *p = r->p + r->off;
@@ -36,16 +36,16 @@ int tls_read_u32(struct tls_reader *r, uint32_t *v)
 	return 0;
 }
 
-int tls_read_u64(struct tls_reader *r, uint64_t *v)
+int mls_tls_read_u64(struct mls_tls_reader *r, uint64_t *v)
 {
 	uint32_t hi, lo;
-	TRY(tls_read_u32(r, &hi));
-	TRY(tls_read_u32(r, &lo));
+	TRY(mls_tls_read_u32(r, &hi));
+	TRY(mls_tls_read_u32(r, &lo));
 	*v = (uint64_t)hi << 32 | lo;
 	return 0;
 }
 
-int tls_read_varint(struct tls_reader *r, uint32_t *v)
+int mls_tls_read_varint(struct mls_tls_reader *r, uint32_t *v)
 {
 	TRY(need(r, 1));
 	uint8_t first = r->p[r->off];
@@ -71,7 +71,7 @@ int tls_read_varint(struct tls_reader *r, uint32_t *v)
 	return 0;
 }
 
-int tls_read_fixed(struct tls_reader *r, size_t n, struct aim_bytes *out)
+int mls_tls_read_fixed(struct mls_tls_reader *r, size_t n, struct aim_bytes *out)
 {
 	TRY(need(r, n));
 	out->p = r->p + r->off;
@@ -80,25 +80,25 @@ int tls_read_fixed(struct tls_reader *r, size_t n, struct aim_bytes *out)
 	return 0;
 }
 
-int tls_read_vec(struct tls_reader *r, struct aim_bytes *out)
+int mls_tls_read_vec(struct mls_tls_reader *r, struct aim_bytes *out)
 {
 	uint32_t n;
-	TRY(tls_read_varint(r, &n));
-	return tls_read_fixed(r, n, out);
+	TRY(mls_tls_read_varint(r, &n));
+	return mls_tls_read_fixed(r, n, out);
 }
 
-int tls_read_vec_reader(struct tls_reader *r, struct tls_reader *sub)
+int mls_tls_read_vec_reader(struct mls_tls_reader *r, struct mls_tls_reader *sub)
 {
 	struct aim_bytes b;
-	TRY(tls_read_vec(r, &b));
-	tls_reader_init(sub, b.p, b.len);
+	TRY(mls_tls_read_vec(r, &b));
+	mls_tls_reader_init(sub, b.p, b.len);
 	return 0;
 }
 
-int tls_read_optional(struct tls_reader *r, bool *present)
+int mls_tls_read_optional(struct mls_tls_reader *r, bool *present)
 {
 	uint8_t b;
-	TRY(tls_read_u8(r, &b));
+	TRY(mls_tls_read_u8(r, &b));
 	if (b > 1) {
 		r->failed = true;
 		return aim_fail(AIM_ERR_DECODE, "optional presence byte %u", b);
@@ -107,34 +107,34 @@ int tls_read_optional(struct tls_reader *r, bool *present)
 	return 0;
 }
 
-int tls_reader_done(const struct tls_reader *r)
+int mls_tls_reader_done(const struct mls_tls_reader *r)
 {
 	ENSURE(!r->failed, AIM_ERR_DECODE, "decode failed earlier");
 	ENSURE(r->off == r->len, AIM_ERR_DECODE, "%zu trailing bytes", r->len - r->off);
 	return 0;
 }
 
-int tls_write_u8(struct aim_buf *w, uint8_t v)
+int mls_tls_write_u8(struct aim_buf *w, uint8_t v)
 {
 	return aim_buf_append_byte(w, v);
 }
 
-int tls_write_u16(struct aim_buf *w, uint16_t v)
+int mls_tls_write_u16(struct aim_buf *w, uint16_t v)
 {
 	uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
 	return aim_buf_append(w, b, 2);
 }
 
-int tls_write_u32(struct aim_buf *w, uint32_t v)
+int mls_tls_write_u32(struct aim_buf *w, uint32_t v)
 {
 	uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
 	return aim_buf_append(w, b, 4);
 }
 
-int tls_write_u64(struct aim_buf *w, uint64_t v)
+int mls_tls_write_u64(struct aim_buf *w, uint64_t v)
 {
-	TRY(tls_write_u32(w, (uint32_t)(v >> 32)));
-	return tls_write_u32(w, (uint32_t)v);
+	TRY(mls_tls_write_u32(w, (uint32_t)(v >> 32)));
+	return mls_tls_write_u32(w, (uint32_t)v);
 }
 
 static size_t varint_encode(uint32_t v, uint8_t out[4])
@@ -155,26 +155,26 @@ static size_t varint_encode(uint32_t v, uint8_t out[4])
 	return 4;
 }
 
-int tls_write_varint(struct aim_buf *w, uint32_t v)
+int mls_tls_write_varint(struct aim_buf *w, uint32_t v)
 {
 	ENSURE(v < (1u << 30), AIM_ERR_LIMIT, "varint value too large");
 	uint8_t b[4];
 	return aim_buf_append(w, b, varint_encode(v, b));
 }
 
-int tls_write_fixed(struct aim_buf *w, const uint8_t *p, size_t n)
+int mls_tls_write_fixed(struct aim_buf *w, const uint8_t *p, size_t n)
 {
 	return aim_buf_append(w, p, n);
 }
 
-int tls_write_vec(struct aim_buf *w, const uint8_t *p, size_t n)
+int mls_tls_write_vec(struct aim_buf *w, const uint8_t *p, size_t n)
 {
 	ENSURE(n < (1u << 30), AIM_ERR_LIMIT, "vector too long");
-	TRY(tls_write_varint(w, (uint32_t)n));
+	TRY(mls_tls_write_varint(w, (uint32_t)n));
 	return aim_buf_append(w, p, n);
 }
 
-int tls_vec_end(struct aim_buf *w, size_t mark)
+int mls_tls_vec_end(struct aim_buf *w, size_t mark)
 {
 	ENSURE(mark <= w->len, AIM_ERR_INTERNAL, "bad vector mark");
 	size_t n = w->len - mark;

@@ -19,14 +19,14 @@
 
 #include "base/base.h"
 
-struct tls_reader {
+struct mls_tls_reader {
 	const uint8_t *p;
 	size_t len;
 	size_t off;
 	bool failed;
 };
 
-static inline void tls_reader_init(struct tls_reader *r, const uint8_t *p, size_t len)
+static inline void mls_tls_reader_init(struct mls_tls_reader *r, const uint8_t *p, size_t len)
 {
 	r->p = p;
 	r->len = len;
@@ -34,46 +34,46 @@ static inline void tls_reader_init(struct tls_reader *r, const uint8_t *p, size_
 	r->failed = false;
 }
 
-static inline size_t tls_remaining(const struct tls_reader *r)
+static inline size_t mls_tls_remaining(const struct mls_tls_reader *r)
 {
 	return r->failed ? 0 : r->len - r->off;
 }
 
-int tls_read_u8(struct tls_reader *r, uint8_t *v) AIM_WARN_UNUSED;
-int tls_read_u16(struct tls_reader *r, uint16_t *v) AIM_WARN_UNUSED;
-int tls_read_u32(struct tls_reader *r, uint32_t *v) AIM_WARN_UNUSED;
-int tls_read_u64(struct tls_reader *r, uint64_t *v) AIM_WARN_UNUSED;
+int mls_tls_read_u8(struct mls_tls_reader *r, uint8_t *v) AIM_WARN_UNUSED;
+int mls_tls_read_u16(struct mls_tls_reader *r, uint16_t *v) AIM_WARN_UNUSED;
+int mls_tls_read_u32(struct mls_tls_reader *r, uint32_t *v) AIM_WARN_UNUSED;
+int mls_tls_read_u64(struct mls_tls_reader *r, uint64_t *v) AIM_WARN_UNUSED;
 /* Minimal-encoding varint of section 2.1.2 (values below 2^30). */
-int tls_read_varint(struct tls_reader *r, uint32_t *v) AIM_WARN_UNUSED;
+int mls_tls_read_varint(struct mls_tls_reader *r, uint32_t *v) AIM_WARN_UNUSED;
 /* n raw bytes, as a view. */
-int tls_read_fixed(struct tls_reader *r, size_t n, struct aim_bytes *out) AIM_WARN_UNUSED;
+int mls_tls_read_fixed(struct mls_tls_reader *r, size_t n, struct aim_bytes *out) AIM_WARN_UNUSED;
 /* opaque data<V>: varint length then bytes, as a view. */
-int tls_read_vec(struct tls_reader *r, struct aim_bytes *out) AIM_WARN_UNUSED;
+int mls_tls_read_vec(struct mls_tls_reader *r, struct aim_bytes *out) AIM_WARN_UNUSED;
 /* A vector whose contents are themselves structs: a sub-reader over them. */
-int tls_read_vec_reader(struct tls_reader *r, struct tls_reader *sub) AIM_WARN_UNUSED;
+int mls_tls_read_vec_reader(struct mls_tls_reader *r, struct mls_tls_reader *sub) AIM_WARN_UNUSED;
 /* optional<T> presence byte: must be 0 or 1. */
-int tls_read_optional(struct tls_reader *r, bool *present) AIM_WARN_UNUSED;
+int mls_tls_read_optional(struct mls_tls_reader *r, bool *present) AIM_WARN_UNUSED;
 /* Fails unless every byte was consumed ("trailing bytes"). */
-int tls_reader_done(const struct tls_reader *r) AIM_WARN_UNUSED;
+int mls_tls_reader_done(const struct mls_tls_reader *r) AIM_WARN_UNUSED;
 
-int tls_write_u8(struct aim_buf *w, uint8_t v) AIM_WARN_UNUSED;
-int tls_write_u16(struct aim_buf *w, uint16_t v) AIM_WARN_UNUSED;
-int tls_write_u32(struct aim_buf *w, uint32_t v) AIM_WARN_UNUSED;
-int tls_write_u64(struct aim_buf *w, uint64_t v) AIM_WARN_UNUSED;
-int tls_write_varint(struct aim_buf *w, uint32_t v) AIM_WARN_UNUSED;
-int tls_write_fixed(struct aim_buf *w, const uint8_t *p, size_t n) AIM_WARN_UNUSED;
+int mls_tls_write_u8(struct aim_buf *w, uint8_t v) AIM_WARN_UNUSED;
+int mls_tls_write_u16(struct aim_buf *w, uint16_t v) AIM_WARN_UNUSED;
+int mls_tls_write_u32(struct aim_buf *w, uint32_t v) AIM_WARN_UNUSED;
+int mls_tls_write_u64(struct aim_buf *w, uint64_t v) AIM_WARN_UNUSED;
+int mls_tls_write_varint(struct aim_buf *w, uint32_t v) AIM_WARN_UNUSED;
+int mls_tls_write_fixed(struct aim_buf *w, const uint8_t *p, size_t n) AIM_WARN_UNUSED;
 /* opaque data<V> */
-int tls_write_vec(struct aim_buf *w, const uint8_t *p, size_t n) AIM_WARN_UNUSED;
-static inline int tls_write_vec_bytes(struct aim_buf *w, struct aim_bytes b)
+int mls_tls_write_vec(struct aim_buf *w, const uint8_t *p, size_t n) AIM_WARN_UNUSED;
+static inline int mls_tls_write_vec_bytes(struct aim_buf *w, struct aim_bytes b)
 {
-	return tls_write_vec(w, b.p, b.len);
+	return mls_tls_write_vec(w, b.p, b.len);
 }
 /* For vectors of structs: remember the start, write the elements, then
- * tls_vec_end() inserts the minimal varint length in front of them. */
-static inline size_t tls_vec_begin(const struct aim_buf *w)
+ * mls_tls_vec_end() inserts the minimal varint length in front of them. */
+static inline size_t mls_tls_vec_begin(const struct aim_buf *w)
 {
 	return w->len;
 }
-int tls_vec_end(struct aim_buf *w, size_t mark) AIM_WARN_UNUSED;
+int mls_tls_vec_end(struct aim_buf *w, size_t mark) AIM_WARN_UNUSED;
 
 #endif

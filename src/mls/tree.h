@@ -7,7 +7,7 @@
  *   number of leaves is a power of two and every function here takes node
  *   indices that are inside a tree of that width. These functions do no
  *   allocation and cannot fail; callers check indices against the width
- *   first (tm_in_tree()).
+ *   first (mls_tm_in_tree()).
  * - The public ratchet tree (tree_ratchet.c): struct mls_tree owns a full
  *   array of optional nodes (codec.h's struct mls_node; type MLS_NODE_BLANK
  *   is a blank node). It is built from the ratchet_tree encoding (which
@@ -35,70 +35,70 @@
 
 #include "base/base.h"
 #include "crypto/crypto.h"
-#include "mls/codec.h"
+#include "mls/mls.h"
 
 /* ---- Tree math --------------------------------------------------------- */
 
 /* The largest tree this implementation accepts: 2^16 leaves. A received
  * ratchet tree or a tree extended past this is refused with AIM_ERR_LIMIT. */
-#define TM_MAX_LEAVES ((uint32_t)1 << 16)
+#define MLS_TM_MAX_LEAVES ((uint32_t)1 << 16)
 /* The longest direct path / copath (the depth of the largest tree). */
-#define TM_MAX_DEPTH 17
+#define MLS_TM_MAX_DEPTH 17
 
-static inline bool tm_is_leaf(uint32_t x)
+static inline bool mls_tm_is_leaf(uint32_t x)
 {
 	return (x & 1) == 0;
 }
 
-static inline uint32_t tm_leaf_to_node(uint32_t leaf)
+static inline uint32_t mls_tm_leaf_to_node(uint32_t leaf)
 {
 	return leaf * 2;
 }
 
-static inline uint32_t tm_node_to_leaf(uint32_t node)
+static inline uint32_t mls_tm_node_to_leaf(uint32_t node)
 {
 	return node / 2;
 }
 
 /* The level of a node: leaves are 0, their parents 1, ... */
-uint32_t tm_level(uint32_t x);
+uint32_t mls_tm_level(uint32_t x);
 /* The number of nodes of a tree with n_leaves leaves (0 for 0). */
-uint32_t tm_width(uint32_t n_leaves);
+uint32_t mls_tm_width(uint32_t n_leaves);
 /* The root node of a tree with n_leaves leaves (n_leaves a power of two). */
-uint32_t tm_root(uint32_t n_leaves);
+uint32_t mls_tm_root(uint32_t n_leaves);
 /* True if n is a power of two (and not 0). */
-bool tm_is_pow2(uint32_t n);
+bool mls_tm_is_pow2(uint32_t n);
 /* True if node x exists in a tree of n_leaves leaves. */
-bool tm_in_tree(uint32_t x, uint32_t n_leaves);
+bool mls_tm_in_tree(uint32_t x, uint32_t n_leaves);
 
 /* Children of a parent node (x must not be a leaf). */
-uint32_t tm_left(uint32_t x);
-uint32_t tm_right(uint32_t x);
+uint32_t mls_tm_left(uint32_t x);
+uint32_t mls_tm_right(uint32_t x);
 /* The parent and sibling of x in a tree of n_leaves leaves (x must not be
  * the root). In a full tree neither depends on the width; n_leaves is kept
  * for the assertion. */
-uint32_t tm_parent(uint32_t x, uint32_t n_leaves);
-uint32_t tm_sibling(uint32_t x, uint32_t n_leaves);
+uint32_t mls_tm_parent(uint32_t x, uint32_t n_leaves);
+uint32_t mls_tm_sibling(uint32_t x, uint32_t n_leaves);
 
 /* True if x is ancestor or x itself is in the subtree headed by a. */
-bool tm_in_subtree(uint32_t x, uint32_t a);
+bool mls_tm_in_subtree(uint32_t x, uint32_t a);
 
 /* The direct path of x (parent first, root last) and its copath (sibling of
  * x, then siblings of the direct-path nodes except the root). out must hold
- * TM_MAX_DEPTH entries; returns the number written. */
-size_t tm_direct_path(uint32_t x, uint32_t n_leaves, uint32_t out[TM_MAX_DEPTH]);
-size_t tm_copath(uint32_t x, uint32_t n_leaves, uint32_t out[TM_MAX_DEPTH]);
+ * MLS_TM_MAX_DEPTH entries; returns the number written. */
+size_t mls_tm_direct_path(uint32_t x, uint32_t n_leaves, uint32_t out[MLS_TM_MAX_DEPTH]);
+size_t mls_tm_copath(uint32_t x, uint32_t n_leaves, uint32_t out[MLS_TM_MAX_DEPTH]);
 
 /* The lowest node that is on the direct paths of both x and y (or is x or
  * y itself). */
-uint32_t tm_common_ancestor(uint32_t x, uint32_t y);
+uint32_t mls_tm_common_ancestor(uint32_t x, uint32_t y);
 
 /* ---- The public ratchet tree -------------------------------------------- */
 
 struct mls_tree {
 	const struct aim_suite *suite;
 	uint32_t n_leaves;      /* a power of two; 0 for an empty tree */
-	struct mls_node *nodes; /* tm_width(n_leaves) entries, owned */
+	struct mls_node *nodes; /* mls_tm_width(n_leaves) entries, owned */
 };
 
 /* An empty tree of suite cs (no allocation). */
@@ -113,7 +113,7 @@ int mls_tree_create(struct mls_tree *t, const struct aim_suite *cs,
 
 /* Takes over the nodes of a decoded ratchet tree (rt is left empty, even on
  * failure, when its nodes are freed) and pads it to a full tree. Refuses a
- * blank or parent last node, a tree past TM_MAX_LEAVES, and non-empty
+ * blank or parent last node, a tree past MLS_TM_MAX_LEAVES, and non-empty
  * unmerged_leaves that name a leaf outside the tree. */
 int mls_tree_from_ratchet_tree(struct mls_tree *t, const struct aim_suite *cs,
 			       struct mls_ratchet_tree *rt) AIM_WARN_UNUSED;
@@ -125,18 +125,16 @@ int mls_tree_encode(struct aim_buf *w, const struct mls_tree *t) AIM_WARN_UNUSED
 
 static inline uint32_t mls_tree_width(const struct mls_tree *t)
 {
-	return tm_width(t->n_leaves);
+	return mls_tm_width(t->n_leaves);
 }
 /* True for a blank node and for any node outside the tree. */
 bool mls_tree_is_blank(const struct mls_tree *t, uint32_t node);
-/* The leaf node at leaf index i, or NULL when blank or outside the tree. */
-const struct mls_leaf_node *mls_tree_leaf(const struct mls_tree *t, uint32_t leaf);
+/* mls_tree_leaf(): in mls.h. */
 /* The parent node at node index x, or NULL when blank / not a parent. */
 const struct mls_parent_node *mls_tree_parent_node(const struct mls_tree *t, uint32_t x);
 /* The encryption key of a non-blank node (leaf or parent), or NULL. */
 const struct mls_bytes *mls_tree_node_key(const struct mls_tree *t, uint32_t node);
-/* Number of non-blank leaves. */
-uint32_t mls_tree_member_count(const struct mls_tree *t);
+/* mls_tree_member_count(): in mls.h. */
 /* The leaf index whose LeafNode encodes exactly like `leaf`, or -1
  * (AIM_ERR_NOTFOUND). */
 int mls_tree_find_leaf(const struct mls_tree *t, const struct mls_leaf_node *leaf,
@@ -154,7 +152,7 @@ bool mls_tree_subtree_blank(const struct mls_tree *t, uint32_t x);
  * to root, in fdp; the copath child of each in copath (either may be NULL).
  * Returns the length. */
 size_t mls_tree_filtered_direct_path(const struct mls_tree *t, uint32_t leaf,
-				     uint32_t fdp[TM_MAX_DEPTH], uint32_t copath[TM_MAX_DEPTH]);
+				     uint32_t fdp[MLS_TM_MAX_DEPTH], uint32_t copath[MLS_TM_MAX_DEPTH]);
 
 /* Blanks the parent nodes on the direct path of a leaf. */
 void mls_tree_blank_path(struct mls_tree *t, uint32_t leaf);
@@ -274,9 +272,9 @@ int mls_treekem_node_keys(const struct aim_suite *cs, struct aim_bytes path_secr
 struct mls_treekem_secrets {
 	size_t nh;
 	size_t n;
-	uint32_t fdp[TM_MAX_DEPTH];
-	uint32_t copath[TM_MAX_DEPTH];
-	uint8_t path_secret[TM_MAX_DEPTH][AIM_MAX_HASH];
+	uint32_t fdp[MLS_TM_MAX_DEPTH];
+	uint32_t copath[MLS_TM_MAX_DEPTH];
+	uint8_t path_secret[MLS_TM_MAX_DEPTH][AIM_MAX_HASH];
 	uint8_t commit_secret[AIM_MAX_HASH];
 };
 void mls_treekem_secrets_wipe(struct mls_treekem_secrets *s);

@@ -1,4 +1,5 @@
 /* Tree hashes (RFC 9420 section 7.8) and parent hashes (section 7.9). */
+#include "mls/codec_int.h"
 #include "mls/tree.h"
 
 #include <stdlib.h>
@@ -34,11 +35,11 @@ static int th_node(const struct th_pass *ps, uint32_t x, uint8_t out[AIM_MAX_HAS
 	struct aim_buf b;
 	aim_buf_init(&b, MLS_MAX_MESSAGE);
 
-	if (tm_is_leaf(x)) {
+	if (mls_tm_is_leaf(x)) {
 		/* struct { uint32 leaf_index; optional<LeafNode> leaf_node; } */
 		bool present = n->type == MLS_NODE_LEAF && !is_excluded(ps, x / 2);
-		if (tls_write_u8(&b, 1) || tls_write_u32(&b, x / 2) ||
-		    tls_write_u8(&b, present ? 1 : 0) ||
+		if (mls_tls_write_u8(&b, 1) || mls_tls_write_u32(&b, x / 2) ||
+		    mls_tls_write_u8(&b, present ? 1 : 0) ||
 		    (present && mls_leaf_node_encode(&b, &n->leaf))) {
 			aim_buf_free(&b);
 			return -1;
@@ -50,13 +51,13 @@ static int th_node(const struct th_pass *ps, uint32_t x, uint8_t out[AIM_MAX_HAS
 	}
 
 	uint8_t lh[AIM_MAX_HASH], rh[AIM_MAX_HASH];
-	TRY(th_node(ps, tm_left(x), lh));
-	TRY(th_node(ps, tm_right(x), rh));
+	TRY(th_node(ps, mls_tm_left(x), lh));
+	TRY(th_node(ps, mls_tm_right(x), rh));
 	/* struct { optional<ParentNode> parent_node; opaque left_hash<V>;
 	 * opaque right_hash<V>; } */
 	int rc = 0;
 	uint32_t *keep = NULL;
-	TRY_GOTO(tls_write_u8(&b, 2), fail);
+	TRY_GOTO(mls_tls_write_u8(&b, 2), fail);
 	if (n->type == MLS_NODE_PARENT) {
 		struct mls_parent_node view = n->parent;
 		if (ps->ex && view.unmerged_leaves.n) {
@@ -68,13 +69,13 @@ static int th_node(const struct th_pass *ps, uint32_t x, uint8_t out[AIM_MAX_HAS
 			view.unmerged_leaves.v = keep;
 			view.unmerged_leaves.n = k;
 		}
-		TRY_GOTO(tls_write_u8(&b, 1), fail);
+		TRY_GOTO(mls_tls_write_u8(&b, 1), fail);
 		TRY_GOTO(mls_parent_node_encode(&b, &view), fail);
 	} else {
-		TRY_GOTO(tls_write_u8(&b, 0), fail);
+		TRY_GOTO(mls_tls_write_u8(&b, 0), fail);
 	}
-	TRY_GOTO(tls_write_vec(&b, lh, nh), fail);
-	TRY_GOTO(tls_write_vec(&b, rh, nh), fail);
+	TRY_GOTO(mls_tls_write_vec(&b, lh, nh), fail);
+	TRY_GOTO(mls_tls_write_vec(&b, rh, nh), fail);
 	free(keep);
 	TRY(finish(t, &b, out));
 	if (ps->memo)
@@ -96,7 +97,7 @@ static int check_tree(const struct mls_tree *t)
 int mls_tree_node_hash(const struct mls_tree *t, uint32_t x, uint8_t out[AIM_MAX_HASH])
 {
 	TRY(check_tree(t));
-	ENSURE(x < tm_width(t->n_leaves), AIM_ERR_INVALID, "node %u outside the tree", x);
+	ENSURE(x < mls_tm_width(t->n_leaves), AIM_ERR_INVALID, "node %u outside the tree", x);
 	struct th_pass ps = { t, NULL, NULL };
 	return th_node(&ps, x, out);
 }
@@ -104,7 +105,7 @@ int mls_tree_node_hash(const struct mls_tree *t, uint32_t x, uint8_t out[AIM_MAX
 int mls_tree_hash(const struct mls_tree *t, uint8_t out[AIM_MAX_HASH])
 {
 	TRY(check_tree(t));
-	return mls_tree_node_hash(t, tm_root(t->n_leaves), out);
+	return mls_tree_node_hash(t, mls_tm_root(t->n_leaves), out);
 }
 
 int mls_tree_all_hashes(const struct mls_tree *t, uint8_t (*out)[AIM_MAX_HASH])
@@ -112,7 +113,7 @@ int mls_tree_all_hashes(const struct mls_tree *t, uint8_t (*out)[AIM_MAX_HASH])
 	TRY(check_tree(t));
 	uint8_t root[AIM_MAX_HASH];
 	struct th_pass ps = { t, NULL, out };
-	return th_node(&ps, tm_root(t->n_leaves), root);
+	return th_node(&ps, mls_tm_root(t->n_leaves), root);
 }
 
 int mls_tree_parent_hash(const struct mls_tree *t, uint32_t p, struct aim_bytes s_tree_hash,
@@ -125,7 +126,7 @@ int mls_tree_parent_hash(const struct mls_tree *t, uint32_t p, struct aim_bytes 
 	struct aim_buf b;
 	aim_buf_init(&b, MLS_MAX_MESSAGE);
 	if (mls_write_bytes(&b, &pn->encryption_key) || mls_write_bytes(&b, &pn->parent_hash) ||
-	    tls_write_vec_bytes(&b, s_tree_hash)) {
+	    mls_tls_write_vec_bytes(&b, s_tree_hash)) {
 		aim_buf_free(&b);
 		return -1;
 	}
@@ -159,8 +160,8 @@ static bool unmerged_match(const struct mls_parent_node *pn, uint32_t c, const u
 {
 	size_t na = 0, nb = 0;
 	for (size_t i = 0; i < pn->unmerged_leaves.n; i++) {
-		uint32_t x = tm_leaf_to_node(pn->unmerged_leaves.v[i]);
-		if (tm_in_subtree(x, c))
+		uint32_t x = mls_tm_leaf_to_node(pn->unmerged_leaves.v[i]);
+		if (mls_tm_in_subtree(x, c))
 			scratch_a[na++] = x;
 	}
 	for (size_t i = 0; i < nres; i++)
@@ -181,14 +182,14 @@ static int count_chains(const struct mls_tree *t, uint32_t p, uint8_t (*hashes)[
 	size_t nh = t->suite->nh;
 	*count = 0;
 	for (int side = 0; side < 2; side++) {
-		uint32_t c = side ? tm_right(p) : tm_left(p);
-		uint32_t s = side ? tm_left(p) : tm_right(p);
+		uint32_t c = side ? mls_tm_right(p) : mls_tm_left(p);
+		uint32_t s = side ? mls_tm_left(p) : mls_tm_right(p);
 		/* original_sibling_tree_hash: the tree hash of S with P's
 		 * unmerged leaves blanked; the cached hash when none is under S */
 		uint8_t sth[AIM_MAX_HASH];
 		bool touched = false;
 		for (size_t i = 0; i < pn->unmerged_leaves.n; i++)
-			touched |= tm_in_subtree(tm_leaf_to_node(pn->unmerged_leaves.v[i]), s);
+			touched |= mls_tm_in_subtree(mls_tm_leaf_to_node(pn->unmerged_leaves.v[i]), s);
 		if (touched) {
 			/* bitmap is all zero between uses */
 			for (size_t i = 0; i < pn->unmerged_leaves.n; i++) {
@@ -228,7 +229,7 @@ static int count_chains(const struct mls_tree *t, uint32_t p, uint8_t (*hashes)[
 int mls_tree_verify_parent_hashes(const struct mls_tree *t)
 {
 	TRY(check_tree(t));
-	uint32_t w = tm_width(t->n_leaves);
+	uint32_t w = mls_tm_width(t->n_leaves);
 	uint8_t (*hashes)[AIM_MAX_HASH] = aim_xcalloc(w, sizeof *hashes);
 	uint8_t *bitmap = aim_xcalloc(t->n_leaves / 8 + 1, 1);
 	int rc = 0;

@@ -17,7 +17,7 @@ void mls_tree_free(struct mls_tree *t)
 {
 	if (!t)
 		return;
-	uint32_t w = tm_width(t->n_leaves);
+	uint32_t w = mls_tm_width(t->n_leaves);
 	for (uint32_t i = 0; i < w; i++)
 		mls_node_free(&t->nodes[i]);
 	free(t->nodes);
@@ -36,7 +36,7 @@ static void blank_node(struct mls_tree *t, uint32_t x)
  * nodes must already be blank or are freed here). */
 static void resize(struct mls_tree *t, uint32_t n_leaves)
 {
-	uint32_t ow = tm_width(t->n_leaves), nw = tm_width(n_leaves);
+	uint32_t ow = mls_tm_width(t->n_leaves), nw = mls_tm_width(n_leaves);
 	for (uint32_t i = nw; i < ow; i++)
 		mls_node_free(&t->nodes[i]);
 	if (nw == 0) {
@@ -74,7 +74,7 @@ static int copy_node(struct mls_node *dst, const struct mls_node *src)
 int mls_tree_copy(struct mls_tree *dst, const struct mls_tree *src)
 {
 	mls_tree_init(dst, src->suite);
-	uint32_t w = tm_width(src->n_leaves);
+	uint32_t w = mls_tm_width(src->n_leaves);
 	if (w == 0)
 		return 0;
 	dst->nodes = aim_xcalloc(w, sizeof *dst->nodes);
@@ -108,7 +108,7 @@ int mls_tree_from_ratchet_tree(struct mls_tree *t, const struct aim_suite *cs,
 	mls_tree_init(t, cs);
 	ENSURE_GOTO(cs, fail, AIM_ERR_INVALID, "ratchet tree without a cipher suite");
 	ENSURE_GOTO(rt->n > 0, fail, AIM_ERR_DECODE, "empty ratchet tree");
-	ENSURE_GOTO(rt->n <= tm_width(TM_MAX_LEAVES), fail, AIM_ERR_LIMIT,
+	ENSURE_GOTO(rt->n <= mls_tm_width(MLS_TM_MAX_LEAVES), fail, AIM_ERR_LIMIT,
 		    "ratchet tree of %zu nodes", rt->n);
 	/* "The receiver MUST check that the last node in ratchet_tree is
 	 * non-blank" (section 12.4.3.3); a parent there would leave the
@@ -121,13 +121,13 @@ int mls_tree_from_ratchet_tree(struct mls_tree *t, const struct aim_suite *cs,
 			    fail, AIM_ERR_DECODE, "ratchet tree node %zu has type %u", i, ty);
 	}
 	uint32_t n_leaves = 1;
-	while (tm_width(n_leaves) < rt->n)
+	while (mls_tm_width(n_leaves) < rt->n)
 		n_leaves *= 2;
 	t->nodes = rt->nodes;
 	t->n_leaves = 0;
 	/* Take the array over, then pad it with blanks to the full width. */
 	{
-		uint32_t have = (uint32_t)rt->n, w = tm_width(n_leaves);
+		uint32_t have = (uint32_t)rt->n, w = mls_tm_width(n_leaves);
 		t->nodes = aim_xrealloc(t->nodes, (size_t)w * sizeof *t->nodes);
 		if (w > have)
 			memset(t->nodes + have, 0, (size_t)(w - have) * sizeof *t->nodes);
@@ -135,7 +135,7 @@ int mls_tree_from_ratchet_tree(struct mls_tree *t, const struct aim_suite *cs,
 		rt->nodes = NULL;
 		rt->n = 0;
 	}
-	for (uint32_t i = 1; i < tm_width(n_leaves); i += 2) {
+	for (uint32_t i = 1; i < mls_tm_width(n_leaves); i += 2) {
 		const struct mls_u32_list *u = &t->nodes[i].parent.unmerged_leaves;
 		if (t->nodes[i].type != MLS_NODE_PARENT)
 			continue;
@@ -160,7 +160,7 @@ int mls_tree_parse(struct mls_tree *t, const struct aim_suite *cs, const uint8_t
 
 int mls_tree_encode(struct aim_buf *w, const struct mls_tree *t)
 {
-	uint32_t n = tm_width(t->n_leaves);
+	uint32_t n = mls_tm_width(t->n_leaves);
 	while (n > 0 && t->nodes[n - 1].type == MLS_NODE_BLANK)
 		n--;
 	ENSURE(n > 0, AIM_ERR_INVALID, "encoding an empty ratchet tree");
@@ -173,7 +173,7 @@ int mls_tree_encode(struct aim_buf *w, const struct mls_tree *t)
 
 bool mls_tree_is_blank(const struct mls_tree *t, uint32_t node)
 {
-	return node >= tm_width(t->n_leaves) || t->nodes[node].type == MLS_NODE_BLANK;
+	return node >= mls_tm_width(t->n_leaves) || t->nodes[node].type == MLS_NODE_BLANK;
 }
 
 const struct mls_leaf_node *mls_tree_leaf(const struct mls_tree *t, uint32_t leaf)
@@ -185,14 +185,14 @@ const struct mls_leaf_node *mls_tree_leaf(const struct mls_tree *t, uint32_t lea
 
 const struct mls_parent_node *mls_tree_parent_node(const struct mls_tree *t, uint32_t x)
 {
-	if (x >= tm_width(t->n_leaves) || t->nodes[x].type != MLS_NODE_PARENT)
+	if (x >= mls_tm_width(t->n_leaves) || t->nodes[x].type != MLS_NODE_PARENT)
 		return NULL;
 	return &t->nodes[x].parent;
 }
 
 const struct mls_bytes *mls_tree_node_key(const struct mls_tree *t, uint32_t node)
 {
-	if (node >= tm_width(t->n_leaves))
+	if (node >= mls_tm_width(t->n_leaves))
 		return NULL;
 	if (t->nodes[node].type == MLS_NODE_LEAF)
 		return &t->nodes[node].leaf.encryption_key;
@@ -207,6 +207,11 @@ uint32_t mls_tree_member_count(const struct mls_tree *t)
 	for (uint32_t i = 0; i < t->n_leaves; i++)
 		n += t->nodes[2 * i].type == MLS_NODE_LEAF;
 	return n;
+}
+
+uint32_t mls_tree_n_leaves(const struct mls_tree *t)
+{
+	return t->n_leaves;
 }
 
 int mls_tree_find_leaf(const struct mls_tree *t, const struct mls_leaf_node *leaf,
@@ -280,14 +285,14 @@ static int resolve(const struct mls_tree *t, uint32_t x, const uint32_t *ex, siz
 		for (size_t i = 0; i < n->parent.unmerged_leaves.n; i++) {
 			uint32_t l = n->parent.unmerged_leaves.v[i];
 			if (!excluded(l, ex, nex))
-				TRY(push(out, tm_leaf_to_node(l)));
+				TRY(push(out, mls_tm_leaf_to_node(l)));
 		}
 		return 0;
 	}
-	if (tm_is_leaf(x))
+	if (mls_tm_is_leaf(x))
 		return 0;
-	TRY(resolve(t, tm_left(x), ex, nex, out));
-	return resolve(t, tm_right(x), ex, nex, out);
+	TRY(resolve(t, mls_tm_left(x), ex, nex, out));
+	return resolve(t, mls_tm_right(x), ex, nex, out);
 }
 
 int mls_tree_resolution(const struct mls_tree *t, uint32_t x, const uint32_t *exclude,
@@ -296,7 +301,7 @@ int mls_tree_resolution(const struct mls_tree *t, uint32_t x, const uint32_t *ex
 	struct u32_vec a = { NULL, 0, 0 };
 	out->v = NULL;
 	out->n = 0;
-	ENSURE(x < tm_width(t->n_leaves), AIM_ERR_INVALID, "node %u outside the tree", x);
+	ENSURE(x < mls_tm_width(t->n_leaves), AIM_ERR_INVALID, "node %u outside the tree", x);
 	if (resolve(t, x, exclude, n_exclude, &a) != 0) {
 		free(a.v);
 		return -1;
@@ -308,8 +313,8 @@ int mls_tree_resolution(const struct mls_tree *t, uint32_t x, const uint32_t *ex
 
 bool mls_tree_subtree_blank(const struct mls_tree *t, uint32_t x)
 {
-	uint32_t span = ((uint32_t)1 << tm_level(x)) - 1;
-	uint32_t w = tm_width(t->n_leaves);
+	uint32_t span = ((uint32_t)1 << mls_tm_level(x)) - 1;
+	uint32_t w = mls_tm_width(t->n_leaves);
 	for (uint32_t i = x - span; i <= x + span && i < w; i++)
 		if (t->nodes[i].type != MLS_NODE_BLANK)
 			return false;
@@ -317,12 +322,12 @@ bool mls_tree_subtree_blank(const struct mls_tree *t, uint32_t x)
 }
 
 size_t mls_tree_filtered_direct_path(const struct mls_tree *t, uint32_t leaf,
-				     uint32_t fdp[TM_MAX_DEPTH], uint32_t copath[TM_MAX_DEPTH])
+				     uint32_t fdp[MLS_TM_MAX_DEPTH], uint32_t copath[MLS_TM_MAX_DEPTH])
 {
-	uint32_t dp[TM_MAX_DEPTH], cp[TM_MAX_DEPTH];
-	uint32_t x = tm_leaf_to_node(leaf);
-	size_t n = tm_direct_path(x, t->n_leaves, dp);
-	tm_copath(x, t->n_leaves, cp);
+	uint32_t dp[MLS_TM_MAX_DEPTH], cp[MLS_TM_MAX_DEPTH];
+	uint32_t x = mls_tm_leaf_to_node(leaf);
+	size_t n = mls_tm_direct_path(x, t->n_leaves, dp);
+	mls_tm_copath(x, t->n_leaves, cp);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		/* "with any node removed whose child on the copath of L has an
@@ -342,8 +347,8 @@ size_t mls_tree_filtered_direct_path(const struct mls_tree *t, uint32_t leaf,
 
 void mls_tree_blank_path(struct mls_tree *t, uint32_t leaf)
 {
-	uint32_t dp[TM_MAX_DEPTH];
-	size_t n = tm_direct_path(tm_leaf_to_node(leaf), t->n_leaves, dp);
+	uint32_t dp[MLS_TM_MAX_DEPTH];
+	size_t n = mls_tm_direct_path(mls_tm_leaf_to_node(leaf), t->n_leaves, dp);
 	for (size_t i = 0; i < n; i++)
 		blank_node(t, dp[i]);
 }
@@ -352,7 +357,7 @@ void mls_tree_truncate(struct mls_tree *t)
 {
 	/* "Truncate the tree by removing the right subtree until there is at
 	 * least one non-blank leaf node in the right subtree." */
-	while (t->n_leaves > 1 && mls_tree_subtree_blank(t, tm_right(tm_root(t->n_leaves))))
+	while (t->n_leaves > 1 && mls_tree_subtree_blank(t, mls_tm_right(mls_tm_root(t->n_leaves))))
 		resize(t, t->n_leaves / 2);
 }
 
@@ -375,7 +380,7 @@ int mls_tree_add_leaf(struct mls_tree *t, const struct mls_leaf_node *leaf, uint
 	while (l < t->n_leaves && t->nodes[2 * l].type != MLS_NODE_BLANK)
 		l++;
 	if (l == t->n_leaves) {
-		ENSURE(t->n_leaves < TM_MAX_LEAVES, AIM_ERR_LIMIT, "tree full (%u leaves)",
+		ENSURE(t->n_leaves < MLS_TM_MAX_LEAVES, AIM_ERR_LIMIT, "tree full (%u leaves)",
 		       t->n_leaves);
 		resize(t, t->n_leaves ? 2 * t->n_leaves : 1);
 	}
@@ -389,8 +394,8 @@ int mls_tree_add_leaf(struct mls_tree *t, const struct mls_leaf_node *leaf, uint
 	 * to the root, add L's leaf index to the unmerged_leaves list" (kept in
 	 * increasing order: "The entries in the unmerged_leaves vector MUST be
 	 * sorted in increasing order") */
-	uint32_t dp[TM_MAX_DEPTH];
-	size_t k = tm_direct_path(2 * l, t->n_leaves, dp);
+	uint32_t dp[MLS_TM_MAX_DEPTH];
+	size_t k = mls_tm_direct_path(2 * l, t->n_leaves, dp);
 	for (size_t i = 0; i < k; i++)
 		if (t->nodes[dp[i]].type == MLS_NODE_PARENT)
 			insert_sorted(&t->nodes[dp[i]].parent.unmerged_leaves, l);

@@ -64,7 +64,7 @@ static int unique(const struct mls_bytes **keys, size_t n, const char *what)
 
 static int keys_unique(const struct mls_tree *t)
 {
-	uint32_t w = tm_width(t->n_leaves);
+	uint32_t w = mls_tm_width(t->n_leaves);
 	const struct mls_bytes **keys = aim_xcalloc(w, sizeof *keys);
 	size_t n = 0;
 	int rc = 0;
@@ -127,13 +127,13 @@ static int unmerged_ok(const struct mls_tree *t, uint32_t p)
 		uint32_t l = pn->unmerged_leaves.v[i];
 		/* "Verify that the entry represents a non-blank leaf node that
 		 * is a descendant of the parent node." */
-		ENSURE(mls_tree_leaf(t, l) && tm_in_subtree(tm_leaf_to_node(l), p), AIM_ERR_VERIFY,
+		ENSURE(mls_tree_leaf(t, l) && mls_tm_in_subtree(mls_tm_leaf_to_node(l), p), AIM_ERR_VERIFY,
 		       "node %u: unmerged leaf %u is blank or not below it", p, l);
 		/* "Verify that every non-blank intermediate node between the leaf
 		 * node and the parent node also has an entry for the leaf node in
 		 * its unmerged_leaves." */
-		uint32_t dp[TM_MAX_DEPTH];
-		size_t n = tm_direct_path(tm_leaf_to_node(l), t->n_leaves, dp);
+		uint32_t dp[MLS_TM_MAX_DEPTH];
+		size_t n = mls_tm_direct_path(mls_tm_leaf_to_node(l), t->n_leaves, dp);
 		for (size_t j = 0; j < n && dp[j] != p; j++) {
 			const struct mls_parent_node *q = mls_tree_parent_node(t, dp[j]);
 			ENSURE(!q || lists(q, l), AIM_ERR_VERIFY,
@@ -150,11 +150,11 @@ int mls_tree_validate(const struct mls_tree *t, struct aim_bytes group_id,
 {
 	const struct aim_suite *cs = t->suite;
 	ENSURE(cs && t->n_leaves > 0, AIM_ERR_INVALID, "empty tree");
-	uint32_t w = tm_width(t->n_leaves);
+	uint32_t w = mls_tm_width(t->n_leaves);
 	/* No trailing blanks: the last leaf of a truncated tree is a member,
 	 * or the tree would have been truncated / encoded shorter. Only the
 	 * right half may hold the last member. */
-	ENSURE(t->n_leaves == 1 || !mls_tree_subtree_blank(t, tm_right(tm_root(t->n_leaves))),
+	ENSURE(t->n_leaves == 1 || !mls_tree_subtree_blank(t, mls_tm_right(mls_tm_root(t->n_leaves))),
 	       AIM_ERR_VERIFY, "tree has a blank right half (trailing blanks)");
 	ENSURE(t->nodes[w - 1].type != MLS_NODE_BLANK || t->n_leaves > 1, AIM_ERR_VERIFY,
 	       "tree without members");
@@ -164,7 +164,7 @@ int mls_tree_validate(const struct mls_tree *t, struct aim_bytes group_id,
 	for (uint32_t x = 0; x < w; x++) {
 		const struct mls_node *n = &t->nodes[x];
 		ENSURE(n->type == MLS_NODE_BLANK ||
-			       n->type == (tm_is_leaf(x) ? MLS_NODE_LEAF : MLS_NODE_PARENT),
+			       n->type == (mls_tm_is_leaf(x) ? MLS_NODE_LEAF : MLS_NODE_PARENT),
 		       AIM_ERR_INVALID, "node %u has type %u", x, n->type);
 		if (n->type == MLS_NODE_PARENT) {
 			ENSURE(n->parent.encryption_key.len == cs->kem_npk, AIM_ERR_VERIFY,

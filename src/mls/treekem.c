@@ -65,7 +65,7 @@ static int set_pair(struct mls_tree_priv *priv, uint32_t node, struct aim_bytes 
 		return -1;
 	}
 	mls_tree_priv_drop(priv, node);
-	ENSURE(priv->n < 2 * TM_MAX_DEPTH + 2, AIM_ERR_LIMIT, "too many private keys");
+	ENSURE(priv->n < 2 * MLS_TM_MAX_DEPTH + 2, AIM_ERR_LIMIT, "too many private keys");
 	priv->keys = aim_xrealloc(priv->keys, (priv->n + 1) * sizeof *priv->keys);
 	priv->keys[priv->n++] = k;
 	return 0;
@@ -136,7 +136,7 @@ void mls_tree_priv_prune(struct mls_tree_priv *priv, const struct mls_tree *t)
 
 int mls_tree_priv_check(const struct mls_tree_priv *priv, const struct mls_tree *t)
 {
-	uint32_t me = tm_leaf_to_node(priv->leaf);
+	uint32_t me = mls_tm_leaf_to_node(priv->leaf);
 	ENSURE(mls_tree_priv_get(priv, me), AIM_ERR_VERIFY, "no private key for our leaf %u",
 	       priv->leaf);
 	for (size_t i = 0; i < priv->n; i++) {
@@ -148,7 +148,7 @@ int mls_tree_priv_check(const struct mls_tree_priv *priv, const struct mls_tree 
 		ENSURE(pub && mls_bytes_equal(pub, &k->pk), AIM_ERR_VERIFY,
 		       "private key of node %u does not match the tree", k->node);
 		/* The tree invariant: only keys on our own path. */
-		ENSURE(tm_in_subtree(me, k->node), AIM_ERR_VERIFY,
+		ENSURE(mls_tm_in_subtree(me, k->node), AIM_ERR_VERIFY,
 		       "private key of node %u is not above our leaf", k->node);
 	}
 	return 0;
@@ -221,7 +221,7 @@ int mls_treekem_create(struct mls_tree *t, struct mls_tree_priv *priv, uint32_t 
 {
 	const struct aim_suite *cs = t->suite;
 	int rc = 0;
-	struct mls_bytes pks[TM_MAX_DEPTH];
+	struct mls_bytes pks[MLS_TM_MAX_DEPTH];
 	struct aim_buf sk, pk, lsk, lpk;
 	struct mls_leaf_node nl;
 	uint8_t first[AIM_MAX_HASH];
@@ -256,8 +256,8 @@ int mls_treekem_create(struct mls_tree *t, struct mls_tree_priv *priv, uint32_t 
 	TRY_GOTO(derive_path(cs, prev, sec->commit_secret), out);
 
 	/* Node key pairs; drop our old keys on the direct path. */
-	uint32_t dp[TM_MAX_DEPTH];
-	size_t ndp = tm_direct_path(tm_leaf_to_node(leaf), t->n_leaves, dp);
+	uint32_t dp[MLS_TM_MAX_DEPTH];
+	size_t ndp = mls_tm_direct_path(mls_tm_leaf_to_node(leaf), t->n_leaves, dp);
 	for (size_t i = 0; i < ndp; i++)
 		mls_tree_priv_drop(priv, dp[i]);
 	for (size_t i = 0; i < sec->n; i++) {
@@ -284,11 +284,11 @@ int mls_treekem_create(struct mls_tree *t, struct mls_tree_priv *priv, uint32_t 
 	memset(&nl.lifetime, 0, sizeof nl.lifetime);
 	TRY_GOTO(mls_bytes_set(&nl.parent_hash, leaf_ph, leaf_ph_len), out);
 	TRY_GOTO(mls_leaf_node_sign(cs, &nl, group_id, leaf, sig_sk), out);
-	TRY_GOTO(set_pair(priv, tm_leaf_to_node(leaf), aim_buf_bytes(&lsk), aim_buf_bytes(&lpk)),
+	TRY_GOTO(set_pair(priv, mls_tm_leaf_to_node(leaf), aim_buf_bytes(&lsk), aim_buf_bytes(&lpk)),
 		 out);
 	TRY_GOTO(mls_leaf_node_copy(&path_out->leaf_node, &nl), out);
-	mls_leaf_node_free(&t->nodes[tm_leaf_to_node(leaf)].leaf);
-	t->nodes[tm_leaf_to_node(leaf)].leaf = nl;
+	mls_leaf_node_free(&t->nodes[mls_tm_leaf_to_node(leaf)].leaf);
+	t->nodes[mls_tm_leaf_to_node(leaf)].leaf = nl;
 	memset(&nl, 0, sizeof nl);
 
 	if (sec->n) {
@@ -299,7 +299,7 @@ int mls_treekem_create(struct mls_tree *t, struct mls_tree_priv *priv, uint32_t 
 	}
 out:
 	aim_wipe(first, sizeof first);
-	for (size_t i = 0; i < TM_MAX_DEPTH; i++)
+	for (size_t i = 0; i < MLS_TM_MAX_DEPTH; i++)
 		mls_bytes_free(&pks[i]);
 	mls_leaf_node_free(&nl);
 	aim_buf_free_secret(&sk);
@@ -316,9 +316,9 @@ out:
 int mls_treekem_path_secret_for(const struct mls_treekem_secrets *sec, uint32_t leaf,
 				uint32_t *node, struct aim_bytes *path_secret)
 {
-	uint32_t x = tm_leaf_to_node(leaf);
+	uint32_t x = mls_tm_leaf_to_node(leaf);
 	for (size_t i = 0; i < sec->n; i++) {
-		if (!tm_in_subtree(x, sec->copath[i]))
+		if (!mls_tm_in_subtree(x, sec->copath[i]))
 			continue;
 		*node = sec->fdp[i];
 		*path_secret = AIM_BYTES(sec->path_secret[i], sec->nh);
@@ -381,7 +381,7 @@ int mls_treekem_encrypt(const struct mls_tree *t, uint32_t leaf,
 
 static bool key_in_tree(const struct mls_tree *t, const struct mls_bytes *k)
 {
-	uint32_t w = tm_width(t->n_leaves);
+	uint32_t w = mls_tm_width(t->n_leaves);
 	for (uint32_t x = 0; x < w; x++) {
 		const struct mls_bytes *o = mls_tree_node_key(t, x);
 		if (o && mls_bytes_equal(o, k))
@@ -437,21 +437,21 @@ int mls_treekem_merge(struct mls_tree *t, uint32_t sender, struct aim_bytes grou
 {
 	int rc = 0;
 	ENSURE(mls_tree_leaf(t, sender), AIM_ERR_INVALID, "UpdatePath from blank leaf %u", sender);
-	uint32_t fdp[TM_MAX_DEPTH], copath[TM_MAX_DEPTH], dp[TM_MAX_DEPTH];
+	uint32_t fdp[MLS_TM_MAX_DEPTH], copath[MLS_TM_MAX_DEPTH], dp[MLS_TM_MAX_DEPTH];
 	size_t n = mls_tree_filtered_direct_path(t, sender, fdp, copath);
 	TRY(check_path(t, sender, group_id, path, n));
 
 	/* Keep the nodes we replace, to put them back on failure. */
-	uint32_t me = tm_leaf_to_node(sender);
-	size_t ndp = tm_direct_path(me, t->n_leaves, dp);
-	struct mls_node saved[TM_MAX_DEPTH + 1];
+	uint32_t me = mls_tm_leaf_to_node(sender);
+	size_t ndp = mls_tm_direct_path(me, t->n_leaves, dp);
+	struct mls_node saved[MLS_TM_MAX_DEPTH + 1];
 	saved[0] = t->nodes[me];
 	memset(&t->nodes[me], 0, sizeof t->nodes[me]);
 	for (size_t i = 0; i < ndp; i++) {
 		saved[i + 1] = t->nodes[dp[i]];
 		memset(&t->nodes[dp[i]], 0, sizeof t->nodes[dp[i]]);
 	}
-	struct mls_bytes pks[TM_MAX_DEPTH];
+	struct mls_bytes pks[MLS_TM_MAX_DEPTH];
 	for (size_t i = 0; i < n; i++)
 		pks[i] = path->nodes[i].encryption_key; /* borrowed */
 	TRY_GOTO(install_path(t, sender, fdp, n, pks), fail);
@@ -490,8 +490,8 @@ static int derive_up(const struct mls_tree *t, struct mls_tree_priv *priv, uint3
 	const struct aim_suite *cs = t->suite;
 	int rc = 0;
 	uint8_t cur[AIM_MAX_HASH];
-	struct aim_buf sk[TM_MAX_DEPTH], pk[TM_MAX_DEPTH];
-	for (size_t k = 0; k < TM_MAX_DEPTH; k++) {
+	struct aim_buf sk[MLS_TM_MAX_DEPTH], pk[MLS_TM_MAX_DEPTH];
+	for (size_t k = 0; k < MLS_TM_MAX_DEPTH; k++) {
 		aim_buf_init(&sk[k], AIM_MAX_KEM_SK + 1);
 		aim_buf_init(&pk[k], AIM_MAX_KEM_PK + 1);
 	}
@@ -506,8 +506,8 @@ static int derive_up(const struct mls_tree *t, struct mls_tree_priv *priv, uint3
 			    fdp[k]);
 		TRY_GOTO(derive_path(cs, cur, cur), out);
 	}
-	uint32_t dp[TM_MAX_DEPTH];
-	size_t ndp = tm_direct_path(tm_leaf_to_node(sender), t->n_leaves, dp);
+	uint32_t dp[MLS_TM_MAX_DEPTH];
+	size_t ndp = mls_tm_direct_path(mls_tm_leaf_to_node(sender), t->n_leaves, dp);
 	for (size_t k = 0; k < ndp; k++)
 		mls_tree_priv_drop(priv, dp[k]);
 	for (size_t k = i; k < n; k++)
@@ -516,7 +516,7 @@ static int derive_up(const struct mls_tree *t, struct mls_tree_priv *priv, uint3
 		memcpy(commit_secret, cur, cs->nh);
 out:
 	aim_wipe(cur, sizeof cur);
-	for (size_t k = 0; k < TM_MAX_DEPTH; k++) {
+	for (size_t k = 0; k < MLS_TM_MAX_DEPTH; k++) {
 		aim_buf_free_secret(&sk[k]);
 		aim_buf_free(&pk[k]);
 	}
@@ -529,18 +529,18 @@ int mls_treekem_decrypt(const struct mls_tree *t, struct mls_tree_priv *priv, ui
 			uint8_t commit_secret[AIM_MAX_HASH], uint8_t path_secret[AIM_MAX_HASH])
 {
 	const struct aim_suite *cs = t->suite;
-	uint32_t me = tm_leaf_to_node(priv->leaf);
+	uint32_t me = mls_tm_leaf_to_node(priv->leaf);
 	ENSURE(priv->suite == cs, AIM_ERR_INVALID, "private state of another suite");
 	ENSURE(priv->leaf != sender, AIM_ERR_INVALID, "decrypting our own UpdatePath");
 	ENSURE(mls_tree_leaf(t, sender) && mls_tree_leaf(t, priv->leaf), AIM_ERR_INVALID,
 	       "sender or receiver leaf is blank");
-	uint32_t fdp[TM_MAX_DEPTH], copath[TM_MAX_DEPTH];
+	uint32_t fdp[MLS_TM_MAX_DEPTH], copath[MLS_TM_MAX_DEPTH];
 	size_t n = mls_tree_filtered_direct_path(t, sender, fdp, copath);
 	ENSURE(path->n_nodes == n, AIM_ERR_VERIFY, "UpdatePath length does not fit the tree");
 	/* "Identify a node in the filtered direct path for which the recipient
 	 * is in the subtree of the non-updated child." */
 	size_t i = 0;
-	while (i < n && !tm_in_subtree(me, copath[i]))
+	while (i < n && !mls_tm_in_subtree(me, copath[i]))
 		i++;
 	ENSURE(i < n, AIM_ERR_VERIFY, "no UpdatePath node covers leaf %u", priv->leaf);
 	struct mls_u32_list res;
@@ -590,14 +590,14 @@ int mls_treekem_implant(const struct mls_tree *t, struct mls_tree_priv *priv, ui
 	ENSURE(path_secret.len == cs->nh, AIM_ERR_VERIFY, "path secret of %zu bytes",
 	       path_secret.len);
 	ENSURE(mls_tree_leaf(t, sender), AIM_ERR_INVALID, "committer leaf %u is blank", sender);
-	uint32_t fdp[TM_MAX_DEPTH];
+	uint32_t fdp[MLS_TM_MAX_DEPTH];
 	size_t n = mls_tree_filtered_direct_path(t, sender, fdp, NULL);
 	size_t i = 0;
 	while (i < n && fdp[i] != node)
 		i++;
 	ENSURE(i < n, AIM_ERR_VERIFY, "node %u is not on the committer's filtered direct path",
 	       node);
-	ENSURE(tm_in_subtree(tm_leaf_to_node(priv->leaf), node), AIM_ERR_VERIFY,
+	ENSURE(mls_tm_in_subtree(mls_tm_leaf_to_node(priv->leaf), node), AIM_ERR_VERIFY,
 	       "node %u is not above our leaf", node);
 	return derive_up(t, priv, sender, fdp, n, i, path_secret.p, commit_secret);
 }

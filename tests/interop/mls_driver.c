@@ -63,11 +63,7 @@
 
 #include "base/base.h"
 #include "crypto/crypto.h"
-#include "mls/codec.h"
-#include "mls/group.h"
-#include "mls/keypackage.h"
-#include "mls/public_group.h"
-#include "mls/tree.h"
+#include "mls/mls.h"
 
 #define MAX_LINE ((size_t)48 << 20)
 #define MAX_CLIENTS 256
@@ -378,7 +374,7 @@ static void set_identity(json_t *o, const struct mls_credential *cred)
 static json_t *members_json(const struct mls_tree *t)
 {
 	json_t *a = json_array();
-	for (uint32_t i = 0; i < t->n_leaves; i++) {
+	for (uint32_t i = 0; i < mls_tree_n_leaves(t); i++) {
 		const struct mls_leaf_node *leaf = mls_tree_leaf(t, i);
 		if (!leaf)
 			continue;

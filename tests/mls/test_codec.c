@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "mls/codec.h"
+#include "mls/tls.h"
 
 /* ---- Helpers ------------------------------------------------------------------ */
 
@@ -435,7 +436,7 @@ static struct aim_buf tree_of(const char *const *nodes, size_t n)
 		aim_buf_free(&nb);
 	}
 	aim_buf_init(&out, 16u << 20);
-	assert_int_equal(tls_write_vec(&out, body.data, body.len), 0);
+	assert_int_equal(mls_tls_write_vec(&out, body.data, body.len), 0);
 	aim_buf_free(&body);
 	return out;
 }
@@ -549,10 +550,10 @@ static void test_private_content_and_sender_data(void **state)
 {
 	struct mls_private_message_content c;
 	struct aim_buf b = hexbuf("02 6869 0173 000000");
-	struct tls_reader r;
-	tls_reader_init(&r, b.data, b.len);
+	struct mls_tls_reader r;
+	mls_tls_reader_init(&r, b.data, b.len);
 	assert_int_equal(mls_private_message_content_decode(&r, MLS_CONTENT_APPLICATION, &c), 0);
-	assert_int_equal(tls_remaining(&r), 0);
+	assert_int_equal(mls_tls_remaining(&r), 0);
 	assert_int_equal(c.padding, 3);
 	assert_int_equal(c.application_data.len, 2);
 	struct aim_buf out;
@@ -567,18 +568,18 @@ static void test_private_content_and_sender_data(void **state)
 	/* "A receiver MUST verify that there are no non-zero bytes in the
 	 * padding field" */
 	b = hexbuf("02 6869 0173 000100");
-	tls_reader_init(&r, b.data, b.len);
+	mls_tls_reader_init(&r, b.data, b.len);
 	assert_int_equal(mls_private_message_content_decode(&r, MLS_CONTENT_APPLICATION, &c), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_DECODE);
 	aim_buf_free(&b);
 
 	/* commit: signature and confirmation tag, no padding */
 	b = hexbuf("00 00 0173 0163");
-	tls_reader_init(&r, b.data, b.len);
+	mls_tls_reader_init(&r, b.data, b.len);
 	assert_int_equal(mls_private_message_content_decode(&r, MLS_CONTENT_COMMIT, &c), 0);
 	assert_int_equal(c.auth.confirmation_tag.len, 1);
 	mls_private_message_content_free(&c);
-	tls_reader_init(&r, b.data, b.len);
+	mls_tls_reader_init(&r, b.data, b.len);
 	assert_int_equal(mls_private_message_content_decode(&r, 9, &c), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_UNSUPPORTED);
 	aim_buf_free(&b);
@@ -674,7 +675,7 @@ static void test_limits(void **state)
 	for (size_t i = 0; i < MLS_MAX_NODES + 1; i++)
 		assert_int_equal(aim_buf_append_byte(&body, 0), 0);
 	aim_buf_init(&t, 16u << 20);
-	assert_int_equal(tls_write_vec(&t, body.data, body.len), 0);
+	assert_int_equal(mls_tls_write_vec(&t, body.data, body.len), 0);
 	expect_refused(&kind_ratchet_tree, &t, AIM_ERR_LIMIT);
 	aim_buf_free(&t);
 	aim_buf_free(&body);
@@ -682,11 +683,11 @@ static void test_limits(void **state)
 	/* capabilities with MLS_MAX_LIST + 1 versions */
 	aim_buf_init(&body, 16u << 20);
 	for (size_t i = 0; i < MLS_MAX_LIST + 1; i++)
-		assert_int_equal(tls_write_u16(&body, 1), 0);
+		assert_int_equal(mls_tls_write_u16(&body, 1), 0);
 	aim_buf_init(&t, 16u << 20);
-	assert_int_equal(tls_write_vec(&t, body.data, body.len), 0);
+	assert_int_equal(mls_tls_write_vec(&t, body.data, body.len), 0);
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(tls_write_u8(&t, 0), 0);
+		assert_int_equal(mls_tls_write_u8(&t, 0), 0);
 	expect_refused(&kind_capabilities, &t, AIM_ERR_LIMIT);
 	aim_buf_free(&t);
 	aim_buf_free(&body);
@@ -694,11 +695,11 @@ static void test_limits(void **state)
 	/* an extension list of MLS_MAX_LIST + 1 empty extensions */
 	aim_buf_init(&body, 16u << 20);
 	for (size_t i = 0; i < MLS_MAX_LIST + 1; i++) {
-		assert_int_equal(tls_write_u16(&body, 7), 0);
-		assert_int_equal(tls_write_u8(&body, 0), 0);
+		assert_int_equal(mls_tls_write_u16(&body, 7), 0);
+		assert_int_equal(mls_tls_write_u8(&body, 0), 0);
 	}
 	aim_buf_init(&t, 16u << 20);
-	assert_int_equal(tls_write_vec(&t, body.data, body.len), 0);
+	assert_int_equal(mls_tls_write_vec(&t, body.data, body.len), 0);
 	expect_refused(&kind_extension_list, &t, AIM_ERR_LIMIT);
 	aim_buf_free(&t);
 	aim_buf_free(&body);
@@ -707,12 +708,12 @@ static void test_limits(void **state)
 	for (size_t extra = 0; extra < 2; extra++) {
 		aim_buf_init(&body, 16u << 20);
 		for (size_t i = 0; i < MLS_MAX_PROPOSALS + extra; i++) {
-			assert_int_equal(tls_write_u8(&body, MLS_POR_REFERENCE), 0);
-			assert_int_equal(tls_write_u8(&body, 0), 0);
+			assert_int_equal(mls_tls_write_u8(&body, MLS_POR_REFERENCE), 0);
+			assert_int_equal(mls_tls_write_u8(&body, 0), 0);
 		}
 		aim_buf_init(&t, 16u << 20);
-		assert_int_equal(tls_write_vec(&t, body.data, body.len), 0);
-		assert_int_equal(tls_write_u8(&t, 0), 0);
+		assert_int_equal(mls_tls_write_vec(&t, body.data, body.len), 0);
+		assert_int_equal(mls_tls_write_u8(&t, 0), 0);
 		if (extra) {
 			expect_refused(&kind_commit, &t, AIM_ERR_LIMIT);
 		} else {
@@ -732,7 +733,7 @@ static void test_limits(void **state)
 		aim_buf_free(&n);
 	}
 	t = hexbuf(LEAF_COMMIT);
-	assert_int_equal(tls_write_vec(&t, body.data, body.len), 0);
+	assert_int_equal(mls_tls_write_vec(&t, body.data, body.len), 0);
 	expect_refused(&kind_update_path, &t, AIM_ERR_LIMIT);
 	aim_buf_free(&t);
 	aim_buf_free(&body);

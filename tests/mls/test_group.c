@@ -1,4 +1,4 @@
-/* Unit tests of the member group state machine (src/mls/group.h): create,
+/* Unit tests of the member group state machine (src/mls/mls.h): create,
  * add by Welcome (tree in the Welcome and out of band), application
  * messages both ways, Update / Remove / PSK / GroupContextExtensions commits
  * as PublicMessage and PrivateMessage, proposals by reference, external
@@ -16,10 +16,9 @@
 #include <cmocka.h>
 
 /* the forging helpers read the epoch's membership key */
-#define MLS_GROUP_INTERNAL
 #include "mls/framing.h"
-#include "mls/group.h"
-#include "mls/keypackage.h"
+#include "mls/group_int.h"
+#include "mls/mls.h"
 
 #define MAXM 6
 

@@ -11,8 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "mls/keypackage.h"
 #include "mls/labeled.h"
+#include "mls/mls.h"
+#include "mls/tree.h"
 
 /* ---- Helpers ---------------------------------------------------------- */
 

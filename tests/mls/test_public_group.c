@@ -15,12 +15,11 @@
 #include <stdlib.h>
 
 #include "mls/framing.h"
-#include "mls/group.h"
-#include "mls/keypackage.h"
 #include "mls/labeled.h"
+#include "mls/mls.h"
 #include "mls/proposals.h"
-#include "mls/public_group.h"
 #include "mls/schedule.h"
+#include "mls/tls.h"
 #include "mls/tree.h"
 
 static const char gid_str[] = "public group test";
@@ -69,7 +68,7 @@ static void member_placed(struct tg *g, size_t i, uint32_t leaf)
 	struct member *m = &g->m[i];
 	mls_tree_priv_free(&m->tpriv);
 	mls_tree_priv_init(&m->tpriv, g->cs, leaf);
-	assert_int_equal(mls_tree_priv_set(&m->tpriv, tm_leaf_to_node(leaf),
+	assert_int_equal(mls_tree_priv_set(&m->tpriv, mls_tm_leaf_to_node(leaf),
 					   mls_bytes_view(&m->priv.encryption_priv)),
 			 0);
 	m->leaf = leaf;
@@ -1312,16 +1311,16 @@ static void test_refuse_bad_trees(void **state)
 	/* the codec will not even encode it: build the bytes by hand */
 	struct aim_buf w;
 	aim_buf_init(&w, MLS_MAX_MESSAGE);
-	size_t mark = tls_vec_begin(&w);
+	size_t mark = mls_tls_vec_begin(&w);
 	for (size_t i = 0; i < rt.n; i++) {
 		if (rt.nodes[i].type == MLS_NODE_BLANK) {
-			assert_int_equal(tls_write_u8(&w, 0), 0);
+			assert_int_equal(mls_tls_write_u8(&w, 0), 0);
 		} else {
-			assert_int_equal(tls_write_u8(&w, 1), 0);
+			assert_int_equal(mls_tls_write_u8(&w, 1), 0);
 			assert_int_equal(mls_node_encode(&w, &rt.nodes[i]), 0);
 		}
 	}
-	assert_int_equal(tls_vec_end(&w, mark), 0);
+	assert_int_equal(mls_tls_vec_end(&w, mark), 0);
 	mls_ratchet_tree_free(&rt);
 	assert_int_equal(mls_public_group_create(&gi, aim_buf_bytes(&w), NULL, 0, &pg2), -1);
 	aim_buf_free(&w);
@@ -1579,12 +1578,12 @@ static void test_state_roundtrip(void **state)
 	}
 	/* a tree that does not match the stored tree hash */
 	struct mls_group_context ctx;
-	struct tls_reader r;
-	tls_reader_init(&r, a.data + 1, a.len - 1);
+	struct mls_tls_reader r;
+	mls_tls_reader_init(&r, a.data + 1, a.len - 1);
 	assert_int_equal(mls_group_context_decode(&r, &ctx), 0);
 	ctx.tree_hash.p[0] ^= 1;
 	aim_buf_reset(&b);
-	assert_int_equal(tls_write_u8(&b, 1), 0);
+	assert_int_equal(mls_tls_write_u8(&b, 1), 0);
 	assert_int_equal(mls_group_context_encode(&b, &ctx), 0);
 	assert_int_equal(aim_buf_append(&b, a.data + 1 + r.off, a.len - 1 - r.off), 0);
 	assert_int_equal(mls_public_group_parse(b.data, b.len, NULL, 0, &pg2), -1);
@@ -1814,8 +1813,8 @@ static void test_select(void **state)
 	assert_int_equal(mls_proposal_cache_encode(&w, &cache), 0);
 	struct mls_proposal_cache c2;
 	mls_proposal_cache_init(&c2, g.cs);
-	struct tls_reader r;
-	tls_reader_init(&r, w.data, w.len);
+	struct mls_tls_reader r;
+	mls_tls_reader_init(&r, w.data, w.len);
 	assert_int_equal(mls_proposal_cache_decode(&r, &c2), 0);
 	assert_int_equal(c2.n, 10);
 	assert_memory_equal(c2.v[9].ref, cache.v[9].ref, g.cs->nh);

@@ -9,89 +9,90 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "mls/tls.h"
 #include "mls/tree.h"
 
 /* ---- Tree math ---------------------------------------------------------- */
 
 static void test_math_basics(void **state)
 {
-	assert_int_equal(tm_width(0), 0);
-	assert_int_equal(tm_width(1), 1);
-	assert_int_equal(tm_width(8), 15);
-	assert_int_equal(tm_root(1), 0);
-	assert_int_equal(tm_root(2), 1);
-	assert_int_equal(tm_root(8), 7);
-	assert_int_equal(tm_root(TM_MAX_LEAVES), TM_MAX_LEAVES - 1);
-	assert_int_equal(tm_level(0), 0);
-	assert_int_equal(tm_level(7), 3);
-	assert_int_equal(tm_level(11), 2);
-	assert_int_equal(tm_left(7), 3);
-	assert_int_equal(tm_right(7), 11);
-	assert_int_equal(tm_left(1), 0);
-	assert_int_equal(tm_right(1), 2);
-	assert_int_equal(tm_parent(0, 8), 1);
-	assert_int_equal(tm_parent(11, 8), 7);
-	assert_int_equal(tm_parent(3, 8), 7);
-	assert_int_equal(tm_sibling(3, 8), 11);
-	assert_int_equal(tm_sibling(12, 8), 14);
-	assert_true(tm_is_pow2(1));
-	assert_true(tm_is_pow2(64));
-	assert_false(tm_is_pow2(0));
-	assert_false(tm_is_pow2(6));
-	assert_true(tm_in_tree(14, 8));
-	assert_false(tm_in_tree(15, 8));
-	assert_int_equal(tm_leaf_to_node(5), 10);
-	assert_int_equal(tm_node_to_leaf(10), 5);
+	assert_int_equal(mls_tm_width(0), 0);
+	assert_int_equal(mls_tm_width(1), 1);
+	assert_int_equal(mls_tm_width(8), 15);
+	assert_int_equal(mls_tm_root(1), 0);
+	assert_int_equal(mls_tm_root(2), 1);
+	assert_int_equal(mls_tm_root(8), 7);
+	assert_int_equal(mls_tm_root(MLS_TM_MAX_LEAVES), MLS_TM_MAX_LEAVES - 1);
+	assert_int_equal(mls_tm_level(0), 0);
+	assert_int_equal(mls_tm_level(7), 3);
+	assert_int_equal(mls_tm_level(11), 2);
+	assert_int_equal(mls_tm_left(7), 3);
+	assert_int_equal(mls_tm_right(7), 11);
+	assert_int_equal(mls_tm_left(1), 0);
+	assert_int_equal(mls_tm_right(1), 2);
+	assert_int_equal(mls_tm_parent(0, 8), 1);
+	assert_int_equal(mls_tm_parent(11, 8), 7);
+	assert_int_equal(mls_tm_parent(3, 8), 7);
+	assert_int_equal(mls_tm_sibling(3, 8), 11);
+	assert_int_equal(mls_tm_sibling(12, 8), 14);
+	assert_true(mls_tm_is_pow2(1));
+	assert_true(mls_tm_is_pow2(64));
+	assert_false(mls_tm_is_pow2(0));
+	assert_false(mls_tm_is_pow2(6));
+	assert_true(mls_tm_in_tree(14, 8));
+	assert_false(mls_tm_in_tree(15, 8));
+	assert_int_equal(mls_tm_leaf_to_node(5), 10);
+	assert_int_equal(mls_tm_node_to_leaf(10), 5);
 }
 
 static void test_math_paths(void **state)
 {
-	uint32_t p[TM_MAX_DEPTH];
+	uint32_t p[MLS_TM_MAX_DEPTH];
 	/* The single-leaf tree: the leaf is the root, no paths at all. */
-	assert_int_equal(tm_direct_path(0, 1, p), 0);
-	assert_int_equal(tm_copath(0, 1, p), 0);
+	assert_int_equal(mls_tm_direct_path(0, 1, p), 0);
+	assert_int_equal(mls_tm_copath(0, 1, p), 0);
 	/* Leaf 2 (node 4) in 8 leaves: direct path 5, 3, 7; copath 6, 1, 11. */
-	assert_int_equal(tm_direct_path(4, 8, p), 3);
+	assert_int_equal(mls_tm_direct_path(4, 8, p), 3);
 	assert_int_equal(p[0], 5);
 	assert_int_equal(p[1], 3);
 	assert_int_equal(p[2], 7);
-	assert_int_equal(tm_copath(4, 8, p), 3);
+	assert_int_equal(mls_tm_copath(4, 8, p), 3);
 	assert_int_equal(p[0], 6);
 	assert_int_equal(p[1], 1);
 	assert_int_equal(p[2], 11);
 	/* The root's own paths are empty; a parent's direct path excludes it. */
-	assert_int_equal(tm_direct_path(7, 8, p), 0);
-	assert_int_equal(tm_direct_path(11, 8, p), 1);
+	assert_int_equal(mls_tm_direct_path(7, 8, p), 0);
+	assert_int_equal(mls_tm_direct_path(11, 8, p), 1);
 	assert_int_equal(p[0], 7);
 	/* The deepest tree we accept. */
-	assert_int_equal(tm_direct_path(0, TM_MAX_LEAVES, p), 16);
-	assert_int_equal(p[15], TM_MAX_LEAVES - 1);
+	assert_int_equal(mls_tm_direct_path(0, MLS_TM_MAX_LEAVES, p), 16);
+	assert_int_equal(p[15], MLS_TM_MAX_LEAVES - 1);
 }
 
 static void test_math_ancestor(void **state)
 {
-	assert_int_equal(tm_common_ancestor(0, 2), 1);
-	assert_int_equal(tm_common_ancestor(0, 14), 7);
-	assert_int_equal(tm_common_ancestor(8, 14), 11);
-	assert_int_equal(tm_common_ancestor(4, 4), 4);
-	assert_int_equal(tm_common_ancestor(4, 3), 3);  /* 3 is an ancestor of 4 */
-	assert_int_equal(tm_common_ancestor(3, 4), 3);
-	assert_int_equal(tm_common_ancestor(12, 5), 7);
-	assert_true(tm_in_subtree(4, 3));
-	assert_true(tm_in_subtree(3, 3));
-	assert_false(tm_in_subtree(8, 3));
-	assert_false(tm_in_subtree(3, 2)); /* a leaf has no descendants */
-	assert_true(tm_in_subtree(14, 7));
+	assert_int_equal(mls_tm_common_ancestor(0, 2), 1);
+	assert_int_equal(mls_tm_common_ancestor(0, 14), 7);
+	assert_int_equal(mls_tm_common_ancestor(8, 14), 11);
+	assert_int_equal(mls_tm_common_ancestor(4, 4), 4);
+	assert_int_equal(mls_tm_common_ancestor(4, 3), 3);  /* 3 is an ancestor of 4 */
+	assert_int_equal(mls_tm_common_ancestor(3, 4), 3);
+	assert_int_equal(mls_tm_common_ancestor(12, 5), 7);
+	assert_true(mls_tm_in_subtree(4, 3));
+	assert_true(mls_tm_in_subtree(3, 3));
+	assert_false(mls_tm_in_subtree(8, 3));
+	assert_false(mls_tm_in_subtree(3, 2)); /* a leaf has no descendants */
+	assert_true(mls_tm_in_subtree(14, 7));
 	/* Exhaustive agreement with the semantic definition on 32 leaves. */
-	for (uint32_t x = 0; x < tm_width(32); x++) {
-		for (uint32_t y = 0; y < tm_width(32); y++) {
-			uint32_t a = tm_common_ancestor(x, y);
-			assert_true(tm_in_subtree(x, a) && tm_in_subtree(y, a));
-			if (!tm_is_leaf(a)) {
-				bool both_left = tm_in_subtree(x, tm_left(a)) &&
-						 tm_in_subtree(y, tm_left(a));
-				bool both_right = tm_in_subtree(x, tm_right(a)) &&
-						  tm_in_subtree(y, tm_right(a));
+	for (uint32_t x = 0; x < mls_tm_width(32); x++) {
+		for (uint32_t y = 0; y < mls_tm_width(32); y++) {
+			uint32_t a = mls_tm_common_ancestor(x, y);
+			assert_true(mls_tm_in_subtree(x, a) && mls_tm_in_subtree(y, a));
+			if (!mls_tm_is_leaf(a)) {
+				bool both_left = mls_tm_in_subtree(x, mls_tm_left(a)) &&
+						 mls_tm_in_subtree(y, mls_tm_left(a));
+				bool both_right = mls_tm_in_subtree(x, mls_tm_right(a)) &&
+						  mls_tm_in_subtree(y, mls_tm_right(a));
 				assert_false(both_left || both_right);
 			}
 		}
@@ -364,7 +365,7 @@ static void test_filtered_direct_path(void **state)
 	set_parent(&t, 9, NULL, 0);
 	set_parent(&t, 11, NULL, 0);
 	set_parent(&t, 7, NULL, 0);
-	uint32_t fdp[TM_MAX_DEPTH], cp[TM_MAX_DEPTH];
+	uint32_t fdp[MLS_TM_MAX_DEPTH], cp[MLS_TM_MAX_DEPTH];
 	assert_int_equal(mls_tree_filtered_direct_path(&t, 0, fdp, cp), 2); /* A: T, W */
 	assert_int_equal(fdp[0], 1);
 	assert_int_equal(fdp[1], 7);
@@ -572,13 +573,13 @@ static void test_refuse_trailing_blanks(void **state)
 	aim_buf_init(&enc, MLS_MAX_MESSAGE);
 	assert_int_equal(mls_tree_encode(&enc, &t), 0);
 	/* rebuild the vector with one more (blank) entry */
-	struct tls_reader r;
+	struct mls_tls_reader r;
 	struct aim_bytes body;
-	tls_reader_init(&r, enc.data, enc.len);
-	assert_int_equal(tls_read_vec(&r, &body), 0);
+	mls_tls_reader_init(&r, enc.data, enc.len);
+	assert_int_equal(mls_tls_read_vec(&r, &body), 0);
 	struct aim_buf bad;
 	aim_buf_init(&bad, MLS_MAX_MESSAGE);
-	assert_int_equal(tls_write_varint(&bad, (uint32_t)body.len + 1), 0);
+	assert_int_equal(mls_tls_write_varint(&bad, (uint32_t)body.len + 1), 0);
 	assert_int_equal(aim_buf_append(&bad, body.p, body.len), 0);
 	assert_int_equal(aim_buf_append_byte(&bad, 0), 0);
 	struct mls_tree t2;
@@ -750,7 +751,7 @@ static void test_new_member_implant(void **state)
 	uint32_t anc;
 	struct aim_bytes ps;
 	assert_int_equal(mls_treekem_path_secret_for(&sec, 3, &anc, &ps), 0);
-	assert_int_equal(anc, tm_common_ancestor(0, 6));
+	assert_int_equal(anc, mls_tm_common_ancestor(0, 6));
 	assert_int_equal(anc, 3);
 	assert_int_equal(mls_treekem_implant(&tr, &g.m[3].priv, 0, anc, ps, cs), 0);
 	assert_memory_equal(cs, sec.commit_secret, g.cs->nh);

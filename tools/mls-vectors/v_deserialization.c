@@ -19,13 +19,13 @@ void vec_deserialization(json_t *tests, struct vec_stats *st)
 			aim_buf_free(&hdr);
 			continue;
 		}
-		struct tls_reader r;
-		tls_reader_init(&r, hdr.data, hdr.len);
-		if (tls_read_varint(&r, &got) != 0 || tls_reader_done(&r) != 0) {
+		struct mls_tls_reader r;
+		mls_tls_reader_init(&r, hdr.data, hdr.len);
+		if (mls_tls_read_varint(&r, &got) != 0 || mls_tls_reader_done(&r) != 0) {
 			vec_fail(st, i, "varint does not decode");
 		} else if (got != want) {
 			vec_fail(st, i, "decoded %u, want %llu", got, (unsigned long long)want);
-		} else if (tls_write_varint(&out, got) != 0 || out.len != hdr.len ||
+		} else if (mls_tls_write_varint(&out, got) != 0 || out.len != hdr.len ||
 			   !aim_ct_equal(out.data, out.len, hdr.data, hdr.len)) {
 			vec_fail(st, i, "re-encoding differs");
 		} else {

@@ -1,14 +1,13 @@
 /* passive-client-welcome / -handling-commit / -random: join from a Welcome
  * with the given KeyPackage private keys and external PSKs, then process
  * each epoch's proposals and commit, checking the epoch authenticator after
- * each (the member group state machine, src/mls/group.h). The first
+ * each (the member group state machine, src/mls/mls.h). The first
  * commit is also offered with one byte changed, which must be refused; and
  * every few epochs the state goes through mls_group_encode / _parse. */
 #include <string.h>
 
 #include "mls/codec.h"
-#include "mls/group.h"
-#include "mls/keypackage.h"
+#include "mls/mls.h"
 #include "vectors.h"
 
 struct psk_table {

@@ -10,24 +10,24 @@ static bool relation(enum rel r, uint32_t x, uint32_t n, uint32_t *out)
 {
 	switch (r) {
 	case REL_LEFT:
-		if (tm_is_leaf(x))
+		if (mls_tm_is_leaf(x))
 			return false;
-		*out = tm_left(x);
+		*out = mls_tm_left(x);
 		return true;
 	case REL_RIGHT:
-		if (tm_is_leaf(x))
+		if (mls_tm_is_leaf(x))
 			return false;
-		*out = tm_right(x);
+		*out = mls_tm_right(x);
 		return true;
 	case REL_PARENT:
-		if (x == tm_root(n))
+		if (x == mls_tm_root(n))
 			return false;
-		*out = tm_parent(x, n);
+		*out = mls_tm_parent(x, n);
 		return true;
 	case REL_SIBLING:
-		if (x == tm_root(n))
+		if (x == mls_tm_root(n))
 			return false;
-		*out = tm_sibling(x, n);
+		*out = mls_tm_sibling(x, n);
 		return true;
 	}
 	return false;
@@ -67,14 +67,14 @@ void vec_tree_math(json_t *tests, struct vec_stats *st)
 			vec_fail(st, i, "bad test object");
 			continue;
 		}
-		if (!tm_is_pow2((uint32_t)n) || n > TM_MAX_LEAVES) {
+		if (!mls_tm_is_pow2((uint32_t)n) || n > MLS_TM_MAX_LEAVES) {
 			vec_fail(st, i, "n_leaves %llu is not a power of two we accept",
 				 (unsigned long long)n);
 			continue;
 		}
-		uint32_t w = tm_width((uint32_t)n);
-		if (w != nodes || tm_root((uint32_t)n) != root) {
-			vec_fail(st, i, "n_nodes or root mismatch (%u, %u)", w, tm_root((uint32_t)n));
+		uint32_t w = mls_tm_width((uint32_t)n);
+		if (w != nodes || mls_tm_root((uint32_t)n) != root) {
+			vec_fail(st, i, "n_nodes or root mismatch (%u, %u)", w, mls_tm_root((uint32_t)n));
 			continue;
 		}
 		if (!check_array(t, "left", REL_LEFT, (uint32_t)n, w) ||

@@ -76,7 +76,7 @@ static int load_members(struct tk *k, json_t *t)
 		mls_tree_priv_init(&m->priv, k->cs, m->index);
 		TRY(vec_hex(lp, "signature_priv", &m->sig_priv, NULL));
 		TRY(vec_hex(lp, "encryption_priv", &enc, NULL));
-		int rc = mls_tree_priv_set(&m->priv, tm_leaf_to_node(m->index), aim_buf_bytes(&enc));
+		int rc = mls_tree_priv_set(&m->priv, mls_tm_leaf_to_node(m->index), aim_buf_bytes(&enc));
 		aim_buf_free_secret(&enc);
 		TRY(rc);
 		json_t *ps = json_object_get(lp, "path_secrets");

@@ -1,0 +1,293 @@
+/*
+ * Actors and what hangs off them: the actor document, the inbox (GET: the
+ * owner's collection or an SSE stream; POST: the signature gate), the
+ * outbox, followers, following and keyPackages collections, and stored
+ * activities and objects by id.
+ */
+#include "server/routes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ap/ap.h"
+#include "server/s2s.h" /* federation, inbound (F1) */
+
+#define PAGE_SIZE 20
+
+static void actor_doc(struct app *a, const struct store_user *u, struct http_response *r)
+{
+	bool inst = !strcmp(u->name, STORE_INSTANCE_NAME);
+	char *id = route_user_url(a, u->name);
+	char *shared = aim_xasprintf("%s/inbox", a->base);
+	struct ap_actor_info info = {
+		.id = id,
+		.type = inst ? "Application" : "Person",
+		.preferred_username = inst ? a->domain : u->name,
+		.shared_inbox = shared,
+		.rsa_public_pem = u->rsa_public_pem,
+		.ed25519_public = u->ed25519_public,
+	};
+	json_t *j = NULL;
+	if (ap_actor_build(&info, &j) != 0)
+		route_failure(r);
+	else
+		route_json(r, 200, ROUTE_AS_TYPE, j);
+	free(id);
+	free(shared);
+}
+
+/* ---- Collections ---------------------------------------------------------------------- */
+
+enum coll { C_OUTBOX, C_INBOX, C_EMPTY };
+
+/* Parses ?page=true&max_id=N / min_id=N. Returns 1 for a page, 0 for the
+ * collection itself, -1 for a bad cursor (response set). */
+static int page_args(const struct http_request *q, struct store_range *rg,
+		     struct http_response *r)
+{
+	memset(rg, 0, sizeof *rg);
+	rg->limit = PAGE_SIZE;
+	const char *page = http_req_query(q, "page");
+	const char *mx = http_req_query(q, "max_id"), *mn = http_req_query(q, "min_id");
+	if (!page && !mx && !mn)
+		return 0;
+	if ((mx && aim_parse_int(mx, 1, INT64_MAX, &rg->max_id) != 0) ||
+	    (mn && aim_parse_int(mn, 0, INT64_MAX, &rg->min_id) != 0)) {
+		http_resp_error(r, 400, "bad_request", "max_id and min_id are positive integers");
+		return -1;
+	}
+	if (mx && mn) {
+		http_resp_error(r, 400, "bad_request", "give max_id or min_id, not both");
+		return -1;
+	}
+	return 1;
+}
+
+static void collection(struct app *a, const struct http_request *q, struct http_response *r,
+		       const struct store_user *owner, const char *which, enum coll kind,
+		       int64_t viewer)
+{
+	char *base = route_user_url(a, owner->name);
+	char *id = aim_xasprintf("%s/%s", base, which);
+	free(base);
+	struct store_range rg;
+	int isp = page_args(q, &rg, r);
+	if (isp < 0)
+		goto out;
+	if (isp == 0) {
+		int64_t total = 0;
+		int rc = kind == C_OUTBOX  ? store_outbox_count(a->st, owner->id, viewer, &total)
+			 : kind == C_INBOX ? store_inbox_count(a->st, owner->id, &total)
+					   : 0;
+		if (rc != 0) {
+			route_failure(r);
+			goto out;
+		}
+		char *first = aim_xasprintf("%s?page=true", id);
+		route_json(r, 200, ROUTE_AS_TYPE, ap_collection(id, total, first));
+		free(first);
+		goto out;
+	}
+	struct store_page p = { 0 };
+	int rc = kind == C_OUTBOX  ? store_outbox_page(a->st, owner->id, viewer, &rg, &p)
+		 : kind == C_INBOX ? store_inbox_page(a->st, owner->id, &rg, &p)
+				   : 0;
+	if (rc != 0) {
+		route_failure(r);
+		goto out;
+	}
+	json_t *items = json_array();
+	for (size_t i = 0; i < p.n; i++) {
+		json_t *j = ap_json_load_stored(p.items[i].json);
+		if (!j)
+			continue;
+		/* bto and bcc are for the author's eyes only. */
+		if (p.items[i].author == viewer)
+			json_array_append_new(items, j);
+		else {
+			json_array_append_new(items, ap_strip_hidden(j));
+			json_decref(j);
+		}
+	}
+	char *self = rg.max_id   ? aim_xasprintf("%s?page=true&max_id=%lld", id, (long long)rg.max_id)
+		     : rg.min_id ? aim_xasprintf("%s?page=true&min_id=%lld", id, (long long)rg.min_id)
+				 : aim_xasprintf("%s?page=true", id);
+	char *next = p.n && p.has_older ? aim_xasprintf("%s?page=true&max_id=%lld", id,
+							(long long)p.items[p.n - 1].cursor)
+					: NULL;
+	/* prev is there whenever the page has items: following it later also
+	 * picks up what was added since (polling for new items). */
+	char *prev = p.n ? aim_xasprintf("%s?page=true&min_id=%lld", id,
+							(long long)p.items[0].cursor)
+					: NULL;
+	route_json(r, 200, ROUTE_AS_TYPE, ap_collection_page(self, id, items, next, prev));
+	free(self);
+	free(next);
+	free(prev);
+	store_page_clear(&p);
+out:
+	free(id);
+}
+
+/* ---- Activities and objects by id ------------------------------------------------------------ */
+
+static void get_by_id(struct app *a, const struct http_request *q, struct http_response *r,
+		      bool object)
+{
+	if (!route_negotiate(q, r))
+		return;
+	int64_t viewer = route_auth(a, q, r, false);
+	if (viewer < 0)
+		return;
+	char *id = aim_xasprintf("%s%s", a->base, q->path + strlen(a->base_path));
+	struct store_item it = { 0 };
+	int rc = object ? store_object_get(a->st, id, viewer, &it)
+			: store_activity_get(a->st, id, viewer, &it);
+	free(id);
+	if (rc != 0) {
+		route_failure(r);
+		return;
+	}
+	json_t *j = ap_json_load_stored(it.json);
+	if (!j) {
+		store_item_clear(&it);
+		aim_fail(AIM_ERR_INTERNAL, "stored document does not parse");
+		route_failure(r);
+		return;
+	}
+	/* Federation (F1): a deleted object leaves a Tombstone and answers 410. */
+	const char *jt = json_string_value(json_object_get(j, "type"));
+	if (object && jt && !strcmp(jt, "Tombstone")) {
+		store_item_clear(&it);
+		route_json(r, 410, ROUTE_AS_TYPE, j);
+		return;
+	}
+	if (it.author != viewer) {
+		json_t *s = ap_strip_hidden(j);
+		json_decref(j);
+		j = s;
+	}
+	store_item_clear(&it);
+	route_json(r, 200, ROUTE_AS_TYPE, j);
+}
+
+/* ---- Handlers ---------------------------------------------------------------------------- */
+
+void route_actor(struct app *a, const struct http_request *q, struct http_response *r,
+		 const struct http_route_caps *caps)
+{
+	struct store_user u = { 0 };
+	if (route_user(a, caps, &u, r) && route_negotiate(q, r))
+		actor_doc(a, &u, r);
+	store_user_clear(&u);
+}
+
+void route_inbox_get(struct app *a, const struct http_request *q, struct http_response *r,
+		     const struct http_route_caps *caps)
+{
+	struct store_user u = { 0 };
+	if (!route_user(a, caps, &u, r))
+		goto out;
+	bool sse = route_accepts_event_stream(q);
+	if (!sse && !route_negotiate(q, r))
+		goto out;
+	if (!route_rate_ok(a, q, r))
+		goto out;
+	int64_t viewer = route_auth(a, q, r, true);
+	if (viewer < 0)
+		goto out;
+	if (viewer != u.id) {
+		http_resp_error(r, 403, "forbidden", "an inbox is readable by its owner only");
+		goto out;
+	}
+	if (sse) {
+		const char *lei = http_req_header(q, "Last-Event-ID");
+		int64_t last = -1;
+		if (lei && aim_parse_int(lei, 0, INT64_MAX, &last) != 0) {
+			http_resp_error(r, 400, "bad_request", "Last-Event-ID is not an event id");
+			goto out;
+		}
+		if (sse_start(a, u.id, last, r) != 0)
+			route_failure(r);
+	} else {
+		collection(a, q, r, &u, "inbox", C_INBOX, viewer);
+	}
+out:
+	store_user_clear(&u);
+}
+
+void route_inbox_post(struct app *a, const struct http_request *q, struct http_response *r,
+		      const struct http_route_caps *caps)
+{
+	struct store_user u = { 0 };
+	if (route_user(a, caps, &u, r))
+		s2s_inbox_post(a, q, r, u.name); /* F1: the signature gate */
+	store_user_clear(&u);
+}
+
+void route_shared_inbox(struct app *a, const struct http_request *q, struct http_response *r,
+			const struct http_route_caps *caps)
+{
+	(void)caps;
+	s2s_inbox_post(a, q, r, NULL); /* F1: the signature gate */
+}
+
+void route_outbox_get(struct app *a, const struct http_request *q, struct http_response *r,
+		      const struct http_route_caps *caps)
+{
+	struct store_user u = { 0 };
+	if (route_user(a, caps, &u, r) && route_negotiate(q, r)) {
+		int64_t viewer = route_auth(a, q, r, false);
+		if (viewer >= 0)
+			collection(a, q, r, &u, "outbox", C_OUTBOX, viewer);
+	}
+	store_user_clear(&u);
+}
+
+void route_followers(struct app *a, const struct http_request *q, struct http_response *r,
+		     const struct http_route_caps *caps)
+{
+	struct store_user u = { 0 };
+	if (route_user(a, caps, &u, r) && route_negotiate(q, r)) {
+		/* Federation (F1): accepted remote followers. */
+		char *base = route_user_url(a, u.name);
+		char *cid = aim_xasprintf("%s/followers", base);
+		s2s_followers(a, q, r, u.id, cid);
+		free(cid);
+		free(base);
+	}
+	store_user_clear(&u);
+}
+
+void route_following(struct app *a, const struct http_request *q, struct http_response *r,
+		     const struct http_route_caps *caps)
+{
+	struct store_user u = { 0 };
+	if (route_user(a, caps, &u, r) && route_negotiate(q, r))
+		collection(a, q, r, &u, "following", C_EMPTY, 0);
+	store_user_clear(&u);
+}
+
+void route_key_packages(struct app *a, const struct http_request *q, struct http_response *r,
+			const struct http_route_caps *caps)
+{
+	struct store_user u = { 0 };
+	if (route_user(a, caps, &u, r) && route_negotiate(q, r))
+		collection(a, q, r, &u, "keyPackages", C_EMPTY, 0);
+	store_user_clear(&u);
+}
+
+void route_activity(struct app *a, const struct http_request *q, struct http_response *r,
+		    const struct http_route_caps *caps)
+{
+	(void)caps;
+	get_by_id(a, q, r, false);
+}
+
+void route_object(struct app *a, const struct http_request *q, struct http_response *r,
+		  const struct http_route_caps *caps)
+{
+	(void)caps;
+	get_by_id(a, q, r, true);
+}

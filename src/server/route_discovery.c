@@ -1,0 +1,212 @@
+/*
+ * Discovery: WebFinger (RFC 7033) for acct: and actor URIs, host-meta (XRD
+ * and JSON) and NodeInfo 2.1.
+ */
+#include "server/routes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ap/ap.h"
+
+/* RFC 7565: acct URI = "acct:" userpart "@" host, userpart of unreserved,
+ * sub-delims and pct-encoded characters; host a name, IPv4 or [IPv6]. */
+static bool acct_chars_ok(const char *s, size_t n, bool host)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '-' || c == '.' || c == '_' || c == '~';
+		if (host)
+			ok = ok || c == ':' || c == '[' || c == ']';
+		else
+			ok = ok || strchr("!$&'()*+,;=", c) != NULL;
+		if (!ok || !c)
+			return false;
+	}
+	return n > 0;
+}
+
+/* Whether host (as in an acct: URI) is BASE's authority with an explicit
+ * port, compared after a parse. */
+static bool base_authority_is(struct app *a, const char *host)
+{
+	struct aim_url u = { 0 };
+	struct aim_buf want, got;
+	aim_buf_init(&want, 400);
+	aim_buf_init(&got, 400);
+	char *url = aim_xasprintf("https://%s/", host);
+	bool eq = strcspn(host, "/?#@\\") == strlen(host) && aim_url_parse(a->base, &u) == 0 &&
+		  u.port_explicit && aim_url_authority(&u, &want) == 0;
+	aim_url_free(&u);
+	eq = eq && aim_url_parse(url, &u) == 0 && aim_url_authority(&u, &got) == 0 &&
+	     want.len == got.len && !memcmp(want.data, got.data, got.len);
+	aim_url_free(&u);
+	aim_buf_free(&want);
+	aim_buf_free(&got);
+	free(url);
+	return eq;
+}
+
+void route_webfinger(struct app *a, const struct http_request *q, struct http_response *r,
+		     const struct http_route_caps *caps)
+{
+	(void)caps;
+	const char *res = http_req_query(q, "resource");
+	/* RFC 7033 4.2: "If the "resource" parameter is absent or malformed,
+	 * the WebFinger resource MUST indicate that the request is bad". */
+	if (!res || !*res) {
+		http_resp_error(r, 400, "bad_request", "the resource parameter is required");
+		return;
+	}
+	char name[STORE_NAME_MAX + 1] = "";
+	bool instance = false;
+	const char *acct_host = a->domain;
+	size_t bl = strlen(a->base);
+	if (!strncasecmp(res, "acct:", 5)) {
+		const char *acct = res + 5;
+		const char *at = strrchr(acct, '@');
+		if (!at || at == acct || !at[1] || strlen(acct) > 300) {
+			http_resp_error(r, 400, "bad_request", "malformed acct: URI");
+			return;
+		}
+		size_t nl = (size_t)(at - acct);
+		if (!acct_chars_ok(acct, nl, false) || !acct_chars_ok(at + 1, strlen(at + 1), true)) {
+			http_resp_error(r, 400, "bad_request", "malformed acct: URI");
+			return;
+		}
+		/* The domain, or BASE's authority when it carries a port (test
+		 * federations): the subject then names that authority. */
+		if (strcasecmp(at + 1, a->domain) != 0) {
+			if (!base_authority_is(a, at + 1)) {
+				http_resp_error(r, 404, "not_found", "not a user of this domain");
+				return;
+			}
+			acct_host = at + 1;
+		}
+		if (nl == strlen(a->domain) && !strncasecmp(acct, a->domain, nl)) {
+			instance = true;
+		} else if (nl <= STORE_NAME_MAX) {
+			memcpy(name, acct, nl);
+			name[nl] = 0;
+		}
+	} else if (!strncmp(res, "https://", 8) || !strncmp(res, "http://", 7)) {
+		if (!strncmp(res, a->base, bl) && !strcmp(res + bl, "/actor")) {
+			instance = true;
+		} else if (!strncmp(res, a->base, bl) && !strncmp(res + bl, "/users/", 7) &&
+			   strlen(res + bl + 7) <= STORE_NAME_MAX) {
+			snprintf(name, sizeof name, "%s", res + bl + 7);
+		} else {
+			http_resp_error(r, 404, "not_found", "not an actor of this server");
+			return;
+		}
+	} else {
+		http_resp_error(r, 400, "bad_request", "resource must be an acct: or http(s) URI");
+		return;
+	}
+	struct store_user u = { 0 };
+	if (!instance && (!aimd_valid_name(name) || store_user_get(a->st, name, &u) != 0)) {
+		http_resp_error(r, 404, "not_found", "no such user");
+		return;
+	}
+	store_user_clear(&u);
+	char *actor = instance ? aim_xasprintf("%s/actor", a->base) : route_user_url(a, name);
+	char *subject = aim_xasprintf("acct:%s@%s", instance ? a->domain : name, acct_host);
+	json_t *links = json_array();
+	const char *rels[16];
+	size_t nrel = http_req_query_all(q, "rel", rels, AIM_ARRAY_LEN(rels));
+	if (nrel > AIM_ARRAY_LEN(rels))
+		nrel = AIM_ARRAY_LEN(rels);
+	/* RFC 7033 4.3: with "rel" given, only links of those relation types. */
+	bool want_self = nrel == 0;
+	for (size_t i = 0; i < nrel; i++)
+		if (!strcmp(rels[i], "self"))
+			want_self = true;
+	if (want_self)
+		json_array_append_new(links, json_pack("{s:s, s:s, s:s}", "rel", "self", "type",
+						       ROUTE_AS_TYPE, "href", actor));
+	json_t *jrd = json_pack("{s:s, s:[s], s:o}", "subject", subject, "aliases", actor, "links",
+				links);
+	free(actor);
+	free(subject);
+	route_json(r, 200, ROUTE_JRD, jrd);
+	/* RFC 7033 5: servers "MUST" support CORS with Access-Control-Allow-Origin. */
+	http_resp_header(r, "Access-Control-Allow-Origin", "*");
+}
+
+static void host_meta(struct app *a, bool json, struct http_response *r)
+{
+	char *tpl = aim_xasprintf("%s/.well-known/webfinger?resource={uri}", a->base);
+	if (json) {
+		route_json(r, 200, ROUTE_JRD,
+			  json_pack("{s:[{s:s, s:s}]}", "links", "rel", "lrdd", "template", tpl));
+	} else {
+		char *x = aim_xasprintf("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+					"<XRD xmlns=\"http://docs.oasis-open.org/ns/xri/xrd-1.0\">\n"
+					"  <Link rel=\"lrdd\" template=\"%s\"/>\n</XRD>\n",
+					tpl);
+		http_resp_set(r, 200, "application/xrd+xml", x, strlen(x));
+		free(x);
+	}
+	http_resp_header(r, "Access-Control-Allow-Origin", "*");
+	free(tpl);
+}
+
+static void nodeinfo(struct app *a, bool doc, struct http_response *r)
+{
+	if (!doc) {
+		char *href = aim_xasprintf("%s/nodeinfo/2.1", a->base);
+		route_json(r, 200, "application/json",
+			  json_pack("{s:[{s:s, s:s}]}", "links", "rel",
+				    "http://nodeinfo.diaspora.software/ns/schema/2.1", "href", href));
+		free(href);
+		return;
+	}
+	int64_t users = 0;
+	if (store_user_count(a->st, &users) != 0) {
+		route_failure(r);
+		return;
+	}
+	json_t *j = json_pack("{s:s, s:{s:s, s:s}, s:[s], s:{s:[], s:[]}, s:b, s:{s:{s:I}}, s:{}}",
+			      "version", "2.1", "software", "name", "aim", "version", AIMD_VERSION,
+			      "protocols", "activitypub", "services", "inbound", "outbound",
+			      "openRegistrations", 0, "usage", "users", "total", (json_int_t)users,
+			      "metadata");
+	route_json(r, 200,
+		  "application/json; profile=\"http://nodeinfo.diaspora.software/ns/schema/2.1#\"",
+		  j);
+}
+
+void route_host_meta(struct app *a, const struct http_request *q, struct http_response *r,
+		     const struct http_route_caps *caps)
+{
+	(void)q;
+	(void)caps;
+	host_meta(a, false, r);
+}
+
+void route_host_meta_json(struct app *a, const struct http_request *q, struct http_response *r,
+			  const struct http_route_caps *caps)
+{
+	(void)q;
+	(void)caps;
+	host_meta(a, true, r);
+}
+
+void route_nodeinfo_links(struct app *a, const struct http_request *q, struct http_response *r,
+			  const struct http_route_caps *caps)
+{
+	(void)q;
+	(void)caps;
+	nodeinfo(a, false, r);
+}
+
+void route_nodeinfo(struct app *a, const struct http_request *q, struct http_response *r,
+		    const struct http_route_caps *caps)
+{
+	(void)q;
+	(void)caps;
+	nodeinfo(a, true, r);
+}

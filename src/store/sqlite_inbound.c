@@ -1,0 +1,289 @@
+/*
+ * The SQLite back end: federation, inbound. One durable transaction per
+ * received activity (store_inbound_commit): the activity with its object,
+ * audience and inbox rows, the effects it causes in order, and the local
+ * reply it causes. Beside it, the tables those effects change: remote
+ * followers of local users, local users' follows of remote actors, blocks.
+ */
+#include "store/sqlite_int.h"
+
+#include <string.h>
+
+/* The activities a remote actor (?2) or, for a NULL actor, a local user (?1) owns. */
+#define OWNED_SEQS                                                                         \
+	"(SELECT seq FROM activities WHERE (?2 IS NOT NULL AND actor = ?2)"                 \
+	" OR (?2 IS NULL AND actor IS NULL AND author = ?1))"
+
+static int apply_fx(sqlite3 *db, const struct store_fx *f)
+{
+	const char *what = "federation update";
+	struct sq_done d;
+	int64_t now = aim_now();
+	switch (f->kind) {
+	case STORE_FX_FOLLOWER_PUT:
+		ENSURE(f->user > 0 && f->actor && f->inbox && f->follow_id, AIM_ERR_INVALID,
+		       "incomplete follower");
+		return store_sq_exec(
+			db, what,
+			"INSERT INTO followers(user_id, actor, inbox, shared_inbox, follow_id,"
+			" state, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+			" ON CONFLICT(user_id, actor) DO UPDATE SET inbox = excluded.inbox,"
+			" shared_inbox = excluded.shared_inbox, follow_id = excluded.follow_id,"
+			" state = MAX(state, excluded.state);",
+			ARGS(A_INT(f->user), A_TEXT(f->actor), A_TEXT(f->inbox),
+			     A_TEXT(f->shared_inbox), A_TEXT(f->follow_id),
+			     A_BOOL(f->state == STORE_FOLLOW_ACCEPTED), A_INT(now)),
+			NULL);
+	case STORE_FX_FOLLOWER_ACCEPT:
+		TRY(store_sq_exec(db, what,
+				  "UPDATE followers SET state = 1 WHERE user_id = ?1 AND follow_id = ?2;",
+				  ARGS(A_INT(f->user), A_TEXT(f->follow_id)), &d));
+		ENSURE(d.changes > 0, AIM_ERR_NOTFOUND, "no such Follow of this user");
+		return 0;
+	case STORE_FX_FOLLOWER_DEL:
+		return store_sq_exec(db, what,
+				     "DELETE FROM followers WHERE actor = ?2 AND (?1 = 0 OR user_id = ?1)"
+				     " AND (?3 IS NULL OR follow_id = ?3);",
+				     ARGS(A_INT(f->user), A_TEXT(f->actor), A_TEXT(f->follow_id)),
+				     NULL);
+	case STORE_FX_FOLLOWING_PUT:
+		ENSURE(f->user > 0 && f->actor && f->follow_id, AIM_ERR_INVALID,
+		       "incomplete follow");
+		return store_sq_exec(
+			db, what,
+			"INSERT INTO following(user_id, actor, follow_id, state, created)"
+			" VALUES (?1, ?2, ?3, ?4, ?5)"
+			" ON CONFLICT(user_id, actor) DO UPDATE SET follow_id = excluded.follow_id,"
+			" state = excluded.state;",
+			ARGS(A_INT(f->user), A_TEXT(f->actor), A_TEXT(f->follow_id),
+			     A_BOOL(f->state == STORE_FOLLOW_ACCEPTED), A_INT(now)),
+			NULL);
+	case STORE_FX_FOLLOWING_ACCEPT:
+		return store_sq_exec(db, what,
+				     "UPDATE following SET state = 1 WHERE actor = ?1 AND follow_id = ?2;",
+				     ARGS(A_TEXT(f->actor), A_TEXT(f->follow_id)), NULL);
+	case STORE_FX_FOLLOWING_DEL:
+		return store_sq_exec(db, what,
+				     "DELETE FROM following WHERE actor = ?2 AND (?1 = 0 OR user_id = ?1)"
+				     " AND (?3 IS NULL OR follow_id = ?3);",
+				     ARGS(A_INT(f->user), A_TEXT(f->actor), A_TEXT(f->follow_id)),
+				     NULL);
+	case STORE_FX_OBJECT_UPDATE:
+	case STORE_FX_OBJECT_DELETE: {
+		bool del = f->kind == STORE_FX_OBJECT_DELETE;
+		ENSURE(f->object_id && f->json, AIM_ERR_INVALID, "incomplete object change");
+		TRY(store_sq_exec(
+			db, what,
+			del ? "UPDATE objects SET json = ?4, deleted = 1 WHERE id = ?3 AND deleted = 0"
+			      " AND activity_seq IN " OWNED_SEQS ";"
+			    : "UPDATE objects SET json = ?4 WHERE id = ?3 AND deleted = 0"
+			      " AND activity_seq IN " OWNED_SEQS ";",
+			ARGS(A_INT(f->user), A_TEXT(f->actor), A_TEXT(f->object_id), A_TEXT(f->json)),
+			&d));
+		if (d.changes == 0) {
+			bool ex = false;
+			TRY(store_sq_row(db, "object exists", "SELECT 1 FROM objects WHERE id = ?1;",
+					 ARGS(A_TEXT(f->object_id)), NULL, NULL, &ex));
+			ENSURE(!ex, AIM_ERR_DENIED, "the object belongs to someone else or is deleted");
+			return aim_fail(AIM_ERR_NOTFOUND, "no such object");
+		}
+		if (del)
+			TRY(store_sq_exec(db, what,
+					  "DELETE FROM inbox WHERE activity_seq ="
+					  " (SELECT activity_seq FROM objects WHERE id = ?1);",
+					  ARGS(A_TEXT(f->object_id)), NULL));
+		return 0;
+	}
+	case STORE_FX_ACTOR_PURGE: {
+		static const char *const purge[] = {
+			"DELETE FROM followers WHERE actor = ?1;",
+			"DELETE FROM following WHERE actor = ?1;",
+			"DELETE FROM inbox WHERE activity_seq IN (SELECT seq FROM activities WHERE actor = ?1);",
+			"DELETE FROM audience WHERE activity_seq IN (SELECT seq FROM activities WHERE actor = ?1);",
+			"DELETE FROM objects WHERE activity_seq IN (SELECT seq FROM activities WHERE actor = ?1);",
+			"DELETE FROM activities WHERE actor = ?1;",
+		};
+		ENSURE(f->actor, AIM_ERR_INVALID, "purge needs an actor");
+		for (size_t i = 0; i < AIM_ARRAY_LEN(purge); i++)
+			TRY(store_sq_exec(db, what, purge[i], ARGS(A_TEXT(f->actor)), NULL));
+		return 0;
+	}
+	case STORE_FX_BLOCK_PUT:
+		return store_sq_exec(
+			db, what, "INSERT OR IGNORE INTO blocks(user_id, actor, created) VALUES (?1, ?2, ?3);",
+			ARGS(A_INT(f->user), A_TEXT(f->actor), A_INT(now)), NULL);
+	case STORE_FX_BLOCK_DEL:
+		return store_sq_exec(db, what, "DELETE FROM blocks WHERE user_id = ?1 AND actor = ?2;",
+				     ARGS(A_INT(f->user), A_TEXT(f->actor)), NULL);
+	}
+	return aim_fail(AIM_ERR_INVALID, "unknown effect");
+}
+
+struct inbound_ctx {
+	const struct store_inbound *in;
+	bool dup;
+	size_t added;
+};
+
+/* The audience and inbox rows of activity seq (inbox rows counted in added). */
+static int add_rows(sqlite3 *db, int64_t seq, struct inbound_ctx *x)
+{
+	const struct store_inbound *in = x->in;
+	TRY(store_sq_insert_pairs(
+		db, "INSERT OR IGNORE INTO audience(activity_seq, user_id) VALUES (?1, ?2);", seq,
+		in->audience, in->n_audience, "audience add", NULL));
+	return store_sq_insert_pairs(
+		db, "INSERT OR IGNORE INTO inbox(activity_seq, user_id) VALUES (?1, ?2);", seq,
+		in->inbox, in->n_inbox, "inbox add", &x->added);
+}
+
+struct existing {
+	int64_t seq;
+	bool same;                   /* stored for the same actor */
+	const char *actor;
+};
+
+static int existing_row(void *ctx, sqlite3_stmt *q)
+{
+	struct existing *e = ctx;
+	e->seq = sqlite3_column_int64(q, 0);
+	const unsigned char *actor = sqlite3_column_text(q, 1);
+	e->same = actor && !strcmp((const char *)actor, e->actor);
+	return 0;
+}
+
+static int inbound_fn(sqlite3 *db, void *ctx)
+{
+	struct inbound_ctx *x = ctx;
+	const struct store_inbound *in = x->in;
+	if (in->id) {
+		struct existing e = { 0, false, in->actor };
+		bool found = false;
+		TRY(store_sq_row(db, "activity lookup", "SELECT seq, actor FROM activities WHERE id = ?1;",
+				 ARGS(A_TEXT(in->id)), existing_row, &e, &found));
+		if (found) {
+			ENSURE(e.same, AIM_ERR_DENIED, "activity id %s is taken", in->id);
+			x->dup = true;
+			return add_rows(db, e.seq, x);
+		}
+	}
+	for (size_t i = 0; i < in->n_fx; i++)
+		TRY(apply_fx(db, &in->fx[i]));
+	if (in->reply) {
+		int64_t rs;
+		TRY(store_sq_activity_add_tx(db, in->reply, &rs));
+	}
+	if (!in->id)
+		return 0;
+	struct sq_done d;
+	TRY(store_sq_exec(db, "remote activity add",
+			  "INSERT INTO activities(id, author, public, json, published, actor)"
+			  " VALUES (?1, (SELECT id FROM users WHERE name = '" STORE_REMOTE_NAME "'),"
+			  " ?2, ?3, ?4, ?5);",
+			  ARGS(A_TEXT(in->id), A_BOOL(in->is_public), A_TEXT(in->json),
+			       A_INT(in->published), A_TEXT(in->actor)),
+			  &d));
+	int64_t seq = d.rowid;
+	if (in->object_id)
+		/* An object id already stored keeps its first owner. */
+		TRY(store_sq_exec(db, "remote object add",
+				  "INSERT OR IGNORE INTO objects(id, activity_seq, json)"
+				  " VALUES (?1, ?2, ?3);",
+				  ARGS(A_TEXT(in->object_id), A_INT(seq), A_TEXT(in->object_json)),
+				  NULL));
+	return add_rows(db, seq, x);
+}
+
+int store_sq_inbound_commit(struct store *st, const struct store_inbound *in, bool *dup,
+			    size_t *added)
+{
+	struct inbound_ctx x = { in, false, 0 };
+	int rc = store_sq_write_tx(st, inbound_fn, &x);
+	*dup = x.dup;
+	*added = rc == 0 ? x.added : 0;
+	return rc;
+}
+
+/* ---- Followers, follows, blocks ------------------------------------------- */
+
+struct follower_ctx {
+	store_follower_fn fn;
+	void *ctx;
+};
+
+static int follower_row(void *ctx, sqlite3_stmt *q)
+{
+	struct follower_ctx *c = ctx;
+	struct store_follower f = {
+		.actor = sq_col_str(q, 0),
+		.inbox = sq_col_str(q, 1),
+		.shared_inbox = sq_col_str_null(q, 2),
+		.follow_id = sq_col_str(q, 3),
+		.state = sqlite3_column_int(q, 4),
+		.created = sqlite3_column_int64(q, 5),
+	};
+	int rc = c->fn(c->ctx, &f);
+	store_follower_clear(&f);
+	return rc;
+}
+
+int store_sq_followers_list(struct store *st, int64_t user, int state, int64_t offset,
+			    size_t limit, store_follower_fn fn, void *ctx)
+{
+	struct follower_ctx c = { fn, ctx };
+	return store_sq_read_rows(
+		st, "followers",
+		"SELECT actor, inbox, shared_inbox, follow_id, state, created FROM followers"
+		" WHERE user_id = ?1 AND state = ?2 ORDER BY seq LIMIT ?3 OFFSET ?4;",
+		ARGS(A_INT(user), A_INT(state), A_INT((int64_t)limit), A_INT(offset)), follower_row,
+		&c);
+}
+
+int store_sq_followers_count(struct store *st, int64_t user, int state, int64_t *n)
+{
+	return store_sq_read_int(st, "count",
+				 "SELECT COUNT(*) FROM followers WHERE user_id = ?1 AND state = ?2;",
+				 ARGS(A_INT(user), A_INT(state)), n, NULL);
+}
+
+int store_sq_following_state(struct store *st, int64_t user, const char *actor, int *state)
+{
+	int64_t v;
+	TRY(store_sq_read_int(st, "query",
+			      "SELECT state FROM following WHERE user_id = ?1 AND actor = ?2;",
+			      ARGS(A_INT(user), A_TEXT(actor)), &v, NULL));
+	*state = (int)v;
+	return 0;
+}
+
+int store_sq_blocked(struct store *st, int64_t user, const char *actor, bool *out)
+{
+	int64_t v;
+	TRY(store_sq_read_int(st, "query",
+			      "SELECT EXISTS (SELECT 1 FROM blocks WHERE user_id = ?1 AND actor = ?2);",
+			      ARGS(A_INT(user), A_TEXT(actor)), &v, NULL));
+	*out = v != 0;
+	return 0;
+}
+
+struct ids_ctx {
+	int64_t *ids;
+	size_t *n;
+};
+
+static int id_row(void *ctx, sqlite3_stmt *q)
+{
+	struct ids_ctx *c = ctx;
+	c->ids[(*c->n)++] = sqlite3_column_int64(q, 0);
+	return 0;
+}
+
+int store_sq_following_users(struct store *st, const char *actor, int64_t *ids, size_t max,
+			     size_t *n)
+{
+	struct ids_ctx c = { ids, n };
+	return store_sq_read_rows(st, "following users",
+				  "SELECT user_id FROM following WHERE actor = ?1 AND state = 1"
+				  " ORDER BY user_id LIMIT ?2;",
+				  ARGS(A_TEXT(actor), A_INT((int64_t)max)), id_row, &c);
+}

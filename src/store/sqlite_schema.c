@@ -1,0 +1,153 @@
+/*
+ * The SQLite back end: the schema, its numbered migrations, the schema
+ * version and the meta settings.
+ *
+ * Migrations are applied in order at open, each in its own transaction, and
+ * recorded in `schema_version`.
+ */
+#include "store/sqlite_int.h"
+
+#include <stdio.h>
+
+/* Migrations: index i brings the schema from version i to i + 1. Never edit
+ * a released entry; append a new one. */
+static const char *const migrations[] = {
+	/* 1: the first schema */
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	" rsa_public TEXT NOT NULL, rsa_private TEXT NOT NULL,"
+	" ed_public BLOB NOT NULL, ed_private TEXT NOT NULL, created INTEGER NOT NULL);"
+	"CREATE TABLE tokens(hash BLOB PRIMARY KEY,"
+	" user_id INTEGER NOT NULL REFERENCES users(id), created INTEGER NOT NULL);"
+	"CREATE TABLE activities(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+	" author INTEGER NOT NULL REFERENCES users(id), public INTEGER NOT NULL,"
+	" json TEXT NOT NULL, published INTEGER NOT NULL);"
+	"CREATE INDEX activities_author ON activities(author, seq);"
+	"CREATE TABLE objects(id TEXT PRIMARY KEY,"
+	" activity_seq INTEGER NOT NULL REFERENCES activities(seq), json TEXT NOT NULL);"
+	"CREATE TABLE audience(activity_seq INTEGER NOT NULL REFERENCES activities(seq),"
+	" user_id INTEGER NOT NULL REFERENCES users(id),"
+	" PRIMARY KEY(activity_seq, user_id)) WITHOUT ROWID;"
+	"CREATE INDEX audience_user ON audience(user_id, activity_seq);"
+	"CREATE TABLE inbox(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" user_id INTEGER NOT NULL REFERENCES users(id),"
+	" activity_seq INTEGER NOT NULL REFERENCES activities(seq),"
+	" UNIQUE(user_id, activity_seq));",
+	/* 2: the delivery queue (federation: outbound) */
+	"CREATE TABLE outgoing(id INTEGER PRIMARY KEY AUTOINCREMENT, activity_id TEXT NOT NULL,"
+	" signer INTEGER NOT NULL REFERENCES users(id), body TEXT NOT NULL,"
+	" created INTEGER NOT NULL);"
+	"CREATE TABLE deliveries(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" outgoing_id INTEGER NOT NULL REFERENCES outgoing(id), inbox TEXT, actor TEXT,"
+	" host TEXT NOT NULL, personal INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
+	" attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
+	" next_at INTEGER NOT NULL, updated INTEGER NOT NULL,"
+	" last_status INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
+	" CHECK (inbox IS NOT NULL OR actor IS NOT NULL));"
+	"CREATE UNIQUE INDEX deliveries_inbox ON deliveries(outgoing_id, inbox)"
+	" WHERE inbox IS NOT NULL;"
+	"CREATE UNIQUE INDEX deliveries_actor ON deliveries(outgoing_id, actor)"
+	" WHERE inbox IS NULL;"
+	"CREATE INDEX deliveries_due ON deliveries(state, next_at);"
+	"CREATE INDEX deliveries_host ON deliveries(host, state);"
+	"CREATE TABLE delivery_hosts(host TEXT PRIMARY KEY, scheme INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL);",
+	/* 3: federation, inbound (F1): remote activities (author = the reserved
+	 * remote row, actor = their URL), tombstones, followers, follows, blocks,
+	 * manual approval of followers */
+	"ALTER TABLE users ADD COLUMN manual_approval INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE activities ADD COLUMN actor TEXT;"
+	"CREATE INDEX activities_actor ON activities(actor) WHERE actor IS NOT NULL;"
+	"ALTER TABLE objects ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE followers(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" user_id INTEGER NOT NULL REFERENCES users(id), actor TEXT NOT NULL,"
+	" inbox TEXT NOT NULL, shared_inbox TEXT, follow_id TEXT NOT NULL,"
+	" state INTEGER NOT NULL, created INTEGER NOT NULL, UNIQUE(user_id, actor));"
+	"CREATE INDEX followers_actor ON followers(actor);"
+	"CREATE TABLE following(user_id INTEGER NOT NULL REFERENCES users(id),"
+	" actor TEXT NOT NULL, follow_id TEXT NOT NULL, state INTEGER NOT NULL,"
+	" created INTEGER NOT NULL, PRIMARY KEY(user_id, actor));"
+	"CREATE INDEX following_actor ON following(actor);"
+	"CREATE TABLE blocks(user_id INTEGER NOT NULL REFERENCES users(id),"
+	" actor TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY(user_id, actor));"
+	"INSERT INTO users(name, rsa_public, rsa_private, ed_public, ed_private, created)"
+	" VALUES ('" STORE_REMOTE_NAME "', '', '', x'', '', 0);",
+	/* 4: delivery queue (F2): pending rows by inbox and by actor, for the
+	 * per-recipient order of deliveries */
+	("CREATE INDEX deliveries_pending_inbox ON deliveries(inbox, id) WHERE state = 0;"
+	 "CREATE INDEX deliveries_pending_actor ON deliveries(actor, id) WHERE state = 0;"),
+};
+
+int store_sqlite_latest_version(void)
+{
+	return (int)AIM_ARRAY_LEN(migrations);
+}
+
+static const char VERSION_SQL[] = "SELECT COALESCE(MAX(version), 0) FROM schema_version;";
+
+/* Runs the migrations past the recorded version, each in its own transaction. */
+int store_sq_migrate(sqlite3 *db)
+{
+	TRY(store_sq_script(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);",
+			    "schema_version"));
+	for (;;) {
+		int64_t v64 = -1;
+		bool found = false;
+		if (store_sq_int(db, "schema version", VERSION_SQL, NOARGS, &v64, &found) != 0 ||
+		    !found)
+			return aim_fail(AIM_ERR_STORAGE, "cannot read schema version");
+		int v = (int)v64;
+		ENSURE(v >= 0, AIM_ERR_STORAGE, "cannot read schema version");
+		ENSURE(v <= store_sqlite_latest_version(), AIM_ERR_UNSUPPORTED,
+		       "database schema version %d is newer than this aimd (%d)", v,
+		       store_sqlite_latest_version());
+		if (v == store_sqlite_latest_version())
+			return 0;
+		TRY(store_sq_script(db, "BEGIN IMMEDIATE;", "begin migration"));
+		char bump[96];
+		snprintf(bump, sizeof bump, "INSERT INTO schema_version(version) VALUES (%d);", v + 1);
+		if (store_sq_script(db, migrations[v], "migration") != 0 ||
+		    store_sq_script(db, bump, "migration") != 0 ||
+		    store_sq_script(db, "COMMIT;", "commit migration") != 0) {
+			int code = aim_errcode();
+			char msg[256];
+			snprintf(msg, sizeof msg, "%s", aim_errmsg());
+			sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
+			return aim_fail(code, "migration to version %d: %s", v + 1, msg);
+		}
+		aim_log(AIM_LOG_INFO, "store", "schema migrated to version %d", v + 1);
+	}
+}
+
+int store_sq_schema_version(struct store *st, int *version)
+{
+	int64_t v = 0;
+	TRY(store_sq_read_int(st, "schema version", VERSION_SQL, NOARGS, &v, NULL));
+	*version = (int)v;
+	return 0;
+}
+
+/* ---- Meta settings -------------------------------------------------------- */
+
+static int str_row(void *ctx, sqlite3_stmt *q)
+{
+	*(char **)ctx = sq_col_str(q, 0);
+	return 0;
+}
+
+int store_sq_meta_get(struct store *st, const char *key, char **val)
+{
+	bool found = false;
+	TRY(store_sq_read_row(st, "meta get", "SELECT value FROM meta WHERE key = ?1;",
+			      ARGS(A_TEXT(key)), str_row, val, &found));
+	ENSURE(found, AIM_ERR_NOTFOUND, "no setting %s", key);
+	return 0;
+}
+
+int store_sq_meta_set(struct store *st, const char *key, const char *val)
+{
+	return store_sq_write(st, "meta set",
+			      "INSERT INTO meta(key, value) VALUES (?1, ?2)"
+			      " ON CONFLICT(key) DO UPDATE SET value = excluded.value;",
+			      ARGS(A_TEXT(key), A_TEXT(val)), NULL);
+}

@@ -13,20 +13,6 @@
 #include "server/s2s.h" /* federation, inbound (F1) */
 #include "server/delivery.h"
 
-bool aimd_valid_name(const char *name)
-{
-	size_t n = name ? strlen(name) : 0;
-	if (n < 1 || n > STORE_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-			return false;
-	}
-	return true;
-}
-
 static bool valid_domain(const char *d)
 {
 	size_t n = strlen(d);
@@ -220,7 +206,7 @@ static void app_free(struct app *a)
 	a->dlv = NULL;
 	fed_in_free(a); /* F1: after the workers, which use the actor cache */
 	limiter_free(a->lim);
-	hub_destroy(&a->hub);
+	sse_wake_destroy(&a->wake);
 	store_close(a->st);
 	free(a->domain);
 	free(a->base);
@@ -229,7 +215,7 @@ static void app_free(struct app *a)
 static int app_open(struct app *a, const struct aimd_serve_opts *o)
 {
 	memset(a, 0, sizeof *a);
-	hub_init(&a->hub);
+	sse_wake_init(&a->wake);
 	a->lim = limiter_new(o->rate_per_s, o->rate_burst, o->auth_fail_limit);
 	TRY(open_data(o->data_dir, &a->st));
 	TRY(store_meta_get(a->st, "domain", &a->domain));
@@ -295,7 +281,7 @@ int aimd_serve(const struct aimd_serve_opts *o)
 		;
 	aim_log(AIM_LOG_INFO, "aimd", "signal %d: shutting down", sig);
 	/* Streams end first, then requests in flight get a moment to finish. */
-	hub_stop(&a.hub);
+	sse_wake_stop(&a.wake);
 	http_server_stop(srv, 5000);
 	aim_log(AIM_LOG_INFO, "aimd", "stopped");
 out:

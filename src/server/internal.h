@@ -9,17 +9,20 @@
 #include "server/server.h"
 #include "store/store.h"
 
-/* Wakes Server-Sent Event streams when an inbox grows. */
-struct hub {
+/* Wakes Server-Sent Event streams when an inbox grows (sse.c). Not the MLS
+ * hub: that name belongs to the ordering of MLS groups (DESIGN.md section 2). */
+struct sse_wake {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	uint64_t gen;
 	bool stopping;
 };
-void hub_init(struct hub *h);
-void hub_destroy(struct hub *h);
-void hub_notify(struct hub *h);
-void hub_stop(struct hub *h);
+void sse_wake_init(struct sse_wake *w);
+void sse_wake_destroy(struct sse_wake *w);
+/* Wakes every stream (an inbox grew). */
+void sse_wake_notify(struct sse_wake *w);
+/* Wakes every stream for good (aimd stops). */
+void sse_wake_stop(struct sse_wake *w);
 
 /* Per-IP token buckets for the client API and a bad-token counter. */
 struct limiter;
@@ -37,7 +40,7 @@ struct app {
 	char *base;                  /* base URL without a trailing slash */
 	const char *base_path;       /* its path part ("" for none), inside base */
 	int64_t instance_id;
-	struct hub hub;
+	struct sse_wake wake;
 	struct limiter *lim;
 	/* ---- Federation (F1: inbound side) ----
 	 * The one outbound HTTP client configuration (aimd serve --connect-to,

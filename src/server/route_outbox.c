@@ -207,7 +207,7 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 		goto done;
 	}
 	if (nr)
-		hub_notify(&a->hub);
+		sse_wake_notify(&a->wake);
 	/* Federation (F1): follows, blocks, approvals and tombstones it causes. */
 	if (s2s_outbox_effects(a, owner->id, out.activity) != 0)
 		aim_log(AIM_LOG_ERROR, "outbox", "effects of %s: %s", act_id, aim_errmsg());

@@ -367,7 +367,7 @@ static int do_follow(struct job *j)
 	j->in.reply = NULL;
 	j->in.id = NULL; /* done */
 	if (rc == 0 && added)
-		hub_notify(&a->hub);
+		sse_wake_notify(&a->wake);
 	if (rc == 0 && !manual && !dup)
 		delivery_kick(a->dlv); /* the Accept goes out now */
 	if (rc == 0)
@@ -649,7 +649,7 @@ static void process(struct job *j)
 		return;
 	}
 	if (added)
-		hub_notify(&a->hub);
+		sse_wake_notify(&a->wake);
 	aim_log(AIM_LOG_DEBUG, "inbox", "%s %s from %s: %zu inbox rows%s", t, j->id, j->actor,
 		added, dup ? " (duplicate)" : "");
 	http_resp_set(j->r, 202, "application/json", "{}", 2);

@@ -4,7 +4,7 @@
  * Each stream runs in its connection's own thread (the HTTP server uses a
  * thread per connection), so waiting here blocks nobody else. A stream reads
  * the inbox after its last sent id, formats events, and otherwise sleeps on
- * the hub until an inbox grows, the keepalive is due, or aimd stops.
+ * the wake-up (struct sse_wake) until an inbox grows, the keepalive is due, or aimd stops.
  */
 #include "server/internal.h"
 
@@ -18,38 +18,38 @@
 #define KEEPALIVE_MS 15000
 #define BATCH 50
 
-void hub_init(struct hub *h)
+void sse_wake_init(struct sse_wake *w)
 {
-	pthread_mutex_init(&h->mu, NULL);
+	pthread_mutex_init(&w->mu, NULL);
 	pthread_condattr_t at;
 	pthread_condattr_init(&at);
 	pthread_condattr_setclock(&at, CLOCK_MONOTONIC);
-	pthread_cond_init(&h->cv, &at);
+	pthread_cond_init(&w->cv, &at);
 	pthread_condattr_destroy(&at);
-	h->gen = 0;
-	h->stopping = false;
+	w->gen = 0;
+	w->stopping = false;
 }
 
-void hub_destroy(struct hub *h)
+void sse_wake_destroy(struct sse_wake *w)
 {
-	pthread_cond_destroy(&h->cv);
-	pthread_mutex_destroy(&h->mu);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
 }
 
-void hub_notify(struct hub *h)
+void sse_wake_notify(struct sse_wake *w)
 {
-	pthread_mutex_lock(&h->mu);
-	h->gen++;
-	pthread_cond_broadcast(&h->cv);
-	pthread_mutex_unlock(&h->mu);
+	pthread_mutex_lock(&w->mu);
+	w->gen++;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
 }
 
-void hub_stop(struct hub *h)
+void sse_wake_stop(struct sse_wake *w)
 {
-	pthread_mutex_lock(&h->mu);
-	h->stopping = true;
-	pthread_cond_broadcast(&h->cv);
-	pthread_mutex_unlock(&h->mu);
+	pthread_mutex_lock(&w->mu);
+	w->stopping = true;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
 }
 
 struct sse {
@@ -108,7 +108,7 @@ static int fill(struct sse *s)
 static ssize_t sse_read(void *cls, char *buf, size_t max)
 {
 	struct sse *s = cls;
-	struct hub *h = &s->a->hub;
+	struct sse_wake *w = &s->a->wake;
 	for (;;) {
 		if (s->off < s->out.len) {
 			size_t n = s->out.len - s->off;
@@ -122,10 +122,10 @@ static ssize_t sse_read(void *cls, char *buf, size_t max)
 			}
 			return (ssize_t)n;
 		}
-		pthread_mutex_lock(&h->mu);
-		bool stopping = h->stopping;
-		uint64_t gen = h->gen;
-		pthread_mutex_unlock(&h->mu);
+		pthread_mutex_lock(&w->mu);
+		bool stopping = w->stopping;
+		uint64_t gen = w->gen;
+		pthread_mutex_unlock(&w->mu);
 		if (stopping)
 			return -1;
 		int got = fill(s);
@@ -149,12 +149,12 @@ static ssize_t sse_read(void *cls, char *buf, size_t max)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000;
 		}
-		pthread_mutex_lock(&h->mu);
-		while (!h->stopping && h->gen == gen) {
-			if (pthread_cond_timedwait(&h->cv, &h->mu, &until) != 0)
+		pthread_mutex_lock(&w->mu);
+		while (!w->stopping && w->gen == gen) {
+			if (pthread_cond_timedwait(&w->cv, &w->mu, &until) != 0)
 				break;
 		}
-		pthread_mutex_unlock(&h->mu);
+		pthread_mutex_unlock(&w->mu);
 	}
 }
 

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "ap/ap.h"
+#include "base/url.h"
 
 /* RFC 7565: acct URI = "acct:" userpart "@" host, userpart of unreserved,
  * sub-delims and pct-encoded characters; host a name, IPv4 or [IPv6]. */

@@ -286,7 +286,7 @@ static int process_commit(struct mls_group *g, const struct mls_authenticated_co
 	mls_grp_proposal_ctx(g, &pc);
 	struct mls_staged_commit sc;
 	/* "Verify that the proposals vector is valid", apply it and the
-	 * UpdatePath to copies of the tree and GroupContext (P2's core: a
+	 * UpdatePath to copies of the tree and GroupContext (so that a
 	 * refused Commit leaves the state untouched) */
 	TRY(mls_commit_stage(&pc, &g->cache, AIM_BYTES(g->interim, cs->nh), ac, &sc));
 	struct mls_group *n = NULL;

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
-#include "server/s2s.h" /* federation, inbound (F1) */
+#include "server/s2s.h" /* federation, inbound side */
 #include "server/delivery.h"
 
 static bool valid_domain(const char *d)
@@ -202,9 +202,9 @@ out:
 
 static void app_free(struct app *a)
 {
-	delivery_stop(a->dlv); /* F2: workers first, while the store is open */
+	delivery_stop(a->dlv); /* delivery workers first, while the store is open */
 	a->dlv = NULL;
-	fed_in_free(a); /* F1: after the workers, which use the actor cache */
+	fed_in_free(a); /* inbound federation state after the workers, which use its actor cache */
 	limiter_free(a->lim);
 	sse_wake_destroy(&a->wake);
 	store_close(a->st);
@@ -227,7 +227,7 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 	TRY(store_user_get(a->st, STORE_INSTANCE_NAME, &inst));
 	a->instance_id = inst.id;
 	store_user_clear(&inst);
-	/* Federation (F1): the outbound client every fetch and delivery uses.
+	/* Federation: the outbound client every fetch and delivery uses.
 	 * Without --allow-private-addresses loopback and private addresses are
 	 * refused (ATTACKS A17). */
 	client_opts_default(&a->client);
@@ -236,7 +236,7 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 	a->client.ca_file = o->ca_file;
 	a->client.allow_private = o->allow_private;
 	a->client.allow_loopback = o->allow_private;
-	/* F1: signature gate, actor cache, signed fetches */
+	/* Inbound federation: signature gate, actor cache, signed fetches */
 	TRY(fed_in_open(a, o->inbox_host_rate, o->inbox_host_concurrency));
 	return 0;
 }
@@ -255,7 +255,7 @@ int aimd_serve(const struct aimd_serve_opts *o)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	/* F1: past a file size limit a write fails (EFBIG) and the commit is
+	/* Past a file size limit a write fails (EFBIG) and the commit is
 	 * refused cleanly (503, acknowledgements stop) instead of the process
 	 * dying mid-transaction. */
 	signal(SIGXFSZ, SIG_IGN);
@@ -268,7 +268,7 @@ int aimd_serve(const struct aimd_serve_opts *o)
 		/* One address cannot hold every connection (and thread). */
 		.max_per_ip = 128,
 	};
-	/* Federation (F2): delivery workers, resuming what is pending. */
+	/* Outbound federation: delivery workers, resuming what is pending. */
 	struct delivery_config dc;
 	TRY_GOTO(delivery_config_from_serve(o, &dc), out);
 	TRY_GOTO(delivery_start(&a, &dc, &a.dlv), out);

@@ -42,13 +42,13 @@ struct app {
 	int64_t instance_id;
 	struct sse_wake wake;
 	struct limiter *lim;
-	/* ---- Federation (F1: inbound side) ----
+	/* ---- Federation, inbound side ----
 	 * The one outbound HTTP client configuration (aimd serve --connect-to,
 	 * --ca-file, --allow-private-addresses), shared by remote fetches and
 	 * by deliveries. Strings borrowed from the serve options. */
 	struct client_opts client;
 	struct fed_in *fin;          /* inbound state (s2s_*.c, remote_*.c) */
-	/* ---- Federation (F2: outbound side): the delivery workers
+	/* ---- Federation, outbound side: the delivery workers
 	 * (delivery_*.c, see delivery.h); NULL outside aimd serve. */
 	struct delivery *dlv;
 };

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "ap/ap.h"
-#include "server/s2s.h" /* federation, inbound (F1) */
+#include "server/s2s.h" /* federation, inbound side */
 
 #define PAGE_SIZE 20
 
@@ -156,7 +156,7 @@ static void get_by_id(struct app *a, const struct http_request *q, struct http_r
 		route_failure(r);
 		return;
 	}
-	/* Federation (F1): a deleted object leaves a Tombstone and answers 410. */
+	/* A deleted object leaves a Tombstone and answers 410. */
 	const char *jt = json_string_value(json_object_get(j, "type"));
 	if (object && jt && !strcmp(jt, "Tombstone")) {
 		store_item_clear(&it);
@@ -222,7 +222,7 @@ void route_inbox_post(struct app *a, const struct http_request *q, struct http_r
 {
 	struct store_user u = { 0 };
 	if (route_user(a, caps, &u, r))
-		s2s_inbox_post(a, q, r, u.name); /* F1: the signature gate */
+		s2s_inbox_post(a, q, r, u.name); /* through the signature gate */
 	store_user_clear(&u);
 }
 
@@ -230,7 +230,7 @@ void route_shared_inbox(struct app *a, const struct http_request *q, struct http
 			const struct http_route_caps *caps)
 {
 	(void)caps;
-	s2s_inbox_post(a, q, r, NULL); /* F1: the signature gate */
+	s2s_inbox_post(a, q, r, NULL); /* through the signature gate */
 }
 
 void route_outbox_get(struct app *a, const struct http_request *q, struct http_response *r,
@@ -250,7 +250,7 @@ void route_followers(struct app *a, const struct http_request *q, struct http_re
 {
 	struct store_user u = { 0 };
 	if (route_user(a, caps, &u, r) && route_negotiate(q, r)) {
-		/* Federation (F1): accepted remote followers. */
+		/* Federation: accepted remote followers. */
 		char *base = route_user_url(a, u.name);
 		char *cid = aim_xasprintf("%s/followers", base);
 		s2s_followers(a, q, r, u.id, cid);

@@ -16,7 +16,7 @@
 #include "ap/ap.h"
 #include "http/webfinger.h"
 #include "server/delivery.h"
-#include "server/s2s.h" /* federation, inbound (F1) */
+#include "server/s2s.h" /* federation, inbound side */
 
 /* Local users named in the addressing: their ids, without duplicates. */
 static size_t local_recipients(struct app *a, const struct ap_outbox_out *o, int64_t *ids,
@@ -170,13 +170,13 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	struct ap_outbox_out out = { 0 };
 	int64_t *rcpt = NULL;
 	char *txt = NULL, *otxt = NULL;
-	struct address_out ad = { 0 }; /* F2: its deliveries */
+	struct address_out ad = { 0 }; /* its remote deliveries */
 	struct store_outgoing og = { 0 };
 	if (ap_outbox_prepare(&in, doc, &out) != 0) {
 		route_failure(r);
 		goto done;
 	}
-	/* Federation (F2): remote recipients, enqueued in the same transaction. */
+	/* Outbound federation: remote recipients, enqueued in the same transaction. */
 	if (address_expand(a, owner->id, actor, out.activity, &ad) != 0) {
 		route_failure(r);
 		goto done;
@@ -208,7 +208,7 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	}
 	if (nr)
 		sse_wake_notify(&a->wake);
-	/* Federation (F1): follows, blocks, approvals and tombstones it causes. */
+	/* Federation: follows, blocks, approvals and tombstones it causes. */
 	if (s2s_outbox_effects(a, owner->id, out.activity) != 0)
 		aim_log(AIM_LOG_ERROR, "outbox", "effects of %s: %s", act_id, aim_errmsg());
 	if (ad.n)

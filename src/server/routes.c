@@ -18,7 +18,7 @@
 #include "ap/ap.h"
 #include "base/url.h"
 #include "crypto/crypto.h"
-#include "server/s2s.h" /* federation, inbound (F1) */
+#include "server/s2s.h" /* federation, inbound side */
 
 /* ---- The API ----------------------------------------------------------------------------- */
 
@@ -69,7 +69,7 @@ void app_handle(void *ap, const struct http_request *q, struct http_response *r)
 		return;
 	}
 	bool get = http_route_method_ok("GET", q->method);
-	/* Federation (F1): a GET carrying an HTTP signature passes the gate. */
+	/* Federation: a GET carrying an HTTP signature passes the gate. */
 	if (get && s2s_check_signed_get(a, q, r) != 0)
 		return;
 	const char *p = q->path + bpl;

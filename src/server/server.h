@@ -37,7 +37,7 @@ int aimd_init(const struct aimd_init_opts *o) AIM_WARN_UNUSED;
 int aimd_user_add(const char *data_dir, const char *name, char **token) AIM_WARN_UNUSED;
 /* Issues an extra token for an existing user. */
 int aimd_user_token(const char *data_dir, const char *name, char **token) AIM_WARN_UNUSED;
-/* Federation (F1): a per-user setting; key "manual-approval", value "on" or
+/* Federation: a per-user setting; key "manual-approval", value "on" or
  * "off" (approve remote followers by hand). */
 int aimd_user_set(const char *data_dir, const char *name, const char *key,
 		  const char *value) AIM_WARN_UNUSED;
@@ -56,11 +56,11 @@ struct aimd_serve_opts {
 	size_t n_connect_to;
 	const char *ca_file;         /* CA bundle (PEM) to trust instead of the system's */
 	bool allow_private;          /* connect to loopback / private addresses (tests, LANs) */
-	/* Inboxes (F1): per remote host, deliveries per second (0: 300) and at
+	/* Inboxes: per remote host, deliveries per second (0: 300) and at
 	 * once (0: 64); past them 429 with Retry-After. */
 	unsigned inbox_host_rate;
 	unsigned inbox_host_concurrency;
-	/* Outbound deliveries (F2); 0 for each: the default. */
+	/* Outbound deliveries; 0 for each: the default. */
 	int64_t retry_base_ms;       /* first retry after at most this (30 s) */
 	int64_t retry_max_ms;        /* longest gap between attempts (12 h) */
 	int64_t retry_expire_s;      /* give up after (72 h) */

@@ -52,7 +52,7 @@ static const char *const migrations[] = {
 	"CREATE INDEX deliveries_host ON deliveries(host, state);"
 	"CREATE TABLE delivery_hosts(host TEXT PRIMARY KEY, scheme INTEGER NOT NULL,"
 	" updated INTEGER NOT NULL);",
-	/* 3: federation, inbound (F1): remote activities (author = the reserved
+	/* 3: federation, inbound: remote activities (author = the reserved
 	 * remote row, actor = their URL), tombstones, followers, follows, blocks,
 	 * manual approval of followers */
 	"ALTER TABLE users ADD COLUMN manual_approval INTEGER NOT NULL DEFAULT 0;"
@@ -72,7 +72,7 @@ static const char *const migrations[] = {
 	" actor TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY(user_id, actor));"
 	"INSERT INTO users(name, rsa_public, rsa_private, ed_public, ed_private, created)"
 	" VALUES ('" STORE_REMOTE_NAME "', '', '', x'', '', 0);",
-	/* 4: delivery queue (F2): pending rows by inbox and by actor, for the
+	/* 4: outbound delivery queue: pending rows by inbox and by actor, for the
 	 * per-recipient order of deliveries */
 	("CREATE INDEX deliveries_pending_inbox ON deliveries(inbox, id) WHERE state = 0;"
 	 "CREATE INDEX deliveries_pending_actor ON deliveries(actor, id) WHERE state = 0;"),

@@ -238,7 +238,7 @@ int store_host_scheme_set(struct store *st, const char *host, int scheme)
 	return st->ops->host_scheme_set(st, host, scheme);
 }
 
-/* ---- Federation: inbound (F1) ------------------------------------------------ */
+/* ---- Federation: inbound ----------------------------------------------------- */
 
 void store_follower_clear(struct store_follower *f)
 {

@@ -159,7 +159,7 @@ struct store_delivery_update {
 
 typedef int (*store_delivery_fn)(void *ctx, const struct store_delivery *d);
 
-/* ---- Federation: inbound (F1) ------------------------------------------------ */
+/* ---- Federation: inbound ----------------------------------------------------- */
 
 /*
  * Activities received from other servers are stored like local ones, with
@@ -283,7 +283,7 @@ struct store_ops {
 	int (*host_scheme_get)(struct store *st, const char *host, int *scheme);
 	int (*host_scheme_set)(struct store *st, const char *host, int scheme);
 
-	/* federation: inbound (F1) */
+	/* federation: inbound */
 	int (*inbound_commit)(struct store *st, const struct store_inbound *in, bool *dup,
 			      size_t *added);
 	int (*followers_list)(struct store *st, int64_t user, int state, int64_t offset,
@@ -387,7 +387,7 @@ int store_delivery_list(struct store *st, store_delivery_fn fn, void *ctx) AIM_W
 int store_host_scheme_get(struct store *st, const char *host, int *scheme) AIM_WARN_UNUSED;
 int store_host_scheme_set(struct store *st, const char *host, int scheme) AIM_WARN_UNUSED;
 
-/* ---- Federation: inbound (F1) ------------------------------------------------ */
+/* ---- Federation: inbound ----------------------------------------------------- */
 
 /* In one durable transaction: the received activity (with its object,
  * audience and inbox rows), its effects in order, and the reply. When the

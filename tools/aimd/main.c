@@ -71,12 +71,12 @@ AIM_PRINTF(1, 2) static int usage_error(const char *fmt, ...)
 struct opts {
 	const char *data, *domain, *url, *listen, *cert, *key, *log_level;
 	const char *rate, *burst, *authfail, *maxbody;
-	const char *inrate, *inconc; /* inbox limits (F1) */
-	/* deliveries (F2) */
+	const char *inrate, *inconc; /* inbox limits per remote host */
+	/* outbound deliveries */
 	const char *rbase, *rmax, *rexpire, *dworkers, *dperhost, *bthresh, *bcool;
 	const char *pos[2];
 	int npos;
-	/* federation client (F1) */
+	/* outbound federation client */
 	const char *ca_file;
 	const char *connect_to[64];
 	size_t n_connect_to;
@@ -126,7 +126,7 @@ static int parse(int argc, char **argv, int start, const char *allowed, struct o
 		bool fed = !strcmp(name, "connect-to") || !strcmp(name, "ca-file") ||
 			   !strcmp(name, "allow-private-addresses");
 		if (fed && strstr(allowed, "allow-private-addresses")) {
-			/* federation client options (F1) */
+			/* outbound federation client options */
 			if (!strcmp(name, "allow-private-addresses")) {
 				if (eq)
 					return usage_error("%s takes no value", a);
@@ -250,11 +250,11 @@ static int cmd_serve(int argc, char **argv)
 	    (rc = uint_opt(o.authfail, "--auth-fail-limit", 1000000, &authfail)) ||
 	    (rc = uint_opt(o.maxbody, "--max-body", (int64_t)1 << 30, &maxbody)))
 		return rc;
-	int64_t inrate, inconc; /* inbox limits (F1) */
+	int64_t inrate, inconc; /* inbox limits per remote host */
 	if ((rc = uint_opt(o.inrate, "--inbox-host-rate", 1000000, &inrate)) ||
 	    (rc = uint_opt(o.inconc, "--inbox-host-concurrency", 100000, &inconc)))
 		return rc;
-	int64_t rbase, rmax, rexpire, dworkers, dperhost, bthresh, bcool; /* deliveries (F2) */
+	int64_t rbase, rmax, rexpire, dworkers, dperhost, bthresh, bcool; /* outbound deliveries */
 	if ((rc = uint_opt(o.rbase, "--retry-base-ms", 86400000, &rbase)) ||
 	    (rc = uint_opt(o.rmax, "--retry-max-ms", 7 * 86400000LL, &rmax)) ||
 	    (rc = uint_opt(o.rexpire, "--retry-expire-s", 365 * 86400LL, &rexpire)) ||
@@ -306,7 +306,7 @@ static int cmd_serve(int argc, char **argv)
 	return 0;
 }
 
-/* aimd user set --data DIR NAME KEY VALUE (federation, F1) */
+/* aimd user set --data DIR NAME KEY VALUE (per-user federation settings) */
 static int cmd_user_set(int argc, char **argv)
 {
 	if (argc < 6)
@@ -364,7 +364,7 @@ static int cmd_user(int argc, char **argv)
 	return 0;
 }
 
-/* aimd deliveries --data DIR (F2) */
+/* aimd deliveries --data DIR: the outbound delivery queue */
 static int cmd_deliveries(int argc, char **argv)
 {
 	struct opts o = { 0 };

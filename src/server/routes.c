@@ -16,7 +16,6 @@
 #include <strings.h>
 
 #include "ap/ap.h"
-#include "base/url.h"
 #include "crypto/crypto.h"
 #include "server/s2s.h" /* federation, inbound side */
 

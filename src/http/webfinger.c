@@ -90,6 +90,20 @@ bool wf_acct_equal(const struct wf_acct *a, const struct wf_acct *b)
 	       !strcmp(a->host, b->host) && a->port == b->port;
 }
 
+bool wf_acct_at(const struct wf_acct *a, const char *authority)
+{
+	if (!a->host || !authority)
+		return false;
+	char *s = aim_xasprintf("acct:x@%s", authority);
+	struct wf_acct b;
+	bool eq = wf_acct_parse(s, &b) == 0 && !strcmp(a->host, b.host) && a->port == b.port;
+	if (!eq)
+		aim_errclear();
+	wf_acct_free(&b);
+	free(s);
+	return eq;
+}
+
 static bool is_unreserved(int ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||

@@ -40,6 +40,9 @@ void wf_acct_free(struct wf_acct *a);
 int wf_acct_format(const struct wf_acct *a, struct aim_buf *out) AIM_WARN_UNUSED;
 /* Same user (exact) and same authority (hosts compared after the parse). */
 bool wf_acct_equal(const struct wf_acct *a, const struct wf_acct *b);
+/* Whether a's host and port are those of authority ("host" or "host:port",
+ * parsed like an acct: URI's host; no port means 443). */
+bool wf_acct_at(const struct wf_acct *a, const char *authority);
 /* Whether s looks like an acct: URI (scheme check only, case-insensitive). */
 bool wf_is_acct(const char *s);
 /* Appends https://AUTHORITY/.well-known/webfinger?resource=acct%3A... */

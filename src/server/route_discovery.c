@@ -11,44 +11,21 @@
 
 #include "ap/ap.h"
 #include "base/url.h"
+#include "http/webfinger.h"
 
-/* RFC 7565: acct URI = "acct:" userpart "@" host, userpart of unreserved,
- * sub-delims and pct-encoded characters; host a name, IPv4 or [IPv6]. */
-static bool acct_chars_ok(const char *s, size_t n, bool host)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '-' || c == '.' || c == '_' || c == '~';
-		if (host)
-			ok = ok || c == ':' || c == '[' || c == ']';
-		else
-			ok = ok || strchr("!$&'()*+,;=", c) != NULL;
-		if (!ok || !c)
-			return false;
-	}
-	return n > 0;
-}
-
-/* Whether host (as in an acct: URI) is BASE's authority with an explicit
- * port, compared after a parse. */
-static bool base_authority_is(struct app *a, const char *host)
+/* BASE's authority ("host:port") when BASE carries an explicit port (test
+ * federations), else NULL. */
+static char *base_authority(struct app *a)
 {
 	struct aim_url u = { 0 };
-	struct aim_buf want, got;
-	aim_buf_init(&want, 400);
-	aim_buf_init(&got, 400);
-	char *url = aim_xasprintf("https://%s/", host);
-	bool eq = strcspn(host, "/?#@\\") == strlen(host) && aim_url_parse(a->base, &u) == 0 &&
-		  u.port_explicit && aim_url_authority(&u, &want) == 0;
+	struct aim_buf b;
+	aim_buf_init(&b, 400);
+	char *out = NULL;
+	if (aim_url_parse(a->base, &u) == 0 && u.port_explicit && aim_url_authority(&u, &b) == 0)
+		out = (char *)aim_buf_steal(&b, NULL);
 	aim_url_free(&u);
-	eq = eq && aim_url_parse(url, &u) == 0 && aim_url_authority(&u, &got) == 0 &&
-	     want.len == got.len && !memcmp(want.data, got.data, got.len);
-	aim_url_free(&u);
-	aim_buf_free(&want);
-	aim_buf_free(&got);
-	free(url);
-	return eq;
+	aim_buf_free(&b);
+	return out;
 }
 
 void route_webfinger(struct app *a, const struct http_request *q, struct http_response *r,
@@ -64,35 +41,39 @@ void route_webfinger(struct app *a, const struct http_request *q, struct http_re
 	}
 	char name[STORE_NAME_MAX + 1] = "";
 	bool instance = false;
-	const char *acct_host = a->domain;
 	size_t bl = strlen(a->base);
-	if (!strncasecmp(res, "acct:", 5)) {
-		const char *acct = res + 5;
-		const char *at = strrchr(acct, '@');
-		if (!at || at == acct || !at[1] || strlen(acct) > 300) {
+	char *acct_host = aim_xstrdup(a->domain);
+	if (wf_is_acct(res)) {
+		/* The one acct: parser (http/webfinger.h): one '@', a user of
+		 * unreserved characters, a host through the URL parser. */
+		struct wf_acct ac;
+		if (wf_acct_parse(res, &ac) != 0) {
 			http_resp_error(r, 400, "bad_request", "malformed acct: URI");
-			return;
-		}
-		size_t nl = (size_t)(at - acct);
-		if (!acct_chars_ok(acct, nl, false) || !acct_chars_ok(at + 1, strlen(at + 1), true)) {
-			http_resp_error(r, 400, "bad_request", "malformed acct: URI");
+			wf_acct_free(&ac);
+			free(acct_host);
 			return;
 		}
 		/* The domain, or BASE's authority when it carries a port (test
 		 * federations): the subject then names that authority. */
-		if (strcasecmp(at + 1, a->domain) != 0) {
-			if (!base_authority_is(a, at + 1)) {
-				http_resp_error(r, 404, "not_found", "not a user of this domain");
-				return;
-			}
-			acct_host = at + 1;
+		char *ba = NULL;
+		bool ours = wf_acct_at(&ac, a->domain);
+		if (!ours && (ba = base_authority(a)) != NULL && wf_acct_at(&ac, ba)) {
+			ours = true;
+			free(acct_host);
+			acct_host = aim_xstrdup(ac.authority);
 		}
-		if (nl == strlen(a->domain) && !strncasecmp(acct, a->domain, nl)) {
+		free(ba);
+		if (!ours) {
+			http_resp_error(r, 404, "not_found", "not a user of this domain");
+			wf_acct_free(&ac);
+			free(acct_host);
+			return;
+		}
+		if (!strcasecmp(ac.user, a->domain))
 			instance = true;
-		} else if (nl <= STORE_NAME_MAX) {
-			memcpy(name, acct, nl);
-			name[nl] = 0;
-		}
+		else if (strlen(ac.user) <= STORE_NAME_MAX)
+			snprintf(name, sizeof name, "%s", ac.user);
+		wf_acct_free(&ac);
 	} else if (!strncmp(res, "https://", 8) || !strncmp(res, "http://", 7)) {
 		if (!strncmp(res, a->base, bl) && !strcmp(res + bl, "/actor")) {
 			instance = true;
@@ -101,15 +82,18 @@ void route_webfinger(struct app *a, const struct http_request *q, struct http_re
 			snprintf(name, sizeof name, "%s", res + bl + 7);
 		} else {
 			http_resp_error(r, 404, "not_found", "not an actor of this server");
+			free(acct_host);
 			return;
 		}
 	} else {
 		http_resp_error(r, 400, "bad_request", "resource must be an acct: or http(s) URI");
+		free(acct_host);
 		return;
 	}
 	struct store_user u = { 0 };
 	if (!instance && (!aimd_valid_name(name) || store_user_get(a->st, name, &u) != 0)) {
 		http_resp_error(r, 404, "not_found", "no such user");
+		free(acct_host);
 		return;
 	}
 	store_user_clear(&u);
@@ -132,6 +116,7 @@ void route_webfinger(struct app *a, const struct http_request *q, struct http_re
 				links);
 	free(actor);
 	free(subject);
+	free(acct_host);
 	route_json(r, 200, ROUTE_JRD, jrd);
 	/* RFC 7033 5: servers "MUST" support CORS with Access-Control-Allow-Origin. */
 	http_resp_header(r, "Access-Control-Allow-Origin", "*");

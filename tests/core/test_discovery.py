@@ -153,6 +153,19 @@ class WebFingerTest(AimTestCase):
 		# not even valid percent-encoding
 		self.assertRefused(self.wf("?resource=%zz%"), 400)
 
+	def test_one_acct_parser(self):
+		"""The server reads acct: URIs with the same strict parser as its
+		WebFinger client (http/webfinger.h): what the client would refuse
+		is malformed (400), and the host is compared after the URL parse."""
+		for res in ("acct:al!ce@wf.test", "acct:al'ice@wf.test", "acct:alice@wf.test:99999",
+			    "acct:alice@[::1", "acct:alice@wf.test:0", "acct:alice@wf..test"):
+			with self.subTest(resource=res):
+				self.assertRefused(self.wf("?resource=" + q(res)), 400)
+		for res in ("acct:alice@WF.test", "acct:alice@wf.test:443", "acct:alice@wf.test."):
+			with self.subTest(resource=res):
+				doc = self.jrd(res)
+				self.assertEqual(doc["subject"], "acct:alice@wf.test")
+
 	def test_unknown_user(self):
 		for res in ("acct:nobody@wf.test", "acct:alicex@wf.test",
 			    self.srv.url + "/users/nobody"):

@@ -228,10 +228,32 @@ static void test_jrd_limits(void **state)
 	aim_buf_free(&b);
 }
 
+static void test_acct_at(void **state)
+{
+	(void)state;
+	struct wf_acct a;
+	assert_int_equal(wf_acct_parse("acct:alice@A.Test", &a), 0);
+	assert_true(wf_acct_at(&a, "a.test"));
+	assert_true(wf_acct_at(&a, "A.TEST:443"));
+	assert_true(wf_acct_at(&a, "a.test."));
+	assert_false(wf_acct_at(&a, "a.test:8441"));
+	assert_false(wf_acct_at(&a, "b.test"));
+	assert_false(wf_acct_at(&a, "a.test/x"));
+	assert_false(wf_acct_at(&a, ""));
+	assert_false(wf_acct_at(&a, NULL));
+	wf_acct_free(&a);
+	assert_int_equal(wf_acct_parse("acct:bob@127.0.0.1:8441", &a), 0);
+	assert_true(wf_acct_at(&a, "127.0.0.1:8441"));
+	assert_false(wf_acct_at(&a, "127.0.0.1"));
+	wf_acct_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_acct_good),   cmocka_unit_test(test_acct_bad),
+		cmocka_unit_test(test_acct_good),
+		cmocka_unit_test(test_acct_at),
+		cmocka_unit_test(test_acct_bad),
 		cmocka_unit_test(test_acct_equal),  cmocka_unit_test(test_as_type),
 		cmocka_unit_test(test_jrd),         cmocka_unit_test(test_jrd_limits),
 	};

@@ -34,6 +34,7 @@ test:
 	@$(MAKE) --no-print-directory build build-asan
 	@scripts/test-setup.sh
 	@scripts/check-no-shared.sh
+	@scripts/check-threat-ids.sh
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) -LE nosan
@@ -42,6 +43,7 @@ test:
 # Quicker loop while developing: the normal build only.
 test-fast: build
 	@scripts/check-no-shared.sh
+	@scripts/check-threat-ids.sh
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 
 fuzz: deps

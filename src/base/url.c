@@ -1,5 +1,5 @@
 /*
- * Strict URL and Host parsing (ATTACKS.md A16). Hosts are compared only
+ * Strict URL and Host parsing (threats.md A16). Hosts are compared only
  * after this parse: lower-cased, without a trailing dot, with the port made
  * explicit.
  */

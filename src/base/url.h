@@ -1,6 +1,6 @@
 /*
  * base/url: strict parsing and comparison of http(s) URLs and Host values,
- * without I/O (ATTACKS.md A16: hosts are compared only after this parse).
+ * without I/O (threats.md A16: hosts are compared only after this parse).
  *
  * Every layer that compares or builds URLs uses this one parser: src/ap
  * (origin rules, actor documents), src/http (signatures, the client, its

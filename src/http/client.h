@@ -4,7 +4,7 @@
  *
  * Every request a server makes on behalf of a remote party (key, actor,
  * object, WebFinger, delivery) goes through here, so the guard is in one
- * place (ATTACKS.md A17-A19):
+ * place (threats.md A17-A19):
  *
  * - The URL is parsed strictly (aim_url_parse: http/https only).
  * - The host is resolved here (getaddrinfo), every candidate address is

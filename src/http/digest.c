@@ -1,7 +1,7 @@
 /*
  * Body digests: the RFC 3230 `Digest` header that cavage signatures cover
  * and the RFC 9530 `Content-Digest` field RFC 9421 signatures cover. Only
- * SHA-256 is produced and accepted (ATTACKS.md A6).
+ * SHA-256 is produced and accepted (threats.md A6).
  */
 #include "http/sig.h"
 

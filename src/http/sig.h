@@ -19,7 +19,7 @@
  * The verifier takes a description of the received request (struct
  * sig_request: every string borrowed), the current time and a key-lookup
  * callback (the server fetches and caches keys; this module only asks). It
- * enforces the application requirements of ATTACKS.md A1-A13 and A16:
+ * enforces the application requirements of threats.md A1-A13 and A16:
  * required covered components, the body digest, the time window, the
  * algorithm chosen from the key type (never from the header), strict
  * parsing. On success it returns the verified keyId and the key's owner and

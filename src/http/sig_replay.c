@@ -1,5 +1,5 @@
 /*
- * A bounded, thread-safe replay cache (ATTACKS.md A7: "replayed twice
+ * A bounded, thread-safe replay cache (threats.md A7: "replayed twice
  * inside [the window] -> 401 / no second effect").
  *
  * Open-addressing hash set of 32-byte keys (already uniformly distributed:

@@ -45,7 +45,7 @@ static int refail(enum aim_err code, const char *prefix)
 static int check_time(const struct sig_policy *pol, int64_t now, int64_t created,
 		      const char *what)
 {
-	/* ATTACKS.md A8, cavage 2.1.4: "A signature with a `created` timestamp
+	/* threats.md A8, cavage 2.1.4: "A signature with a `created` timestamp
 	 * value that is in the future MUST NOT be processed." (beyond skew) */
 	ENSURE(created <= now + pol->skew, AIM_ERR_AUTH, "signature: %s is in the future", what);
 	/* A7: older than max_age (plus skew) is a replay or a stale request */
@@ -197,7 +197,7 @@ static int cavage_header(const struct sig_request *req, const char **value)
 			}
 		}
 	}
-	/* ATTACKS.md A1 */
+	/* threats.md A1 */
 	ENSURE(found != NULL, AIM_ERR_AUTH, "signature: request is not signed");
 	*value = found;
 	return 0;

@@ -1,5 +1,5 @@
 /*
- * The SSRF address classifier (ATTACKS.md A17): which addresses a server
+ * The SSRF address classifier (threats.md A17): which addresses a server
  * may connect to on behalf of a remote party. Only globally routable
  * unicast addresses are public; IPv6 addresses that embed an IPv4 address
  * (IPv4-mapped, 6to4) take the class of the embedded address.

@@ -641,7 +641,7 @@ int mls_group_parse(const struct mls_group_config *cfg, const uint8_t *p, size_t
  * every leaf through the credential hook as MLS_CRED_MEMBER).
  *
  * mls_public_group_process() takes a PublicMessage and checks, in order:
- *   - group_id (AIM_ERR_INVALID: another group; ATTACKS C37),
+ *   - group_id (AIM_ERR_INVALID: another group; threats.md C37),
  *   - epoch (AIM_ERR_CONFLICT for a stale or future epoch; the current one
  *     is mls_public_group_epoch(); C34),
  *   - content type (application data as PublicMessage: AIM_ERR_INVALID;
@@ -733,7 +733,7 @@ int mls_public_group_process(struct mls_public_group *g, const struct mls_public
 int mls_public_group_process_message(struct mls_public_group *g, struct aim_bytes msg,
 				     struct mls_public_result *res) AIM_WARN_UNUSED;
 /* What a hub can check of a PrivateMessage: group id (AIM_ERR_INVALID) and
- * epoch (AIM_ERR_CONFLICT unless current; ATTACKS C35). Application data
+ * epoch (AIM_ERR_CONFLICT unless current; threats.md C35). Application data
  * from a non-member cannot be told apart without secrets: members refuse
  * it. */
 int mls_public_group_check_private(const struct mls_public_group *g,

@@ -18,7 +18,7 @@
  *   Commit needs a path.
  * - UpdatePath, public half: the new LeafNode validated (section 7.3), then
  *   mls_treekem_merge() (leaf signature, parent-hash chain, no key reused
- *   from the tree: ATTACKS C43).
+ *   from the tree: threats.md C43).
  * - Staging a whole Commit: all of the above on COPIES of the tree and
  *   GroupContext, then the new epoch's GroupContext (epoch + 1, tree hash,
  *   confirmed transcript hash) and interim transcript hash. Nothing of the

@@ -381,22 +381,22 @@ int mls_public_group_process(struct mls_public_group *g, const struct mls_public
 	if (res)
 		memset(res, 0, sizeof *res);
 	const struct mls_framed_content *c = &pm->content;
-	/* ATTACKS C37: wrong group_id */
+	/* threats.md C37: wrong group_id */
 	ENSURE(mls_bytes_equal(&c->group_id, &g->ctx.group_id), AIM_ERR_INVALID,
 	       "message for another group");
-	/* ATTACKS C34: "Verify that the epoch field of the enclosing
+	/* threats.md C34: "Verify that the epoch field of the enclosing
 	 * FramedContent is equal to the epoch field of the current
 	 * GroupContext object." */
 	ENSURE(c->epoch == g->ctx.epoch, AIM_ERR_CONFLICT,
 	       "message for epoch %llu, group is at epoch %llu", (unsigned long long)c->epoch,
 	       (unsigned long long)g->ctx.epoch);
-	/* ATTACKS C39: "Applications MUST use PrivateMessage to encrypt
+	/* threats.md C39: "Applications MUST use PrivateMessage to encrypt
 	 * application messages" */
 	ENSURE(c->content_type == MLS_CONTENT_PROPOSAL || c->content_type == MLS_CONTENT_COMMIT,
 	       AIM_ERR_INVALID, "content type %u in a PublicMessage", c->content_type);
-	/* ATTACKS C38: sender type fits the content, leaf in range, non-blank */
+	/* threats.md C38: sender type fits the content, leaf in range, non-blank */
 	TRY(mls_framing_check_sender(c));
-	/* ATTACKS C40: a commit carries a confirmation tag of Nh bytes */
+	/* threats.md C40: a commit carries a confirmation tag of Nh bytes */
 	TRY(mls_framing_check_auth(g->cs, c->content_type, &pm->auth));
 	struct mls_external_senders es = { 0 };
 	struct aim_bytes key;
@@ -449,7 +449,7 @@ int mls_public_group_process_message(struct mls_public_group *g, struct aim_byte
 	int rc = 0;
 	ENSURE_GOTO(m.version == MLS_VERSION_10, out, AIM_ERR_UNSUPPORTED, "MLS version %u",
 		    m.version);
-	/* ATTACKS C46: a well-formed message of the wrong wire format */
+	/* threats.md C46: a well-formed message of the wrong wire format */
 	ENSURE_GOTO(m.wire_format == MLS_WIRE_PUBLIC_MESSAGE, out, AIM_ERR_INVALID,
 		    "MLSMessage of wire format %u where a PublicMessage is expected",
 		    m.wire_format);
@@ -464,7 +464,7 @@ int mls_public_group_check_private(const struct mls_public_group *g,
 {
 	ENSURE(mls_bytes_equal(&pm->group_id, &g->ctx.group_id), AIM_ERR_INVALID,
 	       "message for another group");
-	/* ATTACKS C35: a message for another epoch (future or past) */
+	/* threats.md C35: a message for another epoch (future or past) */
 	ENSURE(pm->epoch == g->ctx.epoch, AIM_ERR_CONFLICT,
 	       "message for epoch %llu, group is at epoch %llu", (unsigned long long)pm->epoch,
 	       (unsigned long long)g->ctx.epoch);

@@ -229,7 +229,7 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 	store_user_clear(&inst);
 	/* Federation: the outbound client every fetch and delivery uses.
 	 * Without --allow-private-addresses loopback and private addresses are
-	 * refused (ATTACKS A17). */
+	 * refused (threats.md A17). */
 	client_opts_default(&a->client);
 	a->client.connect_to = o->connect_to;
 	a->client.n_connect_to = o->n_connect_to;

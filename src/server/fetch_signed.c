@@ -19,7 +19,7 @@
 	"application/activity+json, application/ld+json; "                                  \
 	"profile=\"https://www.w3.org/ns/activitystreams\""
 
-/* A21: application/activity+json, or application/ld+json with the
+/* B21: application/activity+json, or application/ld+json with the
  * ActivityStreams profile. */
 static bool as_content_type(const char *ct)
 {
@@ -97,7 +97,7 @@ int fetch_ap_document(struct app *a, const char *url, json_t **out)
 		    resp.content_type ? resp.content_type : "(none)");
 	TRY_GOTO(ap_json_parse_object(resp.body.data, resp.body.len, &doc), out);
 	const char *id = json_string_value(json_object_get(doc, "id"));
-	/* A22: the document's id must be the URL it was fetched from. */
+	/* B22: the document's id must be the URL it was fetched from. */
 	bool ok = id && fetch_same_url(id, url);
 	if (!ok && id && resp.final_url && fetch_same_url(id, resp.final_url))
 		ok = aim_url_same_host(url, resp.final_url) && fetch_same_origin(url, resp.final_url);

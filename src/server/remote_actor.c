@@ -512,7 +512,7 @@ static int wf_bind(struct app *a, const struct wf_acct *want, char **actor_id)
 		rc = wf_refusal();
 		goto out;
 	}
-	/* The answer must be about the handle asked for (ATTACKS B29). */
+	/* The answer must be about the handle asked for (threats.md B29). */
 	ENSURE_GOTO(j.subject && wf_acct_parse(j.subject, &subj) == 0 && wf_acct_equal(&subj, want),
 		    out, AIM_ERR_DENIED, "WebFinger subject %s is not the handle asked for",
 		    j.subject ? j.subject : "(none)");

@@ -5,18 +5,18 @@
  * Block).
  *
  * Flow of an inbox POST (s2s_inbox_post):
- *   per-host rate and concurrency limit (429 + Retry-After, A20, A32)
+ *   per-host rate and concurrency limit (429 + Retry-After, A20, B32)
  *   -> the one signature gate (s2s_gate_verify: both schemes, digest, time
  *      window, replay cache, key fetched through the cache, key owner ==
  *      activity actor after a URL parse; every failure 401, A1-A14)
- *   -> shape and origin checks (ATTACKS B)
+ *   -> shape and origin checks (threats.md B)
  *   -> one durable store transaction (store_inbound_commit)
  *   -> 202, or 503 and no further acknowledgements if the commit failed with
  *      an I/O error.
  *
  * Remote documents are fetched with GETs signed by the instance actor
  * (authorized fetch) through the shared client (struct app.client), so the
- * SSRF guard applies; their content type and id are checked (A21, A22).
+ * SSRF guard applies; their content type and id are checked (B21, B22).
  * Remote actors are cached in memory for RA_TTL seconds; a failed fetch is
  * remembered for RA_NEG_TTL seconds, or RA_NEG_TTL_TRANSIENT for a failure
  * that may pass (negative cache, A20).
@@ -71,7 +71,7 @@ struct fed_in {
 		char host[64];
 		unsigned n;
 	} inflight[S2S_INFLIGHT_SLOTS];
-	unsigned max_inflight;       /* concurrent deliveries per host (A32) */
+	unsigned max_inflight;       /* concurrent deliveries per host (B32) */
 	struct aim_pkey *inst_key;   /* the instance actor's RSA key (signed GETs) */
 	char *inst_key_id;
 	atomic_bool stopped;         /* a commit failed: no more acknowledgements */
@@ -114,8 +114,8 @@ bool fetch_same_url(const char *a, const char *b);
 bool fetch_same_origin(const char *a, const char *b);
 
 /* GET url signed by the instance actor, expecting an ActivityStreams
- * document (content type checked, A21) whose id is the URL fetched (after
- * redirects, A22). *out is a new reference. */
+ * document (content type checked, B21) whose id is the URL fetched (after
+ * redirects, B22). *out is a new reference. */
 int fetch_ap_document(struct app *a, const char *url, json_t **out) AIM_WARN_UNUSED;
 
 /* The gate. s2s_host_admit: collects the covered fields into fl and the

@@ -1,5 +1,5 @@
 /*
- * The one signature gate of every S2S POST route (A33), with the per-host
+ * The one signature gate of every S2S POST route (B33), with the per-host
  * limits in front of it, and the inbound state's life cycle.
  *
  * The gate reads only what verification needs: the signature headers, the
@@ -77,7 +77,7 @@ static uint32_t hhash(const char *s)
 }
 
 /* Takes an in-flight slot for host; false when the host already has
- * max_inflight deliveries open (A32). */
+ * max_inflight deliveries open (B32). */
 static bool inflight_take(struct fed_in *f, const char *host)
 {
 	bool ok = true;
@@ -298,7 +298,7 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
 		}
 		/* The cache is full of live entries: a replay that slips through
 		 * still has no second effect, since the store keeps each activity
-		 * id once per inbox (A27). */
+		 * id once per inbox (B27). */
 		aim_log(AIM_LOG_WARN, "inbox", "replay cache full (%zu entries)",
 			sig_replay_count(f->replay));
 	}

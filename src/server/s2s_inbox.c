@@ -1,9 +1,9 @@
 /*
  * Inbox processing: what an activity from another server changes here.
  *
- * Runs after the gate (s2s_gate.c). Checks the shape (A28), ties the
- * activity to the key's owner (A14), applies the origin rules of ATTACKS B
- * (A23, A24, A30), finds the local recipients, and hands the activity with
+ * Runs after the gate (s2s_gate.c). Checks the shape (B28), ties the
+ * activity to the key's owner (A14), applies the origin rules of threats.md B
+ * (B23, B24, B30), finds the local recipients, and hands the activity with
  * every change it causes to the store in one durable transaction. The
  * answer is 202 only after that commit; a commit that fails with an I/O
  * error answers 503 and stops every later acknowledgement (SIGTERM and a
@@ -377,7 +377,7 @@ static int do_follow(struct job *j)
 	return rc;
 }
 
-/* Accept / Reject of one of our Follows (A30: only by the followed actor). */
+/* Accept / Reject of one of our Follows (B30: only by the followed actor). */
 static int do_answer(struct job *j, bool accept)
 {
 	struct app *a = j->a;
@@ -423,7 +423,7 @@ static int do_undo(struct job *j)
 	const json_t *o = json_object_get(j->act, "object");
 	const char *oid = ap_id_of(o);
 	ENSURE(oid && http_url(oid), AIM_ERR_INVALID, "Undo without an object id");
-	/* A30: only what the actor itself did can be undone. */
+	/* B30: only what the actor itself did can be undone. */
 	ENSURE(fetch_same_origin(oid, j->actor), AIM_ERR_DENIED,
 	       "Undo of an object of another server");
 	const char *ot = json_is_object(o) ? str_of(o, "type") : NULL;
@@ -473,7 +473,7 @@ static int do_undo(struct job *j)
 	return 0;
 }
 
-/* A23: an object is trusted only from its own origin, attributed to the actor. */
+/* B23: an object is trusted only from its own origin, attributed to the actor. */
 static int check_object_origin(struct job *j, const json_t *obj)
 {
 	const char *oid = str_of(obj, "id");
@@ -495,7 +495,7 @@ static int do_create(struct job *j)
 {
 	json_t *obj = json_object_get(j->act, "object");
 	if (json_is_string(obj)) {
-		/* Only a reference: fetch it from its origin (A23). */
+		/* Only a reference: fetch it from its origin (B23). */
 		const char *oid = json_string_value(obj);
 		ENSURE(http_url(oid) && fetch_same_origin(oid, j->actor), AIM_ERR_DENIED,
 		       "Create of an object on another server");
@@ -530,7 +530,7 @@ static int do_update_delete(struct job *j, bool del)
 		}
 		return 0;
 	}
-	/* A24: only the owner updates or deletes an object, and an actor only
+	/* B24: only the owner updates or deletes an object, and an actor only
 	 * itself. */
 	ENSURE(fetch_same_origin(oid, j->actor), AIM_ERR_DENIED,
 	       "%s of an object of another server", j->type);
@@ -675,7 +675,7 @@ void s2s_inbox_post(struct app *a, const struct http_request *q, struct http_res
 		sig_fields_free(&fl);
 		return;
 	}
-	/* ONE gate for every S2S POST (A33): nothing is parsed or stored
+	/* ONE gate for every S2S POST (B33): nothing is parsed or stored
 	 * before the signature is verified. */
 	if (s2s_gate_verify(a, q, &fl, host, &au) != 0) {
 		refuse(r, 401, "unauthorized", aim_errmsg(), q->remote, NULL);
@@ -697,7 +697,7 @@ void s2s_inbox_post(struct app *a, const struct http_request *q, struct http_res
 		refuse(r, 400, "bad_request", aim_errmsg(), q->remote, au.actor);
 		goto out;
 	}
-	/* A28: id, type and actor are required; the id is an http(s) URL. */
+	/* B28: id, type and actor are required; the id is an http(s) URL. */
 	j.id = str_of(j.act, "id");
 	j.type = str_of(j.act, "type");
 	j.actor = ap_id_of(json_object_get(j.act, "actor"));

@@ -10,7 +10,7 @@ the `openssl` command only).
 
 The signers here are written from the specifications (draft-cavage-12,
 RFC 9421, RFC 9530), independently of src/http/sig.c, and can be told to get
-things wrong (the ATTACKS.md A tests).
+things wrong (the threats.md A tests).
 """
 
 import base64

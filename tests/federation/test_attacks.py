@@ -1,4 +1,4 @@
-"""ATTACKS.md sections A and B against a real aimd (b.test over HTTPS), one
+"""threats.md sections A and B against a real aimd (b.test over HTTPS), one
 test per item that applies to a black box. Requests come from actors of a
 fake remote server (r.test, tests/common/fedtest.py) signed by independent
 Python signers that can be told to get things wrong. Every refusal checks

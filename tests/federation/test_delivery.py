@@ -440,7 +440,7 @@ class ConcurrencyTest(DeliveryTestBase):
 
 class NoPrivateAddressesTest(DeliveryTestBase):
 	"""Without --allow-private-addresses an actor or inbox on a loopback
-	address is never contacted (ATTACKS A17): failed permanently, no
+	address is never contacted (threats.md A17): failed permanently, no
 	connection made."""
 	remotes = ("r.test",)
 

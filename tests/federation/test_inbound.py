@@ -417,7 +417,7 @@ class CommitFailureTest(AimTestCase):
 
 
 class InboxLimitTest(AimTestCase):
-	"""A32/A20: one remote host is limited to --inbox-host-rate deliveries a
+	"""B32/A20: one remote host is limited to --inbox-host-rate deliveries a
 	second (burst 10x); past it 429 with Retry-After and nothing stored."""
 
 	@classmethod

@@ -1,7 +1,7 @@
 /*
  * HTTP signatures: sign -> verify round trips (cavage RSA and hs2019,
  * RFC 9421 Ed25519 and RSA), known answers (RFC 9421 B.2.6, cavage C.2,
- * digests), one test per ATTACKS.md A1-A13 and A16 at the verifier level,
+ * digests), one test per threats.md A1-A13 and A16 at the verifier level,
  * structured fields, URLs and the replay cache.
  */
 #include <setjmp.h>
@@ -600,7 +600,7 @@ static void test_rfc9421_b26_known_answer(void **state)
 	free(sd);
 }
 
-/* ---- ATTACKS.md A1-A13, A16 ---------------------------------------------------- */
+/* ---- threats.md A1-A13, A16 ---------------------------------------------------- */
 
 /* A1: no Signature / Signature-Input */
 static void test_a1_unsigned(void **state)

@@ -1,4 +1,4 @@
-"""ATTACKS.md A11 against a real aimd: a signed GET whose signature does not
+"""threats.md A11 against a real aimd: a signed GET whose signature does not
 cover `host` is refused with 401 (the issue: incoming requests are verified
 in both schemes with A1-A14, one gate for every S2S route). A GET whose
 signature is good is answered. Kept apart from test_attacks.py so that a

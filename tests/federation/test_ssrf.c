@@ -1,5 +1,5 @@
 /*
- * The SSRF address classifier (ATTACKS.md A17) over a table of every
+ * The SSRF address classifier (threats.md A17) over a table of every
  * refused range, its edges, and public addresses that must stay allowed.
  */
 #include <setjmp.h>

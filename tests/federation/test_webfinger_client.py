@@ -2,7 +2,7 @@
 actor, and the reverse check actor -> WebFinger -> same actor before a
 handle is trusted). Handles in an outbox POST (to/cc/bto/bcc/audience, a
 Follow's object) are replaced by the actor they are bound to; an unbound
-handle is refused with 400 and nothing is stored or delivered (ATTACKS.md
+handle is refused with 400 and nothing is stored or delivered (threats.md
 B29); an address the SSRF guard refuses is never connected to.
 
 Three real aimd (a.test, b.test, c.test) over HTTPS through --connect-to,

@@ -5,7 +5,7 @@
  * commit, agreement on epoch authenticator and exporter after every epoch,
  * persistence, and the refusals: stale epoch, other group, tampered
  * commit (state untouched), replay, credential hook, invalid commits, and
- * the ATTACKS.md section C refusals a member makes on hand-forged messages
+ * the threats.md section C refusals a member makes on hand-forged messages
  * (signed by a real member, with a valid membership tag). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -641,7 +641,7 @@ static void test_group_info_and_proposals(void **state)
 	member_free(&d);
 }
 
-/* ---- Forged messages (ATTACKS.md section C) ------------------------------ */
+/* ---- Forged messages (threats.md section C) ------------------------------ */
 
 enum forge_flags {
 	FORGE_BAD_SIG = 1,    /* flip a bit of the signature (after signing) */

@@ -1,5 +1,5 @@
 /* Unit tests of KeyPackage generation and validation (RFC 9420 sections
- * 7.3, 10.1; ATTACKS C42), the credential hook and the small extension
+ * 7.3, 10.1; threats.md C42), the credential hook and the small extension
  * codecs. Every bad KeyPackage is built with the library itself and
  * re-signed, so that only the rule under test fails. */
 #include <setjmp.h>
@@ -179,7 +179,7 @@ static void test_create_params(void **state)
 	assert_int_equal(kp.leaf_node.lifetime.not_before, 1000);
 	assert_int_equal(kp.leaf_node.lifetime.not_after, 2000);
 	assert_int_equal(mls_key_package_validate_standalone(&kp, NULL, 1500), 0);
-	/* ATTACKS C42: expired / not yet valid */
+	/* threats.md C42: expired / not yet valid */
 	assert_int_equal(mls_key_package_validate_standalone(&kp, NULL, 2001), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_GONE);
 	assert_int_equal(mls_key_package_validate_standalone(&kp, NULL, 999), -1);
@@ -211,7 +211,7 @@ static void test_create_params(void **state)
 	aim_buf_free(&pk);
 }
 
-/* ---- Refusals (ATTACKS C42) ------------------------------------------------- */
+/* ---- Refusals (threats.md C42) ------------------------------------------------- */
 
 static void test_refuse_signature(void **state)
 {

@@ -3,7 +3,7 @@
  * with the codec, the ratchet tree functions and TreeKEM (not with
  * proposals.c), and the public group must follow it to the same
  * GroupContext and interim transcript hash, epoch after epoch. Then one
- * test per refusal of ATTACKS.md section C that the library is
+ * test per refusal of threats.md section C that the library is
  * responsible for (34, 35, 37-43), each leaving the state untouched. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -757,14 +757,14 @@ static void test_create_hook(void **state)
 							      NULL, 0, &pg2),
 			 -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_INVALID);
-	/* ATTACKS C46: and it is no PublicMessage either */
+	/* threats.md C46: and it is no PublicMessage either */
 	assert_int_equal(mls_public_group_process_message(g.pg, aim_buf_bytes(&w), NULL), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_INVALID);
 	aim_buf_free(&w);
 	tg_free(&g);
 }
 
-/* ---- ATTACKS C34, C35, C37: epoch and group ------------------------------------- */
+/* ---- threats.md C34, C35, C37: epoch and group ------------------------------------- */
 
 static void test_refuse_epoch_and_group(void **state)
 {

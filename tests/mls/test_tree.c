@@ -602,7 +602,7 @@ static void test_refuse_trailing_blanks(void **state)
 	group_free(&g);
 }
 
-/* ATTACKS.md 43: an UpdatePath that reuses a key, or whose parent hash
+/* threats.md C43: an UpdatePath that reuses a key, or whose parent hash
  * does not verify, is refused and leaves the tree as it was. */
 static void test_refuse_update_path(void **state)
 {

@@ -74,6 +74,55 @@ struct ap_actor_info {
  * keyPackages (id + "/" + name), publicKey and the FEP-521a Multikey. */
 int ap_actor_build(const struct ap_actor_info *a, json_t **out) AIM_WARN_UNUSED;
 
+/* A remote actor document, parsed (actor_parse.c). What aimd needs of a
+ * peer's actor: where to deliver, its followers collection, its name for
+ * the WebFinger reverse check, and its public keys. Key material is
+ * returned as found (PEM text, or the 32 raw bytes of an FEP-521a Ed25519
+ * Multikey); turning it into a key, and refusing weak ones, is the
+ * caller's (crypto). Every string is an owned copy. */
+#define AP_ACTOR_MAX_KEYS 4     /* keys kept per actor (more are ignored) */
+#define AP_ACTOR_MAX_URL 2048   /* longest id, inbox, key id accepted */
+
+enum ap_key_form {
+	AP_KEY_PEM = 1,              /* publicKeyPem: SubjectPublicKeyInfo PEM (RSA, ...) */
+	AP_KEY_ED25519,              /* publicKeyMultibase: multicodec ed25519-pub */
+};
+
+struct ap_actor_key {
+	char *id;                    /* the key's id: same origin as the actor */
+	enum ap_key_form form;
+	char *pem;                   /* AP_KEY_PEM */
+	uint8_t ed25519[32];         /* AP_KEY_ED25519 */
+};
+
+struct ap_remote_actor {
+	char *id;
+	char *type;                  /* as given: Person, Group, Service, Application, ... */
+	char *inbox;
+	char *shared_inbox;          /* endpoints.sharedInbox, NULL if none or not http(s) */
+	char *followers;             /* NULL if none or not http(s) */
+	char *preferred_username;    /* NULL if none or longer than 256 bytes */
+	struct ap_actor_key keys[AP_ACTOR_MAX_KEYS];
+	size_t n_keys;
+};
+void ap_remote_actor_clear(struct ap_remote_actor *a);
+
+/* Parses an actor document. expect_id: the URL it was fetched from, or NULL
+ * when the fetcher has already checked the id (ATTACKS A22). Requires a
+ * string id that is an http(s) URL (and equals expect_id after
+ * normalisation: AIM_ERR_DENIED otherwise), a string type and an http(s)
+ * inbox (AIM_ERR_INVALID otherwise). Keys are taken from publicKey and
+ * assertionMethod (an object or an array of them); a key is kept only when
+ * it has an id on the actor's origin and an owner (or controller) that is
+ * the actor itself (A15), and a PEM of at most 16 KiB or a Multikey whose
+ * multibase decodes to 0xed 0x01 and 32 bytes; other keys are skipped, not
+ * fatal. An actor without a usable key still parses (n_keys == 0). On
+ * failure *out is left empty. */
+int ap_actor_parse(const json_t *doc, const char *expect_id,
+		   struct ap_remote_actor *out) AIM_WARN_UNUSED;
+/* The key of that id (exact string), or NULL. Borrowed from a. */
+const struct ap_actor_key *ap_actor_key_find(const struct ap_remote_actor *a, const char *key_id);
+
 /* An OrderedCollection: {id, type, totalItems, first}. */
 json_t *ap_collection(const char *id, int64_t total, const char *first);
 /* An OrderedCollectionPage; items is stolen; next and prev may be NULL. */

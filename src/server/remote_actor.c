@@ -149,97 +149,58 @@ static void insert(struct ra_cache *c, struct ra_entry *e, int64_t now)
 	c->e[c->n++] = e;
 }
 
-/* ---- Parsing an actor document --------------------------------------------- */
+/* ---- An entry from an actor document ------------------------------------- */
 
 static bool is_http_url(const char *s)
 {
-	struct aim_url u = { 0 };
-	bool ok = s && strlen(s) <= 2048 && aim_url_parse(s, &u) == 0;
-	aim_url_free(&u);
-	return ok;
+	return s && strlen(s) <= AP_ACTOR_MAX_URL && aim_url_valid(s);
 }
 
-static const char *str_of(const json_t *o, const char *k)
+/* The key of k as a public key, or NULL when it is not one aimd verifies
+ * with (not RSA or Ed25519, an RSA key under 2048 bits, a bad encoding). */
+static struct aim_pkey *key_of(const struct ap_actor_key *k)
 {
-	return json_string_value(json_object_get(o, k));
-}
-
-/* Adds one key of the actor if it is well formed and owned by the actor
- * (A15: the owner/controller is the actor itself, same origin). */
-static void add_key(struct ra_entry *e, const json_t *k)
-{
-	if (!json_is_object(k) || e->nkeys >= RA_MAX_KEYS)
-		return;
-	const char *id = str_of(k, "id");
-	const char *owner = str_of(k, "owner");
-	if (!owner)
-		owner = str_of(k, "controller");
-	if (!id || !owner || !fetch_same_url(owner, e->info.id) || !is_http_url(id) ||
-	    !fetch_same_origin(id, e->info.id))
-		return;
 	struct aim_pkey *pk = NULL;
-	const char *pem = str_of(k, "publicKeyPem");
-	const char *mb = str_of(k, "publicKeyMultibase");
-	if (pem && strlen(pem) < 16384) {
-		if (aim_pkey_from_public_pem(pem, strlen(pem), &pk) != 0)
-			return;
-	} else if (mb && strlen(mb) < 256) {
-		struct aim_buf raw;
-		aim_buf_init(&raw, 256);
-		/* FEP-521a: multicodec ed25519-pub (0xed 0x01) then 32 bytes. */
-		if (aim_multibase_decode(&raw, mb, strlen(mb)) == 0 && raw.len == 34 &&
-		    raw.data[0] == 0xed && raw.data[1] == 0x01 &&
-		    aim_pkey_from_raw_public(AIM_KEY_ED25519, AIM_BYTES(raw.data + 2, 32), &pk) != 0)
-			pk = NULL;
-		aim_buf_free(&raw);
+	if (k->form == AP_KEY_PEM) {
+		if (aim_pkey_from_public_pem(k->pem, strlen(k->pem), &pk) != 0)
+			return NULL;
+	} else if (aim_pkey_from_raw_public(AIM_KEY_ED25519, AIM_BYTES(k->ed25519, 32), &pk) != 0) {
+		return NULL;
 	}
-	if (!pk)
-		return;
 	if (aim_pkey_type(pk) == AIM_KEY_OTHER ||
 	    (aim_pkey_type(pk) == AIM_KEY_RSA && aim_pkey_bits(pk) < 2048)) {
 		aim_pkey_free(pk);
-		return;
+		return NULL;
 	}
-	e->keys[e->nkeys].id = aim_xstrdup(id);
-	e->keys[e->nkeys].pkey = pk;
-	e->nkeys++;
+	return pk;
 }
 
-static void add_keys(struct ra_entry *e, const json_t *v)
-{
-	if (json_is_array(v)) {
-		size_t i;
-		const json_t *k;
-		json_array_foreach(v, i, k)
-			add_key(e, k);
-	} else {
-		add_key(e, v);
-	}
-}
-
-/* An entry from a fetched actor document (its id already checked). */
+/* An entry from a fetched actor document (its id already checked, A22);
+ * the document is parsed by ap_actor_parse. */
 static int parse_actor(const json_t *doc, struct ra_entry **out)
 {
-	const char *id = str_of(doc, "id");
-	const char *type = str_of(doc, "type");
-	const char *inbox = str_of(doc, "inbox");
-	ENSURE(id && type && inbox, AIM_ERR_INVALID, "actor document without id, type or inbox");
-	ENSURE(is_http_url(inbox), AIM_ERR_INVALID, "actor inbox is not an http(s) URL");
-	const json_t *ep = json_object_get(doc, "endpoints");
-	const char *shared = json_is_object(ep) ? str_of(ep, "sharedInbox") : NULL;
-	const char *followers = str_of(doc, "followers");
-	const char *pu = str_of(doc, "preferredUsername");
+	struct ap_remote_actor p;
+	TRY(ap_actor_parse(doc, NULL, &p));
 	struct ra_entry *e = aim_xcalloc(1, sizeof *e);
 	e->refs = 1;
-	e->url = aim_xstrdup(id);
-	e->info.id = aim_xstrdup(id);
-	e->info.type = aim_xstrdup(type);
-	e->info.inbox = aim_xstrdup(inbox);
-	e->info.shared_inbox = shared && is_http_url(shared) ? aim_xstrdup(shared) : NULL;
-	e->info.followers = followers && is_http_url(followers) ? aim_xstrdup(followers) : NULL;
-	e->info.preferred_username = pu && strlen(pu) <= 256 ? aim_xstrdup(pu) : NULL;
-	add_keys(e, json_object_get(doc, "publicKey"));
-	add_keys(e, json_object_get(doc, "assertionMethod"));
+	e->url = aim_xstrdup(p.id);
+	/* The strings move from p to the entry. */
+	e->info.id = p.id;
+	e->info.type = p.type;
+	e->info.inbox = p.inbox;
+	e->info.shared_inbox = p.shared_inbox;
+	e->info.followers = p.followers;
+	e->info.preferred_username = p.preferred_username;
+	p.id = p.type = p.inbox = p.shared_inbox = p.followers = p.preferred_username = NULL;
+	for (size_t i = 0; i < p.n_keys && e->nkeys < RA_MAX_KEYS; i++) {
+		struct aim_pkey *pk = key_of(&p.keys[i]);
+		if (!pk)
+			continue;
+		e->keys[e->nkeys].id = aim_xstrdup(p.keys[i].id);
+		e->keys[e->nkeys].pkey = pk;
+		e->nkeys++;
+	}
+	ap_remote_actor_clear(&p);
 	*out = e;
 	return 0;
 }

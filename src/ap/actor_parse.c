@@ -57,7 +57,7 @@ static bool multikey_ed25519(const char *mb, uint8_t out[32])
 	return ok;
 }
 
-/* Adds one key if it is well formed and owned by the actor (ATTACKS A15:
+/* Adds one key if it is well formed and owned by the actor (docs/threats.md A15:
  * the owner/controller is the actor itself, the key on its origin). */
 static void add_key(struct ap_remote_actor *a, const json_t *k)
 {
@@ -106,7 +106,7 @@ int ap_actor_parse(const json_t *doc, const char *expect_id, struct ap_remote_ac
 	const char *inbox = str_of(doc, "inbox");
 	ENSURE(id && type && inbox, AIM_ERR_INVALID, "actor document without id, type or inbox");
 	ENSURE(http_url(id), AIM_ERR_INVALID, "actor id is not an http(s) URL");
-	/* A22: the document is the one asked for. */
+	/* B22: the document is the one asked for. */
 	ENSURE(!expect_id || aim_url_equal(id, expect_id), AIM_ERR_DENIED,
 	       "actor document id %s is not %s", id, expect_id);
 	/* ActivityPub 4.1: "inbox: A reference to an [ActivityStreams]

@@ -108,7 +108,7 @@ struct ap_remote_actor {
 void ap_remote_actor_clear(struct ap_remote_actor *a);
 
 /* Parses an actor document. expect_id: the URL it was fetched from, or NULL
- * when the fetcher has already checked the id (ATTACKS A22). Requires a
+ * when the fetcher has already checked the id (docs/threats.md B22). Requires a
  * string id that is an http(s) URL (and equals expect_id after
  * normalisation: AIM_ERR_DENIED otherwise), a string type and an http(s)
  * inbox (AIM_ERR_INVALID otherwise). Keys are taken from publicKey and

@@ -175,7 +175,7 @@ static struct aim_pkey *key_of(const struct ap_actor_key *k)
 	return pk;
 }
 
-/* An entry from a fetched actor document (its id already checked, A22);
+/* An entry from a fetched actor document (its id already checked, B22);
  * the document is parsed by ap_actor_parse. */
 static int parse_actor(const json_t *doc, struct ra_entry **out)
 {

@@ -1,6 +1,6 @@
 /* Unit tests of the remote actor parse (ap.h ap_actor_parse): what aimd
- * takes from a peer's actor document, and the keys it refuses (ATTACKS A15,
- * A22). */
+ * takes from a peer's actor document, and the keys it refuses (docs/threats.md A15,
+ * B22). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -210,7 +210,7 @@ static void test_key_owner(void **state)
 	json_decref(doc);
 }
 
-/* A22: the document must be the one asked for, and its id a URL. */
+/* B22: the document must be the one asked for, and its id a URL. */
 static void test_wrong_id(void **state)
 {
 	(void)state;

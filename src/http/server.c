@@ -19,9 +19,12 @@
 #define TLS_FILE_MAX ((size_t)1 << 20)
 
 struct http_server {
-	struct MHD_Daemon *d;
+	struct MHD_Daemon *d;        /* NULL until http_server_run */
 	http_handler_fn fn;
 	void *app;
+	struct http_server_config cfg; /* strings borrowed from the caller */
+	int fd;                      /* the bound socket; MHD owns it once running */
+	bool v6;
 	size_t max_body;
 	char *cert, *key;
 	char url[96];
@@ -533,39 +536,88 @@ static void server_free(struct http_server *s)
 	free(s);
 }
 
-int http_server_start(const struct http_server_config *cfg, http_handler_fn fn, void *app,
-		      struct http_server **out)
+/* A non-blocking listening socket on ss, set up as libmicrohttpd would set up
+ * its own (SO_REUSEADDR; IPv6 only on an IPv6 address). */
+static int bind_listen(const char *where, const struct sockaddr_storage *ss, size_t sslen,
+		       int *out)
 {
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	ENSURE(fd >= 0, AIM_ERR_STATE, "cannot listen on %s: %s", where, strerror(errno));
+	int one = 1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (ss->ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, (const struct sockaddr *)ss, (socklen_t)sslen) != 0 ||
+	    listen(fd, SOMAXCONN) != 0) {
+		int e = errno;
+		close(fd);
+		return aim_fail(AIM_ERR_STATE, "cannot listen on %s: %s", where, strerror(e));
+	}
+	*out = fd;
+	return 0;
+}
+
+int http_server_open(const struct http_server_config *cfg, http_handler_fn fn, void *app,
+		     struct http_server **out)
+{
+	*out = NULL;
 	struct sockaddr_storage ss;
 	size_t sslen;
 	TRY(http_parse_listen(cfg->listen, &ss, &sslen));
 	ENSURE(!cfg->tls_cert_file == !cfg->tls_key_file, AIM_ERR_INVALID,
 	       "--tls-cert and --tls-key go together");
+	bool tls = cfg->tls_cert_file != NULL;
+	ENSURE(!tls || MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES, AIM_ERR_UNSUPPORTED,
+	       "libmicrohttpd was built without TLS");
 	struct http_server *s = aim_xcalloc(1, sizeof *s);
 	s->fn = fn;
 	s->app = app;
+	s->cfg = *cfg;
+	s->fd = -1;
+	s->v6 = ss.ss_family == AF_INET6;
 	s->max_body = cfg->max_body ? cfg->max_body : AIM_BUF_DEFAULT_MAX;
 	atomic_init(&s->active, 0);
+	if (tls && (read_file(cfg->tls_cert_file, &s->cert) != 0 ||
+		    read_file(cfg->tls_key_file, &s->key) != 0)) {
+		server_free(s);
+		return -1;
+	}
+	if (bind_listen(cfg->listen, &ss, sslen, &s->fd) != 0) {
+		server_free(s);
+		return -1;
+	}
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof bound;
+	int port = 0;
+	if (getsockname(s->fd, (struct sockaddr *)&bound, &blen) == 0)
+		port = ntohs(bound.ss_family == AF_INET6
+				     ? ((struct sockaddr_in6 *)&bound)->sin6_port
+				     : ((struct sockaddr_in *)&bound)->sin_port);
+	char addr[INET6_ADDRSTRLEN] = "";
+	if (s->v6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof addr);
+	else
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof addr);
+	snprintf(s->url, sizeof s->url, "%s://%s%s%s:%d", tls ? "https" : "http",
+		 s->v6 ? "[" : "", addr, s->v6 ? "]" : "", port);
+	*out = s;
+	return 0;
+}
+
+int http_server_run(struct http_server *s)
+{
+	ENSURE(s && !s->d && s->fd >= 0, AIM_ERR_STATE, "http server is not open");
+	const struct http_server_config *cfg = &s->cfg;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			 MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	if (ss.ss_family == AF_INET6)
+	if (s->v6)
 		flags |= MHD_USE_IPv6;
-	bool tls = cfg->tls_cert_file != NULL;
-	if (tls) {
-		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-			server_free(s);
-			return aim_fail(AIM_ERR_UNSUPPORTED, "libmicrohttpd was built without TLS");
-		}
-		if (read_file(cfg->tls_cert_file, &s->cert) != 0 ||
-		    read_file(cfg->tls_key_file, &s->key) != 0) {
-			server_free(s);
-			return -1;
-		}
+	bool tls = s->cert != NULL;
+	if (tls)
 		flags |= MHD_USE_TLS;
-	}
 	struct MHD_OptionItem opts[] = {
 		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
-		{ MHD_OPTION_SOCK_ADDR, 0, &ss },
+		{ MHD_OPTION_LISTEN_SOCKET, s->fd, NULL },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		  (intptr_t)(cfg->header_memory ? cfg->header_memory : 64 * 1024), NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)(cfg->timeout_s ? cfg->timeout_s : 60),
@@ -582,28 +634,19 @@ int http_server_start(const struct http_server_config *cfg, http_handler_fn fn, 
 	};
 	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
 				MHD_OPTION_END);
-	if (!s->d) {
-		server_free(s);
-		return aim_fail(AIM_ERR_STATE, "cannot listen on %s (address in use, or bad TLS files?)",
-				cfg->listen);
+	ENSURE(s->d, AIM_ERR_STATE, "cannot serve on %s (bad TLS files?)", cfg->listen);
+	return 0;
+}
+
+int http_server_start(const struct http_server_config *cfg, http_handler_fn fn, void *app,
+		      struct http_server **out)
+{
+	TRY(http_server_open(cfg, fn, app, out));
+	if (http_server_run(*out) != 0) {
+		http_server_stop(*out, 0);
+		*out = NULL;
+		return -1;
 	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_LISTEN_FD);
-	struct sockaddr_storage bound;
-	socklen_t blen = sizeof bound;
-	int port = 0;
-	if (di && getsockname(di->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
-		port = ntohs(bound.ss_family == AF_INET6
-				     ? ((struct sockaddr_in6 *)&bound)->sin6_port
-				     : ((struct sockaddr_in *)&bound)->sin_port);
-	char addr[INET6_ADDRSTRLEN] = "";
-	if (ss.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof addr);
-	else
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof addr);
-	snprintf(s->url, sizeof s->url, "%s://%s%s%s:%d", tls ? "https" : "http",
-		 ss.ss_family == AF_INET6 ? "[" : "", addr, ss.ss_family == AF_INET6 ? "]" : "",
-		 port);
-	*out = s;
 	return 0;
 }
 
@@ -616,6 +659,12 @@ void http_server_stop(struct http_server *s, int grace_ms)
 {
 	if (!s)
 		return;
+	if (!s->d) { /* opened, never run: the socket is still ours */
+		if (s->fd >= 0)
+			close(s->fd);
+		server_free(s);
+		return;
+	}
 	MHD_socket fd = MHD_quiesce_daemon(s->d);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);

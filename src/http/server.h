@@ -90,11 +90,21 @@ struct http_server_config {
 
 /* Parses "ADDR:PORT" / "[ADDR]:PORT"; fills a sockaddr_storage. */
 int http_parse_listen(const char *listen, void *ss, size_t *sslen) AIM_WARN_UNUSED;
+/* Two steps, so a server can refuse to start before it does anything else:
+ * http_server_open reads the TLS files and binds and listens on cfg->listen
+ * (AIM_ERR_STATE "cannot listen on ADDR:PORT: REASON" when the address is
+ * taken) but answers nothing; connections wait in the backlog until
+ * http_server_run starts the threads that serve them. cfg's strings must
+ * outlive the server. http_server_start does both. */
+int http_server_open(const struct http_server_config *cfg, http_handler_fn fn, void *app,
+		     struct http_server **out) AIM_WARN_UNUSED;
+int http_server_run(struct http_server *s) AIM_WARN_UNUSED;
 int http_server_start(const struct http_server_config *cfg, http_handler_fn fn, void *app,
 		      struct http_server **out) AIM_WARN_UNUSED;
 /* "http://ADDR:PORT" or "https://..." with the bound port. */
 const char *http_server_url(const struct http_server *s);
-/* Stops accepting, waits up to grace_ms for requests in flight, closes
+/* Stops accepting (an opened server that never ran just closes its socket),
+ * waits up to grace_ms for requests in flight, closes
  * everything and frees the server. */
 void http_server_stop(struct http_server *s, int grace_ms);
 

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -241,12 +243,52 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 	return 0;
 }
 
+/* One `aimd serve` per data directory: an exclusive flock on DIR/aimd.lock,
+ * held until the process ends (the kernel drops it if the process dies). */
+static int lock_data(const char *dir, int *fd_out)
+{
+	*fd_out = -1;
+	char *db = db_path(dir);
+	struct stat sb;
+	int have_db = stat(db, &sb) == 0;
+	free(db);
+	ENSURE(have_db, AIM_ERR_NOTFOUND, "%s is not an initialised data directory (run aimd init)",
+	       dir);
+	char *path = aim_xasprintf("%s/%s", dir, AIMD_LOCK_FILE);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int rc = aim_fail(AIM_ERR_STORAGE, "cannot open %s: %s", path, strerror(errno));
+		free(path);
+		return rc;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		close(fd);
+		int rc = e == EWOULDBLOCK
+				 ? aim_fail(AIM_ERR_BUSY, "data directory %s is in use by another aimd "
+					    "serve (it holds %s)", dir, path)
+				 : aim_fail(AIM_ERR_STORAGE, "cannot lock %s: %s", path, strerror(e));
+		free(path);
+		return rc;
+	}
+	free(path);
+	*fd_out = fd;
+	return 0;
+}
+
+/* The order matters: everything that can refuse to start (the data
+ * directory's lock, the listening address, the TLS files) is done before
+ * anything with an effect (delivery workers, the queue); requests are served
+ * only once the workers run. At shutdown: streams, requests in flight, then
+ * the workers, and only then "stopped". */
 int aimd_serve(const struct aimd_serve_opts *o)
 {
 	ENSURE(o->data_dir && *o->data_dir, AIM_ERR_INVALID, "--data is required");
 	struct app a;
+	memset(&a, 0, sizeof a);
 	struct http_server *srv = NULL;
-	int rc = 0;
+	int rc = 0, lock_fd = -1;
+	bool opened = false;
 	/* Signals are taken by sigwait() in this thread only: block them before
 	 * any thread starts so every thread inherits the mask. */
 	sigset_t set;
@@ -259,7 +301,7 @@ int aimd_serve(const struct aimd_serve_opts *o)
 	 * refused cleanly (503, acknowledgements stop) instead of the process
 	 * dying mid-transaction. */
 	signal(SIGXFSZ, SIG_IGN);
-	TRY_GOTO(app_open(&a, o), out);
+	TRY(lock_data(o->data_dir, &lock_fd));
 	struct http_server_config cfg = {
 		.listen = o->listen ? o->listen : "127.0.0.1:8080",
 		.tls_cert_file = o->tls_cert,
@@ -268,11 +310,15 @@ int aimd_serve(const struct aimd_serve_opts *o)
 		/* One address cannot hold every connection (and thread). */
 		.max_per_ip = 128,
 	};
-	/* Outbound federation: delivery workers, resuming what is pending. */
+	/* Bound and listening, serving nothing yet. */
+	TRY_GOTO(http_server_open(&cfg, app_handle, &a, &srv), out);
 	struct delivery_config dc;
 	TRY_GOTO(delivery_config_from_serve(o, &dc), out);
+	opened = true;
+	TRY_GOTO(app_open(&a, o), out);
+	/* Outbound federation: delivery workers, resuming what is pending. */
 	TRY_GOTO(delivery_start(&a, &dc, &a.dlv), out);
-	TRY_GOTO(http_server_start(&cfg, app_handle, &a, &srv), out);
+	TRY_GOTO(http_server_run(srv), out);
 	printf("aimd: listening on %s\n", http_server_url(srv));
 	fflush(stdout);
 	aim_log(AIM_LOG_INFO, "aimd", "serving %s for domain %s", a.base, a.domain);
@@ -283,8 +329,17 @@ int aimd_serve(const struct aimd_serve_opts *o)
 	/* Streams end first, then requests in flight get a moment to finish. */
 	sse_wake_stop(&a.wake);
 	http_server_stop(srv, 5000);
+	srv = NULL;
+	/* Then the workers: an attempt in flight is abandoned and recorded. */
+	delivery_stop(a.dlv);
+	a.dlv = NULL;
+	aim_log(AIM_LOG_INFO, "aimd", "delivery workers stopped");
 	aim_log(AIM_LOG_INFO, "aimd", "stopped");
 out:
-	app_free(&a);
+	http_server_stop(srv, 0); /* only when start-up failed half way */
+	if (opened)
+		app_free(&a);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return rc;
 }

@@ -18,6 +18,8 @@
 
 #define AIMD_VERSION "0.1.0"
 #define AIMD_DB_FILE "aim.db"
+/* Held (flock) by the one `aimd serve` of a data directory. */
+#define AIMD_LOCK_FILE "aimd.lock"
 
 /* User names: 1-64 of [a-z0-9_.-], starting with a letter or a digit. */
 bool aimd_valid_name(const char *name);
@@ -70,7 +72,10 @@ struct aimd_serve_opts {
 	int64_t breaker_cooldown_ms; /* how long it stays open (60 s) */
 };
 /* Serves until SIGINT or SIGTERM, then shuts down cleanly. Prints
- * "aimd: listening on URL" on stdout once ready. */
+ * "aimd: listening on URL" on stdout once ready. Before it has any effect it
+ * takes the data directory's lock (AIM_ERR_BUSY: another aimd serve has it)
+ * and binds the address (AIM_ERR_STATE "cannot listen on ADDR:PORT: ...");
+ * it logs "stopped" after the delivery workers have finished. */
 int aimd_serve(const struct aimd_serve_opts *o) AIM_WARN_UNUSED;
 
 /* Prints every outbound delivery of the data directory as one JSON object

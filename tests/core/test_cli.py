@@ -60,6 +60,58 @@ class CliTest(AimTestCase):
 			     "--tls-cert", "--tls-key", "--url"):
 			self.assertIn(word, r.stdout, "--help does not mention " + word)
 
+	def test_command_help(self):
+		"""`aimd CMD --help` prints CMD's own options, exit 0, wherever --help is."""
+		want = {
+			("init",): ("--data", "--domain", "--url"),
+			("serve",): ("--listen", "--tls-cert", "--tls-key", "--max-body", "--rate-limit",
+				     "--rate-burst", "--auth-fail-limit", "--inbox-host-rate",
+				     "--inbox-host-concurrency", "--connect-to", "--ca-file",
+				     "--allow-private-addresses", "--retry-base-ms", "--retry-max-ms",
+				     "--retry-expire-s", "--delivery-workers", "--delivery-per-host",
+				     "--breaker-threshold", "--breaker-cooldown-ms", "--log-level"),
+			("user",): ("user add", "user token", "user set"),
+			("user", "add"): ("user add", "NAME"),
+			("deliveries",): ("--data", "state"),
+		}
+		for cmd, words in want.items():
+			for argv in (cmd + ("--help",), cmd + ("-h",), cmd + ("--data", "x", "--help"),
+				     ("help",) + cmd[:1]):
+				r = run_aimd(*argv)
+				self.assertEqual(r.returncode, 0, "aimd %s: %s" % (" ".join(argv), r.stderr))
+				self.assertEqual(r.stderr, "")
+				for w in words:
+					self.assertIn(w, r.stdout, "aimd %s lacks %s" % (" ".join(argv), w))
+		# serve's help is serve's, not everything
+		r = run_aimd("serve", "--help")
+		self.assertNotIn("--domain", r.stdout)
+		self.assertNotIn("manual-approval", r.stdout)
+
+	def test_serve_help_options_are_accepted(self):
+		"""Every option `aimd serve --help` lists is one serve takes."""
+		import re
+		r = run_aimd("serve", "--help")
+		opts = sorted(set(re.findall(r"(--[a-z][a-z-]+)", r.stdout)) - {"--help"})
+		self.assertGreaterEqual(len(opts), 20, opts)
+		for o in opts:
+			args = ["serve", "--data", self.fresh_dir() + "/none", o]
+			if o != "--allow-private-addresses":
+				args.append({"--listen": "127.0.0.1:1", "--connect-to": "a:1:127.0.0.1:1",
+					     "--log-level": "warn"}.get(o, "1"))
+			if o in ("--tls-cert", "--tls-key"):
+				args += ["--tls-key" if o == "--tls-cert" else "--tls-cert", "x"]
+			r = run_aimd(*args)
+			self.assertNotIn("unknown option", r.stderr, "%s: %s" % (o, r.stderr))
+			self.assertNotEqual(r.returncode, 0)	# the data directory does not exist
+
+	def test_user_lists_subcommands(self):
+		line = self.assertUsageError("user")
+		for sub in ("add", "token", "set"):
+			self.assertIn(sub, line)
+		line = self.assertUsageError("user", "frob", "--data", self.data, "zed")
+		for sub in ("add", "token", "set"):
+			self.assertIn(sub, line)
+
 	# -- argument errors --------------------------------------------------
 	def test_no_arguments(self):
 		self.assertUsageError()

@@ -1,12 +1,18 @@
 """Process life: graceful SIGTERM/SIGINT with an SSE client and a slow upload
 connected (exit 0 in time), data and keys survive a restart, and kill -9
-keeps every acknowledged (201) post."""
+keeps every acknowledged (201) post. Start-up and shutdown order: a taken
+port is refused with one line naming the address before any delivery is
+attempted; a second `aimd serve` on the same data directory is refused;
+"stopped" is logged only after the delivery workers have finished."""
 
 import os
 import http.client
 import json
+import shutil
 import signal
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 import sys
@@ -14,7 +20,8 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from aimtest import (AP_TYPE, AS_PUBLIC, AimTestCase, SSEClient, Server,
-		     ServerError, note, request, run_aimd)
+		     ServerError, aimd_path, note, request, run_aimd)
+from aimpeer import Peer, rsa_key
 
 
 class LifecycleTest(AimTestCase):
@@ -293,6 +300,137 @@ class StalledStreamTest(AimTestCase):
 		t0 = time.monotonic()
 		srv.stop(timeout=10)
 		print("stop with a stalled stream: %.1f s" % (time.monotonic() - t0))
+
+
+def deliveries(srv):
+	r = run_aimd("deliveries", "--data", srv.data)
+	if r.returncode != 0:
+		raise AssertionError("aimd deliveries failed: %s" % r.stderr)
+	return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+
+def wait_for(pred, timeout=20, step=0.05):
+	end = time.monotonic() + timeout
+	while time.monotonic() < end:
+		v = pred()
+		if v:
+			return v
+		time.sleep(step)
+	return pred()
+
+
+class StartupOrderTest(AimTestCase):
+	"""What aimd does before it serves and after it stops, with a plain HTTP
+	peer (peer.test, through --connect-to) whose answers the test scripts."""
+
+	@classmethod
+	def setUpClass(cls):
+		cls.peer = Peer(hostname="peer.test")
+		cls.addClassCleanup(cls.peer.stop)
+		cls.peer.httpd.handle_error = lambda *a: None	# abandoned connections
+		keydir = tempfile.mkdtemp(prefix="aimtest-keys-")
+		cls.addClassCleanup(shutil.rmtree, keydir, True)
+		cls.peer.add_actor("remote", rsa_key(keydir, "remote")[1])
+		cls.peer.start()
+
+	def make_server(self, domain, *extra):
+		srv = Server(domain=domain, extra_args=[
+			"--allow-private-addresses", "--log-level", "debug",
+			"--connect-to", "peer.test:%d:127.0.0.1:%d" % (self.peer.port, self.peer.port),
+			*extra])
+		self.addCleanup(srv.cleanup)
+		return srv
+
+	def test_port_taken_refused_before_any_delivery(self):
+		"""Pending deliveries are due; the port is taken: aimd exits 1 with one
+		line naming the address, and no worker attempts a delivery."""
+		self.peer.answer = lambda rec: (503, "application/json", b"{}")
+		self.peer.handlers["/users/remote/inbox"] = lambda rec: self.peer.answer(rec)
+		self.peer.handlers["/inbox"] = lambda rec: self.peer.answer(rec)
+		srv = self.make_server("portlife.test", "--retry-base-ms", "50", "--retry-max-ms",
+				       "100", "--delivery-workers", "8")
+		tok = srv.add_user("alice")
+		srv.start()
+		for i in range(8):
+			st, hd, a = srv.post("/users/alice/outbox",
+					     note("to the peer %d" % i, to=[self.peer.actor_id("remote")]),
+					     token=tok)
+			self.assertEqual(st, 201, a)
+		self.assertTrue(wait_for(lambda: any(d["attempts"] >= 2 for d in deliveries(srv))),
+				deliveries(srv))
+		srv.stop()
+		before = deliveries(srv)
+		self.assertTrue(all(d["state"] == "pending" for d in before), before)
+		time.sleep(0.3)	# every retry is due now
+		posts = len([r for r in self.peer.received if r["method"] == "POST"])
+		taken = socket.socket()
+		self.addCleanup(taken.close)
+		taken.bind(("127.0.0.1", 0))
+		taken.listen(8)
+		port = taken.getsockname()[1]
+		argv = [a if not a.startswith("127.0.0.1:%d" % srv.port) else "127.0.0.1:%d" % port
+			for a in srv.serve_argv()]
+		r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+				   timeout=30)
+		self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+		lines = [l for l in r.stderr.splitlines() if l.strip()]
+		self.assertEqual(len(lines), 1, r.stderr)
+		self.assertIn("cannot listen on 127.0.0.1:%d" % port, lines[0])
+		self.assertIn("in use", lines[0])
+		self.assertNotIn("listening on", r.stdout)
+		self.assertNotIn("deliver", r.stderr)
+		time.sleep(0.3)
+		after = deliveries(srv)
+		self.assertEqual([(d["id"], d["attempts"], d["updated_ms"]) for d in after],
+				 [(d["id"], d["attempts"], d["updated_ms"]) for d in before])
+		self.assertEqual(len([r for r in self.peer.received if r["method"] == "POST"]), posts)
+
+	def test_second_serve_on_same_data_refused(self):
+		srv = self.make_server("lock.test")
+		srv.start()
+		argv = [aimd_path(), "serve", "--data", srv.data, "--listen", "127.0.0.1:0"]
+		r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+				   timeout=30)
+		self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+		lines = [l for l in r.stderr.splitlines() if l.strip()]
+		self.assertEqual(len(lines), 1, r.stderr)
+		self.assertIn("in use by another aimd serve", lines[0])
+		self.assertIn(srv.data, lines[0])
+		self.assertNotIn("listening on", r.stdout)
+		# the first one still serves, and once it stops the directory is free
+		self.assertEqual(srv.get("/.well-known/nodeinfo")[0], 200)
+		srv.stop()
+		srv.start()
+		self.assertEqual(srv.get("/.well-known/nodeinfo")[0], 200)
+
+	def test_stopped_logged_after_workers(self):
+		"""SIGTERM while a worker waits for a remote actor document: the
+		worker's outcome line comes before "stopped", nothing after it."""
+		gate = threading.Event()
+		self.addCleanup(gate.set)
+		fetching = threading.Event()
+		doc = self.peer.docs["/users/remote"]
+
+		def slow_actor(rec):
+			fetching.set()
+			gate.wait(1.5)
+			return doc[0], doc[1], doc[2]
+		self.peer.handlers["/users/slowactor"] = slow_actor
+		srv = self.make_server("order.test")
+		tok = srv.add_user("alice")
+		srv.start()
+		st, hd, a = srv.post("/users/alice/outbox",
+				     note("slow", to=[self.peer.url + "/users/slowactor"]), token=tok)
+		self.assertEqual(st, 201, a)
+		self.assertTrue(fetching.wait(20), "the worker never fetched the actor")
+		self.assertEqual(srv.stop(timeout=20), 0)
+		log = srv.log_current().splitlines()
+		stopped = [i for i, l in enumerate(log) if l.endswith("aimd: stopped")]
+		self.assertEqual(len(stopped), 1, "\n".join(log))
+		worker = [i for i, l in enumerate(log) if " deliver: delivery " in l]
+		self.assertTrue(worker, "no worker outcome logged:\n" + "\n".join(log))
+		self.assertLess(max(worker), stopped[0], "\n".join(log))
+		self.assertEqual(stopped[0], len(log) - 1, "lines after stopped:\n" + "\n".join(log))
 
 
 if __name__ == "__main__":

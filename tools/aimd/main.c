@@ -11,51 +11,111 @@
 #include "http/server.h"
 #include "server/server.h"
 
-static const char usage[] =
-	"usage: aimd COMMAND [OPTIONS]\n"
-	"\n"
-	"  aimd init --data DIR --domain DOMAIN [--url BASE_URL]\n"
-	"      Create a data directory. Object ids start with BASE_URL\n"
-	"      (default https://DOMAIN).\n"
-	"  aimd serve --data DIR [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
-	"             [--rate-limit N] [--rate-burst N] [--auth-fail-limit N] [--max-body BYTES]\n"
-	"             [--log-level debug|info|warn|error]\n"
-	"             [--connect-to HOST:PORT:ADDR:PORT]... [--ca-file FILE]\n"
-	"             [--allow-private-addresses]\n"
-	"      Serve until SIGINT/SIGTERM. Default listen 127.0.0.1:8080; IPv6 as [::1]:PORT.\n"
-	"      --rate-limit: client API requests per second per IP (default 50, burst 300);\n"
-	"      --auth-fail-limit: bad tokens per minute per IP before 429 (default 50).\n"
-	"      Outbound federation (fetches, deliveries): --connect-to (repeatable, curl's\n"
-	"      syntax; empty HOST or PORT match any) sends requests for HOST:PORT to\n"
-	"      ADDR:PORT; --ca-file trusts that CA bundle (PEM) instead of the system's;\n"
-	"      --allow-private-addresses permits loopback and private addresses, which\n"
-	"      are refused otherwise.\n"
-	"             [--inbox-host-rate N] [--inbox-host-concurrency N]\n"
-	"      Inboxes: deliveries per second per remote host (default 300, burst 10x)\n"
-	"      and concurrent deliveries per remote host (default 64); past them 429.\n"
-	"             [--retry-base-ms N] [--retry-max-ms N] [--retry-expire-s N]\n"
-	"             [--delivery-workers N] [--delivery-per-host N]\n"
-	"             [--breaker-threshold N] [--breaker-cooldown-ms N]\n"
-	"      Deliveries: first retry within --retry-base-ms (default 30000), doubling\n"
-	"      with jitter up to --retry-max-ms (12 h) between attempts, given up after\n"
-	"      --retry-expire-s (259200 = 72 h); --delivery-workers threads (4), at most\n"
-	"      --delivery-per-host concurrent POSTs per host (2); after\n"
-	"      --breaker-threshold failures in a row (5) a host is left alone for\n"
-	"      --breaker-cooldown-ms (60000), then probed once.\n"
-	"  aimd deliveries --data DIR\n"
-	"      Print every outbound delivery as one JSON object per line (id, activity,\n"
-	"      inbox, actor, host, state pending|delivered|failed|expired, attempts,\n"
-	"      last_status, last_error, created_ms, next_ms, updated_ms).\n"
-	"  aimd user add --data DIR NAME\n"
-	"      Create a local user (1-64 of a-z 0-9 _ . -, starting with a letter or digit)\n"
-	"      and print a bearer token for it on the last line.\n"
-	"  aimd user token --data DIR NAME\n"
-	"      Print a new bearer token for an existing user.\n"
-	"  aimd user set --data DIR NAME manual-approval on|off\n"
-	"      Approve followers by hand (off: remote Follows are accepted at once). A\n"
-	"      pending Follow is approved by POSTing Accept{object: the Follow} (or\n"
-	"      Reject) to the user's outbox.\n"
-	"  aimd --version | --help\n";
+/* Each command's help: `aimd COMMAND --help` prints its text, `aimd --help`
+ * prints them all. */
+static const char help_init[] =
+	"aimd init --data DIR --domain DOMAIN [--url BASE_URL] [--log-level LEVEL]\n"
+	"    Create a data directory: the database (aim.db) and the instance actor's\n"
+	"    keys. Refuses a directory that is already initialised.\n"
+	"    --data DIR          the data directory (created with mode 0700)\n"
+	"    --domain DOMAIN     the domain of the handles, acct:NAME@DOMAIN\n"
+	"    --url BASE_URL      where object ids start (default https://DOMAIN); give\n"
+	"                        the port when it is not 443, e.g. https://a.test:8441\n";
+
+static const char help_serve[] =
+	"aimd serve --data DIR [OPTIONS]\n"
+	"    Serve until SIGINT/SIGTERM. Refuses to start (exit 1, one line) when the\n"
+	"    address is taken or another aimd serve holds DIR.\n"
+	"    --data DIR                  the data directory (aimd init)\n"
+	"    --listen ADDR:PORT          where to serve (default 127.0.0.1:8080; IPv6\n"
+	"                                as [::1]:PORT)\n"
+	"    --tls-cert FILE --tls-key FILE\n"
+	"                                serve HTTPS with this PEM certificate and key\n"
+	"    --max-body BYTES            largest request body (default 1048576; 413)\n"
+	"    --rate-limit N              client API requests per second per IP (50)\n"
+	"    --rate-burst N              their burst (300); past them 429\n"
+	"    --auth-fail-limit N         bad tokens per minute per IP before 429 (50)\n"
+	"    --inbox-host-rate N         inbox deliveries per second per remote host\n"
+	"                                (300, burst 10x); past it 429\n"
+	"    --inbox-host-concurrency N  concurrent inbox deliveries per remote host (64)\n"
+	"  Outbound federation (fetches and deliveries):\n"
+	"    --connect-to HOST:PORT:ADDR:PORT\n"
+	"                                repeatable, curl's syntax: requests for\n"
+	"                                HOST:PORT go to ADDR:PORT (an empty HOST or\n"
+	"                                PORT matches any)\n"
+	"    --ca-file FILE              trust this CA bundle (PEM), not the system's\n"
+	"    --allow-private-addresses   permit loopback and private addresses (refused\n"
+	"                                otherwise)\n"
+	"  Deliveries:\n"
+	"    --retry-base-ms N           first retry within N ms (30000), doubling with\n"
+	"                                jitter\n"
+	"    --retry-max-ms N            at most N ms between attempts (43200000 = 12 h)\n"
+	"    --retry-expire-s N          given up after N s (259200 = 72 h)\n"
+	"    --delivery-workers N        delivery threads (4)\n"
+	"    --delivery-per-host N       concurrent POSTs per host (2)\n"
+	"    --breaker-threshold N       failures in a row before a host is left alone (5)\n"
+	"    --breaker-cooldown-ms N     for N ms (60000), then probed once\n"
+	"    --log-level LEVEL           debug, info, warn or error (info)\n";
+
+static const char help_deliveries[] =
+	"aimd deliveries --data DIR\n"
+	"    Print every outbound delivery as one JSON object per line (id, activity,\n"
+	"    inbox, actor, host, state pending|delivered|failed|expired, attempts,\n"
+	"    last_status, last_error, created_ms, next_ms, updated_ms).\n";
+
+#define USER_SUBCOMMANDS "add, token, set"
+static const char help_user[] =
+	"aimd user add --data DIR NAME\n"
+	"    Create a local user (1-64 of a-z 0-9 _ . -, starting with a letter or\n"
+	"    digit) with fresh keys; print a bearer token for it on the last line.\n"
+	"aimd user token --data DIR NAME\n"
+	"    Print a new bearer token for an existing user.\n"
+	"aimd user set --data DIR NAME manual-approval on|off\n"
+	"    Approve followers by hand (off: Follows are accepted at once). A pending\n"
+	"    Follow is approved by POSTing Accept{object: the Follow} (or Reject) to\n"
+	"    the user's outbox.\n";
+
+static const struct {
+	const char *name, *text;
+} helps[] = {
+	{ "init", help_init },
+	{ "serve", help_serve },
+	{ "user", help_user },
+	{ "deliveries", help_deliveries },
+};
+
+static void print_help(FILE *f)
+{
+	fputs("usage: aimd COMMAND [OPTIONS]   (aimd COMMAND --help: that command's options)\n\n",
+	      f);
+	for (size_t i = 0; i < AIM_ARRAY_LEN(helps); i++) {
+		fputs(helps[i].text, f);
+		fputc('\n', f);
+	}
+	fputs("aimd --version | --help\n"
+	      "    Usage errors exit with status 2 and one line on stderr; other\n"
+	      "    failures with status 1.\n",
+	      f);
+}
+
+/* `aimd CMD ... --help` (or -h) anywhere after the command: CMD's help. */
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	return false;
+}
+
+static int command_help(const char *cmd)
+{
+	for (size_t i = 0; i < AIM_ARRAY_LEN(helps); i++)
+		if (!strcmp(helps[i].name, cmd)) {
+			printf("usage:\n%s", helps[i].text);
+			return 0;
+		}
+	return -1;
+}
 
 AIM_PRINTF(1, 2) static int usage_error(const char *fmt, ...)
 {
@@ -332,13 +392,13 @@ static int cmd_user_set(int argc, char **argv)
 
 static int cmd_user(int argc, char **argv)
 {
-	if (argc < 3)
-		return usage_error("%s", "user needs a subcommand: add or token");
+	if (argc < 3 || argv[2][0] == '-')
+		return usage_error("%s", "user needs a subcommand: " USER_SUBCOMMANDS);
 	if (!strcmp(argv[2], "set"))
 		return cmd_user_set(argc, argv);
 	const char *sub = argv[2];
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "token") != 0)
-		return usage_error("unknown user subcommand %s", sub);
+		return usage_error("unknown user subcommand %s (known: " USER_SUBCOMMANDS ")", sub);
 	struct opts o = { 0 };
 	int rc = parse(argc, argv, 3, "data log-level", &o);
 	if (rc)
@@ -411,9 +471,13 @@ int main(int argc, char **argv)
 		return usage_error("%s", "missing command");
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-		fputs(usage, stdout);
+		if (argc > 2 && command_help(argv[2]) == 0)
+			return 0;
+		print_help(stdout);
 		return 0;
 	}
+	if (wants_help(argc, argv) && command_help(cmd) == 0)
+		return 0;
 	if (!strcmp(cmd, "--version")) {
 		printf("aimd %s\n", AIMD_VERSION);
 		return 0;

@@ -39,7 +39,46 @@ static void actor_doc(struct app *a, const struct store_user *u, struct http_res
 
 /* ---- Collections ---------------------------------------------------------------------- */
 
-enum coll { C_OUTBOX, C_INBOX, C_EMPTY };
+/* Every collection pages the same way (README "What aimd serves"): the
+ * collection itself without parameters (totalItems and the first page),
+ * a page with ?page=true (any value of page: the first page, as Mastodon
+ * does), older items with &max_id=N, newer ones with &min_id=N. */
+enum coll { C_OUTBOX, C_INBOX, C_FOLLOWERS, C_FOLLOWING, C_KEYPACKAGES };
+
+static int coll_count(struct app *a, enum coll kind, int64_t owner, int64_t viewer, int64_t *n)
+{
+	switch (kind) {
+	case C_OUTBOX:
+		return store_outbox_count(a->st, owner, viewer, n);
+	case C_INBOX:
+		return store_inbox_count(a->st, owner, n);
+	case C_FOLLOWERS:
+		return store_followers_count(a->st, owner, STORE_FOLLOW_ACCEPTED, n);
+	case C_FOLLOWING:
+		return store_following_count(a->st, owner, n);
+	case C_KEYPACKAGES:
+		return store_keypackage_count(a->st, owner, viewer, n);
+	}
+	return aim_fail(AIM_ERR_INTERNAL, "unknown collection");
+}
+
+static int coll_page(struct app *a, enum coll kind, int64_t owner, int64_t viewer,
+		     const struct store_range *rg, struct store_page *p)
+{
+	switch (kind) {
+	case C_OUTBOX:
+		return store_outbox_page(a->st, owner, viewer, rg, p);
+	case C_INBOX:
+		return store_inbox_page(a->st, owner, rg, p);
+	case C_FOLLOWERS:
+		return store_followers_page(a->st, owner, rg, p);
+	case C_FOLLOWING:
+		return store_following_page(a->st, owner, rg, p);
+	case C_KEYPACKAGES:
+		return store_keypackage_page(a->st, owner, viewer, rg, p);
+	}
+	return aim_fail(AIM_ERR_INTERNAL, "unknown collection");
+}
 
 /* Parses ?page=true&max_id=N / min_id=N. Returns 1 for a page, 0 for the
  * collection itself, -1 for a bad cursor (response set). */
@@ -77,10 +116,7 @@ static void collection(struct app *a, const struct http_request *q, struct http_
 		goto out;
 	if (isp == 0) {
 		int64_t total = 0;
-		int rc = kind == C_OUTBOX  ? store_outbox_count(a->st, owner->id, viewer, &total)
-			 : kind == C_INBOX ? store_inbox_count(a->st, owner->id, &total)
-					   : 0;
-		if (rc != 0) {
+		if (coll_count(a, kind, owner->id, viewer, &total) != 0) {
 			route_failure(r);
 			goto out;
 		}
@@ -90,15 +126,17 @@ static void collection(struct app *a, const struct http_request *q, struct http_
 		goto out;
 	}
 	struct store_page p = { 0 };
-	int rc = kind == C_OUTBOX  ? store_outbox_page(a->st, owner->id, viewer, &rg, &p)
-		 : kind == C_INBOX ? store_inbox_page(a->st, owner->id, &rg, &p)
-				   : 0;
-	if (rc != 0) {
+	if (coll_page(a, kind, owner->id, viewer, &rg, &p) != 0) {
 		route_failure(r);
 		goto out;
 	}
 	json_t *items = json_array();
 	for (size_t i = 0; i < p.n; i++) {
+		if (kind == C_FOLLOWERS || kind == C_FOLLOWING) {
+			/* Actors, by id. */
+			json_array_append_new(items, json_string(p.items[i].json));
+			continue;
+		}
 		json_t *j = ap_json_load_stored(p.items[i].json);
 		if (!j)
 			continue;
@@ -132,6 +170,26 @@ out:
 
 /* ---- Activities and objects by id ------------------------------------------------------------ */
 
+/* The Tombstone of the object an activity embeds (a Create of a deleted
+ * object), or NULL when it has none or it is not deleted. */
+static json_t *embedded_tombstone(struct app *a, const json_t *act, int64_t viewer)
+{
+	const json_t *obj = json_object_get(act, "object");
+	const char *oid = json_is_object(obj) ? ap_id_of(obj) : NULL;
+	struct store_item it = { 0 };
+	if (!oid || store_object_get(a->st, oid, viewer, &it) != 0) {
+		aim_errclear();
+		return NULL;
+	}
+	json_t *o = ap_json_load_stored(it.json);
+	store_item_clear(&it);
+	const char *t = json_string_value(json_object_get(o, "type"));
+	if (t && !strcmp(t, "Tombstone"))
+		return o;
+	json_decref(o);
+	return NULL;
+}
+
 static void get_by_id(struct app *a, const struct http_request *q, struct http_response *r,
 		      bool object)
 {
@@ -161,6 +219,19 @@ static void get_by_id(struct app *a, const struct http_request *q, struct http_r
 	if (object && jt && !strcmp(jt, "Tombstone")) {
 		store_item_clear(&it);
 		route_json(r, 410, ROUTE_AS_TYPE, j);
+		return;
+	}
+	/* The activity that created it goes with it: a Tombstone in its place,
+	 * without the content, for everyone (the author too). */
+	json_t *tomb = object ? NULL : embedded_tombstone(a, j, viewer);
+	if (tomb) {
+		json_t *deleted = json_object_get(tomb, "deleted");
+		json_t *t = json_pack("{s:O, s:s, s:s, s:O?}", "id", json_object_get(j, "id"), "type",
+				      "Tombstone", "formerType", jt ? jt : "Create", "deleted", deleted);
+		json_decref(tomb);
+		json_decref(j);
+		store_item_clear(&it);
+		route_json(r, 410, ROUTE_AS_TYPE, t);
 		return;
 	}
 	if (it.author != viewer) {
@@ -249,14 +320,8 @@ void route_followers(struct app *a, const struct http_request *q, struct http_re
 		     const struct http_route_caps *caps)
 {
 	struct store_user u = { 0 };
-	if (route_user(a, caps, &u, r) && route_negotiate(q, r)) {
-		/* Federation: accepted remote followers. */
-		char *base = route_user_url(a, u.name);
-		char *cid = aim_xasprintf("%s/followers", base);
-		s2s_followers(a, q, r, u.id, cid);
-		free(cid);
-		free(base);
-	}
+	if (route_user(a, caps, &u, r) && route_negotiate(q, r))
+		collection(a, q, r, &u, "followers", C_FOLLOWERS, 0);
 	store_user_clear(&u);
 }
 
@@ -265,7 +330,7 @@ void route_following(struct app *a, const struct http_request *q, struct http_re
 {
 	struct store_user u = { 0 };
 	if (route_user(a, caps, &u, r) && route_negotiate(q, r))
-		collection(a, q, r, &u, "following", C_EMPTY, 0);
+		collection(a, q, r, &u, "following", C_FOLLOWING, 0);
 	store_user_clear(&u);
 }
 
@@ -273,8 +338,11 @@ void route_key_packages(struct app *a, const struct http_request *q, struct http
 			const struct http_route_caps *caps)
 {
 	struct store_user u = { 0 };
-	if (route_user(a, caps, &u, r) && route_negotiate(q, r))
-		collection(a, q, r, &u, "keyPackages", C_EMPTY, 0);
+	if (route_user(a, caps, &u, r) && route_negotiate(q, r)) {
+		int64_t viewer = route_auth(a, q, r, false);
+		if (viewer >= 0)
+			collection(a, q, r, &u, "keyPackages", C_KEYPACKAGES, viewer);
+	}
 	store_user_clear(&u);
 }
 

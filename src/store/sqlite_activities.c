@@ -187,7 +187,11 @@ static int page_query(struct store *st, const char *select, const char *from, co
 	return rc;
 }
 
-#define OUTBOX_FROM " FROM activities a WHERE a.author = ?1 AND " VISIBLE("a", "?2")
+/* A Create whose object was deleted leaves the outbox with its content. */
+#define OUTBOX_FROM                                                                        \
+	" FROM activities a WHERE a.author = ?1 AND " VISIBLE("a", "?2")                  \
+	" AND NOT EXISTS (SELECT 1 FROM objects od WHERE od.activity_seq = a.seq"           \
+	" AND od.deleted = 1)"
 #define INBOX_FROM                                                                         \
 	" FROM inbox i JOIN activities a ON a.seq = i.activity_seq WHERE i.user_id = ?1"   \
 	" AND ?2 = ?2"
@@ -216,6 +220,48 @@ int store_sq_inbox_count(struct store *st, int64_t user, int64_t *n)
 {
 	return store_sq_read_int(st, "count", "SELECT COUNT(*)" INBOX_FROM ";",
 				 ARGS(A_INT(user), A_INT(0)), n, NULL);
+}
+
+/* Actor collections: (cursor, 0, 1, actor id) rows; ?2 is unused. */
+#define FOLLOWERS_FROM " FROM followers f WHERE f.user_id = ?1 AND f.state = 1 AND ?2 = ?2"
+#define FOLLOWING_FROM " FROM following g WHERE g.user_id = ?1 AND g.state = 1 AND ?2 = ?2"
+
+int store_sq_followers_page(struct store *st, int64_t user, const struct store_range *r,
+			    struct store_page *out)
+{
+	return page_query(st, "f.seq, 0, 1, f.actor", FOLLOWERS_FROM, "f.seq", user, 0, r, out);
+}
+
+int store_sq_following_page(struct store *st, int64_t user, const struct store_range *r,
+			    struct store_page *out)
+{
+	return page_query(st, "g.rowid, 0, 1, g.actor", FOLLOWING_FROM, "g.rowid", user, 0, r,
+			  out);
+}
+
+int store_sq_following_count(struct store *st, int64_t user, int64_t *n)
+{
+	return store_sq_read_int(st, "count", "SELECT COUNT(*)" FOLLOWING_FROM ";",
+				 ARGS(A_INT(user), A_INT(0)), n, NULL);
+}
+
+/* KeyPackages: objects of that type the owner created, not deleted. */
+#define KEYPACKAGE_FROM                                                                    \
+	" FROM objects o JOIN activities a ON a.seq = o.activity_seq WHERE a.author = ?1"  \
+	" AND a.actor IS NULL AND o.deleted = 0"                                           \
+	" AND json_extract(o.json, '$.type') = 'KeyPackage' AND " VISIBLE("a", "?2")
+
+int store_sq_keypackage_page(struct store *st, int64_t owner, int64_t viewer,
+			     const struct store_range *r, struct store_page *out)
+{
+	return page_query(st, "a.seq, a.author, a.public, o.json", KEYPACKAGE_FROM, "a.seq", owner,
+			  viewer, r, out);
+}
+
+int store_sq_keypackage_count(struct store *st, int64_t owner, int64_t viewer, int64_t *n)
+{
+	return store_sq_read_int(st, "count", "SELECT COUNT(*)" KEYPACKAGE_FROM ";",
+				 ARGS(A_INT(owner), A_INT(viewer)), n, NULL);
 }
 
 struct lookup_ctx {

@@ -8,7 +8,7 @@
  *   sqlite_schema.c      the numbered migrations, the schema version, the
  *                        meta settings
  *   sqlite_users.c       users, tokens, per-user settings
- *   sqlite_activities.c  activities, objects, outbox and inbox pages
+ *   sqlite_activities.c  activities, objects, the pages of every collection
  *   sqlite_deliveries.c  the delivery queue, per-host signature schemes
  *   sqlite_inbound.c     inbound commits and their effects; followers,
  *                        follows, blocks
@@ -174,6 +174,14 @@ int store_sq_inbox_page(struct store *st, int64_t user, const struct store_range
 int store_sq_inbox_count(struct store *st, int64_t user, int64_t *n);
 int store_sq_activity_lookup(struct store *st, const char *id, int64_t *author, char **actor,
 			     char **json);
+int store_sq_followers_page(struct store *st, int64_t user, const struct store_range *r,
+			    struct store_page *out);
+int store_sq_following_page(struct store *st, int64_t user, const struct store_range *r,
+			    struct store_page *out);
+int store_sq_following_count(struct store *st, int64_t user, int64_t *n);
+int store_sq_keypackage_page(struct store *st, int64_t owner, int64_t viewer,
+			     const struct store_range *r, struct store_page *out);
+int store_sq_keypackage_count(struct store *st, int64_t owner, int64_t viewer, int64_t *n);
 
 /* ---- Delivery queue (sqlite_deliveries.c) ---------------------------------- */
 

@@ -134,6 +134,37 @@ int store_outbox_page(struct store *st, int64_t owner, int64_t viewer,
 	return st->ops->outbox_page(st, owner, viewer, r, out);
 }
 
+int store_followers_page(struct store *st, int64_t user, const struct store_range *r,
+			 struct store_page *out)
+{
+	TRY(check_range(r));
+	return st->ops->followers_page(st, user, r, out);
+}
+
+int store_following_page(struct store *st, int64_t user, const struct store_range *r,
+			 struct store_page *out)
+{
+	TRY(check_range(r));
+	return st->ops->following_page(st, user, r, out);
+}
+
+int store_following_count(struct store *st, int64_t user, int64_t *n)
+{
+	return st->ops->following_count(st, user, n);
+}
+
+int store_keypackage_page(struct store *st, int64_t owner, int64_t viewer,
+			  const struct store_range *r, struct store_page *out)
+{
+	TRY(check_range(r));
+	return st->ops->keypackage_page(st, owner, viewer, r, out);
+}
+
+int store_keypackage_count(struct store *st, int64_t owner, int64_t viewer, int64_t *n)
+{
+	return st->ops->keypackage_count(st, owner, viewer, n);
+}
+
 int store_outbox_count(struct store *st, int64_t owner, int64_t viewer, int64_t *n)
 {
 	return st->ops->outbox_count(st, owner, viewer, n);

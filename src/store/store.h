@@ -297,6 +297,16 @@ struct store_ops {
 			       char **json);
 	int (*following_users)(struct store *st, const char *actor, int64_t *ids, size_t max,
 			       size_t *n);
+
+	/* collections of actors and of KeyPackages */
+	int (*followers_page)(struct store *st, int64_t user, const struct store_range *r,
+			      struct store_page *out);
+	int (*following_page)(struct store *st, int64_t user, const struct store_range *r,
+			      struct store_page *out);
+	int (*following_count)(struct store *st, int64_t user, int64_t *n);
+	int (*keypackage_page)(struct store *st, int64_t owner, int64_t viewer,
+			       const struct store_range *r, struct store_page *out);
+	int (*keypackage_count)(struct store *st, int64_t owner, int64_t viewer, int64_t *n);
 };
 
 struct store {
@@ -350,6 +360,8 @@ int store_activity_get(struct store *st, const char *id, int64_t viewer,
 		       struct store_item *out) AIM_WARN_UNUSED;
 int store_object_get(struct store *st, const char *id, int64_t viewer,
 		     struct store_item *out) AIM_WARN_UNUSED;
+/* The outbox leaves out a Create whose object was deleted (the object's id
+ * serves its Tombstone instead). */
 int store_outbox_page(struct store *st, int64_t owner, int64_t viewer,
 		      const struct store_range *r, struct store_page *out) AIM_WARN_UNUSED;
 int store_outbox_count(struct store *st, int64_t owner, int64_t viewer,
@@ -357,6 +369,22 @@ int store_outbox_count(struct store *st, int64_t owner, int64_t viewer,
 int store_inbox_page(struct store *st, int64_t user, const struct store_range *r,
 		     struct store_page *out) AIM_WARN_UNUSED;
 int store_inbox_count(struct store *st, int64_t user, int64_t *n) AIM_WARN_UNUSED;
+/* Collections of actors, newest first, paged like the outbox: each item's
+ * json is the actor's id (a URL), its cursor the row's position; author 0.
+ * followers: the accepted followers of user; following: the actors user
+ * follows whose Follow was accepted. */
+int store_followers_page(struct store *st, int64_t user, const struct store_range *r,
+			 struct store_page *out) AIM_WARN_UNUSED;
+int store_following_page(struct store *st, int64_t user, const struct store_range *r,
+			 struct store_page *out) AIM_WARN_UNUSED;
+int store_following_count(struct store *st, int64_t user, int64_t *n) AIM_WARN_UNUSED;
+/* The KeyPackages of owner the viewer may see (objects of type KeyPackage
+ * that owner created and did not delete), newest first; item json = the
+ * KeyPackage object. */
+int store_keypackage_page(struct store *st, int64_t owner, int64_t viewer,
+			  const struct store_range *r, struct store_page *out) AIM_WARN_UNUSED;
+int store_keypackage_count(struct store *st, int64_t owner, int64_t viewer,
+			   int64_t *n) AIM_WARN_UNUSED;
 
 /* ---- Delivery queue (federation: outbound) -------------------------------- */
 

@@ -341,6 +341,11 @@ static const struct store_ops sqlite_ops = {
 	.inbox_page = store_sq_inbox_page,
 	.inbox_count = store_sq_inbox_count,
 	.activity_lookup = store_sq_activity_lookup,
+	.followers_page = store_sq_followers_page,
+	.following_page = store_sq_following_page,
+	.following_count = store_sq_following_count,
+	.keypackage_page = store_sq_keypackage_page,
+	.keypackage_count = store_sq_keypackage_count,
 	/* sqlite_deliveries.c */
 	.delivery_enqueue = store_sq_delivery_enqueue,
 	.delivery_next = store_sq_delivery_next,

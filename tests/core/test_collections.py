@@ -19,7 +19,7 @@ class CollectionsTest(AimTestCase):
 	def setUpClass(cls):
 		cls.srv = cls.server(domain="coll.test")
 		cls.tok = {n: cls.srv.add_user(n) for n in ("pager", "stab", "dan", "erin",
-							    "mixed", "fred")}
+							    "mixed", "fred", "kp", "uni")}
 		cls.srv.start()
 
 
@@ -168,6 +168,68 @@ class CollectionsTest(AimTestCase):
 				first = self.page(coll["first"])
 				self.assertEqual(first.get("orderedItems", []), [])
 				self.assertNotIn("next", first)
+
+	def test_every_collection_pages_alike(self):
+		"""Issue 9 point 3: followers, following, keyPackages, outbox and
+		inbox take the same parameters (README): page=true is the first
+		page (as Mastodon), max_id/min_id are cursors, and the collection's
+		first link is ?page=true."""
+		tok = self.tok["uni"]
+		self.post_many("uni", 2, "uniform", to=(self.srv.actor("uni"),))
+		for c in ("followers", "following", "keyPackages", "outbox", "inbox"):
+			with self.subTest(collection=c):
+				path = "/users/uni/" + c
+				coll = self.collection(path, token=tok)
+				self.assertEqual(coll["first"], self.srv.url + path + "?page=true")
+				for qs in ("?page=true", "?page=1", "?page=true&max_id=1000000",
+					   "?page=true&min_id=0", "?max_id=1000000"):
+					with self.subTest(query=qs):
+						p = self.page(path + qs, token=tok)
+						self.assertEqual(p["partOf"], coll["id"])
+						self.assertIsInstance(p.get("orderedItems", []), list)
+				for qs in ("?page=true&max_id=abc", "?page=true&max_id=1&min_id=2"):
+					with self.subTest(query=qs):
+						self.assertRefused(self.srv.req("GET", path + qs, token=tok), 400)
+
+	def test_key_packages_from_the_store(self):
+		"""Issue 9 point 2: keyPackages lists the KeyPackages the store holds
+		for the user (those she posted and did not delete; the viewer's
+		visibility applies), not a constant empty collection."""
+		tok = self.tok["kp"]
+		kp = {"@context": ["https://www.w3.org/ns/activitystreams",
+				   "https://purl.archive.org/socialweb/mls"],
+		      "type": "KeyPackage", "mediaType": "message/mls", "encoding": "base64",
+		      "content": "AAEAAg==", "to": [AS_PUBLIC]}
+		ids = []
+		for _ in range(3):
+			st, hd, act = self.srv.post("/users/kp/outbox", kp, token=tok)
+			self.assertEqual(st, 201, act)
+			ids.append(act["object"]["id"])
+		# a Note is not a KeyPackage; a private KeyPackage is for its audience
+		self.post_many("kp", 1, "not a key package")
+		st, hd, act = self.srv.post("/users/kp/outbox", dict(kp, to=[self.srv.actor("dan")]),
+					    token=tok)
+		self.assertEqual(st, 201, act)
+		private = act["object"]["id"]
+		coll = self.collection("/users/kp/keyPackages")
+		self.assertEqual(coll["totalItems"], 3)
+		got = [item_id(i) for p in self.walk(coll) for i in p["orderedItems"]]
+		self.assertEqual(got, list(reversed(ids)))
+		item = self.page(coll["first"])["orderedItems"][0]
+		self.assertEqual(item["type"], "KeyPackage")
+		self.assertEqual(item["content"], "AAEAAg==")
+		coll = self.collection("/users/kp/keyPackages", token=self.tok["dan"])
+		self.assertEqual(coll["totalItems"], 4)
+		self.assertIn(private, [item_id(i) for p in self.walk(coll, self.tok["dan"])
+					for i in p["orderedItems"]])
+		# a deleted KeyPackage leaves the collection
+		st, hd, body = self.srv.post("/users/kp/outbox",
+					     {"type": "Delete", "object": ids[0], "to": [AS_PUBLIC]},
+					     token=tok)
+		self.assertEqual(st, 201, body)
+		coll = self.collection("/users/kp/keyPackages")
+		self.assertEqual(coll["totalItems"], 2)
+		self.assertNotIn(ids[0], [item_id(i) for p in self.walk(coll) for i in p["orderedItems"]])
 
 	def test_bad_cursors(self):
 		base = "/users/pager/outbox?page=true&"

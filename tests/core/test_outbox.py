@@ -439,6 +439,44 @@ class OutboxPostTest(AimTestCase):
 		self.assertIn(aid, [i["id"] if isinstance(i, dict) else i
 				    for i in coll["orderedItems"]])
 
+	def test_deleted_post_is_gone_everywhere(self):
+		"""Issue 9 point 6: after its author deletes a Note, the Create at
+		/activities/ID answers 410 (a Tombstone without the content) to
+		everyone, and the outbox no longer lists it."""
+		text = "soon deleted " + str(time.time())
+		st, hd, act = self.srv.post("/users/bob/outbox", note(text), token=self.bob)
+		self.assertEqual(st, 201, act)
+		oid = act["object"]["id"]
+		st, hd, coll = self.srv.get("/users/bob/outbox")
+		before = coll["totalItems"]
+		st, hd, d = self.srv.post("/users/bob/outbox",
+					  {"type": "Delete", "object": oid, "to": [AS_PUBLIC]},
+					  token=self.bob)
+		self.assertEqual(st, 201, d)
+		for tok in (None, self.bob, self.alice):
+			with self.subTest(viewer=tok and tok[:6]):
+				st, hd, body = self.srv.req("GET", act["id"], token=tok,
+							    headers={"Accept": AP_TYPE})
+				self.assertEqual(st, 410, body)
+				self.assertNotIn(text.encode(), body)
+				doc = parse_json(body)
+				self.assertEqual(doc["type"], "Tombstone")
+				self.assertEqual(doc["id"], act["id"])
+				st, hd, body = self.srv.req("GET", oid, token=tok,
+							    headers={"Accept": AP_TYPE})
+				self.assertEqual(st, 410)
+				self.assertNotIn(text.encode(), body)
+				st, hd, coll = self.srv.get("/users/bob/outbox", token=tok)
+				self.assertEqual(st, 200)
+				st, hd, body = self.srv.req("GET", coll["first"], token=tok,
+							    headers={"Accept": AP_TYPE})
+				self.assertEqual(st, 200)
+				self.assertNotIn(text.encode(), body)
+				self.assertNotIn(act["id"], [i["id"] if isinstance(i, dict) else i
+							     for i in parse_json(body)["orderedItems"]])
+		st, hd, coll = self.srv.get("/users/bob/outbox")
+		self.assertEqual(coll["totalItems"], before)  # the Create out, the Delete in
+
 	def test_zz_nothing_stored_for_refusals(self):
 		"""runs last (name order): none of eve's refused posts was stored."""
 		st, hd, coll = self.srv.get(self.eve_outbox, token=self.eve)

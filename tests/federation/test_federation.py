@@ -78,11 +78,14 @@ class ThreeServers(AimTestCase):
 			 what="Accept of %s in %s's inbox" % (act["id"], user))
 		return act
 
-	def followers(self, srv, user):
-		st, _, doc = aimtest.get_retry(srv.url + "/users/%s/followers?page=1" % user,
+	def followers(self, srv, user, which="followers"):
+		st, _, doc = aimtest.get_retry(srv.url + "/users/%s/%s?page=1" % (user, which),
 					       ctx=srv.ctx)
 		self.assertEqual(st, 200, doc)
 		return [fedtest.item_id(x) for x in (doc.get("orderedItems") or doc.get("items") or [])]
+
+	def following(self, srv, user):
+		return self.followers(srv, user, "following")
 
 	def wait_delivered(self, srv, activity_id, n=None, timeout=60):
 		def done():
@@ -104,11 +107,17 @@ class ThreeServers(AimTestCase):
 	# -- follow -------------------------------------------------------------
 	def test_follow_accept_undo(self):
 		act = self.follow(self.c, "cid", self.b, "ben")
+		# issue 9 point 2: the accepted follow is in cid's following
+		wait_for(lambda: self.b.actor("ben") in self.following(self.c, "cid"),
+			 what="ben in cid's following")
+		st, _, doc = aimtest.get_retry(self.c.url + "/users/cid/following", ctx=self.c.ctx)
+		self.assertEqual(doc["totalItems"], 1, doc)
 		# Undo(Follow): the follower disappears on the other server
 		undo = post_outbox(self.c, "cid", {"@context": fedtest.AS_CTX, "type": "Undo",
 						   "object": act["id"], "to": [self.b.actor("ben")]})
 		wait_for(lambda: self.c.actor("cid") not in self.followers(self.b, "ben"),
 			 what="follower removed after Undo")
+		self.assertNotIn(self.b.actor("ben"), self.following(self.c, "cid"))
 		self.wait_delivered(self.c, undo["id"])
 		# a later post of ben's to his followers does not reach cid
 		text = "after-undo-" + aimtest.rand_text()

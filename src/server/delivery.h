@@ -32,7 +32,9 @@
  *
  * Rows live in the store, so a kill -9 loses nothing: pending rows are
  * picked up again at start (an attempt cut short is simply repeated; the
- * receiver deduplicates by activity id).
+ * receiver deduplicates by activity id). Workers claim rows under a lease
+ * (store.h), so several processes may share one queue; a row that was in
+ * flight in a killed process is claimable again when its lease runs out.
  */
 #ifndef AIM_SERVER_DELIVERY_H
 #define AIM_SERVER_DELIVERY_H

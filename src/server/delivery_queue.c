@@ -1,7 +1,16 @@
 /*
- * The delivery workers: claim due rows from the store, resolve, sign, POST,
- * record the outcome; per-host concurrency and circuit breaker; the
- * per-host signature scheme (see delivery.h).
+ * The delivery workers: claim due rows from the store under a lease,
+ * resolve, sign, POST, record the outcome; the per-host signature scheme
+ * (see delivery.h).
+ *
+ * Everything that must hold across processes sharing the queue lives in
+ * the store (store.h, delivery queue): the lease that keeps a row to one
+ * worker, the order per recipient, the per-host limit and the circuit
+ * breaker's count and open period. Here: the threads, a keeper thread that
+ * renews the leases of the attempts in flight (LEASE_MS, renewed after
+ * RENEW_MS), and the loaded signing keys. A row whose holder died (kill -9)
+ * is claimable again once its lease ran out; one abandoned at shutdown is
+ * given back at once.
  */
 #include "server/internal.h"
 #include "server/delivery_int.h"
@@ -14,16 +23,15 @@
 #include "crypto/crypto.h"
 #include "base/url.h"
 
-#define MAX_HOSTS 1024     /* remembered hosts before idle ones are dropped */
 #define MAX_SIGNERS 4096   /* local users whose keys are loaded */
 #define IDLE_WAIT_MS 1000  /* longest sleep without a kick (rows enqueued elsewhere) */
+#define LEASE_MS 15000     /* a claim's lease */
+#define RENEW_MS 5000      /* a lease in flight is renewed once it is this old */
 
-struct dlv_host {
-	char *host;
-	unsigned inflight;
-	unsigned failures;           /* consecutive retryable failures */
-	int64_t open_until;          /* circuit open until (ms), 0: not open */
-	struct dlv_host *next;
+/* A claimed row and its lease. */
+struct job {
+	struct store_delivery row;
+	struct store_lease lease;
 };
 
 struct delivery {
@@ -35,84 +43,36 @@ struct delivery {
 	uint64_t gen;                /* bumped by kicks and finished attempts */
 	pthread_t *th;
 	unsigned nth;
-	int64_t *busy;               /* ids in flight */
-	unsigned nbusy;
-	struct dlv_host *hosts;
-	size_t nhosts;
+	pthread_t keeper;
+	bool keeper_started;
+	struct job **inflight;       /* the attempts running: their leases are renewed */
+	unsigned ninflight;
 	struct dlv_signer **signers; /* never freed before stop: workers borrow them */
 	size_t nsigners;
 };
 
-/* ---- Hosts (under mu) ------------------------------------------------------ */
-
-static struct dlv_host *host_get(struct delivery *d, const char *name)
-{
-	for (struct dlv_host *h = d->hosts; h; h = h->next)
-		if (!strcmp(h->host, name))
-			return h;
-	if (d->nhosts >= MAX_HOSTS) {
-		/* forget idle, healthy hosts */
-		struct dlv_host **pp = &d->hosts;
-		while (*pp) {
-			struct dlv_host *h = *pp;
-			if (!h->inflight && !h->failures && !h->open_until) {
-				*pp = h->next;
-				free(h->host);
-				free(h);
-				d->nhosts--;
-			} else {
-				pp = &h->next;
-			}
-		}
-	}
-	struct dlv_host *h = aim_xcalloc(1, sizeof *h);
-	h->host = aim_xstrdup(name);
-	h->next = d->hosts;
-	d->hosts = h;
-	d->nhosts++;
-	return h;
-}
-
-/* Whether a host may take one more attempt now. After the cool-down of an
- * open circuit, exactly one probe goes out (half-open). */
-static bool host_free(const struct delivery *d, const struct dlv_host *h, int64_t now)
-{
-	if (h->open_until > now)
-		return false;
-	unsigned limit = h->failures >= d->c.breaker_threshold ? 1 : d->c.per_host;
-	return h->inflight < limit;
-}
-
 /* ---- Claiming (under mu) ------------------------------------------------------ */
 
-static int claim(struct delivery *d, struct store_delivery *row)
+static int claim(struct delivery *d, struct job *j)
 {
-	int64_t now = aim_now_ms();
-	const char *skip_hosts[256];
-	size_t nh = 0;
-	for (struct dlv_host *h = d->hosts; h && nh < AIM_ARRAY_LEN(skip_hosts); h = h->next)
-		if (!host_free(d, h, now))
-			skip_hosts[nh++] = h->host;
-	TRY(store_delivery_next(d->a->st, now, d->busy, d->nbusy, skip_hosts, nh, row));
-	struct dlv_host *h = host_get(d, row->host);
-	if (!host_free(d, h, now)) {
-		/* a host past the skip list's size */
-		store_delivery_clear(row);
-		return aim_fail(AIM_ERR_NOTFOUND, "host busy");
-	}
-	h->inflight++;
-	d->busy[d->nbusy++] = row->id;
+	/* The store keeps the per-host limit and the half-open probe: a host
+	 * that failed breaker_threshold times in a row takes one at a time. */
+	struct store_claim c = {
+		.now_ms = aim_now_ms(),
+		.lease_ms = LEASE_MS,
+		.per_host = d->c.per_host,
+		.probe_after = d->c.breaker_threshold,
+	};
+	TRY(store_delivery_claim(d->a->st, &c, &j->row, &j->lease));
+	d->inflight[d->ninflight++] = j;
 	return 0;
 }
 
-static void release(struct delivery *d, const char *host, int64_t id)
+static void release(struct delivery *d, struct job *j)
 {
-	struct dlv_host *h = host_get(d, host);
-	if (h->inflight)
-		h->inflight--;
-	for (unsigned i = 0; i < d->nbusy; i++)
-		if (d->busy[i] == id) {
-			d->busy[i] = d->busy[--d->nbusy];
+	for (unsigned i = 0; i < d->ninflight; i++)
+		if (d->inflight[i] == j) {
+			d->inflight[i] = d->inflight[--d->ninflight];
 			break;
 		}
 	d->gen++;
@@ -179,14 +139,28 @@ static char *authority_of(const char *url)
 	return h;
 }
 
-/* Records the outcome and feeds the circuit breaker. */
-static void record(struct delivery *d, struct store_delivery *row, enum delivery_verdict v,
-		   long status, int64_t retry_after, const char *error, bool host_failure)
+/* Feeds the circuit breaker (before the row's lease ends, so the host's
+ * count is current when it is free again), then records the outcome. */
+static void record(struct delivery *d, struct job *j, enum delivery_verdict v, long status,
+		   int64_t retry_after, const char *error, bool host_failure)
 {
+	struct store_delivery *row = &j->row;
 	struct store_delivery_update u;
 	int64_t now = aim_now_ms();
+	unsigned failures = 0;
+	if (store_host_failure(d->a->st, row->host, host_failure, now, &failures) != 0)
+		aim_log(AIM_LOG_ERROR, "deliver", "host %s: cannot count the attempt: %s", row->host,
+			aim_errmsg());
+	if (host_failure && failures >= d->c.breaker_threshold) {
+		int64_t open_until = now + d->c.breaker_cooldown_ms;
+		aim_log(AIM_LOG_WARN, "deliver", "host %s: %u failures in a row, circuit open for %lld ms",
+			row->host, failures, (long long)d->c.breaker_cooldown_ms);
+		if (store_delivery_defer_host(d->a->st, row->host, open_until) != 0)
+			aim_log(AIM_LOG_ERROR, "deliver", "cannot defer host %s: %s", row->host,
+				aim_errmsg());
+	}
 	delivery_outcome(&d->c, row, now, v, status, retry_after, rnd64(), error, &u);
-	if (store_delivery_finish(d->a->st, row->id, &u) != 0)
+	if (store_delivery_finish(d->a->st, &j->lease, &u) != 0)
 		aim_log(AIM_LOG_ERROR, "deliver", "delivery %lld: cannot record outcome: %s",
 			(long long)row->id, aim_errmsg());
 	else
@@ -195,32 +169,12 @@ static void record(struct delivery *d, struct store_delivery *row, enum delivery
 			row->inbox ? row->inbox : row->actor, status, error ? ", " : "",
 			error ? error : "", store_delivery_state_name(u.state),
 			u.state == STORE_DLV_PENDING ? " (retry scheduled)" : "");
-	int64_t open_until = 0;
-	pthread_mutex_lock(&d->mu);
-	struct dlv_host *h = host_get(d, row->host);
-	if (host_failure) {
-		h->failures++;
-		if (h->failures >= d->c.breaker_threshold) {
-			h->open_until = now + d->c.breaker_cooldown_ms;
-			open_until = h->open_until;
-		}
-	} else {
-		h->failures = 0;
-		h->open_until = 0;
-	}
-	pthread_mutex_unlock(&d->mu);
-	if (open_until) {
-		aim_log(AIM_LOG_WARN, "deliver", "host %s: %u failures in a row, circuit open for %lld ms",
-			row->host, d->c.breaker_threshold, (long long)d->c.breaker_cooldown_ms);
-		if (store_delivery_defer_host(d->a->st, row->host, open_until) != 0)
-			aim_log(AIM_LOG_ERROR, "deliver", "cannot defer host %s: %s", row->host,
-				aim_errmsg());
-	}
 }
 
-static void attempt(struct delivery *d, struct store_delivery *row)
+static void attempt(struct delivery *d, struct job *j)
 {
 	struct app *a = d->a;
+	struct store_delivery *row = &j->row;
 	char err[300];
 	/* 1. an actor row: find its inbox first */
 	if (!row->inbox) {
@@ -228,7 +182,7 @@ static void attempt(struct delivery *d, struct store_delivery *row)
 		if (resolve_remote_inbox(a, row->actor, &inbox, &shared) != 0) {
 			enum aim_err e = aim_errcode();
 			snprintf(err, sizeof err, "actor: %s", aim_errmsg());
-			record(d, row, delivery_classify_error(e), 0, -1, err,
+			record(d, j, delivery_classify_error(e), 0, -1, err,
 			       e == AIM_ERR_REMOTE || e == AIM_ERR_TIMEOUT);
 			return;
 		}
@@ -237,7 +191,7 @@ static void attempt(struct delivery *d, struct store_delivery *row)
 		char *target = (!row->personal && shared) ? shared : inbox;
 		char *h = authority_of(target);
 		bool merged = false;
-		int rc = h ? store_delivery_resolve(a->st, row->id, target, h, &merged)
+		int rc = h ? store_delivery_resolve(a->st, &j->lease, target, h, &merged)
 			   : aim_fail(AIM_ERR_DECODE, "inbox %.200s is not a URL", target);
 		if (rc == 0 && !merged) {
 			row->inbox = aim_xstrdup(target);
@@ -247,7 +201,7 @@ static void attempt(struct delivery *d, struct store_delivery *row)
 		free(shared);
 		if (rc != 0) {
 			snprintf(err, sizeof err, "inbox: %s", aim_errmsg());
-			record(d, row, delivery_classify_error(aim_errcode()), 0, -1, err, false);
+			record(d, j, delivery_classify_error(aim_errcode()), 0, -1, err, false);
 			return;
 		}
 		if (merged) {
@@ -260,12 +214,12 @@ static void attempt(struct delivery *d, struct store_delivery *row)
 	struct dlv_signer *s = signer_get(d, row->signer);
 	if (!s) {
 		snprintf(err, sizeof err, "signer: %s", aim_errmsg());
-		record(d, row, DLV_RETRY, 0, -1, err, false);
+		record(d, j, DLV_RETRY, 0, -1, err, false);
 		return;
 	}
 	char *host = authority_of(row->inbox);
 	if (!host) {
-		record(d, row, DLV_PERMANENT, 0, -1, "inbox is not a URL", false);
+		record(d, j, DLV_PERMANENT, 0, -1, "inbox is not a URL", false);
 		return;
 	}
 	int scheme = DLV_SCHEME_UNKNOWN;
@@ -290,7 +244,10 @@ static void attempt(struct delivery *d, struct store_delivery *row)
 	}
 	free(host);
 	if (rc != 0 && atomic_load(&d->stop)) {
-		/* abandoned at shutdown: stays pending, resumed at the next start */
+		/* abandoned at shutdown: stays pending, given back for the next start */
+		if (store_delivery_release(a->st, &j->lease) != 0)
+			aim_log(AIM_LOG_WARN, "deliver", "delivery %lld: cannot give the lease back: %s",
+				(long long)row->id, aim_errmsg());
 		return;
 	}
 	/* 3. the outcome */
@@ -298,14 +255,14 @@ static void attempt(struct delivery *d, struct store_delivery *row)
 		enum aim_err e = aim_errcode();
 		snprintf(err, sizeof err, "%s", aim_errmsg());
 		enum delivery_verdict v = delivery_classify_error(e);
-		record(d, row, v, 0, -1, err, v == DLV_RETRY);
+		record(d, j, v, 0, -1, err, v == DLV_RETRY);
 		return;
 	}
 	enum delivery_verdict v = delivery_classify_status(ans.status);
 	int64_t ra = delivery_retry_after_ms(ans.retry_after, aim_now_ms());
 	free(ans.retry_after);
 	bool hostfail = ans.status >= 500 || ans.status == 429 || ans.status == 408;
-	record(d, row, v, ans.status, ra, NULL, hostfail);
+	record(d, j, v, ans.status, ra, NULL, hostfail);
 }
 
 /* ---- Threads ---------------------------------------------------------------------- */
@@ -335,13 +292,13 @@ static void *worker(void *arg)
 	struct delivery *d = arg;
 	pthread_mutex_lock(&d->mu);
 	while (!atomic_load(&d->stop)) {
-		struct store_delivery row;
-		if (claim(d, &row) == 0) {
+		struct job j;
+		if (claim(d, &j) == 0) {
 			pthread_mutex_unlock(&d->mu);
-			attempt(d, &row);
+			attempt(d, &j);
 			pthread_mutex_lock(&d->mu);
-			release(d, row.host, row.id);
-			store_delivery_clear(&row);
+			release(d, &j);
+			store_delivery_clear(&j.row);
 			continue;
 		}
 		if (aim_errcode() != AIM_ERR_NOTFOUND) {
@@ -361,18 +318,34 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* Renews the leases of the attempts in flight before they run out. */
+static void *keeper(void *arg)
+{
+	struct delivery *d = arg;
+	pthread_mutex_lock(&d->mu);
+	while (!atomic_load(&d->stop)) {
+		int64_t now = aim_now_ms();
+		for (unsigned i = 0; i < d->ninflight; i++) {
+			struct store_lease *l = &d->inflight[i]->lease;
+			if (l->until_ms - now > LEASE_MS - RENEW_MS)
+				continue;
+			if (store_delivery_renew(d->a->st, l, now + LEASE_MS) != 0 &&
+			    aim_errcode() != AIM_ERR_STATE)
+				aim_log(AIM_LOG_WARN, "deliver", "delivery %lld: cannot renew its lease: %s",
+					(long long)l->id, aim_errmsg());
+		}
+		wait_ms(d, IDLE_WAIT_MS);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
 static void delivery_free(struct delivery *d)
 {
-	while (d->hosts) {
-		struct dlv_host *h = d->hosts;
-		d->hosts = h->next;
-		free(h->host);
-		free(h);
-	}
 	for (size_t i = 0; i < d->nsigners; i++)
 		dlv_signer_free(d->signers[i]);
 	free(d->signers);
-	free(d->busy);
+	free(d->inflight);
 	free(d->th);
 	pthread_cond_destroy(&d->cv);
 	pthread_mutex_destroy(&d->mu);
@@ -398,8 +371,13 @@ int delivery_start(struct app *a, const struct delivery_config *c, struct delive
 	pthread_cond_init(&d->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&d->stop, false);
-	d->busy = aim_xcalloc(c->workers, sizeof *d->busy);
+	d->inflight = aim_xcalloc(c->workers, sizeof *d->inflight);
 	d->th = aim_xcalloc(c->workers, sizeof *d->th);
+	if (pthread_create(&d->keeper, NULL, keeper, d) != 0) {
+		delivery_stop(d);
+		return aim_fail(AIM_ERR_INTERNAL, "cannot start the delivery lease keeper");
+	}
+	d->keeper_started = true;
 	for (unsigned i = 0; i < c->workers; i++) {
 		if (pthread_create(&d->th[i], NULL, worker, d) != 0) {
 			delivery_stop(d);
@@ -431,5 +409,7 @@ void delivery_stop(struct delivery *d)
 	pthread_mutex_unlock(&d->mu);
 	for (unsigned i = 0; i < d->nth; i++)
 		pthread_join(d->th[i], NULL);
+	if (d->keeper_started)
+		pthread_join(d->keeper, NULL);
 	delivery_free(d);
 }

@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+#include "crypto/crypto.h"
+
 /* Inserts the outgoing activity and its delivery rows on the writer, inside
  * the caller's transaction. Duplicate inboxes / actors collapse. */
 int store_sq_enqueue_tx(sqlite3 *db, const struct store_outgoing *o)
@@ -86,47 +88,132 @@ static int dlv_body_row(void *ctx, sqlite3_stmt *q)
 	return 0;
 }
 
-int store_sq_delivery_next(struct store *st, int64_t now_ms, const int64_t *skip_ids,
-			   size_t n_skip, const char *const *skip_hosts, size_t n_hosts,
-			   struct store_delivery *out)
+/*
+ * The claim: the pending row due first that
+ *   - no live lease holds (lease_until <= now; an ended lease is taken over),
+ *   - waits for no older pending row of its signer to its recipient, leased
+ *     or not (per recipient, in order: an Undo never overtakes its Follow),
+ *   - is on a host whose circuit is not open, with fewer live leases than
+ *     its limit: per_host (?2), or 1 once it failed probe_after (?3) times
+ *     in a row (half-open: one probe).
+ * It runs in a write transaction, so two claims never take the same row.
+ */
+static const char CLAIM_SQL[] =
+	"SELECT d.id FROM deliveries d JOIN outgoing o ON o.id = d.outgoing_id"
+	" LEFT JOIN delivery_hosts h ON h.host = d.host"
+	" WHERE d.state = 0 AND d.next_at <= ?1 AND d.lease_until <= ?1"
+	" AND COALESCE(h.open_until, 0) <= ?1"
+	" AND NOT EXISTS (SELECT 1 FROM deliveries e"
+	" JOIN outgoing eo ON eo.id = e.outgoing_id"
+	" WHERE e.state = 0 AND e.id < d.id AND eo.signer = o.signer"
+	" AND (e.inbox = d.inbox OR e.actor = d.actor))"
+	" AND (SELECT COUNT(*) FROM deliveries l WHERE l.host = d.host AND l.state = 0"
+	" AND l.lease_until > ?1)"
+	" < (CASE WHEN COALESCE(h.failures, 0) >= ?3 THEN 1 ELSE ?2 END)"
+	" ORDER BY d.next_at, d.id LIMIT 1;";
+
+struct claim_ctx {
+	const struct store_claim *c;
+	struct store_delivery *out;
+	struct store_lease *lease;
+	bool found;
+};
+
+static int new_token(char token[STORE_LEASE_TOKEN_LEN + 1])
 {
-	struct aim_buf sql;
-	aim_buf_init(&sql, 16384);
-	/* Per recipient, one signer's activities go out in order (a Follow
-	 * before its Undo): a row waits while an older one of the same signer
-	 * to the same inbox or actor is pending (or in flight). */
-	int rc = aim_buf_append_str(&sql, "SELECT " DLV_COLS ", o.body" DLV_FROM
-					  " WHERE d.state = 0 AND d.next_at <= ?1"
-					  " AND NOT EXISTS (SELECT 1 FROM deliveries e"
-					  " JOIN outgoing eo ON eo.id = e.outgoing_id"
-					  " WHERE e.state = 0 AND e.id < d.id AND eo.signer = o.signer"
-					  " AND (e.inbox = d.inbox OR e.actor = d.actor))");
-	int p = 2;
-	for (size_t i = 0; rc == 0 && i < n_skip; i++)
-		rc = aim_buf_printf(&sql, " AND d.id <> ?%d", p++);
-	for (size_t i = 0; rc == 0 && i < n_hosts; i++)
-		rc = aim_buf_printf(&sql, " AND d.host <> ?%d", p++);
-	if (rc == 0)
-		rc = aim_buf_append_str(&sql, " ORDER BY d.next_at, d.id LIMIT 1;");
-	if (rc != 0) {
-		aim_buf_free(&sql);
-		return -1;
+	uint8_t r[STORE_LEASE_TOKEN_LEN / 2];
+	TRY(aim_random(r, sizeof r));
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < sizeof r; i++) {
+		token[2 * i] = hex[r[i] >> 4];
+		token[2 * i + 1] = hex[r[i] & 15];
 	}
-	struct sq_arg *a = aim_xcalloc(1 + n_skip + n_hosts, sizeof *a);
-	size_t n = 0;
-	a[n++] = A_INT(now_ms);
-	for (size_t i = 0; i < n_skip; i++)
-		a[n++] = A_INT(skip_ids[i]);
-	for (size_t i = 0; i < n_hosts; i++)
-		a[n++] = A_TEXT(skip_hosts[i]);
-	bool found = false;
-	rc = store_sq_read_row(st, "delivery next", (const char *)sql.data,
-			       (struct sq_args){ a, n }, dlv_body_row, out, &found);
-	free(a);
-	aim_buf_free(&sql);
-	TRY(rc);
-	ENSURE(found, AIM_ERR_NOTFOUND, "no delivery due");
+	token[STORE_LEASE_TOKEN_LEN] = 0;
 	return 0;
+}
+
+static int claim_fn(sqlite3 *db, void *ctx)
+{
+	struct claim_ctx *x = ctx;
+	const struct store_claim *c = x->c;
+	int64_t id = 0;
+	int64_t probe = c->probe_after ? (int64_t)c->probe_after : INT64_MAX;
+	TRY(store_sq_int(db, "delivery claim", CLAIM_SQL,
+			 ARGS(A_INT(c->now_ms), A_INT(c->per_host), A_INT(probe)), &id, &x->found));
+	if (!x->found)
+		return 0;
+	struct store_lease *l = x->lease;
+	memset(l, 0, sizeof *l);
+	TRY(new_token(l->token));
+	l->id = id;
+	l->until_ms = c->now_ms + c->lease_ms;
+	TRY(store_sq_exec(db, "delivery claim",
+			  "UPDATE deliveries SET lease = ?2, lease_until = ?3 WHERE id = ?1;",
+			  ARGS(A_INT(id), A_TEXT(l->token), A_INT(l->until_ms)), NULL));
+	return store_sq_row(db, "delivery claim",
+			    "SELECT " DLV_COLS ", o.body" DLV_FROM " WHERE d.id = ?1;",
+			    ARGS(A_INT(id)), dlv_body_row, x->out, NULL);
+}
+
+int store_sq_delivery_claim(struct store *st, const struct store_claim *c,
+			    struct store_delivery *out, struct store_lease *lease)
+{
+	struct claim_ctx x = { c, out, lease, false };
+	TRY(store_sq_write_tx(st, claim_fn, &x));
+	ENSURE(x.found, AIM_ERR_NOTFOUND, "no delivery due");
+	return 0;
+}
+
+/* Why a statement on a leased row (WHERE id = ?1 AND lease = ?2 AND state = 0)
+ * changed nothing. */
+static int lease_failure(sqlite3 *db, const struct store_lease *l)
+{
+	int64_t state = 0;
+	bool found = false;
+	TRY(store_sq_int(db, "delivery lease", "SELECT state FROM deliveries WHERE id = ?1;",
+			 ARGS(A_INT(l->id)), &state, &found));
+	ENSURE(found, AIM_ERR_NOTFOUND, "no delivery %lld", (long long)l->id);
+	ENSURE(state == STORE_DLV_PENDING, AIM_ERR_STATE, "delivery %lld is not pending",
+	       (long long)l->id);
+	return aim_fail(AIM_ERR_CONFLICT, "delivery %lld: the lease is stale (claimed again)",
+			(long long)l->id);
+}
+
+/* One statement on a leased row, ?1 = the row, ?2 = the lease token. */
+struct lease_op {
+	const struct store_lease *lease;
+	const char *what, *sql;
+	struct sq_args a;
+};
+
+static int lease_op_fn(sqlite3 *db, void *ctx)
+{
+	struct lease_op *op = ctx;
+	struct sq_done d;
+	TRY(store_sq_exec(db, op->what, op->sql, op->a, &d));
+	if (d.changes == 0)
+		return lease_failure(db, op->lease);
+	return 0;
+}
+
+#define LEASED " WHERE id = ?1 AND lease = ?2 AND state = 0;"
+
+int store_sq_delivery_renew(struct store *st, struct store_lease *lease, int64_t until_ms)
+{
+	struct lease_op op = { lease, "delivery renew",
+			       "UPDATE deliveries SET lease_until = ?3" LEASED,
+			       ARGS(A_INT(lease->id), A_TEXT(lease->token), A_INT(until_ms)) };
+	TRY(store_sq_write_tx(st, lease_op_fn, &op));
+	lease->until_ms = until_ms;
+	return 0;
+}
+
+int store_sq_delivery_release(struct store *st, const struct store_lease *lease)
+{
+	struct lease_op op = { lease, "delivery release",
+			       "UPDATE deliveries SET lease = NULL, lease_until = 0" LEASED,
+			       ARGS(A_INT(lease->id), A_TEXT(lease->token)) };
+	return store_sq_write_tx(st, lease_op_fn, &op);
 }
 
 int store_sq_delivery_earliest(struct store *st, int64_t *next_ms)
@@ -136,28 +223,29 @@ int store_sq_delivery_earliest(struct store *st, int64_t *next_ms)
 			      NOARGS, &n, NULL));
 	if (n == 0)
 		return aim_fail(AIM_ERR_NOTFOUND, "no pending delivery");
-	TRY(store_sq_read_int(st, "count", "SELECT MIN(next_at) FROM deliveries WHERE state = 0;",
+	TRY(store_sq_read_int(st, "count",
+			      "SELECT MIN(MAX(next_at, lease_until)) FROM deliveries WHERE state = 0;",
 			      NOARGS, &v, NULL));
 	*next_ms = v;
 	return 0;
 }
 
-int store_sq_delivery_finish(struct store *st, int64_t id, const struct store_delivery_update *u)
+int store_sq_delivery_finish(struct store *st, const struct store_lease *lease,
+			     const struct store_delivery_update *u)
 {
-	struct sq_done d;
-	TRY(store_sq_write(st, "delivery finish",
-			   "UPDATE deliveries SET state = ?2, attempts = ?3, next_at = ?4,"
-			   " last_status = ?5, last_error = ?6, updated = ?7"
-			   " WHERE id = ?1 AND state = 0;",
-			   ARGS(A_INT(id), A_INT(u->state), A_INT(u->attempts), A_INT(u->next_ms),
-				A_INT(u->last_status), A_TEXT(u->last_error), A_INT(aim_now_ms())),
-			   &d));
-	ENSURE(d.changes == 1, AIM_ERR_STATE, "delivery %lld is not pending", (long long)id);
-	return 0;
+	struct lease_op op = {
+		lease, "delivery finish",
+		"UPDATE deliveries SET state = ?3, attempts = ?4, next_at = ?5, last_status = ?6,"
+		" last_error = ?7, updated = ?8, lease = NULL, lease_until = 0" LEASED,
+		ARGS(A_INT(lease->id), A_TEXT(lease->token), A_INT(u->state), A_INT(u->attempts),
+		     A_INT(u->next_ms), A_INT(u->last_status), A_TEXT(u->last_error),
+		     A_INT(aim_now_ms()))
+	};
+	return store_sq_write_tx(st, lease_op_fn, &op);
 }
 
 struct resolve_ctx {
-	int64_t id;
+	const struct store_lease *lease;
 	const char *inbox, *host;
 	bool merged;
 };
@@ -165,44 +253,84 @@ struct resolve_ctx {
 static int resolve_fn(sqlite3 *db, void *ctx)
 {
 	struct resolve_ctx *r = ctx;
+	const struct store_lease *l = r->lease;
 	int64_t dup = 0;
 	TRY(store_sq_int(db, "delivery resolve",
 			 "SELECT EXISTS (SELECT 1 FROM deliveries o JOIN deliveries d"
 			 " ON d.outgoing_id = o.outgoing_id WHERE d.id = ?1 AND o.inbox = ?2);",
-			 ARGS(A_INT(r->id), A_TEXT(r->inbox)), &dup, NULL));
+			 ARGS(A_INT(l->id), A_TEXT(r->inbox)), &dup, NULL));
+	struct lease_op op = { l, "delivery merge", "DELETE FROM deliveries" LEASED,
+			       ARGS(A_INT(l->id), A_TEXT(l->token)) };
 	if (dup) {
-		TRY(store_sq_exec(db, "delivery merge",
-				  "DELETE FROM deliveries WHERE id = ?1 AND state = 0;",
-				  ARGS(A_INT(r->id)), NULL));
+		TRY(lease_op_fn(db, &op));
 		r->merged = true;
 		return 0;
 	}
-	struct sq_done d;
-	TRY(store_sq_exec(db, "delivery resolve",
-			  "UPDATE deliveries SET inbox = ?2, host = ?3, updated = ?4"
-			  " WHERE id = ?1 AND state = 0;",
-			  ARGS(A_INT(r->id), A_TEXT(r->inbox), A_TEXT(r->host), A_INT(aim_now_ms())),
-			  &d));
-	ENSURE(d.changes == 1, AIM_ERR_STATE, "delivery %lld is not pending", (long long)r->id);
-	return 0;
+	op.what = "delivery resolve";
+	op.sql = "UPDATE deliveries SET inbox = ?3, host = ?4, updated = ?5" LEASED;
+	op.a = ARGS(A_INT(l->id), A_TEXT(l->token), A_TEXT(r->inbox), A_TEXT(r->host),
+		    A_INT(aim_now_ms()));
+	return lease_op_fn(db, &op);
 }
 
-int store_sq_delivery_resolve(struct store *st, int64_t id, const char *inbox, const char *host,
-			      bool *merged)
+int store_sq_delivery_resolve(struct store *st, const struct store_lease *lease,
+			      const char *inbox, const char *host, bool *merged)
 {
-	struct resolve_ctx r = { id, inbox, host, false };
+	struct resolve_ctx r = { lease, inbox, host, false };
 	int rc = store_sq_write_tx(st, resolve_fn, &r);
 	if (rc == 0 && merged)
 		*merged = r.merged;
 	return rc;
 }
 
+struct defer_ctx {
+	const char *host;
+	int64_t until;
+};
+
+static int defer_fn(sqlite3 *db, void *ctx)
+{
+	struct defer_ctx *d = ctx;
+	TRY(store_sq_exec(db, "delivery defer",
+			  "UPDATE deliveries SET next_at = ?2 WHERE host = ?1 AND state = 0"
+			  " AND next_at < ?2;",
+			  ARGS(A_TEXT(d->host), A_INT(d->until)), NULL));
+	return store_sq_exec(db, "delivery defer",
+			     "INSERT INTO delivery_hosts(host, scheme, updated, open_until)"
+			     " VALUES (?1, 0, ?3, ?2)"
+			     " ON CONFLICT(host) DO UPDATE SET open_until = MAX(open_until, ?2);",
+			     ARGS(A_TEXT(d->host), A_INT(d->until), A_INT(aim_now_ms())), NULL);
+}
+
 int store_sq_delivery_defer_host(struct store *st, const char *host, int64_t until_ms)
 {
-	return store_sq_write(st, "delivery defer",
-			      "UPDATE deliveries SET next_at = ?2 WHERE host = ?1 AND state = 0"
-			      " AND next_at < ?2;",
-			      ARGS(A_TEXT(host), A_INT(until_ms)), NULL);
+	struct defer_ctx d = { host, until_ms };
+	return store_sq_write_tx(st, defer_fn, &d);
+}
+
+int store_sq_host_failure(struct store *st, const char *host, bool failed, int64_t now_ms,
+			  unsigned *failures)
+{
+	if (!failed) {
+		*failures = 0;
+		return store_sq_write(st, "host failures",
+				      "UPDATE delivery_hosts SET failures = 0, open_until = 0"
+				      " WHERE host = ?1 AND (failures <> 0 OR open_until <> 0);",
+				      ARGS(A_TEXT(host)), NULL);
+	}
+	struct sq *s = SQ(st);
+	int64_t n = 0;
+	pthread_mutex_lock(&s->wlock);
+	int rc = store_sq_int(s->w, "host failures",
+			      "INSERT INTO delivery_hosts(host, scheme, updated, failures)"
+			      " VALUES (?1, 0, ?2, 1)"
+			      " ON CONFLICT(host) DO UPDATE SET failures = failures + 1"
+			      " RETURNING failures;",
+			      ARGS(A_TEXT(host), A_INT(now_ms)), &n, NULL);
+	pthread_mutex_unlock(&s->wlock);
+	TRY(rc);
+	*failures = (unsigned)n;
+	return 0;
 }
 
 struct list_ctx {

@@ -188,14 +188,18 @@ int store_sq_keypackage_count(struct store *st, int64_t owner, int64_t viewer, i
 /* Inside the caller's write transaction. */
 int store_sq_enqueue_tx(sqlite3 *db, const struct store_outgoing *o);
 int store_sq_delivery_enqueue(struct store *st, const struct store_outgoing *o);
-int store_sq_delivery_next(struct store *st, int64_t now_ms, const int64_t *skip_ids,
-			   size_t n_skip, const char *const *skip_hosts, size_t n_hosts,
-			   struct store_delivery *out);
+int store_sq_delivery_claim(struct store *st, const struct store_claim *c,
+			    struct store_delivery *out, struct store_lease *lease);
+int store_sq_delivery_renew(struct store *st, struct store_lease *lease, int64_t until_ms);
+int store_sq_delivery_release(struct store *st, const struct store_lease *lease);
 int store_sq_delivery_earliest(struct store *st, int64_t *next_ms);
-int store_sq_delivery_finish(struct store *st, int64_t id, const struct store_delivery_update *u);
-int store_sq_delivery_resolve(struct store *st, int64_t id, const char *inbox, const char *host,
-			      bool *merged);
+int store_sq_delivery_finish(struct store *st, const struct store_lease *lease,
+			     const struct store_delivery_update *u);
+int store_sq_delivery_resolve(struct store *st, const struct store_lease *lease,
+			      const char *inbox, const char *host, bool *merged);
 int store_sq_delivery_defer_host(struct store *st, const char *host, int64_t until_ms);
+int store_sq_host_failure(struct store *st, const char *host, bool failed, int64_t now_ms,
+			  unsigned *failures);
 int store_sq_delivery_list(struct store *st, store_delivery_fn fn, void *ctx);
 int store_sq_host_scheme_get(struct store *st, const char *host, int *scheme);
 int store_sq_host_scheme_set(struct store *st, const char *host, int scheme);

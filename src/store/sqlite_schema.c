@@ -76,6 +76,13 @@ static const char *const migrations[] = {
 	 * per-recipient order of deliveries */
 	("CREATE INDEX deliveries_pending_inbox ON deliveries(inbox, id) WHERE state = 0;"
 	 "CREATE INDEX deliveries_pending_actor ON deliveries(actor, id) WHERE state = 0;"),
+	/* 5: delivery rows are claimed with a lease (several processes share one
+	 * queue); the circuit breaker of each host lives beside its scheme */
+	("ALTER TABLE deliveries ADD COLUMN lease TEXT;"
+	 "ALTER TABLE deliveries ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;"
+	 "CREATE INDEX deliveries_leased ON deliveries(host, lease_until) WHERE state = 0;"
+	 "ALTER TABLE delivery_hosts ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;"
+	 "ALTER TABLE delivery_hosts ADD COLUMN open_until INTEGER NOT NULL DEFAULT 0;"),
 };
 
 int store_sqlite_latest_version(void)

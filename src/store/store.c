@@ -223,11 +223,24 @@ int store_delivery_enqueue(struct store *st, const struct store_outgoing *o)
 	return st->ops->delivery_enqueue(st, o);
 }
 
-int store_delivery_next(struct store *st, int64_t now_ms, const int64_t *skip_ids, size_t n_skip,
-			const char *const *skip_hosts, size_t n_hosts, struct store_delivery *out)
+int store_delivery_claim(struct store *st, const struct store_claim *c, struct store_delivery *out,
+			 struct store_lease *lease)
 {
-	ENSURE(n_skip <= 256 && n_hosts <= 256, AIM_ERR_INVALID, "too many exclusions");
-	return st->ops->delivery_next(st, now_ms, skip_ids, n_skip, skip_hosts, n_hosts, out);
+	ENSURE(c && c->lease_ms >= 1 && c->per_host >= 1 && out && lease, AIM_ERR_INVALID,
+	       "bad delivery claim");
+	return st->ops->delivery_claim(st, c, out, lease);
+}
+
+int store_delivery_renew(struct store *st, struct store_lease *lease, int64_t until_ms)
+{
+	ENSURE(lease && lease->id > 0, AIM_ERR_INVALID, "no lease");
+	return st->ops->delivery_renew(st, lease, until_ms);
+}
+
+int store_delivery_release(struct store *st, const struct store_lease *lease)
+{
+	ENSURE(lease && lease->id > 0, AIM_ERR_INVALID, "no lease");
+	return st->ops->delivery_release(st, lease);
 }
 
 int store_delivery_earliest(struct store *st, int64_t *next_ms)
@@ -235,18 +248,21 @@ int store_delivery_earliest(struct store *st, int64_t *next_ms)
 	return st->ops->delivery_earliest(st, next_ms);
 }
 
-int store_delivery_finish(struct store *st, int64_t id, const struct store_delivery_update *u)
+int store_delivery_finish(struct store *st, const struct store_lease *lease,
+			  const struct store_delivery_update *u)
 {
+	ENSURE(lease && lease->id > 0, AIM_ERR_INVALID, "no lease");
 	ENSURE(u && u->state >= STORE_DLV_PENDING && u->state <= STORE_DLV_EXPIRED,
 	       AIM_ERR_INVALID, "bad delivery state");
-	return st->ops->delivery_finish(st, id, u);
+	return st->ops->delivery_finish(st, lease, u);
 }
 
-int store_delivery_resolve(struct store *st, int64_t id, const char *inbox, const char *host,
-			   bool *merged)
+int store_delivery_resolve(struct store *st, const struct store_lease *lease, const char *inbox,
+			   const char *host, bool *merged)
 {
+	ENSURE(lease && lease->id > 0, AIM_ERR_INVALID, "no lease");
 	ENSURE(inbox && host, AIM_ERR_INVALID, "resolve needs an inbox and its host");
-	return st->ops->delivery_resolve(st, id, inbox, host, merged);
+	return st->ops->delivery_resolve(st, lease, inbox, host, merged);
 }
 
 int store_delivery_defer_host(struct store *st, const char *host, int64_t until_ms)
@@ -257,6 +273,17 @@ int store_delivery_defer_host(struct store *st, const char *host, int64_t until_
 int store_delivery_list(struct store *st, store_delivery_fn fn, void *ctx)
 {
 	return st->ops->delivery_list(st, fn, ctx);
+}
+
+int store_host_failure(struct store *st, const char *host, bool failed, int64_t now_ms,
+		       unsigned *failures)
+{
+	ENSURE(host, AIM_ERR_INVALID, "no host");
+	unsigned n = 0;
+	int rc = st->ops->host_failure(st, host, failed, now_ms, &n);
+	if (failures)
+		*failures = n;
+	return rc;
 }
 
 int store_host_scheme_get(struct store *st, const char *host, int *scheme)

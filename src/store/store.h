@@ -105,6 +105,25 @@ struct store_range {
  * delivery row per distinct target inbox. A row may instead name a remote
  * actor whose inbox the delivery workers resolve first. Rows move from
  * pending to exactly one final state; times are milliseconds since the epoch.
+ *
+ * Workers take rows with a lease, so that several processes can share one
+ * queue: store_delivery_claim hands out a due row with a lease (a random
+ * token and an end time) and no other claim gets that row while the lease
+ * lives. Only the holder of the lease records the attempt
+ * (store_delivery_finish), resolves the row or gives it back; a lease the
+ * row no longer carries (it ran out and someone else claimed the row, or
+ * the row was finished) is stale: those calls fail with AIM_ERR_CONFLICT
+ * and change nothing. A holder renews its leases while it works; a lease
+ * that ran out (its holder died) makes the row claimable again. What the
+ * claim guarantees, across every process:
+ *   - per recipient (inbox or actor), one signer's deliveries go out in
+ *     order: a row is not claimed while an older pending row of the same
+ *     signer to the same recipient exists, leased or not (an Undo never
+ *     overtakes its Follow);
+ *   - a host has at most `per_host` live leases, and one while its circuit
+ *     is half-open (`probe_after` failures in a row, store_host_failure);
+ *   - a host whose circuit is open (store_delivery_defer_host) gets none
+ *     until then.
  */
 enum store_delivery_state {
 	STORE_DLV_PENDING = 0,
@@ -139,7 +158,7 @@ struct store_delivery {
 	char *host;                  /* owned */
 	bool personal;
 	int64_t signer;
-	char *body;                  /* owned; filled by store_delivery_next only */
+	char *body;                  /* owned; filled by store_delivery_claim only */
 	int state;                   /* enum store_delivery_state */
 	int attempts;
 	int64_t created_ms, next_ms, updated_ms;
@@ -158,6 +177,24 @@ struct store_delivery_update {
 };
 
 typedef int (*store_delivery_fn)(void *ctx, const struct store_delivery *d);
+
+#define STORE_LEASE_TOKEN_LEN 32
+
+/* A claim on one delivery row. */
+struct store_lease {
+	int64_t id;                  /* the delivery row */
+	char token[STORE_LEASE_TOKEN_LEN + 1]; /* random hex: names the claim */
+	int64_t until_ms;            /* when it runs out unless renewed */
+};
+
+/* What a claim may take. */
+struct store_claim {
+	int64_t now_ms;
+	int64_t lease_ms;            /* the lease's length (>= 1) */
+	unsigned per_host;           /* live leases per host, every holder counted (>= 1) */
+	unsigned probe_after;        /* failures in a row after which a host takes one
+					lease at a time (half-open circuit); 0: never */
+};
 
 /* ---- Federation: inbound ----------------------------------------------------- */
 
@@ -271,14 +308,18 @@ struct store_ops {
 
 	/* delivery queue (federation: outbound) */
 	int (*delivery_enqueue)(struct store *st, const struct store_outgoing *o);
-	int (*delivery_next)(struct store *st, int64_t now_ms, const int64_t *skip_ids,
-			     size_t n_skip, const char *const *skip_hosts, size_t n_hosts,
-			     struct store_delivery *out);
+	int (*delivery_claim)(struct store *st, const struct store_claim *c,
+			      struct store_delivery *out, struct store_lease *lease);
+	int (*delivery_renew)(struct store *st, struct store_lease *lease, int64_t until_ms);
+	int (*delivery_release)(struct store *st, const struct store_lease *lease);
 	int (*delivery_earliest)(struct store *st, int64_t *next_ms);
-	int (*delivery_finish)(struct store *st, int64_t id, const struct store_delivery_update *u);
-	int (*delivery_resolve)(struct store *st, int64_t id, const char *inbox, const char *host,
-				bool *merged);
+	int (*delivery_finish)(struct store *st, const struct store_lease *lease,
+			       const struct store_delivery_update *u);
+	int (*delivery_resolve)(struct store *st, const struct store_lease *lease, const char *inbox,
+				const char *host, bool *merged);
 	int (*delivery_defer_host)(struct store *st, const char *host, int64_t until_ms);
+	int (*host_failure)(struct store *st, const char *host, bool failed, int64_t now_ms,
+			    unsigned *failures);
 	int (*delivery_list)(struct store *st, store_delivery_fn fn, void *ctx);
 	int (*host_scheme_get)(struct store *st, const char *host, int *scheme);
 	int (*host_scheme_set)(struct store *st, const char *host, int scheme);
@@ -391,23 +432,35 @@ int store_keypackage_count(struct store *st, int64_t owner, int64_t viewer,
 /* Enqueues deliveries of an activity not stored with store_activity_add
  * (store_new_activity.outgoing enqueues in that transaction instead). */
 int store_delivery_enqueue(struct store *st, const struct store_outgoing *o) AIM_WARN_UNUSED;
-/* The pending delivery due first (next_ms <= now_ms), skipping the given
- * ids and hosts (in flight here), with its body. AIM_ERR_NOTFOUND if none. */
-int store_delivery_next(struct store *st, int64_t now_ms, const int64_t *skip_ids, size_t n_skip,
-			const char *const *skip_hosts, size_t n_hosts,
-			struct store_delivery *out) AIM_WARN_UNUSED;
-/* When the earliest pending delivery is due; AIM_ERR_NOTFOUND if none. */
+/* Claims the pending row due first (next_ms <= now_ms, no live lease, its
+ * recipient's older rows gone, its host under its limits: see above), with
+ * its body, under a new lease of c->lease_ms. AIM_ERR_NOTFOUND if none. */
+int store_delivery_claim(struct store *st, const struct store_claim *c, struct store_delivery *out,
+			 struct store_lease *lease) AIM_WARN_UNUSED;
+/* Extends a live lease to until_ms (lease->until_ms follows). */
+int store_delivery_renew(struct store *st, struct store_lease *lease,
+			 int64_t until_ms) AIM_WARN_UNUSED;
+/* Gives the row back without an attempt (shutdown): claimable again now. */
+int store_delivery_release(struct store *st, const struct store_lease *lease) AIM_WARN_UNUSED;
+/* When the earliest pending delivery may be claimed (due, and its lease
+ * ended); AIM_ERR_NOTFOUND if none. */
 int store_delivery_earliest(struct store *st, int64_t *next_ms) AIM_WARN_UNUSED;
-/* Records an attempt's outcome (a pending row only: AIM_ERR_STATE once final). */
-int store_delivery_finish(struct store *st, int64_t id,
+/* Records an attempt's outcome and ends the lease. */
+int store_delivery_finish(struct store *st, const struct store_lease *lease,
 			  const struct store_delivery_update *u) AIM_WARN_UNUSED;
-/* Sets the inbox of an actor row. If the same activity already has a row for
- * that inbox the actor row is removed instead (*merged = true): one POST per
- * inbox. */
-int store_delivery_resolve(struct store *st, int64_t id, const char *inbox, const char *host,
-			   bool *merged) AIM_WARN_UNUSED;
-/* Pushes every pending delivery to host to at least until_ms (circuit open). */
+/* Sets the inbox of a leased actor row. If the same activity already has a
+ * row for that inbox the actor row is removed instead (*merged = true): one
+ * POST per inbox. */
+int store_delivery_resolve(struct store *st, const struct store_lease *lease, const char *inbox,
+			   const char *host, bool *merged) AIM_WARN_UNUSED;
+/* Opens host's circuit until until_ms: no claim gets its rows before, and
+ * every pending one is pushed to at least until_ms. */
 int store_delivery_defer_host(struct store *st, const char *host, int64_t until_ms) AIM_WARN_UNUSED;
+/* Counts an attempt to host: a failure adds one to its failures in a row
+ * (*failures = the count, NULL: not wanted), a success sets them to 0 and
+ * closes its circuit. */
+int store_host_failure(struct store *st, const char *host, bool failed, int64_t now_ms,
+		       unsigned *failures) AIM_WARN_UNUSED;
 /* Calls fn for every delivery, oldest first (body not filled); stops at the
  * first non-zero return and returns it. */
 int store_delivery_list(struct store *st, store_delivery_fn fn, void *ctx) AIM_WARN_UNUSED;

@@ -1,11 +1,14 @@
 /* Unit tests of the outbound delivery queue: the retry policy (status
  * classes, backoff bounds and jitter, Retry-After, expiry) and the store's
  * queue (enqueue in the activity's transaction, duplicates collapsed,
- * claiming with skips, final states, actor resolution merging into an
- * existing inbox, per-host deferral, remembered signature scheme, reopen). */
+ * claiming under a lease, stale leases, expiry, order per recipient and
+ * per-host limits across store handles, two threads racing for rows, final
+ * states, actor resolution merging into an existing inbox, per-host
+ * deferral, remembered signature scheme, reopen). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +240,15 @@ static void test_enqueue_with_activity(void **state)
 	clear(&c);
 }
 
+/* A claim at now_ms with a lease of lease_ms and per_host live leases per host. */
+static int claim_at(struct store *st, int64_t now_ms, int64_t lease_ms, unsigned per_host,
+		    struct store_delivery *d, struct store_lease *l)
+{
+	struct store_claim c = { .now_ms = now_ms, .lease_ms = lease_ms, .per_host = per_host,
+				 .probe_after = 3 };
+	return store_delivery_claim(st, &c, d, l);
+}
+
 static void test_claim_finish_resolve(void **state)
 {
 	struct fx *f = *state;
@@ -247,37 +259,39 @@ static void test_claim_finish_resolve(void **state)
 	};
 	add_activity(f, "https://a.test/activities/2", v, AIM_ARRAY_LEN(v), 1000);
 	struct store_delivery d;
+	struct store_lease first, l, second;
 	/* nothing due before its time */
-	assert_int_equal(store_delivery_next(f->st, 999, NULL, 0, NULL, 0, &d), -1);
+	assert_int_equal(claim_at(f->st, 999, 60000, 2, &d, &l), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
 	int64_t e = 0;
 	assert_int_equal(store_delivery_earliest(f->st, &e), 0);
 	assert_int_equal(e, 1000);
-	/* claim the first, skip it and its host */
-	assert_int_equal(store_delivery_next(f->st, 1000, NULL, 0, NULL, 0, &d), 0);
+	/* claim the first; with one lease per host, b.test is full */
+	assert_int_equal(claim_at(f->st, 1000, 60000, 1, &d, &first), 0);
 	assert_string_equal(d.inbox, "https://b.test/inbox");
 	assert_string_equal(d.body, "{\"id\":1}");
-	int64_t first = d.id;
+	assert_int_equal(first.id, d.id);
+	assert_int_equal(strlen(first.token), STORE_LEASE_TOKEN_LEN);
+	assert_int_equal(first.until_ms, 61000);
 	store_delivery_clear(&d);
-	const char *skip_host[] = { "b.test" };
-	assert_int_equal(store_delivery_next(f->st, 1000, &first, 1, skip_host, 1, &d), 0);
+	assert_int_equal(claim_at(f->st, 1000, 60000, 1, &d, &l), 0);
 	assert_string_equal(d.host, "c.test");
 	store_delivery_clear(&d);
+	assert_int_equal(store_delivery_release(f->st, &l), 0);
 	/* x on b.test resolves to the shared inbox already targeted: merged */
-	assert_int_equal(store_delivery_next(f->st, 1000, &first, 1, NULL, 0, &d), 0);
+	assert_int_equal(claim_at(f->st, 1000, 60000, 2, &d, &l), 0);
 	assert_string_equal(d.actor, "https://b.test/users/x");
 	bool merged = false;
-	assert_int_equal(store_delivery_resolve(f->st, d.id, "https://b.test/inbox", "b.test",
+	assert_int_equal(store_delivery_resolve(f->st, &l, "https://b.test/inbox", "b.test",
 						&merged), 0);
 	assert_true(merged);
 	store_delivery_clear(&d);
 	/* y resolves to its own inbox */
-	assert_int_equal(store_delivery_next(f->st, 1000, &first, 1, NULL, 0, &d), 0);
+	assert_int_equal(claim_at(f->st, 1000, 60000, 2, &d, &second), 0);
 	assert_string_equal(d.actor, "https://c.test/users/y");
-	assert_int_equal(store_delivery_resolve(f->st, d.id, "https://c.test/users/y/inbox", "c.test",
-						&merged), 0);
+	assert_int_equal(store_delivery_resolve(f->st, &second, "https://c.test/users/y/inbox",
+						"c.test", &merged), 0);
 	assert_false(merged);
-	int64_t second = d.id;
 	store_delivery_clear(&d);
 	struct collect c = { 0 };
 	list(f->st, &c);
@@ -288,28 +302,28 @@ static void test_claim_finish_resolve(void **state)
 	/* outcomes: delivered is final */
 	struct store_delivery_update u = { .state = STORE_DLV_DELIVERED, .attempts = 1,
 					   .next_ms = 1000, .last_status = 202 };
-	assert_int_equal(store_delivery_finish(f->st, first, &u), 0);
-	assert_int_equal(store_delivery_finish(f->st, first, &u), -1);
+	assert_int_equal(store_delivery_finish(f->st, &first, &u), 0);
+	assert_int_equal(store_delivery_finish(f->st, &first, &u), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_STATE);
 	/* a retry reschedules */
 	u = (struct store_delivery_update){ .state = STORE_DLV_PENDING, .attempts = 1,
 					    .next_ms = 5000, .last_status = 503,
 					    .last_error = "busy" };
-	assert_int_equal(store_delivery_finish(f->st, second, &u), 0);
-	assert_int_equal(store_delivery_next(f->st, 4999, NULL, 0, NULL, 0, &d), -1);
+	assert_int_equal(store_delivery_finish(f->st, &second, &u), 0);
+	assert_int_equal(claim_at(f->st, 4999, 60000, 2, &d, &l), -1);
 	assert_int_equal(store_delivery_earliest(f->st, &e), 0);
 	assert_int_equal(e, 5000);
 	/* an open circuit pushes the host's rows back */
 	assert_int_equal(store_delivery_defer_host(f->st, "c.test", 9000), 0);
-	assert_int_equal(store_delivery_next(f->st, 8999, NULL, 0, NULL, 0, &d), -1);
-	assert_int_equal(store_delivery_next(f->st, 9000, NULL, 0, NULL, 0, &d), 0);
+	assert_int_equal(claim_at(f->st, 8999, 60000, 2, &d, &l), -1);
+	assert_int_equal(claim_at(f->st, 9000, 60000, 2, &d, &second), 0);
 	assert_int_equal(d.attempts, 1);
 	assert_int_equal(d.last_status, 503);
 	assert_string_equal(d.last_error, "busy");
 	store_delivery_clear(&d);
 	u = (struct store_delivery_update){ .state = STORE_DLV_EXPIRED, .attempts = 2,
 					    .next_ms = 9000 };
-	assert_int_equal(store_delivery_finish(f->st, second, &u), 0);
+	assert_int_equal(store_delivery_finish(f->st, &second, &u), 0);
 	assert_int_equal(store_delivery_earliest(f->st, &e), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
 
@@ -323,6 +337,231 @@ static void test_claim_finish_resolve(void **state)
 	assert_int_equal(c.v[1].state, STORE_DLV_EXPIRED);
 	assert_string_equal(store_delivery_state_name(c.v[1].state), "expired");
 	clear(&c);
+}
+
+/* A lease keeps the row to its holder; once it runs out the row is claimable
+ * again, and the old holder's calls fail with AIM_ERR_CONFLICT, changing
+ * nothing. */
+static void test_lease_stale_and_expiry(void **state)
+{
+	struct fx *f = *state;
+	const struct store_new_delivery v[] = {
+		{ .inbox = "https://b.test/inbox", .host = "b.test" },
+	};
+	add_activity(f, "https://a.test/activities/l", v, 1, 1000);
+	struct store_delivery d;
+	struct store_lease l1, l2, other;
+	assert_int_equal(claim_at(f->st, 1000, 500, 8, &d, &l1), 0);
+	store_delivery_clear(&d);
+	/* held: not claimable while the lease lives */
+	assert_int_equal(claim_at(f->st, 1000, 500, 8, &d, &other), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
+	assert_int_equal(claim_at(f->st, 1499, 500, 8, &d, &other), -1);
+	int64_t e = 0;
+	assert_int_equal(store_delivery_earliest(f->st, &e), 0);
+	assert_int_equal(e, 1500);
+	/* renewed: still held past the first end */
+	assert_int_equal(store_delivery_renew(f->st, &l1, 2000), 0);
+	assert_int_equal(l1.until_ms, 2000);
+	assert_int_equal(claim_at(f->st, 1600, 500, 8, &d, &other), -1);
+	/* ran out: claimed again under another token */
+	assert_int_equal(claim_at(f->st, 2000, 500, 8, &d, &l2), 0);
+	assert_int_equal(l2.id, l1.id);
+	assert_string_not_equal(l2.token, l1.token);
+	assert_int_equal(d.attempts, 0);
+	store_delivery_clear(&d);
+	/* the first holder's lease is stale */
+	struct store_delivery_update u = { .state = STORE_DLV_DELIVERED, .attempts = 1,
+					   .next_ms = 2000, .last_status = 202 };
+	assert_int_equal(store_delivery_finish(f->st, &l1, &u), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_CONFLICT);
+	bool merged = false;
+	assert_int_equal(store_delivery_resolve(f->st, &l1, "https://b.test/x", "b.test", &merged),
+			 -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_CONFLICT);
+	assert_int_equal(store_delivery_renew(f->st, &l1, 9000), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_CONFLICT);
+	assert_int_equal(store_delivery_release(f->st, &l1), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_CONFLICT);
+	struct collect c = { 0 };
+	list(f->st, &c);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.v[0].state, STORE_DLV_PENDING);
+	assert_int_equal(c.v[0].attempts, 0);
+	assert_int_equal(c.v[0].last_status, 0);
+	assert_string_equal(c.v[0].inbox, "https://b.test/inbox");
+	/* and still held by the second */
+	assert_int_equal(claim_at(f->st, 2100, 500, 8, &d, &other), -1);
+	assert_int_equal(store_delivery_finish(f->st, &l2, &u), 0);
+	list(f->st, &c);
+	assert_int_equal(c.v[0].state, STORE_DLV_DELIVERED);
+	clear(&c);
+	/* a lease on no row at all */
+	struct store_lease none = { .id = 999, .token = "x" };
+	assert_int_equal(store_delivery_finish(f->st, &none, &u), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
+	/* given back: claimable at once */
+	add_activity(f, "https://a.test/activities/l2", v, 1, 3000);
+	assert_int_equal(claim_at(f->st, 3000, 60000, 8, &d, &l1), 0);
+	store_delivery_clear(&d);
+	assert_int_equal(store_delivery_release(f->st, &l1), 0);
+	assert_int_equal(claim_at(f->st, 3000, 60000, 8, &d, &l2), 0);
+	assert_int_equal(l2.id, l1.id);
+	store_delivery_clear(&d);
+}
+
+/* Per recipient, one signer's deliveries go out in order, across store
+ * handles (processes) sharing the queue: the Undo waits while the Follow is
+ * pending, leased or not. */
+static void test_claim_order(void **state)
+{
+	struct fx *f = *state;
+	const struct store_new_delivery v[] = {
+		{ .actor = "https://b.test/users/bea", .host = "b.test" },
+	};
+	add_activity(f, "https://a.test/follow", v, 1, 1000);
+	add_activity(f, "https://a.test/undo", v, 1, 1000);
+	struct store *other;
+	assert_int_equal(store_open_sqlite(f->path, &other), 0);
+	struct store_delivery d;
+	struct store_lease follow, l;
+	assert_int_equal(claim_at(f->st, 1000, 500, 8, &d, &follow), 0);
+	assert_string_equal(d.activity_id, "https://a.test/follow");
+	store_delivery_clear(&d);
+	/* the Follow is in flight: the Undo waits, in this process and another */
+	assert_int_equal(claim_at(f->st, 1000, 500, 8, &d, &l), -1);
+	assert_int_equal(claim_at(other, 1000, 500, 8, &d, &l), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
+	/* its holder died: the Follow, not the Undo, is claimed again */
+	assert_int_equal(claim_at(other, 1500, 500, 8, &d, &follow), 0);
+	assert_string_equal(d.activity_id, "https://a.test/follow");
+	store_delivery_clear(&d);
+	/* the Follow is retried later: the Undo still waits */
+	struct store_delivery_update u = { .state = STORE_DLV_PENDING, .attempts = 1,
+					   .next_ms = 4000, .last_status = 503 };
+	assert_int_equal(store_delivery_finish(other, &follow, &u), 0);
+	assert_int_equal(claim_at(f->st, 2000, 500, 8, &d, &l), -1);
+	assert_int_equal(claim_at(f->st, 4000, 500, 8, &d, &follow), 0);
+	assert_string_equal(d.activity_id, "https://a.test/follow");
+	store_delivery_clear(&d);
+	u = (struct store_delivery_update){ .state = STORE_DLV_DELIVERED, .attempts = 2,
+					    .next_ms = 4000, .last_status = 202 };
+	assert_int_equal(store_delivery_finish(f->st, &follow, &u), 0);
+	assert_int_equal(claim_at(other, 4000, 500, 8, &d, &l), 0);
+	assert_string_equal(d.activity_id, "https://a.test/undo");
+	store_delivery_clear(&d);
+	store_close(other);
+}
+
+/* The per-host limit counts every holder's live leases; after probe_after
+ * failures in a row a host takes one at a time; an open circuit none. */
+static void test_host_limits(void **state)
+{
+	struct fx *f = *state;
+	const struct store_new_delivery v[] = {
+		{ .inbox = "https://b.test/users/1/inbox", .host = "b.test" },
+		{ .inbox = "https://b.test/users/2/inbox", .host = "b.test" },
+		{ .inbox = "https://b.test/users/3/inbox", .host = "b.test" },
+	};
+	add_activity(f, "https://a.test/activities/h", v, AIM_ARRAY_LEN(v), 1000);
+	struct store *other;
+	assert_int_equal(store_open_sqlite(f->path, &other), 0);
+	struct store_delivery d;
+	struct store_lease l1, l2, l3;
+	assert_int_equal(claim_at(f->st, 1000, 60000, 2, &d, &l1), 0);
+	store_delivery_clear(&d);
+	assert_int_equal(claim_at(other, 1000, 60000, 2, &d, &l2), 0);
+	store_delivery_clear(&d);
+	assert_int_equal(claim_at(f->st, 1000, 60000, 2, &d, &l3), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
+	/* three failures in a row (claim_at's probe_after): one at a time */
+	unsigned n = 0;
+	for (unsigned i = 1; i <= 3; i++) {
+		assert_int_equal(store_host_failure(f->st, "b.test", true, 1000, &n), 0);
+		assert_int_equal(n, i);
+	}
+	assert_int_equal(store_delivery_release(other, &l2), 0);
+	assert_int_equal(claim_at(other, 1000, 60000, 2, &d, &l2), -1);
+	assert_int_equal(store_delivery_release(f->st, &l1), 0);
+	assert_int_equal(claim_at(other, 1000, 60000, 2, &d, &l1), 0);
+	store_delivery_clear(&d);
+	assert_int_equal(claim_at(f->st, 1000, 60000, 2, &d, &l2), -1);
+	/* a success closes the circuit: the limit is per_host again */
+	assert_int_equal(store_host_failure(f->st, "b.test", false, 1000, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(claim_at(f->st, 1000, 60000, 2, &d, &l2), 0);
+	store_delivery_clear(&d);
+	/* an open circuit: not even a row enqueued afterwards goes out */
+	assert_int_equal(store_delivery_release(other, &l1), 0);
+	assert_int_equal(store_delivery_release(f->st, &l2), 0);
+	assert_int_equal(store_delivery_defer_host(f->st, "b.test", 5000), 0);
+	add_activity(f, "https://a.test/activities/h2", v, 1, 1000);
+	assert_int_equal(claim_at(f->st, 4999, 60000, 2, &d, &l1), -1);
+	assert_int_equal(claim_at(f->st, 5000, 60000, 2, &d, &l1), 0);
+	store_delivery_clear(&d);
+	/* the scheme remembered for the host is untouched */
+	int scheme = -1;
+	assert_int_equal(store_host_scheme_get(f->st, "b.test", &scheme), 0);
+	assert_int_equal(scheme, DLV_SCHEME_UNKNOWN);
+	store_close(other);
+}
+
+/* Two threads, each with its own store handle, drain one queue: every row
+ * is claimed exactly once. */
+#define RACE_ROWS 40
+
+struct racer {
+	const char *path;
+	int64_t got[RACE_ROWS];
+	size_t n;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	struct store *st;
+	if (store_open_sqlite(r->path, &st) != 0)
+		return NULL;
+	struct store_delivery d;
+	struct store_lease l;
+	struct store_delivery_update u = { .state = STORE_DLV_DELIVERED, .attempts = 1,
+					   .next_ms = 1000, .last_status = 202 };
+	while (claim_at(st, 1000, 60000, 1000, &d, &l) == 0) {
+		if (r->n < RACE_ROWS)
+			r->got[r->n++] = d.id;
+		store_delivery_clear(&d);
+		if (store_delivery_finish(st, &l, &u) != 0)
+			break;
+	}
+	store_close(st);
+	return NULL;
+}
+
+static void test_claim_race(void **state)
+{
+	struct fx *f = *state;
+	struct store_new_delivery v[RACE_ROWS];
+	char inbox[RACE_ROWS][64];
+	for (size_t i = 0; i < RACE_ROWS; i++) {
+		snprintf(inbox[i], sizeof inbox[i], "https://h%zu.test/inbox", i);
+		v[i] = (struct store_new_delivery){ .inbox = inbox[i], .host = inbox[i] + 8 };
+	}
+	add_activity(f, "https://a.test/activities/race", v, RACE_ROWS, 1000);
+	struct racer r[2] = { { .path = f->path }, { .path = f->path } };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, race, &r[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(r[0].n + r[1].n, RACE_ROWS);
+	int seen[RACE_ROWS + 1] = { 0 };
+	for (int i = 0; i < 2; i++)
+		for (size_t k = 0; k < r[i].n; k++) {
+			assert_true(r[i].got[k] >= 1 && r[i].got[k] <= RACE_ROWS);
+			seen[r[i].got[k]]++;
+		}
+	for (size_t i = 1; i <= RACE_ROWS; i++)
+		assert_int_equal(seen[i], 1);
 }
 
 static void test_host_scheme(void **state)
@@ -350,7 +589,8 @@ static void test_refusals(void **state)
 	o.signer = 0;
 	assert_int_equal(store_delivery_enqueue(f->st, &o), -1);
 	struct store_delivery_update u = { .state = 9 };
-	assert_int_equal(store_delivery_finish(f->st, 1, &u), -1);
+	struct store_lease l = { .id = 1 };
+	assert_int_equal(store_delivery_finish(f->st, &l, &u), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_INVALID);
 	struct collect c = { 0 };
 	list(f->st, &c);
@@ -366,6 +606,10 @@ int main(void)
 		cmocka_unit_test(test_outcome),
 		cmocka_unit_test_setup_teardown(test_enqueue_with_activity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claim_finish_resolve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_stale_and_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_scheme, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 	};

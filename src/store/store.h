@@ -9,14 +9,37 @@
  * and the same tests run against every back end. Nothing above this layer
  * sees SQL or a database type.
  *
- * Results follow base.h: 0 on success, -1 with AIM_ERR_NOTFOUND (no such
- * row), AIM_ERR_EXISTS (unique name or id taken), AIM_ERR_CONFLICT (lost a
- * race), AIM_ERR_STORAGE (the database failed; nothing was acknowledged), AIM_ERR_BUSY (locked: try again) or
- * AIM_ERR_INVALID (bad argument). Never HTTP statuses.
+ * What every back end guarantees (the store tests check it for each):
  *
- * Concurrency: a store may be used from many threads. Writes go through one
- * writer connection behind a mutex; reads use their own connections. A write
- * function returns only after its transaction is durable.
+ * Transactions. Each write call is one transaction: all of its changes
+ * happen or none does (store_activity_add stores the activity with the
+ * deliveries it causes; store_inbound_commit an inbound activity with its
+ * effects and its reply). Each read call sees one consistent state (a page
+ * and its has_older/has_newer flags agree). Calls may come from any number
+ * of threads, and several processes may open the same store at once: what
+ * must hold across them (one holder per delivery row, the order per
+ * recipient, a compare-and-set) is enforced here, never by the callers.
+ *
+ * Durability. A write call returns 0 only once its transaction is durable:
+ * from then on it survives a crash or a power loss. Callers acknowledge
+ * (answer 201 or 202) only after that return.
+ *
+ * Failures follow base.h (0 on success, -1 with a code; never an HTTP
+ * status). A failed write call changed nothing.
+ *   AIM_ERR_NOTFOUND     no such row.
+ *   AIM_ERR_EXISTS       a unique name or id is taken.
+ *   AIM_ERR_CONFLICT     the state the call relied on has moved: a stale
+ *                        version or lease, a lost race. Trying the same call
+ *                        again fails again; read the state again and decide.
+ *   AIM_ERR_BUSY         transient contention: the store could not get what
+ *                        it needed in time. The same call may succeed soon.
+ *   AIM_ERR_STORAGE      the database or its disk failed; nothing was written
+ *                        and nothing may be acknowledged. It may last.
+ *   AIM_ERR_STATE        the call does not apply to the row as it is (a
+ *                        delivery already final).
+ *   AIM_ERR_DENIED       the change touches what its author does not own.
+ *   AIM_ERR_INVALID      a bad argument.
+ *   AIM_ERR_UNSUPPORTED  a location or a schema this build cannot open.
  *
  * Ownership: strings returned through out-parameters are owned by the caller
  * (free() them, or the *_clear() helpers); arguments are borrowed.

@@ -8,6 +8,14 @@
  * take a connection from a small pool, so readers never wait for the writer.
  * Schema changes are numbered migrations applied in order at open
  * (sqlite_schema.c).
+ *
+ * How the contract of store.h is kept here: a write transaction starts with
+ * BEGIN IMMEDIATE, which takes the database's write lock, so writers of
+ * every process sharing the file run one after the other and a claim or a
+ * compare-and-set reads and writes with nobody in between. A connection
+ * waits up to BUSY_MS for a lock; then the call fails with AIM_ERR_BUSY. A
+ * unique key violated is AIM_ERR_EXISTS; any other SQLite failure is
+ * AIM_ERR_STORAGE.
  */
 #include "store/sqlite_int.h"
 

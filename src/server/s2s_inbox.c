@@ -1,13 +1,15 @@
 /*
- * Inbox processing: what an activity from another server changes here.
+ * Inbox processing, the shell around the inbound core (src/ap/inbound.h).
  *
- * Runs after the gate (s2s_gate.c). Checks the shape (B28), ties the
- * activity to the key's owner (A14), applies the origin rules of threats.md B
- * (B23, B24, B30), finds the local recipients, and hands the activity with
- * every change it causes to the store in one durable transaction. The
- * answer is 202 only after that commit; a commit that fails with an I/O
- * error answers 503 and stops every later acknowledgement (SIGTERM and a
- * restart are needed), so nothing is ever acknowledged that is not on disk.
+ * Runs after the gate (s2s_gate.c): parses the body, then asks the core
+ * what the activity does, answering its questions (the actor's document
+ * from the remote actor cache, local users, blocks, stored activities, an
+ * object fetched from its origin) until it decides; then turns the plan's
+ * effects into store effects and hands the activity with all of them to
+ * the store in one durable transaction. The answer is 202 only after that
+ * commit; a commit that fails with a storage error answers 503 and stops
+ * every later acknowledgement (SIGTERM and a restart are needed), so
+ * nothing is ever acknowledged that is not on disk.
  */
 #include "server/internal.h"
 #include "server/s2s.h"
@@ -17,11 +19,10 @@
 #include <string.h>
 
 #include "ap/ap.h"
+#include "ap/inbound.h"
 #include "base/url.h"
 #include "crypto/crypto.h"
 #include "server/delivery.h"
-
-#define MAX_RECIPIENTS 1024
 
 /* ---- Helpers ------------------------------------------------------------------- */
 
@@ -74,147 +75,9 @@ static void refuse_failure(struct app *a, struct http_response *r, const char *r
 	}
 }
 
-static char *norm(const char *s)
-{
-	struct aim_url u = { 0 };
-	struct aim_buf b;
-	aim_buf_init(&b, AIM_URL_MAX + 16);
-	char *out = NULL;
-	if (s && aim_url_parse(s, &u) == 0 && aim_url_format(&u, &b) == 0)
-		out = (char *)aim_buf_steal(&b, NULL);
-	aim_url_free(&u);
-	aim_buf_free(&b);
-	return out;
-}
-
-static bool http_url(const char *s)
-{
-	struct aim_url u = { 0 };
-	bool ok = s && strlen(s) <= 2048 && aim_url_parse(s, &u) == 0;
-	aim_url_free(&u);
-	return ok;
-}
-
-/* The local user an IRI names (BASE/users/NAME), or 0. */
-static int64_t local_user(struct app *a, const char *iri)
-{
-	char *n = norm(iri);
-	char *b = norm(a->base);
-	int64_t id = 0;
-	if (n && b) {
-		size_t bl = strlen(b);
-		while (bl && b[bl - 1] == '/')
-			bl--;
-		if (!strncmp(n, b, bl) && !strncmp(n + bl, "/users/", 7)) {
-			const char *name = n + bl + 7;
-			struct store_user u = { 0 };
-			if (aimd_valid_name(name) && store_user_get(a->st, name, &u) == 0)
-				id = u.id;
-			store_user_clear(&u);
-		}
-	}
-	free(n);
-	free(b);
-	return id;
-}
-
 static bool is_local(struct app *a, const char *iri)
 {
 	return fetch_same_origin(iri, a->base);
-}
-
-static char *local_actor_url(struct app *a, int64_t user)
-{
-	struct store_user u = { 0 };
-	if (store_user_get_id(a->st, user, &u) != 0)
-		return NULL;
-	char *s = aim_xasprintf("%s/users/%s", a->base, u.name);
-	store_user_clear(&u);
-	return s;
-}
-
-struct rcpt {
-	int64_t ids[MAX_RECIPIENTS];
-	size_t n;
-	bool followers;              /* the actor's followers (or Public) addressed */
-	bool is_public;
-};
-
-static void rcpt_add(struct rcpt *rc, int64_t id)
-{
-	if (id <= 0)
-		return;
-	for (size_t i = 0; i < rc->n; i++)
-		if (rc->ids[i] == id)
-			return;
-	if (rc->n < MAX_RECIPIENTS)
-		rc->ids[rc->n++] = id;
-}
-
-static void scan_field(struct app *a, const json_t *v, const char *followers, struct rcpt *rc,
-		       size_t *budget)
-{
-	if (json_is_array(v)) {
-		size_t i;
-		const json_t *x;
-		json_array_foreach(v, i, x)
-			scan_field(a, x, followers, rc, budget);
-		return;
-	}
-	const char *iri = ap_id_of(v);
-	if (!iri || *budget == 0)
-		return;
-	(*budget)--;
-	if (ap_is_public(iri)) {
-		rc->is_public = true;
-		rc->followers = true;
-	} else if (followers && fetch_same_url(iri, followers)) {
-		rc->followers = true;
-	} else if (is_local(a, iri)) {
-		rcpt_add(rc, local_user(a, iri));
-	}
-}
-
-/* The local recipients of act (and of its embedded object). */
-static void recipients(struct app *a, const json_t *act, const char *actor, struct rcpt *rc)
-{
-	static const char *const fields[] = { "to", "cc", "bto", "bcc", "audience" };
-	memset(rc, 0, sizeof *rc);
-	struct remote_actor ra = { 0 };
-	/* Usually cached by the key lookup just before. */
-	if (remote_actor_get(a, actor, false, &ra) != 0)
-		aim_errclear(); /* no followers collection known: direct addressing only */
-	size_t budget = AP_MAX_ADDRESSEES;
-	const json_t *obj = json_object_get(act, "object");
-	for (size_t f = 0; f < AIM_ARRAY_LEN(fields); f++) {
-		scan_field(a, json_object_get(act, fields[f]), ra.followers, rc, &budget);
-		if (json_is_object(obj))
-			scan_field(a, json_object_get(obj, fields[f]), ra.followers, rc, &budget);
-	}
-	if (rc->followers) {
-		int64_t ids[MAX_RECIPIENTS];
-		size_t n = 0;
-		if (store_following_users(a->st, actor, ids, MAX_RECIPIENTS, &n) == 0)
-			for (size_t i = 0; i < n; i++)
-				rcpt_add(rc, ids[i]);
-	}
-	remote_actor_clear(&ra);
-}
-
-/* Drops recipients who block actor; true if some were dropped. */
-static bool drop_blocking(struct app *a, struct rcpt *rc, const char *actor)
-{
-	bool dropped = false;
-	for (size_t i = 0; i < rc->n;) {
-		bool b = false;
-		if (store_blocked(a->st, rc->ids[i], actor, &b) == 0 && b) {
-			rc->ids[i] = rc->ids[--rc->n];
-			dropped = true;
-		} else {
-			i++;
-		}
-	}
-	return dropped;
 }
 
 static void uuid4(char out[37])
@@ -234,425 +97,287 @@ static const char *str_of(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-/* ---- Processing ------------------------------------------------------------------- */
+/* ---- Answering the core's questions ---------------------------------------------- */
 
-struct job {
-	struct app *a;
-	const struct http_request *q;
-	struct http_response *r;
-	int64_t inbox_user;          /* the personal inbox's user, 0 for the shared inbox */
-	json_t *act;
-	const char *id, *type, *actor;
-	struct store_inbound in;
-	struct store_fx fx[4];
-	struct rcpt rc;
-	/* owned scratch */
-	char *obj_json;
-	char *act_json;
-	char *tomb;
-	/* the automatic Accept */
-	struct store_new_activity reply;
-	struct store_outgoing out;
-	struct store_new_delivery dlv;
-	char *reply_id, *reply_json, *reply_host, *user_url;
-	int64_t reply_aud;
-	bool ignore_notfound;        /* an effect on an unknown object is no error */
+/* What the shell looked up for the core (src/ap/inbound.h); owned. */
+struct answers {
+	struct ap_inbound_facts f;
+	struct remote_actor ra;
+	char *actor_errmsg;
+	struct ap_local_user *users;
+	char **names;
+	size_t n_users;
+	struct ap_local_user *followers;
+	char *stored_actor, *stored_json;
+	json_t *fetched;
+	char *fetch_errmsg;
 };
 
-static void job_free(struct job *j)
+static void answers_free(struct answers *x)
 {
-	free(j->obj_json);
-	free(j->act_json);
-	free(j->tomb);
-	free(j->reply_id);
-	free(j->reply_json);
-	free(j->reply_host);
-	free(j->user_url);
+	remote_actor_clear(&x->ra);
+	free(x->actor_errmsg);
+	for (size_t i = 0; i < x->n_users; i++)
+		free(x->names[i]);
+	free(x->names);
+	free(x->users);
+	free(x->followers);
+	free(x->stored_actor);
+	free(x->stored_json);
+	json_decref(x->fetched);
+	free(x->fetch_errmsg);
 }
 
-static int do_follow(struct job *j)
+static int user_facts(struct app *a, const char *actor, struct ap_local_user *u)
 {
-	struct app *a = j->a;
-	const char *obj = ap_id_of(json_object_get(j->act, "object"));
-	ENSURE(obj, AIM_ERR_INVALID, "Follow without an object");
-	int64_t user = local_user(a, obj);
-	ENSURE(user > 0, AIM_ERR_NOTFOUND, "Follow of someone who is not a user here");
-	ENSURE(!j->inbox_user || j->inbox_user == user, AIM_ERR_INVALID,
-	       "Follow of another user posted to this inbox");
-	bool blocked = false;
-	TRY(store_blocked(a->st, user, j->actor, &blocked));
-	ENSURE(!blocked, AIM_ERR_DENIED, "blocked");
-	struct remote_actor ra = { 0 };
-	TRY(remote_actor_get(a, j->actor, false, &ra));
-	bool manual = false;
-	if (store_manual_approval_get(a->st, user, &manual) != 0) {
-		remote_actor_clear(&ra);
-		return -1;
+	TRY(store_blocked(a->st, u->id, actor, &u->blocks_actor));
+	return store_manual_approval_get(a->st, u->id, &u->manual_approval);
+}
+
+static int answer_users(struct app *a, const struct ap_inbound_ask *q, const char *actor,
+			struct answers *x)
+{
+	x->users = aim_xcalloc(q->n_users, sizeof *x->users);
+	x->names = aim_xcalloc(q->n_users, sizeof *x->names);
+	for (size_t i = 0; i < q->n_users; i++) {
+		struct store_user su = { 0 };
+		if (!aimd_valid_name(q->users[i]))
+			continue;
+		if (store_user_get(a->st, q->users[i], &su) != 0) {
+			if (aim_errcode() != AIM_ERR_NOTFOUND)
+				return -1;
+			continue;
+		}
+		struct ap_local_user *u = &x->users[x->n_users];
+		x->names[x->n_users] = aim_xstrdup(su.name);
+		*u = (struct ap_local_user){ .id = su.id, .name = x->names[x->n_users] };
+		x->n_users++;
+		store_user_clear(&su);
+		TRY(user_facts(a, actor, u));
 	}
-	j->fx[0] = (struct store_fx){
-		.kind = STORE_FX_FOLLOWER_PUT,
-		.user = user,
-		.actor = j->actor,
-		.inbox = ra.inbox,
-		.shared_inbox = ra.shared_inbox,
-		.follow_id = j->id,
-		.state = manual ? STORE_FOLLOW_PENDING : STORE_FOLLOW_ACCEPTED,
+	x->f.users.answered = true;
+	x->f.users.v = x->users;
+	x->f.users.n = x->n_users;
+	return 0;
+}
+
+static int answer_followers(struct app *a, const char *actor, struct answers *x)
+{
+	int64_t ids[AP_INBOUND_MAX_RECIPIENTS];
+	size_t n = 0;
+	TRY(store_following_users(a->st, actor, ids, AP_INBOUND_MAX_RECIPIENTS, &n));
+	x->followers = aim_xcalloc(n ? n : 1, sizeof *x->followers);
+	for (size_t i = 0; i < n; i++) {
+		x->followers[i].id = ids[i];
+		TRY(user_facts(a, actor, &x->followers[i]));
+	}
+	x->f.followers.answered = true;
+	x->f.followers.v = x->followers;
+	x->f.followers.n = n;
+	return 0;
+}
+
+/* Looks up what the plan asks for. -1 only when a local lookup failed: a
+ * remote document that cannot be had is a fact for the core. */
+static int answer(struct app *a, const struct ap_inbound_ask *q, const char *actor,
+		  struct answers *x)
+{
+	struct ap_inbound_facts *f = &x->f;
+	if (q->actor) {
+		/* Usually cached by the key lookup just before. */
+		f->actor.answered = true;
+		if (remote_actor_get(a, actor, false, &x->ra) == 0) {
+			f->actor.inbox = x->ra.inbox;
+			f->actor.shared_inbox = x->ra.shared_inbox;
+			f->actor.followers = x->ra.followers;
+		} else {
+			f->actor.err = aim_errcode();
+			f->actor.errmsg = x->actor_errmsg = aim_xstrdup(aim_errmsg());
+			aim_errclear();
+		}
+	}
+	if (q->n_users && !f->users.answered)
+		TRY(answer_users(a, q, actor, x));
+	if (q->followers && !f->followers.answered)
+		TRY(answer_followers(a, actor, x));
+	if (q->stored) {
+		int64_t author = 0;
+		if (store_activity_lookup(a->st, q->stored, &author, &x->stored_actor,
+					  &x->stored_json) == 0) {
+			f->stored.found = true;
+			f->stored.author = author;
+			f->stored.actor = x->stored_actor;
+			f->stored.json = x->stored_json;
+		} else if (aim_errcode() != AIM_ERR_NOTFOUND) {
+			return -1;
+		}
+		f->stored.answered = true;
+	}
+	if (q->is_actor) {
+		f->is_actor.answered = true;
+		f->is_actor.yes = remote_actor_known(a, q->is_actor);
+	}
+	if (q->fetch) {
+		f->fetch.answered = true;
+		if (fetch_ap_document(a, q->fetch, &x->fetched) == 0) {
+			f->fetch.doc = x->fetched;
+		} else {
+			f->fetch.err = aim_errcode();
+			f->fetch.errmsg = x->fetch_errmsg = aim_xstrdup(aim_errmsg());
+			aim_errclear();
+		}
+	}
+	return 0;
+}
+
+/* ---- Carrying out a plan ---------------------------------------------------------- */
+
+static const enum store_fx_kind fx_kinds[] = {
+	[AP_FX_FOLLOWER_PUT] = STORE_FX_FOLLOWER_PUT,
+	[AP_FX_FOLLOWER_DEL] = STORE_FX_FOLLOWER_DEL,
+	[AP_FX_FOLLOWING_ACCEPT] = STORE_FX_FOLLOWING_ACCEPT,
+	[AP_FX_FOLLOWING_DEL] = STORE_FX_FOLLOWING_DEL,
+	[AP_FX_OBJECT_UPDATE] = STORE_FX_OBJECT_UPDATE,
+	[AP_FX_OBJECT_DELETE] = STORE_FX_OBJECT_DELETE,
+	[AP_FX_ACTOR_PURGE] = STORE_FX_ACTOR_PURGE,
+};
+
+/* The store transaction of a decided plan; *dup and *added as
+ * store_inbound_commit. */
+static int commit(struct app *a, const struct ap_inbound_plan *p, const char *actor, bool *dup,
+		  size_t *added)
+{
+	struct store_fx fx[AP_INBOUND_MAX_FX];
+	size_t n = 0;
+	for (size_t i = 0; i < p->n_fx; i++) {
+		const struct ap_effect *e = &p->fx[i];
+		if (e->kind == AP_FX_ACTOR_FORGET) {
+			remote_actor_forget(a, e->actor); /* refetched when next needed */
+			continue;
+		}
+		fx[n++] = (struct store_fx){
+			.kind = fx_kinds[e->kind],
+			.user = e->user,
+			.actor = e->actor,
+			.inbox = e->inbox,
+			.shared_inbox = e->shared_inbox,
+			.follow_id = e->follow_id,
+			.object_id = e->object_id,
+			.json = e->json,
+			.state = e->accepted ? STORE_FOLLOW_ACCEPTED : STORE_FOLLOW_PENDING,
+		};
+	}
+	int64_t now = aim_now();
+	struct store_inbound in = {
+		.id = p->id,
+		.actor = actor,
+		.json = p->json,
+		.object_id = p->object_id,
+		.object_json = p->object_json,
+		.is_public = p->is_public,
+		.audience = p->recipients,
+		.n_audience = p->n_recipients,
+		.inbox = p->recipients,
+		.n_inbox = p->n_recipients,
+		.published = now,
+		.fx = fx,
+		.n_fx = n,
 	};
-	j->in.fx = j->fx;
-	j->in.n_fx = 1;
-	/* The Follow shows in the followed user's inbox (a request to
-	 * approve, or a notice). */
-	j->rc.n = 0;
-	rcpt_add(&j->rc, user);
-	int rc = 0;
-	if (!manual) {
-		/* Auto-Accept: stored as the user's activity, delivered to the
-		 * follower's own inbox in the same transaction. */
-		char u[37];
-		uuid4(u);
-		j->user_url = local_actor_url(a, user);
-		j->reply_id = aim_xasprintf("%s/activities/%s", a->base, u);
-		json_t *fo = json_pack("{s:s, s:s, s:s, s:s}", "id", j->id, "type", "Follow", "actor",
-				       j->actor, "object", obj);
-		json_t *acc = json_pack("{s:s, s:s, s:s, s:s, s:o, s:[s]}", "@context", AP_CTX_AS, "id",
-					j->reply_id, "type", "Accept", "actor",
-					j->user_url ? j->user_url : obj, "object", fo, "to",
-					j->actor);
-		j->reply_json = ap_json_dump(acc);
-		json_decref(acc);
+	/* The automatic Accept, with its delivery to the follower. */
+	struct store_new_delivery dlv = { 0 };
+	struct store_outgoing out = { 0 };
+	struct store_new_activity reply = { 0 };
+	char *host = NULL;
+	if (p->reply) {
 		struct aim_url iu = { 0 };
-		if (aim_url_parse(ra.inbox, &iu) == 0)
-			j->reply_host = aim_xstrdup(iu.host);
+		if (aim_url_parse(p->reply_inbox, &iu) == 0)
+			host = aim_xstrdup(iu.host);
 		aim_url_free(&iu);
-		j->dlv = (struct store_new_delivery){
-			.inbox = ra.inbox,
-			.actor = j->actor,
-			.host = j->reply_host ? j->reply_host : "",
+		dlv = (struct store_new_delivery){
+			.inbox = p->reply_inbox,
+			.actor = actor,
+			.host = host ? host : "",
 			.personal = true,
 		};
-		j->out = (struct store_outgoing){
-			.activity_id = j->reply_id,
-			.signer = user,
-			.body = j->reply_json,
-			.v = &j->dlv,
+		out = (struct store_outgoing){
+			.activity_id = p->reply_id,
+			.signer = p->reply_author,
+			.body = p->reply,
+			.v = &dlv,
 			.n = 1,
 			.now_ms = aim_now_ms(),
 		};
-		j->reply_aud = user;
-		j->reply = (struct store_new_activity){
-			.id = j->reply_id,
-			.json = j->reply_json,
-			.author = user,
-			.is_public = false,
-			.published = aim_now(),
-			.outgoing = &j->out,
+		reply = (struct store_new_activity){
+			.id = p->reply_id,
+			.json = p->reply,
+			.author = p->reply_author,
+			.published = now,
+			.outgoing = &out,
 		};
-		j->in.reply = &j->reply;
+		in.reply = &reply;
 	}
-	/* ra's strings are used by the transaction: commit before freeing. */
-	j->act_json = ap_json_dump(j->act);
-	j->in.id = j->id;
-	j->in.actor = j->actor;
-	j->in.json = j->act_json;
-	j->in.audience = j->rc.ids;
-	j->in.n_audience = j->rc.n;
-	j->in.inbox = j->rc.ids;
-	j->in.n_inbox = j->rc.n;
-	j->in.published = aim_now();
-	bool dup = false;
-	size_t added = 0;
-	rc = store_inbound_commit(a->st, &j->in, &dup, &added);
-	remote_actor_clear(&ra);
-	j->in.n_fx = 0;
-	j->in.reply = NULL;
-	j->in.id = NULL; /* done */
-	if (rc == 0 && added)
-		sse_wake_notify(&a->wake);
-	if (rc == 0 && !manual && !dup)
-		delivery_kick(a->dlv); /* the Accept goes out now */
-	if (rc == 0)
-		aim_log(AIM_LOG_INFO, "inbox", "Follow %s -> user %lld %s%s", j->actor,
-			(long long)user, manual ? "pending approval" : "accepted",
-			dup ? " (duplicate)" : "");
-	return rc;
-}
-
-/* Accept / Reject of one of our Follows (B30: only by the followed actor). */
-static int do_answer(struct job *j, bool accept)
-{
-	struct app *a = j->a;
-	const json_t *o = json_object_get(j->act, "object");
-	const char *fid = ap_id_of(o);
-	ENSURE(fid, AIM_ERR_INVALID, "%s without an object", j->type);
-	ENSURE(is_local(a, fid), AIM_ERR_DENIED, "%s about an object of another server", j->type);
-	int64_t author = 0;
-	char *actor = NULL, *json = NULL;
-	if (store_activity_lookup(a->st, fid, &author, &actor, &json) != 0) {
-		/* Not a Follow of ours: nothing to do. */
-		j->ignore_notfound = true;
-		return 0;
-	}
-	json_t *f = ap_json_load_stored(json);
-	const char *ft = f ? str_of(f, "type") : NULL;
-	const char *fo = f ? ap_id_of(json_object_get(f, "object")) : NULL;
-	int rc = 0;
-	if (actor || !ft || strcmp(ft, "Follow") != 0 || !fo || !fetch_same_url(fo, j->actor)) {
-		rc = aim_fail(AIM_ERR_DENIED, "%s of something that is not a Follow of %s", j->type,
-			      j->actor);
-	} else {
-		j->fx[0] = (struct store_fx){
-			.kind = accept ? STORE_FX_FOLLOWING_ACCEPT : STORE_FX_FOLLOWING_DEL,
-			.user = accept ? 0 : author,
-			.actor = j->actor,
-			.follow_id = fid,
-		};
-		j->in.fx = j->fx;
-		j->in.n_fx = 1;
-		j->rc.n = 0;
-		rcpt_add(&j->rc, author);
-	}
-	json_decref(f);
-	free(actor);
-	free(json);
-	return rc;
-}
-
-static int do_undo(struct job *j)
-{
-	struct app *a = j->a;
-	const json_t *o = json_object_get(j->act, "object");
-	const char *oid = ap_id_of(o);
-	ENSURE(oid && http_url(oid), AIM_ERR_INVALID, "Undo without an object id");
-	/* B30: only what the actor itself did can be undone. */
-	ENSURE(fetch_same_origin(oid, j->actor), AIM_ERR_DENIED,
-	       "Undo of an object of another server");
-	const char *ot = json_is_object(o) ? str_of(o, "type") : NULL;
-	if (json_is_object(o)) {
-		const char *oa = ap_id_of(json_object_get(o, "actor"));
-		ENSURE(!oa || fetch_same_url(oa, j->actor), AIM_ERR_DENIED,
-		       "Undo of another actor's activity");
-	}
-	char *actor = NULL, *json = NULL;
-	if (store_activity_lookup(j->a->st, oid, NULL, &actor, &json) == 0) {
-		bool mine = actor && fetch_same_url(actor, j->actor);
-		json_t *s = mine ? ap_json_load_stored(json) : NULL;
-		if (s && str_of(s, "type") && !ot)
-			ot = NULL;
-		bool follow = s && str_of(s, "type") && !strcmp(str_of(s, "type"), "Follow");
-		json_decref(s);
-		free(actor);
-		free(json);
-		ENSURE(mine, AIM_ERR_DENIED, "Undo of another actor's activity");
-		if (follow)
-			ot = "Follow";
-	}
-	if (ot && !strcmp(ot, "Follow")) {
-		j->fx[0] = (struct store_fx){
-			.kind = STORE_FX_FOLLOWER_DEL,
-			.user = 0,
-			.actor = j->actor,
-			.follow_id = oid,
-		};
-		j->in.fx = j->fx;
-		j->in.n_fx = 1;
-		/* An embedded Follow whose id we never saw: by its object. */
-		if (json_is_object(o)) {
-			const char *fo = ap_id_of(json_object_get(o, "object"));
-			int64_t u = fo ? local_user(a, fo) : 0;
-			if (u > 0) {
-				j->fx[1] = (struct store_fx){
-					.kind = STORE_FX_FOLLOWER_DEL,
-					.user = u,
-					.actor = j->actor,
-				};
-				j->in.n_fx = 2;
-			}
-		}
-	}
-	j->rc.n = 0;
-	return 0;
-}
-
-/* B23: an object is trusted only from its own origin, attributed to the actor. */
-static int check_object_origin(struct job *j, const json_t *obj)
-{
-	const char *oid = str_of(obj, "id");
-	ENSURE(oid && http_url(oid), AIM_ERR_INVALID, "object without an http(s) id");
-	ENSURE(fetch_same_origin(oid, j->actor), AIM_ERR_DENIED,
-	       "object %s is not on the actor's server", oid);
-	const json_t *at = json_object_get(obj, "attributedTo");
-	if (at) {
-		const char *aid = ap_id_of(at);
-		if (json_is_array(at) && json_array_size(at) == 1)
-			aid = ap_id_of(json_array_get(at, 0));
-		ENSURE(aid && fetch_same_url(aid, j->actor), AIM_ERR_DENIED,
-		       "object attributed to someone else than the actor");
-	}
-	return 0;
-}
-
-static int do_create(struct job *j)
-{
-	json_t *obj = json_object_get(j->act, "object");
-	if (json_is_string(obj)) {
-		/* Only a reference: fetch it from its origin (B23). */
-		const char *oid = json_string_value(obj);
-		ENSURE(http_url(oid) && fetch_same_origin(oid, j->actor), AIM_ERR_DENIED,
-		       "Create of an object on another server");
-		json_t *doc = NULL;
-		TRY(fetch_ap_document(j->a, oid, &doc));
-		json_object_set_new(j->act, "object", doc);
-		obj = doc;
-	}
-	ENSURE(json_is_object(obj), AIM_ERR_INVALID, "Create without an object");
-	TRY(check_object_origin(j, obj));
-	j->obj_json = ap_json_dump(obj);
-	j->in.object_id = str_of(obj, "id");
-	j->in.object_json = j->obj_json;
-	return 0;
-}
-
-static int do_update_delete(struct job *j, bool del)
-{
-	struct app *a = j->a;
-	const json_t *obj = json_object_get(j->act, "object");
-	const char *oid = ap_id_of(obj);
-	ENSURE(oid && http_url(oid), AIM_ERR_INVALID, "%s without an object id", j->type);
-	j->rc.n = j->rc.n; /* Updates and Deletes show where they are addressed */
-	if (fetch_same_url(oid, j->actor)) {
-		/* The actor itself: refetch later, or forget it with its content. */
-		remote_actor_forget(a, j->actor);
-		if (del) {
-			j->fx[0] = (struct store_fx){ .kind = STORE_FX_ACTOR_PURGE, .actor = j->actor };
-			j->in.fx = j->fx;
-			j->in.n_fx = 1;
-			j->rc.n = 0;
-		}
-		return 0;
-	}
-	/* B24: only the owner updates or deletes an object, and an actor only
-	 * itself. */
-	ENSURE(fetch_same_origin(oid, j->actor), AIM_ERR_DENIED,
-	       "%s of an object of another server", j->type);
-	const char *ot = json_is_object(obj) ? str_of(obj, "type") : NULL;
-	bool actorish = ot && (!strcmp(ot, "Person") || !strcmp(ot, "Service") ||
-			       !strcmp(ot, "Group") || !strcmp(ot, "Application") ||
-			       !strcmp(ot, "Organization"));
-	ENSURE(!actorish && !remote_actor_known(a, oid), AIM_ERR_DENIED,
-	       "%s of another actor", j->type);
-	if (del) {
-		char ts[21];
-		aim_time_rfc3339(aim_now(), ts);
-		json_t *t = json_pack("{s:s, s:s, s:s}", "id", oid, "type", "Tombstone", "deleted", ts);
-		j->tomb = ap_json_dump(t);
-		json_decref(t);
-	} else {
-		ENSURE(json_is_object(obj), AIM_ERR_INVALID, "Update without the object");
-		TRY(check_object_origin(j, obj));
-		j->tomb = ap_json_dump(obj);
-	}
-	j->fx[0] = (struct store_fx){
-		.kind = del ? STORE_FX_OBJECT_DELETE : STORE_FX_OBJECT_UPDATE,
-		.actor = j->actor,
-		.object_id = oid,
-		.json = j->tomb,
-	};
-	j->in.fx = j->fx;
-	j->in.n_fx = 1;
-	j->ignore_notfound = true;
-	return 0;
-}
-
-static int do_block(struct job *j)
-{
-	const char *obj = ap_id_of(json_object_get(j->act, "object"));
-	ENSURE(obj, AIM_ERR_INVALID, "Block without an object");
-	int64_t user = local_user(j->a, obj);
-	if (user > 0) {
-		/* Blocked by a remote actor: the follows between them end. */
-		j->fx[0] = (struct store_fx){ .kind = STORE_FX_FOLLOWER_DEL, .user = user,
-					      .actor = j->actor };
-		j->fx[1] = (struct store_fx){ .kind = STORE_FX_FOLLOWING_DEL, .user = user,
-					      .actor = j->actor };
-		j->in.fx = j->fx;
-		j->in.n_fx = 2;
-	}
-	/* A Block is not shown to the blocked user. */
-	j->rc.n = 0;
-	return 0;
-}
-
-static void process(struct job *j)
-{
-	struct app *a = j->a;
-	const char *remote = j->q->remote;
-	int rc = 0;
-	recipients(a, j->act, j->actor, &j->rc);
-	if (j->inbox_user) {
-		/* A personal inbox: its owner receives it. */
-		bool b = false;
-		if (store_blocked(a->st, j->inbox_user, j->actor, &b) == 0 && b) {
-			refuse(j->r, 403, "forbidden", "this user blocks the actor", remote, j->actor);
-			return;
-		}
-		rcpt_add(&j->rc, j->inbox_user);
-	}
-	size_t before = j->rc.n;
-	if (drop_blocking(a, &j->rc, j->actor) && j->rc.n == 0 && before > 0) {
-		refuse(j->r, 403, "forbidden", "every recipient blocks the actor", remote, j->actor);
-		return;
-	}
-	const char *t = j->type;
-	if (!strcmp(t, "Follow")) {
-		rc = do_follow(j);
-		if (rc == 0) {
-			http_resp_set(j->r, 202, "application/json", "{}", 2);
-			return;
-		}
-		refuse_failure(a, j->r, remote, j->actor);
-		return;
-	} else if (!strcmp(t, "Accept") || !strcmp(t, "Reject")) {
-		rc = do_answer(j, t[0] == 'A');
-	} else if (!strcmp(t, "Undo")) {
-		rc = do_undo(j);
-	} else if (!strcmp(t, "Create")) {
-		rc = do_create(j);
-	} else if (!strcmp(t, "Update") || !strcmp(t, "Delete")) {
-		rc = do_update_delete(j, t[0] == 'D');
-	} else if (!strcmp(t, "Block")) {
-		rc = do_block(j);
-	}
-	if (rc != 0) {
-		refuse_failure(a, j->r, remote, j->actor);
-		return;
-	}
-	j->act_json = ap_json_dump(j->act);
-	j->in.id = j->id;
-	j->in.actor = j->actor;
-	j->in.json = j->act_json;
-	j->in.is_public = j->rc.is_public;
-	j->in.audience = j->rc.ids;
-	j->in.n_audience = j->rc.n;
-	j->in.inbox = j->rc.ids;
-	j->in.n_inbox = j->rc.n;
-	j->in.published = aim_now();
-	bool dup = false;
-	size_t added = 0;
-	rc = store_inbound_commit(a->st, &j->in, &dup, &added);
-	if (rc != 0 && j->ignore_notfound && aim_errcode() == AIM_ERR_NOTFOUND) {
+	int rc = store_inbound_commit(a->st, &in, dup, added);
+	if (rc != 0 && p->lenient && aim_errcode() == AIM_ERR_NOTFOUND) {
 		/* The object is unknown here: keep the activity, change nothing. */
-		j->in.n_fx = 0;
-		rc = store_inbound_commit(a->st, &j->in, &dup, &added);
+		in.n_fx = 0;
+		rc = store_inbound_commit(a->st, &in, dup, added);
+	}
+	free(host);
+	return rc;
+}
+
+/* Asks the core until it decides, answering its questions; then commits. */
+static void process(struct app *a, const struct http_request *q, struct http_response *r,
+		    const char *inbox_user, const json_t *act, const char *actor)
+{
+	char u[37];
+	uuid4(u);
+	char *reply_id = aim_xasprintf("%s/activities/%s", a->base, u);
+	struct ap_inbound_env env = {
+		.base = a->base,
+		.actor = actor,
+		.inbox_user = inbox_user,
+		.reply_id = reply_id,
+		.now = aim_now(),
+	};
+	struct answers x = { 0 };
+	struct ap_inbound_plan p = { 0 };
+	int rc = 0;
+	for (int round = 0; rc == 0; round++) {
+		rc = ap_inbound_decide(&env, act, &x.f, &p);
+		if (rc != 0 || !ap_inbound_asks(&p))
+			break;
+		if (round == AP_INBOUND_MAX_ROUNDS)
+			rc = aim_fail(AIM_ERR_INTERNAL, "the inbound core asks without end");
+		else
+			rc = answer(a, &p.ask, actor, &x);
+		ap_inbound_plan_clear(&p);
 	}
 	if (rc != 0) {
-		refuse_failure(a, j->r, remote, j->actor);
-		return;
+		refuse_failure(a, r, q->remote, actor);
+		goto out;
+	}
+	bool dup = false;
+	size_t added = 0;
+	if (commit(a, &p, actor, &dup, &added) != 0) {
+		refuse_failure(a, r, q->remote, actor);
+		goto out;
 	}
 	if (added)
 		sse_wake_notify(&a->wake);
-	aim_log(AIM_LOG_DEBUG, "inbox", "%s %s from %s: %zu inbox rows%s", t, j->id, j->actor,
-		added, dup ? " (duplicate)" : "");
-	http_resp_set(j->r, 202, "application/json", "{}", 2);
+	if (p.reply && !dup)
+		delivery_kick(a->dlv); /* the Accept goes out now */
+	if (p.n_fx && p.fx[0].kind == AP_FX_FOLLOWER_PUT)
+		aim_log(AIM_LOG_INFO, "inbox", "Follow %s -> user %lld %s%s", actor,
+			(long long)p.fx[0].user, p.fx[0].accepted ? "accepted" : "pending approval",
+			dup ? " (duplicate)" : "");
+	aim_log(AIM_LOG_DEBUG, "inbox", "%s %s from %s: %zu inbox rows%s", str_of(act, "type"),
+		p.id, actor, added, dup ? " (duplicate)" : "");
+	http_resp_set(r, 202, "application/json", "{}", 2);
+out:
+	ap_inbound_plan_clear(&p);
+	answers_free(&x);
+	free(reply_id);
 }
 
 void s2s_inbox_post(struct app *a, const struct http_request *q, struct http_response *r,
@@ -668,7 +393,7 @@ void s2s_inbox_post(struct app *a, const struct http_request *q, struct http_res
 	sig_fields_init(&fl);
 	char host[256];
 	struct s2s_auth au = { 0 };
-	struct job j = { .a = a, .q = q, .r = r };
+	json_t *act = NULL;
 	if (s2s_host_admit(a, q, r, &fl, host, sizeof host) != 0) {
 		aim_log(AIM_LOG_INFO, "inbox", "remote=%s refused 429: %s", q->remote,
 			"per-host limit");
@@ -688,42 +413,17 @@ void s2s_inbox_post(struct app *a, const struct http_request *q, struct http_res
 			refuse(r, 404, "not_found", "no such user", q->remote, au.actor);
 			goto out;
 		}
-		j.inbox_user = u.id;
+		if (u.id == a->instance_id)
+			user = NULL; /* the instance actor's inbox is a shared one */
 		store_user_clear(&u);
-		if (j.inbox_user == a->instance_id)
-			j.inbox_user = 0;
 	}
-	if (ap_json_parse_object(q->body, q->body_len, &j.act) != 0) {
+	if (ap_json_parse_object(q->body, q->body_len, &act) != 0) {
 		refuse(r, 400, "bad_request", aim_errmsg(), q->remote, au.actor);
 		goto out;
 	}
-	/* B28: id, type and actor are required; the id is an http(s) URL. */
-	j.id = str_of(j.act, "id");
-	j.type = str_of(j.act, "type");
-	j.actor = ap_id_of(json_object_get(j.act, "actor"));
-	if (!j.id || !http_url(j.id) || !j.type || !*j.type || !j.actor) {
-		refuse(r, 400, "bad_request", "activity needs an http(s) id, a type and an actor",
-		       q->remote, au.actor);
-		goto out;
-	}
-	/* A14: the key's owner is the activity's actor (compared after a URL
-	 * parse, A16). */
-	if (!fetch_same_url(j.actor, au.actor)) {
-		refuse(r, 401, "unauthorized", "the signing key does not belong to the activity's actor",
-		       q->remote, au.actor);
-		http_resp_header(r, "WWW-Authenticate", "Signature");
-		goto out;
-	}
-	j.actor = au.actor;
-	if (!fetch_same_origin(j.id, j.actor)) {
-		refuse(r, 403, "forbidden", "activity id is not on the actor's server", q->remote,
-		       j.actor);
-		goto out;
-	}
-	process(&j);
+	process(a, q, r, user, act, au.actor);
 out:
-	json_decref(j.act);
-	job_free(&j);
+	json_decref(act);
 	s2s_auth_clear(&au);
 	s2s_host_release(a, host);
 	sig_fields_free(&fl);
@@ -842,9 +542,7 @@ int s2s_outbox_effects(struct app *a, int64_t user, const json_t *act)
 		}
 		json_decref(f);
 	} else if (!strcmp(t, "Delete") && is_local(a, oid)) {
-		char ts[21];
-		aim_time_rfc3339(aim_now(), ts);
-		json_t *tj = json_pack("{s:s, s:s, s:s}", "id", oid, "type", "Tombstone", "deleted", ts);
+		json_t *tj = ap_tombstone(oid, aim_now());
 		tomb = ap_json_dump(tj);
 		json_decref(tj);
 		fx[n++] = (struct store_fx){ .kind = STORE_FX_OBJECT_DELETE, .user = user,

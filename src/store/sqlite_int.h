@@ -12,6 +12,7 @@
  *   sqlite_deliveries.c  the delivery queue, per-host signature schemes
  *   sqlite_inbound.c     inbound commits and their effects; followers,
  *                        follows, blocks
+ *   sqlite_state.c       versioned state and its compare-and-set
  *
  * Every statement goes through the statement helper: store_sq_exec (no
  * rows), store_sq_rows (a callback per row), store_sq_row (the first row)
@@ -140,6 +141,13 @@ int store_sq_migrate(sqlite3 *db);
 int store_sq_schema_version(struct store *st, int *version);
 int store_sq_meta_get(struct store *st, const char *key, char **val);
 int store_sq_meta_set(struct store *st, const char *key, const char *val);
+
+/* ---- Versioned state (sqlite_state.c) ------------------------------------ */
+
+int store_sq_state_get(struct store *st, const char *kind, const char *key, int64_t *version,
+		       uint8_t **value, size_t *len);
+int store_sq_state_cas(struct store *st, const char *kind, const char *key, int64_t expected,
+		       const uint8_t *value, size_t len, int64_t *version);
 
 /* ---- Users, tokens, settings (sqlite_users.c) ------------------------------ */
 

@@ -83,6 +83,9 @@ static const char *const migrations[] = {
 	 "CREATE INDEX deliveries_leased ON deliveries(host, lease_until) WHERE state = 0;"
 	 "ALTER TABLE delivery_hosts ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;"
 	 "ALTER TABLE delivery_hosts ADD COLUMN open_until INTEGER NOT NULL DEFAULT 0;"),
+	/* 6: versioned state under (kind, key), written by compare-and-set */
+	"CREATE TABLE versioned(kind TEXT NOT NULL, key TEXT NOT NULL, version INTEGER NOT NULL,"
+	" value BLOB NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID;",
 };
 
 int store_sqlite_latest_version(void)

@@ -61,6 +61,47 @@ int store_schema_version(struct store *st, int *version)
 	return st->ops->schema_version(st, version);
 }
 
+static int check_state_name(const char *kind, const char *key)
+{
+	ENSURE(kind && *kind && strlen(kind) <= STORE_STATE_KIND_MAX, AIM_ERR_INVALID,
+	       "state kind: 1..%d bytes", STORE_STATE_KIND_MAX);
+	ENSURE(key && *key && strlen(key) <= STORE_STATE_KEY_MAX, AIM_ERR_INVALID,
+	       "state key: 1..%d bytes", STORE_STATE_KEY_MAX);
+	return 0;
+}
+
+int store_state_get(struct store *st, const char *kind, const char *key, int64_t *version,
+		    uint8_t **value, size_t *len)
+{
+	TRY(check_state_name(kind, key));
+	int64_t v = 0;
+	uint8_t *p = NULL;
+	size_t n = 0;
+	int rc = st->ops->state_get(st, kind, key, &v, value ? &p : NULL, &n);
+	if (version)
+		*version = rc == 0 ? v : 0;
+	if (value)
+		*value = rc == 0 ? p : NULL;
+	if (len)
+		*len = rc == 0 ? n : 0;
+	return rc;
+}
+
+int store_state_cas(struct store *st, const char *kind, const char *key, int64_t expected,
+		    const uint8_t *value, size_t len, int64_t *version)
+{
+	TRY(check_state_name(kind, key));
+	ENSURE(expected >= 0, AIM_ERR_INVALID, "negative version");
+	ENSURE(len <= STORE_STATE_VALUE_MAX, AIM_ERR_LIMIT, "state value over %d bytes",
+	       STORE_STATE_VALUE_MAX);
+	ENSURE(value || len == 0, AIM_ERR_INVALID, "no value");
+	int64_t v = 0;
+	TRY(st->ops->state_cas(st, kind, key, expected, value, len, &v));
+	if (version)
+		*version = v;
+	return 0;
+}
+
 int store_user_add(struct store *st, const struct store_new_user *u, int64_t *id)
 {
 	ENSURE(u && u->name && u->rsa_public_pem && u->rsa_private_pem && u->ed25519_public &&

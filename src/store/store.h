@@ -298,6 +298,31 @@ struct store_inbound {
 	const struct store_new_activity *reply;
 };
 
+/* ---- Versioned state (compare-and-set) -------------------------------------- */
+
+/*
+ * A small value under a (kind, key) name with a version: 0 while the name
+ * holds nothing, then 1 at the first write and one more at each write.
+ * store_state_cas writes only if the stored version is still the one the
+ * caller read, else fails with AIM_ERR_CONFLICT and writes nothing. Of any
+ * number of callers, threads or processes that read version v and race to
+ * write, exactly one wins; the others read again and decide again.
+ *
+ * The hub stands on it:
+ *   - the epoch gate: one Commit per epoch of a group. (kind "epoch", key the
+ *     group id) holds the epoch and its Commit; a member's Commit for epoch n
+ *     is accepted by the cas from the version that holds epoch n, so of two
+ *     Commits racing for epoch n one is accepted and the other conflicts;
+ *   - KeyPackage claims: each KeyPackage goes to one claimer. (kind
+ *     "keypackage", key its reference) moves from "available" to "claimed
+ *     by ..." with a cas, so two claimers never get the same one.
+ * kind is 1..STORE_STATE_KIND_MAX bytes, key 1..STORE_STATE_KEY_MAX, the
+ * value 0..STORE_STATE_VALUE_MAX bytes of anything.
+ */
+#define STORE_STATE_KIND_MAX 64
+#define STORE_STATE_KEY_MAX 512
+#define STORE_STATE_VALUE_MAX (256 * 1024)
+
 /* ---- The back-end table -------------------------------------------------- */
 
 struct store_ops {
@@ -306,6 +331,12 @@ struct store_ops {
 	int (*meta_get)(struct store *st, const char *key, char **val);
 	int (*meta_set)(struct store *st, const char *key, const char *val);
 	int (*schema_version)(struct store *st, int *version);
+
+	/* versioned state (compare-and-set) */
+	int (*state_get)(struct store *st, const char *kind, const char *key, int64_t *version,
+			 uint8_t **value, size_t *len);
+	int (*state_cas)(struct store *st, const char *kind, const char *key, int64_t expected,
+			 const uint8_t *value, size_t len, int64_t *version);
 
 	int (*user_add)(struct store *st, const struct store_new_user *u, int64_t *id);
 	int (*user_get)(struct store *st, const char *name, struct store_user *out);
@@ -408,6 +439,17 @@ int store_user_count(struct store *st, int64_t *n) AIM_WARN_UNUSED;
  * them (aim_free_secret) after use. */
 int store_user_private_keys(struct store *st, int64_t id, char **rsa_pem,
 			    char **ed_pem) AIM_WARN_UNUSED;
+
+/* The value under (kind, key) and its version (*value owned, NULL when the
+ * value is empty; value and len may be NULL: version only). AIM_ERR_NOTFOUND
+ * while nothing was written there (its version is then 0). */
+int store_state_get(struct store *st, const char *kind, const char *key, int64_t *version,
+		    uint8_t **value, size_t *len) AIM_WARN_UNUSED;
+/* Writes value under (kind, key) if its version is still `expected` (0: it
+ * holds nothing yet); *version (NULL: not wanted) = the new version,
+ * expected + 1. AIM_ERR_CONFLICT, nothing written, if the version moved. */
+int store_state_cas(struct store *st, const char *kind, const char *key, int64_t expected,
+		    const uint8_t *value, size_t len, int64_t *version) AIM_WARN_UNUSED;
 
 /* hash = SHA-256 of the token; the token itself is never stored. */
 int store_token_add(struct store *st, int64_t user, const uint8_t hash[32]) AIM_WARN_UNUSED;

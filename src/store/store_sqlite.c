@@ -330,6 +330,9 @@ static const struct store_ops sqlite_ops = {
 	.meta_get = store_sq_meta_get,
 	.meta_set = store_sq_meta_set,
 	.schema_version = store_sq_schema_version,
+	/* sqlite_state.c */
+	.state_get = store_sq_state_get,
+	.state_cas = store_sq_state_cas,
 	/* sqlite_users.c */
 	.user_add = store_sq_user_add,
 	.user_get = store_sq_user_get,

@@ -6,8 +6,9 @@
  * activities with their embedded objects, who may see them, and the inbox
  * rows of local recipients. A back end is a `struct store_ops` table; the
  * SQLite one (store_sqlite.c) is the default, a PostgreSQL one comes later,
- * and the same tests run against every back end. Nothing above this layer
- * sees SQL or a database type.
+ * and the same tests run against every back end (AIM_TEST_STORE=NAME picks
+ * one from the list in tests/common/store_fixture.c). Nothing above this
+ * layer sees SQL or a database type.
  *
  * What every back end guarantees (the store tests check it for each):
  *

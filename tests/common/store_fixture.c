@@ -4,12 +4,66 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "store_fixture.h"
 
 const uint8_t store_fixture_edpub[32] = { 1, 2, 3 };
+
+/* ---- The back ends ------------------------------------------------------------- */
+
+struct backend {
+	const char *name;
+	/* An empty store for one test, given a fresh directory: its location and,
+	 * where the back end has one, its file. */
+	void (*make)(struct store_fixture *f);
+	/* Drops what make created outside the directory (NULL: nothing). */
+	void (*drop)(struct store_fixture *f);
+};
+
+static void sqlite_make(struct store_fixture *f)
+{
+	snprintf(f->path, sizeof f->path, "%s/aim.db", f->dir);
+	snprintf(f->location, sizeof f->location, "sqlite:%s", f->path);
+}
+
+/* Add a back end here (and nowhere else): the store tests then run against
+ * it with AIM_TEST_STORE=NAME. */
+static const struct backend backends[] = {
+	{ "sqlite", sqlite_make, NULL },
+};
+
+static const struct backend *backend(void)
+{
+	const char *want = getenv("AIM_TEST_STORE");
+	if (!want || !*want)
+		want = "sqlite";
+	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+		if (!strcmp(backends[i].name, want))
+			return &backends[i];
+	fprintf(stderr, "AIM_TEST_STORE=%s: no such store back end (known:", want);
+	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+		fprintf(stderr, " %s", backends[i].name);
+	fprintf(stderr, ")\n");
+	exit(2);
+}
+
+const char *store_fixture_backend(void)
+{
+	return backend()->name;
+}
+
+void store_fixture_only(const char *name)
+{
+	if (strcmp(store_fixture_backend(), name) != 0) {
+		fprintf(stderr, "skipped: a test of the %s back end only\n", name);
+		skip();
+	}
+}
+
+/* ---- Stores and users ---------------------------------------------------------------- */
 
 int64_t store_fixture_add_user(struct store *st, const char *name)
 {
@@ -20,13 +74,27 @@ int64_t store_fixture_add_user(struct store *st, const char *name)
 	return id;
 }
 
+int store_fixture_open(const struct store_fixture *f, struct store **out)
+{
+	return store_open(f->location, out);
+}
+
+void store_fixture_reopen(struct store_fixture *f)
+{
+	store_close(f->st);
+	f->st = NULL;
+	assert_int_equal(store_fixture_open(f, &f->st), 0);
+}
+
 int store_fixture_setup(void **state)
 {
+	const struct backend *b = backend();
 	struct store_fixture *f = calloc(1, sizeof *f);
+	f->backend = b->name;
 	snprintf(f->dir, sizeof f->dir, "/tmp/aim-test-store-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof f->path, "%s/aim.db", f->dir);
-	assert_int_equal(store_open_sqlite(f->path, &f->st), 0);
+	b->make(f);
+	assert_int_equal(store_fixture_open(f, &f->st), 0);
 	f->alice = store_fixture_add_user(f->st, "alice");
 	f->bob = store_fixture_add_user(f->st, "bob");
 	f->carol = store_fixture_add_user(f->st, "carol");
@@ -37,7 +105,10 @@ int store_fixture_setup(void **state)
 int store_fixture_teardown(void **state)
 {
 	struct store_fixture *f = *state;
+	const struct backend *b = backend();
 	store_close(f->st);
+	if (b->drop)
+		b->drop(f);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
 	if (system(cmd) != 0)

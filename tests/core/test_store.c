@@ -1,5 +1,6 @@
-/* Unit tests of the store (SQLite back end): migrations, users, tokens,
- * activities, visibility, paging under inserts, durability across reopen. */
+/* Unit tests of the store, against the back end AIM_TEST_STORE names
+ * (store_fixture.h): migrations (SQLite's files), users, tokens, activities,
+ * visibility, paging under inserts, durability across reopen. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,15 +37,13 @@ static int64_t post(struct store *st, int64_t author, bool pub, const int64_t *t
 static void test_migrations(void **state)
 {
 	struct store_fixture *f = *state;
+	store_fixture_only("sqlite");
 	int v = 0;
 	assert_int_equal(store_schema_version(f->st, &v), 0);
 	assert_int_equal(v, store_sqlite_latest_version());
 	assert_true(v >= 1);
 	/* Reopening applies nothing twice and keeps the version. */
-	store_close(f->st);
-	char loc[128];
-	snprintf(loc, sizeof loc, "sqlite:%s", f->path);
-	assert_int_equal(store_open(loc, &f->st), 0);
+	store_fixture_reopen(f);
 	assert_int_equal(store_schema_version(f->st, &v), 0);
 	assert_int_equal(v, store_sqlite_latest_version());
 }
@@ -54,6 +53,7 @@ static void test_migrations(void **state)
  * made with SQL here because they are states the store must not produce. */
 static void test_migration_versions(void **state)
 {
+	store_fixture_only("sqlite");
 	char dir[64] = "/tmp/aim-test-mig-XXXXXX", path[96];
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof path, "%s/new.db", dir);
@@ -262,8 +262,7 @@ static void test_reopen_keeps_data(void **state)
 	uint8_t h[32];
 	memset(h, 7, 32);
 	assert_int_equal(store_token_add(f->st, f->alice, h), 0);
-	store_close(f->st);
-	assert_int_equal(store_open_sqlite(f->path, &f->st), 0);
+	store_fixture_reopen(f);
 	int64_t u = 0, n = 0;
 	assert_int_equal(store_token_find(f->st, h, &u), 0);
 	assert_int_equal(u, f->alice);

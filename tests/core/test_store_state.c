@@ -69,8 +69,7 @@ static void test_get_and_cas(void **state)
 	assert_int_equal(n, 0);
 	assert_null(val);
 	/* survives a reopen */
-	store_close(f->st);
-	assert_int_equal(store_open_sqlite(f->path, &f->st), 0);
+	store_fixture_reopen(f);
 	assert_int_equal(store_state_get(f->st, "epoch", "g1", &v, &val, &n), 0);
 	assert_int_equal(v, 2);
 	assert_memory_equal(val, "e1", 2);
@@ -163,7 +162,7 @@ static void run_race(struct store_fixture *f, bool own_handles)
 	pthread_mutex_init(&r.mu, NULL);
 	for (int i = 0; i < RACERS; i++) {
 		if (own_handles)
-			assert_int_equal(store_open_sqlite(f->path, &r.st[i]), 0);
+			assert_int_equal(store_fixture_open(f, &r.st[i]), 0);
 		else
 			r.st[i] = f->st;
 	}

@@ -17,6 +17,7 @@
 
 #include "server/delivery.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
 /* ---- Policy ------------------------------------------------------------------ */
 
@@ -123,40 +124,6 @@ static void test_outcome(void **state)
 
 /* ---- Store queue ------------------------------------------------------------------ */
 
-struct fx {
-	char dir[64];
-	char path[96];
-	struct store *st;
-	int64_t alice;
-};
-
-static const uint8_t edpub[32] = { 1, 2, 3 };
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/aim-test-dlv-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof f->path, "%s/aim.db", f->dir);
-	assert_int_equal(store_open_sqlite(f->path, &f->st), 0);
-	struct store_new_user u = { "alice", "PUB", "PRIV", edpub, "EDPRIV" };
-	assert_int_equal(store_user_add(f->st, &u, &f->alice), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	store_close(f->st);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
-
 struct collect {
 	struct store_delivery v[16];
 	size_t n;
@@ -192,7 +159,7 @@ static void clear(struct collect *c)
 	c->n = 0;
 }
 
-static void add_activity(struct fx *f, const char *id, const struct store_new_delivery *v, size_t n,
+static void add_activity(struct store_fixture *f, const char *id, const struct store_new_delivery *v, size_t n,
 			 int64_t now_ms)
 {
 	struct store_outgoing o = { .activity_id = id, .signer = f->alice, .body = "{\"id\":1}",
@@ -205,7 +172,7 @@ static void add_activity(struct fx *f, const char *id, const struct store_new_de
 
 static void test_enqueue_with_activity(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	const struct store_new_delivery v[] = {
 		{ .inbox = "https://b.test/inbox", .host = "b.test" },
 		{ .inbox = "https://b.test/inbox", .host = "b.test" }, /* duplicate */
@@ -251,7 +218,7 @@ static int claim_at(struct store *st, int64_t now_ms, int64_t lease_ms, unsigned
 
 static void test_claim_finish_resolve(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	const struct store_new_delivery v[] = {
 		{ .inbox = "https://b.test/inbox", .host = "b.test" },
 		{ .actor = "https://b.test/users/x", .host = "b.test" },
@@ -328,8 +295,7 @@ static void test_claim_finish_resolve(void **state)
 	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
 
 	/* states survive a reopen */
-	store_close(f->st);
-	assert_int_equal(store_open_sqlite(f->path, &f->st), 0);
+	store_fixture_reopen(f);
 	list(f->st, &c);
 	assert_int_equal(c.n, 2);
 	assert_int_equal(c.v[0].state, STORE_DLV_DELIVERED);
@@ -344,7 +310,7 @@ static void test_claim_finish_resolve(void **state)
  * nothing. */
 static void test_lease_stale_and_expiry(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	const struct store_new_delivery v[] = {
 		{ .inbox = "https://b.test/inbox", .host = "b.test" },
 	};
@@ -415,14 +381,14 @@ static void test_lease_stale_and_expiry(void **state)
  * pending, leased or not. */
 static void test_claim_order(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	const struct store_new_delivery v[] = {
 		{ .actor = "https://b.test/users/bea", .host = "b.test" },
 	};
 	add_activity(f, "https://a.test/follow", v, 1, 1000);
 	add_activity(f, "https://a.test/undo", v, 1, 1000);
 	struct store *other;
-	assert_int_equal(store_open_sqlite(f->path, &other), 0);
+	assert_int_equal(store_fixture_open(f, &other), 0);
 	struct store_delivery d;
 	struct store_lease follow, l;
 	assert_int_equal(claim_at(f->st, 1000, 500, 8, &d, &follow), 0);
@@ -457,7 +423,7 @@ static void test_claim_order(void **state)
  * failures in a row a host takes one at a time; an open circuit none. */
 static void test_host_limits(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	const struct store_new_delivery v[] = {
 		{ .inbox = "https://b.test/users/1/inbox", .host = "b.test" },
 		{ .inbox = "https://b.test/users/2/inbox", .host = "b.test" },
@@ -465,7 +431,7 @@ static void test_host_limits(void **state)
 	};
 	add_activity(f, "https://a.test/activities/h", v, AIM_ARRAY_LEN(v), 1000);
 	struct store *other;
-	assert_int_equal(store_open_sqlite(f->path, &other), 0);
+	assert_int_equal(store_fixture_open(f, &other), 0);
 	struct store_delivery d;
 	struct store_lease l1, l2, l3;
 	assert_int_equal(claim_at(f->st, 1000, 60000, 2, &d, &l1), 0);
@@ -511,7 +477,7 @@ static void test_host_limits(void **state)
 #define RACE_ROWS 40
 
 struct racer {
-	const char *path;
+	const struct store_fixture *f;
 	int64_t got[RACE_ROWS];
 	size_t n;
 };
@@ -520,7 +486,7 @@ static void *race(void *arg)
 {
 	struct racer *r = arg;
 	struct store *st;
-	if (store_open_sqlite(r->path, &st) != 0)
+	if (store_fixture_open(r->f, &st) != 0)
 		return NULL;
 	struct store_delivery d;
 	struct store_lease l;
@@ -539,7 +505,7 @@ static void *race(void *arg)
 
 static void test_claim_race(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	struct store_new_delivery v[RACE_ROWS];
 	char inbox[RACE_ROWS][64];
 	for (size_t i = 0; i < RACE_ROWS; i++) {
@@ -547,7 +513,7 @@ static void test_claim_race(void **state)
 		v[i] = (struct store_new_delivery){ .inbox = inbox[i], .host = inbox[i] + 8 };
 	}
 	add_activity(f, "https://a.test/activities/race", v, RACE_ROWS, 1000);
-	struct racer r[2] = { { .path = f->path }, { .path = f->path } };
+	struct racer r[2] = { { .f = f }, { .f = f } };
 	pthread_t t[2];
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, race, &r[i]), 0);
@@ -566,7 +532,7 @@ static void test_claim_race(void **state)
 
 static void test_host_scheme(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	int s = -1;
 	assert_int_equal(store_host_scheme_get(f->st, "b.test", &s), 0);
 	assert_int_equal(s, DLV_SCHEME_UNKNOWN);
@@ -580,7 +546,7 @@ static void test_host_scheme(void **state)
 
 static void test_refusals(void **state)
 {
-	struct fx *f = *state;
+	struct store_fixture *f = *state;
 	const struct store_new_delivery bad[] = { { .host = "b.test" } };
 	struct store_outgoing o = { .activity_id = "x", .signer = f->alice, .body = "{}",
 				    .v = bad, .n = 1 };
@@ -604,14 +570,14 @@ int main(void)
 		cmocka_unit_test(test_backoff_defaults),
 		cmocka_unit_test(test_retry_after),
 		cmocka_unit_test(test_outcome),
-		cmocka_unit_test_setup_teardown(test_enqueue_with_activity, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_claim_finish_resolve, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lease_stale_and_expiry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_claim_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_limits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_claim_race, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_scheme, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enqueue_with_activity, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_claim_finish_resolve, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_lease_stale_and_expiry, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_claim_order, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_host_limits, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_claim_race, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_host_scheme, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, store_fixture_setup, store_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from aimtest import (AP_TYPE, AS_PUBLIC, AimTestCase, SSEClient, Server, note)
+from aimtest import (AP_TYPE, AS_PUBLIC, AimTestCase, SSEClient, Server, note, run_aimd)
 
 
 def item_id(item):
@@ -45,7 +45,6 @@ class VisibilityTest(AimTestCase):
 			# addressing only on the object of an explicit Create
 			"obj_to_bob": post({"type": "Create", "object":
 					    note("object-only bob", to=[cls.bob])}),
-			"to_ghost": post(note("to a ghost", to=[u + "ghost"])),
 		}
 		cls.visible = {
 			None: {"public", "unlisted", "as_public"},
@@ -175,6 +174,111 @@ class VisibilityTest(AimTestCase):
 						 token=self.tok[who])
 				self.assertRefused(r, 403)
 				self.assertNotIn(b"for bob only", r[2])
+
+
+class LocalFollowTest(AimTestCase):
+	"""Issue 9 point 5: a follow between two users of the same server works
+	like one with a remote actor (the Follow in her inbox, a follower row, an
+	automatic Accept back; manual approval; Undo), and a local recipient
+	who does not exist is a 400."""
+
+	@classmethod
+	def setUpClass(cls):
+		cls.srv = cls.server(domain="lf.test")
+		cls.tok = {n: cls.srv.add_user(n) for n in ("ann", "ben", "cat", "dan", "eli")}
+		r = run_aimd("user", "set", "--data", cls.srv.data, "cat", "manual-approval", "on")
+		assert r.returncode == 0, r.stderr
+		cls.srv.start()
+
+	def actor(self, name):
+		return self.srv.url + "/users/" + name
+
+	def post(self, user, obj):
+		st, hd, act = self.srv.post("/users/%s/outbox" % user, obj, token=self.tok[user])
+		self.assertEqual(st, 201, act)
+		return act
+
+	def items(self, user, which):
+		tok = self.tok[user]
+		st, hd, coll = self.srv.get("/users/%s/%s" % (user, which), token=tok)
+		self.assertEqual(st, 200, coll)
+		st, hd, page = self.srv.get(coll["first"], token=tok)
+		self.assertEqual(st, 200, page)
+		return coll["totalItems"], page.get("orderedItems", [])
+
+	def ids(self, user, which):
+		return [item_id(i) for i in self.items(user, which)[1]]
+
+	def inbox_mentions(self, user, needle):
+		return [i for i in self.items(user, "inbox")[1] if needle in json.dumps(i)]
+
+	def test_follow_accept_undo(self):
+		f = self.post("ann", {"type": "Follow", "object": self.actor("ben")})
+		# the Follow is in ben's inbox, ann is his follower, he is in her following
+		self.assertIn(f["id"], self.ids("ben", "inbox"))
+		self.assertEqual(self.ids("ben", "followers"), [self.actor("ann")])
+		self.assertEqual(self.items("ben", "followers")[0], 1)
+		self.assertEqual(self.ids("ann", "following"), [self.actor("ben")])
+		# the automatic Accept, from ben, is in ann's inbox
+		acc = [i for i in self.inbox_mentions("ann", f["id"]) if i.get("type") == "Accept"]
+		self.assertEqual(len(acc), 1, acc)
+		self.assertEqual(acc[0]["actor"], self.actor("ben"))
+		self.assertEqual(item_id(acc[0]["object"]), f["id"])
+		# ben's posts to his followers (and public ones) reach ann's inbox
+		fo = self.post("ben", note("for my followers", to=[self.actor("ben") + "/followers"]))
+		pub = self.post("ben", note("for everyone", to=[AS_PUBLIC]))
+		inbox = self.ids("ann", "inbox")
+		self.assertIn(fo["id"], inbox)
+		self.assertIn(pub["id"], inbox)
+		self.assertNotIn(fo["id"], self.ids("dan", "inbox"))
+		# ann reads the followers-only post; dan (not a follower) does not
+		self.assertEqual(self.srv.get(fo["id"], token=self.tok["ann"])[0], 200)
+		self.assertEqual(self.srv.get(fo["id"], token=self.tok["dan"])[0], 404)
+		# Undo: the follow ends at both ends, ben hears of it
+		undo = self.post("ann", {"type": "Undo", "object": f["id"]})
+		self.assertIn(undo["id"], self.ids("ben", "inbox"))
+		self.assertEqual(self.ids("ben", "followers"), [])
+		self.assertEqual(self.ids("ann", "following"), [])
+		later = self.post("ben", note("after the undo", to=[self.actor("ben") + "/followers"]))
+		self.assertNotIn(later["id"], self.ids("ann", "inbox"))
+
+	def test_manual_approval(self):
+		f = self.post("dan", {"type": "Follow", "object": self.actor("cat")})
+		# pending: a request in cat's inbox, no follower yet, no Accept
+		self.assertIn(f["id"], self.ids("cat", "inbox"))
+		self.assertEqual(self.ids("cat", "followers"), [])
+		self.assertEqual(self.ids("dan", "following"), [])
+		self.assertFalse([i for i in self.inbox_mentions("dan", f["id"])
+				  if i.get("type") == "Accept"])
+		# cat approves through her outbox
+		acc = self.post("cat", {"type": "Accept", "object": f["id"],
+					"to": [self.actor("dan")]})
+		self.assertEqual(self.ids("cat", "followers"), [self.actor("dan")])
+		self.assertEqual(self.ids("dan", "following"), [self.actor("cat")])
+		self.assertIn(acc["id"], self.ids("dan", "inbox"))
+		# a Reject of another request leaves no follower
+		g = self.post("eli", {"type": "Follow", "object": self.actor("cat")})
+		rej = self.post("cat", {"type": "Reject", "object": g["id"]})
+		self.assertIn(rej["id"], self.ids("eli", "inbox"))
+		self.assertEqual(self.ids("cat", "followers"), [self.actor("dan")])
+		self.assertEqual(self.ids("eli", "following"), [])
+
+	def test_unknown_local_recipient(self):
+		before = self.items("eli", "outbox")[0]
+		for obj in (note("to a ghost", to=[self.actor("ghost")]),
+			    note("cc a ghost", to=[AS_PUBLIC], cc=[self.actor("ghost")]),
+			    note("bcc a ghost", to=[self.actor("ann")], bcc=[self.actor("ghost")]),
+			    {"type": "Follow", "object": self.actor("ghost")},
+			    {"type": "Follow", "object": self.actor("Not_A_Name")}):
+			with self.subTest(obj=obj):
+				r = self.srv.req("POST", "/users/eli/outbox", body=json.dumps(obj),
+						 token=self.tok["eli"], headers={"Content-Type": AP_TYPE})
+				doc = self.assertRefused(r, 400)
+				self.assertEqual(doc["error"], "unknown_recipient")
+		self.assertEqual(self.items("eli", "outbox")[0], before)
+		# another server's users and this server's collections are not checked here
+		self.post("eli", note("to the followers of a local user",
+				      to=[self.actor("ann") + "/followers"]))
 
 
 class SSETest(AimTestCase):

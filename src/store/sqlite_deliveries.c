@@ -159,7 +159,11 @@ int store_sq_delivery_claim(struct store *st, const struct store_claim *c,
 			    struct store_delivery *out, struct store_lease *lease)
 {
 	struct claim_ctx x = { c, out, lease, false };
-	TRY(store_sq_write_tx(st, claim_fn, &x));
+	memset(out, 0, sizeof *out);
+	if (store_sq_write_tx(st, claim_fn, &x) != 0) {
+		store_delivery_clear(out);
+		return -1;
+	}
 	ENSURE(x.found, AIM_ERR_NOTFOUND, "no delivery due");
 	return 0;
 }

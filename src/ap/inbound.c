@@ -298,6 +298,10 @@ static int do_answer(struct core *c, bool accept)
 	const char *fid = ap_id_of(json_object_get(c->act, "object"));
 	ENSURE(fid, AIM_ERR_INVALID, "%s without an object", c->type);
 	ENSURE(is_local(c, fid), AIM_ERR_DENIED, "%s about an object of another server", c->type);
+	if (!c->facts->stored.answered) {
+		c->p->ask.stored = aim_xstrdup(fid);
+		return 0;
+	}
 	if (!c->facts->stored.found)
 		return 0; /* not a Follow of ours: nothing to do */
 	json_t *f = ap_json_load_stored(c->facts->stored.json);
@@ -330,6 +334,10 @@ static int do_undo(struct core *c)
 		const char *oa = ap_id_of(json_object_get(o, "actor"));
 		ENSURE(!oa || aim_url_equal(oa, actor), AIM_ERR_DENIED,
 		       "Undo of another actor's activity");
+	}
+	if (!c->facts->stored.answered) {
+		c->p->ask.stored = aim_xstrdup(oid);
+		return 0;
 	}
 	if (c->facts->stored.found) {
 		ENSURE(c->facts->stored.actor && aim_url_equal(c->facts->stored.actor, actor),
@@ -431,8 +439,12 @@ static int do_update_delete(struct core *c, json_t *stored, bool del)
 	ENSURE(aim_url_origin_equal(oid, actor), AIM_ERR_DENIED, "%s of an object of another server",
 	       c->type);
 	const char *ot = json_is_object(obj) ? str_of(obj, "type") : NULL;
-	ENSURE(!actor_type(ot) && !c->facts->is_actor.yes, AIM_ERR_DENIED, "%s of another actor",
-	       c->type);
+	ENSURE(!actor_type(ot), AIM_ERR_DENIED, "%s of another actor", c->type);
+	if (!c->facts->is_actor.answered) {
+		c->p->ask.is_actor = aim_xstrdup(oid);
+		return 0;
+	}
+	ENSURE(!c->facts->is_actor.yes, AIM_ERR_DENIED, "%s of another actor", c->type);
 	struct ap_effect *e = fx_add(c->p, del ? AP_FX_OBJECT_DELETE : AP_FX_OBJECT_UPDATE);
 	e->actor = actor;
 	e->object_id = oid;
@@ -488,26 +500,14 @@ static int check_shape(struct core *c)
 	return 0;
 }
 
-/* The questions that need no other answer first. */
-static void ask_first(struct core *c)
-{
-	struct ap_inbound_ask *a = &c->p->ask;
-	const char *oid = ap_id_of(json_object_get(c->act, "object"));
-	a->actor = !c->facts->actor.answered;
-	bool answer = !strcmp(c->type, "Accept") || !strcmp(c->type, "Reject");
-	if (oid && (answer || !strcmp(c->type, "Undo")) && !c->facts->stored.answered)
-		a->stored = aim_xstrdup(oid);
-	bool change = !strcmp(c->type, "Update") || !strcmp(c->type, "Delete");
-	if (oid && change && !c->facts->is_actor.answered && !aim_url_equal(oid, c->env->actor))
-		a->is_actor = aim_xstrdup(oid);
-}
-
 static int decide(struct core *c)
 {
 	TRY(check_shape(c));
-	ask_first(c);
-	if (ap_inbound_asks(c->p))
+	/* The actor's document first: its followers collection is addressing. */
+	if (!c->facts->actor.answered) {
+		c->p->ask.actor = true;
 		return 0;
+	}
 	ask_names(c);
 	if (ap_inbound_asks(c->p))
 		return 0;

@@ -18,7 +18,7 @@
 static void actor_doc(struct app *a, const struct store_user *u, struct http_response *r)
 {
 	bool inst = !strcmp(u->name, STORE_INSTANCE_NAME);
-	char *id = route_user_url(a, u->name);
+	char *id = aimd_route_user_url(a, u->name);
 	char *shared = aim_xasprintf("%s/inbox", a->base);
 	struct ap_actor_info info = {
 		.id = id,
@@ -30,9 +30,9 @@ static void actor_doc(struct app *a, const struct store_user *u, struct http_res
 	};
 	json_t *j = NULL;
 	if (ap_actor_build(&info, &j) != 0)
-		route_failure(r);
+		aimd_route_failure(r);
 	else
-		route_json(r, 200, ROUTE_AS_TYPE, j);
+		aimd_route_json(r, 200, ROUTE_AS_TYPE, j);
 	free(id);
 	free(shared);
 }
@@ -107,7 +107,7 @@ static void collection(struct app *a, const struct http_request *q, struct http_
 		       const struct store_user *owner, const char *which, enum coll kind,
 		       int64_t viewer)
 {
-	char *base = route_user_url(a, owner->name);
+	char *base = aimd_route_user_url(a, owner->name);
 	char *id = aim_xasprintf("%s/%s", base, which);
 	free(base);
 	struct store_range rg;
@@ -117,17 +117,17 @@ static void collection(struct app *a, const struct http_request *q, struct http_
 	if (isp == 0) {
 		int64_t total = 0;
 		if (coll_count(a, kind, owner->id, viewer, &total) != 0) {
-			route_failure(r);
+			aimd_route_failure(r);
 			goto out;
 		}
 		char *first = aim_xasprintf("%s?page=true", id);
-		route_json(r, 200, ROUTE_AS_TYPE, ap_collection(id, total, first));
+		aimd_route_json(r, 200, ROUTE_AS_TYPE, ap_collection(id, total, first));
 		free(first);
 		goto out;
 	}
 	struct store_page p = { 0 };
 	if (coll_page(a, kind, owner->id, viewer, &rg, &p) != 0) {
-		route_failure(r);
+		aimd_route_failure(r);
 		goto out;
 	}
 	json_t *items = json_array();
@@ -159,7 +159,7 @@ static void collection(struct app *a, const struct http_request *q, struct http_
 	char *prev = p.n ? aim_xasprintf("%s?page=true&min_id=%lld", id,
 							(long long)p.items[0].cursor)
 					: NULL;
-	route_json(r, 200, ROUTE_AS_TYPE, ap_collection_page(self, id, items, next, prev));
+	aimd_route_json(r, 200, ROUTE_AS_TYPE, ap_collection_page(self, id, items, next, prev));
 	free(self);
 	free(next);
 	free(prev);
@@ -193,9 +193,9 @@ static json_t *embedded_tombstone(struct app *a, const json_t *act, int64_t view
 static void get_by_id(struct app *a, const struct http_request *q, struct http_response *r,
 		      bool object)
 {
-	if (!route_negotiate(q, r))
+	if (!aimd_route_negotiate(q, r))
 		return;
-	int64_t viewer = route_auth(a, q, r, false);
+	int64_t viewer = aimd_route_auth(a, q, r, false);
 	if (viewer < 0)
 		return;
 	char *id = aim_xasprintf("%s%s", a->base, q->path + strlen(a->base_path));
@@ -204,21 +204,21 @@ static void get_by_id(struct app *a, const struct http_request *q, struct http_r
 			: store_activity_get(a->st, id, viewer, &it);
 	free(id);
 	if (rc != 0) {
-		route_failure(r);
+		aimd_route_failure(r);
 		return;
 	}
 	json_t *j = ap_json_load_stored(it.json);
 	if (!j) {
 		store_item_clear(&it);
 		aim_fail(AIM_ERR_INTERNAL, "stored document does not parse");
-		route_failure(r);
+		aimd_route_failure(r);
 		return;
 	}
 	/* A deleted object leaves a Tombstone and answers 410. */
 	const char *jt = json_string_value(json_object_get(j, "type"));
 	if (object && jt && !strcmp(jt, "Tombstone")) {
 		store_item_clear(&it);
-		route_json(r, 410, ROUTE_AS_TYPE, j);
+		aimd_route_json(r, 410, ROUTE_AS_TYPE, j);
 		return;
 	}
 	/* The activity that created it goes with it: a Tombstone in its place,
@@ -226,12 +226,13 @@ static void get_by_id(struct app *a, const struct http_request *q, struct http_r
 	json_t *tomb = object ? NULL : embedded_tombstone(a, j, viewer);
 	if (tomb) {
 		json_t *deleted = json_object_get(tomb, "deleted");
-		json_t *t = json_pack("{s:O, s:s, s:s, s:O?}", "id", json_object_get(j, "id"), "type",
-				      "Tombstone", "formerType", jt ? jt : "Create", "deleted", deleted);
+		json_t *t = json_pack("{s:O, s:s, s:s, s:O?}", "id", json_object_get(j, "id"),
+				      "type", "Tombstone", "formerType", jt ? jt : "Create",
+				      "deleted", deleted);
 		json_decref(tomb);
 		json_decref(j);
 		store_item_clear(&it);
-		route_json(r, 410, ROUTE_AS_TYPE, t);
+		aimd_route_json(r, 410, ROUTE_AS_TYPE, t);
 		return;
 	}
 	if (it.author != viewer) {
@@ -240,32 +241,32 @@ static void get_by_id(struct app *a, const struct http_request *q, struct http_r
 		j = s;
 	}
 	store_item_clear(&it);
-	route_json(r, 200, ROUTE_AS_TYPE, j);
+	aimd_route_json(r, 200, ROUTE_AS_TYPE, j);
 }
 
 /* ---- Handlers ---------------------------------------------------------------------------- */
 
-void route_actor(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_actor(struct app *a, const struct http_request *q, struct http_response *r,
 		 const struct http_route_caps *caps)
 {
 	struct store_user u = { 0 };
-	if (route_user(a, caps, &u, r) && route_negotiate(q, r))
+	if (aimd_route_user(a, caps, &u, r) && aimd_route_negotiate(q, r))
 		actor_doc(a, &u, r);
 	store_user_clear(&u);
 }
 
-void route_inbox_get(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_inbox_get(struct app *a, const struct http_request *q, struct http_response *r,
 		     const struct http_route_caps *caps)
 {
 	struct store_user u = { 0 };
-	if (!route_user(a, caps, &u, r))
+	if (!aimd_route_user(a, caps, &u, r))
 		goto out;
-	bool sse = route_accepts_event_stream(q);
-	if (!sse && !route_negotiate(q, r))
+	bool sse = aimd_route_accepts_event_stream(q);
+	if (!sse && !aimd_route_negotiate(q, r))
 		goto out;
-	if (!route_rate_ok(a, q, r))
+	if (!aimd_route_rate_ok(a, q, r))
 		goto out;
-	int64_t viewer = route_auth(a, q, r, true);
+	int64_t viewer = aimd_route_auth(a, q, r, true);
 	if (viewer < 0)
 		goto out;
 	if (viewer != u.id) {
@@ -280,7 +281,7 @@ void route_inbox_get(struct app *a, const struct http_request *q, struct http_re
 			goto out;
 		}
 		if (sse_start(a, u.id, last, r) != 0)
-			route_failure(r);
+			aimd_route_failure(r);
 	} else {
 		collection(a, q, r, &u, "inbox", C_INBOX, viewer);
 	}
@@ -288,72 +289,72 @@ out:
 	store_user_clear(&u);
 }
 
-void route_inbox_post(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_inbox_post(struct app *a, const struct http_request *q, struct http_response *r,
 		      const struct http_route_caps *caps)
 {
 	struct store_user u = { 0 };
-	if (route_user(a, caps, &u, r))
+	if (aimd_route_user(a, caps, &u, r))
 		s2s_inbox_post(a, q, r, u.name); /* through the signature gate */
 	store_user_clear(&u);
 }
 
-void route_shared_inbox(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_shared_inbox(struct app *a, const struct http_request *q, struct http_response *r,
 			const struct http_route_caps *caps)
 {
 	(void)caps;
 	s2s_inbox_post(a, q, r, NULL); /* through the signature gate */
 }
 
-void route_outbox_get(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_outbox_get(struct app *a, const struct http_request *q, struct http_response *r,
 		      const struct http_route_caps *caps)
 {
 	struct store_user u = { 0 };
-	if (route_user(a, caps, &u, r) && route_negotiate(q, r)) {
-		int64_t viewer = route_auth(a, q, r, false);
+	if (aimd_route_user(a, caps, &u, r) && aimd_route_negotiate(q, r)) {
+		int64_t viewer = aimd_route_auth(a, q, r, false);
 		if (viewer >= 0)
 			collection(a, q, r, &u, "outbox", C_OUTBOX, viewer);
 	}
 	store_user_clear(&u);
 }
 
-void route_followers(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_followers(struct app *a, const struct http_request *q, struct http_response *r,
 		     const struct http_route_caps *caps)
 {
 	struct store_user u = { 0 };
-	if (route_user(a, caps, &u, r) && route_negotiate(q, r))
+	if (aimd_route_user(a, caps, &u, r) && aimd_route_negotiate(q, r))
 		collection(a, q, r, &u, "followers", C_FOLLOWERS, 0);
 	store_user_clear(&u);
 }
 
-void route_following(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_following(struct app *a, const struct http_request *q, struct http_response *r,
 		     const struct http_route_caps *caps)
 {
 	struct store_user u = { 0 };
-	if (route_user(a, caps, &u, r) && route_negotiate(q, r))
+	if (aimd_route_user(a, caps, &u, r) && aimd_route_negotiate(q, r))
 		collection(a, q, r, &u, "following", C_FOLLOWING, 0);
 	store_user_clear(&u);
 }
 
-void route_key_packages(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_key_packages(struct app *a, const struct http_request *q, struct http_response *r,
 			const struct http_route_caps *caps)
 {
 	struct store_user u = { 0 };
-	if (route_user(a, caps, &u, r) && route_negotiate(q, r)) {
-		int64_t viewer = route_auth(a, q, r, false);
+	if (aimd_route_user(a, caps, &u, r) && aimd_route_negotiate(q, r)) {
+		int64_t viewer = aimd_route_auth(a, q, r, false);
 		if (viewer >= 0)
 			collection(a, q, r, &u, "keyPackages", C_KEYPACKAGES, viewer);
 	}
 	store_user_clear(&u);
 }
 
-void route_activity(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_activity(struct app *a, const struct http_request *q, struct http_response *r,
 		    const struct http_route_caps *caps)
 {
 	(void)caps;
 	get_by_id(a, q, r, false);
 }
 
-void route_object(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_object(struct app *a, const struct http_request *q, struct http_response *r,
 		  const struct http_route_caps *caps)
 {
 	(void)caps;

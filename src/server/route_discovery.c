@@ -28,7 +28,7 @@ static char *base_authority(struct app *a)
 	return out;
 }
 
-void route_webfinger(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_webfinger(struct app *a, const struct http_request *q, struct http_response *r,
 		     const struct http_route_caps *caps)
 {
 	(void)caps;
@@ -97,7 +97,7 @@ void route_webfinger(struct app *a, const struct http_request *q, struct http_re
 		return;
 	}
 	store_user_clear(&u);
-	char *actor = instance ? aim_xasprintf("%s/actor", a->base) : route_user_url(a, name);
+	char *actor = instance ? aim_xasprintf("%s/actor", a->base) : aimd_route_user_url(a, name);
 	char *subject = aim_xasprintf("acct:%s@%s", instance ? a->domain : name, acct_host);
 	json_t *links = json_array();
 	const char *rels[16];
@@ -117,7 +117,7 @@ void route_webfinger(struct app *a, const struct http_request *q, struct http_re
 	free(actor);
 	free(subject);
 	free(acct_host);
-	route_json(r, 200, ROUTE_JRD, jrd);
+	aimd_route_json(r, 200, ROUTE_JRD, jrd);
 	/* RFC 7033 5: servers "MUST" support CORS with Access-Control-Allow-Origin. */
 	http_resp_header(r, "Access-Control-Allow-Origin", "*");
 }
@@ -126,7 +126,7 @@ static void host_meta(struct app *a, bool json, struct http_response *r)
 {
 	char *tpl = aim_xasprintf("%s/.well-known/webfinger?resource={uri}", a->base);
 	if (json) {
-		route_json(r, 200, ROUTE_JRD,
+		aimd_route_json(r, 200, ROUTE_JRD,
 			  json_pack("{s:[{s:s, s:s}]}", "links", "rel", "lrdd", "template", tpl));
 	} else {
 		char *x = aim_xasprintf("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -144,7 +144,7 @@ static void nodeinfo(struct app *a, bool doc, struct http_response *r)
 {
 	if (!doc) {
 		char *href = aim_xasprintf("%s/nodeinfo/2.1", a->base);
-		route_json(r, 200, "application/json",
+		aimd_route_json(r, 200, "application/json",
 			  json_pack("{s:[{s:s, s:s}]}", "links", "rel",
 				    "http://nodeinfo.diaspora.software/ns/schema/2.1", "href", href));
 		free(href);
@@ -152,7 +152,7 @@ static void nodeinfo(struct app *a, bool doc, struct http_response *r)
 	}
 	int64_t users = 0;
 	if (store_user_count(a->st, &users) != 0) {
-		route_failure(r);
+		aimd_route_failure(r);
 		return;
 	}
 	json_t *j = json_pack("{s:s, s:{s:s, s:s}, s:[s], s:{s:[], s:[]}, s:b, s:{s:{s:I}}, s:{}}",
@@ -160,12 +160,12 @@ static void nodeinfo(struct app *a, bool doc, struct http_response *r)
 			      "protocols", "activitypub", "services", "inbound", "outbound",
 			      "openRegistrations", 0, "usage", "users", "total", (json_int_t)users,
 			      "metadata");
-	route_json(r, 200,
+	aimd_route_json(r, 200,
 		  "application/json; profile=\"http://nodeinfo.diaspora.software/ns/schema/2.1#\"",
 		  j);
 }
 
-void route_host_meta(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_host_meta(struct app *a, const struct http_request *q, struct http_response *r,
 		     const struct http_route_caps *caps)
 {
 	(void)q;
@@ -173,7 +173,7 @@ void route_host_meta(struct app *a, const struct http_request *q, struct http_re
 	host_meta(a, false, r);
 }
 
-void route_host_meta_json(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_host_meta_json(struct app *a, const struct http_request *q, struct http_response *r,
 			  const struct http_route_caps *caps)
 {
 	(void)q;
@@ -181,7 +181,7 @@ void route_host_meta_json(struct app *a, const struct http_request *q, struct ht
 	host_meta(a, true, r);
 }
 
-void route_nodeinfo_links(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_nodeinfo_links(struct app *a, const struct http_request *q, struct http_response *r,
 			  const struct http_route_caps *caps)
 {
 	(void)q;
@@ -189,7 +189,7 @@ void route_nodeinfo_links(struct app *a, const struct http_request *q, struct ht
 	nodeinfo(a, false, r);
 }
 
-void route_nodeinfo(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_nodeinfo(struct app *a, const struct http_request *q, struct http_response *r,
 		    const struct http_route_caps *caps)
 {
 	(void)q;

@@ -67,7 +67,7 @@ static void local_user_failure(struct http_response *r)
 	if (aim_errcode() == AIM_ERR_NOTFOUND)
 		http_resp_error(r, 400, "unknown_recipient", aim_errmsg());
 	else
-		route_failure(r);
+		aimd_route_failure(r);
 }
 
 /*
@@ -121,7 +121,7 @@ static int local_follow_plan(struct app *a, const struct store_user *owner, cons
 			http_resp_error(r, 400, "bad_request", "a user does not follow herself");
 		else if (store_blocked(a->st, u.id, me, &blocked) != 0 ||
 			 store_manual_approval_get(a->st, u.id, &manual) != 0)
-			route_failure(r);
+			aimd_route_failure(r);
 		else if (blocked)
 			http_resp_error(r, 403, "forbidden", "this user blocks you");
 		else
@@ -133,7 +133,8 @@ static int local_follow_plan(struct app *a, const struct store_user *owner, cons
 				.followed = u.id,
 				.follower_url = aim_xstrdup(me),
 				.followed_url = aim_xstrdup(oid),
-				.follow_id = aim_xstrdup(json_string_value(json_object_get(act, "id"))),
+				.follow_id =
+					aim_xstrdup(json_string_value(json_object_get(act, "id"))),
 				.manual = manual,
 			};
 		store_user_clear(&u);
@@ -155,17 +156,24 @@ static int local_follow_plan(struct app *a, const struct store_user *owner, cons
 	struct store_user fu = { 0 };
 	if (ft && !strcmp(ft, "Follow") && fo) {
 		if (undo && author == owner->id && local_user_of(a, fo, &u) == 1) {
-			*lf = (struct local_follow){ .kind = LF_UNDO, .follower = owner->id,
-						     .followed = u.id, .follower_url = aim_xstrdup(me),
-						     .followed_url = aim_xstrdup(fo),
-						     .follow_id = aim_xstrdup(oid) };
+			*lf = (struct local_follow){
+				.kind = LF_UNDO,
+				.follower = owner->id,
+				.followed = u.id,
+				.follower_url = aim_xstrdup(me),
+				.followed_url = aim_xstrdup(fo),
+				.follow_id = aim_xstrdup(oid),
+			};
 		} else if (!undo && !strcmp(fo, me) && author != owner->id &&
 			   store_user_get_id(a->st, author, &fu) == 0) {
-			*lf = (struct local_follow){ .kind = t[0] == 'A' ? LF_ACCEPT : LF_REJECT,
-						     .follower = author, .followed = owner->id,
-						     .follower_url = route_user_url(a, fu.name),
-						     .followed_url = aim_xstrdup(me),
-						     .follow_id = aim_xstrdup(oid) };
+			*lf = (struct local_follow){
+				.kind = t[0] == 'A' ? LF_ACCEPT : LF_REJECT,
+				.follower = author,
+				.followed = owner->id,
+				.follower_url = aimd_route_user_url(a, fu.name),
+				.followed_url = aim_xstrdup(me),
+				.follow_id = aim_xstrdup(oid),
+			};
 		}
 	}
 	aim_errclear();
@@ -201,21 +209,26 @@ static int local_follow_apply(struct app *a, const struct local_follow *lf)
 					   .state = state };
 		if (!lf->manual) {
 			char u[37];
-			route_uuid4(u);
+			aimd_route_uuid4(u);
 			reply_id = aim_xasprintf("%s/activities/%s", a->base, u);
-			json_t *acc = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:[s]}",
-						"@context", AP_CTX_AS, "id", reply_id, "type", "Accept",
-						"actor", lf->followed_url, "object", "id",
-						lf->follow_id, "type", "Follow", "actor",
-						lf->follower_url, "object", lf->followed_url, "to",
-						lf->follower_url);
+			json_t *acc =
+				json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:[s]}",
+					  "@context", AP_CTX_AS, "id", reply_id, "type", "Accept",
+					  "actor", lf->followed_url, "object", "id", lf->follow_id,
+					  "type", "Follow", "actor", lf->follower_url, "object",
+					  lf->followed_url, "to", lf->follower_url);
 			reply_json = ap_json_dump(acc);
 			json_decref(acc);
-			reply = (struct store_new_activity){ .id = reply_id, .json = reply_json,
-							     .author = lf->followed,
-							     .audience = &lf->follower, .n_audience = 1,
-							     .inbox = &lf->follower, .n_inbox = 1,
-							     .published = aim_now() };
+			reply = (struct store_new_activity){
+				.id = reply_id,
+				.json = reply_json,
+				.author = lf->followed,
+				.audience = &lf->follower,
+				.n_audience = 1,
+				.inbox = &lf->follower,
+				.n_inbox = 1,
+				.published = aim_now(),
+			};
 			in.reply = &reply;
 		}
 		break;
@@ -299,10 +312,10 @@ static int local_recipients(struct app *a, const struct store_user *owner, const
 		struct fol_ctx c = { a, out, 0 };
 		for (int64_t off = 0; rc == 0; off += 1000) {
 			c.seen = 0;
-			rc = store_followers_list(a->st, owner->id, STORE_FOLLOW_ACCEPTED, off, 1000,
-						  local_follower_cb, &c);
+			rc = store_followers_list(a->st, owner->id, STORE_FOLLOW_ACCEPTED, off,
+						  1000, local_follower_cb, &c);
 			if (rc != 0)
-				route_failure(r);
+				aimd_route_failure(r);
 			if (c.seen < 1000)
 				break;
 		}
@@ -400,9 +413,9 @@ static int resolve_handles(struct app *a, json_t *doc, struct http_response *r)
 static void outbox_post(struct app *a, const struct http_request *q, struct http_response *r,
 			const struct store_user *owner)
 {
-	if (!route_rate_ok(a, q, r))
+	if (!aimd_route_rate_ok(a, q, r))
 		return;
-	int64_t user = route_auth(a, q, r, true);
+	int64_t user = aimd_route_auth(a, q, r, true);
 	if (user < 0)
 		return;
 	if (user != owner->id) {
@@ -412,8 +425,8 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	const char *ct = http_req_header(q, "Content-Type");
 	char t[128] = "";
 	if (ct)
-		route_media_type(ct, t, sizeof t);
-	if (!route_json_media(t)) {
+		aimd_route_media_type(ct, t, sizeof t);
+	if (!aimd_route_json_media(t)) {
 		http_resp_error(r, 415, "unsupported_media_type",
 				"post application/activity+json or application/ld+json");
 		return;
@@ -426,7 +439,7 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	}
 	json_t *doc = NULL;
 	if (ap_json_parse_object(q->body, q->body_len, &doc) != 0) {
-		route_failure(r);
+		aimd_route_failure(r);
 		return;
 	}
 	if (resolve_handles(a, doc, r) != 0) {
@@ -434,9 +447,9 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 		return;
 	}
 	char aid[37], oid[37];
-	route_uuid4(aid);
-	route_uuid4(oid);
-	char *actor = route_user_url(a, owner->name);
+	aimd_route_uuid4(aid);
+	aimd_route_uuid4(oid);
+	char *actor = aimd_route_user_url(a, owner->name);
 	char *act_id = aim_xasprintf("%s/activities/%s", a->base, aid);
 	char *obj_id = aim_xasprintf("%s/objects/%s", a->base, oid);
 	struct ap_outbox_in in = { actor, act_id, obj_id, aim_now() };
@@ -447,7 +460,7 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	struct address_out ad = { 0 }; /* its remote deliveries */
 	struct store_outgoing og = { 0 };
 	if (ap_outbox_prepare(&in, doc, &out) != 0) {
-		route_failure(r);
+		aimd_route_failure(r);
 		goto done;
 	}
 	/* Local users: the follow it starts, answers or ends, and who receives it. */
@@ -456,7 +469,7 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 		goto done;
 	/* Outbound federation: remote recipients, enqueued in the same transaction. */
 	if (address_expand(a, owner->id, actor, out.activity, &ad) != 0) {
-		route_failure(r);
+		aimd_route_failure(r);
 		goto done;
 	}
 	og = (struct store_outgoing){ .activity_id = act_id, .signer = owner->id, .body = ad.body,
@@ -479,7 +492,7 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	};
 	int64_t seq;
 	if (store_activity_add(a->st, &na, &seq) != 0) {
-		route_failure(r);
+		aimd_route_failure(r);
 		goto done;
 	}
 	/* A local follow's effects (and automatic Accept), as for a remote one. */
@@ -509,11 +522,11 @@ done:
 	free(obj_id);
 }
 
-void route_outbox_post(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_outbox_post(struct app *a, const struct http_request *q, struct http_response *r,
 		       const struct http_route_caps *caps)
 {
 	struct store_user u = { 0 };
-	if (!route_user(a, caps, &u, r))
+	if (!aimd_route_user(a, caps, &u, r))
 		goto out;
 	if (u.id == a->instance_id)
 		http_resp_error(r, 403, "forbidden", "the instance actor does not post");

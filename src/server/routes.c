@@ -24,39 +24,39 @@
 struct route {
 	const char *method; /* "GET" answers HEAD too */
 	const char *pattern;
-	route_fn fn;
+	aimd_route_fn fn;
 };
 
 static const struct route routes[] = {
 	/* Discovery */
-	{ "GET", "/.well-known/webfinger", route_webfinger },
-	{ "GET", "/.well-known/host-meta", route_host_meta },
-	{ "GET", "/.well-known/host-meta.json", route_host_meta_json },
-	{ "GET", "/.well-known/nodeinfo", route_nodeinfo_links },
-	{ "GET", "/nodeinfo/2.1", route_nodeinfo },
+	{ "GET", "/.well-known/webfinger", aimd_route_webfinger },
+	{ "GET", "/.well-known/host-meta", aimd_route_host_meta },
+	{ "GET", "/.well-known/host-meta.json", aimd_route_host_meta_json },
+	{ "GET", "/.well-known/nodeinfo", aimd_route_nodeinfo_links },
+	{ "GET", "/nodeinfo/2.1", aimd_route_nodeinfo },
 	/* Server to server: the shared inbox */
-	{ "POST", "/inbox", route_shared_inbox },
+	{ "POST", "/inbox", aimd_route_shared_inbox },
 	/* Local users */
-	{ "GET", "/users/{name}", route_actor },
-	{ "GET", "/users/{name}/inbox", route_inbox_get },
-	{ "POST", "/users/{name}/inbox", route_inbox_post },
-	{ "GET", "/users/{name}/outbox", route_outbox_get },
-	{ "POST", "/users/{name}/outbox", route_outbox_post },
-	{ "GET", "/users/{name}/followers", route_followers },
-	{ "GET", "/users/{name}/following", route_following },
-	{ "GET", "/users/{name}/keyPackages", route_key_packages },
+	{ "GET", "/users/{name}", aimd_route_actor },
+	{ "GET", "/users/{name}/inbox", aimd_route_inbox_get },
+	{ "POST", "/users/{name}/inbox", aimd_route_inbox_post },
+	{ "GET", "/users/{name}/outbox", aimd_route_outbox_get },
+	{ "POST", "/users/{name}/outbox", aimd_route_outbox_post },
+	{ "GET", "/users/{name}/followers", aimd_route_followers },
+	{ "GET", "/users/{name}/following", aimd_route_following },
+	{ "GET", "/users/{name}/keyPackages", aimd_route_key_packages },
 	/* The instance actor: the same handlers without a name */
-	{ "GET", "/actor", route_actor },
-	{ "GET", "/actor/inbox", route_inbox_get },
-	{ "POST", "/actor/inbox", route_inbox_post },
-	{ "GET", "/actor/outbox", route_outbox_get },
-	{ "POST", "/actor/outbox", route_outbox_post },
-	{ "GET", "/actor/followers", route_followers },
-	{ "GET", "/actor/following", route_following },
-	{ "GET", "/actor/keyPackages", route_key_packages },
+	{ "GET", "/actor", aimd_route_actor },
+	{ "GET", "/actor/inbox", aimd_route_inbox_get },
+	{ "POST", "/actor/inbox", aimd_route_inbox_post },
+	{ "GET", "/actor/outbox", aimd_route_outbox_get },
+	{ "POST", "/actor/outbox", aimd_route_outbox_post },
+	{ "GET", "/actor/followers", aimd_route_followers },
+	{ "GET", "/actor/following", aimd_route_following },
+	{ "GET", "/actor/keyPackages", aimd_route_key_packages },
 	/* Stored documents */
-	{ "GET", "/activities/{id}", route_activity },
-	{ "GET", "/objects/{id}", route_object },
+	{ "GET", "/activities/{id}", aimd_route_activity },
+	{ "GET", "/objects/{id}", aimd_route_object },
 };
 
 void app_handle(void *ap, const struct http_request *q, struct http_response *r)
@@ -93,7 +93,7 @@ void app_handle(void *ap, const struct http_request *q, struct http_response *r)
 
 /* ---- Helpers ----------------------------------------------------------------------------- */
 
-void route_json(struct http_response *r, int status, const char *ctype, json_t *j)
+void aimd_route_json(struct http_response *r, int status, const char *ctype, json_t *j)
 {
 	char *s = ap_json_dump(j);
 	http_resp_set(r, status, ctype, s, strlen(s));
@@ -102,7 +102,7 @@ void route_json(struct http_response *r, int status, const char *ctype, json_t *
 }
 
 /* Maps the recorded failure to a status: the only such table in aimd. */
-void route_failure(struct http_response *r)
+void aimd_route_failure(struct http_response *r)
 {
 	enum aim_err e = aim_errcode();
 	const char *msg = aim_errmsg();
@@ -136,7 +136,7 @@ void route_failure(struct http_response *r)
 	}
 }
 
-void route_media_type(const char *v, char *out, size_t n)
+void aimd_route_media_type(const char *v, char *out, size_t n)
 {
 	size_t o = 0;
 	while (*v == ' ' || *v == '\t')
@@ -147,7 +147,7 @@ void route_media_type(const char *v, char *out, size_t n)
 	out[o] = 0;
 }
 
-bool route_json_media(const char *t)
+bool aimd_route_json_media(const char *t)
 {
 	return !strcmp(t, "application/activity+json") || !strcmp(t, "application/ld+json") ||
 	       !strcmp(t, "application/json");
@@ -166,10 +166,11 @@ static bool accepts_json(const struct http_request *q)
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		char range[256], t[128];
 		snprintf(range, sizeof range, "%.*s", (int)(len < 255 ? len : 255), p);
-		route_media_type(range, t, sizeof t);
+		aimd_route_media_type(range, t, sizeof t);
 		const char *qp = strstr(range, "q=");
 		bool zero = qp && (!strncmp(qp, "q=0", 3) && !strpbrk(qp + 3, "123456789"));
-		if (!zero && (route_json_media(t) || !strcmp(t, "*/*") || !strcmp(t, "application/*")))
+		if (!zero &&
+		    (aimd_route_json_media(t) || !strcmp(t, "*/*") || !strcmp(t, "application/*")))
 			return true;
 		if (!end)
 			break;
@@ -178,13 +179,13 @@ static bool accepts_json(const struct http_request *q)
 	return false;
 }
 
-bool route_accepts_event_stream(const struct http_request *q)
+bool aimd_route_accepts_event_stream(const struct http_request *q)
 {
 	const char *acc = http_req_header(q, "Accept");
 	return acc && strcasestr(acc, "text/event-stream") != NULL;
 }
 
-bool route_negotiate(const struct http_request *q, struct http_response *r)
+bool aimd_route_negotiate(const struct http_request *q, struct http_response *r)
 {
 	if (accepts_json(q))
 		return true;
@@ -193,7 +194,7 @@ bool route_negotiate(const struct http_request *q, struct http_response *r)
 	return false;
 }
 
-int64_t route_auth(struct app *a, const struct http_request *q, struct http_response *r,
+int64_t aimd_route_auth(struct app *a, const struct http_request *q, struct http_response *r,
 		   bool required)
 {
 	const char *h = http_req_header(q, "Authorization");
@@ -232,7 +233,7 @@ int64_t route_auth(struct app *a, const struct http_request *q, struct http_resp
 	return user;
 }
 
-bool route_rate_ok(struct app *a, const struct http_request *q, struct http_response *r)
+bool aimd_route_rate_ok(struct app *a, const struct http_request *q, struct http_response *r)
 {
 	unsigned wait = limiter_take(a->lim, q->remote);
 	if (!wait)
@@ -244,14 +245,14 @@ bool route_rate_ok(struct app *a, const struct http_request *q, struct http_resp
 	return false;
 }
 
-char *route_user_url(struct app *a, const char *name)
+char *aimd_route_user_url(struct app *a, const char *name)
 {
 	if (!strcmp(name, STORE_INSTANCE_NAME))
 		return aim_xasprintf("%s/actor", a->base);
 	return aim_xasprintf("%s/users/%s", a->base, name);
 }
 
-bool route_user(struct app *a, const struct http_route_caps *caps, struct store_user *u,
+bool aimd_route_user(struct app *a, const struct http_route_caps *caps, struct store_user *u,
 		struct http_response *r)
 {
 	const char *name = caps->n ? caps->v[0] : STORE_INSTANCE_NAME;
@@ -263,13 +264,13 @@ bool route_user(struct app *a, const struct http_route_caps *caps, struct store_
 		if (aim_errcode() == AIM_ERR_NOTFOUND)
 			http_resp_error(r, 404, "not_found", "no such user");
 		else
-			route_failure(r);
+			aimd_route_failure(r);
 		return false;
 	}
 	return true;
 }
 
-void route_uuid4(char out[37])
+void aimd_route_uuid4(char out[37])
 {
 	uint8_t b[16];
 	if (aim_random(b, sizeof b) != 0)

@@ -18,74 +18,74 @@
 
 /* A handler: caps holds the pattern's captures (a user name, an id); a
  * route of the instance actor (/actor/...) has none. */
-typedef void (*route_fn)(struct app *a, const struct http_request *q, struct http_response *r,
+typedef void (*aimd_route_fn)(struct app *a, const struct http_request *q, struct http_response *r,
 			 const struct http_route_caps *caps);
 
 /* ---- Helpers (routes.c) ---- */
 
 /* Sets status, content type and the serialised j (its reference is taken). */
-void route_json(struct http_response *r, int status, const char *ctype, json_t *j);
+void aimd_route_json(struct http_response *r, int status, const char *ctype, json_t *j);
 /* Maps the recorded failure (aim_errcode) to a status. */
-void route_failure(struct http_response *r);
+void aimd_route_failure(struct http_response *r);
 /* Whether the Accept header admits the JSON aimd serves; else 406 set. */
-bool route_negotiate(const struct http_request *q, struct http_response *r);
-bool route_accepts_event_stream(const struct http_request *q);
+bool aimd_route_negotiate(const struct http_request *q, struct http_response *r);
+bool aimd_route_accepts_event_stream(const struct http_request *q);
 /* The media type of a header value, lower-cased, without parameters. */
-void route_media_type(const char *v, char *out, size_t n);
-bool route_json_media(const char *t);
+void aimd_route_media_type(const char *v, char *out, size_t n);
+bool aimd_route_json_media(const char *t);
 /* Who is asking: 0 anonymous (no Authorization header, when not required),
  * a user id, or -1 refused (401 or 429 set). */
-int64_t route_auth(struct app *a, const struct http_request *q, struct http_response *r,
+int64_t aimd_route_auth(struct app *a, const struct http_request *q, struct http_response *r,
 		   bool required);
 /* The client API's per-address rate; false with 429 set. */
-bool route_rate_ok(struct app *a, const struct http_request *q, struct http_response *r);
+bool aimd_route_rate_ok(struct app *a, const struct http_request *q, struct http_response *r);
 /* BASE/users/NAME, or BASE/actor for the instance row. */
-char *route_user_url(struct app *a, const char *name);
+char *aimd_route_user_url(struct app *a, const char *name);
 /* The user a route names (no capture: the instance actor); false with 404
  * (or the failure) set. Clear u either way. */
-bool route_user(struct app *a, const struct http_route_caps *caps, struct store_user *u,
+bool aimd_route_user(struct app *a, const struct http_route_caps *caps, struct store_user *u,
 		struct http_response *r);
 /* A fresh random UUID (version 4), as text. */
-void route_uuid4(char out[37]);
+void aimd_route_uuid4(char out[37]);
 
 /* ---- Handlers ---- */
 
 /* route_discovery.c */
-void route_webfinger(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_webfinger(struct app *a, const struct http_request *q, struct http_response *r,
 		     const struct http_route_caps *caps);
-void route_host_meta(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_host_meta(struct app *a, const struct http_request *q, struct http_response *r,
 		     const struct http_route_caps *caps);
-void route_host_meta_json(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_host_meta_json(struct app *a, const struct http_request *q, struct http_response *r,
 			  const struct http_route_caps *caps);
-void route_nodeinfo_links(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_nodeinfo_links(struct app *a, const struct http_request *q, struct http_response *r,
 			  const struct http_route_caps *caps);
-void route_nodeinfo(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_nodeinfo(struct app *a, const struct http_request *q, struct http_response *r,
 		    const struct http_route_caps *caps);
 
 /* route_actors.c */
-void route_actor(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_actor(struct app *a, const struct http_request *q, struct http_response *r,
 		 const struct http_route_caps *caps);
-void route_inbox_get(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_inbox_get(struct app *a, const struct http_request *q, struct http_response *r,
 		     const struct http_route_caps *caps);
-void route_inbox_post(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_inbox_post(struct app *a, const struct http_request *q, struct http_response *r,
 		      const struct http_route_caps *caps);
-void route_shared_inbox(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_shared_inbox(struct app *a, const struct http_request *q, struct http_response *r,
 			const struct http_route_caps *caps);
-void route_outbox_get(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_outbox_get(struct app *a, const struct http_request *q, struct http_response *r,
 		      const struct http_route_caps *caps);
-void route_followers(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_followers(struct app *a, const struct http_request *q, struct http_response *r,
 		     const struct http_route_caps *caps);
-void route_following(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_following(struct app *a, const struct http_request *q, struct http_response *r,
 		     const struct http_route_caps *caps);
-void route_key_packages(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_key_packages(struct app *a, const struct http_request *q, struct http_response *r,
 			const struct http_route_caps *caps);
-void route_activity(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_activity(struct app *a, const struct http_request *q, struct http_response *r,
 		    const struct http_route_caps *caps);
-void route_object(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_object(struct app *a, const struct http_request *q, struct http_response *r,
 		  const struct http_route_caps *caps);
 
 /* route_outbox.c */
-void route_outbox_post(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_route_outbox_post(struct app *a, const struct http_request *q, struct http_response *r,
 		       const struct http_route_caps *caps);
 
 #endif

@@ -254,6 +254,98 @@ static void test_paging_under_inserts(void **state)
 	assert_int_equal(aim_errcode(), AIM_ERR_INVALID);
 }
 
+/* followers / following pages (accepted only, newest first, cursors) and
+ * the KeyPackages a user created (not other objects, not deleted ones, the
+ * viewer's visibility); the outbox without a deleted object's Create. */
+static int commit_fx(struct store *st, const struct store_fx *fx, size_t n)
+{
+	struct store_inbound in = { .fx = fx, .n_fx = n };
+	return store_inbound_commit(st, &in, NULL, NULL);
+}
+
+static void test_actor_and_keypackage_collections(void **state)
+{
+	struct store_fixture *f = *state;
+	struct store_range r = { .limit = 2 };
+	struct store_page p;
+	int64_t n = -1;
+	char actor[64], fid[64];
+	for (int i = 0; i < 3; i++) {
+		snprintf(actor, sizeof actor, "https://r.test/users/u%d", i);
+		snprintf(fid, sizeof fid, "https://r.test/follows/%d", i);
+		struct store_fx fx[2] = {
+			{ .kind = STORE_FX_FOLLOWER_PUT, .user = f->alice, .actor = actor,
+			  .inbox = "https://r.test/inbox", .follow_id = fid,
+			  .state = i == 1 ? STORE_FOLLOW_PENDING : STORE_FOLLOW_ACCEPTED },
+			{ .kind = STORE_FX_FOLLOWING_PUT, .user = f->alice, .actor = actor,
+			  .follow_id = fid, .state = STORE_FOLLOW_PENDING },
+		};
+		assert_int_equal(commit_fx(f->st, fx, 2), 0);
+	}
+	assert_int_equal(store_followers_page(f->st, f->alice, &r, &p), 0);
+	assert_int_equal(p.n, 2);
+	assert_string_equal(p.items[0].json, "https://r.test/users/u2");
+	assert_string_equal(p.items[1].json, "https://r.test/users/u0");
+	assert_false(p.has_older);
+	store_page_clear(&p);
+	/* following: nothing until accepted */
+	assert_int_equal(store_following_count(f->st, f->alice, &n), 0);
+	assert_int_equal(n, 0);
+	struct store_fx acc = { .kind = STORE_FX_FOLLOWING_ACCEPT, .actor = "https://r.test/users/u1",
+				.follow_id = "https://r.test/follows/1" };
+	assert_int_equal(commit_fx(f->st, &acc, 1), 0);
+	assert_int_equal(store_following_count(f->st, f->alice, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_following_page(f->st, f->alice, &r, &p), 0);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.items[0].json, "https://r.test/users/u1");
+	int64_t cur = p.items[0].cursor;
+	store_page_clear(&p);
+	struct store_range older = { .max_id = cur, .limit = 2 };
+	assert_int_equal(store_following_page(f->st, f->alice, &older, &p), 0);
+	assert_int_equal(p.n, 0);
+	store_page_clear(&p);
+	assert_int_equal(store_following_count(f->st, f->bob, &n), 0);
+	assert_int_equal(n, 0);
+
+	/* KeyPackages: two public, one for bob only, one Note, one deleted */
+	const char *objs[] = { "{\"type\":\"KeyPackage\",\"id\":\"k0\"}",
+			       "{\"type\":\"Note\"}",
+			       "{\"type\":\"KeyPackage\",\"id\":\"k2\"}",
+			       "{\"type\":\"KeyPackage\",\"id\":\"k3\"}",
+			       "{\"type\":\"KeyPackage\",\"id\":\"k4\"}" };
+	for (int i = 0; i < 5; i++) {
+		char id[64], oid[64];
+		snprintf(id, sizeof id, "https://x/activities/kp%d", i);
+		snprintf(oid, sizeof oid, "https://x/objects/kp%d", i);
+		struct store_new_activity a = {
+			.id = id, .object_id = oid, .json = "{}", .object_json = objs[i],
+			.author = f->alice, .is_public = i != 3, .audience = &f->bob,
+			.n_audience = i == 3 ? 1 : 0, .published = aim_now(),
+		};
+		assert_int_equal(store_activity_add(f->st, &a, NULL), 0);
+	}
+	int64_t before = 0;
+	assert_int_equal(store_outbox_count(f->st, f->alice, 0, &before), 0);
+	struct store_fx del = { .kind = STORE_FX_OBJECT_DELETE, .user = f->alice,
+				.object_id = "https://x/objects/kp4", .json = "{\"type\":\"Tombstone\"}" };
+	assert_int_equal(commit_fx(f->st, &del, 1), 0);
+	assert_int_equal(store_outbox_count(f->st, f->alice, 0, &n), 0);
+	assert_int_equal(n, before - 1);
+	assert_int_equal(store_keypackage_count(f->st, f->alice, 0, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_keypackage_count(f->st, f->alice, f->bob, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_keypackage_count(f->st, f->bob, 0, &n), 0);
+	assert_int_equal(n, 0);
+	struct store_range r5 = { .limit = 5 };
+	assert_int_equal(store_keypackage_page(f->st, f->alice, f->bob, &r5, &p), 0);
+	assert_int_equal(p.n, 3);
+	assert_non_null(strstr(p.items[0].json, "k3"));
+	assert_non_null(strstr(p.items[2].json, "k0"));
+	store_page_clear(&p);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
 	struct store_fixture *f = *state;
@@ -347,6 +439,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tokens, store_fixture_setup, store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_activities_and_visibility, store_fixture_setup, store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_paging_under_inserts, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_actor_and_keypackage_collections, store_fixture_setup, store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, store_fixture_setup, store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrency, store_fixture_setup, store_fixture_teardown),
 	};

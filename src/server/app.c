@@ -162,6 +162,10 @@ int aimd_user_add(const char *data_dir, const char *name, char **token)
 	TRY(open_data(data_dir, &st));
 	int rc = 0;
 	int64_t id;
+	bool gone = false;
+	TRY_GOTO(store_user_gone(st, name, &gone), out);
+	ENSURE_GOTO(!gone, out, AIM_ERR_EXISTS,
+		    "user %s was deleted; a name is never given out again", name);
 	TRY_GOTO(add_user_keys(st, name, &id), out);
 	TRY_GOTO(issue_token(st, id, token), out);
 out:

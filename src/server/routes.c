@@ -261,10 +261,13 @@ bool aimd_route_user(struct app *a, const struct http_route_caps *caps, struct s
 		return false;
 	}
 	if (store_user_get(a->st, name, u) != 0) {
-		if (aim_errcode() == AIM_ERR_NOTFOUND)
-			http_resp_error(r, 404, "not_found", "no such user");
-		else
+		bool gone = false;
+		if (aim_errcode() != AIM_ERR_NOTFOUND)
 			aimd_route_failure(r);
+		else if (store_user_gone(a->st, name, &gone) == 0 && gone)
+			http_resp_error(r, 410, "gone", "this user was deleted");
+		else
+			http_resp_error(r, 404, "not_found", "no such user");
 		return false;
 	}
 	return true;

@@ -44,6 +44,26 @@ int aimd_user_token(const char *data_dir, const char *name, char **token) AIM_WA
 int aimd_user_set(const char *data_dir, const char *name, const char *key,
 		  const char *value) AIM_WARN_UNUSED;
 
+/* User administration (user_cli.c). A token is shown once, when it is made;
+ * afterwards its id names it: the first AIMD_TOKEN_ID_LEN hex digits of its
+ * SHA-256 (what the store keeps). */
+#define AIMD_TOKEN_ID_LEN 12
+#define AIMD_TOKEN_ID_MIN 6
+/* Prints one line per local user: NAME, its token count, when it was made,
+ * manual-approval if on; a deleted user as "NAME<TAB>deleted TIME". */
+int aimd_user_list(const char *data_dir) AIM_WARN_UNUSED;
+/* Prints one line per token of the user: ID, NAME, when it was made. */
+int aimd_user_tokens(const char *data_dir, const char *name) AIM_WARN_UNUSED;
+/* Revokes the user's token whose id starts with `id` (at least
+ * AIMD_TOKEN_ID_MIN hex digits; AIM_ERR_INVALID when several match), or every
+ * token of the user for "all". *revoked = how many. */
+int aimd_user_revoke(const char *data_dir, const char *name, const char *id,
+		     size_t *revoked) AIM_WARN_UNUSED;
+/* Deletes the user (store_user_delete): account, tokens, keys, follows, inbox
+ * and posts; its actor answers 410 Gone and the name is never reused.
+ * AIM_ERR_GONE if it was deleted already. */
+int aimd_user_delete(const char *data_dir, const char *name) AIM_WARN_UNUSED;
+
 struct aimd_serve_opts {
 	const char *data_dir;
 	const char *listen;          /* default 127.0.0.1:8080 */

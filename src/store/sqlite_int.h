@@ -160,6 +160,11 @@ int store_sq_token_add(struct store *st, int64_t user, const uint8_t hash[32]);
 int store_sq_token_find(struct store *st, const uint8_t hash[32], int64_t *user);
 int store_sq_manual_approval_get(struct store *st, int64_t user, bool *on);
 int store_sq_manual_approval_set(struct store *st, int64_t user, bool on);
+int store_sq_user_list(struct store *st, store_user_info_fn fn, void *ctx);
+int store_sq_user_gone(struct store *st, const char *name, bool *gone);
+int store_sq_token_list(struct store *st, int64_t user, store_token_fn fn, void *ctx);
+int store_sq_token_revoke(struct store *st, const uint8_t hash[32]);
+int store_sq_user_delete(struct store *st, int64_t user);
 
 /* ---- Activities and collections (sqlite_activities.c) ---------------------- */
 

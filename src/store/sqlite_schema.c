@@ -86,6 +86,9 @@ static const char *const migrations[] = {
 	/* 6: versioned state under (kind, key), written by compare-and-set */
 	"CREATE TABLE versioned(kind TEXT NOT NULL, key TEXT NOT NULL, version INTEGER NOT NULL,"
 	" value BLOB NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID;",
+	/* 7: a deleted user keeps its row, without keys, so that its name is never
+	 * given out again and its actor answers 410 */
+	"ALTER TABLE users ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;",
 };
 
 int store_sqlite_latest_version(void)

@@ -1,6 +1,7 @@
 /*
  * The SQLite back end: local users with their keys, hashed bearer tokens,
- * per-user settings.
+ * per-user settings, and the deletion of a user (its row stays, marked
+ * `deleted` and without keys, so the name is never reused).
  */
 #include "store/sqlite_int.h"
 
@@ -44,8 +45,8 @@ static int user_row(void *ctx, sqlite3_stmt *q)
 int store_sq_user_get(struct store *st, const char *name, struct store_user *out)
 {
 	bool found = false;
-	TRY(store_sq_read_row(st, "user get", USER_COLS " WHERE name = ?1;", ARGS(A_TEXT(name)),
-			      user_row, out, &found));
+	TRY(store_sq_read_row(st, "user get", USER_COLS " WHERE name = ?1 AND deleted = 0;",
+			      ARGS(A_TEXT(name)), user_row, out, &found));
 	ENSURE(found, AIM_ERR_NOTFOUND, "no such user");
 	return 0;
 }
@@ -53,15 +54,15 @@ int store_sq_user_get(struct store *st, const char *name, struct store_user *out
 int store_sq_user_get_id(struct store *st, int64_t id, struct store_user *out)
 {
 	bool found = false;
-	TRY(store_sq_read_row(st, "user get", USER_COLS " WHERE id = ?1;", ARGS(A_INT(id)),
-			      user_row, out, &found));
+	TRY(store_sq_read_row(st, "user get", USER_COLS " WHERE id = ?1 AND deleted = 0;",
+			      ARGS(A_INT(id)), user_row, out, &found));
 	ENSURE(found, AIM_ERR_NOTFOUND, "no such user");
 	return 0;
 }
 
 int store_sq_user_count(struct store *st, int64_t *n)
 {
-	return store_sq_read_int(st, "count", "SELECT COUNT(*) FROM users WHERE name NOT LIKE '~%';",
+	return store_sq_read_int(st, "count", "SELECT COUNT(*) FROM users WHERE name NOT LIKE '~%' AND deleted = 0;",
 				 NOARGS, n, NULL);
 }
 
@@ -82,7 +83,7 @@ int store_sq_user_private_keys(struct store *st, int64_t id, char **rsa_pem, cha
 	struct keys k = { rsa_pem, ed_pem };
 	bool found = false;
 	TRY(store_sq_read_row(st, "private keys",
-			      "SELECT rsa_private, ed_private FROM users WHERE id = ?1;",
+			      "SELECT rsa_private, ed_private FROM users WHERE id = ?1 AND deleted = 0;",
 			      ARGS(A_INT(id)), keys_row, &k, &found));
 	ENSURE(found, AIM_ERR_NOTFOUND, "no such user");
 	return 0;
@@ -127,4 +128,137 @@ int store_sq_manual_approval_set(struct store *st, int64_t user, bool on)
 			   ARGS(A_INT(user), A_BOOL(on)), &d));
 	ENSURE(d.changes > 0, AIM_ERR_NOTFOUND, "no such user");
 	return 0;
+}
+
+/* ---- Listing, revoking, deleting ------------------------------------------- */
+
+struct user_list_ctx {
+	store_user_info_fn fn;
+	void *ctx;
+};
+
+static int user_info_row(void *ctx, sqlite3_stmt *q)
+{
+	struct user_list_ctx *c = ctx;
+	const unsigned char *n = sqlite3_column_text(q, 1);
+	struct store_user_info u = {
+		.id = sqlite3_column_int64(q, 0),
+		.name = n ? (const char *)n : "",
+		.created = sqlite3_column_int64(q, 2),
+		.deleted = sqlite3_column_int64(q, 3),
+		.manual_approval = sqlite3_column_int64(q, 4) != 0,
+		.tokens = sqlite3_column_int64(q, 5),
+	};
+	return c->fn(c->ctx, &u);
+}
+
+int store_sq_user_list(struct store *st, store_user_info_fn fn, void *ctx)
+{
+	struct user_list_ctx c = { fn, ctx };
+	return store_sq_read_rows(
+		st, "user list",
+		"SELECT id, name, created, deleted, manual_approval,"
+		" (SELECT COUNT(*) FROM tokens t WHERE t.user_id = users.id)"
+		" FROM users WHERE name NOT LIKE '~%' ORDER BY name;",
+		NOARGS, user_info_row, &c);
+}
+
+int store_sq_user_gone(struct store *st, const char *name, bool *gone)
+{
+	int64_t deleted = 0;
+	bool found = false;
+	TRY(store_sq_read_int(st, "user gone", "SELECT deleted FROM users WHERE name = ?1;",
+			      ARGS(A_TEXT(name)), &deleted, &found));
+	*gone = found && deleted != 0;
+	return 0;
+}
+
+struct token_list_ctx {
+	store_token_fn fn;
+	void *ctx;
+};
+
+static int token_row(void *ctx, sqlite3_stmt *q)
+{
+	struct token_list_ctx *c = ctx;
+	struct store_token_info t = { .created = sqlite3_column_int64(q, 1) };
+	if (sqlite3_column_bytes(q, 0) != 32)
+		return 0; /* not a hash this build wrote */
+	memcpy(t.hash, sqlite3_column_blob(q, 0), 32);
+	return c->fn(c->ctx, &t);
+}
+
+int store_sq_token_list(struct store *st, int64_t user, store_token_fn fn, void *ctx)
+{
+	struct token_list_ctx c = { fn, ctx };
+	return store_sq_read_rows(st, "token list",
+				  "SELECT hash, created FROM tokens WHERE user_id = ?1"
+				  " ORDER BY created, rowid;",
+				  ARGS(A_INT(user)), token_row, &c);
+}
+
+int store_sq_token_revoke(struct store *st, const uint8_t hash[32])
+{
+	struct sq_done d;
+	TRY(store_sq_write(st, "token revoke", "DELETE FROM tokens WHERE hash = ?1;",
+			   ARGS(A_BLOB(hash, 32)), &d));
+	ENSURE(d.changes > 0, AIM_ERR_NOTFOUND, "unknown token");
+	return 0;
+}
+
+struct user_delete_ctx {
+	int64_t user;
+	int64_t now;
+};
+
+/* In one transaction: what the user owns goes (tokens, follows both ways,
+ * blocks, its inbox, its activities and objects wherever they are listed),
+ * its pending deliveries fail and their bodies are emptied, and the row
+ * keeps only its name, with no keys, marked deleted. */
+static int user_delete_tx(sqlite3 *db, void *ctx)
+{
+	const struct user_delete_ctx *c = ctx;
+	int64_t live = 0;
+	TRY(store_sq_int(db, "user delete",
+			 "SELECT COUNT(*) FROM users WHERE id = ?1 AND deleted = 0"
+			 " AND name NOT LIKE '~%';",
+			 ARGS(A_INT(c->user)), &live, NULL));
+	ENSURE(live == 1, AIM_ERR_NOTFOUND, "no such user");
+	static const char *const steps[] = {
+		"DELETE FROM tokens WHERE user_id = ?1;",
+		"DELETE FROM followers WHERE user_id = ?1;",
+		"DELETE FROM following WHERE user_id = ?1;",
+		"DELETE FROM blocks WHERE user_id = ?1;",
+		"DELETE FROM inbox WHERE user_id = ?1"
+		" OR activity_seq IN (SELECT seq FROM activities WHERE author = ?1);",
+		"DELETE FROM audience WHERE user_id = ?1"
+		" OR activity_seq IN (SELECT seq FROM activities WHERE author = ?1);",
+		"DELETE FROM objects WHERE activity_seq IN"
+		" (SELECT seq FROM activities WHERE author = ?1);",
+		"DELETE FROM activities WHERE author = ?1;",
+		"UPDATE deliveries SET state = 2, last_error = 'the signing user was deleted',"
+		" lease = NULL, lease_until = 0, updated = ?2 * 1000"
+		" WHERE state = 0 AND outgoing_id IN (SELECT id FROM outgoing WHERE signer = ?1);",
+		"UPDATE outgoing SET body = '' WHERE signer = ?1;",
+	};
+	for (size_t i = 0; i < AIM_ARRAY_LEN(steps); i++) {
+		bool with_time = strstr(steps[i], "?2") != NULL;
+		TRY(store_sq_exec(db, "user delete", steps[i],
+				  with_time ? ARGS(A_INT(c->user), A_INT(c->now)) : ARGS(A_INT(c->user)),
+				  NULL));
+	}
+	struct sq_done d;
+	TRY(store_sq_exec(db, "user delete",
+			  "UPDATE users SET rsa_public = '', rsa_private = '', ed_public = x'',"
+			  " ed_private = '', manual_approval = 0, deleted = ?2"
+			  " WHERE id = ?1 AND deleted = 0 AND name NOT LIKE '~%';",
+			  ARGS(A_INT(c->user), A_INT(c->now)), &d));
+	ENSURE(d.changes > 0, AIM_ERR_NOTFOUND, "no such user");
+	return 0;
+}
+
+int store_sq_user_delete(struct store *st, int64_t user)
+{
+	struct user_delete_ctx c = { user, aim_now() };
+	return store_sq_write_tx(st, user_delete_tx, &c);
 }

@@ -102,6 +102,36 @@ int store_state_cas(struct store *st, const char *kind, const char *key, int64_t
 	return 0;
 }
 
+int store_user_list(struct store *st, store_user_info_fn fn, void *ctx)
+{
+	ENSURE(fn, AIM_ERR_INVALID, "no callback");
+	return st->ops->user_list(st, fn, ctx);
+}
+
+int store_token_list(struct store *st, int64_t user, store_token_fn fn, void *ctx)
+{
+	ENSURE(fn, AIM_ERR_INVALID, "no callback");
+	return st->ops->token_list(st, user, fn, ctx);
+}
+
+int store_token_revoke(struct store *st, const uint8_t hash[32])
+{
+	ENSURE(hash, AIM_ERR_INVALID, "no hash");
+	return st->ops->token_revoke(st, hash);
+}
+
+int store_user_delete(struct store *st, int64_t user)
+{
+	ENSURE(user > 0, AIM_ERR_INVALID, "bad user id");
+	return st->ops->user_delete(st, user);
+}
+
+int store_user_gone(struct store *st, const char *name, bool *gone)
+{
+	ENSURE(name && gone, AIM_ERR_INVALID, "bad arguments");
+	return st->ops->user_gone(st, name, gone);
+}
+
 int store_user_add(struct store *st, const struct store_new_user *u, int64_t *id)
 {
 	ENSURE(u && u->name && u->rsa_public_pem && u->rsa_private_pem && u->ed25519_public &&

@@ -67,6 +67,24 @@ struct store_user {
 };
 void store_user_clear(struct store_user *u);
 
+/* A local user as listed (store_user_list); strings borrowed for the call. */
+struct store_user_info {
+	int64_t id;
+	const char *name;
+	int64_t created;             /* seconds since the epoch */
+	int64_t deleted;             /* when it was deleted (seconds), 0 if it was not */
+	bool manual_approval;
+	int64_t tokens;              /* bearer tokens it holds */
+};
+typedef int (*store_user_info_fn)(void *ctx, const struct store_user_info *u);
+
+/* A bearer token as listed: only its hash exists. */
+struct store_token_info {
+	uint8_t hash[32];            /* SHA-256 of the token */
+	int64_t created;             /* seconds since the epoch */
+};
+typedef int (*store_token_fn)(void *ctx, const struct store_token_info *t);
+
 struct store_new_user {
 	const char *name;
 	const char *rsa_public_pem;
@@ -403,6 +421,12 @@ struct store_ops {
 	int (*keypackage_page)(struct store *st, int64_t owner, int64_t viewer,
 			       const struct store_range *r, struct store_page *out);
 	int (*keypackage_count)(struct store *st, int64_t owner, int64_t viewer, int64_t *n);
+	/* users and tokens: listing, revoking, deleting */
+	int (*user_list)(struct store *st, store_user_info_fn fn, void *ctx);
+	int (*user_gone)(struct store *st, const char *name, bool *gone);
+	int (*token_list)(struct store *st, int64_t user, store_token_fn fn, void *ctx);
+	int (*token_revoke)(struct store *st, const uint8_t hash[32]);
+	int (*user_delete)(struct store *st, int64_t user);
 };
 
 struct store {
@@ -455,6 +479,24 @@ int store_state_cas(struct store *st, const char *kind, const char *key, int64_t
 /* hash = SHA-256 of the token; the token itself is never stored. */
 int store_token_add(struct store *st, int64_t user, const uint8_t hash[32]) AIM_WARN_UNUSED;
 int store_token_find(struct store *st, const uint8_t hash[32], int64_t *user) AIM_WARN_UNUSED;
+/* Every local user, deleted ones included (deleted != 0), by name; fn's
+ * non-zero return stops the listing and is returned. */
+int store_user_list(struct store *st, store_user_info_fn fn, void *ctx) AIM_WARN_UNUSED;
+/* The tokens of a user, oldest first (their hashes and creation times). */
+int store_token_list(struct store *st, int64_t user, store_token_fn fn,
+		     void *ctx) AIM_WARN_UNUSED;
+/* Revokes one token: from then on store_token_find does not know it.
+ * AIM_ERR_NOTFOUND if no token has that hash. */
+int store_token_revoke(struct store *st, const uint8_t hash[32]) AIM_WARN_UNUSED;
+/* Deletes a local user in one transaction: its tokens, keys, follows both
+ * ways, blocks and inbox, and its activities and objects (from every inbox
+ * and collection) go; its pending deliveries fail. The name stays taken:
+ * store_user_get and store_user_get_id answer AIM_ERR_NOTFOUND for it,
+ * store_user_gone says it was deleted, store_user_add refuses it
+ * (AIM_ERR_EXISTS). AIM_ERR_NOTFOUND for no such (live) user. */
+int store_user_delete(struct store *st, int64_t user) AIM_WARN_UNUSED;
+/* Whether name belonged to a user who was deleted. */
+int store_user_gone(struct store *st, const char *name, bool *gone) AIM_WARN_UNUSED;
 
 /* Stores the activity, its object, audience and inbox rows in one durable
  * transaction. AIM_ERR_EXISTS when the activity or object id is taken. */

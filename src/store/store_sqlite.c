@@ -343,6 +343,11 @@ static const struct store_ops sqlite_ops = {
 	.token_find = store_sq_token_find,
 	.manual_approval_get = store_sq_manual_approval_get,
 	.manual_approval_set = store_sq_manual_approval_set,
+	.user_list = store_sq_user_list,
+	.user_gone = store_sq_user_gone,
+	.token_list = store_sq_token_list,
+	.token_revoke = store_sq_token_revoke,
+	.user_delete = store_sq_user_delete,
 	/* sqlite_activities.c */
 	.activity_add = store_sq_activity_add,
 	.activity_get = store_sq_activity_get,

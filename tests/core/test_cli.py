@@ -70,7 +70,8 @@ class CliTest(AimTestCase):
 				     "--allow-private-addresses", "--retry-base-ms", "--retry-max-ms",
 				     "--retry-expire-s", "--delivery-workers", "--delivery-per-host",
 				     "--breaker-threshold", "--breaker-cooldown-ms", "--log-level"),
-			("user",): ("user add", "user token", "user set"),
+			("user",): ("user add", "user token", "user set", "user list", "user tokens",
+				    "user revoke", "user delete", "--yes"),
 			("user", "add"): ("user add", "NAME"),
 			("deliveries",): ("--data", "state"),
 		}
@@ -105,11 +106,12 @@ class CliTest(AimTestCase):
 			self.assertNotEqual(r.returncode, 0)	# the data directory does not exist
 
 	def test_user_lists_subcommands(self):
+		subs = ("add", "token", "set", "list", "tokens", "revoke", "delete")
 		line = self.assertUsageError("user")
-		for sub in ("add", "token", "set"):
+		for sub in subs:
 			self.assertIn(sub, line)
 		line = self.assertUsageError("user", "frob", "--data", self.data, "zed")
-		for sub in ("add", "token", "set"):
+		for sub in subs:
 			self.assertIn(sub, line)
 
 	# -- argument errors --------------------------------------------------
@@ -341,6 +343,122 @@ class ServeCliTest(AimTestCase):
 			self.assertEqual(st, 200)
 		finally:
 			srv.cleanup()
+
+
+class UserAdminTest(AimTestCase):
+	"""aimd user list | tokens | revoke | delete, against a serving aimd: a
+	revoked token is 401 at once, a deleted user's actor is 410 Gone."""
+
+	assertClean = CliTest.assertClean
+	assertUsageError = CliTest.assertUsageError
+
+	def user_list(self, data):
+		r = run_aimd("user", "list", "--data", data)
+		self.assertEqual(r.returncode, 0, r.stderr)
+		return {l.split("\t")[0]: l for l in r.stdout.splitlines() if l.strip()}
+
+	def token_ids(self, data, name):
+		r = run_aimd("user", "tokens", "--data", data, name)
+		self.assertEqual(r.returncode, 0, r.stderr)
+		return [l.split("\t")[0] for l in r.stdout.splitlines() if l.strip()]
+
+	def test_user_list_and_tokens(self):
+		import hashlib
+		srv = Server(domain="adm.test")
+		self.addCleanup(srv.cleanup)
+		t1 = srv.add_user("ann")
+		srv.add_user("ben")
+		r = run_aimd("user", "token", "--data", srv.data, "ann")
+		self.assertEqual(r.returncode, 0, r.stderr)
+		t2 = r.stdout.split()[-1]
+		users = self.user_list(srv.data)
+		self.assertEqual(sorted(users), ["ann", "ben"])
+		self.assertIn("tokens 2", users["ann"])
+		self.assertIn("tokens 1", users["ben"])
+		ids = self.token_ids(srv.data, "ann")
+		self.assertEqual(ids, [hashlib.sha256(t.encode()).hexdigest()[:12] for t in (t1, t2)])
+		# never the tokens themselves, nor key material
+		for args in (("list",), ("tokens", "ann")):
+			r = run_aimd("user", *args, "--data", srv.data)
+			self.assertNotIn(t1, r.stdout + r.stderr)
+			self.assertNotIn(t2, r.stdout + r.stderr)
+			self.assertNotIn("PRIVATE", r.stdout + r.stderr)
+		r = run_aimd("user", "tokens", "--data", srv.data, "nobody")
+		self.assertEqual(r.returncode, 1)
+		self.assertIn("no such user", r.stderr)
+
+	def test_user_revoke(self):
+		import hashlib
+		srv = Server(domain="rev.test")
+		self.addCleanup(srv.cleanup)
+		t1 = srv.add_user("ann")
+		t2 = run_aimd("user", "token", "--data", srv.data, "ann").stdout.split()[-1]
+		t3 = run_aimd("user", "token", "--data", srv.data, "ann").stdout.split()[-1]
+		srv.start()
+		for t in (t1, t2, t3):
+			self.assertEqual(srv.post("/users/ann/outbox", note("x"), token=t)[0], 201)
+		id1 = hashlib.sha256(t1.encode()).hexdigest()[:12]
+		# by the id `user tokens` shows, or by a prefix of it, while serving
+		r = run_aimd("user", "revoke", "--data", srv.data, "ann", id1[:8])
+		self.assertEqual(r.returncode, 0, r.stderr)
+		self.assertIn("revoked 1 token of ann", r.stdout)
+		st, _, doc = srv.post("/users/ann/outbox", note("x"), token=t1)
+		self.assertEqual(st, 401, doc)
+		self.assertEqual(srv.post("/users/ann/outbox", note("x"), token=t2)[0], 201)
+		self.assertNotIn(id1, self.token_ids(srv.data, "ann"))
+		# unknown, malformed, ambiguous
+		r = run_aimd("user", "revoke", "--data", srv.data, "ann", id1)
+		self.assertEqual(r.returncode, 1, r.stderr)
+		self.assertIn("no token", r.stderr)
+		self.assertUsageError("user", "revoke", "--data", srv.data, "ann", "xyz")
+		self.assertUsageError("user", "revoke", "--data", srv.data, "ann")
+		self.assertUsageError("user", "revoke", "--data", srv.data, "ann", t2)	# not a token
+		r = run_aimd("user", "revoke", "--data", srv.data, "ann", "all")
+		self.assertEqual(r.returncode, 0, r.stderr)
+		self.assertIn("revoked 2 tokens of ann", r.stdout)
+		self.assertEqual(srv.post("/users/ann/outbox", note("x"), token=t2)[0], 401)
+		self.assertEqual(srv.post("/users/ann/outbox", note("x"), token=t3)[0], 401)
+		self.assertIn("tokens 0", self.user_list(srv.data)["ann"])
+
+	def test_user_delete(self):
+		srv = Server(domain="del.test")
+		self.addCleanup(srv.cleanup)
+		ta = srv.add_user("ann")
+		tb = srv.add_user("ben")
+		srv.start()
+		st, _, post = srv.post("/users/ann/outbox", note("mine", to=[srv.actor("ben")]), token=ta)
+		self.assertEqual(st, 201, post)
+		self.assertEqual(srv.get("/users/ann")[0], 200)
+		# refused without the confirmation, nothing changes
+		line = self.assertUsageError("user", "delete", "--data", srv.data, "ann")
+		self.assertIn("--yes", line)
+		self.assertEqual(srv.get("/users/ann")[0], 200)
+		r = run_aimd("user", "delete", "--data", srv.data, "ann", "--yes")
+		self.assertEqual(r.returncode, 0, r.stderr)
+		self.assertIn("deleted user ann", r.stdout)
+		# the actor and its collections are 410 Gone, its token is dead, its post is gone
+		for path in ("/users/ann", "/users/ann/outbox", "/users/ann/followers"):
+			st, hd, doc = srv.get(path)
+			self.assertEqual(st, 410, (path, doc))
+			self.assertEqual(hd.get("content-type", "").split(";")[0], "application/json", hd)
+			self.assertEqual(doc.get("error"), "gone", doc)
+		self.assertEqual(srv.post("/users/ann/outbox", note("x"), token=ta)[0], 410)
+		self.assertEqual(srv.get("/users/ben/inbox", token=ta)[0], 401)	# the token is dead
+		self.assertIn(srv.get(post["id"], token=tb)[0], (404, 410))
+		st, _, inbox = srv.get("/users/ben/inbox", token=tb)
+		self.assertEqual((st, inbox.get("totalItems")), (200, 0), inbox)
+		# the name is not given out again; deleting twice says so
+		self.assertIn("deleted", self.user_list(srv.data)["ann"])
+		r = run_aimd("user", "add", "--data", srv.data, "ann")
+		self.assertEqual(r.returncode, 1)
+		self.assertIn("was deleted", r.stderr)
+		r = run_aimd("user", "delete", "--data", srv.data, "ann", "--yes")
+		self.assertEqual(r.returncode, 1)
+		self.assertIn("was deleted", r.stderr)
+		# a name that never existed is 404, not 410
+		self.assertEqual(srv.get("/users/nobody")[0], 404)
+		# ben is untouched
+		self.assertEqual(srv.post("/users/ben/outbox", note("still here"), token=tb)[0], 201)
 
 
 if __name__ == "__main__":

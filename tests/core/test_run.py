@@ -1,7 +1,8 @@
 """`make run` without make: scripts/run.sh creates the data directory on
 first use with user alice, prints her token and curl examples that work,
-serves until SIGINT (exit 0), and a second run keeps the data and prints a
-new working token."""
+serves until SIGINT (exit 0), and a second run keeps the data and prints the
+same working token (kept in DATA/alice.token, mode 0600) instead of minting a
+new one; a revoked token is replaced at the next run."""
 
 import os
 import re
@@ -15,7 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from aimtest import (REPO, AimTestCase, _die_with_parent, aimd_path, free_port,
-		     get_json, note, post_json, sanitizer_reports)
+		     get_json, note, post_json, run_aimd, sanitizer_reports)
 
 
 class RunScriptTest(AimTestCase):
@@ -113,6 +114,25 @@ class RunScriptTest(AimTestCase):
 				      token=tok2)
 		self.assertEqual(st, 201, b)
 		self.interrupt(2)
+		# no token minted at the second run: the same one, one token in the store
+		self.assertEqual(tok2, tok)
+		tokfile = os.path.join(self.data, "alice.token")
+		with open(tokfile) as f:
+			self.assertEqual(f.read().strip(), tok)
+		self.assertEqual(os.stat(tokfile).st_mode & 0o777, 0o600)
+		r = run_aimd("user", "list", "--data", self.data)
+		self.assertEqual(r.returncode, 0, r.stderr)
+		self.assertIn("tokens 1", r.stdout)
+
+		# a revoked token is replaced by a new one at the next run
+		r = run_aimd("user", "revoke", "--data", self.data, "alice", "all")
+		self.assertEqual(r.returncode, 0, r.stderr)
+		text = self.run_script(3)
+		tok3 = self.token(text)
+		self.assertNotEqual(tok3, tok)
+		st, hd, c = post_json(self.base + "/users/alice/outbox", note("third run"), token=tok3)
+		self.assertEqual(st, 201, c)
+		self.interrupt(3)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ static const char help_deliveries[] =
 	"    inbox, actor, host, state pending|delivered|failed|expired, attempts,\n"
 	"    last_status, last_error, created_ms, next_ms, updated_ms).\n";
 
-#define USER_SUBCOMMANDS "add, token, set"
+#define USER_SUBCOMMANDS "add, token, set, list, tokens, revoke, delete"
 static const char help_user[] =
 	"aimd user add --data DIR NAME\n"
 	"    Create a local user (1-64 of a-z 0-9 _ . -, starting with a letter or\n"
@@ -73,7 +73,21 @@ static const char help_user[] =
 	"aimd user set --data DIR NAME manual-approval on|off\n"
 	"    Approve followers by hand (off: Follows are accepted at once). A pending\n"
 	"    Follow is approved by POSTing Accept{object: the Follow} (or Reject) to\n"
-	"    the user's outbox.\n";
+	"    the user's outbox.\n"
+	"aimd user list --data DIR\n"
+	"    One line per user: NAME, how many tokens it holds, when it was made,\n"
+	"    manual-approval if on; a deleted user as NAME deleted TIME.\n"
+	"aimd user tokens --data DIR NAME\n"
+	"    One line per token of NAME: its ID, NAME, when it was made. A token is\n"
+	"    shown only once, when it is made; its ID is the first 12 hex digits of\n"
+	"    its SHA-256 (printf %s TOKEN | sha256sum tells which one you hold).\n"
+	"aimd user revoke --data DIR NAME ID|all\n"
+	"    Revoke NAME's token whose ID starts with ID (6 hex digits at least), or\n"
+	"    all its tokens; requests with it get 401 at once.\n"
+	"aimd user delete --data DIR NAME --yes\n"
+	"    Delete NAME for good: its account, tokens, keys, follows, inbox and\n"
+	"    posts; its actor answers 410 Gone and the name is never given out again.\n"
+	"    Refused without --yes.\n";
 
 static const struct {
 	const char *name, *text;
@@ -390,27 +404,91 @@ static int cmd_user_set(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_user(int argc, char **argv)
+/* aimd user list --data DIR */
+static int cmd_user_list(int argc, char **argv)
 {
-	if (argc < 3 || argv[2][0] == '-')
-		return usage_error("%s", "user needs a subcommand: " USER_SUBCOMMANDS);
-	if (!strcmp(argv[2], "set"))
-		return cmd_user_set(argc, argv);
-	const char *sub = argv[2];
-	if (strcmp(sub, "add") != 0 && strcmp(sub, "token") != 0)
-		return usage_error("unknown user subcommand %s (known: " USER_SUBCOMMANDS ")", sub);
 	struct opts o = { 0 };
 	int rc = parse(argc, argv, 3, "data log-level", &o);
 	if (rc)
 		return rc;
+	if (o.npos)
+		return usage_error("unexpected argument %s", o.pos[0]);
+	if (!o.data)
+		return usage_error("%s", "user list needs --data DIR");
+	return aimd_user_list(o.data) != 0 ? fail() : 0;
+}
+
+/* aimd user revoke --data DIR NAME ID|all */
+static int cmd_user_revoke(const struct opts *o)
+{
+	if (o->npos != 2)
+		return usage_error("%s", "user revoke needs NAME and a token ID (aimd user tokens) "
+				   "or all");
+	size_t n = 0;
+	if (aimd_user_revoke(o->data, o->pos[0], o->pos[1], &n) != 0)
+		return fail();
+	printf("revoked %zu token%s of %s\n", n, n == 1 ? "" : "s", o->pos[0]);
+	return 0;
+}
+
+/* aimd user delete --data DIR NAME --yes */
+static int cmd_user_delete(const struct opts *o, bool yes)
+{
+	if (!yes)
+		return usage_error("user delete removes %s's account, tokens, keys and posts for "
+				   "good: add --yes to do it",
+				   o->pos[0]);
+	if (aimd_user_delete(o->data, o->pos[0]) != 0)
+		return fail();
+	printf("deleted user %s: its actor answers 410 Gone\n", o->pos[0]);
+	return 0;
+}
+
+static int cmd_user(int argc, char **argv)
+{
+	if (argc < 3 || argv[2][0] == '-')
+		return usage_error("%s", "user needs a subcommand: " USER_SUBCOMMANDS);
+	const char *sub = argv[2];
+	if (!strcmp(sub, "set"))
+		return cmd_user_set(argc, argv);
+	if (!strcmp(sub, "list"))
+		return cmd_user_list(argc, argv);
+	if (strcmp(sub, "add") != 0 && strcmp(sub, "token") != 0 && strcmp(sub, "tokens") != 0 &&
+	    strcmp(sub, "revoke") != 0 && strcmp(sub, "delete") != 0)
+		return usage_error("unknown user subcommand %s (known: " USER_SUBCOMMANDS ")", sub);
+	/* --yes (delete only) is a flag without a value: taken out before parse */
+	bool yes = false;
+	char *args[256];
+	int n = 0;
+	if (argc > (int)AIM_ARRAY_LEN(args))
+		return usage_error("%s", "too many arguments");
+	for (int i = 0; i < argc; i++) {
+		if (i >= 3 && !strcmp(argv[i], "--yes") && !strcmp(sub, "delete")) {
+			yes = true;
+			continue;
+		}
+		args[n++] = argv[i];
+	}
+	struct opts o = { 0 };
+	int rc = parse(n, args, 3, "data log-level", &o);
+	if (rc)
+		return rc;
 	if (!o.data)
 		return usage_error("user %s needs --data DIR", sub);
-	if (o.npos != 1)
-		return usage_error("user %s needs exactly one NAME", sub);
+	if (o.npos < 1)
+		return usage_error("user %s needs a NAME", sub);
 	if (!aimd_valid_name(o.pos[0]))
 		return usage_error("bad user name %s (1-64 of a-z 0-9 _ . -, starting with a letter "
 				   "or digit)",
 				   o.pos[0]);
+	if (!strcmp(sub, "revoke"))
+		return cmd_user_revoke(&o);
+	if (o.npos != 1)
+		return usage_error("user %s needs exactly one NAME", sub);
+	if (!strcmp(sub, "delete"))
+		return cmd_user_delete(&o, yes);
+	if (!strcmp(sub, "tokens"))
+		return aimd_user_tokens(o.data, o.pos[0]) != 0 ? fail() : 0;
 	char *token = NULL;
 	if (!strcmp(sub, "add")) {
 		if (aimd_user_add(o.data, o.pos[0], &token) != 0)

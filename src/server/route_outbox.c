@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "ap/ap.h"
+#include "ap/inbound.h"
 #include "http/webfinger.h"
 #include "server/delivery.h"
 #include "server/s2s.h" /* federation, inbound side */
@@ -211,12 +212,9 @@ static int local_follow_apply(struct app *a, const struct local_follow *lf)
 			char u[37];
 			aimd_route_uuid4(u);
 			reply_id = aim_xasprintf("%s/activities/%s", a->base, u);
-			json_t *acc =
-				json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:[s]}",
-					  "@context", AP_CTX_AS, "id", reply_id, "type", "Accept",
-					  "actor", lf->followed_url, "object", "id", lf->follow_id,
-					  "type", "Follow", "actor", lf->follower_url, "object",
-					  lf->followed_url, "to", lf->follower_url);
+			/* The same Accept the inbound core builds for a remote Follow. */
+			json_t *acc = ap_accept_follow(reply_id, lf->followed_url, lf->follow_id,
+						       lf->follower_url, lf->followed_url);
 			reply_json = ap_json_dump(acc);
 			json_decref(acc);
 			reply = (struct store_new_activity){

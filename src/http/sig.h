@@ -215,7 +215,8 @@ struct sig_verified {
 void sig_verified_free(struct sig_verified *v);
 
 /* Verifies the request's signature: RFC 9421 if Signature-Input is
- * present, else cavage (Signature, then Authorization: Signature).
+ * present, else cavage (Signature, then Authorization: Signature). The
+ * steps below, with the key looked up through lookup in between.
  * Refusals are AIM_ERR_AUTH, AIM_ERR_VERIFY or AIM_ERR_DECODE (a 401 at the
  * edge). A failed key lookup passes AIM_ERR_TIMEOUT, AIM_ERR_REMOTE,
  * AIM_ERR_NOTFOUND, AIM_ERR_LIMIT and AIM_ERR_DENIED through (the server may
@@ -225,6 +226,44 @@ void sig_verified_free(struct sig_verified *v);
 int sig_verify(const struct sig_request *req, int64_t now, const struct sig_policy *policy,
 	       sig_key_lookup_fn lookup, sig_key_release_fn release, void *ctx,
 	       struct sig_verified *out) AIM_WARN_UNUSED;
+
+/* ---- Verifying in steps ----------------------------------------------------
+ *
+ * What sig_verify() does, for a caller that looks keys up itself (the
+ * server's gate: it learns the keyId first, applies its per-host limits,
+ * gathers the covered fields, and asks its key cache once):
+ *
+ *   sig_parse      the signature header(s) alone: Signature-Input and
+ *                  Signature (RFC 9421) or Signature / Authorization:
+ *                  Signature (cavage), with every check that needs nothing
+ *                  else (A1-A4, A9, A10, A12, A13). Gives the keyId, the
+ *                  scheme and the names of the header fields it covers.
+ *                  Of req it reads only those fields and whether the
+ *                  request has a body.
+ *   sig_check      the request with the covered fields: time window (A7,
+ *                  A8), body digest (A5, A6), the signing string / base.
+ *   sig_verify_key the key: its type must fit the algorithm (A10), and the
+ *                  signature must verify. May be called again with another
+ *                  key (a refetched one after a rotation).
+ *
+ * Every refusal is AIM_ERR_AUTH, AIM_ERR_VERIFY or AIM_ERR_DECODE, as for
+ * sig_verify(). A parsed signature is owned by the caller. */
+struct sig_parsed;
+
+int sig_parse(const struct sig_request *req, const struct sig_policy *policy,
+	      struct sig_parsed **out) AIM_WARN_UNUSED;
+void sig_parsed_free(struct sig_parsed *p);
+const char *sig_parsed_key_id(const struct sig_parsed *p);
+enum sig_scheme sig_parsed_scheme(const struct sig_parsed *p);
+/* The header fields the signature covers (lower-case names, without the
+ * derived components and pseudo-headers): i < n. */
+size_t sig_parsed_n_fields(const struct sig_parsed *p);
+const char *sig_parsed_field(const struct sig_parsed *p, size_t i);
+/* req must be the request parsed, now with the covered fields. */
+int sig_check(struct sig_parsed *p, const struct sig_request *req, int64_t now) AIM_WARN_UNUSED;
+/* key: as a lookup returns it (borrowed). On success *out is filled. */
+int sig_verify_key(const struct sig_parsed *p, const struct sig_key *key,
+		   struct sig_verified *out) AIM_WARN_UNUSED;
 
 /* ---- Parsed headers (exposed for tests and fuzzing) ---------------------- */
 

@@ -1,10 +1,14 @@
 /*
  * The signature verifier (both schemes) and the request signer.
  *
- * Order of checks: everything that needs no key first (parse, required
- * components, time window, body digest), so that junk never causes a key
- * fetch; then the key lookup, the algorithm check against the key type, and
- * the signature itself.
+ * Verification runs in steps (sig.h): sig_parse reads the signature
+ * header(s) alone and checks what they must say (coverage, algorithm,
+ * parameters), which gives the keyId and the covered fields; sig_check
+ * takes the request and does what needs no key (time window, body digest,
+ * the signing string or signature base); only then is a key looked up, and
+ * sig_verify_key checks the algorithm against the key type and the
+ * signature itself. So junk never causes a key fetch. sig_verify runs the
+ * three with a lookup callback in between.
  */
 #include "http/sig.h"
 
@@ -91,27 +95,6 @@ static int digest_field(const struct sig_request *req, const char *name, struct 
 	return 0;
 }
 
-/* Set when the failure of this thread's current sig_verify() came from the
- * key lookup (whose codes are passed through). */
-static _Thread_local bool lookup_failed;
-
-static int lookup_key(const char *key_id, sig_key_lookup_fn lookup, void *ctx,
-		      struct sig_key *key)
-{
-	memset(key, 0, sizeof *key);
-	if (lookup(ctx, key_id, key) != 0) {
-		lookup_failed = true;
-		enum aim_err e = aim_errcode();
-		if (e != AIM_ERR_TIMEOUT && e != AIM_ERR_REMOTE && e != AIM_ERR_NOTFOUND &&
-		    e != AIM_ERR_LIMIT && e != AIM_ERR_DENIED)
-			e = AIM_ERR_AUTH;
-		return refail(e, "signature: key unavailable");
-	}
-	ENSURE(key->pkey != NULL && key->owner != NULL, AIM_ERR_AUTH,
-	       "signature: key lookup returned no key");
-	return 0;
-}
-
 static void fill_out(struct sig_verified *out, enum sig_scheme scheme, const char *key_id,
 		     const struct sig_key *key, struct aim_bytes sig, int64_t created,
 		     int64_t expires, const struct sig_policy *pol)
@@ -129,6 +112,105 @@ static void fill_out(struct sig_verified *out, enum sig_scheme scheme, const cha
 	    aim_sha256(aim_buf_bytes(&rk), out->replay_key) != 0)
 		memset(out->replay_key, 0xff, sizeof out->replay_key); /* cannot happen */
 	aim_buf_free(&rk);
+}
+
+/* ---- The parsed signature (both steps) ---------------------------------------- */
+
+struct sig_parsed {
+	enum sig_scheme scheme;
+	struct sig_policy pol;
+	bool has_body;
+	char *key_id;
+	char *names[SIG_MAX_COMPONENTS]; /* covered header fields, lower-case */
+	size_t n_names;
+	char alg[32];                    /* "" when absent */
+	struct aim_buf sig;              /* the signature's bytes */
+	/* cavage */
+	struct sig_cavage_params cp;
+	bool have_cp;
+	bool signs_date, signs_created, signs_digest;
+	/* RFC 9421: the joined Signature-Input text, which `in` points into */
+	struct aim_buf input;
+	struct sfv_dict *in;
+	const struct sfv_member *mi;
+	int64_t p_created, p_expires;
+	bool has_expires;
+	/* After sig_check. */
+	bool checked;
+	int64_t created;                 /* when it was signed (bounds the replay window) */
+	struct aim_buf base;
+	struct aim_buf base_path_only;   /* cavage with a query: the path-only form */
+	bool has_path_only;
+	bool query_covered;
+};
+
+void sig_parsed_free(struct sig_parsed *p)
+{
+	if (!p)
+		return;
+	free(p->key_id);
+	for (size_t i = 0; i < p->n_names; i++)
+		free(p->names[i]);
+	aim_buf_free(&p->sig);
+	if (p->have_cp)
+		sig_cavage_params_free(&p->cp);
+	aim_buf_free(&p->input);
+	free(p->in);
+	aim_buf_free(&p->base);
+	aim_buf_free(&p->base_path_only);
+	free(p);
+}
+
+const char *sig_parsed_key_id(const struct sig_parsed *p)
+{
+	return p->key_id;
+}
+
+enum sig_scheme sig_parsed_scheme(const struct sig_parsed *p)
+{
+	return p->scheme;
+}
+
+size_t sig_parsed_n_fields(const struct sig_parsed *p)
+{
+	return p->n_names;
+}
+
+const char *sig_parsed_field(const struct sig_parsed *p, size_t i)
+{
+	return i < p->n_names ? p->names[i] : NULL;
+}
+
+/* Records a covered header field name (lower-cased, once). */
+static void add_name(struct sig_parsed *p, const char *name, size_t n)
+{
+	if (p->n_names == SIG_MAX_COMPONENTS)
+		return;
+	char *s = aim_xstrndup(name, n);
+	for (char *c = s; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c + 32);
+	for (size_t i = 0; i < p->n_names; i++)
+		if (!strcmp(p->names[i], s)) {
+			free(s);
+			return;
+		}
+	p->names[p->n_names++] = s;
+}
+
+/* The contract of every step: a refusal is AUTH, VERIFY or DECODE (all 401
+ * at the edge); unsupported parameters, over-long input and the like are
+ * malformed input, never a 4xx/5xx of another kind. */
+static int as_refusal(void)
+{
+	enum aim_err e = aim_errcode();
+	if (e != AIM_ERR_AUTH && e != AIM_ERR_VERIFY && e != AIM_ERR_DECODE &&
+	    e != AIM_ERR_NOMEM && e != AIM_ERR_INTERNAL) {
+		char msg[256];
+		snprintf(msg, sizeof msg, "%s", aim_errmsg());
+		return aim_fail(AIM_ERR_DECODE, "%s", msg);
+	}
+	return -1;
 }
 
 /* ---- cavage ----------------------------------------------------------------- */
@@ -203,134 +285,114 @@ static int cavage_header(const struct sig_request *req, const char **value)
 	return 0;
 }
 
-static int verify_cavage(const struct sig_request *req, int64_t now, const struct sig_policy *pol,
-			 sig_key_lookup_fn lookup, sig_key_release_fn release, void *ctx,
-			 struct sig_verified *out)
+/* Step 1, cavage: the Signature header alone (and whether there is a body). */
+static int parse_cavage(const struct sig_request *req, struct sig_parsed *p)
 {
 	const char *hv = NULL;
 	TRY(cavage_header(req, &hv));
-	struct sig_cavage_params p;
-	TRY(sig_cavage_parse(hv, &p));
-	int rc = 0;
-	struct aim_buf tmp, sstr;
-	aim_buf_init(&tmp, SIG_MAX_FIELD * 2);
-	aim_buf_init(&sstr, SIG_MAX_BASE + SIG_MAX_FIELD);
-	struct sig_key key = { 0 };
-	bool have_key = false;
-
+	TRY(sig_cavage_parse(hv, &p->cp));
+	p->have_cp = true;
+	const char *h = p->cp.headers;
 	/* A2: without a headers list only (created) (or date) would be signed */
-	ENSURE_GOTO(p.headers != NULL, out, AIM_ERR_AUTH,
-		    "signature: no headers parameter (request-target not covered)");
-	TRY_GOTO(list_check_dups(p.headers), out);
-	ENSURE_GOTO(list_has(p.headers, "(request-target)"), out, AIM_ERR_AUTH,
-		    "signature: (request-target) not covered");
+	ENSURE(h != NULL, AIM_ERR_AUTH, "signature: no headers parameter (request-target not covered)");
+	TRY(list_check_dups(h));
+	ENSURE(list_has(h, "(request-target)"), AIM_ERR_AUTH,
+	       "signature: (request-target) not covered");
 	/* A11: a signed request that does not cover host can be redirected */
-	ENSURE_GOTO(list_has(p.headers, "host"), out, AIM_ERR_AUTH, "signature: host not covered");
-	bool signs_date = list_has(p.headers, "date");
-	bool signs_created = list_has(p.headers, "(created)");
+	ENSURE(list_has(h, "host"), AIM_ERR_AUTH, "signature: host not covered");
+	p->signs_date = list_has(h, "date");
+	p->signs_created = list_has(h, "(created)");
 	/* A3 */
-	ENSURE_GOTO(signs_date || signs_created, out, AIM_ERR_AUTH,
-		    "signature: neither date nor (created) covered");
-	bool has_body = request_has_body(req);
-	bool signs_digest = list_has(p.headers, "digest");
+	ENSURE(p->signs_date || p->signs_created, AIM_ERR_AUTH,
+	       "signature: neither date nor (created) covered");
+	p->signs_digest = list_has(h, "digest");
 	/* A4 */
-	ENSURE_GOTO(!has_body || signs_digest, out, AIM_ERR_AUTH,
-		    "signature: digest not covered on a request with a body");
+	ENSURE(!p->has_body || p->signs_digest, AIM_ERR_AUTH,
+	       "signature: digest not covered on a request with a body");
 
 	/* A10: hmac, rsa-sha1, ecdsa and unknown algorithms are refused here;
-	 * the rest is matched against the key type below. */
-	const char *alg = p.algorithm;
+	 * the rest is matched against the key type in step 2. */
+	const char *alg = p->cp.algorithm;
 	if (alg) {
-		ENSURE_GOTO(strcmp(alg, "hs2019") == 0 || strcmp(alg, "rsa-sha256") == 0 ||
-				    strcmp(alg, "ed25519") == 0,
-			    out, AIM_ERR_AUTH, "signature: algorithm %s refused", alg);
+		ENSURE(strcmp(alg, "hs2019") == 0 || strcmp(alg, "rsa-sha256") == 0 ||
+			       strcmp(alg, "ed25519") == 0,
+		       AIM_ERR_AUTH, "signature: algorithm %s refused", alg);
 		/* A9, draft 2.3 step 2/3: "If the header field name is `(created)`
 		 * and the `algorithm` parameter starts with `rsa`, `hmac`, or
 		 * `ecdsa` an implementation MUST produce an error." */
-		ENSURE_GOTO(!(strncmp(alg, "rsa", 3) == 0 &&
-			      (signs_created || list_has(p.headers, "(expires)"))),
-			    out, AIM_ERR_AUTH, "signature: (created)/(expires) with algorithm %s",
-			    alg);
+		ENSURE(!(strncmp(alg, "rsa", 3) == 0 &&
+			 (p->signs_created || list_has(h, "(expires)"))),
+		       AIM_ERR_AUTH, "signature: (created)/(expires) with algorithm %s", alg);
+		snprintf(p->alg, sizeof p->alg, "%s", alg);
 	}
+	ENSURE(!p->signs_created || p->cp.has_created, AIM_ERR_DECODE,
+	       "signature: (created) without created");
+	for (const char *t = h; *t;) {
+		size_t n = strcspn(t, " ");
+		if (n > 0 && t[0] != '(')
+			add_name(p, t, n);
+		t += n;
+		while (*t == ' ')
+			t++;
+	}
+	p->key_id = aim_xstrdup(p->cp.key_id);
+	TRY(aim_buf_append(&p->sig, p->cp.signature.data, p->cp.signature.len));
+	return 0;
+}
 
+/* Step 2a, cavage: time window, digest, signing string. */
+static int check_cavage(struct sig_parsed *p, const struct sig_request *req, int64_t now)
+{
+	const struct sig_policy *pol = &p->pol;
+	int rc = 0;
+	struct aim_buf tmp;
+	aim_buf_init(&tmp, SIG_MAX_FIELD * 2);
 	/* Time window (A7, A8) on every signed timestamp; the earliest one
 	 * bounds how long the replay key must be kept. An unsigned created
 	 * parameter is ignored: anyone could have changed it. */
 	int64_t created = 0;
-	if (signs_created) {
-		ENSURE_GOTO(p.has_created, out, AIM_ERR_DECODE, "signature: (created) without created");
-		TRY_GOTO(check_time(pol, now, p.created, "created"), out);
-		created = p.created;
+	if (p->signs_created) {
+		TRY_GOTO(check_time(pol, now, p->cp.created, "created"), out);
+		created = p->cp.created;
 	}
-	if (signs_date) {
-		aim_buf_reset(&tmp);
+	if (p->signs_date) {
 		TRY_GOTO(sig_field_value(req, "date", &tmp), out);
 		int64_t date;
 		ENSURE_GOTO(aim_time_parse_http((const char *)tmp.data, &date) == 0, out,
 			    AIM_ERR_AUTH, "signature: Date header is not an HTTP date");
 		TRY_GOTO(check_time(pol, now, date, "Date"), out);
-		if (!signs_created || date < created)
+		if (!p->signs_created || date < created)
 			created = date;
 	}
-	if (p.has_expires)
-		TRY_GOTO(check_expires(now, p.expires), out);
+	if (p->cp.has_expires)
+		TRY_GOTO(check_expires(now, p->cp.expires), out);
 
 	/* A5, A6: the covered digest must match the body */
-	if (signs_digest) {
+	if (p->signs_digest) {
 		uint8_t h[32];
 		TRY_GOTO(body_hash(req, h), out);
 		aim_buf_reset(&tmp);
 		TRY_GOTO(digest_field(req, "digest", &tmp), out);
 		TRY_GOTO(sig_digest_check((const char *)tmp.data, h), out);
 	}
-
-	TRY_GOTO(sig_cavage_signing_string(req, &p, &sstr), out);
-
-	TRY_GOTO(lookup_key(p.key_id, lookup, ctx, &key), out);
-	have_key = true;
-	enum aim_key_type kt = aim_pkey_type(key.pkey);
-	ENSURE_GOTO(kt == AIM_KEY_RSA || kt == AIM_KEY_ED25519, out, AIM_ERR_AUTH,
-		    "signature: key type not usable");
-	/* draft 2.1.3: "If `algorithm` is provided and differs from the key
-	 * metadata identified by the `keyId` ... an implementation MUST produce
-	 * an error." (A10) */
-	if (alg && strcmp(alg, "hs2019") != 0) {
-		bool fits = (kt == AIM_KEY_RSA && strcmp(alg, "rsa-sha256") == 0) ||
-			    (kt == AIM_KEY_ED25519 && strcmp(alg, "ed25519") == 0);
-		ENSURE_GOTO(fits, out, AIM_ERR_AUTH,
-			    "signature: algorithm %s does not fit the key type", alg);
+	TRY_GOTO(sig_cavage_signing_string(req, &p->cp, &p->base), out);
+	p->created = created;
+	p->query_covered = strchr(req->target, '?') != NULL;
+	/* Mastodon before 4.x and Fedify sign (request-target) with the path
+	 * only; like Mastodon, accept that form too (step 2 tries it when the
+	 * full form does not verify, and says so in the result). */
+	if (p->query_covered && !pol->strict_query) {
+		struct sig_request path_only = *req;
+		char *path = aim_xstrndup(req->target, strcspn(req->target, "?"));
+		path_only.target = path;
+		p->has_path_only = sig_cavage_signing_string(&path_only, &p->cp,
+							     &p->base_path_only) == 0;
+		free(path);
+		if (!p->has_path_only)
+			aim_errclear();
 	}
-	bool query_covered = strchr(req->target, '?') != NULL;
-	if (aim_pkey_verify(key.pkey, aim_buf_bytes(&sstr), aim_buf_bytes(&p.signature)) != 0) {
-		/* Mastodon before 4.x and Fedify sign (request-target) with the
-		 * path only; like Mastodon, accept that form too, and say so in
-		 * the result (the query is then not covered). */
-		bool retried = false;
-		if (query_covered && !pol->strict_query) {
-			struct sig_request path_only = *req;
-			char *path = aim_xstrndup(req->target, strcspn(req->target, "?"));
-			path_only.target = path;
-			aim_buf_reset(&sstr);
-			retried = sig_cavage_signing_string(&path_only, &p, &sstr) == 0 &&
-				  aim_pkey_verify(key.pkey, aim_buf_bytes(&sstr),
-						  aim_buf_bytes(&p.signature)) == 0;
-			free(path);
-			query_covered = false;
-		}
-		if (!retried) {
-			rc = aim_fail(AIM_ERR_VERIFY, "signature: cavage signature does not verify");
-			goto out;
-		}
-	}
-	fill_out(out, SIG_CAVAGE, p.key_id, &key, aim_buf_bytes(&p.signature), created,
-		 p.has_expires ? p.expires : 0, pol);
-	out->query_covered = query_covered;
 out:
-	if (have_key && release)
-		release(ctx, &key);
 	aim_buf_free(&tmp);
-	aim_buf_free(&sstr);
-	sig_cavage_params_free(&p);
 	return rc;
 }
 
@@ -361,32 +423,28 @@ static int joined_field(const struct sig_request *req, const char *name, struct 
 	return sig_field_value(req, name, out);
 }
 
-static int verify_rfc9421(const struct sig_request *req, int64_t now,
-			  const struct sig_policy *pol, sig_key_lookup_fn lookup,
-			  sig_key_release_fn release, void *ctx, struct sig_verified *out)
+/* Step 1, RFC 9421: the Signature-Input and Signature fields alone. */
+static int parse_rfc9421(const struct sig_request *req, struct sig_parsed *p)
 {
+	const struct sig_policy *pol = &p->pol;
 	int rc = 0;
-	struct sfv_dict *in = aim_xmalloc(sizeof *in);
 	struct sfv_dict *sg = aim_xmalloc(sizeof *sg);
-	struct aim_buf tin, tsg, base, sigbytes, keyid, str;
-	aim_buf_init(&tin, SIG_MAX_HEADER);
+	struct aim_buf tsg, keyid, str;
 	aim_buf_init(&tsg, SIG_MAX_HEADER);
-	aim_buf_init(&base, SIG_MAX_BASE + SIG_MAX_FIELD);
-	aim_buf_init(&sigbytes, AIM_MAX_RSA_SIG);
 	aim_buf_init(&keyid, SIG_MAX_KEYID + 1);
 	aim_buf_init(&str, 256);
-	struct sig_key key = { 0 };
-	bool have_key = false;
+	p->in = aim_xmalloc(sizeof *p->in);
 	bool present;
 
-	if (joined_field(req, "signature-input", &tin, &present) != 0 ||
+	if (joined_field(req, "signature-input", &p->input, &present) != 0 ||
 	    joined_field(req, "signature", &tsg, &present) != 0) {
 		rc = refail(AIM_ERR_DECODE, "signature: malformed signature fields");
 		goto out;
 	}
 	/* A1 */
 	ENSURE_GOTO(present, out, AIM_ERR_AUTH, "signature: Signature-Input without Signature");
-	if (sfv_parse_dict((const char *)tin.data, tin.len, in) != 0 ||
+	struct sfv_dict *in = p->in;
+	if (sfv_parse_dict((const char *)p->input.data, p->input.len, in) != 0 ||
 	    sfv_parse_dict((const char *)tsg.data, tsg.len, sg) != 0) {
 		rc = refail(AIM_ERR_DECODE, "signature");
 		goto out;
@@ -401,6 +459,7 @@ static int verify_rfc9421(const struct sig_request *req, int64_t now,
 			    "signature: %zu signatures and no label chosen", in->n);
 		mi = &in->m[0];
 	}
+	p->mi = mi;
 	char label[64];
 	ENSURE_GOTO(mi->key_len < sizeof label, out, AIM_ERR_DECODE, "signature: label too long");
 	memcpy(label, mi->key, mi->key_len);
@@ -410,7 +469,7 @@ static int verify_rfc9421(const struct sig_request *req, int64_t now,
 	ENSURE_GOTO(!ms->inner && sg->items[ms->item_first].v.type == SFV_BYTES, out,
 		    AIM_ERR_DECODE, "signature: Signature member is not a byte sequence");
 	const struct sfv_bare *sb = &sg->items[ms->item_first].v;
-	ENSURE_GOTO(sb->len > 0 && aim_b64_decode(&sigbytes, sb->p, sb->len) == 0, out,
+	ENSURE_GOTO(sb->len > 0 && aim_b64_decode(&p->sig, sb->p, sb->len) == 0, out,
 		    AIM_ERR_DECODE, "signature: Signature is not base64");
 	ENSURE_GOTO(mi->inner, out, AIM_ERR_DECODE,
 		    "signature: Signature-Input member is not an inner list");
@@ -420,6 +479,8 @@ static int verify_rfc9421(const struct sig_request *req, int64_t now,
 			    "signature: component identifier is not a string");
 		ENSURE_GOTO(it->n_params == 0, out, AIM_ERR_DECODE,
 			    "signature: component parameters are not supported");
+		if (it->v.len > 0 && it->v.p[0] != '@')
+			add_name(p, it->v.p, it->v.len);
 	}
 
 	/* Parameters (section 2.3). */
@@ -443,15 +504,13 @@ static int verify_rfc9421(const struct sig_request *req, int64_t now,
 	TRY_GOTO(sfv_string_value(&keyid, p_keyid), out);
 	ENSURE_GOTO(keyid.len > 0 && strlen((const char *)keyid.data) == keyid.len, out,
 		    AIM_ERR_DECODE, "signature: empty keyid");
-	char alg[32] = "";
 	if (p_alg) {
-		aim_buf_reset(&str);
 		TRY_GOTO(sfv_string_value(&str, p_alg), out);
 		/* A10: only the two algorithms we can verify; the key decides */
 		ENSURE_GOTO(strcmp((const char *)str.data, "ed25519") == 0 ||
 				    strcmp((const char *)str.data, "rsa-v1_5-sha256") == 0,
 			    out, AIM_ERR_AUTH, "signature: alg %s refused", (const char *)str.data);
-		strcpy(alg, (const char *)str.data);
+		snprintf(p->alg, sizeof p->alg, "%s", (const char *)str.data);
 	}
 
 	/* Required components (A13, A4, A11). */
@@ -461,61 +520,154 @@ static int verify_rfc9421(const struct sig_request *req, int64_t now,
 			    (components_have(in, mi, "@authority") &&
 			     components_have(in, mi, "@path")),
 		    out, AIM_ERR_AUTH, "signature: @target-uri (or @authority and @path) not covered");
-	bool has_body = request_has_body(req);
-	bool signs_digest = components_have(in, mi, "content-digest");
-	ENSURE_GOTO(!has_body || signs_digest, out, AIM_ERR_AUTH,
+	ENSURE_GOTO(!p->has_body || components_have(in, mi, "content-digest"), out, AIM_ERR_AUTH,
 		    "signature: content-digest not covered on a request with a body");
-
-	/* Time window (A7, A8). */
-	TRY_GOTO(check_time(pol, now, p_created->i, "created"), out);
-	if (p_expires)
-		TRY_GOTO(check_expires(now, p_expires->i), out);
-
-	/* A5, A6 */
-	if (signs_digest) {
-		uint8_t h[32];
-		TRY_GOTO(body_hash(req, h), out);
-		aim_buf_reset(&str);
-		TRY_GOTO(digest_field(req, "content-digest", &str), out);
-		TRY_GOTO(sig_content_digest_check((const char *)str.data, h), out);
-	}
-
-	TRY_GOTO(sig_rfc9421_base(req, in, mi, &base), out);
-
-	TRY_GOTO(lookup_key((const char *)keyid.data, lookup, ctx, &key), out);
-	have_key = true;
-	enum aim_key_type kt = aim_pkey_type(key.pkey);
-	ENSURE_GOTO(kt == AIM_KEY_RSA || kt == AIM_KEY_ED25519, out, AIM_ERR_AUTH,
-		    "signature: key type not usable");
-	/* RFC 9421 3.2 step 6: the algorithm is determined by the key; an alg
-	 * that does not fit it fails (section 7.3.6, A10) */
-	if (alg[0]) {
-		bool fits = (kt == AIM_KEY_RSA && strcmp(alg, "rsa-v1_5-sha256") == 0) ||
-			    (kt == AIM_KEY_ED25519 && strcmp(alg, "ed25519") == 0);
-		ENSURE_GOTO(fits, out, AIM_ERR_AUTH, "signature: alg %s does not fit the key", alg);
-	}
-	if (aim_pkey_verify(key.pkey, aim_buf_bytes(&base), aim_buf_bytes(&sigbytes)) != 0) {
-		rc = refail(AIM_ERR_VERIFY, "signature: RFC 9421 signature does not verify");
-		goto out;
-	}
-	fill_out(out, SIG_RFC9421, (const char *)keyid.data, &key, aim_buf_bytes(&sigbytes),
-		 p_created->i, p_expires ? p_expires->i : 0, pol);
-	out->query_covered = strchr(req->target, '?') != NULL &&
-			     (components_have(in, mi, "@target-uri") ||
-			      components_have(in, mi, "@query") ||
-			      components_have(in, mi, "@request-target"));
+	p->p_created = p_created->i;
+	p->has_expires = p_expires != NULL;
+	p->p_expires = p_expires ? p_expires->i : 0;
+	p->key_id = aim_xstrdup((const char *)keyid.data);
 out:
-	if (have_key && release)
-		release(ctx, &key);
-	free(in);
 	free(sg);
-	aim_buf_free(&tin);
 	aim_buf_free(&tsg);
-	aim_buf_free(&base);
-	aim_buf_free(&sigbytes);
 	aim_buf_free(&keyid);
 	aim_buf_free(&str);
 	return rc;
+}
+
+/* Step 2a, RFC 9421: time window, digest, signature base. */
+static int check_rfc9421(struct sig_parsed *p, const struct sig_request *req, int64_t now)
+{
+	/* Time window (A7, A8). */
+	TRY(check_time(&p->pol, now, p->p_created, "created"));
+	if (p->has_expires)
+		TRY(check_expires(now, p->p_expires));
+	/* A5, A6 */
+	if (components_have(p->in, p->mi, "content-digest")) {
+		uint8_t h[32];
+		TRY(body_hash(req, h));
+		struct aim_buf v;
+		aim_buf_init(&v, SIG_MAX_FIELD * 2);
+		int rc = digest_field(req, "content-digest", &v);
+		if (rc == 0)
+			rc = sig_content_digest_check((const char *)v.data, h);
+		aim_buf_free(&v);
+		TRY(rc);
+	}
+	TRY(sig_rfc9421_base(req, p->in, p->mi, &p->base));
+	p->created = p->p_created;
+	p->query_covered = strchr(req->target, '?') != NULL &&
+			   (components_have(p->in, p->mi, "@target-uri") ||
+			    components_have(p->in, p->mi, "@query") ||
+			    components_have(p->in, p->mi, "@request-target"));
+	return 0;
+}
+
+/* ---- The steps ------------------------------------------------------------ */
+
+int sig_parse(const struct sig_request *req, const struct sig_policy *policy,
+	      struct sig_parsed **out)
+{
+	*out = NULL;
+	ENSURE(req && req->method && req->target, AIM_ERR_INVALID,
+	       "signature: incomplete request description");
+	struct sig_parsed *p = aim_xcalloc(1, sizeof *p);
+	if (policy)
+		p->pol = *policy;
+	else
+		sig_policy_default(&p->pol);
+	aim_buf_init(&p->sig, AIM_MAX_RSA_SIG);
+	aim_buf_init(&p->input, SIG_MAX_HEADER);
+	aim_buf_init(&p->base, SIG_MAX_BASE + SIG_MAX_FIELD);
+	aim_buf_init(&p->base_path_only, SIG_MAX_BASE + SIG_MAX_FIELD);
+	p->has_body = request_has_body(req);
+	int rc;
+	if (sig_fields_get(req->fields, req->n_fields, "signature-input") != NULL) {
+		p->scheme = SIG_RFC9421;
+		rc = p->pol.no_rfc9421 ? aim_fail(AIM_ERR_AUTH, "signature: RFC 9421 not accepted")
+				       : parse_rfc9421(req, p);
+	} else {
+		p->scheme = SIG_CAVAGE;
+		rc = p->pol.no_cavage
+			     ? aim_fail(AIM_ERR_AUTH, "signature: cavage signatures not accepted")
+			     : parse_cavage(req, p);
+	}
+	if (rc != 0) {
+		sig_parsed_free(p);
+		return as_refusal();
+	}
+	*out = p;
+	return 0;
+}
+
+int sig_check(struct sig_parsed *p, const struct sig_request *req, int64_t now)
+{
+	ENSURE(req && req->method && req->target, AIM_ERR_INVALID,
+	       "signature: incomplete request description");
+	ENSURE(request_has_body(req) == p->has_body, AIM_ERR_INVALID,
+	       "signature: not the request that was parsed");
+	aim_buf_reset(&p->base);
+	aim_buf_reset(&p->base_path_only);
+	p->checked = p->has_path_only = false;
+	int rc = p->scheme == SIG_RFC9421 ? check_rfc9421(p, req, now) : check_cavage(p, req, now);
+	if (rc != 0)
+		return as_refusal();
+	p->checked = true;
+	return 0;
+}
+
+static int verify_with_key(const struct sig_parsed *p, const struct sig_key *key,
+			   struct sig_verified *out)
+{
+	ENSURE(p->checked, AIM_ERR_INTERNAL, "signature: sig_check did not pass");
+	ENSURE(key && key->pkey != NULL && key->owner != NULL, AIM_ERR_AUTH,
+	       "signature: key lookup returned no key");
+	enum aim_key_type kt = aim_pkey_type(key->pkey);
+	ENSURE(kt == AIM_KEY_RSA || kt == AIM_KEY_ED25519, AIM_ERR_AUTH,
+	       "signature: key type not usable");
+	bool query_covered = p->query_covered;
+	if (p->scheme == SIG_CAVAGE) {
+		/* draft 2.1.3: "If `algorithm` is provided and differs from the
+		 * key metadata identified by the `keyId` ... an implementation
+		 * MUST produce an error." (A10) */
+		if (p->alg[0] && strcmp(p->alg, "hs2019") != 0) {
+			bool fits = (kt == AIM_KEY_RSA && strcmp(p->alg, "rsa-sha256") == 0) ||
+				    (kt == AIM_KEY_ED25519 && strcmp(p->alg, "ed25519") == 0);
+			ENSURE(fits, AIM_ERR_AUTH, "signature: algorithm %s does not fit the key type",
+			       p->alg);
+		}
+		if (aim_pkey_verify(key->pkey, aim_buf_bytes(&p->base), aim_buf_bytes(&p->sig)) != 0) {
+			bool retried = p->has_path_only &&
+				       aim_pkey_verify(key->pkey, aim_buf_bytes(&p->base_path_only),
+						       aim_buf_bytes(&p->sig)) == 0;
+			ENSURE(retried, AIM_ERR_VERIFY, "signature: cavage signature does not verify");
+			query_covered = false;
+		}
+	} else {
+		/* RFC 9421 3.2 step 6: the algorithm is determined by the key; an
+		 * alg that does not fit it fails (section 7.3.6, A10) */
+		if (p->alg[0]) {
+			bool fits = (kt == AIM_KEY_RSA && strcmp(p->alg, "rsa-v1_5-sha256") == 0) ||
+				    (kt == AIM_KEY_ED25519 && strcmp(p->alg, "ed25519") == 0);
+			ENSURE(fits, AIM_ERR_AUTH, "signature: alg %s does not fit the key", p->alg);
+		}
+		if (aim_pkey_verify(key->pkey, aim_buf_bytes(&p->base), aim_buf_bytes(&p->sig)) != 0)
+			return refail(AIM_ERR_VERIFY, "signature: RFC 9421 signature does not verify");
+	}
+	fill_out(out, p->scheme, p->key_id, key, aim_buf_bytes(&p->sig), p->created,
+		 p->scheme == SIG_CAVAGE ? (p->cp.has_expires ? p->cp.expires : 0) : p->p_expires,
+		 &p->pol);
+	out->query_covered = query_covered;
+	return 0;
+}
+
+int sig_verify_key(const struct sig_parsed *p, const struct sig_key *key, struct sig_verified *out)
+{
+	memset(out, 0, sizeof *out);
+	if (verify_with_key(p, key, out) != 0) {
+		sig_verified_free(out);
+		return as_refusal();
+	}
+	return 0;
 }
 
 int sig_verify(const struct sig_request *req, int64_t now, const struct sig_policy *policy,
@@ -523,35 +675,28 @@ int sig_verify(const struct sig_request *req, int64_t now, const struct sig_poli
 	       struct sig_verified *out)
 {
 	memset(out, 0, sizeof *out);
-	struct sig_policy def;
-	if (!policy) {
-		sig_policy_default(&def);
-		policy = &def;
-	}
 	ENSURE(req && req->method && req->target && lookup, AIM_ERR_INVALID,
 	       "signature: incomplete request description");
-	lookup_failed = false;
-	int rc;
-	bool has_input = sig_fields_get(req->fields, req->n_fields, "signature-input") != NULL;
-	if (has_input) {
-		ENSURE(!policy->no_rfc9421, AIM_ERR_AUTH, "signature: RFC 9421 not accepted");
-		rc = verify_rfc9421(req, now, policy, lookup, release, ctx, out);
-	} else {
-		ENSURE(!policy->no_cavage, AIM_ERR_AUTH, "signature: cavage signatures not accepted");
-		rc = verify_cavage(req, now, policy, lookup, release, ctx, out);
+	struct sig_parsed *p;
+	TRY(sig_parse(req, policy, &p));
+	int rc = sig_check(p, req, now);
+	if (rc == 0) {
+		struct sig_key key = { 0 };
+		if (lookup(ctx, p->key_id, &key) != 0) {
+			/* The lookup's reasons pass through (the server may want
+			 * to remember the failure, A20); anything else is AUTH. */
+			enum aim_err e = aim_errcode();
+			if (e != AIM_ERR_TIMEOUT && e != AIM_ERR_REMOTE && e != AIM_ERR_NOTFOUND &&
+			    e != AIM_ERR_LIMIT && e != AIM_ERR_DENIED)
+				e = AIM_ERR_AUTH;
+			rc = refail(e, "signature: key unavailable");
+		} else {
+			rc = sig_verify_key(p, &key, out);
+			if (release)
+				release(ctx, &key);
+		}
 	}
-	if (rc == 0 || lookup_failed)
-		return rc;
-	/* The contract: a refusal is AUTH, VERIFY or DECODE (all 401 at the
-	 * edge); unsupported parameters, over-long input and the like are
-	 * malformed input, never a 4xx/5xx of another kind. */
-	enum aim_err e = aim_errcode();
-	if (e != AIM_ERR_AUTH && e != AIM_ERR_VERIFY && e != AIM_ERR_DECODE &&
-	    e != AIM_ERR_NOMEM && e != AIM_ERR_INTERNAL) {
-		char msg[256];
-		snprintf(msg, sizeof msg, "%s", aim_errmsg());
-		return aim_fail(AIM_ERR_DECODE, "%s", msg);
-	}
+	sig_parsed_free(p);
 	return rc;
 }
 

@@ -49,6 +49,7 @@ struct wf_entry {
 #define WF_CACHE_MAX 1024
 
 struct ra_cache {
+	const struct aimd_signer *signer; /* fetches (borrowed) */
 	pthread_mutex_t mu;
 	struct ra_entry *e[RA_MAX];
 	size_t n;
@@ -82,9 +83,10 @@ static void entry_unref(struct ra_entry *e)
 	free(e);
 }
 
-struct ra_cache *ra_cache_new(void)
+struct ra_cache *ra_cache_new(const struct aimd_signer *signer)
 {
 	struct ra_cache *c = aim_xcalloc(1, sizeof *c);
+	c->signer = signer;
 	pthread_mutex_init(&c->mu, NULL);
 	return c;
 }
@@ -214,12 +216,11 @@ static struct ra_cache *cache_of(struct app *a)
 
 /* The actor document at url (no fragment), cached or fetched. Returns the
  * entry with a reference the caller drops with entry_unref (under mu). */
-static int get_entry(struct app *a, const char *url, bool fresh, struct ra_entry **out,
+static int get_entry(struct ra_cache *c, const char *url, bool fresh, struct ra_entry **out,
 		     bool *fetched)
 {
 	if (fetched)
 		*fetched = false;
-	struct ra_cache *c = cache_of(a);
 	int64_t now = aim_now();
 	pthread_mutex_lock(&c->mu);
 	struct ra_entry *e = find(c, url, now);
@@ -249,7 +250,7 @@ static int get_entry(struct app *a, const char *url, bool fresh, struct ra_entry
 	json_t *doc = NULL;
 	if (fetched)
 		*fetched = true;
-	int rc = fetch_ap_document(a, url, &doc);
+	int rc = aimd_fetch_ap(c->signer, url, &doc);
 	if (rc == 0)
 		rc = parse_actor(doc, &e);
 	json_decref(doc);
@@ -282,9 +283,8 @@ static int get_entry(struct app *a, const char *url, bool fresh, struct ra_entry
 	return 0;
 }
 
-static void put_entry(struct app *a, struct ra_entry *e)
+static void put_entry(struct ra_cache *c, struct ra_entry *e)
 {
-	struct ra_cache *c = cache_of(a);
 	pthread_mutex_lock(&c->mu);
 	entry_unref(e);
 	pthread_mutex_unlock(&c->mu);
@@ -296,13 +296,13 @@ static char *strip_fragment(const char *s)
 	return aim_xstrndup(s, n);
 }
 
-int remote_actor_get(struct app *a, const char *url, bool fresh, struct remote_actor *out)
+static int actor_get(struct ra_cache *c, const char *url, bool fresh, struct remote_actor *out)
 {
 	memset(out, 0, sizeof *out);
 	ENSURE(is_http_url(url), AIM_ERR_INVALID, "actor id is not an http(s) URL");
 	char *u = strip_fragment(url);
 	struct ra_entry *e = NULL;
-	int rc = get_entry(a, u, fresh, &e, NULL);
+	int rc = get_entry(c, u, fresh, &e, NULL);
 	free(u);
 	TRY(rc);
 	out->id = aim_xstrdup(e->info.id);
@@ -312,8 +312,13 @@ int remote_actor_get(struct app *a, const char *url, bool fresh, struct remote_a
 	out->type = aim_xstrdup(e->info.type);
 	out->preferred_username =
 		e->info.preferred_username ? aim_xstrdup(e->info.preferred_username) : NULL;
-	put_entry(a, e);
+	put_entry(c, e);
 	return 0;
+}
+
+int remote_actor_get(struct app *a, const char *url, bool fresh, struct remote_actor *out)
+{
+	return actor_get(cache_of(a), url, fresh, out);
 }
 
 bool remote_actor_known(struct app *a, const char *url)
@@ -342,28 +347,28 @@ void remote_actor_forget(struct app *a, const char *url)
 	free(u);
 }
 
-/* sig_verify's key lookup: the key keyId names, from its actor's document.
- * A document without that key, or whose key names another owner, does not
- * give a key (A15). ctx is a struct ra_lookup. */
-int remote_key_lookup(void *ctx, const char *key_id, struct sig_key *out)
+/* The gate's key lookup (s2s.h): the key keyId names, from its actor's
+ * document. */
+int remote_key_get(struct ra_lookup *l, const char *key_id, struct sig_key *out)
 {
-	struct ra_lookup *l = ctx;
+	memset(out, 0, sizeof *out);
+	l->from_cache = false;
 	ENSURE(is_http_url(key_id), AIM_ERR_DENIED, "keyId is not an http(s) URL");
+	struct ra_cache *c = l->cache;
 	char *doc_url = strip_fragment(key_id);
 	struct ra_entry *e = NULL;
 	int64_t now = aim_now();
 	/* Was it cached before this request? (then a bad signature may mean a
-	 * rotated key: the caller refetches once) */
-	struct ra_cache *c = cache_of(l->app);
+	 * rotated key: the gate refetches once) */
 	pthread_mutex_lock(&c->mu);
 	struct ra_entry *pre = find(c, doc_url, now);
-	l->from_cache = pre && !pre->negative;
+	l->from_cache = pre && !pre->negative && !l->fresh;
 	pthread_mutex_unlock(&c->mu);
 	bool fetched = false;
-	int rc = get_entry(l->app, doc_url, l->fresh, &e, &fetched);
+	int rc = get_entry(c, doc_url, l->fresh, &e, &fetched);
 	if (rc != 0 && fetched)
 		l->fetch_failed = true;
-	if (rc == 0 && !fetch_same_url(e->info.id, doc_url)) {
+	if (rc == 0 && !aim_url_equal(e->info.id, doc_url)) {
 		/* A key document of its own: the actor is its owner, which must
 		 * be on the same origin and list the key (A15). */
 		rc = aim_fail(AIM_ERR_DENIED, "keyId %s is not a key of the actor document", key_id);
@@ -371,7 +376,7 @@ int remote_key_lookup(void *ctx, const char *key_id, struct sig_key *out)
 	free(doc_url);
 	if (rc != 0) {
 		if (e)
-			put_entry(l->app, e);
+			put_entry(c, e);
 		return -1;
 	}
 	for (size_t i = 0; i < e->nkeys; i++)
@@ -381,17 +386,16 @@ int remote_key_lookup(void *ctx, const char *key_id, struct sig_key *out)
 			out->handle = e;
 			return 0;
 		}
-	put_entry(l->app, e);
+	put_entry(c, e);
 	return aim_fail(AIM_ERR_NOTFOUND, "the actor document has no key %s", key_id);
 }
 
-void remote_key_release(void *ctx, struct sig_key *key)
+void remote_key_put(struct ra_lookup *l, struct sig_key *key)
 {
-	struct ra_lookup *l = ctx;
 	if (key && key->handle)
-		put_entry(l->app, key->handle);
+		put_entry(l->cache, key->handle);
 	if (key)
-		key->handle = NULL;
+		memset(key, 0, sizeof *key);
 }
 
 /* ---- WebFinger client (handle -> actor, with the reverse check) -------------- */
@@ -411,13 +415,13 @@ static bool jrd_content_type(const char *ct)
 }
 
 /* Unsigned GET of acct's JRD through the shared guarded client. */
-static int wf_fetch(struct app *a, const struct wf_acct *acct, struct wf_jrd *out)
+static int wf_fetch(struct ra_cache *c, const struct wf_acct *acct, struct wf_jrd *out)
 {
 	memset(out, 0, sizeof *out);
 	struct aim_buf url;
 	aim_buf_init(&url, AIM_URL_MAX);
 	struct client_response resp = { 0 };
-	struct client_opts o = a->client;
+	struct client_opts o = *aimd_signer_client(c->signer);
 	o.max_body = WF_JRD_MAX;
 	int rc = 0;
 	TRY_GOTO(wf_lookup_url(acct, &url), out);
@@ -459,7 +463,7 @@ static int wf_refusal(void)
 	return aim_fail(AIM_ERR_DENIED, "%s", msg);
 }
 
-static int wf_bind(struct app *a, const struct wf_acct *want, char **actor_id)
+static int wf_bind(struct ra_cache *c, const struct wf_acct *want, char **actor_id)
 {
 	struct wf_jrd j = { 0 }, back_jrd = { 0 };
 	struct wf_acct subj = { 0 }, back = { 0 }, back_subj = { 0 };
@@ -469,7 +473,7 @@ static int wf_bind(struct app *a, const struct wf_acct *want, char **actor_id)
 	aim_buf_init(&auth, 400);
 	char *back_s = NULL;
 	int rc = 0;
-	if (wf_fetch(a, want, &j) != 0) {
+	if (wf_fetch(c, want, &j) != 0) {
 		rc = wf_refusal();
 		goto out;
 	}
@@ -478,11 +482,11 @@ static int wf_bind(struct app *a, const struct wf_acct *want, char **actor_id)
 		    out, AIM_ERR_DENIED, "WebFinger subject %s is not the handle asked for",
 		    j.subject ? j.subject : "(none)");
 	ENSURE_GOTO(j.self, out, AIM_ERR_NOTFOUND, "WebFinger answer has no ActivityPub self link");
-	if (remote_actor_get(a, j.self, false, &ra) != 0) {
+	if (actor_get(c, j.self, false, &ra) != 0) {
 		rc = wf_refusal();
 		goto out;
 	}
-	ENSURE_GOTO(fetch_same_url(ra.id, j.self), out, AIM_ERR_DENIED,
+	ENSURE_GOTO(aim_url_equal(ra.id, j.self), out, AIM_ERR_DENIED,
 		    "actor %s is not the self link %s", ra.id, j.self);
 	/* The reverse check: preferredUsername@host of the actor id must
 	 * WebFinger to the same actor. */
@@ -494,11 +498,11 @@ static int wf_bind(struct app *a, const struct wf_acct *want, char **actor_id)
 	ENSURE_GOTO(wf_acct_parse(back_s, &back) == 0, out, AIM_ERR_DENIED,
 		    "actor %s: preferredUsername gives no handle", ra.id);
 	if (!wf_acct_equal(&back, want)) {
-		if (wf_fetch(a, &back, &back_jrd) != 0) {
+		if (wf_fetch(c, &back, &back_jrd) != 0) {
 			rc = wf_refusal();
 			goto out;
 		}
-		ENSURE_GOTO(back_jrd.self && fetch_same_url(back_jrd.self, ra.id), out,
+		ENSURE_GOTO(back_jrd.self && aim_url_equal(back_jrd.self, ra.id), out,
 			    AIM_ERR_DENIED, "reverse WebFinger of %s names %s, not %s", back_s,
 			    back_jrd.self ? back_jrd.self : "no actor", ra.id);
 		ENSURE_GOTO(back_jrd.subject && wf_acct_parse(back_jrd.subject, &back_subj) == 0,
@@ -598,7 +602,7 @@ int webfinger_resolve(struct app *a, const char *acct, char **actor_id)
 	pthread_mutex_unlock(&c->mu);
 
 	char *id = NULL;
-	rc = wf_bind(a, &want, &id);
+	rc = wf_bind(c, &want, &id);
 	enum aim_err err = rc ? aim_errcode() : AIM_ERR_NONE;
 	char msg[400] = "";
 	if (rc)

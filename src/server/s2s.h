@@ -1,13 +1,17 @@
 /*
- * Federation, inbound side: the signature gate of the S2S inboxes, the
- * remote actor and key cache, signed fetches by the instance actor, and
- * inbox processing (Follow, Accept, Reject, Undo, Create, Update, Delete,
- * Block).
+ * Federation, inbound side: the signature gate of the S2S inboxes
+ * (s2s_gate.c), the remote actor and key cache with the WebFinger client
+ * (remote_actor.c), and inbox processing (s2s_inbox.c: Follow, Accept,
+ * Reject, Undo, Create, Update, Delete, Block). Signed fetches by the
+ * instance actor are units of their own below these (signer.h, fetcher.h;
+ * the graph of who calls whom is in signer.h).
  *
  * Flow of an inbox POST (s2s_inbox_post):
  *   per-host rate and concurrency limit (429 + Retry-After, A20, B32)
- *   -> the one signature gate (s2s_gate_verify: both schemes, digest, time
- *      window, replay cache, key fetched through the cache, key owner ==
+ *   -> the one signature gate (s2s_gate_verify: sig_parse learns the keyId,
+ *      sig_check the time window and digest, then the key is asked of the
+ *      cache once -- refetched once if it fails to verify and was cached,
+ *      a rotation -- and sig_verify_key; the replay cache; key owner ==
  *      activity actor after a URL parse; every failure 401, A1-A14)
  *   -> shape and origin checks (threats.md B)
  *   -> one durable store transaction (store_inbound_commit)
@@ -15,7 +19,7 @@
  *      an I/O error.
  *
  * Remote documents are fetched with GETs signed by the instance actor
- * (authorized fetch) through the shared client (struct app.client), so the
+ * (authorized fetch, fetcher.h) through the shared guarded client, so the
  * SSRF guard applies; their content type and id are checked (B21, B22).
  * Remote actors are cached in memory for RA_TTL seconds; a failed fetch is
  * remembered for RA_NEG_TTL seconds, or RA_NEG_TTL_TRANSIENT for a failure
@@ -30,7 +34,9 @@
 
 #include "base/base.h"
 #include "http/server.h"
+#include "base/url.h"
 #include "http/sig.h"
+#include "server/fetcher.h"
 
 struct app;
 struct aim_pkey;
@@ -56,7 +62,8 @@ void remote_actor_clear(struct remote_actor *ra);
 /* ---- Internals shared by s2s_*.c, remote_*.c and fetch_*.c ------------------ */
 
 struct ra_cache;
-struct ra_cache *ra_cache_new(void);
+/* The cache fetches through signer (borrowed: it outlives the cache). */
+struct ra_cache *ra_cache_new(const struct aimd_signer *signer);
 void ra_cache_free(struct ra_cache *c);
 
 #define S2S_INFLIGHT_SLOTS 256
@@ -72,20 +79,23 @@ struct fed_in {
 		unsigned n;
 	} inflight[S2S_INFLIGHT_SLOTS];
 	unsigned max_inflight;       /* concurrent deliveries per host (B32) */
-	struct aim_pkey *inst_key;   /* the instance actor's RSA key (signed GETs) */
-	char *inst_key_id;
+	struct aimd_signer *signer;  /* the instance actor: signed GETs (signer.h) */
 	atomic_bool stopped;         /* a commit failed: no more acknowledgements */
 };
 
-/* sig_verify's key lookup over the cache; ctx is a struct ra_lookup. */
+/* The gate's key lookup over the cache: the key keyId names, from its
+ * actor's document (cached, or fetched). A document without that key, or
+ * whose id is not the keyId's document, gives no key (A15). out->pkey and
+ * out->owner stay valid until remote_key_put. Errors: AIM_ERR_DENIED,
+ * AIM_ERR_NOTFOUND, AIM_ERR_GONE, AIM_ERR_REMOTE, AIM_ERR_TIMEOUT... */
 struct ra_lookup {
-	struct app *app;
+	struct ra_cache *cache;
 	bool fresh;                  /* refetch the actor document */
 	bool from_cache;             /* out: the key came from the cache */
 	bool fetch_failed;           /* out: a fetch was made and failed */
 };
-int remote_key_lookup(void *ctx, const char *key_id, struct sig_key *out);
-void remote_key_release(void *ctx, struct sig_key *key);
+int remote_key_get(struct ra_lookup *l, const char *key_id, struct sig_key *out) AIM_WARN_UNUSED;
+void remote_key_put(struct ra_lookup *l, struct sig_key *key);
 
 /* host_rate / host_concurrency: the per-host inbox limits (0: defaults). */
 int fed_in_open(struct app *a, unsigned host_rate, unsigned host_concurrency) AIM_WARN_UNUSED;
@@ -101,22 +111,17 @@ bool remote_actor_known(struct app *a, const char *url);
 /* Drops url from the cache (positive and negative). */
 void remote_actor_forget(struct app *a, const char *url);
 
-/* The instance actor's signing key (RSA) and its keyId; borrowed from fin. */
-struct fed_in_keys {
-	const char *key_id;
-	const struct aim_pkey *key;
-};
-int fed_in_instance_signer(struct app *a, struct fed_in_keys *out) AIM_WARN_UNUSED;
-
-/* Whether two URLs are the same after a strict parse and normalisation. */
-bool fetch_same_url(const char *a, const char *b);
+/* Whether two URLs are the same after a strict parse and normalisation
+ * (base/url.h aim_url_equal, under the name the inbox code uses). */
+static inline bool fetch_same_url(const char *a, const char *b)
+{
+	return aim_url_equal(a, b);
+}
 /* Whether two URLs have the same scheme, host and port (after a parse). */
-bool fetch_same_origin(const char *a, const char *b);
-
-/* GET url signed by the instance actor, expecting an ActivityStreams
- * document (content type checked, B21) whose id is the URL fetched (after
- * redirects, B22). *out is a new reference. */
-int fetch_ap_document(struct app *a, const char *url, json_t **out) AIM_WARN_UNUSED;
+static inline bool fetch_same_origin(const char *a, const char *b)
+{
+	return aim_url_origin_equal(a, b);
+}
 
 /* The gate. s2s_host_admit: collects the covered fields into fl and the
  * keyId's host into host (empty if none), then applies the per-host rate,

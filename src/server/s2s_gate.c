@@ -26,7 +26,6 @@ int fed_in_open(struct app *a, unsigned host_rate, unsigned host_concurrency)
 {
 	struct fed_in *f = aim_xcalloc(1, sizeof *f);
 	a->fin = f;
-	f->cache = ra_cache_new();
 	f->replay = sig_replay_new(REPLAY_CAPACITY);
 	unsigned rate = host_rate ? host_rate : HOST_RATE;
 	f->host_lim = limiter_new(rate, rate * 10, HOST_KEY_FAILS);
@@ -35,11 +34,13 @@ int fed_in_open(struct app *a, unsigned host_rate, unsigned host_concurrency)
 	atomic_init(&f->stopped, false);
 	char *rsa = NULL, *ed = NULL;
 	TRY(store_user_private_keys(a->st, a->instance_id, &rsa, &ed));
-	int rc = aim_pkey_from_private_pem(rsa, strlen(rsa), &f->inst_key);
+	char *key_id = aim_xasprintf("%s/actor#main-key", a->base);
+	int rc = aimd_signer_new(key_id, rsa, strlen(rsa), &a->client, &f->signer);
+	free(key_id);
 	aim_free_secret(rsa, strlen(rsa));
 	aim_free_secret(ed, strlen(ed));
 	TRY(rc);
-	f->inst_key_id = aim_xasprintf("%s/actor#main-key", a->base);
+	f->cache = ra_cache_new(f->signer);
 	return 0;
 }
 
@@ -52,18 +53,9 @@ void fed_in_free(struct app *a)
 	sig_replay_free(f->replay);
 	limiter_free(f->host_lim);
 	pthread_mutex_destroy(&f->mu);
-	aim_pkey_free(f->inst_key);
-	free(f->inst_key_id);
+	aimd_signer_free(f->signer);
 	free(f);
 	a->fin = NULL;
-}
-
-int fed_in_instance_signer(struct app *a, struct fed_in_keys *out)
-{
-	ENSURE(a->fin && a->fin->inst_key, AIM_ERR_STATE, "federation is not started");
-	out->key_id = a->fin->inst_key_id;
-	out->key = a->fin->inst_key;
-	return 0;
 }
 
 /* ---- Per-host limits ---------------------------------------------------------- */
@@ -123,81 +115,54 @@ static void add_field(struct sig_fields *fl, const struct http_request *q, const
 		sig_fields_add(fl, name, v);
 }
 
-static void lower(char *s)
+/* The request as the signature code sees it, with the fields in fl. */
+static struct sig_request sig_request_of(struct app *a, const struct http_request *q,
+					 const struct sig_fields *fl)
 {
-	for (; *s; s++)
-		if (*s >= 'A' && *s <= 'Z')
-			*s = (char)(*s + 32);
+	const char *authority = http_req_header(q, "Host");
+	return (struct sig_request){
+		.method = q->method,
+		.target = http_req_target(q),
+		.authority = authority ? authority : "",
+		.scheme = aim_str_has_prefix(a->base, "https:") ? "https" : "http",
+		.fields = fl->v,
+		.n_fields = fl->n,
+		/* A GET or HEAD has no content to digest. */
+		.has_body = strcmp(q->method, "GET") != 0 && strcmp(q->method, "HEAD") != 0,
+		.body = AIM_BYTES(q->body, q->body_len),
+	};
 }
 
 /*
- * Collects the fields the signature headers name (without verifying
- * anything) and the keyId's host for the per-host limits. Whatever does not
- * parse is left for sig_verify to refuse.
+ * Collects the fields the signature headers name (step 1, sig_parse,
+ * without verifying anything) and the keyId's host for the per-host
+ * limits. Whatever does not parse is left for the gate to refuse.
  */
-static void covered_fields(const struct http_request *q, struct sig_fields *fl, char *host,
-			   size_t hostn)
+static void covered_fields(struct app *a, const struct http_request *q, struct sig_fields *fl,
+			   char *host, size_t hostn)
 {
 	static const char *const always[] = { "host", "date", "digest", "content-digest",
 					      "signature", "signature-input", "authorization",
 					      "content-type", "content-length" };
 	for (size_t i = 0; i < AIM_ARRAY_LEN(always); i++)
 		add_field(fl, q, always[i]);
-	char *key_id = NULL;
-	const char *si = http_req_header(q, "Signature-Input");
-	if (si && strlen(si) <= SIG_MAX_HEADER) {
-		struct sfv_dict *d = aim_xcalloc(1, sizeof *d);
-		if (sfv_parse_dict(si, strlen(si), d) == 0) {
-			for (size_t m = 0; m < d->n; m++) {
-				const struct sfv_member *mm = &d->m[m];
-				for (uint16_t k = 0; mm->inner && k < mm->n_items; k++) {
-					const struct sfv_bare *v = &d->items[mm->item_first + k].v;
-					if (v->type != SFV_STRING || v->len == 0 || v->len > 64 ||
-					    v->p[0] == '@')
-						continue;
-					char name[65];
-					memcpy(name, v->p, v->len);
-					name[v->len] = 0;
-					lower(name);
-					add_field(fl, q, name);
-				}
-				const struct sfv_bare *kid =
-					sfv_param_get(d, mm->param_first, mm->n_params, "keyid");
-				if (!key_id && kid && kid->type == SFV_STRING && kid->len < SIG_MAX_KEYID)
-					key_id = aim_xstrndup(kid->p, kid->len);
-			}
-		}
-		free(d);
-	} else {
-		const char *sg = http_req_header(q, "Signature");
-		const char *au = http_req_header(q, "Authorization");
-		if (!sg && au && !strncasecmp(au, "Signature ", 10))
-			sg = au + 10;
-		struct sig_cavage_params p;
-		if (sg && strlen(sg) <= SIG_MAX_HEADER && sig_cavage_parse(sg, &p) == 0) {
-			if (p.headers) {
-				char *h = aim_xstrdup(p.headers);
-				char *save = NULL;
-				for (char *t = strtok_r(h, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-					if (t[0] == '(' || strlen(t) > 64)
-						continue;
-					lower(t);
-					add_field(fl, q, t);
-				}
-				free(h);
-			}
-			key_id = aim_xstrdup(p.key_id);
-			sig_cavage_params_free(&p);
-		}
-	}
 	host[0] = 0;
-	if (key_id) {
-		struct aim_url u = { 0 };
-		if (aim_url_parse(key_id, &u) == 0)
-			snprintf(host, hostn, "%s", u.host);
-		aim_url_free(&u);
-		free(key_id);
+	struct sig_request req = sig_request_of(a, q, fl);
+	struct sig_parsed *p = NULL;
+	if (sig_parse(&req, NULL, &p) != 0) {
+		aim_errclear();
+		return;
 	}
+	for (size_t i = 0; i < sig_parsed_n_fields(p); i++)
+		if (strlen(sig_parsed_field(p, i)) <= 64)
+			add_field(fl, q, sig_parsed_field(p, i));
+	struct aim_url u = { 0 };
+	if (aim_url_parse(sig_parsed_key_id(p), &u) == 0)
+		snprintf(host, hostn, "%s", u.host);
+	else
+		aim_errclear();
+	aim_url_free(&u);
+	sig_parsed_free(p);
 }
 
 /* ---- The gate ---------------------------------------------------------------- */
@@ -219,7 +184,7 @@ int s2s_host_admit(struct app *a, const struct http_request *q, struct http_resp
 		   struct sig_fields *fl, char *host, size_t hostn)
 {
 	struct fed_in *f = a->fin;
-	covered_fields(q, fl, host, hostn);
+	covered_fields(a, q, fl, host, hostn);
 	/* No parsable keyId: the gate refuses it anyway; limit by address. */
 	const char *who = *host ? host : q->remote;
 	unsigned wait = limiter_auth_blocked(f->host_lim, who);
@@ -242,41 +207,59 @@ int s2s_host_admit(struct app *a, const struct http_request *q, struct http_resp
 	return 0;
 }
 
+/* Steps 1 and 2a (http/sig.h): everything that needs no key. */
+static int gate_parse(struct app *a, const struct http_request *q, const struct sig_fields *fl,
+		      int64_t now, struct sig_parsed **out)
+{
+	struct sig_request req = sig_request_of(a, q, fl);
+	struct sig_policy pol;
+	sig_policy_default(&pol);
+	TRY(sig_parse(&req, &pol, out));
+	if (sig_check(*out, &req, now) != 0) {
+		sig_parsed_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The key of p from the cache (fresh: refetched), then the signature. */
+static int gate_key_verify(struct ra_lookup *l, const struct sig_parsed *p,
+			   struct sig_verified *v)
+{
+	struct sig_key key;
+	if (remote_key_get(l, sig_parsed_key_id(p), &key) != 0) {
+		char msg[300];
+		snprintf(msg, sizeof msg, "%s", aim_errmsg());
+		return aim_fail(AIM_ERR_AUTH, "signature: key unavailable: %s", msg);
+	}
+	int rc = sig_verify_key(p, &key, v);
+	remote_key_put(l, &key);
+	return rc;
+}
+
 int s2s_gate_verify(struct app *a, const struct http_request *q, const struct sig_fields *fl,
 		    const char *host, struct s2s_auth *out)
 {
 	memset(out, 0, sizeof *out);
 	struct fed_in *f = a->fin;
-	const char *az = http_req_header(q, "Authorization");
 	/* A1: no signature at all. */
-	if (!http_req_header(q, "Signature") && !http_req_header(q, "Signature-Input") &&
-	    !(az && !strncasecmp(az, "Signature ", 10)))
+	if (!s2s_has_signature(q))
 		return aim_fail(AIM_ERR_AUTH, "HTTP signature required");
-	const char *authority = http_req_header(q, "Host");
-	struct sig_request req = {
-		.method = q->method,
-		.target = http_req_target(q),
-		.authority = authority ? authority : "",
-		.scheme = aim_str_has_prefix(a->base, "https:") ? "https" : "http",
-		.fields = fl->v,
-		.n_fields = fl->n,
-		/* A GET or HEAD has no content to digest. */
-		.has_body = strcmp(q->method, "GET") != 0 && strcmp(q->method, "HEAD") != 0,
-		.body = AIM_BYTES(q->body, q->body_len),
-	};
-	struct sig_policy pol;
-	sig_policy_default(&pol);
 	struct sig_verified v = { 0 };
-	struct ra_lookup l = { a, false, false, false };
+	struct sig_parsed *p = NULL;
+	struct ra_lookup l = { f->cache, false, false, false };
 	int64_t now = aim_now();
-	int rc = sig_verify(&req, now, &pol, remote_key_lookup, remote_key_release, &l, &v);
-	if (rc != 0 && aim_errcode() == AIM_ERR_VERIFY && l.from_cache) {
-		/* The key may have been rotated: refetch the actor once. */
-		l.fresh = true;
-		l.from_cache = false;
-		sig_verified_free(&v);
-		rc = sig_verify(&req, now, &pol, remote_key_lookup, remote_key_release, &l, &v);
+	int rc = gate_parse(a, q, fl, now, &p);
+	if (rc == 0) {
+		rc = gate_key_verify(&l, p, &v);
+		if (rc != 0 && aim_errcode() == AIM_ERR_VERIFY && l.from_cache) {
+			/* The key may have been rotated: refetch the actor once. */
+			l.fresh = true;
+			rc = gate_key_verify(&l, p, &v);
+		}
 	}
+	sig_parsed_free(p);
 	if (rc != 0) {
 		/* A20: fetches of unusable keys are what a flood costs us (the
 		 * negative cache answers repeats without one): count those. */
@@ -291,7 +274,8 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
 	 * is a replay (A7). */
 	/* GETs are reads: the same signed GET twice in one second (identical
 	 * cavage signature) is a fetcher's retry, not an attack. */
-	if (req.has_body && sig_replay_check(f->replay, v.replay_key, v.replay_until, now) != 0) {
+	bool has_body = strcmp(q->method, "GET") != 0 && strcmp(q->method, "HEAD") != 0;
+	if (has_body && sig_replay_check(f->replay, v.replay_key, v.replay_until, now) != 0) {
 		if (aim_errcode() != AIM_ERR_LIMIT) {
 			sig_verified_free(&v);
 			return aim_fail(AIM_ERR_AUTH, "signature already used (replay)");

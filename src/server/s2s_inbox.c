@@ -219,7 +219,7 @@ static int answer(struct app *a, const struct ap_inbound_ask *q, const char *act
 	}
 	if (q->fetch) {
 		f->fetch.answered = true;
-		if (fetch_ap_document(a, q->fetch, &x->fetched) == 0) {
+		if (aimd_fetch_ap(a->fin->signer, q->fetch, &x->fetched) == 0) {
 			f->fetch.doc = x->fetched;
 		} else {
 			f->fetch.err = aim_errcode();

@@ -1050,6 +1050,114 @@ static void test_url_compare(void **state)
 	assert_false(aim_url_valid(NULL));
 }
 
+/* ---- Verifying in steps (sig_parse, sig_check, sig_verify_key) ---------------- */
+
+/* The fields of m named in names (the signature headers a gate reads first). */
+static struct sig_request only_fields(const struct msg *m, struct sig_fields *keep,
+				      const char *const *names, size_t n)
+{
+	sig_fields_init(keep);
+	for (size_t i = 0; i < n; i++) {
+		const char *v = sig_fields_get(m->f.v, m->f.n, names[i]);
+		if (v)
+			sig_fields_add(keep, names[i], v);
+	}
+	struct sig_request r = msg_req(m);
+	r.fields = keep->v;
+	r.n_fields = keep->n;
+	return r;
+}
+
+static bool has_field(const struct sig_parsed *p, const char *name)
+{
+	for (size_t i = 0; i < sig_parsed_n_fields(p); i++)
+		if (!strcmp(sig_parsed_field(p, i), name))
+			return true;
+	return false;
+}
+
+static void test_steps(void **state)
+{
+	static const char *const sig_headers[] = { "signature", "signature-input", "authorization" };
+	static const enum sig_scheme schemes[] = { SIG_CAVAGE, SIG_RFC9421 };
+	for (size_t si = 0; si < 2; si++) {
+		struct msg m;
+		msg_signed(&m, schemes[si], ed_key, ED_KEY_ID, "POST", BODY, NOW);
+		/* Step 1 reads the signature headers alone. */
+		struct sig_fields keep;
+		struct sig_request hdr = only_fields(&m, &keep, sig_headers, 3);
+		struct sig_parsed *p = NULL;
+		assert_int_equal(sig_parse(&hdr, NULL, &p), 0);
+		assert_string_equal(sig_parsed_key_id(p), ED_KEY_ID);
+		assert_int_equal(sig_parsed_scheme(p), schemes[si]);
+		if (schemes[si] == SIG_CAVAGE) {
+			assert_true(has_field(p, "host"));
+			assert_true(has_field(p, "date"));
+			assert_true(has_field(p, "digest"));
+			assert_int_equal(sig_parsed_n_fields(p), 3);
+		} else {
+			assert_true(has_field(p, "content-digest"));
+			assert_int_equal(sig_parsed_n_fields(p), 1);
+		}
+		assert_null(sig_parsed_field(p, sig_parsed_n_fields(p)));
+		/* Without the covered fields the check fails; with them it passes. */
+		assert_int_equal(sig_check(p, &hdr, NOW), -1);
+		assert_int_equal(aim_errcode(), AIM_ERR_AUTH);
+		struct sig_request full = msg_req(&m);
+		assert_int_equal(sig_check(p, &full, NOW + 3600 + 301), -1);
+		assert_int_equal(aim_errcode(), AIM_ERR_AUTH);
+		assert_int_equal(sig_check(p, &full, NOW), 0);
+		/* The wrong key (a rotated one) fails; the right one then passes,
+		 * without parsing again. */
+		struct sig_verified v;
+		struct sig_key wrong = { .pkey = rsa_key, .owner = OWNER };
+		struct sig_key right = { .pkey = ed_key, .owner = OWNER };
+		assert_int_equal(sig_verify_key(p, &wrong, &v), -1);
+		assert_true(aim_errcode() == AIM_ERR_AUTH || aim_errcode() == AIM_ERR_VERIFY);
+		assert_null(v.key_id);
+		struct aim_pkey *other = NULL;
+		assert_int_equal(aim_pkey_generate(AIM_KEY_ED25519, &other), 0);
+		struct sig_key rotated = { .pkey = other, .owner = OWNER };
+		assert_int_equal(sig_verify_key(p, &rotated, &v), -1);
+		assert_int_equal(aim_errcode(), AIM_ERR_VERIFY);
+		aim_pkey_free(other);
+		assert_int_equal(sig_verify_key(p, &right, &v), 0);
+		assert_string_equal(v.key_id, ED_KEY_ID);
+		assert_string_equal(v.owner, OWNER);
+		assert_int_equal(v.scheme, schemes[si]);
+		sig_verified_free(&v);
+		struct sig_key none = { 0 };
+		assert_int_equal(sig_verify_key(p, &none, &v), -1);
+		assert_int_equal(aim_errcode(), AIM_ERR_AUTH);
+		sig_parsed_free(p);
+		/* A body changed after signing: the check, not the key, refuses it. */
+		m.body = "{}";
+		full = msg_req(&m);
+		assert_int_equal(sig_parse(&hdr, NULL, &p), 0);
+		assert_int_equal(sig_check(p, &full, NOW), -1);
+		assert_int_equal(aim_errcode(), AIM_ERR_VERIFY);
+		sig_parsed_free(p);
+		sig_fields_free(&keep);
+		sig_fields_free(&m.f);
+	}
+	/* Step 1 refuses a header that could never verify, with no key asked. */
+	struct msg m;
+	msg_plain(&m, "POST", BODY, NOW);
+	cavage_craft(&m, rsa_key, RSA_KEY_ID, "rsa-sha256", "(request-target) host date", -1, -1);
+	struct sig_request r = msg_req(&m);
+	struct sig_parsed *p = (struct sig_parsed *)&m; /* must be reset */
+	assert_int_equal(sig_parse(&r, NULL, &p), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_AUTH); /* digest not covered (A4) */
+	assert_null(p);
+	sig_fields_free(&m.f);
+	msg_plain(&m, "POST", BODY, NOW);
+	sig_fields_add(&m.f, "Signature", "keyId=\"x\",signature=\"AAAA");
+	r = msg_req(&m);
+	assert_int_equal(sig_parse(&r, NULL, &p), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_DECODE);
+	sig_fields_free(&m.f);
+}
+
 /* ---- Structured fields ------------------------------------------------------------ */
 
 static void test_sfv(void **state)
@@ -1201,6 +1309,7 @@ int main(void)
 		cmocka_unit_test(test_a13_rfc9421_required),
 		cmocka_unit_test(test_a16_url_parse),
 		cmocka_unit_test(test_url_compare),
+		cmocka_unit_test(test_steps),
 		cmocka_unit_test(test_sfv),
 		cmocka_unit_test(test_replay_cache),
 		cmocka_unit_test(test_replay_threads),

@@ -1,19 +1,11 @@
-/*
- * Signed GETs by the instance actor ("authorized fetch"): remote actors,
- * keys, objects and collections are fetched with a cavage rsa-sha256
- * signature over (request-target) host date made with the instance actor's
- * key, through the shared guarded client (struct app.client).
- */
-#include "server/internal.h"
-#include "server/s2s.h"
+/* The signed fetcher (fetcher.h). */
+#include "server/fetcher.h"
 
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "ap/ap.h"
 #include "base/url.h"
-#include "crypto/crypto.h"
 
 #define ACCEPT_AS                                                                          \
 	"application/activity+json, application/ld+json; "                                  \
@@ -36,56 +28,21 @@ static bool as_content_type(const char *ct)
 	return false;
 }
 
-/* Normalised form of a URL (for comparisons), or NULL if it does not parse. */
-static char *norm_url(const char *s)
-{
-	struct aim_url u = { 0 };
-	struct aim_buf b;
-	aim_buf_init(&b, AIM_URL_MAX + 16);
-	char *out = NULL;
-	if (aim_url_parse(s, &u) == 0 && aim_url_format(&u, &b) == 0)
-		out = (char *)aim_buf_steal(&b, NULL);
-	aim_url_free(&u);
-	aim_buf_free(&b);
-	return out;
-}
-
-bool fetch_same_origin(const char *a, const char *b)
-{
-	struct aim_url x = { 0 }, y = { 0 };
-	bool eq = aim_url_parse(a, &x) == 0 && aim_url_parse(b, &y) == 0 && aim_url_same_origin(&x, &y);
-	aim_url_free(&x);
-	aim_url_free(&y);
-	return eq;
-}
-
-bool fetch_same_url(const char *a, const char *b)
-{
-	char *x = norm_url(a), *y = norm_url(b);
-	bool eq = x && y && !strcmp(x, y);
-	free(x);
-	free(y);
-	return eq;
-}
-
-int fetch_ap_document(struct app *a, const char *url, json_t **out)
+int aimd_fetch_ap(const struct aimd_signer *s, const char *url, json_t **out)
 {
 	*out = NULL;
-	struct fed_in_keys k;
-	TRY(fed_in_instance_signer(a, &k));
-	struct sig_signer s = { SIG_CAVAGE, k.key_id, k.key };
+	ENSURE(s, AIM_ERR_STATE, "federation is not started");
 	struct sig_field hdr[] = { { "Accept", ACCEPT_AS } };
 	struct client_request req = {
 		.method = "GET",
 		.url = url,
 		.headers = hdr,
 		.n_headers = AIM_ARRAY_LEN(hdr),
-		.signer = &s,
 	};
 	struct client_response resp = { 0 };
 	int rc = 0;
 	json_t *doc = NULL;
-	TRY_GOTO(client_fetch(&a->client, &req, &resp), out);
+	TRY_GOTO(aimd_signer_fetch(s, &req, &resp), out);
 	if (resp.status == 404 || resp.status == 410) {
 		rc = aim_fail(resp.status == 410 ? AIM_ERR_GONE : AIM_ERR_NOTFOUND,
 			      "fetch %s: HTTP %ld", url, resp.status);
@@ -98,9 +55,10 @@ int fetch_ap_document(struct app *a, const char *url, json_t **out)
 	TRY_GOTO(ap_json_parse_object(resp.body.data, resp.body.len, &doc), out);
 	const char *id = json_string_value(json_object_get(doc, "id"));
 	/* B22: the document's id must be the URL it was fetched from. */
-	bool ok = id && fetch_same_url(id, url);
-	if (!ok && id && resp.final_url && fetch_same_url(id, resp.final_url))
-		ok = aim_url_same_host(url, resp.final_url) && fetch_same_origin(url, resp.final_url);
+	bool ok = id && aim_url_equal(id, url);
+	if (!ok && id && resp.final_url && aim_url_equal(id, resp.final_url))
+		ok = aim_url_same_host(url, resp.final_url) &&
+		     aim_url_origin_equal(url, resp.final_url);
 	ENSURE_GOTO(ok, out, AIM_ERR_DENIED, "fetch %s: document id %s is not the URL fetched", url,
 		    id ? id : "(none)");
 	*out = doc;

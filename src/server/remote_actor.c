@@ -577,11 +577,59 @@ static void wf_store(struct ra_cache *c, const char *acct, char *actor, enum aim
 	e->expires = expires;
 }
 
+/* ---- Handles of this server's own users: resolved from the store ------------ */
+
+/* Whether acct is on this server: the configured domain, or BASE's
+ * authority when BASE carries a port (test and local federations), as the
+ * WebFinger route answers them. */
+static bool handle_is_local(struct app *a, const struct wf_acct *acct)
+{
+	if (wf_acct_at(acct, a->domain))
+		return true;
+	struct aim_url u = { 0 };
+	struct aim_buf b;
+	aim_buf_init(&b, 400);
+	bool local = aim_url_parse(a->base, &u) == 0 && u.port_explicit &&
+		     aim_url_authority(&u, &b) == 0 && wf_acct_at(acct, (const char *)b.data);
+	aim_url_free(&u);
+	aim_buf_free(&b);
+	aim_errclear();
+	return local;
+}
+
+/* The actor of a local handle, from the store: no WebFinger, no connection
+ * (our own name may not resolve from here, or resolve to a loopback address
+ * the guard refuses). AIM_ERR_NOTFOUND for a user that does not exist. */
+static int resolve_local(struct app *a, const struct wf_acct *acct, char **actor_id)
+{
+	if (aim_str_case_equal(acct->user, a->domain)) {
+		*actor_id = aim_xasprintf("%s/actor", a->base);
+		return 0;
+	}
+	ENSURE(aimd_valid_name(acct->user), AIM_ERR_NOTFOUND, "acct:%s@%s: no such user here",
+	       acct->user, acct->authority);
+	struct store_user u = { 0 };
+	if (store_user_get(a->st, acct->user, &u) != 0) {
+		if (aim_errcode() != AIM_ERR_NOTFOUND)
+			return -1;
+		return aim_fail(AIM_ERR_NOTFOUND, "acct:%s@%s: no such user here", acct->user,
+				acct->authority);
+	}
+	*actor_id = aim_xasprintf("%s/users/%s", a->base, u.name);
+	store_user_clear(&u);
+	return 0;
+}
+
 int webfinger_resolve(struct app *a, const char *acct, char **actor_id)
 {
 	*actor_id = NULL;
 	struct wf_acct want;
 	TRY(wf_acct_parse(acct, &want));
+	if (handle_is_local(a, &want)) {
+		int lrc = resolve_local(a, &want, actor_id);
+		wf_acct_free(&want);
+		return lrc;
+	}
 	struct aim_buf canon;
 	aim_buf_init(&canon, 512);
 	int rc = 0;

@@ -149,7 +149,10 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
  * (remote actor cache), then the reverse check: preferredUsername@host of
  * the actor id must WebFinger to the same actor id. An actor on another
  * host than the handle's is bound only when that host's WebFinger names
- * the handle asked for as its subject (split domains). Results are cached
+ * the handle asked for as its subject (split domains). A handle on this
+ * server's own domain (the configured domain, or BASE's authority when BASE
+ * has a port) is resolved from the store, without any request: its user's
+ * actor, or AIM_ERR_NOTFOUND. Results of remote handles are cached
  * (RA_TTL; failures RA_NEG_TTL, or RA_NEG_TTL_TRANSIENT for a remote failure).
  * *actor_id is malloc'd. Errors: AIM_ERR_DECODE (malformed handle),
  * AIM_ERR_DENIED (refused address, or the handle is not bound),

@@ -449,15 +449,23 @@ static int do_update_delete(struct core *c, json_t *stored, bool del)
 	e->actor = actor;
 	e->object_id = oid;
 	if (del) {
+		/* The content goes from everywhere it is kept here: the object
+		 * row, the Create and Updates that carried it, and this Delete
+		 * (an embedded object is stored as the Tombstone). */
 		json_t *t = ap_tombstone(oid, c->env->now);
 		e->json = ap_json_dump(t);
+		struct ap_effect *pu = fx_add(c->p, AP_FX_OBJECT_PURGE);
+		pu->actor = actor;
+		pu->object_id = oid;
+		pu->json = ap_json_dump(t);
+		if (json_is_object(obj))
+			json_object_set(stored, "object", t);
 		json_decref(t);
 	} else {
 		ENSURE(json_is_object(obj), AIM_ERR_INVALID, "Update without the object");
 		TRY(check_object_origin(c, obj));
 		e->json = ap_json_dump(obj);
 	}
-	(void)stored;
 	c->p->lenient = true;
 	return 0;
 }
@@ -598,6 +606,8 @@ const char *ap_effect_name(enum ap_effect_kind k)
 		return "object_update";
 	case AP_FX_OBJECT_DELETE:
 		return "object_delete";
+	case AP_FX_OBJECT_PURGE:
+		return "object_purge";
 	case AP_FX_ACTOR_PURGE:
 		return "actor_purge";
 	case AP_FX_ACTOR_FORGET:

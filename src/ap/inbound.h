@@ -51,8 +51,10 @@
  *     Create       of an object on the actor's origin attributed to the actor
  *                  (B23); an object given by reference is fetched first;
  *     Update/Delete of an object by its owner only, and of an actor only by
- *                  itself (B24); Delete leaves a Tombstone; Delete of the
- *                  actor itself purges it;
+ *                  itself (B24); Delete leaves a Tombstone in place of the
+ *                  object and of its content in every activity that carried
+ *                  it (the content is kept nowhere); Delete of the actor
+ *                  itself purges it;
  *     Block        of a local user ends the follows between them;
  *     other types  are stored for their recipients, nothing else.
  *
@@ -142,6 +144,8 @@ enum ap_effect_kind {
 	AP_FX_FOLLOWING_DEL,         /* user (0: any) no longer follows actor; follow_id or NULL */
 	AP_FX_OBJECT_UPDATE,         /* actor's object object_id is now json */
 	AP_FX_OBJECT_DELETE,         /* actor's object object_id is now json, a Tombstone */
+	AP_FX_OBJECT_PURGE,          /* the activities of actor that carry object_id carry its
+					Tombstone (json) instead and leave the inboxes */
 	AP_FX_ACTOR_PURGE,           /* actor is gone: its follows, activities and objects */
 	AP_FX_ACTOR_FORGET,          /* drop actor from the remote actor cache (not stored) */
 };
@@ -172,8 +176,9 @@ struct ap_inbound_plan {
 	size_t n_recipients;
 	struct ap_effect fx[AP_INBOUND_MAX_FX];
 	size_t n_fx;
-	bool lenient;                /* an effect on an object unknown here is no error:
-					store the activity without its effects */
+	bool lenient;                /* an object unknown here is no error: store the
+					activity without the OBJECT_UPDATE/OBJECT_DELETE
+					effects (the others still apply) */
 	/* A local activity this causes (the automatic Accept of a Follow), sent
 	 * to reply_inbox, signed by reply_author: */
 	char *reply;

@@ -239,6 +239,7 @@ static const enum store_fx_kind fx_kinds[] = {
 	[AP_FX_FOLLOWING_DEL] = STORE_FX_FOLLOWING_DEL,
 	[AP_FX_OBJECT_UPDATE] = STORE_FX_OBJECT_UPDATE,
 	[AP_FX_OBJECT_DELETE] = STORE_FX_OBJECT_DELETE,
+	[AP_FX_OBJECT_PURGE] = STORE_FX_OBJECT_PURGE,
 	[AP_FX_ACTOR_PURGE] = STORE_FX_ACTOR_PURGE,
 };
 
@@ -318,8 +319,13 @@ static int commit(struct app *a, const struct ap_inbound_plan *p, const char *ac
 	}
 	int rc = store_inbound_commit(a->st, &in, dup, added);
 	if (rc != 0 && p->lenient && aim_errcode() == AIM_ERR_NOTFOUND) {
-		/* The object is unknown here: keep the activity, change nothing. */
-		in.n_fx = 0;
+		/* The object is unknown here: keep the activity and the effects
+		 * that need no object row. */
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (fx[i].kind != STORE_FX_OBJECT_UPDATE && fx[i].kind != STORE_FX_OBJECT_DELETE)
+				fx[k++] = fx[i];
+		in.n_fx = k;
 		rc = store_inbound_commit(a->st, &in, dup, added);
 	}
 	free(host);

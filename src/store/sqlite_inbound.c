@@ -14,6 +14,10 @@
 	"(SELECT seq FROM activities WHERE (?2 IS NOT NULL AND actor = ?2)"                 \
 	" OR (?2 IS NULL AND actor IS NULL AND author = ?1))"
 
+/* An activity row whose JSON embeds the object ?3 (by its id). */
+#define EMBEDS                                                                             \
+	"CASE WHEN json_valid(json) THEN json_extract(json, '$.object.id') END = ?3"
+
 static int apply_fx(sqlite3 *db, const struct store_fx *f)
 {
 	const char *what = "federation update";
@@ -115,6 +119,20 @@ static int apply_fx(sqlite3 *db, const struct store_fx *f)
 	case STORE_FX_BLOCK_DEL:
 		return store_sq_exec(db, what, "DELETE FROM blocks WHERE user_id = ?1 AND actor = ?2;",
 				     ARGS(A_INT(f->user), A_TEXT(f->actor)), NULL);
+	case STORE_FX_OBJECT_PURGE:
+		ENSURE(f->object_id && f->json, AIM_ERR_INVALID, "incomplete object purge");
+		/* The owner's activities whose embedded object is this one leave
+		 * the inboxes, and keep only the Tombstone. */
+		TRY(store_sq_exec(db, what,
+				  "DELETE FROM inbox WHERE activity_seq IN " OWNED_SEQS
+				  " AND activity_seq IN (SELECT seq FROM activities WHERE " EMBEDS ");",
+				  ARGS(A_INT(f->user), A_TEXT(f->actor), A_TEXT(f->object_id)), NULL));
+		return store_sq_exec(db, what,
+				     "UPDATE activities SET json = json_set(json, '$.object', json(?4))"
+				     " WHERE seq IN " OWNED_SEQS " AND " EMBEDS ";",
+				     ARGS(A_INT(f->user), A_TEXT(f->actor), A_TEXT(f->object_id),
+					  A_TEXT(f->json)),
+				     NULL);
 	}
 	return aim_fail(AIM_ERR_INVALID, "unknown effect");
 }

@@ -388,7 +388,7 @@ int store_inbound_commit(struct store *st, const struct store_inbound *in, bool 
 	ENSURE(!in->object_id == !in->object_json, AIM_ERR_INVALID,
 	       "object id and object json go together");
 	for (size_t i = 0; i < in->n_fx; i++)
-		ENSURE(in->fx[i].kind >= STORE_FX_FOLLOWER_PUT && in->fx[i].kind <= STORE_FX_BLOCK_DEL,
+		ENSURE(in->fx[i].kind >= STORE_FX_FOLLOWER_PUT && in->fx[i].kind <= STORE_FX_OBJECT_PURGE,
 		       AIM_ERR_INVALID, "unknown effect");
 	bool d = false;
 	size_t n = 0;

@@ -283,6 +283,11 @@ enum store_fx_kind {
 	STORE_FX_ACTOR_PURGE,        /* actor: its follows both ways, activities and objects */
 	STORE_FX_BLOCK_PUT,          /* user blocks actor */
 	STORE_FX_BLOCK_DEL,
+	STORE_FX_OBJECT_PURGE,       /* object_id, json = its Tombstone; owner as OBJECT_UPDATE:
+					every activity of the owner that embeds the object (its
+					Create, its Updates) carries the Tombstone instead and
+					leaves every inbox (a Delete's content is kept nowhere).
+					The last kind (store_inbound_commit checks the range). */
 };
 
 struct store_fx {

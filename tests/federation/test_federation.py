@@ -7,11 +7,13 @@ with `aimd deliveries`.
 Scenarios (issue 3): follow / accept / undo across servers; a
 followers-only Create reaches every follower exactly once with one POST per
 shared inbox; a direct message to users on two other servers; Delete of a
-note; a receiver that is down and comes back (delivered once); kill -9 of the
-sender with deliveries pending (resumed after restart, nothing lost)."""
+note (its content gone from the receiver's inbox and database); a receiver
+that is down and comes back (delivered once); kill -9 of the sender with
+deliveries pending (resumed after restart, nothing lost)."""
 
 import json
 import os
+import sqlite3
 import sys
 import time
 import unittest
@@ -40,6 +42,22 @@ def deliveries_of(srv, activity_id):
 def mentions(items, needle):
 	"""How many inbox items carry needle (an id or a text) anywhere."""
 	return sum(1 for it in items if needle in json.dumps(it))
+
+
+def db_rows_with(srv, needle):
+	"""(table, row) of every row of srv's database that holds needle in a text
+	column, read with SQLite itself while aimd runs."""
+	db = sqlite3.connect("file:%s?mode=ro" % os.path.join(srv.data, "aim.db"), uri=True)
+	try:
+		found = []
+		tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+		for t in tables:
+			for row in db.execute('SELECT * FROM "%s"' % t):
+				if any(isinstance(v, str) and needle in v for v in row):
+					found.append((t, row))
+		return found
+	finally:
+		db.close()
 
 
 class ThreeServers(AimTestCase):
@@ -215,6 +233,33 @@ class ThreeServers(AimTestCase):
 		# the receiver no longer shows the content
 		wait_for(lambda: mentions(inbox_items(self.c, "carol"), text) == 0,
 			 what="deleted note gone from carol's inbox")
+
+	def test_delete_note_leaves_no_content_at_receiver(self):
+		"""Issue 9.6: a Delete removes the content everywhere the receiver
+		stores it: its Create and an Update that carried an edit, not only
+		the object row (a Tombstone) and the inbox listing."""
+		text = "secret to delete " + aimtest.rand_text()
+		edit = "edited secret " + aimtest.rand_text()
+		carol = self.c.actor("carol")
+		act = post_outbox(self.a, "amy", aimtest.note(text, to=[carol]))
+		self.wait_inbox(self.c, "carol", text)
+		obj = act["object"]["id"] if isinstance(act["object"], dict) else act["object"]
+		post_outbox(self.a, "amy", {"@context": fedtest.AS_CTX, "type": "Update", "to": [carol],
+					    "object": {"id": obj, "type": "Note", "content": edit,
+						       "to": [carol]}})
+		self.wait_inbox(self.c, "carol", edit)
+		self.assertTrue(db_rows_with(self.c, text) and db_rows_with(self.c, edit))
+		d = post_outbox(self.a, "amy", {"@context": fedtest.AS_CTX, "type": "Delete",
+						"object": obj, "to": [carol]})
+		self.wait_delivered(self.a, d["id"])
+		wait_for(lambda: mentions(inbox_items(self.c, "carol"), text) == 0,
+			 what="deleted note gone from carol's inbox")
+		self.assertEqual(mentions(inbox_items(self.c, "carol"), edit), 0)
+		# the Delete itself is there, and the object is a Tombstone
+		self.assertEqual(mentions(inbox_items(self.c, "carol"), d["id"]), 1)
+		for needle in (text, edit):
+			self.assertEqual(db_rows_with(self.c, needle), [],
+					 "c.test still stores the deleted content")
 
 	# -- Delete of an actor ---------------------------------------------------
 	def signed_post(self, actor, srv, path, act):

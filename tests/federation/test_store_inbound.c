@@ -1,7 +1,8 @@
 /* Unit tests of the store's federation-inbound calls (SQLite back end):
  * remote activities deduplicated per inbox, ids owned by one actor,
  * object updates and deletes by their owner only (tombstones), followers
- * and follows, actor purge, blocks, manual approval, and one transaction
+ * and follows, actor purge, an object's content purged from the activities
+ * that carried it, blocks, manual approval, and one transaction
  * for an activity with its effects. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -237,6 +238,89 @@ static void test_purge_and_blocks(void **state)
 	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
 }
 
+/* A remote activity with its JSON, to the given inboxes. */
+static int remote(struct store *st, const char *id, const char *actor, const char *json,
+		  const int64_t *to, size_t n)
+{
+	struct store_inbound in = { .id = id, .actor = actor, .json = json, .audience = to,
+				    .n_audience = n, .inbox = to, .n_inbox = n, .published = 1 };
+	return store_inbound_commit(st, &in, NULL, NULL);
+}
+
+static bool stored_has(struct store *st, const char *id, const char *needle)
+{
+	char *json = NULL;
+	assert_int_equal(store_activity_lookup(st, id, NULL, NULL, &json), 0);
+	bool has = strstr(json, needle) != NULL;
+	free(json);
+	return has;
+}
+
+/* Issue 9.6: a purge puts the Tombstone in every activity of the owner that
+ * embeds the object (its Create, its Updates), and those leave the inboxes;
+ * another actor's purge reaches only that actor's own activities, and other
+ * objects are untouched. */
+static void test_object_purge(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t a[] = { f->alice }, b[] = { f->bob };
+	struct store_inbound cr = {
+		.id = MAL "/c/5", .actor = MAL,
+		.json = "{\"type\":\"Create\",\"object\":{\"id\":\"" MAL "/n/5\",\"content\":\"secret\"}}",
+		.object_id = MAL "/n/5", .object_json = "{\"id\":\"" MAL "/n/5\",\"content\":\"secret\"}",
+		.audience = a, .n_audience = 1, .inbox = a, .n_inbox = 1, .published = 1,
+	};
+	assert_int_equal(store_inbound_commit(f->st, &cr, NULL, NULL), 0);
+	assert_int_equal(remote(f->st, MAL "/u/5", MAL,
+				"{\"type\":\"Update\",\"object\":{\"id\":\"" MAL "/n/5\",\"content\":\"edited\"}}",
+				b, 1),
+			 0);
+	assert_int_equal(remote(f->st, MAL "/c/6", MAL,
+				"{\"type\":\"Create\",\"object\":{\"id\":\"" MAL "/n/6\",\"content\":\"other\"}}",
+				b, 1),
+			 0);
+	/* eve's Announce embedding mallory's note is eve's */
+	assert_int_equal(remote(f->st, EVE "/a/5", EVE,
+				"{\"type\":\"Announce\",\"object\":{\"id\":\"" MAL "/n/5\"}}", b, 1),
+			 0);
+	assert_int_equal(inbox_n(f->st, f->bob), 3);
+	const char *tomb = "{\"id\":\"" MAL "/n/5\",\"type\":\"Tombstone\"}";
+	/* by eve: only eve's own copy goes */
+	struct store_fx fx[] = {
+		{ .kind = STORE_FX_OBJECT_DELETE, .actor = EVE, .object_id = MAL "/n/5", .json = tomb },
+		{ .kind = STORE_FX_OBJECT_PURGE, .actor = EVE, .object_id = MAL "/n/5", .json = tomb },
+	};
+	assert_int_equal(apply(f->st, &fx[1], 1), 0);
+	assert_true(stored_has(f->st, MAL "/c/5", "secret"));
+	assert_true(stored_has(f->st, MAL "/u/5", "edited"));
+	assert_true(stored_has(f->st, EVE "/a/5", "Tombstone"));
+	assert_int_equal(inbox_n(f->st, f->alice), 1);
+	assert_int_equal(inbox_n(f->st, f->bob), 2);
+	/* her Delete of mallory's note is refused as a whole (not the owner) */
+	assert_int_equal(apply(f->st, fx, 2), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_DENIED);
+	/* by the owner */
+	fx[0].actor = fx[1].actor = MAL;
+	assert_int_equal(apply(f->st, fx, 2), 0);
+	assert_false(stored_has(f->st, MAL "/c/5", "secret"));
+	assert_true(stored_has(f->st, MAL "/c/5", "Tombstone"));
+	assert_false(stored_has(f->st, MAL "/u/5", "edited"));
+	assert_true(stored_has(f->st, MAL "/u/5", "\"type\":\"Update\""));
+	assert_true(stored_has(f->st, MAL "/c/6", "other"));
+	assert_int_equal(inbox_n(f->st, f->alice), 0);
+	assert_int_equal(inbox_n(f->st, f->bob), 1); /* mallory's other note */
+	struct store_item it = { 0 };
+	assert_int_equal(store_object_get(f->st, MAL "/n/5", f->alice, &it), 0);
+	assert_null(strstr(it.json, "secret"));
+	store_item_clear(&it);
+	/* an object never stored: nothing to purge, no error */
+	fx[1].object_id = MAL "/n/404";
+	assert_int_equal(apply(f->st, &fx[1], 1), 0);
+	fx[1].json = NULL;
+	assert_int_equal(apply(f->st, &fx[1], 1), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_INVALID);
+}
+
 /* An effect that fails rolls back the whole transaction: the activity is
  * not stored and no inbox row appears. */
 static void test_one_transaction(void **state)
@@ -278,6 +362,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_object_owner_only, store_fixture_setup, store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_followers_and_follows, store_fixture_setup, store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_purge_and_blocks, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_object_purge, store_fixture_setup, store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_one_transaction, store_fixture_setup, store_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,6 +41,7 @@ test:
 	@scripts/check-no-shared.sh
 	@scripts/check-threat-ids.sh
 	@scripts/check-layers.py --enforce-symbols "$(SYMBOLS_ENFORCED)" $(BUILD)
+	@scripts/check-file-loops.py $(BUILD) server
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) -LE nosan
@@ -51,6 +52,7 @@ test-fast: build
 	@scripts/check-no-shared.sh
 	@scripts/check-threat-ids.sh
 	@scripts/check-layers.py --enforce-symbols "$(SYMBOLS_ENFORCED)" $(BUILD)
+	@scripts/check-file-loops.py $(BUILD) server
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 
 fuzz: deps

@@ -1,5 +1,5 @@
 /*
- * The HTTP edge of aimd, shared by the route table (routes.c) and the
+ * The HTTP edge of aimd, shared by the route table (route_table.c) and the
  * handlers by concern: route_discovery.c (WebFinger, host-meta, NodeInfo),
  * route_actors.c (actors, collections, activities and objects by id) and
  * route_outbox.c (the client API's outbox POST). Results become statuses

@@ -1,0 +1,90 @@
+/*
+ * The HTTP routes of aimd: the one table below says what the server
+ * answers (app_handle, the HTTP server's handler). The handlers live by
+ * concern in route_discovery.c, route_actors.c and route_outbox.c, and the
+ * helpers they share in routes.c (routes.h). The table is a file of its
+ * own so that no two files call each other: the table calls the handlers,
+ * the handlers call the helpers, the helpers call neither.
+ *
+ * Routing looks at the request path only (after the base URL's own path),
+ * never at the Host header. A path that matches a pattern with another
+ * method is 405 with Allow; no pattern: 404. Every refusal is JSON
+ * {"error", "detail"}.
+ */
+#include "server/routes.h"
+
+#include <string.h>
+
+#include "server/s2s.h" /* federation, inbound side: the gate of signed GETs */
+
+/* ---- The API ----------------------------------------------------------------------------- */
+
+struct route {
+	const char *method; /* "GET" answers HEAD too */
+	const char *pattern;
+	aimd_route_fn fn;
+};
+
+static const struct route routes[] = {
+	/* Discovery */
+	{ "GET", "/.well-known/webfinger", aimd_route_webfinger },
+	{ "GET", "/.well-known/host-meta", aimd_route_host_meta },
+	{ "GET", "/.well-known/host-meta.json", aimd_route_host_meta_json },
+	{ "GET", "/.well-known/nodeinfo", aimd_route_nodeinfo_links },
+	{ "GET", "/nodeinfo/2.1", aimd_route_nodeinfo },
+	/* Server to server: the shared inbox */
+	{ "POST", "/inbox", aimd_route_shared_inbox },
+	/* Local users */
+	{ "GET", "/users/{name}", aimd_route_actor },
+	{ "GET", "/users/{name}/inbox", aimd_route_inbox_get },
+	{ "POST", "/users/{name}/inbox", aimd_route_inbox_post },
+	{ "GET", "/users/{name}/outbox", aimd_route_outbox_get },
+	{ "POST", "/users/{name}/outbox", aimd_route_outbox_post },
+	{ "GET", "/users/{name}/followers", aimd_route_followers },
+	{ "GET", "/users/{name}/following", aimd_route_following },
+	{ "GET", "/users/{name}/keyPackages", aimd_route_key_packages },
+	/* The instance actor: the same handlers without a name */
+	{ "GET", "/actor", aimd_route_actor },
+	{ "GET", "/actor/inbox", aimd_route_inbox_get },
+	{ "POST", "/actor/inbox", aimd_route_inbox_post },
+	{ "GET", "/actor/outbox", aimd_route_outbox_get },
+	{ "POST", "/actor/outbox", aimd_route_outbox_post },
+	{ "GET", "/actor/followers", aimd_route_followers },
+	{ "GET", "/actor/following", aimd_route_following },
+	{ "GET", "/actor/keyPackages", aimd_route_key_packages },
+	/* Stored documents */
+	{ "GET", "/activities/{id}", aimd_route_activity },
+	{ "GET", "/objects/{id}", aimd_route_object },
+};
+
+void app_handle(void *ap, const struct http_request *q, struct http_response *r)
+{
+	struct app *a = ap;
+	size_t bpl = strlen(a->base_path);
+	if (bpl && strncmp(q->path, a->base_path, bpl) != 0) {
+		http_resp_error(r, 404, "not_found", "no such resource");
+		return;
+	}
+	bool get = http_route_method_ok("GET", q->method);
+	/* Federation: a GET carrying an HTTP signature passes the gate. */
+	if (get && s2s_check_signed_get(a, q, r) != 0)
+		return;
+	const char *p = q->path + bpl;
+	char allow[64] = "";
+	struct http_route_caps caps;
+	for (size_t i = 0; i < AIM_ARRAY_LEN(routes); i++) {
+		if (!http_route_match(routes[i].pattern, p, &caps))
+			continue;
+		if (http_route_method_ok(routes[i].method, q->method)) {
+			routes[i].fn(a, q, r, &caps);
+			return;
+		}
+		http_route_allow_add(allow, sizeof allow, routes[i].method);
+	}
+	if (*allow) {
+		http_resp_error(r, 405, "method_not_allowed", "method not allowed here");
+		http_resp_header(r, "Allow", allow);
+		return;
+	}
+	http_resp_error(r, 404, "not_found", "no such resource");
+}

@@ -13,6 +13,7 @@
  *   sqlite_inbound.c     inbound commits and their effects; followers,
  *                        follows, blocks
  *   sqlite_state.c       versioned state and its compare-and-set
+ *   sqlite_identity.c    the domain's CA certificates, devices
  *
  * Every statement goes through the statement helper: store_sq_exec (no
  * rows), store_sq_rows (a callback per row), store_sq_row (the first row)
@@ -228,5 +229,17 @@ int store_sq_following_state(struct store *st, int64_t user, const char *actor, 
 int store_sq_blocked(struct store *st, int64_t user, const char *actor, bool *out);
 int store_sq_following_users(struct store *st, const char *actor, int64_t *ids, size_t max,
 			     size_t *n);
+
+/* ---- Identity: CA certificates, devices (sqlite_identity.c) --------------- */
+
+int store_sq_ca_cert_add(struct store *st, const uint8_t *der, size_t len, int64_t *id);
+int store_sq_ca_cert_list(struct store *st, store_ca_cert_fn fn, void *ctx);
+int store_sq_device_put(struct store *st, const struct store_new_device *d, bool create);
+int store_sq_device_get(struct store *st, int64_t user, const char *device,
+			struct store_device *out);
+int store_sq_device_by_key(struct store *st, int64_t user, int alg, const uint8_t *pk,
+			   size_t pk_len, struct store_device *out);
+int store_sq_device_list(struct store *st, int64_t user, store_device_fn fn, void *ctx);
+int store_sq_device_revoke(struct store *st, int64_t user, const char *device);
 
 #endif

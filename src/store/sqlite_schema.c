@@ -89,6 +89,14 @@ static const char *const migrations[] = {
 	/* 7: a deleted user keeps its row, without keys, so that its name is never
 	 * given out again and its actor answers 410 */
 	"ALTER TABLE users ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;",
+	/* 8: identity: the domain's CA certificates (their private keys live in
+	 * files of their own, never here) and the users' devices */
+	("CREATE TABLE ca_certs(id INTEGER PRIMARY KEY AUTOINCREMENT, der BLOB NOT NULL,"
+	 " created INTEGER NOT NULL);"
+	 "CREATE TABLE devices(user_id INTEGER NOT NULL REFERENCES users(id), device TEXT NOT NULL,"
+	 " alg INTEGER NOT NULL, pk BLOB NOT NULL, cert BLOB NOT NULL, not_after INTEGER NOT NULL,"
+	 " revoked INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, updated INTEGER NOT NULL,"
+	 " PRIMARY KEY(user_id, device), UNIQUE(user_id, alg, pk));"),
 };
 
 int store_sqlite_latest_version(void)

@@ -444,3 +444,93 @@ int store_following_users(struct store *st, const char *actor, int64_t *ids, siz
 	*n = 0;
 	return st->ops->following_users(st, actor, ids, max, n);
 }
+
+/* ---- Identity: CA certificates and devices ---------------------------------- */
+
+void store_device_clear(struct store_device *d)
+{
+	if (!d)
+		return;
+	free(d->cert);
+	memset(d, 0, sizeof *d);
+}
+
+int store_ca_cert_add(struct store *st, const uint8_t *der, size_t len, int64_t *id)
+{
+	ENSURE(der && len >= 1, AIM_ERR_INVALID, "no certificate");
+	ENSURE(len <= 16 * 1024, AIM_ERR_LIMIT, "certificate over 16384 bytes");
+	int64_t v = 0;
+	TRY(st->ops->ca_cert_add(st, der, len, &v));
+	if (id)
+		*id = v;
+	return 0;
+}
+
+int store_ca_cert_list(struct store *st, store_ca_cert_fn fn, void *ctx)
+{
+	ENSURE(fn, AIM_ERR_INVALID, "no callback");
+	return st->ops->ca_cert_list(st, fn, ctx);
+}
+
+static bool device_id_ok(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+	if (n < 1 || n > STORE_DEVICE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static int check_new_device(const struct store_new_device *d)
+{
+	ENSURE(d && d->user_id > 0, AIM_ERR_INVALID, "bad user id");
+	ENSURE(device_id_ok(d->device), AIM_ERR_INVALID, "device id: 1..%d of [A-Za-z0-9_-]",
+	       STORE_DEVICE_MAX);
+	ENSURE(d->pk && d->pk_len >= 1 && d->pk_len <= sizeof ((struct store_device *)0)->pk,
+	       AIM_ERR_INVALID, "bad public key");
+	ENSURE(d->cert && d->cert_len >= 1 && d->cert_len <= 16 * 1024, AIM_ERR_INVALID,
+	       "bad certificate");
+	return 0;
+}
+
+int store_device_register(struct store *st, const struct store_new_device *d)
+{
+	TRY(check_new_device(d));
+	return st->ops->device_put(st, d, true);
+}
+
+int store_device_renew(struct store *st, const struct store_new_device *d)
+{
+	TRY(check_new_device(d));
+	return st->ops->device_put(st, d, false);
+}
+
+int store_device_get(struct store *st, int64_t user, const char *device, struct store_device *out)
+{
+	ENSURE(out && device_id_ok(device), AIM_ERR_INVALID, "bad device id");
+	return st->ops->device_get(st, user, device, out);
+}
+
+int store_device_by_key(struct store *st, int64_t user, int alg, const uint8_t *pk, size_t pk_len,
+			struct store_device *out)
+{
+	ENSURE(out && pk && pk_len >= 1, AIM_ERR_INVALID, "no key");
+	return st->ops->device_by_key(st, user, alg, pk, pk_len, out);
+}
+
+int store_device_list(struct store *st, int64_t user, store_device_fn fn, void *ctx)
+{
+	ENSURE(fn, AIM_ERR_INVALID, "no callback");
+	return st->ops->device_list(st, user, fn, ctx);
+}
+
+int store_device_revoke(struct store *st, int64_t user, const char *device)
+{
+	ENSURE(device_id_ok(device), AIM_ERR_INVALID, "bad device id");
+	return st->ops->device_revoke(st, user, device);
+}

@@ -347,6 +347,61 @@ struct store_inbound {
 #define STORE_STATE_KEY_MAX 512
 #define STORE_STATE_VALUE_MAX (256 * 1024)
 
+/* ---- Identity: the domain's CA certificates and devices -------------------- */
+
+/*
+ * The domain's certificate authority: its certificates (DER) are stored
+ * here, newest first when listed; its private keys never are (they live in
+ * files of their own, one per certificate, named by the certificate's id).
+ * A device is a user's MLS client: an id (1..STORE_DEVICE_MAX of
+ * [A-Za-z0-9_-]) unique per user, the MLS signature key its CSR certified
+ * (unique per user: the key names the device), the leaf last issued for it
+ * and when that one expires. A revoked device keeps its row, its id and its
+ * key (neither is given out again), is no longer renewed and may upload
+ * nothing; the KeyPackages it published are withdrawn with the revocation,
+ * in the same transaction.
+ */
+#define STORE_DEVICE_MAX 64
+
+struct store_ca_cert {
+	int64_t id;                  /* names the private key's file */
+	const uint8_t *der;          /* borrowed for the call */
+	size_t len;
+	int64_t created;             /* seconds since the epoch */
+};
+/* Called per certificate; a non-zero return stops the listing and is returned. */
+typedef int (*store_ca_cert_fn)(void *ctx, const struct store_ca_cert *c);
+
+struct store_device {
+	int64_t user_id;
+	char device[STORE_DEVICE_MAX + 1];
+	int alg;                     /* enum aim_sig_alg: the MLS signature scheme */
+	uint8_t pk[133];             /* raw public key in MLS format (AIM_MAX_SIG_PK) */
+	size_t pk_len;
+	uint8_t *cert;               /* owned: the last leaf issued (DER) */
+	size_t cert_len;
+	int64_t not_after;           /* the last leaf's expiry (seconds) */
+	bool revoked;
+	int64_t created, updated;    /* seconds since the epoch */
+	int64_t keypackages;         /* listing only: KeyPackages available (0 until the
+					KeyPackage directory counts them) */
+};
+void store_device_clear(struct store_device *d);
+/* Called per device (cert borrowed for the call); non-zero stops the listing. */
+typedef int (*store_device_fn)(void *ctx, const struct store_device *d);
+
+/* A device to register or renew. */
+struct store_new_device {
+	int64_t user_id;
+	const char *device;
+	int alg;
+	const uint8_t *pk;
+	size_t pk_len;
+	const uint8_t *cert;
+	size_t cert_len;
+	int64_t not_after;
+};
+
 /* ---- The back-end table -------------------------------------------------- */
 
 struct store_ops {
@@ -432,6 +487,17 @@ struct store_ops {
 	int (*token_list)(struct store *st, int64_t user, store_token_fn fn, void *ctx);
 	int (*token_revoke)(struct store *st, const uint8_t hash[32]);
 	int (*user_delete)(struct store *st, int64_t user);
+
+	/* identity: CA certificates, devices */
+	int (*ca_cert_add)(struct store *st, const uint8_t *der, size_t len, int64_t *id);
+	int (*ca_cert_list)(struct store *st, store_ca_cert_fn fn, void *ctx);
+	int (*device_put)(struct store *st, const struct store_new_device *d, bool create);
+	int (*device_get)(struct store *st, int64_t user, const char *device,
+			  struct store_device *out);
+	int (*device_by_key)(struct store *st, int64_t user, int alg, const uint8_t *pk,
+			     size_t pk_len, struct store_device *out);
+	int (*device_list)(struct store *st, int64_t user, store_device_fn fn, void *ctx);
+	int (*device_revoke)(struct store *st, int64_t user, const char *device);
 };
 
 struct store {
@@ -613,5 +679,37 @@ int store_activity_lookup(struct store *st, const char *id, int64_t *author, cha
 /* The local users whose follow of actor was accepted (at most max). */
 int store_following_users(struct store *st, const char *actor, int64_t *ids, size_t max,
 			  size_t *n) AIM_WARN_UNUSED;
+
+/* ---- Identity: CA certificates and devices ---------------------------------- */
+
+/* Stores a CA certificate (DER, 1..16384 bytes); *id (NULL: not wanted)
+ * names it, and its private key's file. Ids grow: the newest is the largest. */
+int store_ca_cert_add(struct store *st, const uint8_t *der, size_t len,
+		      int64_t *id) AIM_WARN_UNUSED;
+/* The CA certificates, newest first. */
+int store_ca_cert_list(struct store *st, store_ca_cert_fn fn, void *ctx) AIM_WARN_UNUSED;
+/* Registers a device (create = true) or renews it (create = false), in one
+ * transaction. create: a new id is added; the same id with the same key
+ * gets the new leaf (a repeated registration); the id with another key is
+ * AIM_ERR_EXISTS, so is a key another device of the user holds; a revoked
+ * id is AIM_ERR_STATE. renew: the device must exist (AIM_ERR_NOTFOUND) and
+ * not be revoked (AIM_ERR_STATE); its key, leaf and expiry are replaced (a
+ * key another device holds is AIM_ERR_EXISTS). */
+int store_device_register(struct store *st, const struct store_new_device *d) AIM_WARN_UNUSED;
+int store_device_renew(struct store *st, const struct store_new_device *d) AIM_WARN_UNUSED;
+/* One device of user by id (revoked ones too); AIM_ERR_NOTFOUND if none. */
+int store_device_get(struct store *st, int64_t user, const char *device,
+		     struct store_device *out) AIM_WARN_UNUSED;
+/* The device of user whose MLS signature key is (alg, pk), revoked ones
+ * too (check ->revoked); AIM_ERR_NOTFOUND if none. */
+int store_device_by_key(struct store *st, int64_t user, int alg, const uint8_t *pk,
+			size_t pk_len, struct store_device *out) AIM_WARN_UNUSED;
+/* The devices of user by id, revoked ones too. */
+int store_device_list(struct store *st, int64_t user, store_device_fn fn,
+		      void *ctx) AIM_WARN_UNUSED;
+/* Revokes a device and withdraws its KeyPackages, in one transaction.
+ * AIM_ERR_NOTFOUND if the user has no such device; revoking a revoked one
+ * changes nothing and succeeds. */
+int store_device_revoke(struct store *st, int64_t user, const char *device) AIM_WARN_UNUSED;
 
 #endif

@@ -382,4 +382,12 @@ static const struct store_ops sqlite_ops = {
 	.following_state = store_sq_following_state,
 	.blocked = store_sq_blocked,
 	.following_users = store_sq_following_users,
+	/* sqlite_identity.c */
+	.ca_cert_add = store_sq_ca_cert_add,
+	.ca_cert_list = store_sq_ca_cert_list,
+	.device_put = store_sq_device_put,
+	.device_get = store_sq_device_get,
+	.device_by_key = store_sq_device_by_key,
+	.device_list = store_sq_device_list,
+	.device_revoke = store_sq_device_revoke,
 };

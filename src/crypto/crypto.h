@@ -19,6 +19,17 @@
  *   and exported to PEM (public: SPKI; private: PKCS#8). aim_pkey_sign() and
  *   aim_pkey_verify() choose the algorithm from the key type, never from a
  *   header: RSA -> RSASSA-PKCS1-v1_5 with SHA-256, Ed25519 -> Ed25519.
+ *   A P-256 key (AIM_KEY_P256) is kept for the X.509 CA; it does not sign
+ *   HTTP messages.
+ * - Credentials (X.509, RFC 5280; a domain's authentication service):
+ *   PKCS#10 CSRs over an MLS signature key (proof of possession), a
+ *   domain's self-signed CA, the leaf it issues for an MLS key with the one
+ *   SAN URI acct:user@domain, and the verification of such a leaf against
+ *   one or more CA certificates (rotation), all in DER, on the raw MLS key
+ *   formats above. Inputs are capped (AIM_X509_MAX) before they are parsed
+ *   and must be exactly one DER object (no trailing bytes). Verification
+ *   checks each rule by hand (no X509_STORE, no system trust, no
+ *   intermediates) and names the rule that failed in the message.
  *
  * Conventions (see base.h): functions return 0 or -1 with a recorded
  * aim_err. Fixed-size outputs go into caller arrays sized by the AIM_MAX_*
@@ -258,9 +269,10 @@ int aim_hpke_open(const struct aim_suite *s, struct aim_bytes skR, struct aim_by
 /* ---- Parsed keys (HTTP signatures, storage) ----------------------------- */
 
 enum aim_key_type {
-	AIM_KEY_OTHER = 0, /* parsed but not usable here (DSA, EC, ...) */
+	AIM_KEY_OTHER = 0, /* parsed but not usable here (DSA, other curves, ...) */
 	AIM_KEY_RSA,
 	AIM_KEY_ED25519,
+	AIM_KEY_P256,      /* ECDSA P-256: X.509 CA keys only (no HTTP signatures) */
 };
 
 /* Opaque: owns an EVP_PKEY. Free with aim_pkey_free() (NULL is fine). */
@@ -274,8 +286,8 @@ unsigned aim_pkey_bits(const struct aim_pkey *k);
 /* True if both hold the same public key. */
 bool aim_pkey_public_equal(const struct aim_pkey *a, const struct aim_pkey *b);
 
-/* New key pair: AIM_KEY_RSA (2048 bits) or AIM_KEY_ED25519. *out is a new
- * key owned by the caller. */
+/* New key pair: AIM_KEY_RSA (2048 bits), AIM_KEY_ED25519 or AIM_KEY_P256.
+ * *out is a new key owned by the caller. */
 int aim_pkey_generate(enum aim_key_type t, struct aim_pkey **out);
 
 /* Import a public key from SPKI PEM ("-----BEGIN PUBLIC KEY-----"), len <=
@@ -295,11 +307,100 @@ int aim_pkey_private_pem(const struct aim_pkey *k, struct aim_buf *out);
 int aim_pkey_raw_public(const struct aim_pkey *k, struct aim_buf *out);
 
 /* Appends a signature of msg chosen by the key type: RSA -> RSASSA-PKCS1-v1_5
- * with SHA-256; Ed25519 -> Ed25519. Other types: AIM_ERR_UNSUPPORTED. */
+ * with SHA-256; Ed25519 -> Ed25519. Other types (P-256 too): AIM_ERR_UNSUPPORTED. */
 int aim_pkey_sign(const struct aim_pkey *k, struct aim_bytes msg, struct aim_buf *sig);
 /* Verifies with the algorithm the key type dictates (as for sign); -1 with
  * AIM_ERR_VERIFY on a bad signature, AIM_ERR_UNSUPPORTED for other types. */
 int aim_pkey_verify(const struct aim_pkey *k, struct aim_bytes msg,
 		    struct aim_bytes sig) AIM_WARN_UNUSED;
+
+/* ---- X.509 credentials (RFC 5280, RFC 2986) ------------------------------ */
+
+/*
+ * The flow: a device makes a CSR over its MLS signature key
+ * (aim_x509_csr_create); its server checks the proof of possession and
+ * learns the key (aim_x509_csr_verify), then issues a leaf for it under the
+ * domain's CA (aim_x509_issue; the CA made once by aim_x509_ca_create). A
+ * peer checks a leaf against the CA certificates the domain publishes
+ * (aim_x509_verify) and compares the certified key with the MLS leaf node's
+ * signature key and the SAN URI with the acct: URI it expects. Everything
+ * is DER; aim_pem_to_der / aim_der_to_pem convert for files and humans.
+ * Supported MLS keys: Ed25519, Ed448, ECDSA P-256/384/521 (raw formats as
+ * above); a P-curve key signs with the curve's hash, Ed25519/Ed448 pure.
+ * Anything else (RSA, other curves) is AIM_ERR_UNSUPPORTED.
+ */
+
+#define AIM_X509_MAX (16 * 1024)      /* refuse a longer DER certificate or CSR */
+#define AIM_X509_PEM_MAX (32 * 1024)  /* refuse a longer PEM text */
+#define AIM_X509_CN_MAX 64            /* ub-common-name (RFC 5280 appendix A) */
+#define AIM_X509_URI_MAX 511          /* longest SAN URI (leaf.san_uri holds it) */
+
+/* CSR (PKCS#10, DER) over an MLS signature key, signed by it (proof of
+ * possession). The subject is CN=<cn> (1..64 bytes of UTF-8); no extensions.
+ * Appends DER to csr. pk must be sk's public key (AIM_ERR_INVALID if not). */
+int aim_x509_csr_create(enum aim_sig_alg alg, struct aim_bytes sk, struct aim_bytes pk,
+			const char *cn, struct aim_buf *csr);
+/* Parses a DER CSR (<= AIM_X509_MAX), verifies its self-signature; gives the
+ * key's MLS signature scheme and appends the raw public key in MLS format to
+ * pk. Nothing else of the CSR (subject, attributes, requested extensions) is
+ * used. DECODE malformed (trailing bytes too), VERIFY bad signature,
+ * UNSUPPORTED key type (RSA, ...) or a signature algorithm that is not the
+ * key's own (ECDSA with another hash), LIMIT too large. */
+int aim_x509_csr_verify(struct aim_bytes csr, enum aim_sig_alg *alg,
+			struct aim_buf *pk) AIM_WARN_UNUSED;
+
+/* A CA: a new key of type AIM_KEY_ED25519 or AIM_KEY_P256 (*key, owned by
+ * the caller) and its self-signed certificate (appended to cert): CN=<cn>,
+ * basicConstraints CA:TRUE critical, keyUsage keyCertSign|cRLSign critical,
+ * subject key identifier, serial of 16 random bytes, validity [not_before,
+ * not_after] (Unix seconds, inclusive). */
+int aim_x509_ca_create(enum aim_key_type t, const char *cn, int64_t not_before,
+		       int64_t not_after, struct aim_pkey **key, struct aim_buf *cert);
+/* The same certificate for an existing CA key (borrowed; Ed25519 or P-256):
+ * a renewed CA certificate keeps the key, so leaves it issued still verify. */
+int aim_x509_ca_cert(const struct aim_pkey *key, const char *cn, int64_t not_before,
+		     int64_t not_after, struct aim_buf *cert);
+/* A leaf for an MLS signature key, signed by ca_key (which must be the key
+ * of ca_cert, else AIM_ERR_INVALID): version 3, serial of 16 random bytes,
+ * issuer = ca_cert's subject, an empty subject, the only name the SAN URI
+ * <san_uri> (e.g. "acct:alice@a.test"; 1..511 printable ASCII bytes with a
+ * scheme; the SAN is critical since the subject is empty), keyUsage
+ * digitalSignature critical, basicConstraints CA:FALSE critical, authority
+ * and subject key identifiers, validity [not_before, not_after]. Appends DER. */
+int aim_x509_issue(const struct aim_pkey *ca_key, struct aim_bytes ca_cert,
+		   enum aim_sig_alg alg, struct aim_bytes pk, const char *san_uri,
+		   int64_t not_before, int64_t not_after, struct aim_buf *cert);
+
+struct aim_x509_leaf {
+	enum aim_sig_alg alg;        /* the certified key, MLS format */
+	uint8_t pk[AIM_MAX_SIG_PK];
+	size_t pk_len;
+	char san_uri[AIM_X509_URI_MAX + 1]; /* the one SAN URI, NUL-terminated */
+	int64_t not_before, not_after;      /* Unix seconds */
+	uint8_t serial[20];                 /* big-endian magnitude */
+	size_t serial_len;
+	size_t anchor;                      /* index of the anchor that signed it */
+};
+
+/* Verifies a leaf (DER) against trust anchors (DER CA certificates, e.g. a
+ * domain's current and previous CA) at time now: signed by one anchor
+ * (directly; no intermediates) whose subject is the leaf's issuer, that
+ * anchor a CA (basicConstraints cA, keyCertSign) within its validity; the
+ * leaf version 3, within its validity, keyUsage present with
+ * digitalSignature (and without keyCertSign), not a CA, no unknown critical
+ * extension, exactly one subjectAltName entry and it a URI, a supported key
+ * type. Fills out (zeroed on failure). VERIFY on any failure (the message
+ * says which check), DECODE malformed leaf or anchor, LIMIT too large,
+ * INVALID no anchors. */
+int aim_x509_verify(struct aim_bytes leaf, const struct aim_bytes *anchors, size_t n_anchors,
+		    int64_t now, struct aim_x509_leaf *out) AIM_WARN_UNUSED;
+
+/* PEM <-> DER (RFC 7468) for the labels "CERTIFICATE" and "CERTIFICATE
+ * REQUEST" (others: AIM_ERR_INVALID). pem_to_der takes the first block with
+ * that label (text around it is ignored), strict base64 inside, at most
+ * AIM_X509_PEM_MAX of text and AIM_X509_MAX of DER; appends the DER. The DER
+ * itself is not parsed. der_to_pem appends 64-column text ending in "\n". */
+int aim_pem_to_der(const char *pem, size_t len, const char *label, struct aim_buf *der);
+int aim_der_to_pem(struct aim_bytes der, const char *label, struct aim_buf *pem);
 
 #endif

@@ -42,5 +42,13 @@ size_t aim_curve_sk_len(enum aim_curve c);
 size_t aim_curve_pk_len(enum aim_curve c);
 
 enum aim_curve aim_kem_curve(enum aim_kem_alg k);
+/* The curve of a signature scheme and its hash (NULL for EdDSA), or
+ * AIM_CURVE_NONE for an unknown scheme (nothing recorded). */
+enum aim_curve aim_sig_curve(enum aim_sig_alg s, const EVP_MD **md);
+
+/* The EVP_PKEY inside a parsed key (borrowed). */
+EVP_PKEY *aim_pkey_evp(const struct aim_pkey *k);
+/* Wraps k (ownership taken; freed on failure) into a new *out. */
+int aim_pkey_wrap(EVP_PKEY *k, struct aim_pkey **out);
 
 #endif

@@ -264,7 +264,7 @@ out:
 
 /* ---- Signatures --------------------------------------------------------- */
 
-static enum aim_curve sig_curve(enum aim_sig_alg s, const EVP_MD **md)
+enum aim_curve aim_sig_curve(enum aim_sig_alg s, const EVP_MD **md)
 {
 	*md = NULL;
 	switch (s) {
@@ -279,7 +279,7 @@ static enum aim_curve sig_curve(enum aim_sig_alg s, const EVP_MD **md)
 
 #define SIG_CURVE(s, md, c)                                                              \
 	const EVP_MD *md;                                                                \
-	enum aim_curve c = sig_curve((s), &md);                                          \
+	enum aim_curve c = aim_sig_curve((s), &md);                                          \
 	ENSURE(c != AIM_CURVE_NONE, AIM_ERR_UNSUPPORTED, "unknown signature scheme 0x%04x", \
 	       (unsigned)(s))
 

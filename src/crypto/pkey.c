@@ -1,4 +1,5 @@
-/* Parsed keys for HTTP signatures and storage: RSA and Ed25519 in PEM. */
+/* Parsed keys for HTTP signatures and storage: RSA and Ed25519 in PEM; P-256
+ * for the X.509 CA (x509.c). */
 #include "crypto/crypto_int.h"
 
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -24,12 +26,24 @@ static enum aim_key_type type_of(const EVP_PKEY *k)
 	switch (EVP_PKEY_get_base_id(k)) {
 	case EVP_PKEY_RSA: return AIM_KEY_RSA;
 	case EVP_PKEY_ED25519: return AIM_KEY_ED25519;
+	case EVP_PKEY_EC: {
+		char group[32];
+		size_t len = 0;
+		bool p256 = EVP_PKEY_get_group_name(k, group, sizeof(group), &len) == 1 &&
+			    strcmp(group, "prime256v1") == 0;
+		ERR_clear_error();
+		return p256 ? AIM_KEY_P256 : AIM_KEY_OTHER;
+	}
 	default: return AIM_KEY_OTHER;
 	}
 }
 
-/* Takes ownership of k (freed on failure). */
-static int wrap(EVP_PKEY *k, struct aim_pkey **out)
+EVP_PKEY *aim_pkey_evp(const struct aim_pkey *k)
+{
+	return k ? k->k : NULL;
+}
+
+int aim_pkey_wrap(EVP_PKEY *k, struct aim_pkey **out)
 {
 	enum aim_key_type t = type_of(k);
 	if (t == AIM_KEY_RSA) {
@@ -78,6 +92,13 @@ bool aim_pkey_has_private(const struct aim_pkey *k)
 		ERR_clear_error();
 		return has;
 	}
+	case AIM_KEY_P256: {
+		BIGNUM *d = NULL;
+		bool has = EVP_PKEY_get_bn_param(k->k, OSSL_PKEY_PARAM_PRIV_KEY, &d) == 1 && d;
+		BN_clear_free(d);
+		ERR_clear_error();
+		return has;
+	}
 	default:
 		return false;
 	}
@@ -108,11 +129,13 @@ int aim_pkey_generate(enum aim_key_type t, struct aim_pkey **out)
 		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)RSA_GEN_BITS);
 	else if (t == AIM_KEY_ED25519)
 		k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	else if (t == AIM_KEY_P256)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	else
 		return aim_fail(AIM_ERR_UNSUPPORTED, "cannot generate key type %d", (int)t);
 	if (!k)
 		return aim_crypto_fail("key generation");
-	return wrap(k, out);
+	return aim_pkey_wrap(k, out);
 }
 
 /* Never prompt for a pass phrase: encrypted PEM is refused. */
@@ -142,7 +165,7 @@ int aim_pkey_from_public_pem(const char *pem, size_t len, struct aim_pkey **out)
 		ERR_clear_error();
 		return aim_fail(AIM_ERR_DECODE, "not an SPKI public key PEM");
 	}
-	return wrap(k, out);
+	return aim_pkey_wrap(k, out);
 }
 
 int aim_pkey_from_private_pem(const char *pem, size_t len, struct aim_pkey **out)
@@ -158,7 +181,7 @@ int aim_pkey_from_private_pem(const char *pem, size_t len, struct aim_pkey **out
 		ERR_clear_error();
 		return aim_fail(AIM_ERR_DECODE, "not an unencrypted private key PEM");
 	}
-	return wrap(k, out);
+	return aim_pkey_wrap(k, out);
 }
 
 int aim_pkey_from_raw_public(enum aim_key_type t, struct aim_bytes raw, struct aim_pkey **out)
@@ -170,7 +193,7 @@ int aim_pkey_from_raw_public(enum aim_key_type t, struct aim_bytes raw, struct a
 	EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw.p, raw.len);
 	if (!k)
 		return aim_crypto_fail("EVP_PKEY_new_raw_public_key");
-	return wrap(k, out);
+	return aim_pkey_wrap(k, out);
 }
 
 /* Appends everything written to bio. */

@@ -169,7 +169,7 @@ static struct aim_pkey *key_of(const struct ap_actor_key *k)
 	} else if (aim_pkey_from_raw_public(AIM_KEY_ED25519, AIM_BYTES(k->ed25519, 32), &pk) != 0) {
 		return NULL;
 	}
-	if (aim_pkey_type(pk) == AIM_KEY_OTHER ||
+	if ((aim_pkey_type(pk) != AIM_KEY_RSA && aim_pkey_type(pk) != AIM_KEY_ED25519) ||
 	    (aim_pkey_type(pk) == AIM_KEY_RSA && aim_pkey_bits(pk) < 2048)) {
 		aim_pkey_free(pk);
 		return NULL;

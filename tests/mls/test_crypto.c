@@ -590,14 +590,15 @@ static void test_pem_refusals(void **state)
 		"-----END PUBLIC KEY-----\n";
 	assert_int_equal(aim_pkey_from_public_pem(rsa1024, strlen(rsa1024), &k), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_UNSUPPORTED);
-	/* A P-256 key parses but is of type "other", which cannot verify. */
+	/* A P-256 key parses (as the type an X.509 CA key has) but cannot
+	 * verify HTTP signatures. */
 	static const char p256[] =
 		"-----BEGIN PUBLIC KEY-----\n"
 		"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEYP7UuiVanTHJYet0xjVtaMBJuJI7\n"
 		"Yfps5mliLmDyn7Z5A/4QCLi8maQa6elWKLxk8vGyDC1+n1F3o8KU1EYimQ==\n"
 		"-----END PUBLIC KEY-----\n";
 	assert_int_equal(aim_pkey_from_public_pem(p256, strlen(p256), &k), 0);
-	assert_int_equal(aim_pkey_type(k), AIM_KEY_OTHER);
+	assert_int_equal(aim_pkey_type(k), AIM_KEY_P256);
 	assert_int_equal(aim_pkey_verify(k, AIM_BYTES_STR("x"), AIM_BYTES_STR("sig")), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_UNSUPPORTED);
 	aim_pkey_free(k);

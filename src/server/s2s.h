@@ -174,8 +174,4 @@ void s2s_inbox_post(struct app *a, const struct http_request *q, struct http_res
  * pending Follow, Block, Undo(Block)), after it was stored. */
 int s2s_outbox_effects(struct app *a, int64_t user, const json_t *activity) AIM_WARN_UNUSED;
 
-/* The followers collection of a local user. */
-void s2s_followers(struct app *a, const struct http_request *q, struct http_response *r,
-		   int64_t user, const char *coll_id);
-
 #endif

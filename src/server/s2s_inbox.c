@@ -435,64 +435,6 @@ out:
 	sig_fields_free(&fl);
 }
 
-/* ---- The followers collection ---------------------------------------------------- */
-
-struct flist {
-	json_t *items;
-};
-
-static int flist_cb(void *ctx, const struct store_follower *f)
-{
-	struct flist *l = ctx;
-	json_array_append_new(l->items, json_string(f->actor));
-	return 0;
-}
-
-#define FOLLOWERS_PAGE 50
-
-void s2s_followers(struct app *a, const struct http_request *q, struct http_response *r,
-		   int64_t user, const char *coll_id)
-{
-	int64_t total = 0;
-	if (store_followers_count(a->st, user, STORE_FOLLOW_ACCEPTED, &total) != 0) {
-		http_resp_error(r, 500, "internal", "internal error");
-		return;
-	}
-	const char *page = http_req_query(q, "page");
-	json_t *j;
-	if (!page) {
-		char *first = aim_xasprintf("%s?page=1", coll_id);
-		j = ap_collection(coll_id, total, first);
-		free(first);
-	} else {
-		int64_t n = 0;
-		if (aim_parse_int(page, 1, 1000000, &n) != 0) {
-			http_resp_error(r, 400, "bad_request", "page is a positive integer");
-			return;
-		}
-		struct flist l = { json_array() };
-		if (store_followers_list(a->st, user, STORE_FOLLOW_ACCEPTED, (n - 1) * FOLLOWERS_PAGE,
-					 FOLLOWERS_PAGE, flist_cb, &l) != 0) {
-			json_decref(l.items);
-			http_resp_error(r, 500, "internal", "internal error");
-			return;
-		}
-		char *self = aim_xasprintf("%s?page=%lld", coll_id, (long long)n);
-		char *next = n * FOLLOWERS_PAGE < total
-				     ? aim_xasprintf("%s?page=%lld", coll_id, (long long)n + 1)
-				     : NULL;
-		char *prev = n > 1 ? aim_xasprintf("%s?page=%lld", coll_id, (long long)n - 1) : NULL;
-		j = ap_collection_page(self, coll_id, l.items, next, prev);
-		free(self);
-		free(next);
-		free(prev);
-	}
-	char *s = ap_json_dump(j);
-	json_decref(j);
-	http_resp_set(r, 200, AP_MEDIA_TYPE, s, strlen(s));
-	free(s);
-}
-
 /* ---- Effects of a local user's own outbox activities --------------------------- */
 
 int s2s_outbox_effects(struct app *a, int64_t user, const json_t *act)

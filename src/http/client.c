@@ -662,10 +662,11 @@ static bool is_scheme_char(char c)
 /* The next hop's URL: Location resolved against the current URL. */
 static int redirect_target(const struct xfer *x, const char *loc, char **out)
 {
+	/* A Location that is not a URL is the peer's bad answer (AIM_ERR_REMOTE). */
 	size_t n = strlen(loc);
-	ENSURE(n > 0 && n <= AIM_URL_MAX, AIM_ERR_DECODE, "redirect: empty or overlong Location");
+	ENSURE(n > 0 && n <= AIM_URL_MAX, AIM_ERR_REMOTE, "redirect: empty or overlong Location");
 	for (size_t i = 0; i < n; i++)
-		ENSURE((unsigned char)loc[i] > 0x20 && (unsigned char)loc[i] < 0x7f, AIM_ERR_DECODE,
+		ENSURE((unsigned char)loc[i] > 0x20 && (unsigned char)loc[i] < 0x7f, AIM_ERR_REMOTE,
 		       "redirect: bad character in Location");
 	/* A18: an absolute Location with another scheme is refused outright */
 	size_t i = 0;
@@ -684,7 +685,7 @@ static int redirect_target(const struct xfer *x, const char *loc, char **out)
 	if (curl_url_set(h, CURLUPART_URL, x->url, 0) != CURLUE_OK ||
 	    curl_url_set(h, CURLUPART_URL, loc, 0) != CURLUE_OK ||
 	    curl_url_get(h, CURLUPART_URL, &full, 0) != CURLUE_OK)
-		rc = aim_fail(AIM_ERR_DECODE, "redirect: Location does not resolve");
+		rc = aim_fail(AIM_ERR_REMOTE, "redirect: Location does not resolve");
 	else
 		*out = aim_xstrdup(full);
 	curl_free(full);

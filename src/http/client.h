@@ -30,10 +30,11 @@
  * (getaddrinfo) blocks the calling thread while a hop starts.
  *
  * Errors: AIM_ERR_DENIED (address or scheme refused by the guard),
- * AIM_ERR_UNSUPPORTED / AIM_ERR_DECODE (bad URL or Location), AIM_ERR_LIMIT
+ * AIM_ERR_UNSUPPORTED / AIM_ERR_DECODE (bad URL asked for), AIM_ERR_LIMIT
  * (body, headers or redirect count over the cap), AIM_ERR_TIMEOUT,
- * AIM_ERR_REMOTE (resolution, connection, TLS or protocol failure). An HTTP
- * error status is not a failure: it is returned in the response.
+ * AIM_ERR_NOHOST (the name does not exist), AIM_ERR_REMOTE (resolution,
+ * connection, TLS or protocol failure, a Location that is not a URL). An
+ * HTTP error status is not a failure: it is returned in the response.
  */
 #ifndef AIM_HTTP_CLIENT_H
 #define AIM_HTTP_CLIENT_H

@@ -263,12 +263,14 @@ static int get_entry(struct ra_cache *c, const char *url, bool fresh, struct ra_
 		n->refs = 1;
 		n->url = aim_xstrdup(url);
 		n->negative = true;
-		/* Anything but "gone"/"not found"/"denied" is reported as a remote failure. */
-		n->err = err == AIM_ERR_GONE || err == AIM_ERR_NOTFOUND || err == AIM_ERR_DENIED
-				 ? err
-				 : AIM_ERR_REMOTE;
+		/* Repeats are answered with the same code as the first failure
+		 * (classified once: a bad document stays a bad document, a
+		 * timeout a timeout). */
+		n->err = err;
 		/* A server that is down comes back: remember that briefly only. */
-		n->expires = now + (n->err == AIM_ERR_REMOTE ? RA_NEG_TTL_TRANSIENT : RA_NEG_TTL);
+		bool transient = err == AIM_ERR_REMOTE || err == AIM_ERR_TIMEOUT ||
+				 err == AIM_ERR_NOHOST || err == AIM_ERR_NOMEM;
+		n->expires = now + (transient ? RA_NEG_TTL_TRANSIENT : RA_NEG_TTL);
 		insert(c, n, now);
 		pthread_mutex_unlock(&c->mu);
 		aim_log(AIM_LOG_INFO, "remote", "fetch of %s failed: %s", url, msg);
@@ -454,7 +456,7 @@ out:
 static int wf_refusal(void)
 {
 	enum aim_err e = aim_errcode();
-	if (e == AIM_ERR_REMOTE || e == AIM_ERR_TIMEOUT || e == AIM_ERR_NOMEM)
+	if (e == AIM_ERR_REMOTE || e == AIM_ERR_TIMEOUT || e == AIM_ERR_NOMEM || e == AIM_ERR_NOHOST)
 		return -1;
 	if (e == AIM_ERR_NOTFOUND || e == AIM_ERR_DENIED)
 		return -1;

@@ -92,7 +92,10 @@ void aimd_route_webfinger(struct app *a, const struct http_request *q, struct ht
 	}
 	struct store_user u = { 0 };
 	if (!instance && (!aimd_valid_name(name) || store_user_get(a->st, name, &u) != 0)) {
-		http_resp_error(r, 404, "not_found", "no such user");
+		if (aimd_valid_name(name) && aim_errcode() != AIM_ERR_NOTFOUND)
+			aimd_route_failure(r); /* the store failed: 503, not 404 */
+		else
+			http_resp_error(r, 404, "not_found", "no such user");
 		free(acct_host);
 		return;
 	}

@@ -341,14 +341,18 @@ static int resolve_slot(struct app *a, json_t *parent, const char *key, size_t i
 	}
 	char *id = NULL;
 	if (webfinger_resolve(a, acct, &id) != 0) {
+		/* The table's answer (status.h), except that whatever is the
+		 * handle's fault (a 4xx: malformed, unknown, unbound, refused
+		 * address, no such host) is one code. */
 		enum aim_err e = aim_errcode();
+		struct status_answer ans = aimd_status_of(e, STATUS_CLIENT);
 		char *msg = aim_xasprintf("%.300s: %s", acct, aim_errmsg());
-		if (e == AIM_ERR_TIMEOUT)
-			http_resp_error(r, 504, "gateway_timeout", msg);
-		else if (e == AIM_ERR_REMOTE || e == AIM_ERR_NOMEM)
-			http_resp_error(r, 502, "bad_gateway", msg);
-		else
+		if (ans.status < 500)
 			http_resp_error(r, 400, "unresolvable_handle", msg);
+		else if (ans.fixed_detail)
+			aimd_route_failure(r);
+		else
+			aimd_status_send(r, e, STATUS_CLIENT, msg);
 		free(msg);
 		return -1;
 	}

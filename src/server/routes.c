@@ -24,39 +24,10 @@ void aimd_route_json(struct http_response *r, int status, const char *ctype, jso
 	json_decref(j);
 }
 
-/* Maps the recorded failure to a status: the only such table in aimd. */
+/* The recorded failure as the client API's answer: the one table (status.h). */
 void aimd_route_failure(struct http_response *r)
 {
-	enum aim_err e = aim_errcode();
-	const char *msg = aim_errmsg();
-	switch (e) {
-	case AIM_ERR_INVALID:
-	case AIM_ERR_DECODE:
-	case AIM_ERR_UNSUPPORTED:
-		http_resp_error(r, 400, "bad_request", msg);
-		break;
-	case AIM_ERR_LIMIT:
-		http_resp_error(r, 400, "too_complex", msg);
-		break;
-	case AIM_ERR_NOTFOUND:
-		http_resp_error(r, 404, "not_found", msg);
-		break;
-	case AIM_ERR_EXISTS:
-	case AIM_ERR_BUSY:
-		http_resp_error(r, 409, "conflict", msg);
-		break;
-	case AIM_ERR_DENIED:
-		http_resp_error(r, 403, "forbidden", msg);
-		break;
-	case AIM_ERR_AUTH:
-		http_resp_error(r, 401, "unauthorized", msg);
-		http_resp_header(r, "WWW-Authenticate", "Bearer");
-		break;
-	default:
-		aim_log(AIM_LOG_ERROR, "aimd", "internal error: %s: %s", aim_errname(e), msg);
-		http_resp_error(r, 500, "internal", "internal error");
-		break;
-	}
+	aimd_status_send_failure(r, STATUS_CLIENT);
 }
 
 void aimd_route_media_type(const char *v, char *out, size_t n)
@@ -145,8 +116,18 @@ int64_t aimd_route_auth(struct app *a, const struct http_request *q, struct http
 	size_t tl = tok ? strlen(tok) : 0;
 	uint8_t hash[32];
 	int64_t user = 0;
-	if (tl == 0 || tl > 256 || aim_sha256(AIM_BYTES(tok, tl), hash) != 0 ||
-	    store_token_find(a->st, hash, &user) != 0) {
+	int rc = -1;
+	if (tl > 0 && tl <= 256) {
+		rc = aim_sha256(AIM_BYTES(tok, tl), hash);
+		if (rc == 0)
+			rc = store_token_find(a->st, hash, &user);
+		if (rc != 0 && aim_errcode() != AIM_ERR_NOTFOUND) {
+			/* The store failed, not the token: 503, never a 401. */
+			aimd_route_failure(r);
+			return -1;
+		}
+	}
+	if (rc != 0) {
 		limiter_auth_failed(a->lim, q->remote);
 		aim_log(AIM_LOG_INFO, "auth", "remote=%s refused: bad bearer token", q->remote);
 		http_resp_error(r, 401, "unauthorized", "invalid bearer token");

@@ -3,7 +3,7 @@
  * handlers by concern: route_discovery.c (WebFinger, host-meta, NodeInfo),
  * route_actors.c (actors, collections, activities and objects by id) and
  * route_outbox.c (the client API's outbox POST). Results become statuses
- * here and nowhere below (DESIGN.md §2).
+ * here, through the one table of status.h, and nowhere below (DESIGN.md §2).
  */
 #ifndef AIM_SERVER_ROUTES_H
 #define AIM_SERVER_ROUTES_H
@@ -12,6 +12,7 @@
 
 #include "http/route.h"
 #include "server/internal.h"
+#include "server/status.h"
 
 #define ROUTE_JRD "application/jrd+json"
 #define ROUTE_AS_TYPE "application/activity+json"
@@ -25,7 +26,8 @@ typedef void (*aimd_route_fn)(struct app *a, const struct http_request *q, struc
 
 /* Sets status, content type and the serialised j (its reference is taken). */
 void aimd_route_json(struct http_response *r, int status, const char *ctype, json_t *j);
-/* Maps the recorded failure (aim_errcode) to a status. */
+/* The recorded failure (aim_errcode) as the client API's answer, through
+ * the one table (status.h). */
 void aimd_route_failure(struct http_response *r);
 /* Whether the Accept header admits the JSON aimd serves; else 406 set. */
 bool aimd_route_negotiate(const struct http_request *q, struct http_response *r);
@@ -34,7 +36,8 @@ bool aimd_route_accepts_event_stream(const struct http_request *q);
 void aimd_route_media_type(const char *v, char *out, size_t n);
 bool aimd_route_json_media(const char *t);
 /* Who is asking: 0 anonymous (no Authorization header, when not required),
- * a user id, or -1 refused (401 or 429 set). */
+ * a user id, or -1 refused (401 or 429 set; 503 when the store cannot
+ * answer: a storage failure is never a 401). */
 int64_t aimd_route_auth(struct app *a, const struct http_request *q, struct http_response *r,
 		   bool required);
 /* The client API's per-address rate; false with 429 set. */

@@ -12,11 +12,13 @@
  *      sig_check the time window and digest, then the key is asked of the
  *      cache once -- refetched once if it fails to verify and was cached,
  *      a rotation -- and sig_verify_key; the replay cache; key owner ==
- *      activity actor after a URL parse; every failure 401, A1-A14)
+ *      activity actor after a URL parse; every failure 401, A1-A14, except
+ *      a key whose actor's server failed or timed out: 502/504, retry later)
  *   -> shape and origin checks (threats.md B)
  *   -> one durable store transaction (store_inbound_commit)
  *   -> 202, or 503 and no further acknowledgements if the commit failed with
- *      an I/O error.
+ *      a storage error (AIM_ERR_STORAGE). Every other failure refuses that
+ *      request only (status.h).
  *
  * Remote documents are fetched with GETs signed by the instance actor
  * (authorized fetch, fetcher.h) through the shared guarded client, so the
@@ -128,7 +130,8 @@ static inline bool fetch_same_origin(const char *a, const char *b)
  * key-failure and concurrency limits (429 set in r, -1). A host admitted
  * must be released with s2s_host_release. s2s_gate_verify: the signature
  * (both schemes, A1-A13), the replay cache, and out->actor = the key's owner;
- * AIM_ERR_AUTH on any failure. */
+ * AIM_ERR_AUTH on any failure but a key whose server failed or timed out
+ * (AIM_ERR_REMOTE, AIM_ERR_TIMEOUT: kept, the sender may retry). */
 struct s2s_auth {
 	char *actor;                 /* the verified key's owner */
 	char *key_id;

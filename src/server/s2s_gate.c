@@ -8,6 +8,7 @@
  */
 #include "server/internal.h"
 #include "server/s2s.h"
+#include "server/status.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,9 +230,12 @@ static int gate_key_verify(struct ra_lookup *l, const struct sig_parsed *p,
 {
 	struct sig_key key;
 	if (remote_key_get(l, sig_parsed_key_id(p), &key) != 0) {
+		/* Its server failed or timed out: kept (502/504, s2s_gate_verify). */
+		enum aim_err e = aim_errcode();
 		char msg[300];
 		snprintf(msg, sizeof msg, "%s", aim_errmsg());
-		return aim_fail(AIM_ERR_AUTH, "signature: key unavailable: %s", msg);
+		return aim_fail(e == AIM_ERR_REMOTE || e == AIM_ERR_TIMEOUT ? e : AIM_ERR_AUTH,
+				"signature: key unavailable: %s", msg);
 	}
 	int rc = sig_verify_key(p, &key, v);
 	remote_key_put(l, &key);
@@ -265,10 +269,14 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
 		 * negative cache answers repeats without one): count those. */
 		if (l.fetch_failed)
 			limiter_auth_failed(f->host_lim, *host ? host : q->remote);
+		enum aim_err e = aim_errcode();
 		char msg[300];
 		snprintf(msg, sizeof msg, "%s", aim_errmsg());
 		sig_verified_free(&v);
-		return aim_fail(AIM_ERR_AUTH, "%s", msg);
+		/* The key's server failed or timed out: the sender may retry
+		 * (502/504); anything else is a signature that does not pass. */
+		bool passing = e == AIM_ERR_REMOTE || e == AIM_ERR_TIMEOUT;
+		return aim_fail(passing ? e : AIM_ERR_AUTH, "%s", msg);
 	}
 	/* RFC 9421 7.2.2 / cavage: a signature seen before inside its window
 	 * is a replay (A7). */
@@ -328,8 +336,7 @@ int s2s_check_signed_get(struct app *a, const struct http_request *q, struct htt
 	if (rc != 0) {
 		aim_log(AIM_LOG_INFO, "s2s", "remote=%s signed %s %s refused 401: %s", q->remote,
 			q->method, q->path, aim_errmsg());
-		http_resp_error(r, 401, "unauthorized", aim_errmsg());
-		http_resp_header(r, "WWW-Authenticate", "Signature");
+		aimd_status_send_failure(r, STATUS_S2S);
 	}
 	s2s_auth_clear(&au);
 	s2s_host_release(a, host);

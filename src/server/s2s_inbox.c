@@ -7,9 +7,12 @@
  * object fetched from its origin) until it decides; then turns the plan's
  * effects into store effects and hands the activity with all of them to
  * the store in one durable transaction. The answer is 202 only after that
- * commit; a commit that fails with a storage error answers 503 and stops
- * every later acknowledgement (SIGTERM and a restart are needed), so
- * nothing is ever acknowledged that is not on disk.
+ * commit; a commit that fails with a storage error (AIM_ERR_STORAGE)
+ * answers 503 and stops every later acknowledgement (SIGTERM and a restart
+ * are needed), so nothing is ever acknowledged that is not on disk. Any
+ * other failure (a peer that fails while its object or actor is fetched, a
+ * lock, the activity itself) refuses that request only, with the answer of
+ * the status table (status.h).
  */
 #include "server/internal.h"
 #include "server/s2s.h"
@@ -23,6 +26,7 @@
 #include "base/url.h"
 #include "crypto/crypto.h"
 #include "server/delivery.h"
+#include "server/status.h"
 
 /* ---- Helpers ------------------------------------------------------------------- */
 
@@ -34,45 +38,32 @@ static void refuse(struct http_response *r, int status, const char *code, const 
 	http_resp_error(r, status, code, why);
 }
 
-/* Maps a recorded failure of processing to a refusal. */
-static void refuse_failure(struct app *a, struct http_response *r, const char *remote,
-			   const char *actor)
+/* The recorded failure as this request's refusal (status.h: the table). */
+static void refuse_failure(struct http_response *r, const char *remote, const char *actor)
 {
-	enum aim_err e = aim_errcode();
-	const char *msg = aim_errmsg();
-	switch (e) {
-	case AIM_ERR_INVALID:
-	case AIM_ERR_DECODE:
-	case AIM_ERR_UNSUPPORTED:
-	case AIM_ERR_LIMIT:
-	case AIM_ERR_EXISTS:
-		refuse(r, 400, "bad_request", msg, remote, actor);
-		break;
-	case AIM_ERR_DENIED:
-		refuse(r, 403, "forbidden", msg, remote, actor);
-		break;
-	case AIM_ERR_AUTH:
-	case AIM_ERR_VERIFY:
-		refuse(r, 401, "unauthorized", msg, remote, actor);
-		http_resp_header(r, "WWW-Authenticate", "Signature");
-		break;
-	case AIM_ERR_NOTFOUND:
-		refuse(r, 404, "not_found", msg, remote, actor);
-		break;
-	case AIM_ERR_BUSY:
-		refuse(r, 503, "busy", "storage busy, try again", remote, actor);
-		http_resp_header(r, "Retry-After", "5");
-		break;
-	default:
-		/* Durable before acknowledged: an I/O error on commit stops all
-		 * acknowledgements rather than risk a false success. */
-		atomic_store(&a->fin->stopped, true);
-		aim_log(AIM_LOG_ERROR, "inbox", "commit failed (%s: %s): inbox acknowledgements "
-			"stopped until restart", aim_errname(e), msg);
-		http_resp_error(r, 503, "unavailable", "storage failure: not accepting deliveries");
-		http_resp_header(r, "Retry-After", "600");
-		break;
+	char msg[300];
+	snprintf(msg, sizeof msg, "%s", aim_errmsg());
+	int st = aimd_status_send_failure(r, STATUS_S2S);
+	aim_log(AIM_LOG_INFO, "inbox", "remote=%s actor=%s refused %d: %s", remote,
+		actor ? actor : "-", st, msg);
+}
+
+/* After a failed store_inbound_commit. Durable before acknowledged: a
+ * storage failure on commit stops every later acknowledgement (until a
+ * restart) rather than risk a false success. Only that: a failure of
+ * anything else (a peer, a lock, the activity) refuses this request alone. */
+static void refuse_commit(struct app *a, struct http_response *r, const char *remote,
+			  const char *actor)
+{
+	if (aim_errcode() != AIM_ERR_STORAGE) {
+		refuse_failure(r, remote, actor);
+		return;
 	}
+	atomic_store(&a->fin->stopped, true);
+	aim_log(AIM_LOG_ERROR, "inbox", "commit failed (%s): inbox acknowledgements stopped "
+		"until restart", aim_errmsg());
+	aimd_status_send(r, AIM_ERR_STORAGE, STATUS_S2S,
+			 "storage failure: not accepting deliveries");
 }
 
 static bool is_local(struct app *a, const char *iri)
@@ -360,13 +351,15 @@ static void process(struct app *a, const struct http_request *q, struct http_res
 		ap_inbound_plan_clear(&p);
 	}
 	if (rc != 0) {
-		refuse_failure(a, r, q->remote, actor);
+		/* the activity, a peer (its object, its actor) or a lookup:
+		 * this request only */
+		refuse_failure(r, q->remote, actor);
 		goto out;
 	}
 	bool dup = false;
 	size_t added = 0;
 	if (commit(a, &p, actor, &dup, &added) != 0) {
-		refuse_failure(a, r, q->remote, actor);
+		refuse_commit(a, r, q->remote, actor);
 		goto out;
 	}
 	if (added)
@@ -391,8 +384,8 @@ void s2s_inbox_post(struct app *a, const struct http_request *q, struct http_res
 {
 	struct fed_in *f = a->fin;
 	if (!f || atomic_load(&f->stopped)) {
-		http_resp_error(r, 503, "unavailable", "storage failure: not accepting deliveries");
-		http_resp_header(r, "Retry-After", "600");
+		aimd_status_send(r, AIM_ERR_STORAGE, STATUS_S2S,
+				 "storage failure: not accepting deliveries");
 		return;
 	}
 	struct sig_fields fl;
@@ -409,14 +402,16 @@ void s2s_inbox_post(struct app *a, const struct http_request *q, struct http_res
 	/* ONE gate for every S2S POST (B33): nothing is parsed or stored
 	 * before the signature is verified. */
 	if (s2s_gate_verify(a, q, &fl, host, &au) != 0) {
-		refuse(r, 401, "unauthorized", aim_errmsg(), q->remote, NULL);
-		http_resp_header(r, "WWW-Authenticate", "Signature");
+		refuse_failure(r, q->remote, NULL); /* 401; 502/504 when the key could not be had */
 		goto out;
 	}
 	if (user) {
 		struct store_user u = { 0 };
 		if (store_user_get(a->st, user, &u) != 0) {
-			refuse(r, 404, "not_found", "no such user", q->remote, au.actor);
+			if (aim_errcode() == AIM_ERR_NOTFOUND)
+				refuse(r, 404, "not_found", "no such user", q->remote, au.actor);
+			else
+				refuse_failure(r, q->remote, au.actor);
 			goto out;
 		}
 		if (u.id == a->instance_id)

@@ -6,7 +6,7 @@
  * host-meta, NodeInfo, actors, the client API (outbox POST, inbox and outbox
  * collections, Server-Sent Events) and the S2S inboxes (which refuse every
  * request until HTTP signatures land). Requests become store calls; results
- * become HTTP statuses in exactly one place (routes.c).
+ * become HTTP statuses in exactly one place (status.c).
  *
  * Results follow base.h; the command-line front end (tools/aimd) maps
  * AIM_ERR_INVALID to exit status 2 and every other failure to 1.

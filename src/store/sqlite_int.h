@@ -89,8 +89,11 @@ typedef int (*sq_row_fn)(void *ctx, sqlite3_stmt *q);
 
 /* ---- Statement helper (store_sqlite.c) ------------------------------------- */
 
-/* Records a SQLite failure: a unique key -> AIM_ERR_EXISTS, a lock ->
- * AIM_ERR_BUSY, anything else -> AIM_ERR_STORAGE. Returns -1. */
+/* Records a SQLite failure: a unique key -> AIM_ERR_EXISTS, a foreign key
+ * -> AIM_ERR_CONFLICT (the row referred to went away), a lock ->
+ * AIM_ERR_BUSY, out of memory -> AIM_ERR_NOMEM, another constraint or a
+ * misuse -> AIM_ERR_INTERNAL, anything else (I/O, full, corrupt, cannot
+ * open) -> AIM_ERR_STORAGE. Returns -1. */
 int store_sq_fail(sqlite3 *db, int rc, const char *what);
 /* Runs SQL text without arguments or rows (pragmas, BEGIN, migrations). */
 int store_sq_script(sqlite3 *db, const char *sql, const char *what);

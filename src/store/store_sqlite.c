@@ -32,9 +32,24 @@ int store_sq_fail(sqlite3 *db, int rc, const char *what)
 	const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
 	if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
 		return aim_fail(AIM_ERR_EXISTS, "%s: already exists", what);
-	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+	/* A row referred to is gone: lost a race with its deletion. */
+	if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+		return aim_fail(AIM_ERR_CONFLICT, "%s: %s", what, msg);
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
 		return aim_fail(AIM_ERR_BUSY, "%s: database busy", what);
-	return aim_fail(AIM_ERR_STORAGE, "%s: %s", what, msg);
+	case SQLITE_NOMEM:
+		return aim_fail(AIM_ERR_NOMEM, "%s: %s", what, msg);
+	case SQLITE_CONSTRAINT: /* NOT NULL, CHECK: a row this code built wrong */
+	case SQLITE_MISUSE:
+	case SQLITE_RANGE:
+		return aim_fail(AIM_ERR_INTERNAL, "%s: %s", what, msg);
+	default:
+		/* I/O, full, corrupt, cannot open, read-only...: the database
+		 * failed, nothing was done */
+		return aim_fail(AIM_ERR_STORAGE, "%s: %s", what, msg);
+	}
 }
 
 int store_sq_script(sqlite3 *db, const char *sql, const char *what)

@@ -1,0 +1,316 @@
+/*
+ * client: the device side of aim, as a library. One struct client is one
+ * device of one user: its MLS signature key, the X.509 credential its home
+ * server issued for that key, the private parts of the KeyPackages it
+ * published, and what it has learnt of other domains (their CA documents,
+ * the actors behind handles). The `aim` command, the tests' driver and
+ * (later) a WebAssembly web client are built on it.
+ *
+ * A core without I/O, and a shell. The core (core_*.c) never opens a file
+ * or a socket: it reaches the world through struct client_io (below), a
+ * table of functions for HTTP to the home server, a durable key-value store
+ * with transactions, and the clock. Randomness comes from the crypto layer
+ * (aim_random), whose back end is the one thing a web build replaces besides
+ * the shell. The shell here implements client_io with libcurl (io_curl.c)
+ * and SQLite (io_sqlite.c, a file of mode 0600); a web build puts the
+ * browser's fetch and IndexedDB behind the same table. No core file
+ * includes curl or sqlite headers.
+ *
+ * The device speaks only to its home server, with its user's bearer token
+ * over the client API. What it needs from another domain (that domain's CA
+ * document at /.well-known/aim-ca, a remote actor, its keyPackages
+ * collection, a WebFinger answer) it asks its server to fetch with
+ * `POST BASE/proxy` (the actor's endpoints.proxyUrl), so that the server's
+ * outbound guard applies and the device never connects elsewhere.
+ *
+ * Flow (the server side of each step: README "Client API", identity part):
+ *   client_create()      a new device: config (home BASE, user, token,
+ *                        device id, cipher suite) saved; a fresh MLS
+ *                        signature key of the suite.
+ *   client_register()    PKCS#10 CSR over that key (proof of possession),
+ *                        POST /users/NAME/devices -> X.509 leaf + chain;
+ *                        the leaf is checked against the chain, its key
+ *                        against ours, its SAN is our acct: URI.
+ *   client_publish()     n KeyPackages (+ one last-resort one) with the x509
+ *                        credential [leaf, CA]; the private parts are
+ *                        durable BEFORE the upload (a KeyPackage the server
+ *                        may hand out is one we can always join with).
+ *   client_stock() / client_topup(threshold, target)
+ *                        how many are left on the server; tops up below the
+ *                        threshold.
+ *   client_claim()       asks the home server to claim KeyPackages of
+ *                        acct: handles (one per device of each); every one
+ *                        is validated (RFC 9420 section 10.1) with the
+ *                        credential check below, bound to the handle.
+ *   client_verify_credential()
+ *                        the credential check: x509 -> chain to the CA of
+ *                        the acct's domain (fetched through the proxy,
+ *                        cached with a TTL), validity, keyUsage, SAN == the
+ *                        acct: URI, certified key == the leaf's signature
+ *                        key; basic -> only if the peer's actor lists a
+ *                        KeyPackage with that credential and key in its
+ *                        keyPackages collection (the SWICG check; that
+ *                        collection lists last-resort KeyPackages only).
+ *                        The verdict says which check vouched.
+ *   client_hook_*()      the same check as an mls_credential_hook: every
+ *                        credential of every group this device is in
+ *                        (joiners, committers, updaters, tree members,
+ *                        external senders) goes through it.
+ *
+ * State in the key-value store (values are JSON, except where noted):
+ *   "device"        config, keys (the signature private key in base64),
+ *                   certificate, chain, acct URI
+ *   "kp/REFHEX"     one published KeyPackage: its MLSMessage and private
+ *                   part, last_resort, uploaded
+ *   "ca/AUTHORITY"  a domain's CA document and when it was fetched
+ *   "actor/ACCT"    the actor URL behind a handle (from claims, WebFinger)
+ * The file therefore holds private keys: the shell creates it 0600 and
+ * refuses to open one readable by others.
+ *
+ * Conventions: base.h results; AIM_ERR_REMOTE when the home server (or the
+ * peer behind the proxy) failed, AIM_ERR_STORAGE when the local store did,
+ * the server's refusal mapped to an aim_err with its error code kept
+ * (client_server_error()). Symbols carry the prefix client_.
+ */
+#ifndef AIM_CLIENT_H
+#define AIM_CLIENT_H
+
+#include "base/base.h"
+#include "crypto/crypto.h"
+#include "mls/mls.h"
+
+/* ---- The I/O interface --------------------------------------------------- */
+
+#define CLIENT_MAX_RESPONSE ((size_t)8 << 20) /* body of one HTTP answer */
+#define CLIENT_MAX_VALUE ((size_t)8 << 20)    /* one key-value entry */
+
+struct client_http_request {
+	const char *method;       /* "GET", "POST", "DELETE" */
+	const char *url;          /* absolute; always under the home BASE */
+	const char *content_type; /* NULL: no body */
+	struct aim_bytes body;
+	const char *bearer;       /* NULL: no Authorization header */
+	const char *accept;       /* NULL: no Accept header */
+};
+
+struct client_http_response {
+	long status;
+	struct aim_buf body;      /* initialised by the caller (its max applies) */
+	char content_type[128];   /* "" if none */
+	int64_t retry_after;      /* seconds, 0 if none */
+};
+
+/* Called for each entry under a prefix, in key order; a non-zero return
+ * stops the walk and is returned. */
+typedef int (*client_kv_fn)(void *arg, const char *key, struct aim_bytes value);
+
+struct client_io {
+	/* One HTTP exchange. 0 with resp filled for ANY status; -1 when no
+	 * answer came (AIM_ERR_REMOTE, AIM_ERR_TIMEOUT, AIM_ERR_NOHOST). */
+	int (*http)(void *ctx, const struct client_http_request *req,
+		    struct client_http_response *resp);
+	void *http_ctx;
+	/* Durable key-value store. get appends the value (AIM_ERR_NOTFOUND if
+	 * absent); put replaces; del of an absent key is 0. Outside a
+	 * transaction every put/del is durable when it returns; inside one
+	 * (begin .. commit), all of them become durable together at commit or
+	 * none (rollback, or a failed commit). Transactions do not nest: the
+	 * core opens one at a time. */
+	int (*kv_get)(void *ctx, const char *key, struct aim_buf *value);
+	int (*kv_put)(void *ctx, const char *key, struct aim_bytes value);
+	int (*kv_del)(void *ctx, const char *key);
+	int (*kv_list)(void *ctx, const char *prefix, client_kv_fn fn, void *arg);
+	int (*kv_begin)(void *ctx);
+	int (*kv_commit)(void *ctx);
+	void (*kv_rollback)(void *ctx);
+	void *kv_ctx;
+	/* Wall clock, seconds since the epoch. */
+	int64_t (*now)(void *ctx);
+	void *clock_ctx;
+};
+
+/* ---- The device ------------------------------------------------------------ */
+
+#define CLIENT_DEFAULT_SUITE 1
+#define CLIENT_DEVICE_MAX 64      /* device ids: 1-64 of [A-Za-z0-9_-] */
+#define CLIENT_ACCT_MAX 512
+#define CLIENT_CA_TTL_DEFAULT 3600 /* seconds a fetched CA document is used */
+#define CLIENT_CA_REFETCH_MIN 30   /* a failing chain refetches an older one */
+#define CLIENT_PUBLISH_BATCH 100   /* KeyPackages per upload (server limit) */
+
+struct client_config {
+	const char *server;   /* home BASE, e.g. https://a.test */
+	const char *user;     /* the user's name on it */
+	const char *token;    /* bearer token of that user */
+	const char *device;   /* this device's id */
+	uint16_t suite;       /* 0: CLIENT_DEFAULT_SUITE */
+};
+
+struct client;
+
+/* A new device in an empty store: saves the config and a fresh signature
+ * key. AIM_ERR_EXISTS if the store holds a device already. The io table
+ * is copied; its contexts must outlive the client. */
+int client_create(const struct client_io *io, const struct client_config *cfg,
+		  struct client **out) AIM_WARN_UNUSED;
+/* The device of a store (AIM_ERR_NOTFOUND if none). */
+int client_open(const struct client_io *io, struct client **out) AIM_WARN_UNUSED;
+void client_free(struct client *c);
+
+/* Read-only views (borrowed, valid while c lives). */
+const char *client_device_id(const struct client *c);
+const char *client_user(const struct client *c);
+const char *client_server(const struct client *c);
+/* "acct:user@domain" from our certificate's SAN; "" before registering. */
+const char *client_acct(const struct client *c);
+uint16_t client_suite(const struct client *c);
+struct aim_bytes client_signature_key(const struct client *c);
+/* Our certificate (DER), empty before registering; its notAfter. */
+struct aim_bytes client_certificate(const struct client *c);
+int64_t client_cert_not_after(const struct client *c);
+/* How long a fetched CA document is trusted (default CLIENT_CA_TTL_DEFAULT). */
+void client_set_ca_ttl(struct client *c, int64_t seconds);
+
+/* The error code string of the server's last refusal ("bad_csr", ...), ""
+ * if the last call got no refusal; and its HTTP status (0 if none). */
+const char *client_server_error(const struct client *c);
+long client_server_status(const struct client *c);
+
+/* ---- Registration (credential) --------------------------------------------- */
+
+/* CSR over our signature key, POST /users/NAME/devices; stores the leaf
+ * and chain after checking them (leaf chains to the chain's CA, certified
+ * key == ours, one SAN URI acct:NAME@...). A second call re-registers the
+ * same key (the server answers 409 if the id is taken by another key). */
+int client_register(struct client *c) AIM_WARN_UNUSED;
+/* POST .../devices/ID/renew with a CSR over our key (new_key: a fresh
+ * signature key first; KeyPackages of the old key stay usable until the
+ * old certificate expires). */
+int client_renew(struct client *c, bool new_key) AIM_WARN_UNUSED;
+
+/* ---- KeyPackages ------------------------------------------------------------ */
+
+/* Generates n KeyPackages (and a last-resort one if last_resort) with the
+ * x509 credential [leaf, CA], stores their private parts, uploads them in
+ * batches of CLIENT_PUBLISH_BATCH. *accepted (may be NULL) counts those the
+ * server accepted. AIM_ERR_STATE before registering. */
+int client_publish(struct client *c, size_t n, bool last_resort, size_t *accepted)
+	AIM_WARN_UNUSED;
+
+struct client_stock {
+	int64_t available;   /* consumable KeyPackages left on the server */
+	bool last_resort;    /* the server holds a last-resort one */
+	size_t stored;       /* private parts kept locally */
+};
+int client_stock(struct client *c, struct client_stock *out) AIM_WARN_UNUSED;
+/* Publishes target - available KeyPackages when available < threshold
+ * (and a last-resort one when the server has none). *published (may be
+ * NULL) counts the uploads (0: the stock was enough). */
+int client_topup(struct client *c, int64_t threshold, int64_t target, size_t *published)
+	AIM_WARN_UNUSED;
+
+/* ---- Verification ------------------------------------------------------------ */
+
+enum client_check {
+	CLIENT_CHECK_NONE = 0,       /* refused */
+	CLIENT_CHECK_X509,           /* the domain's CA certified the key */
+	CLIENT_CHECK_KEYPACKAGE_LIST /* basic: the actor lists the KeyPackage */
+};
+const char *client_check_name(enum client_check k); /* "x509", "keypackage-listing", "none" */
+
+struct client_verdict {
+	enum client_check check;     /* which check vouched; NONE: refused */
+	char acct[CLIENT_ACCT_MAX];  /* the acct: URI it speaks for */
+	char reason[320];            /* why refused, or what vouched */
+	int64_t not_after;           /* x509: the certificate's end */
+	size_t anchor;               /* x509: index of the CA certificate */
+};
+
+/* The credential check (see the header comment). acct: the acct: URI the
+ * credential must speak for; NULL: the one it names (x509: its SAN; basic:
+ * its identity). signature_key: the leaf node's. 0 when accepted (v tells
+ * which check); -1 when refused (AIM_ERR_VERIFY: a check failed,
+ * AIM_ERR_UNSUPPORTED: a credential type we do not accept, AIM_ERR_REMOTE:
+ * the CA or the listing could not be fetched) with v->reason. */
+int client_verify_credential(struct client *c, const struct mls_credential *cred,
+			     const char *acct, struct aim_bytes signature_key,
+			     struct client_verdict *v) AIM_WARN_UNUSED;
+
+/* The check as an mls_credential_hook. Every group of this device is made
+ * with it (mls_group_config.hook), so that every credential met passes.
+ * expect (may be NULL) pins the acct: URI every credential must speak for
+ * (claims for one handle). Each verdict is reported to report (may be NULL)
+ * and the last one kept. */
+typedef void (*client_report_fn)(void *arg, enum mls_credential_role role,
+				 const struct client_verdict *v);
+struct client_hook {
+	struct client *c;
+	const char *expect;
+	client_report_fn report;
+	void *report_arg;
+	struct client_verdict last;
+	size_t accepted, refused;
+	struct mls_credential_hook mls;  /* pass &h->mls to the MLS library */
+};
+void client_hook_init(struct client_hook *h, struct client *c, const char *expect);
+
+/* ---- Claims ------------------------------------------------------------------ */
+
+struct client_claimed {
+	char device[128];          /* the server's opaque device reference */
+	uint16_t suite;
+	bool last_resort;          /* marked so by the server */
+	struct aim_buf message;    /* the MLSMessage as received */
+	struct mls_key_package kp; /* decoded */
+	bool valid;                /* passed validation and the credential check */
+	struct client_verdict verdict;
+	char error[320];           /* why not valid */
+};
+
+struct client_claim_result {
+	char handle[CLIENT_ACCT_MAX];
+	char actor[1024];          /* "" if the server gave none */
+	char error[128];           /* the server's code for this handle, "" if ok */
+	struct client_claimed *kps;
+	size_t n_kps;
+};
+
+/* POST /users/NAME/claim for the handles (acct: URIs) in our suite; each
+ * KeyPackage returned is decoded and validated (suite, RFC 9420 section
+ * 10.1 at now, credential check bound to its handle). *out (n_handles
+ * entries, free with client_claim_results_free) follows the server's
+ * order. A KeyPackage that fails is kept with valid false and the reason. */
+int client_claim(struct client *c, const char *const *handles, size_t n_handles,
+		 struct client_claim_result **out, size_t *n_out) AIM_WARN_UNUSED;
+void client_claim_results_free(struct client_claim_result *r, size_t n);
+
+/* ---- Proxy and raw state --------------------------------------------------- */
+
+/* GET of a URL of another domain through the home server's proxy; appends
+ * the body (AIM_ERR_REMOTE on a failed fetch). For the core and tools. */
+int client_proxy_get(struct client *c, const char *url, const char *accept,
+		     struct aim_buf *body) AIM_WARN_UNUSED;
+
+/* Walks every entry of the store (tests, debugging): values are secrets. */
+int client_dump(struct client *c, client_kv_fn fn, void *arg) AIM_WARN_UNUSED;
+
+/* ---- The shell: libcurl and SQLite -------------------------------------------- */
+
+struct client_curl_opts {
+	const char *ca_file;                 /* PEM bundle to trust (NULL: system) */
+	const char *const *connect_to;       /* "HOST:PORT:ADDR:PORT" entries */
+	size_t n_connect_to;
+	long timeout_ms;                     /* 0: 30000 */
+};
+
+/* The HTTP part of client_io over libcurl (io_curl.c): http / http_ctx. */
+int client_curl_open(const struct client_curl_opts *o, struct client_io *io) AIM_WARN_UNUSED;
+void client_curl_close(struct client_io *io);
+
+/* The store and clock over SQLite (io_sqlite.c): the file is created with
+ * mode 0600; an existing file with any group or other permission bit is
+ * refused (AIM_ERR_DENIED). Sets kv_* / now. */
+int client_sqlite_open(const char *path, struct client_io *io) AIM_WARN_UNUSED;
+void client_sqlite_close(struct client_io *io);
+
+#endif

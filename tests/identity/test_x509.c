@@ -973,6 +973,130 @@ static void test_pem_refusals(void **state)
 	keypair_free(&kp);
 }
 
+/* ---- Fuzz seeds ------------------------------------------------------------- */
+
+/* The fixed CA of fuzz/fuzz_x509.c (the same bytes and name). */
+static const char FUZZ_CA_SEED[32] = "aim fuzz_x509 fixed CA key #1..";
+#define FUZZ_CA_CN "fuzz CA"
+#define FUZZ_FAR INT64_C(253402300799)
+
+struct seeds {
+	const char *dir; /* NULL: check only */
+	size_t n;
+};
+
+static void seed_put(struct seeds *sd, uint8_t mode, struct aim_bytes b)
+{
+	struct aim_buf data;
+	aim_buf_init(&data, 0);
+	assert_int_equal(aim_buf_append_byte(&data, mode), 0);
+	assert_int_equal(aim_buf_append(&data, b.p, b.len), 0);
+	sd->n++;
+	if (sd->dir) {
+		uint8_t h[32];
+		assert_int_equal(aim_sha256(aim_buf_bytes(&data), h), 0);
+		struct aim_buf name;
+		aim_buf_init(&name, 0);
+		assert_int_equal(aim_buf_printf(&name, "%s/", sd->dir), 0);
+		assert_int_equal(aim_hex_encode(&name, h, 8), 0);
+		FILE *f = fopen((char *)name.data, "wb");
+		assert_non_null(f);
+		assert_int_equal(fwrite(data.data, 1, data.len, f), data.len);
+		assert_int_equal(fclose(f), 0);
+		aim_buf_free(&name);
+	}
+	aim_buf_free(&data);
+}
+
+/* Seeds of every path of fuzz_x509 (the first byte picks it); written to
+ * $AIM_X509_SEEDS when set, else only checked: the leaves of the fixed CA
+ * verify (path 1 gets past the signature), the crafted ones do not. */
+static void test_fuzz_seeds(void **state)
+{
+	struct seeds sd = { getenv("AIM_X509_SEEDS"), 0 };
+	if (sd.dir)
+		mkdir(sd.dir, 0755);
+	EVP_PKEY *ca_evp = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL,
+							(const unsigned char *)FUZZ_CA_SEED, 32);
+	assert_non_null(ca_evp);
+	BIO *bio = BIO_new(BIO_s_mem());
+	assert_int_equal(PEM_write_bio_PrivateKey(bio, ca_evp, NULL, NULL, 0, NULL, NULL), 1);
+	char *kp_pem = NULL;
+	long kp_len = BIO_get_mem_data(bio, &kp_pem);
+	struct ca fixed;
+	assert_int_equal(aim_pkey_from_private_pem(kp_pem, (size_t)kp_len, &fixed.key), 0);
+	BIO_free(bio);
+	aim_buf_init(&fixed.cert, 0);
+	assert_int_equal(aim_x509_ca_cert(fixed.key, FUZZ_CA_CN, 0, FUZZ_FAR, &fixed.cert), 0);
+	X509 *fixed_x = x509_of(aim_buf_bytes(&fixed.cert));
+	struct aim_x509_leaf out;
+
+	for (size_t i = 0; i < AIM_ARRAY_LEN(all_algs); i++) {
+		struct keypair kp;
+		keypair_new(all_algs[i], &kp);
+		struct aim_buf csr, cert, pem;
+		csr_of(&kp, &csr);
+		seed_put(&sd, 0, aim_buf_bytes(&csr));
+		issue(&fixed, &kp, "acct:alice@a.test", NOW - DAY, NOW + 30 * DAY, &cert);
+		assert_int_equal(verify1(aim_buf_bytes(&cert), &fixed, NOW, &out), 0);
+		seed_put(&sd, 1, aim_buf_bytes(&cert));
+		if (i == 0) {
+			aim_buf_init(&pem, 0);
+			assert_int_equal(aim_der_to_pem(aim_buf_bytes(&cert), "CERTIFICATE", &pem),
+					 0);
+			seed_put(&sd, 4, aim_buf_bytes(&pem));
+			aim_buf_reset(&pem);
+			assert_int_equal(aim_der_to_pem(aim_buf_bytes(&csr), "CERTIFICATE REQUEST",
+							&pem),
+					 0);
+			seed_put(&sd, 5, aim_buf_bytes(&pem));
+			aim_buf_free(&pem);
+		}
+		aim_buf_free(&csr);
+		aim_buf_free(&cert);
+		keypair_free(&kp);
+	}
+	struct aim_buf der;
+	EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	make_csr(rsa, EVP_sha256(), &der);
+	seed_put(&sd, 0, aim_buf_bytes(&der));
+	aim_buf_free(&der);
+	EVP_PKEY_free(rsa);
+
+	/* refused leaves of the fixed CA: paths 1 and 2 */
+	struct craft bad[4];
+	for (size_t i = 0; i < 4; i++)
+		bad[i] = good_leaf;
+	bad[0].ku = NULL;
+	bad[1].bc = "critical,CA:TRUE";
+	bad[2].san = "URI:acct:alice@a.test,URI:acct:eve@a.test";
+	bad[3].na = NOW - 1;
+	for (size_t i = 0; i < 4; i++) {
+		craft_cert(&bad[i], ca_evp, fixed_x, &der);
+		expect_fail(verify1(aim_buf_bytes(&der), &fixed, NOW, &out), AIM_ERR_VERIFY, "leaf");
+		seed_put(&sd, 1, aim_buf_bytes(&der));
+		seed_put(&sd, 2, aim_buf_bytes(&der));
+		aim_buf_free(&der);
+	}
+	craft_cert(&good_leaf, ca_evp, fixed_x, &der);
+	assert_int_equal(verify1(aim_buf_bytes(&der), &fixed, NOW, &out), 0);
+	seed_put(&sd, 2, aim_buf_bytes(&der));
+	aim_buf_free(&der);
+	/* anchors: path 3 */
+	seed_put(&sd, 3, aim_buf_bytes(&fixed.cert));
+	struct craft not_ca = { .bc = "critical,CA:FALSE", .ku = "critical,keyCertSign",
+				.nb = 0, .na = FUZZ_FAR, .version = 2, .subject = ca_evp,
+				.subject_cn = FUZZ_CA_CN, .self = true };
+	craft_cert(&not_ca, ca_evp, NULL, &der);
+	seed_put(&sd, 3, aim_buf_bytes(&der));
+	aim_buf_free(&der);
+	assert_int_equal(sd.n, 24);
+
+	X509_free(fixed_x);
+	EVP_PKEY_free(ca_evp);
+	ca_free(&fixed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -993,6 +1117,7 @@ int main(void)
 		cmocka_unit_test(test_issue_refusals),
 		cmocka_unit_test(test_pem_round_trip),
 		cmocka_unit_test(test_pem_refusals),
+		cmocka_unit_test(test_fuzz_seeds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

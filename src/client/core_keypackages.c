@@ -45,10 +45,20 @@ static int make_one(struct client *c, const struct mls_credential *cred, bool la
 {
 	struct mls_key_package kp;
 	struct mls_key_package_priv priv;
+	/* a KeyPackage outliving its certificate would be refused by every
+	 * peer after the certificate's notAfter: the lifetime stops there */
+	int64_t now = client_core_now(c);
+	int64_t end = now + (int64_t)MLS_KP_DEFAULT_LIFETIME;
+	if (c->not_after > 0 && c->not_after < end)
+		end = c->not_after;
+	if (end <= now)
+		return aim_fail(AIM_ERR_STATE, "the device's certificate has expired: renew it");
 	struct mls_key_package_params p = {
 		.cipher_suite = c->suite,
 		.credential = cred,
 		.signature_priv = aim_buf_bytes(&c->sig_sk),
+		.not_before = (uint64_t)(now - (int64_t)MLS_KP_DEFAULT_BACKDATE),
+		.not_after = (uint64_t)end,
 		.last_resort = last_resort,
 	};
 	struct aim_buf msg, pe, hex;

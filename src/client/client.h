@@ -271,6 +271,7 @@ struct client_claim_result {
 	char handle[CLIENT_ACCT_MAX];
 	char actor[1024];          /* "" if the server gave none */
 	char error[128];           /* the server's code for this handle, "" if ok */
+	char detail[320];          /* and its explanation */
 	struct client_claimed *kps;
 	size_t n_kps;
 };

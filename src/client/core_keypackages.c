@@ -357,7 +357,9 @@ int client_claim(struct client *c, const char *const *handles, size_t n_handles,
 		const char *err = json_string_value(json_object_get(it, "error"));
 		snprintf(r[i].handle, sizeof r[i].handle, "%s", h ? h : "");
 		snprintf(r[i].actor, sizeof r[i].actor, "%s", actor ? actor : "");
+		const char *det = json_string_value(json_object_get(it, "detail"));
 		snprintf(r[i].error, sizeof r[i].error, "%s", err ? err : "");
+		snprintf(r[i].detail, sizeof r[i].detail, "%s", det ? det : "");
 		if (h && actor && actor[0])
 			remember_actor(c, h, actor);
 		json_t *kps = json_object_get(it, "keyPackages");

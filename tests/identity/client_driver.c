@@ -173,6 +173,7 @@ static int cmd_claim(json_t *req, json_t *res)
 		json_object_set_new(o, "handle", json_string(r[i].handle));
 		json_object_set_new(o, "actor", json_string(r[i].actor));
 		json_object_set_new(o, "error", json_string(r[i].error));
+		json_object_set_new(o, "detail", json_string(r[i].detail));
 		json_t *kps = json_array();
 		for (size_t k = 0; k < r[i].n_kps; k++) {
 			struct client_claimed *c = &r[i].kps[k];

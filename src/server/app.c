@@ -14,6 +14,7 @@
 #include "crypto/crypto.h"
 #include "server/s2s.h" /* federation, inbound side */
 #include "server/delivery.h"
+#include "server/ca.h"
 
 static bool valid_domain(const char *d)
 {
@@ -129,6 +130,9 @@ int aimd_init(const struct aimd_init_opts *o)
 	TRY_GOTO(store_meta_set(st, "domain", o->domain), out);
 	TRY_GOTO(store_meta_set(st, "base_url", base), out);
 	TRY_GOTO(add_user_keys(st, STORE_INSTANCE_NAME, NULL), out);
+	enum aimd_ca_key ct = AIMD_CA_ED25519;
+	TRY_GOTO(aimd_ca_key_parse(o->ca_key ? o->ca_key : "ed25519", &ct), out);
+	TRY_GOTO(aimd_ca_create(o->data_dir, st, ct), out);
 out:
 	store_close(st);
 	free(path);
@@ -225,6 +229,13 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 	a->lim = limiter_new(o->rate_per_s, o->rate_burst, o->auth_fail_limit);
 	TRY(open_data(o->data_dir, &a->st));
 	TRY(store_meta_get(a->st, "domain", &a->domain));
+	/* Identity: a data directory from before the CA existed gets one now. */
+	a->data_dir = o->data_dir;
+	a->cert_days = o->cert_days > 0 ? o->cert_days : AIMD_CERT_DAYS_DEFAULT;
+	bool ca_created = false;
+	TRY(aimd_ca_ensure(o->data_dir, a->st, &ca_created));
+	if (ca_created)
+		aim_log(AIM_LOG_INFO, "aimd", "this data directory had no CA: made one (ed25519)");
 	TRY(store_meta_get(a->st, "base_url", &a->base));
 	const char *p = strstr(a->base, "://");
 	p = p ? strchr(p + 3, '/') : NULL;

@@ -38,6 +38,18 @@
 
 struct app;
 
+/* aim's own JSON-LD vocabulary. aim has no permanent web home yet, so its
+ * term IRIs sit under the reserved .invalid domain (RFC 6761), which no one
+ * can ever register or serve; every aimd serves the context document that
+ * defines them at BASE/ns (route_identity.c). The CA document is linked
+ * from WebFinger JRDs with the link relation AIMD_REL_CA and from actors
+ * with the property certificateAuthority (the same IRI). */
+#define AIMD_NS "https://aim.invalid/ns#"
+#define AIMD_REL_CA AIMD_NS "certificateAuthority"
+#define AIMD_CA_PATH "/.well-known/aim-ca"
+#define AIMD_CONTEXT_PATH "/ns"
+#define AIMD_PROXY_PATH "/proxy"
+
 /* The folder of the CA keys inside the data directory. */
 #define AIMD_CA_DIR "ca"
 /* Most CA certificates served and trusted (the newest). */

@@ -51,6 +51,9 @@ struct app {
 	/* ---- Federation, outbound side: the delivery workers
 	 * (delivery_*.c, see delivery.h); NULL outside aimd serve. */
 	struct delivery *dlv;
+	/* ---- Identity: the domain's CA (ca.c) */
+	const char *data_dir;        /* borrowed from the serve options: DATA/ca holds the keys */
+	int cert_days;               /* validity of the device certificates issued */
 };
 
 void app_handle(void *app, const struct http_request *req, struct http_response *resp);

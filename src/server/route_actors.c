@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ap/ap.h"
+#include "server/ca.h"  /* identity: the CA document, the proxy, aim's context */
 #include "server/s2s.h" /* federation, inbound side */
 
 #define PAGE_SIZE 20
@@ -29,10 +30,20 @@ static void actor_doc(struct app *a, const struct store_user *u, struct http_res
 		.ed25519_public = u->ed25519_public,
 	};
 	json_t *j = NULL;
-	if (ap_actor_build(&info, &j) != 0)
+	if (ap_actor_build(&info, &j) != 0) {
 		aimd_route_failure(r);
-	else
+	} else {
+		/* Identity (issue 10): aim's context, the domain's CA document, and
+		 * for users the proxy their clients fetch other servers through. */
+		json_array_append_new(json_object_get(j, "@context"),
+				      json_sprintf("%s%s", a->base, AIMD_CONTEXT_PATH));
+		json_object_set_new(j, "certificateAuthority",
+				    json_sprintf("%s%s", a->base, AIMD_CA_PATH));
+		if (!inst)
+			json_object_set_new(json_object_get(j, "endpoints"), "proxyUrl",
+					    json_sprintf("%s%s", a->base, AIMD_PROXY_PATH));
 		aimd_route_json(r, 200, ROUTE_AS_TYPE, j);
+	}
 	free(id);
 	free(shared);
 }

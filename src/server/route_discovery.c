@@ -12,6 +12,7 @@
 #include "ap/ap.h"
 #include "base/url.h"
 #include "http/webfinger.h"
+#include "server/ca.h"
 
 /* BASE's authority ("host:port") when BASE carries an explicit port (test
  * federations), else NULL. */
@@ -108,13 +109,21 @@ void aimd_route_webfinger(struct app *a, const struct http_request *q, struct ht
 	if (nrel > AIM_ARRAY_LEN(rels))
 		nrel = AIM_ARRAY_LEN(rels);
 	/* RFC 7033 4.3: with "rel" given, only links of those relation types. */
-	bool want_self = nrel == 0;
-	for (size_t i = 0; i < nrel; i++)
+	bool want_self = nrel == 0, want_ca = nrel == 0;
+	for (size_t i = 0; i < nrel; i++) {
 		if (!strcmp(rels[i], "self"))
 			want_self = true;
+		if (!strcmp(rels[i], AIMD_REL_CA))
+			want_ca = true;
+	}
 	if (want_self)
 		json_array_append_new(links, json_pack("{s:s, s:s, s:s}", "rel", "self", "type",
 						       ROUTE_AS_TYPE, "href", actor));
+	/* Identity: the domain's CA certificates (README "Credentials"). */
+	if (want_ca)
+		json_array_append_new(links, json_pack("{s:s, s:s, s:o}", "rel", AIMD_REL_CA, "type",
+						       "application/json", "href",
+						       json_sprintf("%s%s", a->base, AIMD_CA_PATH)));
 	json_t *jrd = json_pack("{s:s, s:[s], s:o}", "subject", subject, "aliases", actor, "links",
 				links);
 	free(actor);

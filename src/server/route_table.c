@@ -32,6 +32,10 @@ static const struct route routes[] = {
 	{ "GET", "/.well-known/host-meta.json", aimd_route_host_meta_json },
 	{ "GET", "/.well-known/nodeinfo", aimd_route_nodeinfo_links },
 	{ "GET", "/nodeinfo/2.1", aimd_route_nodeinfo },
+	/* Identity: the domain's CA, aim's JSON-LD context, the clients' proxy */
+	{ "GET", "/.well-known/aim-ca", aimd_route_ca_document },
+	{ "GET", "/ns", aimd_route_context },
+	{ "POST", "/proxy", aimd_route_proxy },
 	/* Server to server: the shared inbox */
 	{ "POST", "/inbox", aimd_route_shared_inbox },
 	/* Local users */
@@ -43,6 +47,11 @@ static const struct route routes[] = {
 	{ "GET", "/users/{name}/followers", aimd_route_followers },
 	{ "GET", "/users/{name}/following", aimd_route_following },
 	{ "GET", "/users/{name}/keyPackages", aimd_route_key_packages },
+	/* Devices (client API) */
+	{ "GET", "/users/{name}/devices", aimd_route_device_list },
+	{ "POST", "/users/{name}/devices", aimd_route_device_register },
+	{ "POST", "/users/{name}/devices/{device}/renew", aimd_route_device_renew },
+	{ "DELETE", "/users/{name}/devices/{device}", aimd_route_device_delete },
 	/* The instance actor: the same handlers without a name */
 	{ "GET", "/actor", aimd_route_actor },
 	{ "GET", "/actor/inbox", aimd_route_inbox_get },

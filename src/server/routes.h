@@ -87,6 +87,22 @@ void aimd_route_activity(struct app *a, const struct http_request *q, struct htt
 void aimd_route_object(struct app *a, const struct http_request *q, struct http_response *r,
 		  const struct http_route_caps *caps);
 
+/* route_identity.c: devices, the CA document, aim's context, the proxy */
+void aimd_route_device_register(struct app *a, const struct http_request *q,
+				struct http_response *r, const struct http_route_caps *caps);
+void aimd_route_device_renew(struct app *a, const struct http_request *q, struct http_response *r,
+			     const struct http_route_caps *caps);
+void aimd_route_device_delete(struct app *a, const struct http_request *q, struct http_response *r,
+			      const struct http_route_caps *caps);
+void aimd_route_device_list(struct app *a, const struct http_request *q, struct http_response *r,
+			    const struct http_route_caps *caps);
+void aimd_route_ca_document(struct app *a, const struct http_request *q, struct http_response *r,
+			    const struct http_route_caps *caps);
+void aimd_route_context(struct app *a, const struct http_request *q, struct http_response *r,
+			const struct http_route_caps *caps);
+void aimd_route_proxy(struct app *a, const struct http_request *q, struct http_response *r,
+		      const struct http_route_caps *caps);
+
 /* route_outbox.c */
 void aimd_route_outbox_post(struct app *a, const struct http_request *q, struct http_response *r,
 		       const struct http_route_caps *caps);

@@ -28,8 +28,10 @@ struct aimd_init_opts {
 	const char *data_dir;
 	const char *domain;          /* e.g. "example.org" or "localhost:8080" */
 	const char *base_url;        /* NULL: "https://" + domain */
+	const char *ca_key;          /* the CA's key: "ed25519" (NULL: the default) or "p256" */
 };
-/* Creates the data directory, the database and the instance actor's keys.
+/* Creates the data directory, the database, the instance actor's keys and
+ * the domain's CA (server/ca.h).
  * AIM_ERR_EXISTS if the directory is already initialised; AIM_ERR_INVALID
  * for a bad domain or URL. */
 int aimd_init(const struct aimd_init_opts *o) AIM_WARN_UNUSED;
@@ -90,6 +92,7 @@ struct aimd_serve_opts {
 	unsigned delivery_per_host;  /* concurrent POSTs per host (2) */
 	unsigned breaker_threshold;  /* consecutive failures that open a host's circuit (5) */
 	int64_t breaker_cooldown_ms; /* how long it stays open (60 s) */
+	int cert_days;               /* device certificates' validity, days (0: 30) */
 };
 /* Serves until SIGINT or SIGTERM, then shuts down cleanly. Prints
  * "aimd: listening on URL" on stdout once ready. Before it has any effect it
@@ -97,6 +100,11 @@ struct aimd_serve_opts {
  * and binds the address (AIM_ERR_STATE "cannot listen on ADDR:PORT: ...");
  * it logs "stopped" after the delivery workers have finished. */
 int aimd_serve(const struct aimd_serve_opts *o) AIM_WARN_UNUSED;
+
+/* Makes a new CA for the domain of an initialised data directory (key type
+ * "ed25519", NULL for it, or "p256"); it issues from then on, the earlier
+ * certificates stay published. *id = its id. Works while aimd serve runs. */
+int aimd_ca_rotate(const char *data_dir, const char *key_type, int64_t *id) AIM_WARN_UNUSED;
 
 /* Prints every outbound delivery of the data directory as one JSON object
  * per line, oldest first: {"id", "activity", "inbox" (null until resolved),

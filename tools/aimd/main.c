@@ -14,13 +14,24 @@
 /* Each command's help: `aimd COMMAND --help` prints its text, `aimd --help`
  * prints them all. */
 static const char help_init[] =
-	"aimd init --data DIR --domain DOMAIN [--url BASE_URL] [--log-level LEVEL]\n"
-	"    Create a data directory: the database (aim.db) and the instance actor's\n"
-	"    keys. Refuses a directory that is already initialised.\n"
+	"aimd init --data DIR --domain DOMAIN [--url BASE_URL] [--ca-key TYPE]\n"
+	"          [--log-level LEVEL]\n"
+	"    Create a data directory: the database (aim.db), the instance actor's\n"
+	"    keys and the domain's certificate authority (CA). Refuses a directory\n"
+	"    that is already initialised.\n"
 	"    --data DIR          the data directory (created with mode 0700)\n"
 	"    --domain DOMAIN     the domain of the handles, acct:NAME@DOMAIN\n"
 	"    --url BASE_URL      where object ids start (default https://DOMAIN); give\n"
-	"                        the port when it is not 443, e.g. https://a.test:8441\n";
+	"                        the port when it is not 443, e.g. https://a.test:8441\n"
+	"    --ca-key TYPE       the CA's key: ed25519 (default) or p256; the key is in\n"
+	"                        DIR/ca/ca-N.key (mode 0600), never in the database\n";
+
+static const char help_ca[] =
+	"aimd ca rotate --data DIR [--ca-key TYPE]\n"
+	"    Make a new CA for the domain (ed25519 or p256, default ed25519): it issues\n"
+	"    the device certificates from then on; the earlier CA certificates stay\n"
+	"    published at /.well-known/aim-ca, so the leaves they issued stay valid\n"
+	"    until they expire. Works while aimd serve runs. Prints the CA's id.\n";
 
 static const char help_serve[] =
 	"aimd serve --data DIR [OPTIONS]\n"
@@ -38,6 +49,8 @@ static const char help_serve[] =
 	"    --inbox-host-rate N         inbox deliveries per second per remote host\n"
 	"                                (300, burst 10x); past it 429\n"
 	"    --inbox-host-concurrency N  concurrent inbox deliveries per remote host (64)\n"
+	"    --cert-days N               validity of the device certificates the CA\n"
+	"                                issues, in days (30; 1..3650)\n"
 	"  Outbound federation (fetches and deliveries):\n"
 	"    --connect-to HOST:PORT:ADDR:PORT\n"
 	"                                repeatable, curl's syntax: requests for\n"
@@ -96,6 +109,7 @@ static const struct {
 	{ "serve", help_serve },
 	{ "user", help_user },
 	{ "deliveries", help_deliveries },
+	{ "ca", help_ca },
 };
 
 static void print_help(FILE *f)
@@ -146,6 +160,7 @@ struct opts {
 	const char *data, *domain, *url, *listen, *cert, *key, *log_level;
 	const char *rate, *burst, *authfail, *maxbody;
 	const char *inrate, *inconc; /* inbox limits per remote host */
+	const char *ca_key, *cert_days; /* the domain's CA */
 	/* outbound deliveries */
 	const char *rbase, *rmax, *rexpire, *dworkers, *dperhost, *bthresh, *bcool;
 	const char *pos[2];
@@ -181,6 +196,8 @@ static int parse(int argc, char **argv, int start, const char *allowed, struct o
 		{ "delivery-per-host", offsetof(struct opts, dperhost) },
 		{ "breaker-threshold", offsetof(struct opts, bthresh) },
 		{ "breaker-cooldown-ms", offsetof(struct opts, bcool) },
+		{ "ca-key", offsetof(struct opts, ca_key) },
+		{ "cert-days", offsetof(struct opts, cert_days) },
 	};
 	for (int i = start; i < argc; i++) {
 		const char *a = argv[i];
@@ -257,7 +274,7 @@ static int uint_opt(const char *v, const char *name, int64_t max, int64_t *out)
 static int cmd_init(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	int rc = parse(argc, argv, 2, "data domain url log-level", &o);
+	int rc = parse(argc, argv, 2, "data domain url ca-key log-level", &o);
 	if (rc)
 		return rc;
 	if (o.npos)
@@ -266,7 +283,9 @@ static int cmd_init(int argc, char **argv)
 		return usage_error("%s", "init needs --data DIR");
 	if (!o.domain)
 		return usage_error("%s", "init needs --domain DOMAIN");
-	struct aimd_init_opts io = { o.data, o.domain, o.url };
+	if (o.ca_key && strcmp(o.ca_key, "ed25519") != 0 && strcmp(o.ca_key, "p256") != 0)
+		return usage_error("bad --ca-key %s (ed25519 or p256)", o.ca_key);
+	struct aimd_init_opts io = { o.data, o.domain, o.url, o.ca_key };
 	if (aimd_init(&io) != 0)
 		return fail();
 	printf("initialised %s for %s\n", o.data, o.domain);
@@ -308,7 +327,7 @@ static int cmd_serve(int argc, char **argv)
 		       "data listen tls-cert tls-key log-level rate-limit rate-burst auth-fail-limit max-body"
 		       " connect-to ca-file allow-private-addresses inbox-host-rate inbox-host-concurrency"
 		       " retry-base-ms retry-max-ms retry-expire-s delivery-workers delivery-per-host"
-		       " breaker-threshold breaker-cooldown-ms",
+		       " breaker-threshold breaker-cooldown-ms cert-days",
 		       &o);
 	if (rc)
 		return rc;
@@ -327,6 +346,9 @@ static int cmd_serve(int argc, char **argv)
 	int64_t inrate, inconc; /* inbox limits per remote host */
 	if ((rc = uint_opt(o.inrate, "--inbox-host-rate", 1000000, &inrate)) ||
 	    (rc = uint_opt(o.inconc, "--inbox-host-concurrency", 100000, &inconc)))
+		return rc;
+	int64_t cert_days;
+	if ((rc = uint_opt(o.cert_days, "--cert-days", 3650, &cert_days)))
 		return rc;
 	int64_t rbase, rmax, rexpire, dworkers, dperhost, bthresh, bcool; /* outbound deliveries */
 	if ((rc = uint_opt(o.rbase, "--retry-base-ms", 86400000, &rbase)) ||
@@ -374,6 +396,7 @@ static int cmd_serve(int argc, char **argv)
 		.delivery_per_host = (unsigned)dperhost,
 		.breaker_threshold = (unsigned)bthresh,
 		.breaker_cooldown_ms = bcool,
+		.cert_days = (int)cert_days,
 	};
 	if (aimd_serve(&so) != 0)
 		return fail();
@@ -518,6 +541,28 @@ static int cmd_deliveries(int argc, char **argv)
 	return 0;
 }
 
+/* aimd ca rotate --data DIR [--ca-key TYPE]: a new CA for the domain */
+static int cmd_ca(int argc, char **argv)
+{
+	if (argc < 3 || strcmp(argv[2], "rotate") != 0)
+		return usage_error("%s", "ca needs a subcommand: rotate");
+	struct opts o = { 0 };
+	int rc = parse(argc, argv, 3, "data ca-key log-level", &o);
+	if (rc)
+		return rc;
+	if (o.npos)
+		return usage_error("unexpected argument %s", o.pos[0]);
+	if (!o.data)
+		return usage_error("%s", "ca rotate needs --data DIR");
+	if (o.ca_key && strcmp(o.ca_key, "ed25519") != 0 && strcmp(o.ca_key, "p256") != 0)
+		return usage_error("bad --ca-key %s (ed25519 or p256)", o.ca_key);
+	int64_t id = 0;
+	if (aimd_ca_rotate(o.data, o.ca_key, &id) != 0)
+		return fail();
+	printf("new CA %lld issues from now on; the earlier ones stay published\n", (long long)id);
+	return 0;
+}
+
 static int set_log_level(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -571,6 +616,8 @@ int main(int argc, char **argv)
 		return cmd_user(argc, argv);
 	if (!strcmp(cmd, "deliveries"))
 		return cmd_deliveries(argc, argv);
+	if (!strcmp(cmd, "ca"))
+		return cmd_ca(argc, argv);
 	if (!strncmp(cmd, "-", 1))
 		return usage_error("unknown option %s", cmd);
 	return usage_error("unknown command %s", cmd);

@@ -28,8 +28,8 @@
  * server GETs the URL itself -- signed by the instance actor, through the
  * guarded client (SSRF guard, redirects re-guarded, 1 MiB and 20 s caps) --
  * and answers 200 with the body and its content type when that is
- * application/activity+json, application/ld+json or application/json (a CA
- * document); else 502 bad_content_type. Remote 404/410 pass through; any
+ * application/activity+json, application/ld+json, application/json (a CA
+ * document) or application/jrd+json (WebFinger); else 502 bad_content_type. Remote 404/410 pass through; any
  * other remote status or a failed connection is 502 remote_failed, a
  * timeout 504 timeout, a refused address (loopback, private: threats.md
  * A17) 403 refused_address. This server's own CA document and context are
@@ -478,14 +478,16 @@ static char *proxy_target(const struct http_request *q, struct http_response *r)
 	return url;
 }
 
-/* The media types the proxy hands back. */
+/* The media types the proxy hands back: ActivityStreams, JSON (a CA
+ * document) and a WebFinger JRD (the client resolves handles through the
+ * proxy). */
 static bool proxy_type_ok(const char *ct)
 {
 	char t[128] = "";
 	if (!ct)
 		return false;
 	aimd_route_media_type(ct, t, sizeof t);
-	return aimd_route_json_media(t);
+	return aimd_route_json_media(t) || !strcmp(t, ROUTE_JRD);
 }
 
 /* A URL of this server answered here, without a request; false if it is
@@ -538,7 +540,7 @@ void aimd_route_proxy(struct app *a, const struct http_request *q, struct http_r
 	}
 	struct sig_field hdr[] = { { "Accept", "application/activity+json, application/ld+json; "
 						"profile=\"https://www.w3.org/ns/activitystreams\", "
-						"application/json;q=0.9" } };
+						"application/json;q=0.9, application/jrd+json;q=0.9" } };
 	struct client_request req = {
 		.method = "GET",
 		.url = url,

@@ -267,6 +267,15 @@ class ProxyTest(AimTestCase):
 		self.assertEqual(hd["content-type"].split(";")[0], AP_TYPE)
 		self.assertEqual(json.loads(body)["id"], self.b.actor("bob"))
 
+	def test_webfinger_of_another_domain(self):
+		url = self.b.base + "/.well-known/webfinger?resource=acct%3Abob%40b.test"
+		st, hd, body = self.proxy(url)
+		self.assertEqual(st, 200, body)
+		self.assertEqual(hd["content-type"].split(";")[0], "application/jrd+json")
+		links = json.loads(body)["links"]
+		self.assertIn({"rel": REL_CA, "type": JSON, "href": self.b.base + "/.well-known/aim-ca"},
+			      links)
+
 	def test_own_urls(self):
 		st, hd, body = self.proxy(self.a.base + "/.well-known/aim-ca")
 		self.assertEqual(st, 200, body)

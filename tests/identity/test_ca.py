@@ -11,9 +11,11 @@ other content types, remote failures)."""
 import base64
 import json
 import os
+import socket
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -275,6 +277,37 @@ class ProxyTest(AimTestCase):
 		links = json.loads(body)["links"]
 		self.assertIn({"rel": REL_CA, "type": JSON, "href": self.b.base + "/.well-known/aim-ca"},
 			      links)
+
+	def test_timeout(self):
+		"""A server that takes the connection and never answers: 504 once the
+		outbound client's time is up (20 s)."""
+		sock = socket.socket()
+		sock.bind(("127.0.0.1", 0))
+		sock.listen(4)
+		held = []
+		stop = threading.Event()
+
+		def hold():
+			while not stop.is_set():
+				try:
+					c, _ = sock.accept()
+				except OSError:
+					return
+				held.append(c)
+
+		th = threading.Thread(target=hold, daemon=True)
+		th.start()
+		try:
+			t0 = time.monotonic()
+			st, hd, body = self.proxy("http://127.0.0.1:%d/slow" % sock.getsockname()[1])
+			self.assertRefused((st, hd, body), 504, "timeout")
+			self.assertGreater(time.monotonic() - t0, 5)
+			self.assertTrue(held, "the proxy connected")
+		finally:
+			stop.set()
+			sock.close()
+			for c in held:
+				c.close()
 
 	def test_own_urls(self):
 		st, hd, body = self.proxy(self.a.base + "/.well-known/aim-ca")

@@ -127,7 +127,8 @@ int aimd_ca_create(const char *data_dir, struct store *st, enum aimd_ca_key t)
 	}
 	ENSURE_GOTO(chmod(dir, 0700) == 0, out, AIM_ERR_STORAGE, "cannot chmod %s: %s", dir,
 		    strerror(errno));
-	cn = aim_xasprintf("aim CA %s", domain);
+	/* CN is at most 64 bytes (ub-common-name): a long domain is cut */
+	cn = aim_xasprintf("aim CA %.57s", domain);
 	int64_t now = aim_now();
 	TRY_GOTO(aim_x509_ca_create(t == AIMD_CA_P256 ? AIM_KEY_P256 : AIM_KEY_ED25519, cn,
 				    now - LEAF_BACKDATE_S, now + CA_VALIDITY_S, &key, &cert),

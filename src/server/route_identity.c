@@ -277,7 +277,9 @@ static void device_issue(struct app *a, const struct http_request *q, struct htt
 	if (!device_csr(doc, r, &alg, &pk))
 		goto out;
 	if (aimd_ca_issue(a, (int)alg, aim_buf_bytes(&pk), san, &cert, &not_after) != 0) {
-		aimd_route_failure(r);
+		/* the reason (a key file, its mode) is the operator's, not the client's */
+		aim_log(AIM_LOG_ERROR, "identity", "the CA cannot issue: %s", aim_errmsg());
+		http_resp_error(r, 503, "ca_unavailable", "the domain's CA cannot issue now");
 		goto out;
 	}
 	struct store_new_device nd = {

@@ -360,8 +360,10 @@ class DevicesTest(AimTestCase):
 			st, hd, body = self.post("/users/alice/devices",
 						 {"device": "modecheck", "csr": b64(Key(self.tmp).csr())},
 						 self.alice)
-			self.assertGreaterEqual(st, 400, body)
+			self.assertRefused((st, hd, body), 503, "ca_unavailable")
+			self.assertNotIn(b"ca-1.key", body, "the key's path is the operator's business")
 			self.assertNotIn("modecheck", self.devices("alice", self.alice))
+			self.assertTrue(self.srv.wait_log("may be read by others"))
 		finally:
 			os.chmod(path, 0o600)
 		self.register("alice", self.alice, "modecheck", Key(self.tmp).csr())

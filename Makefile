@@ -11,7 +11,7 @@ CMAKE_FLAGS ?=
 # (scripts/check-layers.py; the include rules hold for every layer). http and
 # server join once their symbols are renamed: `scripts/check-layers.py --report
 # build` lists what is left.
-SYMBOLS_ENFORCED ?= base crypto mls ap store
+SYMBOLS_ENFORCED ?= base crypto mls ap hub http store server client
 
 .PHONY: all deps build build-asan run test test-fast test-asan fuzz fuzz-smoke bench clean
 

@@ -254,8 +254,8 @@ static void make_req(struct req *r, const char *inbox, const char *target_actor,
 	snprintf(kid, sizeof kid, "%s#main-key", id);
 	struct sig_signer s = { SIG_CAVAGE, kid, key };
 	struct sig_fields f;
-	sig_fields_init(&f);
-	if (sig_sign_request(&s, "POST", inbox, true, AIM_BYTES(r->body, r->body_len), aim_now(),
+	http_sig_fields_init(&f);
+	if (http_sig_sign_request(&s, "POST", inbox, true, AIM_BYTES(r->body, r->body_len), aim_now(),
 			     &f) != 0)
 		die("sign");
 	r->hdrs = curl_slist_append(NULL, "Content-Type: application/activity+json");
@@ -265,7 +265,7 @@ static void make_req(struct req *r, const char *inbox, const char *target_actor,
 		r->hdrs = curl_slist_append(r->hdrs, h);
 		free(h);
 	}
-	sig_fields_free(&f);
+	http_sig_fields_free(&f);
 }
 
 static int cmp_double(const void *a, const void *b)

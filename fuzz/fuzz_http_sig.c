@@ -2,7 +2,7 @@
  *
  * The input is split on NUL bytes into: a cavage Signature value, an RFC 9421
  * Signature-Input value, a Signature value, a URL, a Host value, and a body.
- * Each parser runs on its piece; then sig_verify runs over a request carrying
+ * Each parser runs on its piece; then http_sig_verify runs over a request carrying
  * those header fields, with a key lookup that always returns one fixed
  * Ed25519 key. Nothing may crash, leak or read out of bounds, and a random
  * input must never verify. */
@@ -48,10 +48,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct aim_bytes body = AIM_BYTES(p, (size_t)(end - p));
 
 	struct sig_cavage_params cp;
-	if (sig_cavage_parse(cav, &cp) == 0)
-		sig_cavage_params_free(&cp);
+	if (http_sig_cavage_parse(cav, &cp) == 0)
+		http_sig_cavage_params_free(&cp);
 	struct sfv_dict d;
-	(void)sfv_parse_dict(input, strlen(input), &d);
+	(void)http_sfv_parse_dict(input, strlen(input), &d);
 	struct aim_url u;
 	(void)aim_url_parse(url, &u);
 	aim_url_free(&u);
@@ -81,13 +81,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	};
 	struct sig_verified v;
 	memset(&v, 0, sizeof v);
-	if (sig_verify(&req, 1700000000, NULL, lookup, NULL, NULL, &v) == 0) {
+	if (http_sig_verify(&req, 1700000000, NULL, lookup, NULL, NULL, &v) == 0) {
 		/* A random input carrying a valid Ed25519 signature of a fresh key
 		 * would be a forgery. */
 		fprintf(stderr, "fuzz input verified\n");
 		abort();
 	}
-	sig_verified_free(&v);
+	http_sig_verified_free(&v);
 	free(cav);
 	free(input);
 	free(sig);

@@ -17,24 +17,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		s[size - 1] = 0;
 		struct wf_acct a, b;
 		memset(&b, 0, sizeof b);
-		if (wf_acct_parse(s, &a) == 0) {
+		if (http_wf_acct_parse(s, &a) == 0) {
 			struct aim_buf canon, url;
 			aim_buf_init(&canon, 4096);
 			aim_buf_init(&url, 4096);
-			if (wf_acct_format(&a, &canon) != 0 || wf_lookup_url(&a, &url) != 0)
+			if (http_wf_acct_format(&a, &canon) != 0 || http_wf_lookup_url(&a, &url) != 0)
 				abort();
-			if (wf_acct_parse((const char *)canon.data, &b) != 0 || !wf_acct_equal(&a, &b))
+			if (http_wf_acct_parse((const char *)canon.data, &b) != 0 || !http_wf_acct_equal(&a, &b))
 				abort(); /* the canonical form must name the same handle */
 			aim_buf_free(&canon);
 			aim_buf_free(&url);
 		}
-		wf_acct_free(&a);
-		wf_acct_free(&b);
+		http_wf_acct_free(&a);
+		http_wf_acct_free(&b);
 		free(s);
 	} else {
 		struct wf_jrd j;
-		(void)wf_jrd_parse(data + 1, size - 1, &j);
-		wf_jrd_free(&j);
+		(void)http_wf_jrd_parse(data + 1, size - 1, &j);
+		http_wf_jrd_free(&j);
 	}
 	return 0;
 }

@@ -22,7 +22,7 @@
 
 #define CLIENT_MAX_RESP_HEADERS 200
 
-void client_opts_default(struct client_opts *o)
+void http_client_opts_default(struct client_opts *o)
 {
 	memset(o, 0, sizeof *o);
 	o->connect_timeout_ms = 5000;
@@ -33,13 +33,13 @@ void client_opts_default(struct client_opts *o)
 	o->user_agent = "aim/0.1";
 }
 
-void client_response_free(struct client_response *r)
+void http_client_response_free(struct client_response *r)
 {
 	free(r->content_type);
 	free(r->final_url);
 	free(r->remote_ip);
 	aim_buf_free(&r->body);
-	sig_fields_free(&r->headers);
+	http_sig_fields_free(&r->headers);
 	memset(r, 0, sizeof *r);
 }
 
@@ -125,7 +125,7 @@ static void hop_reset(struct xfer *x)
 	x->hdrs = x->connect_to = NULL;
 	aim_buf_free(&x->resp_body);
 	aim_buf_init(&x->resp_body, x->o.max_body);
-	sig_fields_free(&x->resp_hdrs);
+	http_sig_fields_free(&x->resp_hdrs);
 	x->hdr_bytes = 0;
 	x->abort_err = AIM_ERR_NONE;
 	x->abort_msg[0] = 0;
@@ -146,7 +146,7 @@ static void xfer_free(struct xfer *x)
 	free(x->ca);
 	free(x->method);
 	free(x->url);
-	sig_fields_free(&x->extra);
+	http_sig_fields_free(&x->extra);
 	free(x->body);
 	free(x->signer_key_id);
 	aim_url_free(&x->origin0);
@@ -176,7 +176,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	size_t len = size * n;
 	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
 		/* a new response (after 1xx): keep only the last one's headers */
-		sig_fields_free(&x->resp_hdrs);
+		http_sig_fields_free(&x->resp_hdrs);
 		x->hdr_bytes = len;
 		return len;
 	}
@@ -202,7 +202,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		vlen--;
 	char *name = aim_xstrndup(p, nlen);
 	char *value = aim_xstrndup(v, vlen);
-	sig_fields_add(&x->resp_hdrs, name, value);
+	http_sig_fields_add(&x->resp_hdrs, name, value);
 	free(name);
 	free(value);
 	return len;
@@ -244,9 +244,9 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_
 		xfer_abort(x, AIM_ERR_DENIED, "connection to an address other than the checked one");
 		return CURL_SOCKET_BAD;
 	}
-	enum ssrf_class c = ssrf_classify(&a->addr);
-	if (!ssrf_allowed(c, x->o.allow_private, x->o.allow_loopback)) {
-		xfer_abort(x, AIM_ERR_DENIED, "refusing %s address", ssrf_class_name(c));
+	enum ssrf_class c = http_ssrf_classify(&a->addr);
+	if (!http_ssrf_allowed(c, x->o.allow_private, x->o.allow_loopback)) {
+		xfer_abort(x, AIM_ERR_DENIED, "refusing %s address", http_ssrf_class_name(c));
 		return CURL_SOCKET_BAD;
 	}
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
@@ -398,11 +398,11 @@ static int resolve_guarded(struct xfer *x, const char *name, uint16_t port)
 		const struct sockaddr *sa = (const struct sockaddr *)&addrs[i];
 		if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
 			continue;
-		enum ssrf_class c = ssrf_classify(sa);
+		enum ssrf_class c = http_ssrf_classify(sa);
 		if (!any)
 			first = c;
 		any = true;
-		if (!ssrf_allowed(c, x->o.allow_private, x->o.allow_loopback))
+		if (!http_ssrf_allowed(c, x->o.allow_private, x->o.allow_loopback))
 			continue;
 		if (x->n_allowed == MAX_PINNED)
 			break;
@@ -416,7 +416,7 @@ static int resolve_guarded(struct xfer *x, const char *name, uint16_t port)
 	}
 	ENSURE(any, AIM_ERR_REMOTE, "no address for %s", name);
 	ENSURE(found, AIM_ERR_DENIED, "refusing to connect to %s: %s address", name,
-	       ssrf_class_name(first));
+	       http_ssrf_class_name(first));
 	return 0;
 }
 
@@ -518,16 +518,16 @@ static int hop_start(struct xfer *x)
 	}
 	if (x->has_signer) {
 		struct sig_fields sf;
-		sig_fields_init(&sf);
-		if (sig_sign_request(&x->signer, x->method, (const char *)norm.data, x->has_body,
+		http_sig_fields_init(&sf);
+		if (http_sig_sign_request(&x->signer, x->method, (const char *)norm.data, x->has_body,
 				     AIM_BYTES(x->body, x->body_len), aim_now(), &sf) != 0) {
-			sig_fields_free(&sf);
+			http_sig_fields_free(&sf);
 			rc = -1;
 			goto out;
 		}
 		for (size_t i = 0; i < sf.n && rc == 0; i++)
 			rc = add_header(&x->hdrs, sf.v[i].name, sf.v[i].value);
-		sig_fields_free(&sf);
+		http_sig_fields_free(&sf);
 		if (rc)
 			goto out;
 	}
@@ -645,7 +645,7 @@ static void finish_ok(struct xfer *x, long status)
 	r.body = x->resp_body;
 	aim_buf_init(&x->resp_body, 1);
 	r.headers = x->resp_hdrs;
-	sig_fields_init(&x->resp_hdrs);
+	http_sig_fields_init(&x->resp_hdrs);
 	xfer_unlink(x);
 	client_done_fn done = x->done;
 	void *ctx = x->ctx;
@@ -712,7 +712,7 @@ static void on_done(struct xfer *x, CURLcode res)
 	}
 	long status = 0;
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-	const char *loc = sig_fields_get(x->resp_hdrs.v, x->resp_hdrs.n, "location");
+	const char *loc = http_sig_fields_get(x->resp_hdrs.v, x->resp_hdrs.n, "location");
 	bool redirect = (status == 301 || status == 302 || status == 303 || status == 307 ||
 			 status == 308) &&
 			loc != NULL;
@@ -766,7 +766,7 @@ static void on_done(struct xfer *x, CURLcode res)
 
 /* ---- Multi ---------------------------------------------------------------- */
 
-struct client_multi *client_multi_new(void)
+struct client_multi *http_client_multi_new(void)
 {
 	pthread_once(&curl_once, curl_init_once);
 	struct client_multi *m = aim_xcalloc(1, sizeof *m);
@@ -779,7 +779,7 @@ struct client_multi *client_multi_new(void)
 	return m;
 }
 
-void client_multi_free(struct client_multi *m)
+void http_client_multi_free(struct client_multi *m)
 {
 	if (!m)
 		return;
@@ -800,13 +800,13 @@ static bool header_text_ok(const char *s)
 	return true;
 }
 
-int client_multi_add(struct client_multi *m, const struct client_opts *o,
+int http_client_multi_add(struct client_multi *m, const struct client_opts *o,
 		     const struct client_request *req, client_done_fn done, void *ctx)
 {
 	ENSURE(m && req && req->url && done, AIM_ERR_INVALID, "client: incomplete request");
 	struct client_opts def;
 	if (!o) {
-		client_opts_default(&def);
+		http_client_opts_default(&def);
 		o = &def;
 	}
 	const char *method = req->method ? req->method : "GET";
@@ -846,9 +846,9 @@ int client_multi_add(struct client_multi *m, const struct client_opts *o,
 		x->o.connect_timeout_ms = x->o.timeout_ms;
 	x->method = aim_xstrdup(method);
 	x->url = aim_xstrdup(req->url);
-	sig_fields_init(&x->extra);
+	http_sig_fields_init(&x->extra);
 	for (size_t i = 0; i < req->n_headers; i++)
-		sig_fields_add(&x->extra, req->headers[i].name, req->headers[i].value);
+		http_sig_fields_add(&x->extra, req->headers[i].name, req->headers[i].value);
 	x->has_body = req->has_body;
 	if (req->body.len) {
 		x->body = aim_xmalloc(req->body.len);
@@ -862,7 +862,7 @@ int client_multi_add(struct client_multi *m, const struct client_opts *o,
 		x->signer.key_id = x->signer_key_id;
 	}
 	aim_buf_init(&x->resp_body, x->o.max_body);
-	sig_fields_init(&x->resp_hdrs);
+	http_sig_fields_init(&x->resp_hdrs);
 	x->deadline = aim_mono_ms() + x->o.timeout_ms;
 	x->done = done;
 	x->ctx = ctx;
@@ -904,7 +904,7 @@ static int count(const struct client_multi *m)
 	return n;
 }
 
-int client_multi_run(struct client_multi *m, int wait_ms)
+int http_client_multi_run(struct client_multi *m, int wait_ms)
 {
 	int64_t until = aim_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
 	for (;;) {
@@ -942,21 +942,21 @@ static void fetch_done(void *ctx, int rc, enum aim_err err, const char *msg,
 	*r->out = *resp;
 }
 
-int client_fetch(const struct client_opts *o, const struct client_request *req,
+int http_client_fetch(const struct client_opts *o, const struct client_request *req,
 		 struct client_response *out)
 {
 	memset(out, 0, sizeof *out);
-	struct client_multi *m = client_multi_new();
+	struct client_multi *m = http_client_multi_new();
 	if (!m)
 		return -1;
 	struct fetch_result r = { .out = out };
-	if (client_multi_add(m, o, req, fetch_done, &r) != 0) {
-		client_multi_free(m);
+	if (http_client_multi_add(m, o, req, fetch_done, &r) != 0) {
+		http_client_multi_free(m);
 		return -1;
 	}
 	while (!r.done)
-		client_multi_run(m, 1000);
-	client_multi_free(m);
+		http_client_multi_run(m, 1000);
+	http_client_multi_free(m);
 	if (r.rc != 0)
 		return aim_fail(r.err, "%s", r.msg);
 	return 0;

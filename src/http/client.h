@@ -8,7 +8,7 @@
  *
  * - The URL is parsed strictly (aim_url_parse: http/https only).
  * - The host is resolved here (getaddrinfo), every candidate address is
- *   classified (ssrf_classify), non-public ones are refused unless the
+ *   classified (http_ssrf_classify), non-public ones are refused unless the
  *   options allow them, and the checked address is pinned with
  *   CURLOPT_CONNECT_TO; an open-socket hook refuses any other address, so
  *   DNS rebinding cannot switch it.
@@ -25,7 +25,7 @@
  *   1 MiB: the transfer is aborted past it); headers are capped.
  * - Environment proxies are ignored; no content decoding is asked for.
  *
- * client_multi runs many transfers concurrently on one thread; client_fetch
+ * client_multi runs many transfers concurrently on one thread; http_client_fetch
  * is the blocking wrapper for tests and command-line tools. Name resolution
  * (getaddrinfo) blocks the calling thread while a hop starts.
  *
@@ -64,15 +64,15 @@ enum ssrf_class {
 };
 
 /* Class of an IPv4 address (network byte order in a[4]) / IPv6 address. */
-enum ssrf_class ssrf_classify_v4(const uint8_t a[4]);
-enum ssrf_class ssrf_classify_v6(const uint8_t a[16]);
+enum ssrf_class http_ssrf_classify_v4(const uint8_t a[4]);
+enum ssrf_class http_ssrf_classify_v6(const uint8_t a[16]);
 /* Of a sockaddr_in / sockaddr_in6; other families are SSRF_RESERVED. */
-enum ssrf_class ssrf_classify(const struct sockaddr *sa);
+enum ssrf_class http_ssrf_classify(const struct sockaddr *sa);
 /* Of a numeric address string; -1 (AIM_ERR_DECODE) if it is not one. */
-int ssrf_classify_str(const char *addr, enum ssrf_class *out) AIM_WARN_UNUSED;
-const char *ssrf_class_name(enum ssrf_class c);
+int http_ssrf_classify_str(const char *addr, enum ssrf_class *out) AIM_WARN_UNUSED;
+const char *http_ssrf_class_name(enum ssrf_class c);
 /* May the guard connect to an address of class c under these switches? */
-bool ssrf_allowed(enum ssrf_class c, bool allow_private, bool allow_loopback);
+bool http_ssrf_allowed(enum ssrf_class c, bool allow_private, bool allow_loopback);
 
 /* ---- Options ------------------------------------------------------------ */
 
@@ -97,7 +97,7 @@ struct client_opts {
 	void *resolve_ctx;
 };
 
-void client_opts_default(struct client_opts *o);
+void http_client_opts_default(struct client_opts *o);
 
 /* ---- Requests and responses ----------------------------------------------- */
 
@@ -108,7 +108,7 @@ struct client_request {
 	size_t n_headers;
 	bool has_body;
 	struct aim_bytes body;
-	/* If set, every hop is signed (sig_sign_request) for its own URL. The
+	/* If set, every hop is signed (http_sig_sign_request) for its own URL. The
 	 * key is borrowed: it must outlive the transfer. */
 	const struct sig_signer *signer;
 };
@@ -123,32 +123,32 @@ struct client_response {
 	struct sig_fields headers; /* of the final response */
 };
 
-void client_response_free(struct client_response *r);
+void http_client_response_free(struct client_response *r);
 
 /* Blocking fetch. 0 with *out filled (any HTTP status), or -1. */
-int client_fetch(const struct client_opts *o, const struct client_request *req,
+int http_client_fetch(const struct client_opts *o, const struct client_request *req,
 		 struct client_response *out) AIM_WARN_UNUSED;
 
 /* ---- Concurrent transfers ------------------------------------------------ */
 
 struct client_multi;
 
-/* Called once per transfer from client_multi_run(). On success rc is 0 and
+/* Called once per transfer from http_client_multi_run(). On success rc is 0 and
  * resp is filled (the callee takes ownership: free with
- * client_response_free); on failure rc is -1, err/msg say why and resp is
+ * http_client_response_free); on failure rc is -1, err/msg say why and resp is
  * empty. */
 typedef void (*client_done_fn)(void *ctx, int rc, enum aim_err err, const char *msg,
 			       struct client_response *resp);
 
-struct client_multi *client_multi_new(void);
+struct client_multi *http_client_multi_new(void);
 /* Aborts every unfinished transfer (their callbacks are not called). */
-void client_multi_free(struct client_multi *m);
+void http_client_multi_free(struct client_multi *m);
 /* Copies o and req (strings, headers, body); the signer's key stays borrowed. */
-int client_multi_add(struct client_multi *m, const struct client_opts *o,
+int http_client_multi_add(struct client_multi *m, const struct client_opts *o,
 		     const struct client_request *req, client_done_fn done, void *ctx)
 	AIM_WARN_UNUSED;
 /* Drives transfers for at most wait_ms milliseconds, calling done callbacks
  * as they finish. Returns the number still running. */
-int client_multi_run(struct client_multi *m, int wait_ms);
+int http_client_multi_run(struct client_multi *m, int wait_ms);
 
 #endif

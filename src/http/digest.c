@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-int sig_digest_header(struct aim_buf *out, struct aim_bytes body)
+int http_sig_digest_header(struct aim_buf *out, struct aim_bytes body)
 {
 	uint8_t h[32];
 	TRY(aim_sha256(body, h));
@@ -20,7 +20,7 @@ int sig_digest_header(struct aim_buf *out, struct aim_bytes body)
 	return aim_b64_encode(out, h, sizeof h);
 }
 
-int sig_content_digest_header(struct aim_buf *out, struct aim_bytes body)
+int http_sig_content_digest_header(struct aim_buf *out, struct aim_bytes body)
 {
 	uint8_t h[32];
 	TRY(aim_sha256(body, h));
@@ -46,7 +46,7 @@ static int check_b64_hash(const char *b64, size_t n, const uint8_t want[32])
 	return 0;
 }
 
-int sig_digest_check(const char *value, const uint8_t body_sha256[32])
+int http_sig_digest_check(const char *value, const uint8_t body_sha256[32])
 {
 	ENSURE(value != NULL, AIM_ERR_VERIFY, "digest: missing");
 	size_t n = strlen(value);
@@ -66,14 +66,14 @@ int sig_digest_check(const char *value, const uint8_t body_sha256[32])
 	return check_b64_hash(value + 8, n - 8, body_sha256);
 }
 
-int sig_content_digest_check(const char *value, const uint8_t body_sha256[32])
+int http_sig_content_digest_check(const char *value, const uint8_t body_sha256[32])
 {
 	ENSURE(value != NULL, AIM_ERR_VERIFY, "content-digest: missing");
 	size_t n = strlen(value);
 	ENSURE(n <= 4096, AIM_ERR_VERIFY, "content-digest: overlong");
 	struct sfv_dict *d = aim_xmalloc(sizeof *d);
 	int rc = 0;
-	if (sfv_parse_dict(value, n, d) != 0) {
+	if (http_sfv_parse_dict(value, n, d) != 0) {
 		char why[256];
 		snprintf(why, sizeof why, "%s", aim_errmsg());
 		rc = aim_fail(AIM_ERR_VERIFY, "content-digest: malformed (%s)", why);
@@ -81,7 +81,7 @@ int sig_content_digest_check(const char *value, const uint8_t body_sha256[32])
 	}
 	/* RFC 9530 section 2: the value is a Dictionary of algorithm keys to
 	 * Byte Sequences. We require sha-256. */
-	const struct sfv_member *m = sfv_dict_get(d, "sha-256");
+	const struct sfv_member *m = http_sfv_dict_get(d, "sha-256");
 	ENSURE_GOTO(m != NULL, out, AIM_ERR_VERIFY, "content-digest: no sha-256 member");
 	ENSURE_GOTO(!m->inner && d->items[m->item_first].v.type == SFV_BYTES, out,
 		    AIM_ERR_VERIFY, "content-digest: sha-256 is not a byte sequence");

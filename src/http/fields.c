@@ -5,23 +5,23 @@
 #include <string.h>
 #include <strings.h>
 
-void sig_fields_init(struct sig_fields *f)
+void http_sig_fields_init(struct sig_fields *f)
 {
 	f->v = NULL;
 	f->n = f->cap = 0;
 }
 
-void sig_fields_free(struct sig_fields *f)
+void http_sig_fields_free(struct sig_fields *f)
 {
 	for (size_t i = 0; i < f->n; i++) {
 		free((char *)f->v[i].name);
 		free((char *)f->v[i].value);
 	}
 	free(f->v);
-	sig_fields_init(f);
+	http_sig_fields_init(f);
 }
 
-void sig_fields_add(struct sig_fields *f, const char *name, const char *value)
+void http_sig_fields_add(struct sig_fields *f, const char *name, const char *value)
 {
 	if (f->n == f->cap) {
 		f->cap = f->cap ? f->cap * 2 : 8;
@@ -32,7 +32,7 @@ void sig_fields_add(struct sig_fields *f, const char *name, const char *value)
 	f->n++;
 }
 
-void sig_fields_del(struct sig_fields *f, const char *name)
+void http_sig_fields_del(struct sig_fields *f, const char *name)
 {
 	size_t j = 0;
 	for (size_t i = 0; i < f->n; i++) {
@@ -46,7 +46,7 @@ void sig_fields_del(struct sig_fields *f, const char *name)
 	f->n = j;
 }
 
-const char *sig_fields_get(const struct sig_field *v, size_t n, const char *name)
+const char *http_sig_fields_get(const struct sig_field *v, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcasecmp(v[i].name, name) == 0)

@@ -23,13 +23,13 @@ struct sig_fields {
 	size_t cap;
 };
 
-void sig_fields_init(struct sig_fields *f);
-void sig_fields_free(struct sig_fields *f);
+void http_sig_fields_init(struct sig_fields *f);
+void http_sig_fields_free(struct sig_fields *f);
 /* Appends copies of name and value. */
-void sig_fields_add(struct sig_fields *f, const char *name, const char *value);
+void http_sig_fields_add(struct sig_fields *f, const char *name, const char *value);
 /* Removes every field of that name (case-insensitive). */
-void sig_fields_del(struct sig_fields *f, const char *name);
+void http_sig_fields_del(struct sig_fields *f, const char *name);
 /* The first value of that name (case-insensitive) or NULL; borrowed. */
-const char *sig_fields_get(const struct sig_field *v, size_t n, const char *name);
+const char *http_sig_fields_get(const struct sig_field *v, size_t n, const char *name);
 
 #endif

@@ -261,7 +261,7 @@ static int parse_inner_list(struct sfv_cur *c, struct sfv_member *m)
 	}
 }
 
-int sfv_parse_dict(const char *s, size_t n, struct sfv_dict *d)
+int http_sfv_parse_dict(const char *s, size_t n, struct sfv_dict *d)
 {
 	struct sfv_cur c = { .s = s, .n = n, .off = 0, .d = d };
 	d->n = d->n_items = d->n_params = 0;
@@ -317,7 +317,7 @@ static bool key_is(const char *k, size_t len, const char *name)
 	return strlen(name) == len && memcmp(k, name, len) == 0;
 }
 
-const struct sfv_member *sfv_dict_get(const struct sfv_dict *d, const char *key)
+const struct sfv_member *http_sfv_dict_get(const struct sfv_dict *d, const char *key)
 {
 	for (size_t i = 0; i < d->n; i++)
 		if (key_is(d->m[i].key, d->m[i].key_len, key))
@@ -325,7 +325,7 @@ const struct sfv_member *sfv_dict_get(const struct sfv_dict *d, const char *key)
 	return NULL;
 }
 
-const struct sfv_bare *sfv_param_get(const struct sfv_dict *d, uint16_t first, uint16_t n,
+const struct sfv_bare *http_sfv_param_get(const struct sfv_dict *d, uint16_t first, uint16_t n,
 				     const char *key)
 {
 	for (size_t i = first; i < (size_t)first + n && i < d->n_params; i++)
@@ -334,7 +334,7 @@ const struct sfv_bare *sfv_param_get(const struct sfv_dict *d, uint16_t first, u
 	return NULL;
 }
 
-int sfv_string_value(struct aim_buf *out, const struct sfv_bare *v)
+int http_sfv_string_value(struct aim_buf *out, const struct sfv_bare *v)
 {
 	ENSURE(v->type == SFV_STRING, AIM_ERR_DECODE, "structured field: not a string");
 	for (size_t i = 0; i < v->len; i++) {
@@ -347,7 +347,7 @@ int sfv_string_value(struct aim_buf *out, const struct sfv_bare *v)
 	return aim_buf_reserve(out, 0);
 }
 
-int sfv_serialize_string(struct aim_buf *out, const char *s)
+int http_sfv_serialize_string(struct aim_buf *out, const char *s)
 {
 	TRY(aim_buf_append_byte(out, '"'));
 	for (; *s; s++) {
@@ -401,7 +401,7 @@ static int serialize_params(struct aim_buf *out, const struct sfv_dict *d, uint1
 	return 0;
 }
 
-int sfv_serialize_inner_list(struct aim_buf *out, const struct sfv_dict *d,
+int http_sfv_serialize_inner_list(struct aim_buf *out, const struct sfv_dict *d,
 			     const struct sfv_member *m)
 {
 	ENSURE(m->inner, AIM_ERR_DECODE, "structured field: member is not an inner list");

@@ -52,17 +52,17 @@ struct aim_pkey;
 /* ---- Digests (RFC 3230 Digest, RFC 9530 Content-Digest) ------------------ */
 
 /* Appends "SHA-256=<base64>" (the cavage-era Digest header value). */
-int sig_digest_header(struct aim_buf *out, struct aim_bytes body) AIM_WARN_UNUSED;
+int http_sig_digest_header(struct aim_buf *out, struct aim_bytes body) AIM_WARN_UNUSED;
 /* Appends "sha-256=:<base64>:" (RFC 9530 Content-Digest value). */
-int sig_content_digest_header(struct aim_buf *out, struct aim_bytes body) AIM_WARN_UNUSED;
+int http_sig_content_digest_header(struct aim_buf *out, struct aim_bytes body) AIM_WARN_UNUSED;
 /* Checks a Digest header value against the body's SHA-256: the value must
  * hold exactly one SHA-256 entry ("SHA-256=" case-insensitive, strict
  * base64 of 32 bytes); anything else fails (A6). */
-int sig_digest_check(const char *value, const uint8_t body_sha256[32]) AIM_WARN_UNUSED;
+int http_sig_digest_check(const char *value, const uint8_t body_sha256[32]) AIM_WARN_UNUSED;
 /* The same for Content-Digest (a structured-field dictionary; the sha-256
  * member must be present, a byte sequence of 32 bytes, and match). Members
  * for other algorithms are ignored only if sha-256 is present. */
-int sig_content_digest_check(const char *value, const uint8_t body_sha256[32]) AIM_WARN_UNUSED;
+int http_sig_content_digest_check(const char *value, const uint8_t body_sha256[32]) AIM_WARN_UNUSED;
 
 /* ---- Structured fields (RFC 8941), the subset signatures need ------------ */
 
@@ -122,19 +122,19 @@ struct sfv_dict {
  * one way: a duplicated dictionary key or parameter key is refused rather
  * than overwritten. AIM_ERR_DECODE on any syntax error, AIM_ERR_LIMIT past
  * the SFV_MAX_* counts. */
-int sfv_parse_dict(const char *s, size_t n, struct sfv_dict *d) AIM_WARN_UNUSED;
-const struct sfv_member *sfv_dict_get(const struct sfv_dict *d, const char *key);
+int http_sfv_parse_dict(const char *s, size_t n, struct sfv_dict *d) AIM_WARN_UNUSED;
+const struct sfv_member *http_sfv_dict_get(const struct sfv_dict *d, const char *key);
 /* The parameter of that key among d->params[first .. first+n), or NULL. */
-const struct sfv_bare *sfv_param_get(const struct sfv_dict *d, uint16_t first, uint16_t n,
+const struct sfv_bare *http_sfv_param_get(const struct sfv_dict *d, uint16_t first, uint16_t n,
 				     const char *key);
 /* Appends the unescaped value of an SFV_STRING. */
-int sfv_string_value(struct aim_buf *out, const struct sfv_bare *v) AIM_WARN_UNUSED;
+int http_sfv_string_value(struct aim_buf *out, const struct sfv_bare *v) AIM_WARN_UNUSED;
 /* Strict serialisation (section 4.1) of an inner-list member with its
  * parameters, as `@signature-params` needs. Decimals are refused. */
-int sfv_serialize_inner_list(struct aim_buf *out, const struct sfv_dict *d,
+int http_sfv_serialize_inner_list(struct aim_buf *out, const struct sfv_dict *d,
 			     const struct sfv_member *m) AIM_WARN_UNUSED;
 /* Appends an sf-string with quotes and escapes; refuses non-printable. */
-int sfv_serialize_string(struct aim_buf *out, const char *s) AIM_WARN_UNUSED;
+int http_sfv_serialize_string(struct aim_buf *out, const char *s) AIM_WARN_UNUSED;
 
 /* ---- Requests ----------------------------------------------------------- */
 
@@ -157,7 +157,7 @@ struct sig_request {
 /* Appends the combined value of a request header: every instance, trimmed
  * of OWS, joined by ", " (cavage 2.3, RFC 9421 2.1). AIM_ERR_AUTH if absent,
  * AIM_ERR_DECODE if a value has control or non-ASCII characters. */
-int sig_field_value(const struct sig_request *req, const char *name,
+int http_sig_field_value(const struct sig_request *req, const char *name,
 		    struct aim_buf *out) AIM_WARN_UNUSED;
 
 enum sig_scheme {
@@ -176,7 +176,7 @@ struct sig_key {
 };
 
 /* Looks up keyId. 0 with *out filled, or -1 with a reason (see
- * sig_verify() for which codes pass through). */
+ * http_sig_verify() for which codes pass through). */
 typedef int (*sig_key_lookup_fn)(void *ctx, const char *key_id, struct sig_key *out);
 typedef void (*sig_key_release_fn)(void *ctx, struct sig_key *key);
 
@@ -196,7 +196,7 @@ struct sig_policy {
 };
 
 /* Fills the defaults above. */
-void sig_policy_default(struct sig_policy *p);
+void http_sig_policy_default(struct sig_policy *p);
 
 struct sig_verified {
 	enum sig_scheme scheme;
@@ -212,7 +212,7 @@ struct sig_verified {
 	bool query_covered;
 };
 
-void sig_verified_free(struct sig_verified *v);
+void http_sig_verified_free(struct sig_verified *v);
 
 /* Verifies the request's signature: RFC 9421 if Signature-Input is
  * present, else cavage (Signature, then Authorization: Signature). The
@@ -223,46 +223,46 @@ void sig_verified_free(struct sig_verified *v);
  * want to answer 401 and remember the failure, A20); anything else from the
  * lookup becomes AIM_ERR_AUTH. No key is looked up for a request that fails
  * a check that needs no key (parse, coverage, time, digest). */
-int sig_verify(const struct sig_request *req, int64_t now, const struct sig_policy *policy,
+int http_sig_verify(const struct sig_request *req, int64_t now, const struct sig_policy *policy,
 	       sig_key_lookup_fn lookup, sig_key_release_fn release, void *ctx,
 	       struct sig_verified *out) AIM_WARN_UNUSED;
 
 /* ---- Verifying in steps ----------------------------------------------------
  *
- * What sig_verify() does, for a caller that looks keys up itself (the
+ * What http_sig_verify() does, for a caller that looks keys up itself (the
  * server's gate: it learns the keyId first, applies its per-host limits,
  * gathers the covered fields, and asks its key cache once):
  *
- *   sig_parse      the signature header(s) alone: Signature-Input and
+ *   http_sig_parse      the signature header(s) alone: Signature-Input and
  *                  Signature (RFC 9421) or Signature / Authorization:
  *                  Signature (cavage), with every check that needs nothing
  *                  else (A1-A4, A9, A10, A12, A13). Gives the keyId, the
  *                  scheme and the names of the header fields it covers.
  *                  Of req it reads only those fields and whether the
  *                  request has a body.
- *   sig_check      the request with the covered fields: time window (A7,
+ *   http_sig_check      the request with the covered fields: time window (A7,
  *                  A8), body digest (A5, A6), the signing string / base.
- *   sig_verify_key the key: its type must fit the algorithm (A10), and the
+ *   http_sig_verify_key the key: its type must fit the algorithm (A10), and the
  *                  signature must verify. May be called again with another
  *                  key (a refetched one after a rotation).
  *
  * Every refusal is AIM_ERR_AUTH, AIM_ERR_VERIFY or AIM_ERR_DECODE, as for
- * sig_verify(). A parsed signature is owned by the caller. */
+ * http_sig_verify(). A parsed signature is owned by the caller. */
 struct sig_parsed;
 
-int sig_parse(const struct sig_request *req, const struct sig_policy *policy,
+int http_sig_parse(const struct sig_request *req, const struct sig_policy *policy,
 	      struct sig_parsed **out) AIM_WARN_UNUSED;
-void sig_parsed_free(struct sig_parsed *p);
-const char *sig_parsed_key_id(const struct sig_parsed *p);
-enum sig_scheme sig_parsed_scheme(const struct sig_parsed *p);
+void http_sig_parsed_free(struct sig_parsed *p);
+const char *http_sig_parsed_key_id(const struct sig_parsed *p);
+enum sig_scheme http_sig_parsed_scheme(const struct sig_parsed *p);
 /* The header fields the signature covers (lower-case names, without the
  * derived components and pseudo-headers): i < n. */
-size_t sig_parsed_n_fields(const struct sig_parsed *p);
-const char *sig_parsed_field(const struct sig_parsed *p, size_t i);
+size_t http_sig_parsed_n_fields(const struct sig_parsed *p);
+const char *http_sig_parsed_field(const struct sig_parsed *p, size_t i);
 /* req must be the request parsed, now with the covered fields. */
-int sig_check(struct sig_parsed *p, const struct sig_request *req, int64_t now) AIM_WARN_UNUSED;
+int http_sig_check(struct sig_parsed *p, const struct sig_request *req, int64_t now) AIM_WARN_UNUSED;
 /* key: as a lookup returns it (borrowed). On success *out is filled. */
-int sig_verify_key(const struct sig_parsed *p, const struct sig_key *key,
+int http_sig_verify_key(const struct sig_parsed *p, const struct sig_key *key,
 		   struct sig_verified *out) AIM_WARN_UNUSED;
 
 /* ---- Parsed headers (exposed for tests and fuzzing) ---------------------- */
@@ -280,16 +280,16 @@ struct sig_cavage_params {
  * Authorization header): comma-separated name="quoted" / created=digits
  * pairs; duplicates, unterminated quotes, junk, bad base64 and missing
  * keyId/signature fail with AIM_ERR_DECODE. Unknown well-formed parameters
- * are ignored (draft section 2.2). Free with sig_cavage_params_free(). */
-int sig_cavage_parse(const char *value, struct sig_cavage_params *out) AIM_WARN_UNUSED;
-void sig_cavage_params_free(struct sig_cavage_params *p);
+ * are ignored (draft section 2.2). Free with http_sig_cavage_params_free(). */
+int http_sig_cavage_parse(const char *value, struct sig_cavage_params *out) AIM_WARN_UNUSED;
+void http_sig_cavage_params_free(struct sig_cavage_params *p);
 /* Appends the signing string for the headers list of p (section 2.3). */
-int sig_cavage_signing_string(const struct sig_request *req, const struct sig_cavage_params *p,
+int http_sig_cavage_signing_string(const struct sig_request *req, const struct sig_cavage_params *p,
 			      struct aim_buf *out) AIM_WARN_UNUSED;
 
 /* Appends the RFC 9421 signature base for member m of a parsed
  * Signature-Input dictionary (section 2.5). */
-int sig_rfc9421_base(const struct sig_request *req, const struct sfv_dict *d,
+int http_sig_rfc9421_base(const struct sig_request *req, const struct sfv_dict *d,
 		     const struct sfv_member *m, struct aim_buf *out) AIM_WARN_UNUSED;
 
 /* ---- Signing ------------------------------------------------------------ */
@@ -308,7 +308,7 @@ struct sig_signer {
  * request), algorithm rsa-sha256 for RSA keys and hs2019 otherwise; RFC 9421
  * signs ("@method" "@target-uri" "content-digest") with created, keyid and
  * alg (ed25519 / rsa-v1_5-sha256) under label "sig1". */
-int sig_sign_request(const struct sig_signer *s, const char *method, const char *url,
+int http_sig_sign_request(const struct sig_signer *s, const char *method, const char *url,
 		     bool has_body, struct aim_bytes body, int64_t now,
 		     struct sig_fields *out) AIM_WARN_UNUSED;
 
@@ -318,13 +318,13 @@ int sig_sign_request(const struct sig_signer *s, const char *method, const char 
 struct sig_replay;
 
 /* capacity: at most that many live entries. */
-struct sig_replay *sig_replay_new(size_t capacity);
-void sig_replay_free(struct sig_replay *r);
+struct sig_replay *http_sig_replay_new(size_t capacity);
+void http_sig_replay_free(struct sig_replay *r);
 /* Records key until `until`. 0 if it was not present (first use); -1 with
  * AIM_ERR_AUTH if it is still recorded (a replay); -1 with AIM_ERR_LIMIT if
  * the cache is full of unexpired entries (fail closed). */
-int sig_replay_check(struct sig_replay *r, const uint8_t key[32], int64_t until,
+int http_sig_replay_check(struct sig_replay *r, const uint8_t key[32], int64_t until,
 		     int64_t now) AIM_WARN_UNUSED;
-size_t sig_replay_count(struct sig_replay *r);
+size_t http_sig_replay_count(struct sig_replay *r);
 
 #endif

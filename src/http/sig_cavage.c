@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-void sig_cavage_params_free(struct sig_cavage_params *p)
+void http_sig_cavage_params_free(struct sig_cavage_params *p)
 {
 	free(p->key_id);
 	free(p->algorithm);
@@ -105,7 +105,7 @@ static int parse_one(struct sig_cavage_params *out, const char *name, size_t nle
 	return 0;
 }
 
-int sig_cavage_parse(const char *value, struct sig_cavage_params *out)
+int http_sig_cavage_parse(const char *value, struct sig_cavage_params *out)
 {
 	memset(out, 0, sizeof *out);
 	aim_buf_init(&out->signature, 1024);
@@ -163,11 +163,11 @@ int sig_cavage_parse(const char *value, struct sig_cavage_params *out)
 	ENSURE_GOTO(seen_sig, fail, AIM_ERR_DECODE, "signature: no signature");
 	return 0;
 fail:
-	sig_cavage_params_free(out);
+	http_sig_cavage_params_free(out);
 	return rc;
 }
 
-int sig_field_value(const struct sig_request *req, const char *name, struct aim_buf *out)
+int http_sig_field_value(const struct sig_request *req, const char *name, struct aim_buf *out)
 {
 	bool found = false;
 	for (size_t i = 0; i < req->n_fields; i++) {
@@ -196,7 +196,7 @@ int sig_field_value(const struct sig_request *req, const char *name, struct aim_
 	return aim_buf_reserve(out, 0);
 }
 
-int sig_cavage_signing_string(const struct sig_request *req, const struct sig_cavage_params *p,
+int http_sig_cavage_signing_string(const struct sig_request *req, const struct sig_cavage_params *p,
 			      struct aim_buf *out)
 {
 	ENSURE(p->headers != NULL, AIM_ERR_AUTH, "signature: no headers parameter");
@@ -253,7 +253,7 @@ int sig_cavage_signing_string(const struct sig_request *req, const struct sig_ca
 			} else {
 				/* 2.3 step 4.4: a header that "cannot be matched with a
 				 * provided header in the message" MUST produce an error */
-				TRY(sig_field_value(req, name, out));
+				TRY(http_sig_field_value(req, name, out));
 			}
 		}
 		if (!end)

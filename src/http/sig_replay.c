@@ -26,7 +26,7 @@ struct sig_replay {
 	size_t live;   /* occupied slots (some may have expired) */
 };
 
-struct sig_replay *sig_replay_new(size_t capacity)
+struct sig_replay *http_sig_replay_new(size_t capacity)
 {
 	if (capacity == 0)
 		capacity = 65536;
@@ -43,7 +43,7 @@ struct sig_replay *sig_replay_new(size_t capacity)
 	return r;
 }
 
-void sig_replay_free(struct sig_replay *r)
+void http_sig_replay_free(struct sig_replay *r)
 {
 	if (!r)
 		return;
@@ -94,7 +94,7 @@ static void sweep(struct sig_replay *r, int64_t now)
 	}
 }
 
-int sig_replay_check(struct sig_replay *r, const uint8_t key[32], int64_t until, int64_t now)
+int http_sig_replay_check(struct sig_replay *r, const uint8_t key[32], int64_t until, int64_t now)
 {
 	if (until <= 0)
 		until = 1;
@@ -136,7 +136,7 @@ out:
 	return rc;
 }
 
-size_t sig_replay_count(struct sig_replay *r)
+size_t http_sig_replay_count(struct sig_replay *r)
 {
 	pthread_mutex_lock(&r->mu);
 	size_t n = r->live;

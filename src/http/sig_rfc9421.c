@@ -70,7 +70,7 @@ static int derived(const struct sig_request *req, const char *name, struct aim_b
 	return rc;
 }
 
-int sig_rfc9421_base(const struct sig_request *req, const struct sfv_dict *d,
+int http_sig_rfc9421_base(const struct sig_request *req, const struct sfv_dict *d,
 		     const struct sfv_member *m, struct aim_buf *out)
 {
 	ENSURE(m->inner, AIM_ERR_DECODE, "signature: Signature-Input member is not an inner list");
@@ -95,7 +95,7 @@ int sig_rfc9421_base(const struct sig_request *req, const struct sfv_dict *d,
 				    out, AIM_ERR_DECODE, "signature: duplicate component");
 		}
 		aim_buf_reset(&name);
-		TRY_GOTO(sfv_string_value(&name, &it->v), out);
+		TRY_GOTO(http_sfv_string_value(&name, &it->v), out);
 		const char *nm = (const char *)name.data;
 		/* section 2.3: "@signature-params" MUST NOT be enumerated */
 		ENSURE_GOTO(strcmp(nm, "@signature-params") != 0, out, AIM_ERR_DECODE,
@@ -112,12 +112,12 @@ int sig_rfc9421_base(const struct sig_request *req, const struct sfv_dict *d,
 				ENSURE_GOTO(!(*c >= 'A' && *c <= 'Z') && *c != ':' && *c > 0x20, out,
 					    AIM_ERR_DECODE, "signature: bad field component name");
 			ENSURE_GOTO(nm[0] != 0, out, AIM_ERR_DECODE, "signature: empty component");
-			TRY_GOTO(sig_field_value(req, nm, out), out);
+			TRY_GOTO(http_sig_field_value(req, nm, out), out);
 		}
 		TRY_GOTO(aim_buf_append_byte(out, '\n'), out);
 	}
 	TRY_GOTO(aim_buf_append_str(out, "\"@signature-params\": "), out);
-	TRY_GOTO(sfv_serialize_inner_list(out, d, m), out);
+	TRY_GOTO(http_sfv_serialize_inner_list(out, d, m), out);
 	/* 2.5 step 4: "Produce an error if the output string contains any
 	 * non-ASCII characters." */
 	for (size_t i = 0; i < out->len; i++)

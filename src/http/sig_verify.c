@@ -1,13 +1,13 @@
 /*
  * The signature verifier (both schemes) and the request signer.
  *
- * Verification runs in steps (sig.h): sig_parse reads the signature
+ * Verification runs in steps (sig.h): http_sig_parse reads the signature
  * header(s) alone and checks what they must say (coverage, algorithm,
- * parameters), which gives the keyId and the covered fields; sig_check
+ * parameters), which gives the keyId and the covered fields; http_sig_check
  * takes the request and does what needs no key (time window, body digest,
  * the signing string or signature base); only then is a key looked up, and
- * sig_verify_key checks the algorithm against the key type and the
- * signature itself. So junk never causes a key fetch. sig_verify runs the
+ * http_sig_verify_key checks the algorithm against the key type and the
+ * signature itself. So junk never causes a key fetch. http_sig_verify runs the
  * three with a lookup callback in between.
  */
 #include "http/sig.h"
@@ -21,14 +21,14 @@
 
 #include "base/url.h"
 
-void sig_policy_default(struct sig_policy *p)
+void http_sig_policy_default(struct sig_policy *p)
 {
 	memset(p, 0, sizeof *p);
 	p->max_age = 300;
 	p->skew = 3600;
 }
 
-void sig_verified_free(struct sig_verified *v)
+void http_sig_verified_free(struct sig_verified *v)
 {
 	free(v->key_id);
 	free(v->owner);
@@ -90,7 +90,7 @@ static int body_hash(const struct sig_request *req, uint8_t out[32])
  * joined and then fail the single-digest rule. */
 static int digest_field(const struct sig_request *req, const char *name, struct aim_buf *v)
 {
-	if (sig_field_value(req, name, v) != 0)
+	if (http_sig_field_value(req, name, v) != 0)
 		return aim_fail(AIM_ERR_AUTH, "signature: %s header missing or malformed", name);
 	return 0;
 }
@@ -135,7 +135,7 @@ struct sig_parsed {
 	const struct sfv_member *mi;
 	int64_t p_created, p_expires;
 	bool has_expires;
-	/* After sig_check. */
+	/* After http_sig_check. */
 	bool checked;
 	int64_t created;                 /* when it was signed (bounds the replay window) */
 	struct aim_buf base;
@@ -144,7 +144,7 @@ struct sig_parsed {
 	bool query_covered;
 };
 
-void sig_parsed_free(struct sig_parsed *p)
+void http_sig_parsed_free(struct sig_parsed *p)
 {
 	if (!p)
 		return;
@@ -153,7 +153,7 @@ void sig_parsed_free(struct sig_parsed *p)
 		free(p->names[i]);
 	aim_buf_free(&p->sig);
 	if (p->have_cp)
-		sig_cavage_params_free(&p->cp);
+		http_sig_cavage_params_free(&p->cp);
 	aim_buf_free(&p->input);
 	free(p->in);
 	aim_buf_free(&p->base);
@@ -161,22 +161,22 @@ void sig_parsed_free(struct sig_parsed *p)
 	free(p);
 }
 
-const char *sig_parsed_key_id(const struct sig_parsed *p)
+const char *http_sig_parsed_key_id(const struct sig_parsed *p)
 {
 	return p->key_id;
 }
 
-enum sig_scheme sig_parsed_scheme(const struct sig_parsed *p)
+enum sig_scheme http_sig_parsed_scheme(const struct sig_parsed *p)
 {
 	return p->scheme;
 }
 
-size_t sig_parsed_n_fields(const struct sig_parsed *p)
+size_t http_sig_parsed_n_fields(const struct sig_parsed *p)
 {
 	return p->n_names;
 }
 
-const char *sig_parsed_field(const struct sig_parsed *p, size_t i)
+const char *http_sig_parsed_field(const struct sig_parsed *p, size_t i)
 {
 	return i < p->n_names ? p->names[i] : NULL;
 }
@@ -290,7 +290,7 @@ static int parse_cavage(const struct sig_request *req, struct sig_parsed *p)
 {
 	const char *hv = NULL;
 	TRY(cavage_header(req, &hv));
-	TRY(sig_cavage_parse(hv, &p->cp));
+	TRY(http_sig_cavage_parse(hv, &p->cp));
 	p->have_cp = true;
 	const char *h = p->cp.headers;
 	/* A2: without a headers list only (created) (or date) would be signed */
@@ -356,7 +356,7 @@ static int check_cavage(struct sig_parsed *p, const struct sig_request *req, int
 		created = p->cp.created;
 	}
 	if (p->signs_date) {
-		TRY_GOTO(sig_field_value(req, "date", &tmp), out);
+		TRY_GOTO(http_sig_field_value(req, "date", &tmp), out);
 		int64_t date;
 		ENSURE_GOTO(aim_time_parse_http((const char *)tmp.data, &date) == 0, out,
 			    AIM_ERR_AUTH, "signature: Date header is not an HTTP date");
@@ -373,9 +373,9 @@ static int check_cavage(struct sig_parsed *p, const struct sig_request *req, int
 		TRY_GOTO(body_hash(req, h), out);
 		aim_buf_reset(&tmp);
 		TRY_GOTO(digest_field(req, "digest", &tmp), out);
-		TRY_GOTO(sig_digest_check((const char *)tmp.data, h), out);
+		TRY_GOTO(http_sig_digest_check((const char *)tmp.data, h), out);
 	}
-	TRY_GOTO(sig_cavage_signing_string(req, &p->cp, &p->base), out);
+	TRY_GOTO(http_sig_cavage_signing_string(req, &p->cp, &p->base), out);
 	p->created = created;
 	p->query_covered = strchr(req->target, '?') != NULL;
 	/* Mastodon before 4.x and Fedify sign (request-target) with the path
@@ -385,7 +385,7 @@ static int check_cavage(struct sig_parsed *p, const struct sig_request *req, int
 		struct sig_request path_only = *req;
 		char *path = aim_xstrndup(req->target, strcspn(req->target, "?"));
 		path_only.target = path;
-		p->has_path_only = sig_cavage_signing_string(&path_only, &p->cp,
+		p->has_path_only = http_sig_cavage_signing_string(&path_only, &p->cp,
 							     &p->base_path_only) == 0;
 		free(path);
 		if (!p->has_path_only)
@@ -420,7 +420,7 @@ static int joined_field(const struct sig_request *req, const char *name, struct 
 			*present = true;
 	if (!*present)
 		return 0;
-	return sig_field_value(req, name, out);
+	return http_sig_field_value(req, name, out);
 }
 
 /* Step 1, RFC 9421: the Signature-Input and Signature fields alone. */
@@ -444,14 +444,14 @@ static int parse_rfc9421(const struct sig_request *req, struct sig_parsed *p)
 	/* A1 */
 	ENSURE_GOTO(present, out, AIM_ERR_AUTH, "signature: Signature-Input without Signature");
 	struct sfv_dict *in = p->in;
-	if (sfv_parse_dict((const char *)p->input.data, p->input.len, in) != 0 ||
-	    sfv_parse_dict((const char *)tsg.data, tsg.len, sg) != 0) {
+	if (http_sfv_parse_dict((const char *)p->input.data, p->input.len, in) != 0 ||
+	    http_sfv_parse_dict((const char *)tsg.data, tsg.len, sg) != 0) {
 		rc = refail(AIM_ERR_DECODE, "signature");
 		goto out;
 	}
 	const struct sfv_member *mi;
 	if (pol->label) {
-		mi = sfv_dict_get(in, pol->label);
+		mi = http_sfv_dict_get(in, pol->label);
 		ENSURE_GOTO(mi != NULL, out, AIM_ERR_AUTH, "signature: no signature labelled %s",
 			    pol->label);
 	} else {
@@ -464,7 +464,7 @@ static int parse_rfc9421(const struct sig_request *req, struct sig_parsed *p)
 	ENSURE_GOTO(mi->key_len < sizeof label, out, AIM_ERR_DECODE, "signature: label too long");
 	memcpy(label, mi->key, mi->key_len);
 	label[mi->key_len] = 0;
-	const struct sfv_member *ms = sfv_dict_get(sg, label);
+	const struct sfv_member *ms = http_sfv_dict_get(sg, label);
 	ENSURE_GOTO(ms != NULL, out, AIM_ERR_DECODE, "signature: no Signature for label %s", label);
 	ENSURE_GOTO(!ms->inner && sg->items[ms->item_first].v.type == SFV_BYTES, out,
 		    AIM_ERR_DECODE, "signature: Signature member is not a byte sequence");
@@ -484,12 +484,12 @@ static int parse_rfc9421(const struct sig_request *req, struct sig_parsed *p)
 	}
 
 	/* Parameters (section 2.3). */
-	const struct sfv_bare *p_created = sfv_param_get(in, mi->param_first, mi->n_params, "created");
-	const struct sfv_bare *p_expires = sfv_param_get(in, mi->param_first, mi->n_params, "expires");
-	const struct sfv_bare *p_keyid = sfv_param_get(in, mi->param_first, mi->n_params, "keyid");
-	const struct sfv_bare *p_alg = sfv_param_get(in, mi->param_first, mi->n_params, "alg");
-	const struct sfv_bare *p_nonce = sfv_param_get(in, mi->param_first, mi->n_params, "nonce");
-	const struct sfv_bare *p_tag = sfv_param_get(in, mi->param_first, mi->n_params, "tag");
+	const struct sfv_bare *p_created = http_sfv_param_get(in, mi->param_first, mi->n_params, "created");
+	const struct sfv_bare *p_expires = http_sfv_param_get(in, mi->param_first, mi->n_params, "expires");
+	const struct sfv_bare *p_keyid = http_sfv_param_get(in, mi->param_first, mi->n_params, "keyid");
+	const struct sfv_bare *p_alg = http_sfv_param_get(in, mi->param_first, mi->n_params, "alg");
+	const struct sfv_bare *p_nonce = http_sfv_param_get(in, mi->param_first, mi->n_params, "nonce");
+	const struct sfv_bare *p_tag = http_sfv_param_get(in, mi->param_first, mi->n_params, "tag");
 	/* A13: created is required here (the RFC only RECOMMENDS it) */
 	ENSURE_GOTO(p_created != NULL, out, AIM_ERR_AUTH, "signature: no created parameter");
 	ENSURE_GOTO(p_created->type == SFV_INTEGER, out, AIM_ERR_DECODE,
@@ -501,11 +501,11 @@ static int parse_rfc9421(const struct sig_request *req, struct sig_parsed *p)
 			    (!p_nonce || p_nonce->type == SFV_STRING) &&
 			    (!p_tag || p_tag->type == SFV_STRING),
 		    out, AIM_ERR_DECODE, "signature: keyid, alg, nonce and tag must be strings");
-	TRY_GOTO(sfv_string_value(&keyid, p_keyid), out);
+	TRY_GOTO(http_sfv_string_value(&keyid, p_keyid), out);
 	ENSURE_GOTO(keyid.len > 0 && strlen((const char *)keyid.data) == keyid.len, out,
 		    AIM_ERR_DECODE, "signature: empty keyid");
 	if (p_alg) {
-		TRY_GOTO(sfv_string_value(&str, p_alg), out);
+		TRY_GOTO(http_sfv_string_value(&str, p_alg), out);
 		/* A10: only the two algorithms we can verify; the key decides */
 		ENSURE_GOTO(strcmp((const char *)str.data, "ed25519") == 0 ||
 				    strcmp((const char *)str.data, "rsa-v1_5-sha256") == 0,
@@ -549,11 +549,11 @@ static int check_rfc9421(struct sig_parsed *p, const struct sig_request *req, in
 		aim_buf_init(&v, SIG_MAX_FIELD * 2);
 		int rc = digest_field(req, "content-digest", &v);
 		if (rc == 0)
-			rc = sig_content_digest_check((const char *)v.data, h);
+			rc = http_sig_content_digest_check((const char *)v.data, h);
 		aim_buf_free(&v);
 		TRY(rc);
 	}
-	TRY(sig_rfc9421_base(req, p->in, p->mi, &p->base));
+	TRY(http_sig_rfc9421_base(req, p->in, p->mi, &p->base));
 	p->created = p->p_created;
 	p->query_covered = strchr(req->target, '?') != NULL &&
 			   (components_have(p->in, p->mi, "@target-uri") ||
@@ -564,7 +564,7 @@ static int check_rfc9421(struct sig_parsed *p, const struct sig_request *req, in
 
 /* ---- The steps ------------------------------------------------------------ */
 
-int sig_parse(const struct sig_request *req, const struct sig_policy *policy,
+int http_sig_parse(const struct sig_request *req, const struct sig_policy *policy,
 	      struct sig_parsed **out)
 {
 	*out = NULL;
@@ -574,14 +574,14 @@ int sig_parse(const struct sig_request *req, const struct sig_policy *policy,
 	if (policy)
 		p->pol = *policy;
 	else
-		sig_policy_default(&p->pol);
+		http_sig_policy_default(&p->pol);
 	aim_buf_init(&p->sig, AIM_MAX_RSA_SIG);
 	aim_buf_init(&p->input, SIG_MAX_HEADER);
 	aim_buf_init(&p->base, SIG_MAX_BASE + SIG_MAX_FIELD);
 	aim_buf_init(&p->base_path_only, SIG_MAX_BASE + SIG_MAX_FIELD);
 	p->has_body = request_has_body(req);
 	int rc;
-	if (sig_fields_get(req->fields, req->n_fields, "signature-input") != NULL) {
+	if (http_sig_fields_get(req->fields, req->n_fields, "signature-input") != NULL) {
 		p->scheme = SIG_RFC9421;
 		rc = p->pol.no_rfc9421 ? aim_fail(AIM_ERR_AUTH, "signature: RFC 9421 not accepted")
 				       : parse_rfc9421(req, p);
@@ -592,14 +592,14 @@ int sig_parse(const struct sig_request *req, const struct sig_policy *policy,
 			     : parse_cavage(req, p);
 	}
 	if (rc != 0) {
-		sig_parsed_free(p);
+		http_sig_parsed_free(p);
 		return as_refusal();
 	}
 	*out = p;
 	return 0;
 }
 
-int sig_check(struct sig_parsed *p, const struct sig_request *req, int64_t now)
+int http_sig_check(struct sig_parsed *p, const struct sig_request *req, int64_t now)
 {
 	ENSURE(req && req->method && req->target, AIM_ERR_INVALID,
 	       "signature: incomplete request description");
@@ -618,7 +618,7 @@ int sig_check(struct sig_parsed *p, const struct sig_request *req, int64_t now)
 static int verify_with_key(const struct sig_parsed *p, const struct sig_key *key,
 			   struct sig_verified *out)
 {
-	ENSURE(p->checked, AIM_ERR_INTERNAL, "signature: sig_check did not pass");
+	ENSURE(p->checked, AIM_ERR_INTERNAL, "signature: http_sig_check did not pass");
 	ENSURE(key && key->pkey != NULL && key->owner != NULL, AIM_ERR_AUTH,
 	       "signature: key lookup returned no key");
 	enum aim_key_type kt = aim_pkey_type(key->pkey);
@@ -660,17 +660,17 @@ static int verify_with_key(const struct sig_parsed *p, const struct sig_key *key
 	return 0;
 }
 
-int sig_verify_key(const struct sig_parsed *p, const struct sig_key *key, struct sig_verified *out)
+int http_sig_verify_key(const struct sig_parsed *p, const struct sig_key *key, struct sig_verified *out)
 {
 	memset(out, 0, sizeof *out);
 	if (verify_with_key(p, key, out) != 0) {
-		sig_verified_free(out);
+		http_sig_verified_free(out);
 		return as_refusal();
 	}
 	return 0;
 }
 
-int sig_verify(const struct sig_request *req, int64_t now, const struct sig_policy *policy,
+int http_sig_verify(const struct sig_request *req, int64_t now, const struct sig_policy *policy,
 	       sig_key_lookup_fn lookup, sig_key_release_fn release, void *ctx,
 	       struct sig_verified *out)
 {
@@ -678,8 +678,8 @@ int sig_verify(const struct sig_request *req, int64_t now, const struct sig_poli
 	ENSURE(req && req->method && req->target && lookup, AIM_ERR_INVALID,
 	       "signature: incomplete request description");
 	struct sig_parsed *p;
-	TRY(sig_parse(req, policy, &p));
-	int rc = sig_check(p, req, now);
+	TRY(http_sig_parse(req, policy, &p));
+	int rc = http_sig_check(p, req, now);
 	if (rc == 0) {
 		struct sig_key key = { 0 };
 		if (lookup(ctx, p->key_id, &key) != 0) {
@@ -691,12 +691,12 @@ int sig_verify(const struct sig_request *req, int64_t now, const struct sig_poli
 				e = AIM_ERR_AUTH;
 			rc = refail(e, "signature: key unavailable");
 		} else {
-			rc = sig_verify_key(p, &key, out);
+			rc = http_sig_verify_key(p, &key, out);
 			if (release)
 				release(ctx, &key);
 		}
 	}
-	sig_parsed_free(p);
+	http_sig_parsed_free(p);
 	return rc;
 }
 
@@ -713,7 +713,7 @@ static int sign_b64(const struct aim_pkey *k, struct aim_bytes msg, struct aim_b
 	return rc;
 }
 
-int sig_sign_request(const struct sig_signer *s, const char *method, const char *url,
+int http_sig_sign_request(const struct sig_signer *s, const char *method, const char *url,
 		     bool has_body, struct aim_bytes body, int64_t now, struct sig_fields *out)
 {
 	ENSURE(s && s->key && s->key_id && method && url, AIM_ERR_INVALID,
@@ -749,9 +749,9 @@ int sig_sign_request(const struct sig_signer *s, const char *method, const char 
 	f[nf++] = (struct sig_field){ "date", dbuf };
 	if (has_body) {
 		if (s->scheme == SIG_RFC9421)
-			TRY_GOTO(sig_content_digest_header(&digest, body), out);
+			TRY_GOTO(http_sig_content_digest_header(&digest, body), out);
 		else
-			TRY_GOTO(sig_digest_header(&digest, body), out);
+			TRY_GOTO(http_sig_digest_header(&digest, body), out);
 		f[nf++] = (struct sig_field){ s->scheme == SIG_RFC9421 ? "content-digest" : "digest",
 					      (const char *)digest.data };
 	}
@@ -771,13 +771,13 @@ int sig_sign_request(const struct sig_signer *s, const char *method, const char 
 		if (has_body)
 			TRY_GOTO(aim_buf_append_str(&hdr, " \"content-digest\""), out);
 		TRY_GOTO(aim_buf_printf(&hdr, ");created=%lld;keyid=", (long long)now), out);
-		TRY_GOTO(sfv_serialize_string(&hdr, s->key_id), out);
+		TRY_GOTO(http_sfv_serialize_string(&hdr, s->key_id), out);
 		TRY_GOTO(aim_buf_printf(&hdr, ";alg=\"%s\"",
 					kt == AIM_KEY_RSA ? "rsa-v1_5-sha256" : "ed25519"),
 			 out);
 		d = aim_xmalloc(sizeof *d);
-		TRY_GOTO(sfv_parse_dict((const char *)hdr.data, hdr.len, d), out);
-		TRY_GOTO(sig_rfc9421_base(&req, d, &d->m[0], &base), out);
+		TRY_GOTO(http_sfv_parse_dict((const char *)hdr.data, hdr.len, d), out);
+		TRY_GOTO(http_sig_rfc9421_base(&req, d, &d->m[0], &base), out);
 		struct aim_buf sv;
 		aim_buf_init(&sv, 2048);
 		TRY_GOTO(aim_buf_append_str(&sv, "sig1=:"), out);
@@ -788,10 +788,10 @@ int sig_sign_request(const struct sig_signer *s, const char *method, const char 
 			goto out;
 		}
 		for (size_t i = 0; i < nf; i++)
-			sig_fields_add(out, i == 0 ? "Host" : i == 1 ? "Date" : "Content-Digest",
+			http_sig_fields_add(out, i == 0 ? "Host" : i == 1 ? "Date" : "Content-Digest",
 				       f[i].value);
-		sig_fields_add(out, "Signature-Input", (const char *)hdr.data);
-		sig_fields_add(out, "Signature", (const char *)sv.data);
+		http_sig_fields_add(out, "Signature-Input", (const char *)hdr.data);
+		http_sig_fields_add(out, "Signature", (const char *)sv.data);
 		aim_buf_free(&sv);
 	} else {
 		/* What Mastodon sends: (request-target) host date [digest] */
@@ -799,7 +799,7 @@ int sig_sign_request(const struct sig_signer *s, const char *method, const char 
 		memset(&p, 0, sizeof p);
 		p.headers = has_body ? (char *)"(request-target) host date digest"
 				     : (char *)"(request-target) host date";
-		TRY_GOTO(sig_cavage_signing_string(&req, &p, &base), out);
+		TRY_GOTO(http_sig_cavage_signing_string(&req, &p, &base), out);
 		TRY_GOTO(aim_buf_printf(&hdr, "keyId=\"%s\",algorithm=\"%s\",headers=\"%s\",signature=\"",
 					s->key_id, kt == AIM_KEY_RSA ? "rsa-sha256" : "hs2019",
 					p.headers),
@@ -807,8 +807,8 @@ int sig_sign_request(const struct sig_signer *s, const char *method, const char 
 		TRY_GOTO(sign_b64(s->key, aim_buf_bytes(&base), &hdr), out);
 		TRY_GOTO(aim_buf_append_byte(&hdr, '"'), out);
 		for (size_t i = 0; i < nf; i++)
-			sig_fields_add(out, i == 0 ? "Host" : i == 1 ? "Date" : "Digest", f[i].value);
-		sig_fields_add(out, "Signature", (const char *)hdr.data);
+			http_sig_fields_add(out, i == 0 ? "Host" : i == 1 ? "Date" : "Digest", f[i].value);
+		http_sig_fields_add(out, "Signature", (const char *)hdr.data);
 	}
 out:
 	free(d);

@@ -48,7 +48,7 @@ static bool prefix_match(const uint8_t *a, const uint8_t *net, unsigned bits)
 	return (a[full] & mask) == (net[full] & mask);
 }
 
-enum ssrf_class ssrf_classify_v4(const uint8_t a[4])
+enum ssrf_class http_ssrf_classify_v4(const uint8_t a[4])
 {
 	for (size_t i = 0; i < AIM_ARRAY_LEN(v4_ranges); i++)
 		if (prefix_match(a, v4_ranges[i].net, v4_ranges[i].bits))
@@ -82,15 +82,15 @@ static const struct v6_range v6_ranges[] = {
 	{ { 0xff }, 8, SSRF_MULTICAST },
 };
 
-enum ssrf_class ssrf_classify_v6(const uint8_t a[16])
+enum ssrf_class http_ssrf_classify_v6(const uint8_t a[16])
 {
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	/* ::ffff:0:0/96 IPv4-mapped: the embedded address decides */
 	if (memcmp(a, mapped, 12) == 0)
-		return ssrf_classify_v4(a + 12);
+		return http_ssrf_classify_v4(a + 12);
 	/* 2002::/16 6to4: bits 16..47 are the IPv4 address of the relay */
 	if (a[0] == 0x20 && a[1] == 0x02)
-		return ssrf_classify_v4(a + 2);
+		return http_ssrf_classify_v4(a + 2);
 	for (size_t i = 0; i < AIM_ARRAY_LEN(v6_ranges); i++)
 		if (prefix_match(a, v6_ranges[i].net, v6_ranges[i].bits))
 			return v6_ranges[i].cls;
@@ -101,38 +101,38 @@ enum ssrf_class ssrf_classify_v6(const uint8_t a[16])
 	return SSRF_PUBLIC;
 }
 
-enum ssrf_class ssrf_classify(const struct sockaddr *sa)
+enum ssrf_class http_ssrf_classify(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET) {
 		struct sockaddr_in sin;
 		memcpy(&sin, sa, sizeof sin);
 		uint8_t a[4];
 		memcpy(a, &sin.sin_addr, 4);
-		return ssrf_classify_v4(a);
+		return http_ssrf_classify_v4(a);
 	}
 	if (sa->sa_family == AF_INET6) {
 		struct sockaddr_in6 sin6;
 		memcpy(&sin6, sa, sizeof sin6);
-		return ssrf_classify_v6(sin6.sin6_addr.s6_addr);
+		return http_ssrf_classify_v6(sin6.sin6_addr.s6_addr);
 	}
 	return SSRF_RESERVED;
 }
 
-int ssrf_classify_str(const char *addr, enum ssrf_class *out)
+int http_ssrf_classify_str(const char *addr, enum ssrf_class *out)
 {
 	uint8_t a[16];
 	if (inet_pton(AF_INET, addr, a) == 1) {
-		*out = ssrf_classify_v4(a);
+		*out = http_ssrf_classify_v4(a);
 		return 0;
 	}
 	if (inet_pton(AF_INET6, addr, a) == 1) {
-		*out = ssrf_classify_v6(a);
+		*out = http_ssrf_classify_v6(a);
 		return 0;
 	}
 	return aim_fail(AIM_ERR_DECODE, "ssrf: not a numeric address");
 }
 
-const char *ssrf_class_name(enum ssrf_class c)
+const char *http_ssrf_class_name(enum ssrf_class c)
 {
 	switch (c) {
 	case SSRF_PUBLIC: return "public";
@@ -151,7 +151,7 @@ const char *ssrf_class_name(enum ssrf_class c)
 	return "unknown";
 }
 
-bool ssrf_allowed(enum ssrf_class c, bool allow_private, bool allow_loopback)
+bool http_ssrf_allowed(enum ssrf_class c, bool allow_private, bool allow_loopback)
 {
 	if (c == SSRF_PUBLIC)
 		return true;

@@ -13,7 +13,7 @@
 
 #define WF_AS_PROFILE "https://www.w3.org/ns/activitystreams"
 
-void wf_acct_free(struct wf_acct *a)
+void http_wf_acct_free(struct wf_acct *a)
 {
 	if (!a)
 		return;
@@ -23,7 +23,7 @@ void wf_acct_free(struct wf_acct *a)
 	memset(a, 0, sizeof *a);
 }
 
-bool wf_is_acct(const char *s)
+bool http_wf_is_acct(const char *s)
 {
 	return s && strncasecmp(s, "acct:", 5) == 0;
 }
@@ -34,14 +34,14 @@ static bool is_user_char(int ch)
 	       ch == '.' || ch == '_' || ch == '~' || ch == '-';
 }
 
-int wf_acct_parse(const char *s, struct wf_acct *out)
+int http_wf_acct_parse(const char *s, struct wf_acct *out)
 {
 	memset(out, 0, sizeof *out);
 	ENSURE(s != NULL, AIM_ERR_DECODE, "acct: missing");
 	size_t n = strlen(s);
 	ENSURE(n <= 5 + WF_USER_MAX + 1 + 300, AIM_ERR_DECODE, "acct: overlong");
 	/* RFC 7565: acctURI = "acct" ":" userpart "@" host */
-	ENSURE(wf_is_acct(s), AIM_ERR_DECODE, "acct: not an acct: URI");
+	ENSURE(http_wf_is_acct(s), AIM_ERR_DECODE, "acct: not an acct: URI");
 	const char *rest = s + 5;
 	const char *at = strchr(rest, '@');
 	ENSURE(at != NULL, AIM_ERR_DECODE, "acct: no '@'");
@@ -75,31 +75,31 @@ out:
 	aim_url_free(&u);
 	aim_buf_free(&auth);
 	if (rc != 0)
-		wf_acct_free(out);
+		http_wf_acct_free(out);
 	return rc;
 }
 
-int wf_acct_format(const struct wf_acct *a, struct aim_buf *out)
+int http_wf_acct_format(const struct wf_acct *a, struct aim_buf *out)
 {
 	return aim_buf_printf(out, "acct:%s@%s", a->user, a->authority);
 }
 
-bool wf_acct_equal(const struct wf_acct *a, const struct wf_acct *b)
+bool http_wf_acct_equal(const struct wf_acct *a, const struct wf_acct *b)
 {
 	return a->user && b->user && !strcmp(a->user, b->user) && a->host && b->host &&
 	       !strcmp(a->host, b->host) && a->port == b->port;
 }
 
-bool wf_acct_at(const struct wf_acct *a, const char *authority)
+bool http_wf_acct_at(const struct wf_acct *a, const char *authority)
 {
 	if (!a->host || !authority)
 		return false;
 	char *s = aim_xasprintf("acct:x@%s", authority);
 	struct wf_acct b;
-	bool eq = wf_acct_parse(s, &b) == 0 && !strcmp(a->host, b.host) && a->port == b.port;
+	bool eq = http_wf_acct_parse(s, &b) == 0 && !strcmp(a->host, b.host) && a->port == b.port;
 	if (!eq)
 		aim_errclear();
-	wf_acct_free(&b);
+	http_wf_acct_free(&b);
 	free(s);
 	return eq;
 }
@@ -110,12 +110,12 @@ static bool is_unreserved(int ch)
 	       ch == '-' || ch == '.' || ch == '_' || ch == '~';
 }
 
-int wf_lookup_url(const struct wf_acct *a, struct aim_buf *out)
+int http_wf_lookup_url(const struct wf_acct *a, struct aim_buf *out)
 {
 	struct aim_buf res;
 	aim_buf_init(&res, 512);
 	int rc = 0;
-	TRY_GOTO(wf_acct_format(a, &res), out);
+	TRY_GOTO(http_wf_acct_format(a, &res), out);
 	TRY_GOTO(aim_buf_printf(out, "https://%s/.well-known/webfinger?resource=", a->authority),
 		 out);
 	for (size_t i = 0; i < res.len; i++) {
@@ -170,7 +170,7 @@ static bool has_as_profile(const char *ps)
 	return false;
 }
 
-bool wf_is_as_type(const char *type)
+bool http_wf_is_as_type(const char *type)
 {
 	if (!type)
 		return false;
@@ -184,7 +184,7 @@ bool wf_is_as_type(const char *type)
 	return false;
 }
 
-void wf_jrd_free(struct wf_jrd *j)
+void http_wf_jrd_free(struct wf_jrd *j)
 {
 	if (!j)
 		return;
@@ -201,7 +201,7 @@ static bool is_http_href(const char *s)
 	return ok;
 }
 
-int wf_jrd_parse(const uint8_t *p, size_t n, struct wf_jrd *out)
+int http_wf_jrd_parse(const uint8_t *p, size_t n, struct wf_jrd *out)
 {
 	memset(out, 0, sizeof *out);
 	ENSURE(n <= WF_JRD_MAX, AIM_ERR_LIMIT, "jrd: %zu bytes, at most %d", n, WF_JRD_MAX);
@@ -228,7 +228,7 @@ int wf_jrd_parse(const uint8_t *p, size_t n, struct wf_jrd *out)
 		const char *rel = json_string_value(json_object_get(l, "rel"));
 		const char *type = json_string_value(json_object_get(l, "type"));
 		const char *href = json_string_value(json_object_get(l, "href"));
-		if (!rel || strcmp(rel, "self") != 0 || !wf_is_as_type(type) || !href)
+		if (!rel || strcmp(rel, "self") != 0 || !http_wf_is_as_type(type) || !href)
 			continue;
 		if (!is_http_href(href))
 			continue;
@@ -238,6 +238,6 @@ int wf_jrd_parse(const uint8_t *p, size_t n, struct wf_jrd *out)
 out:
 	json_decref(doc);
 	if (rc != 0)
-		wf_jrd_free(out);
+		http_wf_jrd_free(out);
 	return rc;
 }

@@ -33,20 +33,20 @@ struct wf_acct {
 };
 
 /* Parses "acct:user@host[:port]". AIM_ERR_DECODE on any malformed input.
- * Free with wf_acct_free() either way. */
-int wf_acct_parse(const char *s, struct wf_acct *out) AIM_WARN_UNUSED;
-void wf_acct_free(struct wf_acct *a);
+ * Free with http_wf_acct_free() either way. */
+int http_wf_acct_parse(const char *s, struct wf_acct *out) AIM_WARN_UNUSED;
+void http_wf_acct_free(struct wf_acct *a);
 /* Appends the canonical form "acct:user@authority". */
-int wf_acct_format(const struct wf_acct *a, struct aim_buf *out) AIM_WARN_UNUSED;
+int http_wf_acct_format(const struct wf_acct *a, struct aim_buf *out) AIM_WARN_UNUSED;
 /* Same user (exact) and same authority (hosts compared after the parse). */
-bool wf_acct_equal(const struct wf_acct *a, const struct wf_acct *b);
+bool http_wf_acct_equal(const struct wf_acct *a, const struct wf_acct *b);
 /* Whether a's host and port are those of authority ("host" or "host:port",
  * parsed like an acct: URI's host; no port means 443). */
-bool wf_acct_at(const struct wf_acct *a, const char *authority);
+bool http_wf_acct_at(const struct wf_acct *a, const char *authority);
 /* Whether s looks like an acct: URI (scheme check only, case-insensitive). */
-bool wf_is_acct(const char *s);
+bool http_wf_is_acct(const char *s);
 /* Appends https://AUTHORITY/.well-known/webfinger?resource=acct%3A... */
-int wf_lookup_url(const struct wf_acct *a, struct aim_buf *out) AIM_WARN_UNUSED;
+int http_wf_lookup_url(const struct wf_acct *a, struct aim_buf *out) AIM_WARN_UNUSED;
 
 struct wf_jrd {
 	char *subject;   /* NULL if absent */
@@ -56,11 +56,11 @@ struct wf_jrd {
 /* Parses a JRD of n bytes (at most WF_JRD_MAX). AIM_ERR_LIMIT over the cap,
  * AIM_ERR_DECODE / AIM_ERR_INVALID for a malformed document. A JRD without
  * an ActivityPub self link parses (self stays NULL). Free with
- * wf_jrd_free() either way. */
-int wf_jrd_parse(const uint8_t *p, size_t n, struct wf_jrd *out) AIM_WARN_UNUSED;
-void wf_jrd_free(struct wf_jrd *j);
+ * http_wf_jrd_free() either way. */
+int http_wf_jrd_parse(const uint8_t *p, size_t n, struct wf_jrd *out) AIM_WARN_UNUSED;
+void http_wf_jrd_free(struct wf_jrd *j);
 
 /* Whether a link type names an ActivityStreams document. */
-bool wf_is_as_type(const char *type);
+bool http_wf_is_as_type(const char *type);
 
 #endif

@@ -15,7 +15,7 @@
 static const char *const visible_fields[] = { "to", "cc", "audience" };
 static const char *const hidden_fields[] = { "bto", "bcc" };
 
-void address_out_clear(struct address_out *o)
+void aimd_address_out_clear(struct address_out *o)
 {
 	if (!o)
 		return;
@@ -165,7 +165,7 @@ static int add_followers(struct app *a, int64_t author, const char *author_iri,
 	}
 }
 
-int address_expand(struct app *a, int64_t author, const char *author_iri,
+int aimd_address_expand(struct app *a, int64_t author, const char *author_iri,
 		   const json_t *activity, struct address_out *out)
 {
 	memset(out, 0, sizeof *out);
@@ -219,6 +219,6 @@ done:
 	free(followers);
 	json_decref(set);
 	if (rc != 0)
-		address_out_clear(out);
+		aimd_address_out_clear(out);
 	return rc;
 }

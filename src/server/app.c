@@ -212,11 +212,11 @@ out:
 
 static void app_free(struct app *a)
 {
-	delivery_stop(a->dlv); /* delivery workers first, while the store is open */
+	aimd_delivery_stop(a->dlv); /* delivery workers first, while the store is open */
 	a->dlv = NULL;
-	fed_in_free(a); /* inbound federation state after the workers, which use its actor cache */
-	limiter_free(a->lim);
-	sse_wake_destroy(&a->wake);
+	aimd_fed_in_free(a); /* inbound federation state after the workers, which use its actor cache */
+	aimd_limiter_free(a->lim);
+	aimd_sse_wake_destroy(&a->wake);
 	store_close(a->st);
 	free(a->domain);
 	free(a->base);
@@ -225,8 +225,8 @@ static void app_free(struct app *a)
 static int app_open(struct app *a, const struct aimd_serve_opts *o)
 {
 	memset(a, 0, sizeof *a);
-	sse_wake_init(&a->wake);
-	a->lim = limiter_new(o->rate_per_s, o->rate_burst, o->auth_fail_limit);
+	aimd_sse_wake_init(&a->wake);
+	a->lim = aimd_limiter_new(o->rate_per_s, o->rate_burst, o->auth_fail_limit);
 	TRY(open_data(o->data_dir, &a->st));
 	TRY(store_meta_get(a->st, "domain", &a->domain));
 	/* Identity: a data directory from before the CA existed gets one now. */
@@ -247,14 +247,14 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 	/* Federation: the outbound client every fetch and delivery uses.
 	 * Without --allow-private-addresses loopback and private addresses are
 	 * refused (threats.md A17). */
-	client_opts_default(&a->client);
+	http_client_opts_default(&a->client);
 	a->client.connect_to = o->connect_to;
 	a->client.n_connect_to = o->n_connect_to;
 	a->client.ca_file = o->ca_file;
 	a->client.allow_private = o->allow_private;
 	a->client.allow_loopback = o->allow_private;
 	/* Inbound federation: signature gate, actor cache, signed fetches */
-	TRY(fed_in_open(a, o->inbox_host_rate, o->inbox_host_concurrency));
+	TRY(aimd_fed_in_open(a, o->inbox_host_rate, o->inbox_host_concurrency));
 	return 0;
 }
 
@@ -326,13 +326,13 @@ int aimd_serve(const struct aimd_serve_opts *o)
 		.max_per_ip = 128,
 	};
 	/* Bound and listening, serving nothing yet. */
-	TRY_GOTO(http_server_open(&cfg, app_handle, &a, &srv), out);
+	TRY_GOTO(http_server_open(&cfg, aimd_app_handle, &a, &srv), out);
 	struct delivery_config dc;
-	TRY_GOTO(delivery_config_from_serve(o, &dc), out);
+	TRY_GOTO(aimd_delivery_config_from_serve(o, &dc), out);
 	opened = true;
 	TRY_GOTO(app_open(&a, o), out);
 	/* Outbound federation: delivery workers, resuming what is pending. */
-	TRY_GOTO(delivery_start(&a, &dc, &a.dlv), out);
+	TRY_GOTO(aimd_delivery_start(&a, &dc, &a.dlv), out);
 	TRY_GOTO(http_server_run(srv), out);
 	printf("aimd: listening on %s\n", http_server_url(srv));
 	fflush(stdout);
@@ -342,11 +342,11 @@ int aimd_serve(const struct aimd_serve_opts *o)
 		;
 	aim_log(AIM_LOG_INFO, "aimd", "signal %d: shutting down", sig);
 	/* Streams end first, then requests in flight get a moment to finish. */
-	sse_wake_stop(&a.wake);
+	aimd_sse_wake_stop(&a.wake);
 	http_server_stop(srv, 5000);
 	srv = NULL;
 	/* Then the workers: an attempt in flight is abandoned and recorded. */
-	delivery_stop(a.dlv);
+	aimd_delivery_stop(a.dlv);
 	a.dlv = NULL;
 	aim_log(AIM_LOG_INFO, "aimd", "delivery workers stopped");
 	aim_log(AIM_LOG_INFO, "aimd", "stopped");

@@ -4,14 +4,14 @@
  * remembered signature scheme) and the retry policy.
  *
  * Flow of an outbound activity:
- *   outbox POST -> address_expand(): to, cc, bto, bcc, audience of the
+ *   outbox POST -> aimd_address_expand(): to, cc, bto, bcc, audience of the
  *   activity and its object; the author's followers collection becomes its
  *   followers; as:Public adds nothing; local users and the sender never get
  *   a delivery; remote actors become queue rows that name the actor (the
  *   worker resolves its inbox, collapsing to the shared inbox unless the
  *   actor was only in bto/bcc); the body is the activity without bto/bcc
  *   -> stored with the activity in ONE store transaction
- *   (store_new_activity.outgoing) -> delivery_kick().
+ *   (store_new_activity.outgoing) -> aimd_delivery_kick().
  *
  * Workers (threads started by aimd serve) claim due rows, resolve actors
  * (remote actor cache), sign (RFC 9421 Ed25519 on first contact with a host,
@@ -59,10 +59,10 @@ struct delivery_config {
 	long timeout_ms;             /* one attempt, connect + transfer (20 s) */
 };
 
-void delivery_config_default(struct delivery_config *c);
+void aimd_delivery_config_default(struct delivery_config *c);
 struct aimd_serve_opts;
 /* The defaults overridden by the serve options that are set. */
-int delivery_config_from_serve(const struct aimd_serve_opts *o,
+int aimd_delivery_config_from_serve(const struct aimd_serve_opts *o,
 			       struct delivery_config *c) AIM_WARN_UNUSED;
 
 /* ---- Retry policy (pure, for tests) ---------------------------------------- */
@@ -74,20 +74,20 @@ enum delivery_verdict {
 };
 
 /* What an HTTP status means for a delivery. */
-enum delivery_verdict delivery_classify_status(long status);
+enum delivery_verdict aimd_delivery_classify_status(long status);
 /* What a failed request (no HTTP status) means: a refused address or a bad
  * URL is permanent; connection, TLS and timeouts are retried. */
-enum delivery_verdict delivery_classify_error(enum aim_err e);
+enum delivery_verdict aimd_delivery_classify_error(enum aim_err e);
 /* Delay before the next attempt after `attempts` failed ones (>= 1):
  * base * 2^(attempts-1), capped at retry_max_ms, with jitter (a random
  * value in [delay/2, delay] from rnd). */
-int64_t delivery_backoff_ms(const struct delivery_config *c, int attempts, uint64_t rnd);
+int64_t aimd_delivery_backoff_ms(const struct delivery_config *c, int attempts, uint64_t rnd);
 /* A Retry-After value (delay-seconds or HTTP-date) as milliseconds from
  * now_ms; -1 when absent or malformed. */
-int64_t delivery_retry_after_ms(const char *value, int64_t now_ms);
+int64_t aimd_delivery_retry_after_ms(const char *value, int64_t now_ms);
 /* The row update after an attempt of d ended with verdict v at now_ms.
  * retry_after_ms < 0: none given. status 0: no HTTP answer. */
-void delivery_outcome(const struct delivery_config *c, const struct store_delivery *d,
+void aimd_delivery_outcome(const struct delivery_config *c, const struct store_delivery *d,
 		      int64_t now_ms, enum delivery_verdict v, long status, int64_t retry_after_ms,
 		      uint64_t rnd, const char *error, struct store_delivery_update *u);
 
@@ -98,16 +98,16 @@ struct address_out {
 	size_t n;
 	char *body;                   /* owned: the JSON to POST (no bto/bcc) */
 };
-void address_out_clear(struct address_out *o);
+void aimd_address_out_clear(struct address_out *o);
 
 /* Expands the addressing of an activity the local user `author` (actor IRI
  * author_iri) posted into delivery rows (see the top of this file). */
-int address_expand(struct app *a, int64_t author, const char *author_iri,
+int aimd_address_expand(struct app *a, int64_t author, const char *author_iri,
 		   const json_t *activity, struct address_out *out) AIM_WARN_UNUSED;
 
 /* The inbox and shared inbox (NULL if none) of a remote actor, from the
- * remote actor cache or fetched. Errors as remote_actor_get. */
-int resolve_remote_inbox(struct app *a, const char *actor, char **inbox,
+ * remote actor cache or fetched. Errors as aimd_remote_actor_get. */
+int aimd_resolve_remote_inbox(struct app *a, const char *actor, char **inbox,
 			 char **shared_inbox) AIM_WARN_UNUSED;
 
 /* ---- Workers ----------------------------------------------------------------- */
@@ -115,13 +115,13 @@ int resolve_remote_inbox(struct app *a, const char *actor, char **inbox,
 struct delivery;
 
 /* Starts the worker threads. */
-int delivery_start(struct app *a, const struct delivery_config *c,
+int aimd_delivery_start(struct app *a, const struct delivery_config *c,
 		   struct delivery **out) AIM_WARN_UNUSED;
 /* Wakes the workers (new rows were enqueued). NULL is fine. */
-void delivery_kick(struct delivery *d);
+void aimd_delivery_kick(struct delivery *d);
 /* Stops the workers (attempts in flight are abandoned and stay pending),
  * joins them and frees everything. NULL is fine. */
-void delivery_stop(struct delivery *d);
+void aimd_delivery_stop(struct delivery *d);
 
 /* Signature schemes remembered per host (store_host_scheme_*). */
 #define DLV_SCHEME_UNKNOWN 0

@@ -14,8 +14,8 @@ struct dlv_signer {
 	struct aim_pkey *rsa, *ed;
 	char *rsa_id, *ed_id;        /* ACTOR#main-key, ACTOR#ed25519-key */
 };
-int dlv_signer_load(struct app *a, int64_t user, struct dlv_signer **out) AIM_WARN_UNUSED;
-void dlv_signer_free(struct dlv_signer *s);
+int aimd_dlv_signer_load(struct app *a, int64_t user, struct dlv_signer **out) AIM_WARN_UNUSED;
+void aimd_dlv_signer_free(struct dlv_signer *s);
 
 struct dlv_answer {
 	long status;
@@ -25,7 +25,7 @@ struct dlv_answer {
 /* POSTs body to inbox signed with scheme (DLV_SCHEME_*). 0 with the answer
  * (any status), or -1: the request failed (err as client.h), or *stop was
  * set (AIM_ERR_STATE: the attempt was abandoned). */
-int dlv_post(struct app *a, const struct delivery_config *c, const struct dlv_signer *s,
+int aimd_dlv_post(struct app *a, const struct delivery_config *c, const struct dlv_signer *s,
 	     int scheme, const char *inbox, const char *body, atomic_bool *stop,
 	     struct dlv_answer *ans) AIM_WARN_UNUSED;
 

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-void delivery_config_default(struct delivery_config *c)
+void aimd_delivery_config_default(struct delivery_config *c)
 {
 	memset(c, 0, sizeof *c);
 	c->retry_base_ms = 30 * 1000;
@@ -18,7 +18,7 @@ void delivery_config_default(struct delivery_config *c)
 	c->timeout_ms = 20000;
 }
 
-enum delivery_verdict delivery_classify_status(long status)
+enum delivery_verdict aimd_delivery_classify_status(long status)
 {
 	if (status >= 200 && status < 300)
 		return DLV_DONE;
@@ -31,7 +31,7 @@ enum delivery_verdict delivery_classify_status(long status)
 	return DLV_RETRY;
 }
 
-enum delivery_verdict delivery_classify_error(enum aim_err e)
+enum delivery_verdict aimd_delivery_classify_error(enum aim_err e)
 {
 	switch (e) {
 	case AIM_ERR_DENIED:      /* the SSRF guard refused the address */
@@ -48,7 +48,7 @@ enum delivery_verdict delivery_classify_error(enum aim_err e)
 	}
 }
 
-int64_t delivery_backoff_ms(const struct delivery_config *c, int attempts, uint64_t rnd)
+int64_t aimd_delivery_backoff_ms(const struct delivery_config *c, int attempts, uint64_t rnd)
 {
 	int64_t d = c->retry_base_ms > 0 ? c->retry_base_ms : 1;
 	for (int i = 1; i < attempts && d < c->retry_max_ms; i++)
@@ -62,7 +62,7 @@ int64_t delivery_backoff_ms(const struct delivery_config *c, int attempts, uint6
 	return d - half + (half > 0 ? (int64_t)(rnd % (uint64_t)(half + 1)) : 0);
 }
 
-int64_t delivery_retry_after_ms(const char *v, int64_t now_ms)
+int64_t aimd_delivery_retry_after_ms(const char *v, int64_t now_ms)
 {
 	if (!v)
 		return -1;
@@ -90,7 +90,7 @@ int64_t delivery_retry_after_ms(const char *v, int64_t now_ms)
 	return ms > 0 ? ms : 0;
 }
 
-void delivery_outcome(const struct delivery_config *c, const struct store_delivery *d,
+void aimd_delivery_outcome(const struct delivery_config *c, const struct store_delivery *d,
 		      int64_t now_ms, enum delivery_verdict v, long status, int64_t retry_after_ms,
 		      uint64_t rnd, const char *error, struct store_delivery_update *u)
 {
@@ -112,7 +112,7 @@ void delivery_outcome(const struct delivery_config *c, const struct store_delive
 		u->state = STORE_DLV_EXPIRED;
 		return;
 	}
-	int64_t delay = delivery_backoff_ms(c, u->attempts, rnd);
+	int64_t delay = aimd_delivery_backoff_ms(c, u->attempts, rnd);
 	/* RFC 9110 10.2.3: Retry-After "indicates how long the user agent
 	 * ought to wait before making a follow-up request"; never past the
 	 * longest gap. */
@@ -126,9 +126,9 @@ void delivery_outcome(const struct delivery_config *c, const struct store_delive
 	u->next_ms = next;
 }
 
-int delivery_config_from_serve(const struct aimd_serve_opts *o, struct delivery_config *c)
+int aimd_delivery_config_from_serve(const struct aimd_serve_opts *o, struct delivery_config *c)
 {
-	delivery_config_default(c);
+	aimd_delivery_config_default(c);
 	if (o->retry_base_ms)
 		c->retry_base_ms = o->retry_base_ms;
 	if (o->retry_max_ms)

@@ -89,20 +89,20 @@ static struct dlv_signer *signer_get(struct delivery *d, int64_t user)
 	pthread_mutex_unlock(&d->mu);
 	if (s)
 		return s;
-	if (dlv_signer_load(d->a, user, &s) != 0)
+	if (aimd_dlv_signer_load(d->a, user, &s) != 0)
 		return NULL;
 	pthread_mutex_lock(&d->mu);
 	for (size_t i = 0; i < d->nsigners; i++)
 		if (d->signers[i]->user == user) {
 			/* another worker loaded it meanwhile */
-			dlv_signer_free(s);
+			aimd_dlv_signer_free(s);
 			s = d->signers[i];
 			pthread_mutex_unlock(&d->mu);
 			return s;
 		}
 	if (d->nsigners >= MAX_SIGNERS) {
 		pthread_mutex_unlock(&d->mu);
-		dlv_signer_free(s);
+		aimd_dlv_signer_free(s);
 		aim_fail(AIM_ERR_LIMIT, "too many signing users loaded");
 		return NULL;
 	}
@@ -159,7 +159,7 @@ static void record(struct delivery *d, struct job *j, enum delivery_verdict v, l
 			aim_log(AIM_LOG_ERROR, "deliver", "cannot defer host %s: %s", row->host,
 				aim_errmsg());
 	}
-	delivery_outcome(&d->c, row, now, v, status, retry_after, rnd64(), error, &u);
+	aimd_delivery_outcome(&d->c, row, now, v, status, retry_after, rnd64(), error, &u);
 	if (store_delivery_finish(d->a->st, &j->lease, &u) != 0)
 		aim_log(AIM_LOG_ERROR, "deliver", "delivery %lld: cannot record outcome: %s",
 			(long long)row->id, aim_errmsg());
@@ -179,10 +179,10 @@ static void attempt(struct delivery *d, struct job *j)
 	/* 1. an actor row: find its inbox first */
 	if (!row->inbox) {
 		char *inbox = NULL, *shared = NULL;
-		if (resolve_remote_inbox(a, row->actor, &inbox, &shared) != 0) {
+		if (aimd_resolve_remote_inbox(a, row->actor, &inbox, &shared) != 0) {
 			enum aim_err e = aim_errcode();
 			snprintf(err, sizeof err, "actor: %s", aim_errmsg());
-			record(d, j, delivery_classify_error(e), 0, -1, err,
+			record(d, j, aimd_delivery_classify_error(e), 0, -1, err,
 			       e == AIM_ERR_REMOTE || e == AIM_ERR_TIMEOUT);
 			return;
 		}
@@ -201,7 +201,7 @@ static void attempt(struct delivery *d, struct job *j)
 		free(shared);
 		if (rc != 0) {
 			snprintf(err, sizeof err, "inbox: %s", aim_errmsg());
-			record(d, j, delivery_classify_error(aim_errcode()), 0, -1, err, false);
+			record(d, j, aimd_delivery_classify_error(aim_errcode()), 0, -1, err, false);
 			return;
 		}
 		if (merged) {
@@ -229,7 +229,7 @@ static void attempt(struct delivery *d, struct job *j)
 	 * 401/400 answer, remembered per host. */
 	int use = scheme == DLV_SCHEME_CAVAGE ? DLV_SCHEME_CAVAGE : DLV_SCHEME_RFC9421;
 	struct dlv_answer ans;
-	int rc = dlv_post(a, &d->c, s, use, row->inbox, row->body, &d->stop, &ans);
+	int rc = aimd_dlv_post(a, &d->c, s, use, row->inbox, row->body, &d->stop, &ans);
 	if (rc == 0 && use == DLV_SCHEME_RFC9421 && (ans.status == 401 || ans.status == 400)) {
 		aim_log(AIM_LOG_INFO, "deliver", "host %s answered %ld to an RFC 9421 signature; "
 			"using cavage from now on", host, ans.status);
@@ -237,7 +237,7 @@ static void attempt(struct delivery *d, struct job *j)
 			aim_log(AIM_LOG_ERROR, "deliver", "cannot remember scheme: %s", aim_errmsg());
 		free(ans.retry_after);
 		use = DLV_SCHEME_CAVAGE;
-		rc = dlv_post(a, &d->c, s, use, row->inbox, row->body, &d->stop, &ans);
+		rc = aimd_dlv_post(a, &d->c, s, use, row->inbox, row->body, &d->stop, &ans);
 	} else if (rc == 0 && scheme == DLV_SCHEME_UNKNOWN && ans.status >= 200 && ans.status < 300) {
 		if (store_host_scheme_set(a->st, host, DLV_SCHEME_RFC9421) != 0)
 			aim_log(AIM_LOG_ERROR, "deliver", "cannot remember scheme: %s", aim_errmsg());
@@ -254,12 +254,12 @@ static void attempt(struct delivery *d, struct job *j)
 	if (rc != 0) {
 		enum aim_err e = aim_errcode();
 		snprintf(err, sizeof err, "%s", aim_errmsg());
-		enum delivery_verdict v = delivery_classify_error(e);
+		enum delivery_verdict v = aimd_delivery_classify_error(e);
 		record(d, j, v, 0, -1, err, v == DLV_RETRY);
 		return;
 	}
-	enum delivery_verdict v = delivery_classify_status(ans.status);
-	int64_t ra = delivery_retry_after_ms(ans.retry_after, aim_now_ms());
+	enum delivery_verdict v = aimd_delivery_classify_status(ans.status);
+	int64_t ra = aimd_delivery_retry_after_ms(ans.retry_after, aim_now_ms());
 	free(ans.retry_after);
 	bool hostfail = ans.status >= 500 || ans.status == 429 || ans.status == 408;
 	record(d, j, v, ans.status, ra, NULL, hostfail);
@@ -343,7 +343,7 @@ static void *keeper(void *arg)
 static void delivery_free(struct delivery *d)
 {
 	for (size_t i = 0; i < d->nsigners; i++)
-		dlv_signer_free(d->signers[i]);
+		aimd_dlv_signer_free(d->signers[i]);
 	free(d->signers);
 	free(d->inflight);
 	free(d->th);
@@ -352,7 +352,7 @@ static void delivery_free(struct delivery *d)
 	free(d);
 }
 
-int delivery_start(struct app *a, const struct delivery_config *c, struct delivery **out)
+int aimd_delivery_start(struct app *a, const struct delivery_config *c, struct delivery **out)
 {
 	*out = NULL;
 	ENSURE(c->workers >= 1 && c->workers <= 64, AIM_ERR_INVALID, "delivery workers: 1..64");
@@ -374,13 +374,13 @@ int delivery_start(struct app *a, const struct delivery_config *c, struct delive
 	d->inflight = aim_xcalloc(c->workers, sizeof *d->inflight);
 	d->th = aim_xcalloc(c->workers, sizeof *d->th);
 	if (pthread_create(&d->keeper, NULL, keeper, d) != 0) {
-		delivery_stop(d);
+		aimd_delivery_stop(d);
 		return aim_fail(AIM_ERR_INTERNAL, "cannot start the delivery lease keeper");
 	}
 	d->keeper_started = true;
 	for (unsigned i = 0; i < c->workers; i++) {
 		if (pthread_create(&d->th[i], NULL, worker, d) != 0) {
-			delivery_stop(d);
+			aimd_delivery_stop(d);
 			return aim_fail(AIM_ERR_INTERNAL, "cannot start delivery workers");
 		}
 		d->nth++;
@@ -389,7 +389,7 @@ int delivery_start(struct app *a, const struct delivery_config *c, struct delive
 	return 0;
 }
 
-void delivery_kick(struct delivery *d)
+void aimd_delivery_kick(struct delivery *d)
 {
 	if (!d)
 		return;
@@ -399,7 +399,7 @@ void delivery_kick(struct delivery *d)
 	pthread_mutex_unlock(&d->mu);
 }
 
-void delivery_stop(struct delivery *d)
+void aimd_delivery_stop(struct delivery *d)
 {
 	if (!d)
 		return;

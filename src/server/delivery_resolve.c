@@ -8,14 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-int resolve_remote_inbox(struct app *a, const char *actor, char **inbox, char **shared_inbox)
+int aimd_resolve_remote_inbox(struct app *a, const char *actor, char **inbox, char **shared_inbox)
 {
 	struct remote_actor ra = { 0 };
 	*inbox = NULL;
 	*shared_inbox = NULL;
-	TRY(remote_actor_get(a, actor, false, &ra));
+	TRY(aimd_remote_actor_get(a, actor, false, &ra));
 	if (!ra.inbox || !*ra.inbox) {
-		remote_actor_clear(&ra);
+		aimd_remote_actor_clear(&ra);
 		return aim_fail(AIM_ERR_NOTFOUND, "%.200s has no inbox", actor);
 	}
 	*inbox = ra.inbox;
@@ -24,6 +24,6 @@ int resolve_remote_inbox(struct app *a, const char *actor, char **inbox, char **
 		*shared_inbox = ra.shared_inbox;
 		ra.shared_inbox = NULL;
 	}
-	remote_actor_clear(&ra);
+	aimd_remote_actor_clear(&ra);
 	return 0;
 }

@@ -10,7 +10,7 @@
 
 #include "crypto/crypto.h"
 
-void dlv_signer_free(struct dlv_signer *s)
+void aimd_dlv_signer_free(struct dlv_signer *s)
 {
 	if (!s)
 		return;
@@ -21,7 +21,7 @@ void dlv_signer_free(struct dlv_signer *s)
 	free(s);
 }
 
-int dlv_signer_load(struct app *a, int64_t user, struct dlv_signer **out)
+int aimd_dlv_signer_load(struct app *a, int64_t user, struct dlv_signer **out)
 {
 	struct store_user u = { 0 };
 	char *rsa_pem = NULL, *ed_pem = NULL;
@@ -45,7 +45,7 @@ out:
 		aim_free_secret(ed_pem, strlen(ed_pem));
 	store_user_clear(&u);
 	if (rc != 0) {
-		dlv_signer_free(s);
+		aimd_dlv_signer_free(s);
 		s = NULL;
 	}
 	*out = s;
@@ -71,13 +71,13 @@ static void post_done(void *ctx, int rc, enum aim_err err, const char *msg,
 	snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
 	if (rc == 0) {
 		r->status = resp->status;
-		const char *ra = sig_fields_get(resp->headers.v, resp->headers.n, "Retry-After");
+		const char *ra = http_sig_fields_get(resp->headers.v, resp->headers.n, "Retry-After");
 		r->retry_after = ra ? aim_xstrdup(ra) : NULL;
-		client_response_free(resp);
+		http_client_response_free(resp);
 	}
 }
 
-int dlv_post(struct app *a, const struct delivery_config *c, const struct dlv_signer *s,
+int aimd_dlv_post(struct app *a, const struct delivery_config *c, const struct dlv_signer *s,
 	     int scheme, const char *inbox, const char *body, atomic_bool *stop,
 	     struct dlv_answer *ans)
 {
@@ -107,14 +107,14 @@ int dlv_post(struct app *a, const struct delivery_config *c, const struct dlv_si
 		.signer = &sg,
 	};
 	struct post_result r = { 0 };
-	struct client_multi *m = client_multi_new();
-	if (client_multi_add(m, &o, &req, post_done, &r) != 0) {
-		client_multi_free(m);
+	struct client_multi *m = http_client_multi_new();
+	if (http_client_multi_add(m, &o, &req, post_done, &r) != 0) {
+		http_client_multi_free(m);
 		return -1;
 	}
 	while (!r.done && !atomic_load(stop))
-		client_multi_run(m, 100);
-	client_multi_free(m);
+		http_client_multi_run(m, 100);
+	http_client_multi_free(m);
 	if (!r.done)
 		return aim_fail(AIM_ERR_STATE, "stopping");
 	if (r.rc != 0) {

@@ -65,6 +65,6 @@ int aimd_fetch_ap(const struct aimd_signer *s, const char *url, json_t **out)
 	doc = NULL;
 out:
 	json_decref(doc);
-	client_response_free(&resp);
+	http_client_response_free(&resp);
 	return rc;
 }

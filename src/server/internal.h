@@ -17,22 +17,22 @@ struct sse_wake {
 	uint64_t gen;
 	bool stopping;
 };
-void sse_wake_init(struct sse_wake *w);
-void sse_wake_destroy(struct sse_wake *w);
+void aimd_sse_wake_init(struct sse_wake *w);
+void aimd_sse_wake_destroy(struct sse_wake *w);
 /* Wakes every stream (an inbox grew). */
-void sse_wake_notify(struct sse_wake *w);
+void aimd_sse_wake_notify(struct sse_wake *w);
 /* Wakes every stream for good (aimd stops). */
-void sse_wake_stop(struct sse_wake *w);
+void aimd_sse_wake_stop(struct sse_wake *w);
 
 /* Per-IP token buckets for the client API and a bad-token counter. */
 struct limiter;
-struct limiter *limiter_new(unsigned rate_per_s, unsigned burst, unsigned auth_fail_limit);
-void limiter_free(struct limiter *l);
+struct limiter *aimd_limiter_new(unsigned rate_per_s, unsigned burst, unsigned auth_fail_limit);
+void aimd_limiter_free(struct limiter *l);
 /* 0 when the request may go on; else the seconds to wait (for Retry-After). */
-unsigned limiter_take(struct limiter *l, const char *ip);
+unsigned aimd_limiter_take(struct limiter *l, const char *ip);
 /* Whether the IP is blocked for bad tokens; seconds to wait, or 0. */
-unsigned limiter_auth_blocked(struct limiter *l, const char *ip);
-void limiter_auth_failed(struct limiter *l, const char *ip);
+unsigned aimd_limiter_auth_blocked(struct limiter *l, const char *ip);
+void aimd_limiter_auth_failed(struct limiter *l, const char *ip);
 
 struct app {
 	struct store *st;
@@ -56,8 +56,8 @@ struct app {
 	int cert_days;               /* validity of the device certificates issued */
 };
 
-void app_handle(void *app, const struct http_request *req, struct http_response *resp);
+void aimd_app_handle(void *app, const struct http_request *req, struct http_response *resp);
 /* The SSE response for user's inbox, resuming after last_seq (< 0: from now). */
-int sse_start(struct app *a, int64_t user, int64_t last_seq, struct http_response *resp);
+int aimd_sse_start(struct app *a, int64_t user, int64_t last_seq, struct http_response *resp);
 
 #endif

@@ -27,7 +27,7 @@ struct limiter {
 	struct entry *e;
 };
 
-struct limiter *limiter_new(unsigned rate_per_s, unsigned burst, unsigned auth_fail_limit)
+struct limiter *aimd_limiter_new(unsigned rate_per_s, unsigned burst, unsigned auth_fail_limit)
 {
 	struct limiter *l = aim_xcalloc(1, sizeof *l);
 	pthread_mutex_init(&l->mu, NULL);
@@ -38,7 +38,7 @@ struct limiter *limiter_new(unsigned rate_per_s, unsigned burst, unsigned auth_f
 	return l;
 }
 
-void limiter_free(struct limiter *l)
+void aimd_limiter_free(struct limiter *l)
 {
 	if (!l)
 		return;
@@ -74,7 +74,7 @@ static struct entry *find(struct limiter *l, const char *ip, int64_t now)
 	return stale;
 }
 
-unsigned limiter_take(struct limiter *l, const char *ip)
+unsigned aimd_limiter_take(struct limiter *l, const char *ip)
 {
 	int64_t now = aim_mono_ms();
 	pthread_mutex_lock(&l->mu);
@@ -92,7 +92,7 @@ unsigned limiter_take(struct limiter *l, const char *ip)
 	return wait;
 }
 
-unsigned limiter_auth_blocked(struct limiter *l, const char *ip)
+unsigned aimd_limiter_auth_blocked(struct limiter *l, const char *ip)
 {
 	int64_t now = aim_mono_ms();
 	pthread_mutex_lock(&l->mu);
@@ -104,7 +104,7 @@ unsigned limiter_auth_blocked(struct limiter *l, const char *ip)
 	return wait;
 }
 
-void limiter_auth_failed(struct limiter *l, const char *ip)
+void aimd_limiter_auth_failed(struct limiter *l, const char *ip)
 {
 	int64_t now = aim_mono_ms();
 	pthread_mutex_lock(&l->mu);

@@ -57,7 +57,7 @@ struct ra_cache {
 	size_t nwf;
 };
 
-void remote_actor_clear(struct remote_actor *ra)
+void aimd_remote_actor_clear(struct remote_actor *ra)
 {
 	if (!ra)
 		return;
@@ -75,7 +75,7 @@ static void entry_unref(struct ra_entry *e)
 	if (!e || --e->refs > 0)
 		return;
 	free(e->url);
-	remote_actor_clear(&e->info);
+	aimd_remote_actor_clear(&e->info);
 	for (size_t i = 0; i < e->nkeys; i++) {
 		free(e->keys[i].id);
 		aim_pkey_free(e->keys[i].pkey);
@@ -83,7 +83,7 @@ static void entry_unref(struct ra_entry *e)
 	free(e);
 }
 
-struct ra_cache *ra_cache_new(const struct aimd_signer *signer)
+struct ra_cache *aimd_ra_cache_new(const struct aimd_signer *signer)
 {
 	struct ra_cache *c = aim_xcalloc(1, sizeof *c);
 	c->signer = signer;
@@ -91,7 +91,7 @@ struct ra_cache *ra_cache_new(const struct aimd_signer *signer)
 	return c;
 }
 
-void ra_cache_free(struct ra_cache *c)
+void aimd_ra_cache_free(struct ra_cache *c)
 {
 	if (!c)
 		return;
@@ -318,12 +318,12 @@ static int actor_get(struct ra_cache *c, const char *url, bool fresh, struct rem
 	return 0;
 }
 
-int remote_actor_get(struct app *a, const char *url, bool fresh, struct remote_actor *out)
+int aimd_remote_actor_get(struct app *a, const char *url, bool fresh, struct remote_actor *out)
 {
 	return actor_get(cache_of(a), url, fresh, out);
 }
 
-bool remote_actor_known(struct app *a, const char *url)
+bool aimd_remote_actor_known(struct app *a, const char *url)
 {
 	struct ra_cache *c = cache_of(a);
 	char *u = strip_fragment(url);
@@ -335,7 +335,7 @@ bool remote_actor_known(struct app *a, const char *url)
 	return known;
 }
 
-void remote_actor_forget(struct app *a, const char *url)
+void aimd_remote_actor_forget(struct app *a, const char *url)
 {
 	struct ra_cache *c = cache_of(a);
 	char *u = strip_fragment(url);
@@ -351,7 +351,7 @@ void remote_actor_forget(struct app *a, const char *url)
 
 /* The gate's key lookup (s2s.h): the key keyId names, from its actor's
  * document. */
-int remote_key_get(struct ra_lookup *l, const char *key_id, struct sig_key *out)
+int aimd_remote_key_get(struct ra_lookup *l, const char *key_id, struct sig_key *out)
 {
 	memset(out, 0, sizeof *out);
 	l->from_cache = false;
@@ -392,7 +392,7 @@ int remote_key_get(struct ra_lookup *l, const char *key_id, struct sig_key *out)
 	return aim_fail(AIM_ERR_NOTFOUND, "the actor document has no key %s", key_id);
 }
 
-void remote_key_put(struct ra_lookup *l, struct sig_key *key)
+void aimd_remote_key_put(struct ra_lookup *l, struct sig_key *key)
 {
 	if (key && key->handle)
 		put_entry(l->cache, key->handle);
@@ -426,7 +426,7 @@ static int wf_fetch(struct ra_cache *c, const struct wf_acct *acct, struct wf_jr
 	struct client_opts o = *aimd_signer_client(c->signer);
 	o.max_body = WF_JRD_MAX;
 	int rc = 0;
-	TRY_GOTO(wf_lookup_url(acct, &url), out);
+	TRY_GOTO(http_wf_lookup_url(acct, &url), out);
 	struct sig_field hdr[] = { { "Accept", WF_ACCEPT } };
 	struct client_request req = {
 		.method = "GET",
@@ -434,7 +434,7 @@ static int wf_fetch(struct ra_cache *c, const struct wf_acct *acct, struct wf_jr
 		.headers = hdr,
 		.n_headers = AIM_ARRAY_LEN(hdr),
 	};
-	TRY_GOTO(client_fetch(&o, &req, &resp), out);
+	TRY_GOTO(http_client_fetch(&o, &req, &resp), out);
 	if (resp.status == 404 || resp.status == 410) {
 		rc = aim_fail(AIM_ERR_NOTFOUND, "WebFinger of acct:%s@%s: no such account (HTTP %ld)",
 			      acct->user, acct->authority, resp.status);
@@ -445,9 +445,9 @@ static int wf_fetch(struct ra_cache *c, const struct wf_acct *acct, struct wf_jr
 	ENSURE_GOTO(jrd_content_type(resp.content_type), out, AIM_ERR_UNSUPPORTED,
 		    "WebFinger of acct:%s@%s: content type %s is not JRD", acct->user,
 		    acct->authority, resp.content_type ? resp.content_type : "(none)");
-	TRY_GOTO(wf_jrd_parse(resp.body.data, resp.body.len, out), out);
+	TRY_GOTO(http_wf_jrd_parse(resp.body.data, resp.body.len, out), out);
 out:
-	client_response_free(&resp);
+	http_client_response_free(&resp);
 	aim_buf_free(&url);
 	return rc;
 }
@@ -480,7 +480,7 @@ static int wf_bind(struct ra_cache *c, const struct wf_acct *want, char **actor_
 		goto out;
 	}
 	/* The answer must be about the handle asked for (threats.md B29). */
-	ENSURE_GOTO(j.subject && wf_acct_parse(j.subject, &subj) == 0 && wf_acct_equal(&subj, want),
+	ENSURE_GOTO(j.subject && http_wf_acct_parse(j.subject, &subj) == 0 && http_wf_acct_equal(&subj, want),
 		    out, AIM_ERR_DENIED, "WebFinger subject %s is not the handle asked for",
 		    j.subject ? j.subject : "(none)");
 	ENSURE_GOTO(j.self, out, AIM_ERR_NOTFOUND, "WebFinger answer has no ActivityPub self link");
@@ -497,9 +497,9 @@ static int wf_bind(struct ra_cache *c, const struct wf_acct *want, char **actor_
 	ENSURE_GOTO(aim_url_parse(ra.id, &au) == 0 && aim_url_authority(&au, &auth) == 0, out,
 		    AIM_ERR_DENIED, "actor id %s does not parse", ra.id);
 	back_s = aim_xasprintf("acct:%s@%s", ra.preferred_username, (const char *)auth.data);
-	ENSURE_GOTO(wf_acct_parse(back_s, &back) == 0, out, AIM_ERR_DENIED,
+	ENSURE_GOTO(http_wf_acct_parse(back_s, &back) == 0, out, AIM_ERR_DENIED,
 		    "actor %s: preferredUsername gives no handle", ra.id);
-	if (!wf_acct_equal(&back, want)) {
+	if (!http_wf_acct_equal(&back, want)) {
 		if (wf_fetch(c, &back, &back_jrd) != 0) {
 			rc = wf_refusal();
 			goto out;
@@ -507,14 +507,14 @@ static int wf_bind(struct ra_cache *c, const struct wf_acct *want, char **actor_
 		ENSURE_GOTO(back_jrd.self && aim_url_equal(back_jrd.self, ra.id), out,
 			    AIM_ERR_DENIED, "reverse WebFinger of %s names %s, not %s", back_s,
 			    back_jrd.self ? back_jrd.self : "no actor", ra.id);
-		ENSURE_GOTO(back_jrd.subject && wf_acct_parse(back_jrd.subject, &back_subj) == 0,
+		ENSURE_GOTO(back_jrd.subject && http_wf_acct_parse(back_jrd.subject, &back_subj) == 0,
 			    out, AIM_ERR_DENIED, "reverse WebFinger of %s has no valid subject",
 			    back_s);
 		/* Another name on the same host, or (split domains) the actor's
 		 * host naming the handle asked for as the canonical one. */
 		bool same_host = !strcmp(back.host, want->host) && back.port == want->port;
-		bool ok = (same_host && wf_acct_equal(&back_subj, &back)) ||
-			  wf_acct_equal(&back_subj, want);
+		bool ok = (same_host && http_wf_acct_equal(&back_subj, &back)) ||
+			  http_wf_acct_equal(&back_subj, want);
 		ENSURE_GOTO(ok, out, AIM_ERR_DENIED,
 			    "actor %s is on another host and its WebFinger (%s) does not name "
 			    "acct:%s@%s",
@@ -522,12 +522,12 @@ static int wf_bind(struct ra_cache *c, const struct wf_acct *want, char **actor_
 	}
 	*actor_id = aim_xstrdup(ra.id);
 out:
-	wf_jrd_free(&j);
-	wf_jrd_free(&back_jrd);
-	wf_acct_free(&subj);
-	wf_acct_free(&back);
-	wf_acct_free(&back_subj);
-	remote_actor_clear(&ra);
+	http_wf_jrd_free(&j);
+	http_wf_jrd_free(&back_jrd);
+	http_wf_acct_free(&subj);
+	http_wf_acct_free(&back);
+	http_wf_acct_free(&back_subj);
+	aimd_remote_actor_clear(&ra);
 	aim_url_free(&au);
 	aim_buf_free(&auth);
 	free(back_s);
@@ -586,13 +586,13 @@ static void wf_store(struct ra_cache *c, const char *acct, char *actor, enum aim
  * WebFinger route answers them. */
 static bool handle_is_local(struct app *a, const struct wf_acct *acct)
 {
-	if (wf_acct_at(acct, a->domain))
+	if (http_wf_acct_at(acct, a->domain))
 		return true;
 	struct aim_url u = { 0 };
 	struct aim_buf b;
 	aim_buf_init(&b, 400);
 	bool local = aim_url_parse(a->base, &u) == 0 && u.port_explicit &&
-		     aim_url_authority(&u, &b) == 0 && wf_acct_at(acct, (const char *)b.data);
+		     aim_url_authority(&u, &b) == 0 && http_wf_acct_at(acct, (const char *)b.data);
 	aim_url_free(&u);
 	aim_buf_free(&b);
 	aim_errclear();
@@ -622,20 +622,20 @@ static int resolve_local(struct app *a, const struct wf_acct *acct, char **actor
 	return 0;
 }
 
-int webfinger_resolve(struct app *a, const char *acct, char **actor_id)
+int aimd_webfinger_resolve(struct app *a, const char *acct, char **actor_id)
 {
 	*actor_id = NULL;
 	struct wf_acct want;
-	TRY(wf_acct_parse(acct, &want));
+	TRY(http_wf_acct_parse(acct, &want));
 	if (handle_is_local(a, &want)) {
 		int lrc = resolve_local(a, &want, actor_id);
-		wf_acct_free(&want);
+		http_wf_acct_free(&want);
 		return lrc;
 	}
 	struct aim_buf canon;
 	aim_buf_init(&canon, 512);
 	int rc = 0;
-	TRY_GOTO(wf_acct_format(&want, &canon), out);
+	TRY_GOTO(http_wf_acct_format(&want, &canon), out);
 	const char *key = (const char *)canon.data;
 	struct ra_cache *c = cache_of(a);
 	int64_t now = aim_now();
@@ -671,7 +671,7 @@ int webfinger_resolve(struct app *a, const char *acct, char **actor_id)
 		*actor_id = id;
 	}
 out:
-	wf_acct_free(&want);
+	http_wf_acct_free(&want);
 	aim_buf_free(&canon);
 	return rc;
 }

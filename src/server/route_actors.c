@@ -291,7 +291,7 @@ void aimd_route_inbox_get(struct app *a, const struct http_request *q, struct ht
 			http_resp_error(r, 400, "bad_request", "Last-Event-ID is not an event id");
 			goto out;
 		}
-		if (sse_start(a, u.id, last, r) != 0)
+		if (aimd_sse_start(a, u.id, last, r) != 0)
 			aimd_route_failure(r);
 	} else {
 		collection(a, q, r, &u, "inbox", C_INBOX, viewer);
@@ -305,7 +305,7 @@ void aimd_route_inbox_post(struct app *a, const struct http_request *q, struct h
 {
 	struct store_user u = { 0 };
 	if (aimd_route_user(a, caps, &u, r))
-		s2s_inbox_post(a, q, r, u.name); /* through the signature gate */
+		aimd_s2s_inbox_post(a, q, r, u.name); /* through the signature gate */
 	store_user_clear(&u);
 }
 
@@ -313,7 +313,7 @@ void aimd_route_shared_inbox(struct app *a, const struct http_request *q, struct
 			const struct http_route_caps *caps)
 {
 	(void)caps;
-	s2s_inbox_post(a, q, r, NULL); /* through the signature gate */
+	aimd_s2s_inbox_post(a, q, r, NULL); /* through the signature gate */
 }
 
 void aimd_route_outbox_get(struct app *a, const struct http_request *q, struct http_response *r,

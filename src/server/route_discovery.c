@@ -44,21 +44,21 @@ void aimd_route_webfinger(struct app *a, const struct http_request *q, struct ht
 	bool instance = false;
 	size_t bl = strlen(a->base);
 	char *acct_host = aim_xstrdup(a->domain);
-	if (wf_is_acct(res)) {
+	if (http_wf_is_acct(res)) {
 		/* The one acct: parser (http/webfinger.h): one '@', a user of
 		 * unreserved characters, a host through the URL parser. */
 		struct wf_acct ac;
-		if (wf_acct_parse(res, &ac) != 0) {
+		if (http_wf_acct_parse(res, &ac) != 0) {
 			http_resp_error(r, 400, "bad_request", "malformed acct: URI");
-			wf_acct_free(&ac);
+			http_wf_acct_free(&ac);
 			free(acct_host);
 			return;
 		}
 		/* The domain, or BASE's authority when it carries a port (test
 		 * federations): the subject then names that authority. */
 		char *ba = NULL;
-		bool ours = wf_acct_at(&ac, a->domain);
-		if (!ours && (ba = base_authority(a)) != NULL && wf_acct_at(&ac, ba)) {
+		bool ours = http_wf_acct_at(&ac, a->domain);
+		if (!ours && (ba = base_authority(a)) != NULL && http_wf_acct_at(&ac, ba)) {
 			ours = true;
 			free(acct_host);
 			acct_host = aim_xstrdup(ac.authority);
@@ -66,7 +66,7 @@ void aimd_route_webfinger(struct app *a, const struct http_request *q, struct ht
 		free(ba);
 		if (!ours) {
 			http_resp_error(r, 404, "not_found", "not a user of this domain");
-			wf_acct_free(&ac);
+			http_wf_acct_free(&ac);
 			free(acct_host);
 			return;
 		}
@@ -74,7 +74,7 @@ void aimd_route_webfinger(struct app *a, const struct http_request *q, struct ht
 			instance = true;
 		else if (strlen(ac.user) <= STORE_NAME_MAX)
 			snprintf(name, sizeof name, "%s", ac.user);
-		wf_acct_free(&ac);
+		http_wf_acct_free(&ac);
 	} else if (!strncmp(res, "https://", 8) || !strncmp(res, "http://", 7)) {
 		if (!strncmp(res, a->base, bl) && !strcmp(res + bl, "/actor")) {
 			instance = true;

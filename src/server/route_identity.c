@@ -591,6 +591,6 @@ void aimd_route_proxy(struct app *a, const struct http_request *q, struct http_r
 	if (resp.final_url && strcmp(resp.final_url, url) != 0)
 		http_resp_header(r, "Content-Location", resp.final_url);
 out:
-	client_response_free(&resp);
+	http_client_response_free(&resp);
 	free(url);
 }

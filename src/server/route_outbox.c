@@ -3,7 +3,7 @@
  * document's acct: handles are resolved (WebFinger), ap_outbox_prepare
  * turns it into the activity to store, and one store transaction keeps the
  * activity, its local recipients' inbox rows and the deliveries to remote
- * ones (address_expand); then the effects of follows, blocks, approvals
+ * ones (aimd_address_expand); then the effects of follows, blocks, approvals
  * and deletes. A local user named as a recipient (or followed) must exist:
  * 400 unknown_recipient otherwise. A follow between two local users works
  * like one with a remote actor (local_follow_plan, local_follow_apply).
@@ -325,7 +325,7 @@ static int local_recipients(struct app *a, const struct store_user *owner, const
 	return rc;
 }
 
-/* ---- acct: handles in an outbox POST (WebFinger, s2s.h webfinger_resolve) ---- */
+/* ---- acct: handles in an outbox POST (WebFinger, s2s.h aimd_webfinger_resolve) ---- */
 
 #define OUTBOX_MAX_HANDLES 16 /* handles resolved per POST (each is fetches) */
 
@@ -340,7 +340,7 @@ static int resolve_slot(struct app *a, json_t *parent, const char *key, size_t i
 		return -1;
 	}
 	char *id = NULL;
-	if (webfinger_resolve(a, acct, &id) != 0) {
+	if (aimd_webfinger_resolve(a, acct, &id) != 0) {
 		/* The table's answer (status.h), except that whatever is the
 		 * handle's fault (a 4xx: malformed, unknown, unbound, refused
 		 * address, no such host) is one code. */
@@ -370,7 +370,7 @@ static int resolve_addressing(struct app *a, json_t *o, unsigned *count, struct 
 	static const char *const fields[] = { "to", "cc", "bto", "bcc", "audience" };
 	for (size_t f = 0; f < AIM_ARRAY_LEN(fields); f++) {
 		json_t *v = json_object_get(o, fields[f]);
-		if (json_is_string(v) && wf_is_acct(json_string_value(v))) {
+		if (json_is_string(v) && http_wf_is_acct(json_string_value(v))) {
 			char *acct = aim_xstrdup(json_string_value(v));
 			int rc = resolve_slot(a, o, fields[f], 0, acct, count, r);
 			free(acct);
@@ -379,7 +379,7 @@ static int resolve_addressing(struct app *a, json_t *o, unsigned *count, struct 
 		} else if (json_is_array(v)) {
 			for (size_t i = 0; i < json_array_size(v); i++) {
 				const char *s = json_string_value(json_array_get(v, i));
-				if (!s || !wf_is_acct(s))
+				if (!s || !http_wf_is_acct(s))
 					continue;
 				char *acct = aim_xstrdup(s);
 				int rc = resolve_slot(a, v, NULL, i, acct, count, r);
@@ -403,7 +403,7 @@ static int resolve_handles(struct app *a, json_t *doc, struct http_response *r)
 		TRY(resolve_addressing(a, obj, &count, r));
 	const char *type = json_string_value(json_object_get(doc, "type"));
 	if (type && !strcmp(type, "Follow") && json_is_string(obj) &&
-	    wf_is_acct(json_string_value(obj))) {
+	    http_wf_is_acct(json_string_value(obj))) {
 		char *acct = aim_xstrdup(json_string_value(obj));
 		int rc = resolve_slot(a, doc, "object", 0, acct, &count, r);
 		free(acct);
@@ -470,7 +470,7 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	    local_recipients(a, owner, actor, &out, &lf, &rcpt, r) != 0)
 		goto done;
 	/* Outbound federation: remote recipients, enqueued in the same transaction. */
-	if (address_expand(a, owner->id, actor, out.activity, &ad) != 0) {
+	if (aimd_address_expand(a, owner->id, actor, out.activity, &ad) != 0) {
 		aimd_route_failure(r);
 		goto done;
 	}
@@ -501,18 +501,18 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	if (local_follow_apply(a, &lf) != 0)
 		aim_log(AIM_LOG_ERROR, "outbox", "local follow of %s: %s", act_id, aim_errmsg());
 	if (rcpt.n || lf.kind == LF_FOLLOW)
-		sse_wake_notify(&a->wake);
+		aimd_sse_wake_notify(&a->wake);
 	/* Federation: follows, blocks, approvals and tombstones it causes. */
-	if (s2s_outbox_effects(a, owner->id, out.activity) != 0)
+	if (aimd_s2s_outbox_effects(a, owner->id, out.activity) != 0)
 		aim_log(AIM_LOG_ERROR, "outbox", "effects of %s: %s", act_id, aim_errmsg());
 	if (ad.n)
-		delivery_kick(a->dlv);
+		aimd_delivery_kick(a->dlv);
 	/* ActivityPub 6: "Servers MUST return a 201 Created HTTP code, and ...
 	 * MUST include the new id in the Location header." */
 	http_resp_set(r, 201, ROUTE_AS_TYPE, txt, strlen(txt));
 	http_resp_header(r, "Location", act_id);
 done:
-	address_out_clear(&ad);
+	aimd_address_out_clear(&ad);
 	free(txt);
 	free(otxt);
 	free(rcpt.v);

@@ -1,6 +1,6 @@
 /*
  * The HTTP routes of aimd: the one table below says what the server
- * answers (app_handle, the HTTP server's handler). The handlers live by
+ * answers (aimd_app_handle, the HTTP server's handler). The handlers live by
  * concern in route_discovery.c, route_actors.c and route_outbox.c, and the
  * helpers they share in routes.c (routes.h). The table is a file of its
  * own so that no two files call each other: the table calls the handlers,
@@ -66,7 +66,7 @@ static const struct route routes[] = {
 	{ "GET", "/objects/{id}", aimd_route_object },
 };
 
-void app_handle(void *ap, const struct http_request *q, struct http_response *r)
+void aimd_app_handle(void *ap, const struct http_request *q, struct http_response *r)
 {
 	struct app *a = ap;
 	size_t bpl = strlen(a->base_path);
@@ -76,7 +76,7 @@ void app_handle(void *ap, const struct http_request *q, struct http_response *r)
 	}
 	bool get = http_route_method_ok("GET", q->method);
 	/* Federation: a GET carrying an HTTP signature passes the gate. */
-	if (get && s2s_check_signed_get(a, q, r) != 0)
+	if (get && aimd_s2s_check_signed_get(a, q, r) != 0)
 		return;
 	const char *p = q->path + bpl;
 	char allow[64] = "";

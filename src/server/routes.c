@@ -99,7 +99,7 @@ int64_t aimd_route_auth(struct app *a, const struct http_request *q, struct http
 		http_resp_header(r, "WWW-Authenticate", "Bearer");
 		return -1;
 	}
-	unsigned wait = limiter_auth_blocked(a->lim, q->remote);
+	unsigned wait = aimd_limiter_auth_blocked(a->lim, q->remote);
 	if (wait) {
 		char s[16];
 		snprintf(s, sizeof s, "%u", wait);
@@ -128,7 +128,7 @@ int64_t aimd_route_auth(struct app *a, const struct http_request *q, struct http
 		}
 	}
 	if (rc != 0) {
-		limiter_auth_failed(a->lim, q->remote);
+		aimd_limiter_auth_failed(a->lim, q->remote);
 		aim_log(AIM_LOG_INFO, "auth", "remote=%s refused: bad bearer token", q->remote);
 		http_resp_error(r, 401, "unauthorized", "invalid bearer token");
 		http_resp_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
@@ -139,7 +139,7 @@ int64_t aimd_route_auth(struct app *a, const struct http_request *q, struct http
 
 bool aimd_route_rate_ok(struct app *a, const struct http_request *q, struct http_response *r)
 {
-	unsigned wait = limiter_take(a->lim, q->remote);
+	unsigned wait = aimd_limiter_take(a->lim, q->remote);
 	if (!wait)
 		return true;
 	char s[16];

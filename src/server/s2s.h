@@ -6,12 +6,12 @@
  * instance actor are units of their own below these (signer.h, fetcher.h;
  * the graph of who calls whom is in signer.h).
  *
- * Flow of an inbox POST (s2s_inbox_post):
+ * Flow of an inbox POST (aimd_s2s_inbox_post):
  *   per-host rate and concurrency limit (429 + Retry-After, A20, B32)
- *   -> the one signature gate (s2s_gate_verify: sig_parse learns the keyId,
- *      sig_check the time window and digest, then the key is asked of the
+ *   -> the one signature gate (aimd_s2s_gate_verify: http_sig_parse learns the keyId,
+ *      http_sig_check the time window and digest, then the key is asked of the
  *      cache once -- refetched once if it fails to verify and was cached,
- *      a rotation -- and sig_verify_key; the replay cache; key owner ==
+ *      a rotation -- and http_sig_verify_key; the replay cache; key owner ==
  *      activity actor after a URL parse; every failure 401, A1-A14, except
  *      a key whose actor's server failed or timed out: 502/504, retry later)
  *   -> shape and origin checks (threats.md B)
@@ -59,14 +59,14 @@ struct remote_actor {
 	char *type;
 	char *preferred_username;    /* NULL if none */
 };
-void remote_actor_clear(struct remote_actor *ra);
+void aimd_remote_actor_clear(struct remote_actor *ra);
 
 /* ---- Internals shared by s2s_*.c, remote_*.c and fetch_*.c ------------------ */
 
 struct ra_cache;
 /* The cache fetches through signer (borrowed: it outlives the cache). */
-struct ra_cache *ra_cache_new(const struct aimd_signer *signer);
-void ra_cache_free(struct ra_cache *c);
+struct ra_cache *aimd_ra_cache_new(const struct aimd_signer *signer);
+void aimd_ra_cache_free(struct ra_cache *c);
 
 #define S2S_INFLIGHT_SLOTS 256
 
@@ -88,7 +88,7 @@ struct fed_in {
 /* The gate's key lookup over the cache: the key keyId names, from its
  * actor's document (cached, or fetched). A document without that key, or
  * whose id is not the keyId's document, gives no key (A15). out->pkey and
- * out->owner stay valid until remote_key_put. Errors: AIM_ERR_DENIED,
+ * out->owner stay valid until aimd_remote_key_put. Errors: AIM_ERR_DENIED,
  * AIM_ERR_NOTFOUND, AIM_ERR_GONE, AIM_ERR_REMOTE, AIM_ERR_TIMEOUT... */
 struct ra_lookup {
 	struct ra_cache *cache;
@@ -96,22 +96,22 @@ struct ra_lookup {
 	bool from_cache;             /* out: the key came from the cache */
 	bool fetch_failed;           /* out: a fetch was made and failed */
 };
-int remote_key_get(struct ra_lookup *l, const char *key_id, struct sig_key *out) AIM_WARN_UNUSED;
-void remote_key_put(struct ra_lookup *l, struct sig_key *key);
+int aimd_remote_key_get(struct ra_lookup *l, const char *key_id, struct sig_key *out) AIM_WARN_UNUSED;
+void aimd_remote_key_put(struct ra_lookup *l, struct sig_key *key);
 
 /* host_rate / host_concurrency: the per-host inbox limits (0: defaults). */
-int fed_in_open(struct app *a, unsigned host_rate, unsigned host_concurrency) AIM_WARN_UNUSED;
-void fed_in_free(struct app *a);
+int aimd_fed_in_open(struct app *a, unsigned host_rate, unsigned host_concurrency) AIM_WARN_UNUSED;
+void aimd_fed_in_free(struct app *a);
 
 /* The actor at url, from the cache or fetched (signed GET). AIM_ERR_NOTFOUND
  * / AIM_ERR_DENIED / AIM_ERR_REMOTE / ... when it cannot be had (and then the
  * failure is cached for RA_NEG_TTL). fresh: skip the cache. */
-int remote_actor_get(struct app *a, const char *url, bool fresh,
+int aimd_remote_actor_get(struct app *a, const char *url, bool fresh,
 		     struct remote_actor *out) AIM_WARN_UNUSED;
 /* Whether url is an actor in the cache (no fetch). */
-bool remote_actor_known(struct app *a, const char *url);
+bool aimd_remote_actor_known(struct app *a, const char *url);
 /* Drops url from the cache (positive and negative). */
-void remote_actor_forget(struct app *a, const char *url);
+void aimd_remote_actor_forget(struct app *a, const char *url);
 
 /* Whether two URLs are the same after a strict parse and normalisation
  * (base/url.h aim_url_equal, under the name the inbox code uses). */
@@ -125,10 +125,10 @@ static inline bool fetch_same_origin(const char *a, const char *b)
 	return aim_url_origin_equal(a, b);
 }
 
-/* The gate. s2s_host_admit: collects the covered fields into fl and the
+/* The gate. aimd_s2s_host_admit: collects the covered fields into fl and the
  * keyId's host into host (empty if none), then applies the per-host rate,
  * key-failure and concurrency limits (429 set in r, -1). A host admitted
- * must be released with s2s_host_release. s2s_gate_verify: the signature
+ * must be released with aimd_s2s_host_release. aimd_s2s_gate_verify: the signature
  * (both schemes, A1-A13), the replay cache, and out->actor = the key's owner;
  * AIM_ERR_AUTH on any failure but a key whose server failed or timed out
  * (AIM_ERR_REMOTE, AIM_ERR_TIMEOUT: kept, the sender may retry). */
@@ -137,11 +137,11 @@ struct s2s_auth {
 	char *key_id;
 	enum sig_scheme scheme;
 };
-void s2s_auth_clear(struct s2s_auth *au);
-int s2s_host_admit(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_s2s_auth_clear(struct s2s_auth *au);
+int aimd_s2s_host_admit(struct app *a, const struct http_request *q, struct http_response *r,
 		   struct sig_fields *fl, char *host, size_t hostn) AIM_WARN_UNUSED;
-void s2s_host_release(struct app *a, const char *host);
-int s2s_gate_verify(struct app *a, const struct http_request *q, const struct sig_fields *fl,
+void aimd_s2s_host_release(struct app *a, const char *host);
+int aimd_s2s_gate_verify(struct app *a, const struct http_request *q, const struct sig_fields *fl,
 		    const char *host, struct s2s_auth *out) AIM_WARN_UNUSED;
 
 /* WebFinger client (DESIGN.md: "The reverse check (actor -> WebFinger ->
@@ -161,20 +161,20 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
  * AIM_ERR_DENIED (refused address, or the handle is not bound),
  * AIM_ERR_NOTFOUND (no such account or no ActivityPub link), AIM_ERR_REMOTE /
  * AIM_ERR_TIMEOUT (the remote could not be reached). */
-int webfinger_resolve(struct app *a, const char *acct, char **actor_id) AIM_WARN_UNUSED;
+int aimd_webfinger_resolve(struct app *a, const char *acct, char **actor_id) AIM_WARN_UNUSED;
 
 /* Whether the request carries an HTTP signature (either scheme). */
-bool s2s_has_signature(const struct http_request *q);
+bool aimd_s2s_has_signature(const struct http_request *q);
 /* A GET that carries a signature passes the same gate (A11: it must cover
  * host); 0 to go on (also when unsigned), -1 with a 401/429 set in r. */
-int s2s_check_signed_get(struct app *a, const struct http_request *q,
+int aimd_s2s_check_signed_get(struct app *a, const struct http_request *q,
 			 struct http_response *r) AIM_WARN_UNUSED;
 
 /* The inbox POST routes: user NULL for the shared inbox /inbox. */
-void s2s_inbox_post(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_s2s_inbox_post(struct app *a, const struct http_request *q, struct http_response *r,
 		    const char *user);
 /* Side effects of a local user's own outbox activity (Accept/Reject of a
  * pending Follow, Block, Undo(Block)), after it was stored. */
-int s2s_outbox_effects(struct app *a, int64_t user, const json_t *activity) AIM_WARN_UNUSED;
+int aimd_s2s_outbox_effects(struct app *a, int64_t user, const json_t *activity) AIM_WARN_UNUSED;
 
 #endif

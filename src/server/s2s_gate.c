@@ -23,13 +23,13 @@
 #define HOST_KEY_FAILS 60        /* failed key fetches per minute per host before 429 */
 #define HOST_INFLIGHT 64         /* concurrent deliveries per host */
 
-int fed_in_open(struct app *a, unsigned host_rate, unsigned host_concurrency)
+int aimd_fed_in_open(struct app *a, unsigned host_rate, unsigned host_concurrency)
 {
 	struct fed_in *f = aim_xcalloc(1, sizeof *f);
 	a->fin = f;
-	f->replay = sig_replay_new(REPLAY_CAPACITY);
+	f->replay = http_sig_replay_new(REPLAY_CAPACITY);
 	unsigned rate = host_rate ? host_rate : HOST_RATE;
-	f->host_lim = limiter_new(rate, rate * 10, HOST_KEY_FAILS);
+	f->host_lim = aimd_limiter_new(rate, rate * 10, HOST_KEY_FAILS);
 	pthread_mutex_init(&f->mu, NULL);
 	f->max_inflight = host_concurrency ? host_concurrency : HOST_INFLIGHT;
 	atomic_init(&f->stopped, false);
@@ -41,18 +41,18 @@ int fed_in_open(struct app *a, unsigned host_rate, unsigned host_concurrency)
 	aim_free_secret(rsa, strlen(rsa));
 	aim_free_secret(ed, strlen(ed));
 	TRY(rc);
-	f->cache = ra_cache_new(f->signer);
+	f->cache = aimd_ra_cache_new(f->signer);
 	return 0;
 }
 
-void fed_in_free(struct app *a)
+void aimd_fed_in_free(struct app *a)
 {
 	struct fed_in *f = a->fin;
 	if (!f)
 		return;
-	ra_cache_free(f->cache);
-	sig_replay_free(f->replay);
-	limiter_free(f->host_lim);
+	aimd_ra_cache_free(f->cache);
+	http_sig_replay_free(f->replay);
+	aimd_limiter_free(f->host_lim);
 	pthread_mutex_destroy(&f->mu);
 	aimd_signer_free(f->signer);
 	free(f);
@@ -109,11 +109,11 @@ static void too_many(struct http_response *r, unsigned wait, const char *why)
 /* Adds the header `name` (lower-case) of the request to fields, once. */
 static void add_field(struct sig_fields *fl, const struct http_request *q, const char *name)
 {
-	if (sig_fields_get(fl->v, fl->n, name))
+	if (http_sig_fields_get(fl->v, fl->n, name))
 		return;
 	const char *v = http_req_header(q, name);
 	if (v)
-		sig_fields_add(fl, name, v);
+		http_sig_fields_add(fl, name, v);
 }
 
 /* The request as the signature code sees it, with the fields in fl. */
@@ -135,7 +135,7 @@ static struct sig_request sig_request_of(struct app *a, const struct http_reques
 }
 
 /*
- * Collects the fields the signature headers name (step 1, sig_parse,
+ * Collects the fields the signature headers name (step 1, http_sig_parse,
  * without verifying anything) and the keyId's host for the per-host
  * limits. Whatever does not parse is left for the gate to refuse.
  */
@@ -150,51 +150,51 @@ static void covered_fields(struct app *a, const struct http_request *q, struct s
 	host[0] = 0;
 	struct sig_request req = sig_request_of(a, q, fl);
 	struct sig_parsed *p = NULL;
-	if (sig_parse(&req, NULL, &p) != 0) {
+	if (http_sig_parse(&req, NULL, &p) != 0) {
 		aim_errclear();
 		return;
 	}
-	for (size_t i = 0; i < sig_parsed_n_fields(p); i++)
-		if (strlen(sig_parsed_field(p, i)) <= 64)
-			add_field(fl, q, sig_parsed_field(p, i));
+	for (size_t i = 0; i < http_sig_parsed_n_fields(p); i++)
+		if (strlen(http_sig_parsed_field(p, i)) <= 64)
+			add_field(fl, q, http_sig_parsed_field(p, i));
 	struct aim_url u = { 0 };
-	if (aim_url_parse(sig_parsed_key_id(p), &u) == 0)
+	if (aim_url_parse(http_sig_parsed_key_id(p), &u) == 0)
 		snprintf(host, hostn, "%s", u.host);
 	else
 		aim_errclear();
 	aim_url_free(&u);
-	sig_parsed_free(p);
+	http_sig_parsed_free(p);
 }
 
 /* ---- The gate ---------------------------------------------------------------- */
 
-void s2s_auth_clear(struct s2s_auth *au)
+void aimd_s2s_auth_clear(struct s2s_auth *au)
 {
 	free(au->actor);
 	free(au->key_id);
 	memset(au, 0, sizeof *au);
 }
 
-void s2s_host_release(struct app *a, const char *host)
+void aimd_s2s_host_release(struct app *a, const char *host)
 {
 	if (host && *host)
 		inflight_put(a->fin, host);
 }
 
-int s2s_host_admit(struct app *a, const struct http_request *q, struct http_response *r,
+int aimd_s2s_host_admit(struct app *a, const struct http_request *q, struct http_response *r,
 		   struct sig_fields *fl, char *host, size_t hostn)
 {
 	struct fed_in *f = a->fin;
 	covered_fields(a, q, fl, host, hostn);
 	/* No parsable keyId: the gate refuses it anyway; limit by address. */
 	const char *who = *host ? host : q->remote;
-	unsigned wait = limiter_auth_blocked(f->host_lim, who);
+	unsigned wait = aimd_limiter_auth_blocked(f->host_lim, who);
 	if (wait) {
 		too_many(r, wait, "too many deliveries with unusable keys from this host");
 		host[0] = 0;
 		return -1;
 	}
-	wait = limiter_take(f->host_lim, who);
+	wait = aimd_limiter_take(f->host_lim, who);
 	if (wait) {
 		too_many(r, wait, "too many deliveries from this host");
 		host[0] = 0;
@@ -214,10 +214,10 @@ static int gate_parse(struct app *a, const struct http_request *q, const struct 
 {
 	struct sig_request req = sig_request_of(a, q, fl);
 	struct sig_policy pol;
-	sig_policy_default(&pol);
-	TRY(sig_parse(&req, &pol, out));
-	if (sig_check(*out, &req, now) != 0) {
-		sig_parsed_free(*out);
+	http_sig_policy_default(&pol);
+	TRY(http_sig_parse(&req, &pol, out));
+	if (http_sig_check(*out, &req, now) != 0) {
+		http_sig_parsed_free(*out);
 		*out = NULL;
 		return -1;
 	}
@@ -229,26 +229,26 @@ static int gate_key_verify(struct ra_lookup *l, const struct sig_parsed *p,
 			   struct sig_verified *v)
 {
 	struct sig_key key;
-	if (remote_key_get(l, sig_parsed_key_id(p), &key) != 0) {
-		/* Its server failed or timed out: kept (502/504, s2s_gate_verify). */
+	if (aimd_remote_key_get(l, http_sig_parsed_key_id(p), &key) != 0) {
+		/* Its server failed or timed out: kept (502/504, aimd_s2s_gate_verify). */
 		enum aim_err e = aim_errcode();
 		char msg[300];
 		snprintf(msg, sizeof msg, "%s", aim_errmsg());
 		return aim_fail(e == AIM_ERR_REMOTE || e == AIM_ERR_TIMEOUT ? e : AIM_ERR_AUTH,
 				"signature: key unavailable: %s", msg);
 	}
-	int rc = sig_verify_key(p, &key, v);
-	remote_key_put(l, &key);
+	int rc = http_sig_verify_key(p, &key, v);
+	aimd_remote_key_put(l, &key);
 	return rc;
 }
 
-int s2s_gate_verify(struct app *a, const struct http_request *q, const struct sig_fields *fl,
+int aimd_s2s_gate_verify(struct app *a, const struct http_request *q, const struct sig_fields *fl,
 		    const char *host, struct s2s_auth *out)
 {
 	memset(out, 0, sizeof *out);
 	struct fed_in *f = a->fin;
 	/* A1: no signature at all. */
-	if (!s2s_has_signature(q))
+	if (!aimd_s2s_has_signature(q))
 		return aim_fail(AIM_ERR_AUTH, "HTTP signature required");
 	struct sig_verified v = { 0 };
 	struct sig_parsed *p = NULL;
@@ -263,16 +263,16 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
 			rc = gate_key_verify(&l, p, &v);
 		}
 	}
-	sig_parsed_free(p);
+	http_sig_parsed_free(p);
 	if (rc != 0) {
 		/* A20: fetches of unusable keys are what a flood costs us (the
 		 * negative cache answers repeats without one): count those. */
 		if (l.fetch_failed)
-			limiter_auth_failed(f->host_lim, *host ? host : q->remote);
+			aimd_limiter_auth_failed(f->host_lim, *host ? host : q->remote);
 		enum aim_err e = aim_errcode();
 		char msg[300];
 		snprintf(msg, sizeof msg, "%s", aim_errmsg());
-		sig_verified_free(&v);
+		http_sig_verified_free(&v);
 		/* The key's server failed or timed out: the sender may retry
 		 * (502/504); anything else is a signature that does not pass. */
 		bool passing = e == AIM_ERR_REMOTE || e == AIM_ERR_TIMEOUT;
@@ -283,38 +283,38 @@ int s2s_gate_verify(struct app *a, const struct http_request *q, const struct si
 	/* GETs are reads: the same signed GET twice in one second (identical
 	 * cavage signature) is a fetcher's retry, not an attack. */
 	bool has_body = strcmp(q->method, "GET") != 0 && strcmp(q->method, "HEAD") != 0;
-	if (has_body && sig_replay_check(f->replay, v.replay_key, v.replay_until, now) != 0) {
+	if (has_body && http_sig_replay_check(f->replay, v.replay_key, v.replay_until, now) != 0) {
 		if (aim_errcode() != AIM_ERR_LIMIT) {
-			sig_verified_free(&v);
+			http_sig_verified_free(&v);
 			return aim_fail(AIM_ERR_AUTH, "signature already used (replay)");
 		}
 		/* The cache is full of live entries: a replay that slips through
 		 * still has no second effect, since the store keeps each activity
 		 * id once per inbox (B27). */
 		aim_log(AIM_LOG_WARN, "inbox", "replay cache full (%zu entries)",
-			sig_replay_count(f->replay));
+			http_sig_replay_count(f->replay));
 	}
 	out->actor = v.owner;
 	out->key_id = v.key_id;
 	out->scheme = v.scheme;
 	v.owner = NULL;
 	v.key_id = NULL;
-	sig_verified_free(&v);
+	http_sig_verified_free(&v);
 	return 0;
 }
 
 /* ---- Signed GETs ("authorized fetch" towards us) ------------------------------------ */
 
-bool s2s_has_signature(const struct http_request *q)
+bool aimd_s2s_has_signature(const struct http_request *q)
 {
 	const char *az = http_req_header(q, "Authorization");
 	return http_req_header(q, "Signature") || http_req_header(q, "Signature-Input") ||
 	       (az && !strncasecmp(az, "Signature ", 10));
 }
 
-int s2s_check_signed_get(struct app *a, const struct http_request *q, struct http_response *r)
+int aimd_s2s_check_signed_get(struct app *a, const struct http_request *q, struct http_response *r)
 {
-	if (!a->fin || !s2s_has_signature(q))
+	if (!a->fin || !aimd_s2s_has_signature(q))
 		return 0;
 	/* The instance actor's document (the key of every signed fetch) and
 	 * discovery are served without a check: verifying them would need a
@@ -325,21 +325,21 @@ int s2s_check_signed_get(struct app *a, const struct http_request *q, struct htt
 	if (!strcmp(p, "/actor") || !strncmp(p, "/.well-known/", 13))
 		return 0;
 	struct sig_fields fl;
-	sig_fields_init(&fl);
+	http_sig_fields_init(&fl);
 	char host[256];
-	if (s2s_host_admit(a, q, r, &fl, host, sizeof host) != 0) {
-		sig_fields_free(&fl);
+	if (aimd_s2s_host_admit(a, q, r, &fl, host, sizeof host) != 0) {
+		http_sig_fields_free(&fl);
 		return -1;
 	}
 	struct s2s_auth au = { 0 };
-	int rc = s2s_gate_verify(a, q, &fl, host, &au);
+	int rc = aimd_s2s_gate_verify(a, q, &fl, host, &au);
 	if (rc != 0) {
 		aim_log(AIM_LOG_INFO, "s2s", "remote=%s signed %s %s refused 401: %s", q->remote,
 			q->method, q->path, aim_errmsg());
 		aimd_status_send_failure(r, STATUS_S2S);
 	}
-	s2s_auth_clear(&au);
-	s2s_host_release(a, host);
-	sig_fields_free(&fl);
+	aimd_s2s_auth_clear(&au);
+	aimd_s2s_host_release(a, host);
+	http_sig_fields_free(&fl);
 	return rc;
 }

@@ -106,7 +106,7 @@ struct answers {
 
 static void answers_free(struct answers *x)
 {
-	remote_actor_clear(&x->ra);
+	aimd_remote_actor_clear(&x->ra);
 	free(x->actor_errmsg);
 	for (size_t i = 0; i < x->n_users; i++)
 		free(x->names[i]);
@@ -177,7 +177,7 @@ static int answer(struct app *a, const struct ap_inbound_ask *q, const char *act
 	if (q->actor) {
 		/* Usually cached by the key lookup just before. */
 		f->actor.answered = true;
-		if (remote_actor_get(a, actor, false, &x->ra) == 0) {
+		if (aimd_remote_actor_get(a, actor, false, &x->ra) == 0) {
 			f->actor.inbox = x->ra.inbox;
 			f->actor.shared_inbox = x->ra.shared_inbox;
 			f->actor.followers = x->ra.followers;
@@ -206,7 +206,7 @@ static int answer(struct app *a, const struct ap_inbound_ask *q, const char *act
 	}
 	if (q->is_actor) {
 		f->is_actor.answered = true;
-		f->is_actor.yes = remote_actor_known(a, q->is_actor);
+		f->is_actor.yes = aimd_remote_actor_known(a, q->is_actor);
 	}
 	if (q->fetch) {
 		f->fetch.answered = true;
@@ -244,7 +244,7 @@ static int commit(struct app *a, const struct ap_inbound_plan *p, const char *ac
 	for (size_t i = 0; i < p->n_fx; i++) {
 		const struct ap_effect *e = &p->fx[i];
 		if (e->kind == AP_FX_ACTOR_FORGET) {
-			remote_actor_forget(a, e->actor); /* refetched when next needed */
+			aimd_remote_actor_forget(a, e->actor); /* refetched when next needed */
 			continue;
 		}
 		fx[n++] = (struct store_fx){
@@ -363,9 +363,9 @@ static void process(struct app *a, const struct http_request *q, struct http_res
 		goto out;
 	}
 	if (added)
-		sse_wake_notify(&a->wake);
+		aimd_sse_wake_notify(&a->wake);
 	if (p.reply && !dup)
-		delivery_kick(a->dlv); /* the Accept goes out now */
+		aimd_delivery_kick(a->dlv); /* the Accept goes out now */
 	if (p.n_fx && p.fx[0].kind == AP_FX_FOLLOWER_PUT)
 		aim_log(AIM_LOG_INFO, "inbox", "Follow %s -> user %lld %s%s", actor,
 			(long long)p.fx[0].user, p.fx[0].accepted ? "accepted" : "pending approval",
@@ -379,7 +379,7 @@ out:
 	free(reply_id);
 }
 
-void s2s_inbox_post(struct app *a, const struct http_request *q, struct http_response *r,
+void aimd_s2s_inbox_post(struct app *a, const struct http_request *q, struct http_response *r,
 		    const char *user)
 {
 	struct fed_in *f = a->fin;
@@ -389,19 +389,19 @@ void s2s_inbox_post(struct app *a, const struct http_request *q, struct http_res
 		return;
 	}
 	struct sig_fields fl;
-	sig_fields_init(&fl);
+	http_sig_fields_init(&fl);
 	char host[256];
 	struct s2s_auth au = { 0 };
 	json_t *act = NULL;
-	if (s2s_host_admit(a, q, r, &fl, host, sizeof host) != 0) {
+	if (aimd_s2s_host_admit(a, q, r, &fl, host, sizeof host) != 0) {
 		aim_log(AIM_LOG_INFO, "inbox", "remote=%s refused 429: %s", q->remote,
 			"per-host limit");
-		sig_fields_free(&fl);
+		http_sig_fields_free(&fl);
 		return;
 	}
 	/* ONE gate for every S2S POST (B33): nothing is parsed or stored
 	 * before the signature is verified. */
-	if (s2s_gate_verify(a, q, &fl, host, &au) != 0) {
+	if (aimd_s2s_gate_verify(a, q, &fl, host, &au) != 0) {
 		refuse_failure(r, q->remote, NULL); /* 401; 502/504 when the key could not be had */
 		goto out;
 	}
@@ -425,14 +425,14 @@ void s2s_inbox_post(struct app *a, const struct http_request *q, struct http_res
 	process(a, q, r, user, act, au.actor);
 out:
 	json_decref(act);
-	s2s_auth_clear(&au);
-	s2s_host_release(a, host);
-	sig_fields_free(&fl);
+	aimd_s2s_auth_clear(&au);
+	aimd_s2s_host_release(a, host);
+	http_sig_fields_free(&fl);
 }
 
 /* ---- Effects of a local user's own outbox activities --------------------------- */
 
-int s2s_outbox_effects(struct app *a, int64_t user, const json_t *act)
+int aimd_s2s_outbox_effects(struct app *a, int64_t user, const json_t *act)
 {
 	const char *t = str_of(act, "type");
 	const char *aid = str_of(act, "id");

@@ -57,5 +57,5 @@ int aimd_signer_fetch(const struct aimd_signer *s, const struct client_request *
 	struct sig_signer sg = { SIG_CAVAGE, s->key_id, s->key };
 	struct client_request r = *req;
 	r.signer = &sg;
-	return client_fetch(&s->client, &r, out);
+	return http_client_fetch(&s->client, &r, out);
 }

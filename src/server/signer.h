@@ -13,7 +13,7 @@
  *
  *     s2s_inbox.c (inbox POST)     route_*.c (outbox POST, signed GETs)
  *          |            \              /          |
- *          |           s2s_gate.c (the gate: limits, sig_parse/check/verify_key)
+ *          |           s2s_gate.c (the gate: limits, http_sig_parse/check/verify_key)
  *          |                 |                    |
  *          +-------> remote_actor.c (actor and key cache, WebFinger client)
  *                            |
@@ -24,7 +24,7 @@
  *                 http/client.h, http/sig.h (below src/server)
  *
  * Neither this unit nor fetcher.c knows struct app: they see only the
- * narrow context here. s2s_gate.c opens the signer (fed_in_open) and holds
+ * narrow context here. s2s_gate.c opens the signer (aimd_fed_in_open) and holds
  * it in struct fed_in.
  */
 #ifndef AIM_SERVER_SIGNER_H
@@ -48,7 +48,7 @@ const char *aimd_signer_key_id(const struct aimd_signer *s);
 const struct client_opts *aimd_signer_client(const struct aimd_signer *s);
 
 /* req through the guarded client, every hop signed by the instance actor
- * (req->signer is ignored). Errors as client_fetch. */
+ * (req->signer is ignored). Errors as http_client_fetch. */
 int aimd_signer_fetch(const struct aimd_signer *s, const struct client_request *req,
 		      struct client_response *out) AIM_WARN_UNUSED;
 

@@ -18,7 +18,7 @@
 #define KEEPALIVE_MS 15000
 #define BATCH 50
 
-void sse_wake_init(struct sse_wake *w)
+void aimd_sse_wake_init(struct sse_wake *w)
 {
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_condattr_t at;
@@ -30,13 +30,13 @@ void sse_wake_init(struct sse_wake *w)
 	w->stopping = false;
 }
 
-void sse_wake_destroy(struct sse_wake *w)
+void aimd_sse_wake_destroy(struct sse_wake *w)
 {
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 }
 
-void sse_wake_notify(struct sse_wake *w)
+void aimd_sse_wake_notify(struct sse_wake *w)
 {
 	pthread_mutex_lock(&w->mu);
 	w->gen++;
@@ -44,7 +44,7 @@ void sse_wake_notify(struct sse_wake *w)
 	pthread_mutex_unlock(&w->mu);
 }
 
-void sse_wake_stop(struct sse_wake *w)
+void aimd_sse_wake_stop(struct sse_wake *w)
 {
 	pthread_mutex_lock(&w->mu);
 	w->stopping = true;
@@ -158,7 +158,7 @@ static ssize_t sse_read(void *cls, char *buf, size_t max)
 	}
 }
 
-int sse_start(struct app *a, int64_t user, int64_t last_seq, struct http_response *resp)
+int aimd_sse_start(struct app *a, int64_t user, int64_t last_seq, struct http_response *resp)
 {
 	struct sse *s = aim_xcalloc(1, sizeof *s);
 	s->a = a;

@@ -47,42 +47,42 @@ static void test_listen(void **state)
 
 static void test_rate_limit(void **state)
 {
-	struct limiter *l = limiter_new(10, 5, 3);
+	struct limiter *l = aimd_limiter_new(10, 5, 3);
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(limiter_take(l, "192.0.2.1"), 0);
-	unsigned wait = limiter_take(l, "192.0.2.1");
+		assert_int_equal(aimd_limiter_take(l, "192.0.2.1"), 0);
+	unsigned wait = aimd_limiter_take(l, "192.0.2.1");
 	assert_true(wait >= 1);
 	/* Another address has its own bucket. */
-	assert_int_equal(limiter_take(l, "192.0.2.2"), 0);
+	assert_int_equal(aimd_limiter_take(l, "192.0.2.2"), 0);
 	/* The bucket refills at the rate: 10/s, so after 150 ms one token. */
 	usleep(150 * 1000);
-	assert_int_equal(limiter_take(l, "192.0.2.1"), 0);
-	limiter_free(l);
+	assert_int_equal(aimd_limiter_take(l, "192.0.2.1"), 0);
+	aimd_limiter_free(l);
 }
 
 static void test_auth_block(void **state)
 {
-	struct limiter *l = limiter_new(0, 0, 3);
-	assert_int_equal(limiter_auth_blocked(l, "2001:db8::1"), 0);
-	limiter_auth_failed(l, "2001:db8::1");
-	limiter_auth_failed(l, "2001:db8::1");
-	assert_int_equal(limiter_auth_blocked(l, "2001:db8::1"), 0);
-	limiter_auth_failed(l, "2001:db8::1");
-	assert_true(limiter_auth_blocked(l, "2001:db8::1") > 0);
-	assert_int_equal(limiter_auth_blocked(l, "2001:db8::2"), 0);
-	limiter_free(l);
+	struct limiter *l = aimd_limiter_new(0, 0, 3);
+	assert_int_equal(aimd_limiter_auth_blocked(l, "2001:db8::1"), 0);
+	aimd_limiter_auth_failed(l, "2001:db8::1");
+	aimd_limiter_auth_failed(l, "2001:db8::1");
+	assert_int_equal(aimd_limiter_auth_blocked(l, "2001:db8::1"), 0);
+	aimd_limiter_auth_failed(l, "2001:db8::1");
+	assert_true(aimd_limiter_auth_blocked(l, "2001:db8::1") > 0);
+	assert_int_equal(aimd_limiter_auth_blocked(l, "2001:db8::2"), 0);
+	aimd_limiter_free(l);
 }
 
 static void test_limiter_many_addresses(void **state)
 {
 	/* More addresses than slots: the table recycles, never grows. */
-	struct limiter *l = limiter_new(1, 1, 2);
+	struct limiter *l = aimd_limiter_new(1, 1, 2);
 	char ip[48];
 	for (int i = 0; i < 20000; i++) {
 		snprintf(ip, sizeof ip, "10.%d.%d.%d", (i >> 16) & 255, (i >> 8) & 255, i & 255);
-		assert_int_equal(limiter_take(l, ip), 0);
+		assert_int_equal(aimd_limiter_take(l, ip), 0);
 	}
-	limiter_free(l);
+	aimd_limiter_free(l);
 }
 
 int main(void)

@@ -270,10 +270,10 @@ static int routes_setup(void **state)
 	f->app.domain = aim_xstrdup("status.test");
 	f->app.base = aim_xstrdup("https://status.test");
 	f->app.base_path = "";
-	sse_wake_init(&f->app.wake);
-	f->app.lim = limiter_new(1000, 1000, 1000);
+	aimd_sse_wake_init(&f->app.wake);
+	f->app.lim = aimd_limiter_new(1000, 1000, 1000);
 	struct http_server_config cfg = { .listen = "127.0.0.1:0" };
-	assert_int_equal(http_server_start(&cfg, app_handle, &f->app, &f->srv), 0);
+	assert_int_equal(http_server_start(&cfg, aimd_app_handle, &f->app, &f->srv), 0);
 	*state = f;
 	return 0;
 }
@@ -282,8 +282,8 @@ static int routes_teardown(void **state)
 {
 	struct routes_fixture *f = *state;
 	http_server_stop(f->srv, 1000);
-	limiter_free(f->app.lim);
-	sse_wake_destroy(&f->app.wake);
+	aimd_limiter_free(f->app.lim);
+	aimd_sse_wake_destroy(&f->app.wake);
 	free(f->app.domain);
 	free(f->app.base);
 	struct store_fixture *sf = f->store_state;
@@ -301,11 +301,11 @@ static long get(struct routes_fixture *f, const char *path, const char *token, c
 	char *auth = token ? aim_xasprintf("Bearer %s", token) : NULL;
 	struct sig_field h[] = { { "Authorization", auth } };
 	struct client_opts o;
-	client_opts_default(&o);
+	http_client_opts_default(&o);
 	o.allow_loopback = true;
 	struct client_request req = { .url = url, .headers = h, .n_headers = auth ? 1 : 0 };
 	struct client_response resp = { 0 };
-	assert_int_equal(client_fetch(&o, &req, &resp), 0);
+	assert_int_equal(http_client_fetch(&o, &req, &resp), 0);
 	long st = resp.status;
 	err[0] = 0;
 	json_error_t je;
@@ -313,9 +313,9 @@ static long get(struct routes_fixture *f, const char *path, const char *token, c
 	const char *e = j ? json_string_value(json_object_get(j, "error")) : NULL;
 	snprintf(err, errn, "%s", e ? e : "");
 	json_decref(j);
-	const char *ra = sig_fields_get(resp.headers.v, resp.headers.n, "retry-after");
+	const char *ra = http_sig_fields_get(resp.headers.v, resp.headers.n, "retry-after");
 	snprintf(retry, retryn, "%s", ra ? ra : "");
-	client_response_free(&resp);
+	http_client_response_free(&resp);
 	free(auth);
 	free(url);
 	return st;

@@ -25,47 +25,47 @@ static void test_classify(void **state)
 {
 	(void)state;
 	for (long s = 200; s < 300; s++)
-		assert_int_equal(delivery_classify_status(s), DLV_DONE);
+		assert_int_equal(aimd_delivery_classify_status(s), DLV_DONE);
 	const long perm[] = { 400, 403, 404, 405, 410, 413, 415, 422, 451, 499 };
 	for (size_t i = 0; i < AIM_ARRAY_LEN(perm); i++)
-		assert_int_equal(delivery_classify_status(perm[i]), DLV_PERMANENT);
+		assert_int_equal(aimd_delivery_classify_status(perm[i]), DLV_PERMANENT);
 	const long retry[] = { 401, 408, 429, 500, 502, 503, 504, 301, 302, 100, 0 };
 	for (size_t i = 0; i < AIM_ARRAY_LEN(retry); i++)
-		assert_int_equal(delivery_classify_status(retry[i]), DLV_RETRY);
+		assert_int_equal(aimd_delivery_classify_status(retry[i]), DLV_RETRY);
 	/* a refused connection is never permanent; a refused address is */
-	assert_int_equal(delivery_classify_error(AIM_ERR_REMOTE), DLV_RETRY);
-	assert_int_equal(delivery_classify_error(AIM_ERR_TIMEOUT), DLV_RETRY);
-	assert_int_equal(delivery_classify_error(AIM_ERR_LIMIT), DLV_RETRY);
-	assert_int_equal(delivery_classify_error(AIM_ERR_DENIED), DLV_PERMANENT);
-	assert_int_equal(delivery_classify_error(AIM_ERR_UNSUPPORTED), DLV_PERMANENT);
-	assert_int_equal(delivery_classify_error(AIM_ERR_NOTFOUND), DLV_PERMANENT);
+	assert_int_equal(aimd_delivery_classify_error(AIM_ERR_REMOTE), DLV_RETRY);
+	assert_int_equal(aimd_delivery_classify_error(AIM_ERR_TIMEOUT), DLV_RETRY);
+	assert_int_equal(aimd_delivery_classify_error(AIM_ERR_LIMIT), DLV_RETRY);
+	assert_int_equal(aimd_delivery_classify_error(AIM_ERR_DENIED), DLV_PERMANENT);
+	assert_int_equal(aimd_delivery_classify_error(AIM_ERR_UNSUPPORTED), DLV_PERMANENT);
+	assert_int_equal(aimd_delivery_classify_error(AIM_ERR_NOTFOUND), DLV_PERMANENT);
 }
 
 static void test_backoff_defaults(void **state)
 {
 	(void)state;
 	struct delivery_config c;
-	delivery_config_default(&c);
+	aimd_delivery_config_default(&c);
 	/* the first retry comes within a minute */
 	for (uint64_t r = 0; r < 1000; r += 7) {
-		int64_t d = delivery_backoff_ms(&c, 1, r * 0x9e3779b97f4a7c15ULL);
+		int64_t d = aimd_delivery_backoff_ms(&c, 1, r * 0x9e3779b97f4a7c15ULL);
 		assert_true(d >= 15000 && d <= 30000 && d < 60000);
 	}
 	/* doubling, never a gap over 12 h, always positive */
 	int64_t prev_max = 0;
 	for (int a = 1; a < 100; a++) {
-		int64_t lo = delivery_backoff_ms(&c, a, 0);
-		int64_t hi = delivery_backoff_ms(&c, a, UINT64_MAX - 1);
+		int64_t lo = aimd_delivery_backoff_ms(&c, a, 0);
+		int64_t hi = aimd_delivery_backoff_ms(&c, a, UINT64_MAX - 1);
 		assert_true(lo > 0 && lo <= hi && hi <= 12 * 3600 * 1000LL);
 		assert_true(hi >= prev_max / 2);
 		prev_max = hi;
 	}
-	assert_int_equal(delivery_backoff_ms(&c, 60, 12345) <= c.retry_max_ms, 1);
+	assert_int_equal(aimd_delivery_backoff_ms(&c, 60, 12345) <= c.retry_max_ms, 1);
 	/* jitter: not all the same */
-	int64_t first = delivery_backoff_ms(&c, 5, 1);
+	int64_t first = aimd_delivery_backoff_ms(&c, 5, 1);
 	bool differs = false;
 	for (uint64_t r = 2; r < 50; r++)
-		differs |= delivery_backoff_ms(&c, 5, r * 7919) != first;
+		differs |= aimd_delivery_backoff_ms(&c, 5, r * 7919) != first;
 	assert_true(differs);
 	/* the whole schedule reaches 72 h before giving up */
 	assert_true(c.retry_expire_ms >= 72 * 3600 * 1000LL);
@@ -75,50 +75,50 @@ static void test_retry_after(void **state)
 {
 	(void)state;
 	int64_t now = 1700000000000LL;
-	assert_int_equal(delivery_retry_after_ms("120", now), 120000);
-	assert_int_equal(delivery_retry_after_ms(" 0 ", now), 0);
-	assert_int_equal(delivery_retry_after_ms(NULL, now), -1);
-	assert_int_equal(delivery_retry_after_ms("", now), -1);
-	assert_int_equal(delivery_retry_after_ms("-5", now), -1);
-	assert_int_equal(delivery_retry_after_ms("12abc", now), -1);
-	assert_int_equal(delivery_retry_after_ms("soon", now), -1);
+	assert_int_equal(aimd_delivery_retry_after_ms("120", now), 120000);
+	assert_int_equal(aimd_delivery_retry_after_ms(" 0 ", now), 0);
+	assert_int_equal(aimd_delivery_retry_after_ms(NULL, now), -1);
+	assert_int_equal(aimd_delivery_retry_after_ms("", now), -1);
+	assert_int_equal(aimd_delivery_retry_after_ms("-5", now), -1);
+	assert_int_equal(aimd_delivery_retry_after_ms("12abc", now), -1);
+	assert_int_equal(aimd_delivery_retry_after_ms("soon", now), -1);
 	char date[30];
 	aim_time_http(now / 1000 + 90, date);
-	assert_int_equal(delivery_retry_after_ms(date, now), 90000);
+	assert_int_equal(aimd_delivery_retry_after_ms(date, now), 90000);
 	aim_time_http(now / 1000 - 90, date);
-	assert_int_equal(delivery_retry_after_ms(date, now), 0);
+	assert_int_equal(aimd_delivery_retry_after_ms(date, now), 0);
 }
 
 static void test_outcome(void **state)
 {
 	(void)state;
 	struct delivery_config c;
-	delivery_config_default(&c);
+	aimd_delivery_config_default(&c);
 	struct store_delivery d = { .id = 1, .attempts = 2, .created_ms = 1000000 };
 	struct store_delivery_update u;
 	int64_t now = 2000000;
-	delivery_outcome(&c, &d, now, DLV_DONE, 202, -1, 1, NULL, &u);
+	aimd_delivery_outcome(&c, &d, now, DLV_DONE, 202, -1, 1, NULL, &u);
 	assert_int_equal(u.state, STORE_DLV_DELIVERED);
 	assert_int_equal(u.attempts, 3);
 	assert_int_equal(u.last_status, 202);
-	delivery_outcome(&c, &d, now, DLV_PERMANENT, 410, -1, 1, NULL, &u);
+	aimd_delivery_outcome(&c, &d, now, DLV_PERMANENT, 410, -1, 1, NULL, &u);
 	assert_int_equal(u.state, STORE_DLV_FAILED);
-	delivery_outcome(&c, &d, now, DLV_RETRY, 503, -1, 1, "x", &u);
+	aimd_delivery_outcome(&c, &d, now, DLV_RETRY, 503, -1, 1, "x", &u);
 	assert_int_equal(u.state, STORE_DLV_PENDING);
 	assert_true(u.next_ms > now && u.next_ms <= now + 4 * c.retry_base_ms);
 	assert_string_equal(u.last_error, "x");
 	/* Retry-After longer than the backoff wins, capped at the longest gap */
-	delivery_outcome(&c, &d, now, DLV_RETRY, 429, 3600000, 1, NULL, &u);
+	aimd_delivery_outcome(&c, &d, now, DLV_RETRY, 429, 3600000, 1, NULL, &u);
 	assert_int_equal(u.next_ms, now + 3600000);
-	delivery_outcome(&c, &d, now, DLV_RETRY, 429, 100LL * 3600000, 1, NULL, &u);
+	aimd_delivery_outcome(&c, &d, now, DLV_RETRY, 429, 100LL * 3600000, 1, NULL, &u);
 	assert_int_equal(u.next_ms, now + c.retry_max_ms);
 	/* never scheduled past the deadline: one last attempt there */
 	int64_t deadline = d.created_ms + c.retry_expire_ms;
-	delivery_outcome(&c, &d, deadline - 10, DLV_RETRY, 500, -1, 1, NULL, &u);
+	aimd_delivery_outcome(&c, &d, deadline - 10, DLV_RETRY, 500, -1, 1, NULL, &u);
 	assert_int_equal(u.state, STORE_DLV_PENDING);
 	assert_int_equal(u.next_ms, deadline);
 	/* and expired when that one fails */
-	delivery_outcome(&c, &d, deadline, DLV_RETRY, 500, -1, 1, NULL, &u);
+	aimd_delivery_outcome(&c, &d, deadline, DLV_RETRY, 500, -1, 1, NULL, &u);
 	assert_int_equal(u.state, STORE_DLV_EXPIRED);
 }
 

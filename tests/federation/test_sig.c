@@ -72,7 +72,7 @@ static void msg_init(struct msg *m, const char *method, const char *body)
 	m->target = "/users/bob/inbox";
 	m->authority = "b.example";
 	m->body = body;
-	sig_fields_init(&m->f);
+	http_sig_fields_init(&m->f);
 }
 
 static struct sig_request msg_req(const struct msg *m)
@@ -89,17 +89,17 @@ static struct sig_request msg_req(const struct msg *m)
 	};
 }
 
-/* A request signed by sig_sign_request, as a peer would send it. */
+/* A request signed by http_sig_sign_request, as a peer would send it. */
 static void msg_signed(struct msg *m, enum sig_scheme scheme, const struct aim_pkey *key,
 		       const char *key_id, const char *method, const char *body, int64_t when)
 {
 	msg_init(m, method, body);
 	struct sig_signer s = { .scheme = scheme, .key_id = key_id, .key = key };
-	assert_int_equal(sig_sign_request(&s, method, "https://b.example/users/bob/inbox",
+	assert_int_equal(http_sig_sign_request(&s, method, "https://b.example/users/bob/inbox",
 					  body != NULL, body ? AIM_BYTES_STR(body) : AIM_BYTES(NULL, 0),
 					  when, &m->f),
 			 0);
-	sig_fields_add(&m->f, "Content-Type", "application/activity+json");
+	http_sig_fields_add(&m->f, "Content-Type", "application/activity+json");
 }
 
 /* Adds the usual headers of an unsigned request (for hand-made signatures). */
@@ -108,16 +108,16 @@ static void msg_plain(struct msg *m, const char *method, const char *body, int64
 	msg_init(m, method, body);
 	char date[30];
 	aim_time_http(when, date);
-	sig_fields_add(&m->f, "Host", "b.example");
-	sig_fields_add(&m->f, "Date", date);
+	http_sig_fields_add(&m->f, "Host", "b.example");
+	http_sig_fields_add(&m->f, "Date", date);
 	if (body) {
 		struct aim_buf d;
 		aim_buf_init(&d, 0);
-		assert_int_equal(sig_digest_header(&d, AIM_BYTES_STR(body)), 0);
-		sig_fields_add(&m->f, "Digest", (char *)d.data);
+		assert_int_equal(http_sig_digest_header(&d, AIM_BYTES_STR(body)), 0);
+		http_sig_fields_add(&m->f, "Digest", (char *)d.data);
 		aim_buf_reset(&d);
-		assert_int_equal(sig_content_digest_header(&d, AIM_BYTES_STR(body)), 0);
-		sig_fields_add(&m->f, "Content-Digest", (char *)d.data);
+		assert_int_equal(http_sig_content_digest_header(&d, AIM_BYTES_STR(body)), 0);
+		http_sig_fields_add(&m->f, "Content-Digest", (char *)d.data);
 		aim_buf_free(&d);
 	}
 }
@@ -139,7 +139,7 @@ static void cavage_craft(struct msg *m, const struct aim_pkey *key, const char *
 	aim_buf_init(&s, 0);
 	aim_buf_init(&sig, 0);
 	aim_buf_init(&hdr, 0);
-	assert_int_equal(sig_cavage_signing_string(&req, &p, &s), 0);
+	assert_int_equal(http_sig_cavage_signing_string(&req, &p, &s), 0);
 	assert_int_equal(aim_pkey_sign(key, aim_buf_bytes(&s), &sig), 0);
 	assert_int_equal(aim_buf_printf(&hdr, "keyId=\"%s\"", key_id), 0);
 	if (alg)
@@ -151,7 +151,7 @@ static void cavage_craft(struct msg *m, const struct aim_pkey *key, const char *
 	assert_int_equal(aim_buf_printf(&hdr, ",headers=\"%s\",signature=\"", headers), 0);
 	assert_int_equal(aim_b64_encode(&hdr, sig.data, sig.len), 0);
 	assert_int_equal(aim_buf_append_byte(&hdr, '"'), 0);
-	sig_fields_add(&m->f, "Signature", (char *)hdr.data);
+	http_sig_fields_add(&m->f, "Signature", (char *)hdr.data);
 	aim_buf_free(&s);
 	aim_buf_free(&sig);
 	aim_buf_free(&hdr);
@@ -168,15 +168,15 @@ static void rfc9421_craft(struct msg *m, const struct aim_pkey *key, const char 
 	aim_buf_init(&sv, 0);
 	assert_int_equal(aim_buf_printf(&in, "sig1=%s", input), 0);
 	struct sfv_dict *d = malloc(sizeof *d);
-	assert_int_equal(sfv_parse_dict((char *)in.data, in.len, d), 0);
+	assert_int_equal(http_sfv_parse_dict((char *)in.data, in.len, d), 0);
 	struct sig_request req = msg_req(m);
-	assert_int_equal(sig_rfc9421_base(&req, d, &d->m[0], &base), 0);
+	assert_int_equal(http_sig_rfc9421_base(&req, d, &d->m[0], &base), 0);
 	assert_int_equal(aim_pkey_sign(key, aim_buf_bytes(&base), &sig), 0);
 	assert_int_equal(aim_buf_append_str(&sv, "sig1=:"), 0);
 	assert_int_equal(aim_b64_encode(&sv, sig.data, sig.len), 0);
 	assert_int_equal(aim_buf_append_byte(&sv, ':'), 0);
-	sig_fields_add(&m->f, "Signature-Input", (char *)in.data);
-	sig_fields_add(&m->f, "Signature", (char *)sv.data);
+	http_sig_fields_add(&m->f, "Signature-Input", (char *)in.data);
+	http_sig_fields_add(&m->f, "Signature", (char *)sv.data);
 	free(d);
 	aim_buf_free(&in);
 	aim_buf_free(&base);
@@ -190,9 +190,9 @@ static int verify_at(struct msg *m, int64_t now, struct keys *k, enum aim_err *e
 {
 	struct sig_request req = msg_req(m);
 	struct sig_policy pol;
-	sig_policy_default(&pol);
+	http_sig_policy_default(&pol);
 	aim_errclear();
-	int rc = sig_verify(&req, now, &pol, lookup, release, k, v);
+	int rc = http_sig_verify(&req, now, &pol, lookup, release, k, v);
 	*err = aim_errcode();
 	return rc;
 }
@@ -214,7 +214,7 @@ static void expect_refused(struct msg *m, int64_t now, enum aim_err code, bool n
 		assert_int_equal(k.calls, 0);
 	/* every key handed out was released */
 	assert_int_equal(k.found, k.released);
-	sig_fields_free(&m->f);
+	http_sig_fields_free(&m->f);
 }
 
 static void expect_ok(struct msg *m, int64_t now, const char *key_id)
@@ -230,8 +230,8 @@ static void expect_ok(struct msg *m, int64_t now, const char *key_id)
 	assert_string_equal(v.owner, OWNER);
 	assert_int_equal(k.calls, 1);
 	assert_int_equal(k.released, 1);
-	sig_verified_free(&v);
-	sig_fields_free(&m->f);
+	http_sig_verified_free(&v);
+	http_sig_fields_free(&m->f);
 }
 
 static int setup(void **state)
@@ -255,22 +255,22 @@ static void test_cavage_rsa_roundtrip(void **state)
 {
 	struct msg m;
 	msg_signed(&m, SIG_CAVAGE, rsa_key, RSA_KEY_ID, "POST", BODY, NOW);
-	const char *sig = sig_fields_get(m.f.v, m.f.n, "Signature");
+	const char *sig = http_sig_fields_get(m.f.v, m.f.n, "Signature");
 	assert_non_null(strstr(sig, "algorithm=\"rsa-sha256\""));
 	assert_non_null(strstr(sig, "headers=\"(request-target) host date digest\""));
-	assert_non_null(sig_fields_get(m.f.v, m.f.n, "Digest"));
+	assert_non_null(http_sig_fields_get(m.f.v, m.f.n, "Digest"));
 	expect_ok(&m, NOW + 10, RSA_KEY_ID);
 
 	msg_signed(&m, SIG_CAVAGE, rsa_key, RSA_KEY_ID, "GET", NULL, NOW);
-	assert_non_null(strstr(sig_fields_get(m.f.v, m.f.n, "Signature"),
+	assert_non_null(strstr(http_sig_fields_get(m.f.v, m.f.n, "Signature"),
 			       "headers=\"(request-target) host date\""));
 	expect_ok(&m, NOW, RSA_KEY_ID);
 
 	/* the same signature in Authorization: Signature ... */
 	msg_signed(&m, SIG_CAVAGE, rsa_key, RSA_KEY_ID, "POST", BODY, NOW);
-	char *v = aim_xasprintf("Signature %s", sig_fields_get(m.f.v, m.f.n, "Signature"));
-	sig_fields_del(&m.f, "Signature");
-	sig_fields_add(&m.f, "Authorization", v);
+	char *v = aim_xasprintf("Signature %s", http_sig_fields_get(m.f.v, m.f.n, "Signature"));
+	http_sig_fields_del(&m.f, "Signature");
+	http_sig_fields_add(&m.f, "Authorization", v);
 	free(v);
 	expect_ok(&m, NOW, RSA_KEY_ID);
 }
@@ -279,7 +279,7 @@ static void test_cavage_hs2019_roundtrip(void **state)
 {
 	struct msg m;
 	msg_signed(&m, SIG_CAVAGE, ed_key, ED_KEY_ID, "POST", BODY, NOW);
-	assert_non_null(strstr(sig_fields_get(m.f.v, m.f.n, "Signature"), "hs2019"));
+	assert_non_null(strstr(http_sig_fields_get(m.f.v, m.f.n, "Signature"), "hs2019"));
 	expect_ok(&m, NOW, ED_KEY_ID);
 	/* replay_until comes from the earliest signed timestamp, never from an
 	 * unsigned created parameter */
@@ -288,24 +288,24 @@ static void test_cavage_hs2019_roundtrip(void **state)
 		cavage_craft(&m, rsa_key, RSA_KEY_ID, "rsa-sha256", "(request-target) host date digest",
 			     -1, -1);
 		char *sv = aim_xasprintf("created=%lld,%s", (long long)(NOW - 3000),
-					 sig_fields_get(m.f.v, m.f.n, "Signature"));
-		sig_fields_del(&m.f, "Signature");
-		sig_fields_add(&m.f, "Signature", sv);
+					 http_sig_fields_get(m.f.v, m.f.n, "Signature"));
+		http_sig_fields_del(&m.f, "Signature");
+		http_sig_fields_add(&m.f, "Signature", sv);
 		free(sv);
 		struct keys k = { 0 };
 		struct sig_verified v;
 		enum aim_err err;
 		assert_int_equal(verify_at(&m, NOW, &k, &err, &v), 0);
 		assert_int_equal(v.replay_until, NOW - 100 + 300 + 3600);
-		sig_verified_free(&v);
-		sig_fields_free(&m.f);
+		http_sig_verified_free(&v);
+		http_sig_fields_free(&m.f);
 		msg_plain(&m, "POST", BODY, NOW - 50);
 		cavage_craft(&m, ed_key, ED_KEY_ID, "hs2019",
 			     "(request-target) (created) host date digest", NOW - 200, -1);
 		assert_int_equal(verify_at(&m, NOW, &k, &err, &v), 0);
 		assert_int_equal(v.replay_until, NOW - 200 + 300 + 3600);
-		sig_verified_free(&v);
-		sig_fields_free(&m.f);
+		http_sig_verified_free(&v);
+		http_sig_fields_free(&m.f);
 	}
 	/* hs2019 with an RSA key and (created) (allowed: not rsa-sha256) */
 	msg_plain(&m, "POST", BODY, NOW);
@@ -331,55 +331,55 @@ static void test_cavage_query_compat(void **state)
 	struct sig_verified v;
 	struct sig_request req = msg_req(&m);
 	struct sig_policy pol;
-	sig_policy_default(&pol);
-	assert_int_equal(sig_verify(&req, NOW, &pol, lookup, release, &k, &v), 0);
+	http_sig_policy_default(&pol);
+	assert_int_equal(http_sig_verify(&req, NOW, &pol, lookup, release, &k, &v), 0);
 	assert_false(v.query_covered);
-	sig_verified_free(&v);
+	http_sig_verified_free(&v);
 	pol.strict_query = true;
-	assert_int_equal(sig_verify(&req, NOW, &pol, lookup, release, &k, &v), -1);
+	assert_int_equal(http_sig_verify(&req, NOW, &pol, lookup, release, &k, &v), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_VERIFY);
 	/* with the query signed it is covered; a changed query fails */
-	sig_fields_free(&m.f);
+	http_sig_fields_free(&m.f);
 	msg_signed(&m, SIG_CAVAGE, rsa_key, RSA_KEY_ID, "GET", NULL, NOW);
 	m.target = "/users/bob/inbox";
 	req = msg_req(&m);
-	assert_int_equal(sig_verify(&req, NOW, &pol, lookup, release, &k, &v), 0);
+	assert_int_equal(http_sig_verify(&req, NOW, &pol, lookup, release, &k, &v), 0);
 	assert_false(v.query_covered);
-	sig_verified_free(&v);
+	http_sig_verified_free(&v);
 	m.target = "/users/bob/inbox?page=3";
 	req = msg_req(&m);
 	pol.strict_query = false;
 	/* signed without a query: the path-only form verifies, query not covered */
-	assert_int_equal(sig_verify(&req, NOW, &pol, lookup, release, &k, &v), 0);
+	assert_int_equal(http_sig_verify(&req, NOW, &pol, lookup, release, &k, &v), 0);
 	assert_false(v.query_covered);
-	sig_verified_free(&v);
-	sig_fields_free(&m.f);
+	http_sig_verified_free(&v);
+	http_sig_fields_free(&m.f);
 	msg_plain(&m, "GET", NULL, NOW);
 	m.target = "/users/bob/outbox?page=2";
 	cavage_craft(&m, rsa_key, RSA_KEY_ID, "rsa-sha256", "(request-target) host date", -1, -1);
 	req = msg_req(&m);
-	assert_int_equal(sig_verify(&req, NOW, &pol, lookup, release, &k, &v), 0);
+	assert_int_equal(http_sig_verify(&req, NOW, &pol, lookup, release, &k, &v), 0);
 	assert_true(v.query_covered);
-	sig_verified_free(&v);
+	http_sig_verified_free(&v);
 	m.target = "/users/bob/outbox?page=3";
 	req = msg_req(&m);
-	assert_int_equal(sig_verify(&req, NOW, &pol, lookup, release, &k, &v), -1);
+	assert_int_equal(http_sig_verify(&req, NOW, &pol, lookup, release, &k, &v), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_VERIFY);
-	sig_fields_free(&m.f);
+	http_sig_fields_free(&m.f);
 }
 
 static void test_rfc9421_roundtrip(void **state)
 {
 	struct msg m;
 	msg_signed(&m, SIG_RFC9421, ed_key, ED_KEY_ID, "POST", BODY, NOW);
-	const char *in = sig_fields_get(m.f.v, m.f.n, "Signature-Input");
+	const char *in = http_sig_fields_get(m.f.v, m.f.n, "Signature-Input");
 	assert_non_null(strstr(in, "(\"@method\" \"@target-uri\" \"content-digest\")"));
 	assert_non_null(strstr(in, "alg=\"ed25519\""));
-	assert_non_null(sig_fields_get(m.f.v, m.f.n, "Content-Digest"));
+	assert_non_null(http_sig_fields_get(m.f.v, m.f.n, "Content-Digest"));
 	expect_ok(&m, NOW + 1, ED_KEY_ID);
 
 	msg_signed(&m, SIG_RFC9421, rsa_key, RSA_KEY_ID, "POST", BODY, NOW);
-	assert_non_null(strstr(sig_fields_get(m.f.v, m.f.n, "Signature-Input"),
+	assert_non_null(strstr(http_sig_fields_get(m.f.v, m.f.n, "Signature-Input"),
 			       "alg=\"rsa-v1_5-sha256\""));
 	expect_ok(&m, NOW, RSA_KEY_ID);
 
@@ -402,14 +402,14 @@ static void test_rfc9421_roundtrip(void **state)
 	assert_int_equal(verify_at(&m, NOW, &k, &err, &v2), 0);
 	assert_memory_equal(v1.replay_key, v2.replay_key, 32);
 	assert_int_equal(v1.replay_until, NOW + 300 + 3600);
-	sig_verified_free(&v2);
-	sig_fields_free(&m.f);
+	http_sig_verified_free(&v2);
+	http_sig_fields_free(&m.f);
 	msg_signed(&m, SIG_RFC9421, ed_key, ED_KEY_ID, "POST", BODY, NOW + 1);
 	assert_int_equal(verify_at(&m, NOW + 1, &k, &err, &v2), 0);
 	assert_memory_not_equal(v1.replay_key, v2.replay_key, 32);
-	sig_verified_free(&v1);
-	sig_verified_free(&v2);
-	sig_fields_free(&m.f);
+	http_sig_verified_free(&v1);
+	http_sig_verified_free(&v2);
+	http_sig_fields_free(&m.f);
 }
 
 /* ---- Known answers ------------------------------------------------------------ */
@@ -420,22 +420,22 @@ static void test_digest_known_answer(void **state)
 	const char *body = "{\"hello\": \"world\"}";
 	struct aim_buf d;
 	aim_buf_init(&d, 0);
-	assert_int_equal(sig_digest_header(&d, AIM_BYTES_STR(body)), 0);
+	assert_int_equal(http_sig_digest_header(&d, AIM_BYTES_STR(body)), 0);
 	assert_string_equal((char *)d.data, "SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=");
 	aim_buf_reset(&d);
-	assert_int_equal(sig_content_digest_header(&d, AIM_BYTES_STR(body)), 0);
+	assert_int_equal(http_sig_content_digest_header(&d, AIM_BYTES_STR(body)), 0);
 	assert_string_equal((char *)d.data,
 			    "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:");
 	aim_buf_free(&d);
 	uint8_t h[32];
 	assert_int_equal(aim_sha256(AIM_BYTES_STR(body), h), 0);
-	assert_int_equal(sig_digest_check("SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=", h), 0);
-	assert_int_equal(sig_digest_check("sha-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=", h), 0);
-	assert_int_equal(sig_content_digest_check(
+	assert_int_equal(http_sig_digest_check("SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=", h), 0);
+	assert_int_equal(http_sig_digest_check("sha-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=", h), 0);
+	assert_int_equal(http_sig_content_digest_check(
 				 "sha-512=:AAAA:, sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:",
 				 h),
 			 0);
-	assert_int_equal(sig_digest_check("SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPF=", h), -1);
+	assert_int_equal(http_sig_digest_check("SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPF=", h), -1);
 }
 
 static void test_cavage_c2_signing_string(void **state)
@@ -454,7 +454,7 @@ static void test_cavage_c2_signing_string(void **state)
 		.scheme = "https", .fields = f, .n_fields = AIM_ARRAY_LEN(f),
 	};
 	struct sig_cavage_params p;
-	assert_int_equal(sig_cavage_parse(
+	assert_int_equal(http_sig_cavage_parse(
 				 "keyId=\"Test\",algorithm=\"rsa-sha256\",headers=\"(request-target) host date\","
 				 "signature=\"qdx+H7PHHDZgy4y/Ahn9Tny9V3GP6YgBPyUXMmoxWtLbHpUnXS2mg2+SbrQDMCJypxBLSPQR2aAjn7ndmw2iicw3HMbe8VfEdKFYRqzic+efkb3nndiv/x1xSHDJWeSWkx3ButlYSuBskLu6kd9Fswtemr3lgdDEmn04swr2Os0=\"",
 				 &p),
@@ -463,7 +463,7 @@ static void test_cavage_c2_signing_string(void **state)
 	assert_int_equal(p.signature.len, 128);
 	struct aim_buf s;
 	aim_buf_init(&s, 0);
-	assert_int_equal(sig_cavage_signing_string(&req, &p, &s), 0);
+	assert_int_equal(http_sig_cavage_signing_string(&req, &p, &s), 0);
 	assert_string_equal((char *)s.data, "(request-target): post /foo?param=value&pet=dog\n"
 					    "host: example.com\n"
 					    "date: Sun, 05 Jan 2014 21:31:40 GMT");
@@ -493,16 +493,16 @@ static void test_cavage_c2_signing_string(void **state)
 	EVP_MD_CTX_free(md);
 	EVP_PKEY_free(pk);
 	BIO_free(bio);
-	sig_cavage_params_free(&p);
+	http_sig_cavage_params_free(&p);
 	/* C.3's list, with the pseudo-headers */
 	aim_buf_reset(&s);
-	assert_int_equal(sig_cavage_parse("keyId=\"Test\",algorithm=\"hs2019\",created=1402170695, "
+	assert_int_equal(http_sig_cavage_parse("keyId=\"Test\",algorithm=\"hs2019\",created=1402170695, "
 					  "expires=1402170699,headers=\"(request-target) (created) "
 					  "(expires) host date content-type digest content-length\","
 					  "signature=\"AAAA\"",
 					  &p),
 			 0);
-	assert_int_equal(sig_cavage_signing_string(&req, &p, &s), 0);
+	assert_int_equal(http_sig_cavage_signing_string(&req, &p, &s), 0);
 	assert_string_equal((char *)s.data,
 			    "(request-target): post /foo?param=value&pet=dog\n"
 			    "(created): 1402170695\n"
@@ -512,7 +512,7 @@ static void test_cavage_c2_signing_string(void **state)
 			    "content-type: application/json\n"
 			    "digest: SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=\n"
 			    "content-length: 18");
-	sig_cavage_params_free(&p);
+	http_sig_cavage_params_free(&p);
 	aim_buf_free(&s);
 }
 
@@ -554,10 +554,10 @@ static void test_rfc9421_b26_known_answer(void **state)
 		.has_body = true, .body = AIM_BYTES_STR("{\"hello\": \"world\"}"),
 	};
 	struct sfv_dict *d = malloc(sizeof *d);
-	assert_int_equal(sfv_parse_dict(input, strlen(input), d), 0);
+	assert_int_equal(http_sfv_parse_dict(input, strlen(input), d), 0);
 	struct aim_buf base;
 	aim_buf_init(&base, 0);
-	assert_int_equal(sig_rfc9421_base(&req, d, &d->m[0], &base), 0);
+	assert_int_equal(http_sig_rfc9421_base(&req, d, &d->m[0], &base), 0);
 	assert_string_equal((char *)base.data, want);
 
 	/* the published signature verifies over our base with the published key */
@@ -565,7 +565,7 @@ static void test_rfc9421_b26_known_answer(void **state)
 	assert_int_equal(aim_pkey_from_public_pem(pub, strlen(pub), &pk), 0);
 	assert_int_equal(aim_pkey_type(pk), AIM_KEY_ED25519);
 	struct sfv_dict *sd = malloc(sizeof *sd);
-	assert_int_equal(sfv_parse_dict(sigv, strlen(sigv), sd), 0);
+	assert_int_equal(http_sfv_parse_dict(sigv, strlen(sigv), sd), 0);
 	struct aim_buf sig;
 	aim_buf_init(&sig, 0);
 	assert_int_equal(aim_b64_decode(&sig, sd->items[0].v.p, sd->items[0].v.len), 0);
@@ -586,8 +586,8 @@ static void test_rfc9421_b26_known_answer(void **state)
 	struct keys k = { 0 };
 	struct sig_verified v;
 	struct sig_policy pol;
-	sig_policy_default(&pol);
-	assert_int_equal(sig_verify(&req, 1618884473, &pol, lookup, release, &k, &v), -1);
+	http_sig_policy_default(&pol);
+	assert_int_equal(http_sig_verify(&req, 1618884473, &pol, lookup, release, &k, &v), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_AUTH);
 	assert_int_equal(k.calls, 0);
 
@@ -610,7 +610,7 @@ static void test_a1_unsigned(void **state)
 	expect_refused(&m, NOW, AIM_ERR_AUTH, true);
 	/* Authorization with another scheme is not a signature */
 	msg_plain(&m, "POST", BODY, NOW);
-	sig_fields_add(&m.f, "Authorization", "Bearer abc");
+	http_sig_fields_add(&m.f, "Authorization", "Bearer abc");
 	expect_refused(&m, NOW, AIM_ERR_AUTH, true);
 }
 
@@ -622,7 +622,7 @@ static void test_a2_no_request_target(void **state)
 	cavage_craft(&m, rsa_key, RSA_KEY_ID, "rsa-sha256", "host date digest", -1, -1);
 	expect_refused(&m, NOW, AIM_ERR_AUTH, true);
 	msg_plain(&m, "POST", BODY, NOW);
-	sig_fields_add(&m.f, "Signature", "keyId=\"" RSA_KEY_ID "\",algorithm=\"rsa-sha256\","
+	http_sig_fields_add(&m.f, "Signature", "keyId=\"" RSA_KEY_ID "\",algorithm=\"rsa-sha256\","
 					  "signature=\"AAAA\"");
 	expect_refused(&m, NOW, AIM_ERR_AUTH, true);
 }
@@ -665,11 +665,11 @@ static void test_a5_body_changed(void **state)
 	/* a digest header replaced to match the new body breaks the signature */
 	msg_signed(&m, SIG_CAVAGE, rsa_key, RSA_KEY_ID, "POST", BODY, NOW);
 	m.body = "{\"type\":\"Delete\"}";
-	sig_fields_del(&m.f, "Digest");
+	http_sig_fields_del(&m.f, "Digest");
 	struct aim_buf d;
 	aim_buf_init(&d, 0);
-	assert_int_equal(sig_digest_header(&d, AIM_BYTES_STR(m.body)), 0);
-	sig_fields_add(&m.f, "Digest", (char *)d.data);
+	assert_int_equal(http_sig_digest_header(&d, AIM_BYTES_STR(m.body)), 0);
+	http_sig_fields_add(&m.f, "Digest", (char *)d.data);
 	aim_buf_free(&d);
 	expect_refused(&m, NOW, AIM_ERR_VERIFY, false);
 }
@@ -687,8 +687,8 @@ static void test_a6_bad_digest(void **state)
 	for (size_t i = 0; i < AIM_ARRAY_LEN(bad); i++) {
 		struct msg m;
 		msg_plain(&m, "POST", BODY, NOW);
-		sig_fields_del(&m.f, "Digest");
-		sig_fields_add(&m.f, "Digest", bad[i]);
+		http_sig_fields_del(&m.f, "Digest");
+		http_sig_fields_add(&m.f, "Digest", bad[i]);
 		cavage_craft(&m, rsa_key, RSA_KEY_ID, "rsa-sha256", "(request-target) host date digest",
 			     -1, -1);
 		expect_refused(&m, NOW, AIM_ERR_VERIFY, true);
@@ -701,8 +701,8 @@ static void test_a6_bad_digest(void **state)
 	for (size_t i = 0; i < AIM_ARRAY_LEN(badcd); i++) {
 		struct msg m;
 		msg_plain(&m, "POST", BODY, NOW);
-		sig_fields_del(&m.f, "Content-Digest");
-		sig_fields_add(&m.f, "Content-Digest", badcd[i]);
+		http_sig_fields_del(&m.f, "Content-Digest");
+		http_sig_fields_add(&m.f, "Content-Digest", badcd[i]);
 		rfc9421_craft(&m, ed_key, "(\"@method\" \"@target-uri\" \"content-digest\");created=1795000000;keyid=\"" ED_KEY_ID "\"");
 		expect_refused(&m, NOW, AIM_ERR_VERIFY, true);
 	}
@@ -718,20 +718,20 @@ static void test_a7_replay(void **state)
 	expect_refused(&m, NOW + 300 + 3600 + 1, AIM_ERR_AUTH, true);
 
 	/* inside the window: the replay cache sees the second copy */
-	struct sig_replay *r = sig_replay_new(16);
+	struct sig_replay *r = http_sig_replay_new(16);
 	msg_signed(&m, SIG_RFC9421, ed_key, ED_KEY_ID, "POST", BODY, NOW);
 	struct keys k = { 0 };
 	struct sig_verified v;
 	enum aim_err err;
 	assert_int_equal(verify_at(&m, NOW + 5, &k, &err, &v), 0);
-	assert_int_equal(sig_replay_check(r, v.replay_key, v.replay_until, NOW + 5), 0);
-	sig_verified_free(&v);
+	assert_int_equal(http_sig_replay_check(r, v.replay_key, v.replay_until, NOW + 5), 0);
+	http_sig_verified_free(&v);
 	assert_int_equal(verify_at(&m, NOW + 60, &k, &err, &v), 0);
-	assert_int_equal(sig_replay_check(r, v.replay_key, v.replay_until, NOW + 60), -1);
+	assert_int_equal(http_sig_replay_check(r, v.replay_key, v.replay_until, NOW + 60), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_AUTH);
-	sig_verified_free(&v);
-	sig_fields_free(&m.f);
-	sig_replay_free(r);
+	http_sig_verified_free(&v);
+	http_sig_fields_free(&m.f);
+	http_sig_replay_free(r);
 }
 
 /* A8: created/Date in the future, expires in the past */
@@ -752,8 +752,8 @@ static void test_a8_future_expired(void **state)
 	expect_refused(&m, NOW, AIM_ERR_AUTH, true);
 	/* a Date header that is not a date */
 	msg_plain(&m, "POST", BODY, NOW);
-	sig_fields_del(&m.f, "Date");
-	sig_fields_add(&m.f, "Date", "yesterday");
+	http_sig_fields_del(&m.f, "Date");
+	http_sig_fields_add(&m.f, "Date", "yesterday");
 	cavage_craft(&m, rsa_key, RSA_KEY_ID, "rsa-sha256", "(request-target) host date digest", -1, -1);
 	expect_refused(&m, NOW, AIM_ERR_AUTH, true);
 }
@@ -848,13 +848,13 @@ static void test_a12_malformed(void **state)
 	for (size_t i = 0; i < AIM_ARRAY_LEN(bad); i++) {
 		struct msg m;
 		msg_plain(&m, "POST", BODY, NOW);
-		sig_fields_add(&m.f, "Signature", bad[i]);
+		http_sig_fields_add(&m.f, "Signature", bad[i]);
 		expect_refused(&m, NOW, AIM_ERR_DECODE, true);
 	}
 	/* two Signature headers */
 	struct msg m;
 	msg_signed(&m, SIG_CAVAGE, rsa_key, RSA_KEY_ID, "POST", BODY, NOW);
-	sig_fields_add(&m.f, "Signature", sig_fields_get(m.f.v, m.f.n, "Signature"));
+	http_sig_fields_add(&m.f, "Signature", http_sig_fields_get(m.f.v, m.f.n, "Signature"));
 	expect_refused(&m, NOW, AIM_ERR_DECODE, true);
 
 	static const char *const bad_input[] = {
@@ -870,17 +870,17 @@ static void test_a12_malformed(void **state)
 	};
 	for (size_t i = 0; i < AIM_ARRAY_LEN(bad_input); i++) {
 		msg_plain(&m, "POST", BODY, NOW);
-		sig_fields_add(&m.f, "Signature-Input", bad_input[i]);
-		sig_fields_add(&m.f, "Signature", "sig1=:AAAA:");
+		http_sig_fields_add(&m.f, "Signature-Input", bad_input[i]);
+		http_sig_fields_add(&m.f, "Signature", "sig1=:AAAA:");
 		expect_refused(&m, NOW, AIM_ERR_DECODE, true);
 	}
 	static const char *const bad_sig[] = { "sig1=:AAA:", "sig1=\"AAAA\"", "sig1=:AA AA:",
 					       "sig2=:AAAA:", "sig1=:AAAA" };
 	for (size_t i = 0; i < AIM_ARRAY_LEN(bad_sig); i++) {
 		msg_plain(&m, "POST", BODY, NOW);
-		sig_fields_add(&m.f, "Signature-Input",
+		http_sig_fields_add(&m.f, "Signature-Input",
 			       "sig1=(\"@method\" \"@target-uri\" \"content-digest\");created=1795000000;keyid=\"" ED_KEY_ID "\"");
-		sig_fields_add(&m.f, "Signature", bad_sig[i]);
+		http_sig_fields_add(&m.f, "Signature", bad_sig[i]);
 		expect_refused(&m, NOW, AIM_ERR_DECODE, true);
 	}
 	/* unsupported component parameters and decimals are malformed input
@@ -896,9 +896,9 @@ static void test_a12_malformed(void **state)
 	for (size_t i = 0; i < AIM_ARRAY_LEN(unsupported); i++) {
 		msg_plain(&m, "POST", BODY, NOW);
 		char *in = aim_xasprintf("sig1=%s", unsupported[i]);
-		sig_fields_add(&m.f, "Signature-Input", in);
+		http_sig_fields_add(&m.f, "Signature-Input", in);
 		free(in);
-		sig_fields_add(&m.f, "Signature", "sig1=:AAAA:");
+		http_sig_fields_add(&m.f, "Signature", "sig1=:AAAA:");
 		expect_refused(&m, NOW, AIM_ERR_DECODE, true);
 	}
 	/* a key the lookup does not know: its code passes through */
@@ -909,13 +909,13 @@ static void test_a12_malformed(void **state)
 
 	/* a covered field that has a control character */
 	msg_plain(&m, "GET", NULL, NOW);
-	sig_fields_add(&m.f, "X-Evil", "a\rb");
+	http_sig_fields_add(&m.f, "X-Evil", "a\rb");
 	cavage_craft(&m, rsa_key, RSA_KEY_ID, "rsa-sha256", "(request-target) host date", -1, -1);
-	char *s = aim_xstrdup(sig_fields_get(m.f.v, m.f.n, "Signature"));
+	char *s = aim_xstrdup(http_sig_fields_get(m.f.v, m.f.n, "Signature"));
 	char *p = strstr(s, "host date");
-	sig_fields_del(&m.f, "Signature");
+	http_sig_fields_del(&m.f, "Signature");
 	char *s2 = aim_xasprintf("%.*shost date x-evil%s", (int)(p - s), s, p + 9);
-	sig_fields_add(&m.f, "Signature", s2);
+	http_sig_fields_add(&m.f, "Signature", s2);
 	free(s);
 	free(s2);
 	expect_refused(&m, NOW, AIM_ERR_DECODE, true);
@@ -940,9 +940,9 @@ static void test_a13_rfc9421_required(void **state)
 	/* two signatures and no label chosen */
 	struct msg m;
 	msg_signed(&m, SIG_RFC9421, ed_key, ED_KEY_ID, "POST", BODY, NOW);
-	char *in = aim_xasprintf("%s, sig2=(\"@method\");created=1", sig_fields_get(m.f.v, m.f.n, "Signature-Input"));
-	sig_fields_del(&m.f, "Signature-Input");
-	sig_fields_add(&m.f, "Signature-Input", in);
+	char *in = aim_xasprintf("%s, sig2=(\"@method\");created=1", http_sig_fields_get(m.f.v, m.f.n, "Signature-Input"));
+	http_sig_fields_del(&m.f, "Signature-Input");
+	http_sig_fields_add(&m.f, "Signature-Input", in);
 	free(in);
 	expect_refused(&m, NOW, AIM_ERR_AUTH, true);
 }
@@ -1050,17 +1050,17 @@ static void test_url_compare(void **state)
 	assert_false(aim_url_valid(NULL));
 }
 
-/* ---- Verifying in steps (sig_parse, sig_check, sig_verify_key) ---------------- */
+/* ---- Verifying in steps (http_sig_parse, http_sig_check, http_sig_verify_key) ---------------- */
 
 /* The fields of m named in names (the signature headers a gate reads first). */
 static struct sig_request only_fields(const struct msg *m, struct sig_fields *keep,
 				      const char *const *names, size_t n)
 {
-	sig_fields_init(keep);
+	http_sig_fields_init(keep);
 	for (size_t i = 0; i < n; i++) {
-		const char *v = sig_fields_get(m->f.v, m->f.n, names[i]);
+		const char *v = http_sig_fields_get(m->f.v, m->f.n, names[i]);
 		if (v)
-			sig_fields_add(keep, names[i], v);
+			http_sig_fields_add(keep, names[i], v);
 	}
 	struct sig_request r = msg_req(m);
 	r.fields = keep->v;
@@ -1070,8 +1070,8 @@ static struct sig_request only_fields(const struct msg *m, struct sig_fields *ke
 
 static bool has_field(const struct sig_parsed *p, const char *name)
 {
-	for (size_t i = 0; i < sig_parsed_n_fields(p); i++)
-		if (!strcmp(sig_parsed_field(p, i), name))
+	for (size_t i = 0; i < http_sig_parsed_n_fields(p); i++)
+		if (!strcmp(http_sig_parsed_field(p, i), name))
 			return true;
 	return false;
 }
@@ -1087,58 +1087,58 @@ static void test_steps(void **state)
 		struct sig_fields keep;
 		struct sig_request hdr = only_fields(&m, &keep, sig_headers, 3);
 		struct sig_parsed *p = NULL;
-		assert_int_equal(sig_parse(&hdr, NULL, &p), 0);
-		assert_string_equal(sig_parsed_key_id(p), ED_KEY_ID);
-		assert_int_equal(sig_parsed_scheme(p), schemes[si]);
+		assert_int_equal(http_sig_parse(&hdr, NULL, &p), 0);
+		assert_string_equal(http_sig_parsed_key_id(p), ED_KEY_ID);
+		assert_int_equal(http_sig_parsed_scheme(p), schemes[si]);
 		if (schemes[si] == SIG_CAVAGE) {
 			assert_true(has_field(p, "host"));
 			assert_true(has_field(p, "date"));
 			assert_true(has_field(p, "digest"));
-			assert_int_equal(sig_parsed_n_fields(p), 3);
+			assert_int_equal(http_sig_parsed_n_fields(p), 3);
 		} else {
 			assert_true(has_field(p, "content-digest"));
-			assert_int_equal(sig_parsed_n_fields(p), 1);
+			assert_int_equal(http_sig_parsed_n_fields(p), 1);
 		}
-		assert_null(sig_parsed_field(p, sig_parsed_n_fields(p)));
+		assert_null(http_sig_parsed_field(p, http_sig_parsed_n_fields(p)));
 		/* Without the covered fields the check fails; with them it passes. */
-		assert_int_equal(sig_check(p, &hdr, NOW), -1);
+		assert_int_equal(http_sig_check(p, &hdr, NOW), -1);
 		assert_int_equal(aim_errcode(), AIM_ERR_AUTH);
 		struct sig_request full = msg_req(&m);
-		assert_int_equal(sig_check(p, &full, NOW + 3600 + 301), -1);
+		assert_int_equal(http_sig_check(p, &full, NOW + 3600 + 301), -1);
 		assert_int_equal(aim_errcode(), AIM_ERR_AUTH);
-		assert_int_equal(sig_check(p, &full, NOW), 0);
+		assert_int_equal(http_sig_check(p, &full, NOW), 0);
 		/* The wrong key (a rotated one) fails; the right one then passes,
 		 * without parsing again. */
 		struct sig_verified v;
 		struct sig_key wrong = { .pkey = rsa_key, .owner = OWNER };
 		struct sig_key right = { .pkey = ed_key, .owner = OWNER };
-		assert_int_equal(sig_verify_key(p, &wrong, &v), -1);
+		assert_int_equal(http_sig_verify_key(p, &wrong, &v), -1);
 		assert_true(aim_errcode() == AIM_ERR_AUTH || aim_errcode() == AIM_ERR_VERIFY);
 		assert_null(v.key_id);
 		struct aim_pkey *other = NULL;
 		assert_int_equal(aim_pkey_generate(AIM_KEY_ED25519, &other), 0);
 		struct sig_key rotated = { .pkey = other, .owner = OWNER };
-		assert_int_equal(sig_verify_key(p, &rotated, &v), -1);
+		assert_int_equal(http_sig_verify_key(p, &rotated, &v), -1);
 		assert_int_equal(aim_errcode(), AIM_ERR_VERIFY);
 		aim_pkey_free(other);
-		assert_int_equal(sig_verify_key(p, &right, &v), 0);
+		assert_int_equal(http_sig_verify_key(p, &right, &v), 0);
 		assert_string_equal(v.key_id, ED_KEY_ID);
 		assert_string_equal(v.owner, OWNER);
 		assert_int_equal(v.scheme, schemes[si]);
-		sig_verified_free(&v);
+		http_sig_verified_free(&v);
 		struct sig_key none = { 0 };
-		assert_int_equal(sig_verify_key(p, &none, &v), -1);
+		assert_int_equal(http_sig_verify_key(p, &none, &v), -1);
 		assert_int_equal(aim_errcode(), AIM_ERR_AUTH);
-		sig_parsed_free(p);
+		http_sig_parsed_free(p);
 		/* A body changed after signing: the check, not the key, refuses it. */
 		m.body = "{}";
 		full = msg_req(&m);
-		assert_int_equal(sig_parse(&hdr, NULL, &p), 0);
-		assert_int_equal(sig_check(p, &full, NOW), -1);
+		assert_int_equal(http_sig_parse(&hdr, NULL, &p), 0);
+		assert_int_equal(http_sig_check(p, &full, NOW), -1);
 		assert_int_equal(aim_errcode(), AIM_ERR_VERIFY);
-		sig_parsed_free(p);
-		sig_fields_free(&keep);
-		sig_fields_free(&m.f);
+		http_sig_parsed_free(p);
+		http_sig_fields_free(&keep);
+		http_sig_fields_free(&m.f);
 	}
 	/* Step 1 refuses a header that could never verify, with no key asked. */
 	struct msg m;
@@ -1146,16 +1146,16 @@ static void test_steps(void **state)
 	cavage_craft(&m, rsa_key, RSA_KEY_ID, "rsa-sha256", "(request-target) host date", -1, -1);
 	struct sig_request r = msg_req(&m);
 	struct sig_parsed *p = (struct sig_parsed *)&m; /* must be reset */
-	assert_int_equal(sig_parse(&r, NULL, &p), -1);
+	assert_int_equal(http_sig_parse(&r, NULL, &p), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_AUTH); /* digest not covered (A4) */
 	assert_null(p);
-	sig_fields_free(&m.f);
+	http_sig_fields_free(&m.f);
 	msg_plain(&m, "POST", BODY, NOW);
-	sig_fields_add(&m.f, "Signature", "keyId=\"x\",signature=\"AAAA");
+	http_sig_fields_add(&m.f, "Signature", "keyId=\"x\",signature=\"AAAA");
 	r = msg_req(&m);
-	assert_int_equal(sig_parse(&r, NULL, &p), -1);
+	assert_int_equal(http_sig_parse(&r, NULL, &p), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_DECODE);
-	sig_fields_free(&m.f);
+	http_sig_fields_free(&m.f);
 }
 
 /* ---- Structured fields ------------------------------------------------------------ */
@@ -1164,31 +1164,31 @@ static void test_sfv(void **state)
 {
 	struct sfv_dict *d = malloc(sizeof *d);
 	const char *s = "a=1, b=(\"x\" \"y\\\"z\";p);q=?0;r=tok/en, c, d=:AAAA:;n=-12, e=1.5";
-	assert_int_equal(sfv_parse_dict(s, strlen(s), d), 0);
+	assert_int_equal(http_sfv_parse_dict(s, strlen(s), d), 0);
 	assert_int_equal(d->n, 5);
-	const struct sfv_member *b = sfv_dict_get(d, "b");
+	const struct sfv_member *b = http_sfv_dict_get(d, "b");
 	assert_non_null(b);
 	assert_true(b->inner);
 	assert_int_equal(b->n_items, 2);
 	struct aim_buf out;
 	aim_buf_init(&out, 0);
-	assert_int_equal(sfv_string_value(&out, &d->items[b->item_first + 1].v), 0);
+	assert_int_equal(http_sfv_string_value(&out, &d->items[b->item_first + 1].v), 0);
 	assert_string_equal((char *)out.data, "y\"z");
 	aim_buf_reset(&out);
-	assert_int_equal(sfv_serialize_inner_list(&out, d, b), 0);
+	assert_int_equal(http_sfv_serialize_inner_list(&out, d, b), 0);
 	assert_string_equal((char *)out.data, "(\"x\" \"y\\\"z\";p);q=?0;r=tok/en");
-	const struct sfv_member *c = sfv_dict_get(d, "c");
+	const struct sfv_member *c = http_sfv_dict_get(d, "c");
 	assert_int_equal(d->items[c->item_first].v.type, SFV_BOOLEAN);
-	const struct sfv_member *dm = sfv_dict_get(d, "d");
+	const struct sfv_member *dm = http_sfv_dict_get(d, "d");
 	assert_int_equal(d->items[dm->item_first].v.type, SFV_BYTES);
-	assert_int_equal(sfv_param_get(d, dm->param_first, dm->n_params, "n")->i, -12);
-	assert_int_equal(d->items[sfv_dict_get(d, "e")->item_first].v.type, SFV_DECIMAL);
+	assert_int_equal(http_sfv_param_get(d, dm->param_first, dm->n_params, "n")->i, -12);
+	assert_int_equal(d->items[http_sfv_dict_get(d, "e")->item_first].v.type, SFV_DECIMAL);
 	aim_buf_free(&out);
 	/* canonical re-serialisation of an inner list with extra spaces */
 	s = "sig=(  \"a\"   \"b\"  );created=1";
-	assert_int_equal(sfv_parse_dict(s, strlen(s), d), 0);
+	assert_int_equal(http_sfv_parse_dict(s, strlen(s), d), 0);
 	aim_buf_init(&out, 0);
-	assert_int_equal(sfv_serialize_inner_list(&out, d, &d->m[0]), 0);
+	assert_int_equal(http_sfv_serialize_inner_list(&out, d, &d->m[0]), 0);
 	assert_string_equal((char *)out.data, "(\"a\" \"b\");created=1");
 	aim_buf_free(&out);
 
@@ -1197,7 +1197,7 @@ static void test_sfv(void **state)
 					   "a=:AA", "a=?2", "a=1, a=2", "a=1;x;x", "a=\"\x01\"",
 					   "a=(\"x\")(\"y\")", "a=#" };
 	for (size_t i = 0; i < AIM_ARRAY_LEN(bad); i++) {
-		int rc = sfv_parse_dict(bad[i], strlen(bad[i]), d);
+		int rc = http_sfv_parse_dict(bad[i], strlen(bad[i]), d);
 		if (rc == 0)
 			print_error("accepted %s\n", bad[i]);
 		assert_int_equal(rc, -1);
@@ -1207,7 +1207,7 @@ static void test_sfv(void **state)
 	aim_buf_init(&many, 0);
 	for (int i = 0; i < SFV_MAX_MEMBERS + 1; i++)
 		assert_int_equal(aim_buf_printf(&many, "%sk%d=1", i ? "," : "", i), 0);
-	assert_int_equal(sfv_parse_dict((char *)many.data, many.len, d), -1);
+	assert_int_equal(http_sfv_parse_dict((char *)many.data, many.len, d), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_LIMIT);
 	aim_buf_free(&many);
 	free(d);
@@ -1217,7 +1217,7 @@ static void test_sfv(void **state)
 
 static void test_replay_cache(void **state)
 {
-	struct sig_replay *r = sig_replay_new(4);
+	struct sig_replay *r = http_sig_replay_new(4);
 	uint8_t k[8][32];
 	for (int i = 0; i < 8; i++) {
 		memset(k[i], 0, 32);
@@ -1225,21 +1225,21 @@ static void test_replay_cache(void **state)
 		k[i][31] = (uint8_t)i;
 	}
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(sig_replay_check(r, k[i], 100 + i, 10), 0);
-	assert_int_equal(sig_replay_check(r, k[2], 200, 10), -1);
+		assert_int_equal(http_sig_replay_check(r, k[i], 100 + i, 10), 0);
+	assert_int_equal(http_sig_replay_check(r, k[2], 200, 10), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_AUTH);
 	/* full of live entries: fail closed */
-	assert_int_equal(sig_replay_check(r, k[4], 200, 10), -1);
+	assert_int_equal(http_sig_replay_check(r, k[4], 200, 10), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_LIMIT);
 	/* at time 102 entries 0 and 1 have expired: room again */
-	assert_int_equal(sig_replay_check(r, k[4], 300, 102), 0);
-	assert_int_equal(sig_replay_check(r, k[5], 300, 102), 0);
-	assert_int_equal(sig_replay_count(r), 4);
-	assert_int_equal(sig_replay_check(r, k[3], 300, 102), -1);
-	assert_int_equal(sig_replay_check(r, k[5], 300, 102), -1);
+	assert_int_equal(http_sig_replay_check(r, k[4], 300, 102), 0);
+	assert_int_equal(http_sig_replay_check(r, k[5], 300, 102), 0);
+	assert_int_equal(http_sig_replay_count(r), 4);
+	assert_int_equal(http_sig_replay_check(r, k[3], 300, 102), -1);
+	assert_int_equal(http_sig_replay_check(r, k[5], 300, 102), -1);
 	/* an expired key may be used again */
-	assert_int_equal(sig_replay_check(r, k[2], 400, 250), 0);
-	sig_replay_free(r);
+	assert_int_equal(http_sig_replay_check(r, k[2], 400, 250), 0);
+	http_sig_replay_free(r);
 }
 
 struct replay_thread {
@@ -1257,7 +1257,7 @@ static void *replay_worker(void *arg)
 		int v = (t->base + i) % 3000; /* overlapping ranges between threads */
 		memcpy(key, &v, sizeof v);
 		key[20] = 7;
-		if (sig_replay_check(t->r, key, 1000, 1) == 0)
+		if (http_sig_replay_check(t->r, key, 1000, 1) == 0)
 			t->fresh++;
 	}
 	return NULL;
@@ -1265,7 +1265,7 @@ static void *replay_worker(void *arg)
 
 static void test_replay_threads(void **state)
 {
-	struct sig_replay *r = sig_replay_new(10000);
+	struct sig_replay *r = http_sig_replay_new(10000);
 	struct replay_thread t[4];
 	pthread_t th[4];
 	for (int i = 0; i < 4; i++) {
@@ -1280,8 +1280,8 @@ static void test_replay_threads(void **state)
 	/* keys 0 .. 2999 were offered, most of them by two threads; each was
 	 * accepted exactly once */
 	assert_int_equal(fresh, 3000);
-	assert_int_equal(sig_replay_count(r), 3000);
-	sig_replay_free(r);
+	assert_int_equal(http_sig_replay_count(r), 3000);
+	http_sig_replay_free(r);
 }
 
 int main(void)

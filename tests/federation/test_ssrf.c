@@ -104,10 +104,10 @@ static void test_table(void **state)
 {
 	for (size_t i = 0; i < AIM_ARRAY_LEN(table); i++) {
 		enum ssrf_class c;
-		assert_int_equal(ssrf_classify_str(table[i].addr, &c), 0);
+		assert_int_equal(http_ssrf_classify_str(table[i].addr, &c), 0);
 		if (c != table[i].cls)
-			print_error("%s: got %s, want %s\n", table[i].addr, ssrf_class_name(c),
-				    ssrf_class_name(table[i].cls));
+			print_error("%s: got %s, want %s\n", table[i].addr, http_ssrf_class_name(c),
+				    http_ssrf_class_name(table[i].cls));
 		assert_int_equal(c, table[i].cls);
 	}
 }
@@ -127,12 +127,12 @@ static void test_sockaddr(void **state)
 			s4->sin_family = AF_INET;
 			assert_int_equal(inet_pton(AF_INET, table[i].addr, &s4->sin_addr), 1);
 		}
-		assert_int_equal(ssrf_classify((struct sockaddr *)&ss), table[i].cls);
+		assert_int_equal(http_ssrf_classify((struct sockaddr *)&ss), table[i].cls);
 	}
 	struct sockaddr sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_family = AF_UNIX;
-	assert_int_equal(ssrf_classify(&sa), SSRF_RESERVED);
+	assert_int_equal(http_ssrf_classify(&sa), SSRF_RESERVED);
 }
 
 static void test_not_addresses(void **state)
@@ -141,26 +141,26 @@ static void test_not_addresses(void **state)
 					   "1.2.3.4.5", "::ffff:1.2.3", "[::1]", "fe80::1%eth0" };
 	for (size_t i = 0; i < AIM_ARRAY_LEN(bad); i++) {
 		enum ssrf_class c;
-		assert_int_equal(ssrf_classify_str(bad[i], &c), -1);
+		assert_int_equal(http_ssrf_classify_str(bad[i], &c), -1);
 		assert_int_equal(aim_errcode(), AIM_ERR_DECODE);
 	}
 }
 
 static void test_allowed(void **state)
 {
-	assert_true(ssrf_allowed(SSRF_PUBLIC, false, false));
+	assert_true(http_ssrf_allowed(SSRF_PUBLIC, false, false));
 	for (int c = SSRF_UNSPECIFIED; c <= SSRF_TEREDO; c++)
-		assert_false(ssrf_allowed((enum ssrf_class)c, false, false));
+		assert_false(http_ssrf_allowed((enum ssrf_class)c, false, false));
 	/* allow_loopback admits loopback only */
-	assert_true(ssrf_allowed(SSRF_LOOPBACK, false, true));
-	assert_false(ssrf_allowed(SSRF_PRIVATE, false, true));
-	assert_false(ssrf_allowed(SSRF_LINK_LOCAL, false, true));
+	assert_true(http_ssrf_allowed(SSRF_LOOPBACK, false, true));
+	assert_false(http_ssrf_allowed(SSRF_PRIVATE, false, true));
+	assert_false(http_ssrf_allowed(SSRF_LINK_LOCAL, false, true));
 	/* allow_private admits every unicast non-public class */
-	assert_true(ssrf_allowed(SSRF_LOOPBACK, true, false));
-	assert_true(ssrf_allowed(SSRF_PRIVATE, true, false));
-	assert_true(ssrf_allowed(SSRF_CGNAT, true, false));
-	assert_false(ssrf_allowed(SSRF_MULTICAST, true, false));
-	assert_false(ssrf_allowed(SSRF_BROADCAST, true, true));
+	assert_true(http_ssrf_allowed(SSRF_LOOPBACK, true, false));
+	assert_true(http_ssrf_allowed(SSRF_PRIVATE, true, false));
+	assert_true(http_ssrf_allowed(SSRF_CGNAT, true, false));
+	assert_false(http_ssrf_allowed(SSRF_MULTICAST, true, false));
+	assert_false(http_ssrf_allowed(SSRF_BROADCAST, true, true));
 }
 
 int main(void)

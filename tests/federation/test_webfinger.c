@@ -15,43 +15,43 @@ static void test_acct_good(void **state)
 {
 	(void)state;
 	struct wf_acct a;
-	assert_int_equal(wf_acct_parse("acct:bob@B.Test", &a), 0);
+	assert_int_equal(http_wf_acct_parse("acct:bob@B.Test", &a), 0);
 	assert_string_equal(a.user, "bob");
 	assert_string_equal(a.host, "b.test");
 	assert_int_equal(a.port, 443);
 	assert_string_equal(a.authority, "b.test");
-	wf_acct_free(&a);
+	http_wf_acct_free(&a);
 
-	assert_int_equal(wf_acct_parse("ACCT:Fred_1.x~y-z@f.test:8441", &a), 0);
+	assert_int_equal(http_wf_acct_parse("ACCT:Fred_1.x~y-z@f.test:8441", &a), 0);
 	assert_string_equal(a.user, "Fred_1.x~y-z");
 	assert_string_equal(a.authority, "f.test:8441");
 	assert_int_equal(a.port, 8441);
 	struct aim_buf b;
 	aim_buf_init(&b, 1024);
-	assert_int_equal(wf_acct_format(&a, &b), 0);
+	assert_int_equal(http_wf_acct_format(&a, &b), 0);
 	assert_string_equal((char *)b.data, "acct:Fred_1.x~y-z@f.test:8441");
 	aim_buf_reset(&b);
-	assert_int_equal(wf_lookup_url(&a, &b), 0);
+	assert_int_equal(http_wf_lookup_url(&a, &b), 0);
 	assert_string_equal((char *)b.data, "https://f.test:8441/.well-known/webfinger"
 					    "?resource=acct%3AFred_1.x~y-z%40f.test%3A8441");
-	wf_acct_free(&a);
+	http_wf_acct_free(&a);
 
 	/* The default port is dropped from the authority. */
-	assert_int_equal(wf_acct_parse("acct:bob@b.test:443", &a), 0);
+	assert_int_equal(http_wf_acct_parse("acct:bob@b.test:443", &a), 0);
 	assert_string_equal(a.authority, "b.test");
 	aim_buf_reset(&b);
-	assert_int_equal(wf_lookup_url(&a, &b), 0);
+	assert_int_equal(http_wf_lookup_url(&a, &b), 0);
 	assert_string_equal((char *)b.data,
 			    "https://b.test/.well-known/webfinger?resource=acct%3Abob%40b.test");
-	wf_acct_free(&a);
+	http_wf_acct_free(&a);
 
-	assert_int_equal(wf_acct_parse("acct:x@127.0.0.1", &a), 0);
+	assert_int_equal(http_wf_acct_parse("acct:x@127.0.0.1", &a), 0);
 	assert_string_equal(a.host, "127.0.0.1");
-	wf_acct_free(&a);
-	assert_int_equal(wf_acct_parse("acct:x@[::1]:8443", &a), 0);
+	http_wf_acct_free(&a);
+	assert_int_equal(http_wf_acct_parse("acct:x@[::1]:8443", &a), 0);
 	assert_string_equal(a.host, "::1");
 	assert_string_equal(a.authority, "[::1]:8443");
-	wf_acct_free(&a);
+	http_wf_acct_free(&a);
 	aim_buf_free(&b);
 }
 
@@ -88,58 +88,58 @@ static void test_acct_bad(void **state)
 	};
 	for (size_t i = 0; i < AIM_ARRAY_LEN(bad); i++) {
 		struct wf_acct a;
-		int rc = wf_acct_parse(bad[i], &a);
+		int rc = http_wf_acct_parse(bad[i], &a);
 		if (rc == 0)
 			print_error("accepted: %s\n", bad[i]);
 		assert_int_equal(rc, -1);
 		assert_int_equal(aim_errcode(), AIM_ERR_DECODE);
 		assert_null(a.user);
 		assert_null(a.host);
-		wf_acct_free(&a);
+		http_wf_acct_free(&a);
 	}
 	struct wf_acct a;
-	assert_int_equal(wf_acct_parse(NULL, &a), -1);
+	assert_int_equal(http_wf_acct_parse(NULL, &a), -1);
 }
 
 static void test_acct_equal(void **state)
 {
 	(void)state;
 	struct wf_acct a, b, c, d;
-	assert_int_equal(wf_acct_parse("acct:bob@B.TEST", &a), 0);
-	assert_int_equal(wf_acct_parse("acct:bob@b.test:443", &b), 0);
-	assert_int_equal(wf_acct_parse("acct:bob@b.test:8443", &c), 0);
-	assert_int_equal(wf_acct_parse("acct:Bob@b.test", &d), 0);
-	assert_true(wf_acct_equal(&a, &b));
-	assert_false(wf_acct_equal(&a, &c));
-	assert_false(wf_acct_equal(&a, &d));
-	wf_acct_free(&a);
-	wf_acct_free(&b);
-	wf_acct_free(&c);
-	wf_acct_free(&d);
+	assert_int_equal(http_wf_acct_parse("acct:bob@B.TEST", &a), 0);
+	assert_int_equal(http_wf_acct_parse("acct:bob@b.test:443", &b), 0);
+	assert_int_equal(http_wf_acct_parse("acct:bob@b.test:8443", &c), 0);
+	assert_int_equal(http_wf_acct_parse("acct:Bob@b.test", &d), 0);
+	assert_true(http_wf_acct_equal(&a, &b));
+	assert_false(http_wf_acct_equal(&a, &c));
+	assert_false(http_wf_acct_equal(&a, &d));
+	http_wf_acct_free(&a);
+	http_wf_acct_free(&b);
+	http_wf_acct_free(&c);
+	http_wf_acct_free(&d);
 }
 
 static void test_as_type(void **state)
 {
 	(void)state;
-	assert_true(wf_is_as_type("application/activity+json"));
-	assert_true(wf_is_as_type("Application/Activity+JSON; charset=utf-8"));
-	assert_true(wf_is_as_type(
+	assert_true(http_wf_is_as_type("application/activity+json"));
+	assert_true(http_wf_is_as_type("Application/Activity+JSON; charset=utf-8"));
+	assert_true(http_wf_is_as_type(
 		"application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\""));
-	assert_true(wf_is_as_type("application/ld+json;profile=https://www.w3.org/ns/activitystreams"));
-	assert_true(wf_is_as_type("application/ld+json; profile=\"https://example.com/p "
+	assert_true(http_wf_is_as_type("application/ld+json;profile=https://www.w3.org/ns/activitystreams"));
+	assert_true(http_wf_is_as_type("application/ld+json; profile=\"https://example.com/p "
 				  "https://www.w3.org/ns/activitystreams\""));
-	assert_false(wf_is_as_type(NULL));
-	assert_false(wf_is_as_type("application/ld+json"));
-	assert_false(wf_is_as_type(
+	assert_false(http_wf_is_as_type(NULL));
+	assert_false(http_wf_is_as_type("application/ld+json"));
+	assert_false(http_wf_is_as_type(
 		"application/ld+json; profile=\"https://www.w3.org/ns/activitystreamsX\""));
-	assert_false(wf_is_as_type("application/json"));
-	assert_false(wf_is_as_type("text/html"));
-	assert_false(wf_is_as_type("application/activity+jsonx"));
+	assert_false(http_wf_is_as_type("application/json"));
+	assert_false(http_wf_is_as_type("text/html"));
+	assert_false(http_wf_is_as_type("application/activity+jsonx"));
 }
 
 static int jrd(const char *s, struct wf_jrd *j)
 {
-	return wf_jrd_parse((const uint8_t *)s, strlen(s), j);
+	return http_wf_jrd_parse((const uint8_t *)s, strlen(s), j);
 }
 
 static void test_jrd(void **state)
@@ -162,7 +162,7 @@ static void test_jrd(void **state)
 		0);
 	assert_string_equal(j.subject, "acct:bob@b.test");
 	assert_string_equal(j.self, "https://b.test/users/bob");
-	wf_jrd_free(&j);
+	http_wf_jrd_free(&j);
 
 	assert_int_equal(jrd("{\"subject\":\"acct:x@y.test\",\"links\":[{\"rel\":\"self\","
 			     "\"type\":\"application/ld+json; profile=\\\"https://www.w3.org/ns/"
@@ -170,12 +170,12 @@ static void test_jrd(void **state)
 			     &j),
 			 0);
 	assert_string_equal(j.self, "https://y.test/a/x");
-	wf_jrd_free(&j);
+	http_wf_jrd_free(&j);
 
 	/* No self link: parses, self NULL. */
 	assert_int_equal(jrd("{\"subject\":\"acct:x@y.test\"}", &j), 0);
 	assert_null(j.self);
-	wf_jrd_free(&j);
+	http_wf_jrd_free(&j);
 
 	/* Malformed. */
 	assert_int_equal(jrd("{\"subject\":7}", &j), -1);
@@ -197,7 +197,7 @@ static void test_jrd_limits(void **state)
 	memset(big, ' ', n);
 	memcpy(big, "{}", 2);
 	big[n] = '\0';
-	assert_int_equal(wf_jrd_parse((const uint8_t *)big, n, &j), -1);
+	assert_int_equal(http_wf_jrd_parse((const uint8_t *)big, n, &j), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_LIMIT);
 	free(big);
 
@@ -210,7 +210,7 @@ static void test_jrd_limits(void **state)
 	for (int i = 0; i < 1000; i++)
 		assert_int_equal(aim_buf_append_byte(&b, ']'), 0);
 	assert_int_equal(aim_buf_append_byte(&b, '}'), 0);
-	assert_int_equal(wf_jrd_parse(b.data, b.len, &j), -1);
+	assert_int_equal(http_wf_jrd_parse(b.data, b.len, &j), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_LIMIT);
 	aim_buf_free(&b);
 
@@ -222,9 +222,9 @@ static void test_jrd_limits(void **state)
 	assert_int_equal(aim_buf_append_str(&b, "{\"rel\":\"self\",\"type\":\"application/"
 						"activity+json\",\"href\":\"https://a.test/u\"}]}"),
 			 0);
-	assert_int_equal(wf_jrd_parse(b.data, b.len, &j), 0);
+	assert_int_equal(http_wf_jrd_parse(b.data, b.len, &j), 0);
 	assert_null(j.self);
-	wf_jrd_free(&j);
+	http_wf_jrd_free(&j);
 	aim_buf_free(&b);
 }
 
@@ -232,20 +232,20 @@ static void test_acct_at(void **state)
 {
 	(void)state;
 	struct wf_acct a;
-	assert_int_equal(wf_acct_parse("acct:alice@A.Test", &a), 0);
-	assert_true(wf_acct_at(&a, "a.test"));
-	assert_true(wf_acct_at(&a, "A.TEST:443"));
-	assert_true(wf_acct_at(&a, "a.test."));
-	assert_false(wf_acct_at(&a, "a.test:8441"));
-	assert_false(wf_acct_at(&a, "b.test"));
-	assert_false(wf_acct_at(&a, "a.test/x"));
-	assert_false(wf_acct_at(&a, ""));
-	assert_false(wf_acct_at(&a, NULL));
-	wf_acct_free(&a);
-	assert_int_equal(wf_acct_parse("acct:bob@127.0.0.1:8441", &a), 0);
-	assert_true(wf_acct_at(&a, "127.0.0.1:8441"));
-	assert_false(wf_acct_at(&a, "127.0.0.1"));
-	wf_acct_free(&a);
+	assert_int_equal(http_wf_acct_parse("acct:alice@A.Test", &a), 0);
+	assert_true(http_wf_acct_at(&a, "a.test"));
+	assert_true(http_wf_acct_at(&a, "A.TEST:443"));
+	assert_true(http_wf_acct_at(&a, "a.test."));
+	assert_false(http_wf_acct_at(&a, "a.test:8441"));
+	assert_false(http_wf_acct_at(&a, "b.test"));
+	assert_false(http_wf_acct_at(&a, "a.test/x"));
+	assert_false(http_wf_acct_at(&a, ""));
+	assert_false(http_wf_acct_at(&a, NULL));
+	http_wf_acct_free(&a);
+	assert_int_equal(http_wf_acct_parse("acct:bob@127.0.0.1:8441", &a), 0);
+	assert_true(http_wf_acct_at(&a, "127.0.0.1:8441"));
+	assert_false(http_wf_acct_at(&a, "127.0.0.1"));
+	http_wf_acct_free(&a);
 }
 
 int main(void)

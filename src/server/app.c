@@ -14,6 +14,7 @@
 #include "crypto/crypto.h"
 #include "server/s2s.h" /* federation, inbound side */
 #include "server/delivery.h"
+#include "server/keypackages.h"
 #include "server/ca.h"
 
 static bool valid_domain(const char *d)
@@ -195,15 +196,24 @@ out:
 int aimd_user_set(const char *data_dir, const char *name, const char *key, const char *value)
 {
 	ENSURE(aimd_valid_name(name), AIM_ERR_INVALID, "bad user name");
-	ENSURE(!strcmp(key, "manual-approval"), AIM_ERR_INVALID, "unknown setting %s", key);
-	ENSURE(!strcmp(value, "on") || !strcmp(value, "off"), AIM_ERR_INVALID,
-	       "manual-approval takes on or off");
+	bool claims = !strcmp(key, "claims");
+	ENSURE(claims || !strcmp(key, "manual-approval"), AIM_ERR_INVALID, "unknown setting %s",
+	       key);
+	int policy = 0;
+	if (claims)
+		TRY(aimd_kp_policy_parse(value, &policy));
+	else
+		ENSURE(!strcmp(value, "on") || !strcmp(value, "off"), AIM_ERR_INVALID,
+		       "manual-approval takes on or off");
 	struct store *st;
 	TRY(open_data(data_dir, &st));
 	int rc = 0;
 	struct store_user u = { 0 };
 	TRY_GOTO(store_user_get(st, name, &u), out);
-	TRY_GOTO(store_manual_approval_set(st, u.id, !strcmp(value, "on")), out);
+	if (claims)
+		TRY_GOTO(store_claims_policy_set(st, u.id, policy), out);
+	else
+		TRY_GOTO(store_manual_approval_set(st, u.id, !strcmp(value, "on")), out);
 out:
 	store_user_clear(&u);
 	store_close(st);
@@ -215,6 +225,7 @@ static void app_free(struct app *a)
 	aimd_delivery_stop(a->dlv); /* delivery workers first, while the store is open */
 	a->dlv = NULL;
 	aimd_fed_in_free(a); /* inbound federation state after the workers, which use its actor cache */
+	aimd_kp_free(a);
 	aimd_limiter_free(a->lim);
 	aimd_sse_wake_destroy(&a->wake);
 	store_close(a->st);
@@ -255,6 +266,9 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 	a->client.allow_loopback = o->allow_private;
 	/* Inbound federation: signature gate, actor cache, signed fetches */
 	TRY(aimd_fed_in_open(a, o->inbox_host_rate, o->inbox_host_concurrency));
+	/* The KeyPackage directory's claim limits */
+	struct aimd_kp_config kc = { o->claim_host_rate, o->claim_user_rate };
+	TRY(aimd_kp_open(a, &kc));
 	return 0;
 }
 

@@ -27,6 +27,8 @@ void aimd_sse_wake_stop(struct sse_wake *w);
 /* Per-IP token buckets for the client API and a bad-token counter. */
 struct limiter;
 struct limiter *aimd_limiter_new(unsigned rate_per_s, unsigned burst, unsigned auth_fail_limit);
+/* A bucket of per_min requests per minute (burst per_min) per key. */
+struct limiter *aimd_limiter_new_per_min(unsigned per_min);
 void aimd_limiter_free(struct limiter *l);
 /* 0 when the request may go on; else the seconds to wait (for Retry-After). */
 unsigned aimd_limiter_take(struct limiter *l, const char *ip);
@@ -54,6 +56,9 @@ struct app {
 	/* ---- Identity: the domain's CA (ca.c) */
 	const char *data_dir;        /* borrowed from the serve options: DATA/ca holds the keys */
 	int cert_days;               /* validity of the device certificates issued */
+	/* The KeyPackage directory's limits (keypackages.h); NULL outside
+	 * aimd serve. */
+	struct aimd_kp *kp;
 };
 
 void aimd_app_handle(void *app, const struct http_request *req, struct http_response *resp);

@@ -38,6 +38,14 @@ struct limiter *aimd_limiter_new(unsigned rate_per_s, unsigned burst, unsigned a
 	return l;
 }
 
+struct limiter *aimd_limiter_new_per_min(unsigned per_min)
+{
+	struct limiter *l = aimd_limiter_new(1, 1, 1);
+	l->rate = (per_min ? per_min : 1) / 60.0;
+	l->burst = per_min ? per_min : 1;
+	return l;
+}
+
 void aimd_limiter_free(struct limiter *l)
 {
 	if (!l)

@@ -19,6 +19,7 @@
 #include "ap/inbound.h"
 #include "http/webfinger.h"
 #include "server/delivery.h"
+#include "server/keypackages.h"
 #include "server/s2s.h" /* federation, inbound side */
 
 /* ---- Local users as recipients and as ends of a follow ---------------------------------- */
@@ -442,6 +443,12 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	json_t *doc = NULL;
 	if (ap_json_parse_object(q->body, q->body_len, &doc) != 0) {
 		aimd_route_failure(r);
+		return;
+	}
+	/* A KeyPackage goes to the directory, never to anyone's inbox. */
+	if (aimd_kp_is_upload(doc)) {
+		aimd_route_kp_outbox(a, q, r, owner, doc);
+		json_decref(doc);
 		return;
 	}
 	if (resolve_handles(a, doc, r) != 0) {

@@ -15,6 +15,7 @@
 
 #include <string.h>
 
+#include "server/keypackages.h"
 #include "server/s2s.h" /* federation, inbound side: the gate of signed GETs */
 
 /* ---- The API ----------------------------------------------------------------------------- */
@@ -52,6 +53,13 @@ static const struct route routes[] = {
 	{ "POST", "/users/{name}/devices", aimd_route_device_register },
 	{ "POST", "/users/{name}/devices/{device}/renew", aimd_route_device_renew },
 	{ "DELETE", "/users/{name}/devices/{device}", aimd_route_device_delete },
+	/* The KeyPackage directory (keypackages.h) */
+	{ "POST", "/users/{name}/keyPackages", aimd_route_kp_batch },
+	{ "GET", "/users/{name}/keyPackages/stock", aimd_route_kp_stock },
+	{ "POST", "/users/{name}/keyPackages/claim", aimd_route_kp_claim_s2s },
+	{ "POST", "/users/{name}/claim", aimd_route_kp_claim_client },
+	{ "GET", "/users/{name}/settings", aimd_route_kp_settings },
+	{ "POST", "/users/{name}/settings", aimd_route_kp_settings },
 	/* The instance actor: the same handlers without a name */
 	{ "GET", "/actor", aimd_route_actor },
 	{ "GET", "/actor/inbox", aimd_route_inbox_get },

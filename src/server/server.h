@@ -41,8 +41,9 @@ int aimd_init(const struct aimd_init_opts *o) AIM_WARN_UNUSED;
 int aimd_user_add(const char *data_dir, const char *name, char **token) AIM_WARN_UNUSED;
 /* Issues an extra token for an existing user. */
 int aimd_user_token(const char *data_dir, const char *name, char **token) AIM_WARN_UNUSED;
-/* Federation: a per-user setting; key "manual-approval", value "on" or
- * "off" (approve remote followers by hand). */
+/* A per-user setting: key "manual-approval", value "on" or "off" (approve
+ * remote followers by hand); key "claims", value "everyone", "followed" or
+ * "nobody" (who may claim the user's KeyPackages). */
 int aimd_user_set(const char *data_dir, const char *name, const char *key,
 		  const char *value) AIM_WARN_UNUSED;
 
@@ -93,6 +94,10 @@ struct aimd_serve_opts {
 	unsigned breaker_threshold;  /* consecutive failures that open a host's circuit (5) */
 	int64_t breaker_cooldown_ms; /* how long it stays open (60 s) */
 	int cert_days;               /* device certificates' validity, days (0: 30) */
+	/* The KeyPackage directory: claims per minute per claiming host (0:
+	 * 60) and per target user (0: 30); past them 429 with Retry-After. */
+	unsigned claim_host_rate;
+	unsigned claim_user_rate;
 };
 /* Serves until SIGINT or SIGTERM, then shuts down cleanly. Prints
  * "aimd: listening on URL" on stdout once ready. Before it has any effect it

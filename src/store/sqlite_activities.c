@@ -134,9 +134,9 @@ static int page_row(void *ctx, sqlite3_stmt *q)
  * beyond each end, all on one connection inside one read transaction so the
  * three answers agree.
  */
-static int page_query(struct store *st, const char *select, const char *from, const char *cur,
-		      int64_t owner, int64_t viewer, const struct store_range *r,
-		      struct store_page *out)
+int store_sq_page_query(struct store *st, const char *select, const char *from, const char *cur,
+			int64_t owner, int64_t viewer, const struct store_range *r,
+			struct store_page *out)
 {
 	struct sq *s = SQ(st);
 	memset(out, 0, sizeof *out);
@@ -199,7 +199,7 @@ static int page_query(struct store *st, const char *select, const char *from, co
 int store_sq_outbox_page(struct store *st, int64_t owner, int64_t viewer,
 			 const struct store_range *r, struct store_page *out)
 {
-	return page_query(st, "a.seq, a.author, a.public, a.json", OUTBOX_FROM, "a.seq", owner,
+	return store_sq_page_query(st, "a.seq, a.author, a.public, a.json", OUTBOX_FROM, "a.seq", owner,
 			  viewer, r, out);
 }
 
@@ -212,7 +212,7 @@ int store_sq_outbox_count(struct store *st, int64_t owner, int64_t viewer, int64
 int store_sq_inbox_page(struct store *st, int64_t user, const struct store_range *r,
 			struct store_page *out)
 {
-	return page_query(st, "i.seq, a.author, a.public, a.json", INBOX_FROM, "i.seq", user, 0, r,
+	return store_sq_page_query(st, "i.seq, a.author, a.public, a.json", INBOX_FROM, "i.seq", user, 0, r,
 			  out);
 }
 
@@ -229,13 +229,13 @@ int store_sq_inbox_count(struct store *st, int64_t user, int64_t *n)
 int store_sq_followers_page(struct store *st, int64_t user, const struct store_range *r,
 			    struct store_page *out)
 {
-	return page_query(st, "f.seq, 0, 1, f.actor", FOLLOWERS_FROM, "f.seq", user, 0, r, out);
+	return store_sq_page_query(st, "f.seq, 0, 1, f.actor", FOLLOWERS_FROM, "f.seq", user, 0, r, out);
 }
 
 int store_sq_following_page(struct store *st, int64_t user, const struct store_range *r,
 			    struct store_page *out)
 {
-	return page_query(st, "g.rowid, 0, 1, g.actor", FOLLOWING_FROM, "g.rowid", user, 0, r,
+	return store_sq_page_query(st, "g.rowid, 0, 1, g.actor", FOLLOWING_FROM, "g.rowid", user, 0, r,
 			  out);
 }
 
@@ -243,25 +243,6 @@ int store_sq_following_count(struct store *st, int64_t user, int64_t *n)
 {
 	return store_sq_read_int(st, "count", "SELECT COUNT(*)" FOLLOWING_FROM ";",
 				 ARGS(A_INT(user), A_INT(0)), n, NULL);
-}
-
-/* KeyPackages: objects of that type the owner created, not deleted. */
-#define KEYPACKAGE_FROM                                                                    \
-	" FROM objects o JOIN activities a ON a.seq = o.activity_seq WHERE a.author = ?1"  \
-	" AND a.actor IS NULL AND o.deleted = 0"                                           \
-	" AND json_extract(o.json, '$.type') = 'KeyPackage' AND " VISIBLE("a", "?2")
-
-int store_sq_keypackage_page(struct store *st, int64_t owner, int64_t viewer,
-			     const struct store_range *r, struct store_page *out)
-{
-	return page_query(st, "a.seq, a.author, a.public, o.json", KEYPACKAGE_FROM, "a.seq", owner,
-			  viewer, r, out);
-}
-
-int store_sq_keypackage_count(struct store *st, int64_t owner, int64_t viewer, int64_t *n)
-{
-	return store_sq_read_int(st, "count", "SELECT COUNT(*)" KEYPACKAGE_FROM ";",
-				 ARGS(A_INT(owner), A_INT(viewer)), n, NULL);
 }
 
 struct lookup_ctx {

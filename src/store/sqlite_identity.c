@@ -226,7 +226,10 @@ int store_sq_device_put(struct store *st, const struct store_new_device *d, bool
  * comment for the arguments). The KeyPackage directory adds its statement
  * here. */
 static const char *const withdraw_steps[] = {
-	NULL,
+	/* the KeyPackage directory (sqlite_keypackages.c): what was not
+	 * handed out goes, its last-resort KeyPackage too */
+	"DELETE FROM keypackages WHERE user_id = ?1 AND device_id = ?2 AND consumed_at IS NULL"
+	" AND ?3 = ?3 AND ?4 = ?4 AND ?5 = ?5;",
 };
 
 struct revoke_ctx {

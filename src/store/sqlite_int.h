@@ -14,6 +14,8 @@
  *                        follows, blocks
  *   sqlite_state.c       versioned state and its compare-and-set
  *   sqlite_identity.c    the domain's CA certificates, devices
+ *   sqlite_keypackages.c the KeyPackage directory: uploads, stock, claims,
+ *                        the keyPackages collection, claims consent
  *
  * Every statement goes through the statement helper: store_sq_exec (no
  * rows), store_sq_rows (a callback per row), store_sq_row (the first row)
@@ -196,9 +198,27 @@ int store_sq_followers_page(struct store *st, int64_t user, const struct store_r
 int store_sq_following_page(struct store *st, int64_t user, const struct store_range *r,
 			    struct store_page *out);
 int store_sq_following_count(struct store *st, int64_t user, int64_t *n);
+/* A page of a collection (sqlite_activities.c): `from` selects (cursor,
+ * author, public, json) rows with ?1 = owner and ?2 = viewer. */
+int store_sq_page_query(struct store *st, const char *select, const char *from, const char *cur,
+			int64_t owner, int64_t viewer, const struct store_range *r,
+			struct store_page *out);
+
+/* ---- The KeyPackage directory (sqlite_keypackages.c) ------------------------ */
+
 int store_sq_keypackage_page(struct store *st, int64_t owner, int64_t viewer,
 			     const struct store_range *r, struct store_page *out);
 int store_sq_keypackage_count(struct store *st, int64_t owner, int64_t viewer, int64_t *n);
+int store_sq_keypackage_add(struct store *st, int64_t user, const struct store_new_keypackage *v,
+			    size_t n, size_t max_per_device);
+int store_sq_keypackage_stock(struct store *st, int64_t user, store_kp_stock_fn fn, void *ctx);
+int store_sq_keypackage_claim(struct store *st, int64_t user, const uint16_t *suites,
+			      size_t n_suites, const char *claimer, int64_t now,
+			      struct store_kp_claim *out);
+int store_sq_keypackage_withdraw_device(struct store *st, int64_t user, const char *device,
+					int64_t *withdrawn);
+int store_sq_claims_policy_get(struct store *st, int64_t user, int *policy);
+int store_sq_claims_policy_set(struct store *st, int64_t user, int policy);
 
 /* ---- Delivery queue (sqlite_deliveries.c) ---------------------------------- */
 

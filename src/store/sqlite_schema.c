@@ -97,6 +97,20 @@ static const char *const migrations[] = {
 	 " alg INTEGER NOT NULL, pk BLOB NOT NULL, cert BLOB NOT NULL, not_after INTEGER NOT NULL,"
 	 " revoked INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, updated INTEGER NOT NULL,"
 	 " PRIMARY KEY(user_id, device), UNIQUE(user_id, alg, pk));"),
+	/* 9: the KeyPackage directory: KeyPackages per device, handed out once
+	 * (consumed_at, consumed_by) except the device's one last-resort
+	 * KeyPackage; each user's consent to claims */
+	("CREATE TABLE keypackages(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	 " user_id INTEGER NOT NULL REFERENCES users(id), device_id TEXT NOT NULL,"
+	 " suite INTEGER NOT NULL, ref BLOB NOT NULL UNIQUE, data BLOB NOT NULL,"
+	 " json TEXT NOT NULL, last_resort INTEGER NOT NULL DEFAULT 0,"
+	 " not_after INTEGER NOT NULL, created INTEGER NOT NULL,"
+	 " consumed_at INTEGER, consumed_by TEXT);"
+	 "CREATE INDEX keypackages_free ON keypackages(user_id, device_id, suite, id)"
+	 " WHERE consumed_at IS NULL;"
+	 "CREATE UNIQUE INDEX keypackages_last_resort ON keypackages(user_id, device_id)"
+	 " WHERE last_resort = 1;"
+	 "ALTER TABLE users ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;"),
 };
 
 int store_sqlite_latest_version(void)

@@ -230,6 +230,7 @@ static int user_delete_tx(sqlite3 *db, void *ctx)
 		"DELETE FROM following WHERE user_id = ?1;",
 		"DELETE FROM blocks WHERE user_id = ?1;",
 		"UPDATE devices SET revoked = ?2, updated = ?2 WHERE user_id = ?1 AND revoked = 0;",
+		"DELETE FROM keypackages WHERE user_id = ?1;",
 		"DELETE FROM inbox WHERE user_id = ?1"
 		" OR activity_seq IN (SELECT seq FROM activities WHERE author = ?1);",
 		"DELETE FROM audience WHERE user_id = ?1"

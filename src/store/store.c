@@ -534,3 +534,70 @@ int store_device_revoke(struct store *st, int64_t user, const char *device)
 	ENSURE(device_id_ok(device), AIM_ERR_INVALID, "bad device id");
 	return st->ops->device_revoke(st, user, device);
 }
+
+/* ---- The KeyPackage directory ---------------------------------------------------- */
+
+void store_kp_claim_clear(struct store_kp_claim *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].data);
+	free(c->v);
+	memset(c, 0, sizeof *c);
+}
+
+int store_keypackage_add(struct store *st, int64_t user, const struct store_new_keypackage *v,
+			 size_t n, size_t max_per_device)
+{
+	ENSURE(n > 0 && v, AIM_ERR_INVALID, "no KeyPackages to store");
+	for (size_t i = 0; i < n; i++) {
+		size_t dl = v[i].device ? strlen(v[i].device) : 0;
+		ENSURE(dl > 0 && dl <= STORE_DEVICE_MAX, AIM_ERR_INVALID, "bad device id");
+		ENSURE(v[i].ref && v[i].ref_len > 0 && v[i].ref_len <= STORE_KP_REF_MAX,
+		       AIM_ERR_INVALID, "bad KeyPackageRef");
+		ENSURE(v[i].data && v[i].len > 0 && v[i].json, AIM_ERR_INVALID,
+		       "empty KeyPackage");
+		for (size_t j = 0; v[i].last_resort && j < i; j++)
+			ENSURE(!v[j].last_resort || strcmp(v[j].device, v[i].device) != 0,
+			       AIM_ERR_EXISTS,
+			       "KeyPackage %zu: a second last-resort KeyPackage for device %s", i,
+			       v[i].device);
+	}
+	return st->ops->keypackage_add(st, user, v, n, max_per_device);
+}
+
+int store_keypackage_stock(struct store *st, int64_t user, store_kp_stock_fn fn, void *ctx)
+{
+	return st->ops->keypackage_stock(st, user, fn, ctx);
+}
+
+int store_keypackage_claim(struct store *st, int64_t user, const uint16_t *suites,
+			   size_t n_suites, const char *claimer, int64_t now,
+			   struct store_kp_claim *out)
+{
+	memset(out, 0, sizeof *out);
+	ENSURE(suites && n_suites > 0 && n_suites <= 64, AIM_ERR_INVALID,
+	       "a claim names 1..64 cipher suites");
+	ENSURE(claimer && *claimer, AIM_ERR_INVALID, "a claim names its claimer");
+	return st->ops->keypackage_claim(st, user, suites, n_suites, claimer, now, out);
+}
+
+int store_keypackage_withdraw_device(struct store *st, int64_t user, const char *device,
+				     int64_t *withdrawn)
+{
+	int64_t dummy;
+	return st->ops->keypackage_withdraw_device(st, user, device, withdrawn ? withdrawn : &dummy);
+}
+
+int store_claims_policy_get(struct store *st, int64_t user, int *policy)
+{
+	return st->ops->claims_policy_get(st, user, policy);
+}
+
+int store_claims_policy_set(struct store *st, int64_t user, int policy)
+{
+	ENSURE(policy >= STORE_CLAIMS_EVERYONE && policy <= STORE_CLAIMS_NOBODY, AIM_ERR_INVALID,
+	       "unknown claims policy %d", policy);
+	return st->ops->claims_policy_set(st, user, policy);
+}

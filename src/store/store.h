@@ -402,6 +402,63 @@ struct store_new_device {
 	int64_t not_after;
 };
 
+/* ---- The KeyPackage directory ------------------------------------------------ */
+
+/*
+ * KeyPackages uploaded by a local user's devices (MLSMessages, validated by
+ * the server before they get here), handed out by claims. A KeyPackage is
+ * handed out once (MIMI): a claim marks it consumed in the same transaction
+ * that picks it, with a conditional update, so of any number of claims
+ * racing in any number of threads or processes each KeyPackage goes to one
+ * claimer. A device may keep one last-resort KeyPackage, which is handed out
+ * when the device has no other left and never consumed; a new one replaces
+ * the old. Withdrawing a device (its revocation) removes its KeyPackages
+ * that were not handed out. Consumed rows keep their reference, so the same
+ * KeyPackage cannot be uploaded again.
+ */
+#define STORE_KP_REF_MAX 64          /* KeyPackageRef length (the suite's hash) */
+
+struct store_new_keypackage {
+	const char *device;          /* 1..STORE_DEVICE_MAX bytes */
+	uint16_t suite;
+	const uint8_t *ref;          /* KeyPackageRef, 1..STORE_KP_REF_MAX bytes */
+	size_t ref_len;
+	const uint8_t *data;         /* the MLSMessage(KeyPackage) */
+	size_t len;
+	const char *json;            /* the KeyPackage object the collection serves */
+	bool last_resort;
+	int64_t not_after;           /* seconds: not handed out after */
+};
+
+/* The stock of one device (strings borrowed for the call). */
+struct store_kp_stock {
+	const char *device;
+	int64_t available;           /* consumable KeyPackages not handed out */
+	bool last_resort;            /* it has a last-resort KeyPackage */
+};
+typedef int (*store_kp_stock_fn)(void *ctx, const struct store_kp_stock *s);
+
+/* One KeyPackage handed out by a claim (owned by the claim). */
+struct store_kp_claimed {
+	char device[STORE_DEVICE_MAX + 1];
+	uint16_t suite;
+	uint8_t *data;
+	size_t len;
+	bool last_resort;
+};
+struct store_kp_claim {
+	struct store_kp_claimed *v;
+	size_t n;
+};
+void store_kp_claim_clear(struct store_kp_claim *c);
+
+/* Who may claim a user's KeyPackages. */
+enum store_claims_policy {
+	STORE_CLAIMS_EVERYONE = 0,   /* the default */
+	STORE_CLAIMS_FOLLOWED = 1,   /* only actors the user follows (accepted) */
+	STORE_CLAIMS_NOBODY = 2,
+};
+
 /* ---- The back-end table -------------------------------------------------- */
 
 struct store_ops {
@@ -498,6 +555,17 @@ struct store_ops {
 			     size_t pk_len, struct store_device *out);
 	int (*device_list)(struct store *st, int64_t user, store_device_fn fn, void *ctx);
 	int (*device_revoke)(struct store *st, int64_t user, const char *device);
+	/* the KeyPackage directory (sqlite_keypackages.c) */
+	int (*keypackage_add)(struct store *st, int64_t user, const struct store_new_keypackage *v,
+			      size_t n, size_t max_per_device);
+	int (*keypackage_stock)(struct store *st, int64_t user, store_kp_stock_fn fn, void *ctx);
+	int (*keypackage_claim)(struct store *st, int64_t user, const uint16_t *suites,
+				size_t n_suites, const char *claimer, int64_t now,
+				struct store_kp_claim *out);
+	int (*keypackage_withdraw_device)(struct store *st, int64_t user, const char *device,
+					  int64_t *withdrawn);
+	int (*claims_policy_get)(struct store *st, int64_t user, int *policy);
+	int (*claims_policy_set)(struct store *st, int64_t user, int policy);
 };
 
 struct store {
@@ -598,9 +666,10 @@ int store_followers_page(struct store *st, int64_t user, const struct store_rang
 int store_following_page(struct store *st, int64_t user, const struct store_range *r,
 			 struct store_page *out) AIM_WARN_UNUSED;
 int store_following_count(struct store *st, int64_t user, int64_t *n) AIM_WARN_UNUSED;
-/* The KeyPackages of owner the viewer may see (objects of type KeyPackage
- * that owner created and did not delete), newest first; item json = the
- * KeyPackage object. */
+/* The actor's keyPackages collection: the last-resort KeyPackages of
+ * owner's devices (never a consumable one: a listing must not hand out a
+ * KeyPackage a claim could hand out again), newest first; item json = the
+ * KeyPackage object; viewer is not used (every item is public). */
 int store_keypackage_page(struct store *st, int64_t owner, int64_t viewer,
 			  const struct store_range *r, struct store_page *out) AIM_WARN_UNUSED;
 int store_keypackage_count(struct store *st, int64_t owner, int64_t viewer,
@@ -711,5 +780,40 @@ int store_device_list(struct store *st, int64_t user, store_device_fn fn,
  * AIM_ERR_NOTFOUND if the user has no such device; revoking a revoked one
  * changes nothing and succeeds. */
 int store_device_revoke(struct store *st, int64_t user, const char *device) AIM_WARN_UNUSED;
+/* ---- The KeyPackage directory ---------------------------------------------------- */
+
+/* Stores the KeyPackages v[0..n) of user's devices in one transaction: all or
+ * none. A last-resort one replaces the device's previous last-resort one
+ * (at most one per device in a batch). AIM_ERR_EXISTS when a reference is
+ * already stored (also a consumed one: a KeyPackage is uploaded once);
+ * AIM_ERR_DENIED when a device is not a registered, unrevoked device of the
+ * user (store_device_register); AIM_ERR_LIMIT when a device would then hold more than max_per_device
+ * consumable KeyPackages not handed out (0: no limit); AIM_ERR_INVALID for
+ * a bad argument. */
+int store_keypackage_add(struct store *st, int64_t user, const struct store_new_keypackage *v,
+			 size_t n, size_t max_per_device) AIM_WARN_UNUSED;
+/* Calls fn for each device of user that holds a KeyPackage (by device id). */
+int store_keypackage_stock(struct store *st, int64_t user, store_kp_stock_fn fn,
+			   void *ctx) AIM_WARN_UNUSED;
+/* The claim, in one write transaction: for each device of user, the oldest
+ * KeyPackage not handed out, not expired at now, in the first of suites[]
+ * (the claimer's order of preference) the device has one in, marked
+ * handed out to claimer (a conditional update: a KeyPackage another claim
+ * took in between is never handed out twice; such a race is
+ * AIM_ERR_CONFLICT, nothing written); a device with none left gets its
+ * last-resort KeyPackage if it is in one of suites, marked last_resort. A
+ * device with neither in any accepted suite is left out. out (zeroed first)
+ * is owned by the caller (store_kp_claim_clear). */
+int store_keypackage_claim(struct store *st, int64_t user, const uint16_t *suites,
+			   size_t n_suites, const char *claimer, int64_t now,
+			   struct store_kp_claim *out) AIM_WARN_UNUSED;
+/* Removes every KeyPackage of the device not handed out (its last-resort
+ * one included): the device was revoked. *withdrawn (NULL: not wanted) =
+ * how many. */
+int store_keypackage_withdraw_device(struct store *st, int64_t user, const char *device,
+				     int64_t *withdrawn) AIM_WARN_UNUSED;
+/* The user's consent to claims (enum store_claims_policy). */
+int store_claims_policy_get(struct store *st, int64_t user, int *policy) AIM_WARN_UNUSED;
+int store_claims_policy_set(struct store *st, int64_t user, int policy) AIM_WARN_UNUSED;
 
 #endif

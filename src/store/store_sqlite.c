@@ -375,8 +375,15 @@ static const struct store_ops sqlite_ops = {
 	.followers_page = store_sq_followers_page,
 	.following_page = store_sq_following_page,
 	.following_count = store_sq_following_count,
+	/* sqlite_keypackages.c */
 	.keypackage_page = store_sq_keypackage_page,
 	.keypackage_count = store_sq_keypackage_count,
+	.keypackage_add = store_sq_keypackage_add,
+	.keypackage_stock = store_sq_keypackage_stock,
+	.keypackage_claim = store_sq_keypackage_claim,
+	.keypackage_withdraw_device = store_sq_keypackage_withdraw_device,
+	.claims_policy_get = store_sq_claims_policy_get,
+	.claims_policy_set = store_sq_claims_policy_set,
 	/* sqlite_deliveries.c */
 	.delivery_enqueue = store_sq_delivery_enqueue,
 	.delivery_claim = store_sq_delivery_claim,

@@ -255,8 +255,9 @@ static void test_paging_under_inserts(void **state)
 }
 
 /* followers / following pages (accepted only, newest first, cursors) and
- * the KeyPackages a user created (not other objects, not deleted ones, the
- * viewer's visibility); the outbox without a deleted object's Create. */
+ * the keyPackages collection (the directory's last-resort KeyPackages, not
+ * KeyPackage objects among the activities); the outbox without a deleted
+ * object's Create. */
 static int commit_fx(struct store *st, const struct store_fx *fx, size_t n)
 {
 	struct store_inbound in = { .fx = fx, .n_fx = n };
@@ -308,7 +309,8 @@ static void test_actor_and_keypackage_collections(void **state)
 	assert_int_equal(store_following_count(f->st, f->bob, &n), 0);
 	assert_int_equal(n, 0);
 
-	/* KeyPackages: two public, one for bob only, one Note, one deleted */
+	/* Objects of type KeyPackage among the activities (two public, one for
+	 * bob only, one deleted) and a Note: the outbox without the deleted one */
 	const char *objs[] = { "{\"type\":\"KeyPackage\",\"id\":\"k0\"}",
 			       "{\"type\":\"Note\"}",
 			       "{\"type\":\"KeyPackage\",\"id\":\"k2\"}",
@@ -332,17 +334,45 @@ static void test_actor_and_keypackage_collections(void **state)
 	assert_int_equal(commit_fx(f->st, &del, 1), 0);
 	assert_int_equal(store_outbox_count(f->st, f->alice, 0, &n), 0);
 	assert_int_equal(n, before - 1);
+	/* The keyPackages collection comes from the KeyPackage directory (issue
+	 * 10): KeyPackage objects among the activities are not in it, and of
+	 * the directory only last-resort KeyPackages are listed (a listing
+	 * never hands out a consumable one). */
+	assert_int_equal(store_keypackage_count(f->st, f->alice, 0, &n), 0);
+	assert_int_equal(n, 0);
+	const uint8_t data[] = { 0, 1, 0, 5 };
+	uint8_t pk[32] = { 1 };
+	const uint8_t cert[] = { 0x30, 0x00 };
+	for (int i = 0; i < 2; i++) {
+		struct store_new_device d = { .user_id = f->alice, .device = i ? "d2" : "d1",
+					      .alg = 0x0807, .pk = pk, .pk_len = 32, .cert = cert,
+					      .cert_len = 2, .not_after = aim_now() + 86400 };
+		pk[1] = (uint8_t)i;
+		assert_int_equal(store_device_register(f->st, &d), 0);
+	}
+	struct store_new_keypackage kp[3] = {
+		{ .device = "d1", .suite = 1, .ref = (const uint8_t *)"r1", .ref_len = 2,
+		  .data = data, .len = 4, .json = "{\"type\":\"KeyPackage\",\"id\":\"k1\"}",
+		  .not_after = aim_now() + 3600 },
+		{ .device = "d1", .suite = 1, .ref = (const uint8_t *)"r2", .ref_len = 2,
+		  .data = data, .len = 4, .json = "{\"type\":\"KeyPackage\",\"id\":\"lr1\"}",
+		  .last_resort = true, .not_after = aim_now() + 3600 },
+		{ .device = "d2", .suite = 1, .ref = (const uint8_t *)"r3", .ref_len = 2,
+		  .data = data, .len = 4, .json = "{\"type\":\"KeyPackage\",\"id\":\"lr2\"}",
+		  .last_resort = true, .not_after = aim_now() + 3600 },
+	};
+	assert_int_equal(store_keypackage_add(f->st, f->alice, kp, 3, 0), 0);
 	assert_int_equal(store_keypackage_count(f->st, f->alice, 0, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(store_keypackage_count(f->st, f->alice, f->bob, &n), 0);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 2);
 	assert_int_equal(store_keypackage_count(f->st, f->bob, 0, &n), 0);
 	assert_int_equal(n, 0);
 	struct store_range r5 = { .limit = 5 };
 	assert_int_equal(store_keypackage_page(f->st, f->alice, f->bob, &r5, &p), 0);
-	assert_int_equal(p.n, 3);
-	assert_non_null(strstr(p.items[0].json, "k3"));
-	assert_non_null(strstr(p.items[2].json, "k0"));
+	assert_int_equal(p.n, 2);
+	assert_non_null(strstr(p.items[0].json, "lr2"));
+	assert_non_null(strstr(p.items[1].json, "lr1"));
 	store_page_clear(&p);
 }
 

@@ -207,6 +207,8 @@ class MigrationTest(AimTestCase):
 		# make it what an older aimd left behind
 		db = sqlite3.connect(os.path.join(srv.data, "aim.db"))
 		db.executescript("DROP TABLE devices; DROP TABLE ca_certs;"
+				 # migration 9: the KeyPackage directory
+				 "DROP TABLE keypackages; ALTER TABLE users DROP COLUMN claims;"
 				 "DELETE FROM schema_version WHERE version >= 8;")
 		db.commit()
 		db.close()

@@ -51,6 +51,10 @@ static const char help_serve[] =
 	"    --inbox-host-concurrency N  concurrent inbox deliveries per remote host (64)\n"
 	"    --cert-days N               validity of the device certificates the CA\n"
 	"                                issues, in days (30; 1..3650)\n"
+	"    --claim-host-rate N         KeyPackage claims per minute per claiming host\n"
+	"                                (60); past it 429\n"
+	"    --claim-user-rate N         KeyPackage claims per minute per target user\n"
+	"                                (30); past it 429\n"
 	"  Outbound federation (fetches and deliveries):\n"
 	"    --connect-to HOST:PORT:ADDR:PORT\n"
 	"                                repeatable, curl's syntax: requests for\n"
@@ -163,6 +167,7 @@ struct opts {
 	const char *ca_key, *cert_days; /* the domain's CA */
 	/* outbound deliveries */
 	const char *rbase, *rmax, *rexpire, *dworkers, *dperhost, *bthresh, *bcool;
+	const char *claimhost, *claimuser;
 	const char *pos[2];
 	int npos;
 	/* outbound federation client */
@@ -198,6 +203,8 @@ static int parse(int argc, char **argv, int start, const char *allowed, struct o
 		{ "breaker-cooldown-ms", offsetof(struct opts, bcool) },
 		{ "ca-key", offsetof(struct opts, ca_key) },
 		{ "cert-days", offsetof(struct opts, cert_days) },
+		{ "claim-host-rate", offsetof(struct opts, claimhost) },
+		{ "claim-user-rate", offsetof(struct opts, claimuser) },
 	};
 	for (int i = start; i < argc; i++) {
 		const char *a = argv[i];
@@ -327,7 +334,7 @@ static int cmd_serve(int argc, char **argv)
 		       "data listen tls-cert tls-key log-level rate-limit rate-burst auth-fail-limit max-body"
 		       " connect-to ca-file allow-private-addresses inbox-host-rate inbox-host-concurrency"
 		       " retry-base-ms retry-max-ms retry-expire-s delivery-workers delivery-per-host"
-		       " breaker-threshold breaker-cooldown-ms cert-days",
+		       " breaker-threshold breaker-cooldown-ms cert-days claim-host-rate claim-user-rate",
 		       &o);
 	if (rc)
 		return rc;
@@ -358,6 +365,10 @@ static int cmd_serve(int argc, char **argv)
 	    (rc = uint_opt(o.dperhost, "--delivery-per-host", 64, &dperhost)) ||
 	    (rc = uint_opt(o.bthresh, "--breaker-threshold", 1000000, &bthresh)) ||
 	    (rc = uint_opt(o.bcool, "--breaker-cooldown-ms", 86400000, &bcool)))
+		return rc;
+	int64_t claimhost, claimuser; /* the KeyPackage directory */
+	if ((rc = uint_opt(o.claimhost, "--claim-host-rate", 1000000, &claimhost)) ||
+	    (rc = uint_opt(o.claimuser, "--claim-user-rate", 1000000, &claimuser)))
 		return rc;
 	if (o.listen) {
 		struct sockaddr_storage ss;
@@ -397,6 +408,8 @@ static int cmd_serve(int argc, char **argv)
 		.breaker_threshold = (unsigned)bthresh,
 		.breaker_cooldown_ms = bcool,
 		.cert_days = (int)cert_days,
+		.claim_host_rate = (unsigned)claimhost,
+		.claim_user_rate = (unsigned)claimuser,
 	};
 	if (aimd_serve(&so) != 0)
 		return fail();
@@ -407,7 +420,8 @@ static int cmd_serve(int argc, char **argv)
 static int cmd_user_set(int argc, char **argv)
 {
 	if (argc < 6)
-		return usage_error("%s", "user set needs --data DIR NAME manual-approval on|off");
+		return usage_error("%s", "user set needs --data DIR NAME manual-approval on|off"
+				   " or NAME claims everyone|followed|nobody");
 	const char *key = argv[argc - 2], *val = argv[argc - 1];
 	struct opts o = { 0 };
 	int rc = parse(argc - 2, argv, 3, "data log-level", &o);
@@ -417,10 +431,13 @@ static int cmd_user_set(int argc, char **argv)
 		return usage_error("%s", "user set needs --data DIR");
 	if (o.npos != 1 || !aimd_valid_name(o.pos[0]))
 		return usage_error("%s", "user set needs exactly one valid NAME");
-	if (strcmp(key, "manual-approval") != 0)
-		return usage_error("unknown setting %s (known: manual-approval)", key);
-	if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0)
+	if (strcmp(key, "manual-approval") != 0 && strcmp(key, "claims") != 0)
+		return usage_error("unknown setting %s (known: manual-approval, claims)", key);
+	if (!strcmp(key, "manual-approval") && strcmp(val, "on") != 0 && strcmp(val, "off") != 0)
 		return usage_error("%s", "manual-approval takes on or off");
+	if (!strcmp(key, "claims") && strcmp(val, "everyone") != 0 && strcmp(val, "followed") != 0 &&
+	    strcmp(val, "nobody") != 0)
+		return usage_error("%s", "claims takes everyone, followed or nobody");
 	if (aimd_user_set(o.data, o.pos[0], key, val) != 0)
 		return fail();
 	printf("%s: %s %s\n", o.pos[0], key, val);

@@ -129,14 +129,21 @@ static int device_list_row(void *ctx, sqlite3_stmt *q)
 	struct device_list_ctx *c = ctx;
 	struct store_device d;
 	device_fill(q, &d, false);
+	d.keypackages = sqlite3_column_int64(q, 9);
 	return c->fn(c->ctx, &d);
 }
 
 int store_sq_device_list(struct store *st, int64_t user, store_device_fn fn, void *ctx)
 {
 	struct device_list_ctx c = { fn, ctx };
-	return store_sq_read_rows(st, "device list", DEVICE_COLS " WHERE user_id = ?1 ORDER BY device;",
-				  ARGS(A_INT(user)), device_list_row, &c);
+	/* with the KeyPackages each has available (sqlite_keypackages.c) */
+	return store_sq_read_rows(
+		st, "device list",
+		"SELECT user_id, device, alg, pk, cert, not_after, revoked, created, updated,"
+		" (SELECT COUNT(*) FROM keypackages k WHERE k.user_id = devices.user_id"
+		" AND k.device_id = devices.device AND k.last_resort = 0 AND k.consumed_at IS NULL"
+		" AND k.not_after >= ?2) FROM devices WHERE user_id = ?1 ORDER BY device;",
+		ARGS(A_INT(user), A_INT(aim_now())), device_list_row, &c);
 }
 
 struct put_ctx {

@@ -383,8 +383,8 @@ struct store_device {
 	int64_t not_after;           /* the last leaf's expiry (seconds) */
 	bool revoked;
 	int64_t created, updated;    /* seconds since the epoch */
-	int64_t keypackages;         /* listing only: KeyPackages available (0 until the
-					KeyPackage directory counts them) */
+	int64_t keypackages;         /* listing only: its consumable KeyPackages not
+					handed out (the KeyPackage directory) */
 };
 void store_device_clear(struct store_device *d);
 /* Called per device (cert borrowed for the call); non-zero stops the listing. */

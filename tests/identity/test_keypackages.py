@@ -94,6 +94,10 @@ class KeyPackageUpload(AimTestCase):
 		self.assertEqual(st, 201, doc)
 		self.assertEqual(doc, {"accepted": 6})
 		self.assertEqual(stock(self.srv, "dan"), {"desk": (5, True)})
+		# the devices listing counts them too
+		st, hd, doc = self.srv.get("/users/dan/devices", token=self.srv.tokens["dan"])
+		self.assertEqual([(x["device"], x["keyPackages"]) for x in doc["devices"]],
+				 [("desk", 5)])
 		# a second device has its own stock
 		d2 = self.device("dan", "watch")
 		d2.upload(2, last_resort=False)

@@ -56,6 +56,8 @@ class Device:
 		return self.ok("dump")["entries"]
 
 	def close(self):
+		if self.proc.stdout.closed:
+			return
 		if self.proc.poll() is None:
 			try:
 				self.proc.stdin.write('{"cmd": "quit"}\n')

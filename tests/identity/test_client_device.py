@@ -54,7 +54,7 @@ class ClientDevice(AimTestCase):
 		# nothing to publish with before a credential
 		r = d.call("publish", n=1)
 		self.assertFalse(r["ok"])
-		self.assertEqual(r["code"], "AIM_ERR_STATE")
+		self.assertEqual(r["code"], "state")
 
 		reg = d.ok("register")
 		self.assertTrue(reg["acct"].startswith("acct:alice@"), reg)
@@ -129,7 +129,7 @@ class ClientDevice(AimTestCase):
 		os.chmod(path, 0o644)
 		d2 = self.device("loose", create=False)
 		self.assertFalse(d2.opened["ok"])
-		self.assertEqual(d2.opened["code"], "AIM_ERR_DENIED")
+		self.assertEqual(d2.opened["code"], "denied")
 		self.assertIn("0600", d2.opened["error"])
 
 	def test_refusals_carry_the_server_code(self):

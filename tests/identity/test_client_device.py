@@ -100,15 +100,14 @@ class ClientDevice(AimTestCase):
 			secrets += keys[:2]
 		with open(path, "rb") as f:
 			state = f.read()
-		self.assertIn(sk, state)
+		self.assertTrue(base64.b64encode(sk) in state, "the state file lacks the private key")
 
 		# ... and none of them anywhere on the server's side (the public key is there)
 		blob = server_files_bytes(self.srv)
 		pk = base64.b64decode(dev["signatureKey"])
 		for s in secrets:
-			self.assertNotIn(s, blob)
-			self.assertNotIn(base64.b64encode(s), blob)
-			self.assertNotIn(s.hex().encode(), blob)
+			for form in (s, base64.b64encode(s), s.hex().encode()):
+				self.assertFalse(form in blob, "a private key is in the server's files")
 		self.assertTrue(pk in blob or base64.b64encode(pk) in blob,
 				"the server should hold the device's public key")
 

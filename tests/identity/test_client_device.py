@@ -154,6 +154,18 @@ class ClientDevice(AimTestCase):
 		# renewal with the same key
 		first.ok("renew")
 
+	def test_renew_with_a_new_key(self):
+		d = self.device("alice-renew", device="renewer")
+		old = d.ok("register")
+		d.ok("publish", n=1)
+		new = d.ok("renew", new_key=True)
+		self.assertNotEqual(new["signature_key"], old["signature_key"])
+		self.assertNotEqual(new["certificate"], old["certificate"])
+		self.assertEqual(new["acct"], old["acct"])
+		# KeyPackages of the new key are accepted; the old private parts stay
+		self.assertEqual(d.ok("publish", n=2)["accepted"], 2)
+		self.assertEqual(d.ok("stock")["stored"], 3)
+
 
 if __name__ == "__main__":
 	aimtest.main()

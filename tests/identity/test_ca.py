@@ -361,6 +361,7 @@ class ProxySsrfTest(AimTestCase):
 				    headers={"Content-Type": "application/x-www-form-urlencoded"})
 
 	def test_loopback_refused(self):
+		"""A17 through the proxy."""
 		p = self.listener.port
 		for url in ("http://127.0.0.1:%d/.well-known/aim-ca" % p,
 			    "http://localhost:%d/x" % p, "http://[::1]:%d/x" % p,

@@ -207,7 +207,7 @@ static int verify_x509(struct client *c, const struct mls_credential *cred, cons
 
 	struct anchors an;
 	if (ca_anchors(c, auth, host, false, &an) != 0)
-		REFUSE(v, aim_errcode() == AIM_ERR_NONE ? AIM_ERR_REMOTE : aim_errcode(),
+		REFUSE(v, AIM_ERR_REMOTE,
 		       "x509: no CA of %s: %s", auth, aim_errmsg());
 	int rc = aim_x509_verify(leaf, an.view, an.n, now, &info);
 	if (rc != 0 && aim_errcode() == AIM_ERR_VERIFY && now - an.fetched >= CLIENT_CA_REFETCH_MIN) {

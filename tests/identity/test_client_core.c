@@ -682,6 +682,12 @@ static void test_verify_x509(void **state)
 						  mls_bytes_view(&kp.leaf_node.signature_key), &v),
 			 0);
 	assert_int_equal(F.ca_fetches, 3);
+	/* a domain without a CA document (404 through the proxy): REMOTE */
+	assert_int_equal(client_verify_credential(c, &kp.leaf_node.credential, "acct:bob@d.test",
+						  mls_bytes_view(&kp.leaf_node.signature_key), &v),
+			 -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_REMOTE);
+	assert_non_null(strstr(v.reason, "no CA of d.test"));
 	mls_key_package_free(&kp);
 	free(good);
 	client_free(c);

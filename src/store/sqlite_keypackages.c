@@ -16,7 +16,10 @@
 
 /* ---- The keyPackages collection: last-resort KeyPackages only ------------------------ */
 
-#define KP_COLL_FROM " FROM keypackages k WHERE k.user_id = ?1 AND k.last_resort = 1 AND ?2 = ?2"
+/* (not one whose lifetime or certificate ran out) */
+#define KP_COLL_FROM                                                                       \
+	" FROM keypackages k WHERE k.user_id = ?1 AND k.last_resort = 1 AND ?2 = ?2"        \
+	" AND k.not_after >= CAST(strftime('%s', 'now') AS INTEGER)"
 
 int store_sq_keypackage_page(struct store *st, int64_t owner, int64_t viewer,
 			     const struct store_range *r, struct store_page *out)

@@ -120,10 +120,20 @@ static void test_upload_stock_claim(void **state)
 	assert_true(s.lr[0]);
 	assert_int_equal(s.avail[1], 2);
 	assert_false(s.lr[1]);
-	/* the collection: d1's last-resort one only */
+	/* the collection: d1's last-resort one only (not an expired one) */
+	device(f->st, f->alice, "d3");
+	struct store_new_keypackage old = kp("d3", 40, 1, true);
+	old.not_after = aim_now() - 10;
+	assert_int_equal(store_keypackage_add(f->st, f->alice, &old, 1, 0), 0);
 	int64_t n = 0;
 	assert_int_equal(store_keypackage_count(f->st, f->alice, 0, &n), 0);
 	assert_int_equal(n, 1);
+	struct store_range r5 = { .limit = 5 };
+	struct store_page pg;
+	assert_int_equal(store_keypackage_page(f->st, f->alice, 0, &r5, &pg), 0);
+	assert_int_equal(pg.n, 1);
+	assert_non_null(strstr(pg.items[0].json, "\"n\":3}"));
+	store_page_clear(&pg);
 
 	/* suites [2, 1]: d1 has only suite 1, d2 suite 2 */
 	uint16_t both[] = { 2, 1 };

@@ -17,9 +17,24 @@
 #include "server/s2s.h"
 #include "server/signer.h"
 
+/* Where remote actors take claims: their keyPackages collections, from
+ * their documents, remembered for KP_COLL_TTL seconds (a claim costs one
+ * POST, not a fetch of the actor first). */
+#define KP_COLL_SLOTS 128
+#define KP_COLL_TTL 3600
+#define KP_URL_MAX 1024
+
+struct kp_coll {
+	char actor[KP_URL_MAX];
+	char coll[KP_URL_MAX];
+	int64_t until;
+};
+
 struct aimd_kp {
 	struct limiter *per_host;    /* claims per claiming host */
 	struct limiter *per_user;    /* claims per target user */
+	pthread_mutex_t mu;          /* guards colls */
+	struct kp_coll *colls;
 };
 
 int aimd_kp_open(struct app *a, const struct aimd_kp_config *c)
@@ -29,6 +44,8 @@ int aimd_kp_open(struct app *a, const struct aimd_kp_config *c)
 							    : AIMD_KP_HOST_PER_MIN);
 	k->per_user = aimd_limiter_new_per_min(c && c->user_per_min ? c->user_per_min
 							    : AIMD_KP_USER_PER_MIN);
+	pthread_mutex_init(&k->mu, NULL);
+	k->colls = aim_xcalloc(KP_COLL_SLOTS, sizeof *k->colls);
 	a->kp = k;
 	return 0;
 }
@@ -39,6 +56,8 @@ void aimd_kp_free(struct app *a)
 		return;
 	aimd_limiter_free(a->kp->per_host);
 	aimd_limiter_free(a->kp->per_user);
+	pthread_mutex_destroy(&a->kp->mu);
+	free(a->kp->colls);
 	free(a->kp);
 	a->kp = NULL;
 }
@@ -375,6 +394,48 @@ static int check_answer(const json_t *j, size_t n_max)
 	return 0;
 }
 
+static uint32_t kp_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+/* The keyPackages collection of a remote actor (*coll owned): remembered, or
+ * read from its document (a signed GET). */
+static int claim_collection(struct app *a, const char *actor, char **coll)
+{
+	*coll = NULL;
+	struct aimd_kp *k = a->kp;
+	ENSURE(strlen(actor) < KP_URL_MAX, AIM_ERR_LIMIT, "actor URL too long");
+	struct kp_coll *e = &k->colls[kp_hash(actor) % KP_COLL_SLOTS];
+	int64_t now = aim_now();
+	pthread_mutex_lock(&k->mu);
+	if (e->until > now && !strcmp(e->actor, actor))
+		*coll = aim_xstrdup(e->coll);
+	pthread_mutex_unlock(&k->mu);
+	if (*coll)
+		return 0;
+	json_t *doc = NULL;
+	TRY(aimd_fetch_ap(a->fin->signer, actor, &doc));
+	const char *c = json_string_value(json_object_get(doc, "keyPackages"));
+	/* The collection must be the actor's own (its origin): a document may
+	 * not send our signed claim elsewhere. */
+	int rc = 0;
+	ENSURE_GOTO(c && strlen(c) < KP_URL_MAX && fetch_same_origin(c, actor), out,
+		    AIM_ERR_NOTFOUND, "%s has no keyPackages collection on its origin", actor);
+	*coll = aim_xstrdup(c);
+	pthread_mutex_lock(&k->mu);
+	snprintf(e->actor, sizeof e->actor, "%s", actor);
+	snprintf(e->coll, sizeof e->coll, "%s", c);
+	e->until = now + KP_COLL_TTL;
+	pthread_mutex_unlock(&k->mu);
+out:
+	json_decref(doc);
+	return rc;
+}
+
 int aimd_kp_claim_remote(struct app *a, const char *me, const char *actor,
 			 const uint16_t *suites, size_t n_suites, json_t **result,
 			 unsigned *retry_after)
@@ -382,19 +443,17 @@ int aimd_kp_claim_remote(struct app *a, const char *me, const char *actor,
 	*result = NULL;
 	*retry_after = 0;
 	ENSURE(a->fin && a->fin->signer, AIM_ERR_STATE, "federation is not open");
-	json_t *doc = NULL;
-	TRY(aimd_fetch_ap(a->fin->signer, actor, &doc));
-	const char *coll = json_string_value(json_object_get(doc, "keyPackages"));
+	ENSURE(a->kp, AIM_ERR_STATE, "the KeyPackage directory is not open");
+	char *coll = NULL;
+	TRY(claim_collection(a, actor, &coll));
 	int rc = 0;
 	char *url = NULL, *body = NULL;
 	struct client_response resp = { 0 };
 	bool have_resp = false;
 	json_t *ans = NULL;
-	/* The collection must be the actor's own (its origin): a document may
-	 * not send our signed claim elsewhere. */
-	ENSURE_GOTO(coll && fetch_same_origin(coll, actor), out, AIM_ERR_NOTFOUND,
-		    "%s has no keyPackages collection on its origin", actor);
+	json_t *doc = NULL;
 	url = aim_xasprintf("%s/claim", coll);
+	free(coll);
 	char uuid[37];
 	uint8_t rnd[16];
 	TRY_GOTO(aim_random(rnd, sizeof rnd), out);

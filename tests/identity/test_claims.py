@@ -287,18 +287,18 @@ class Claims(AimTestCase):
 		self.assertEqual(sorted(handed), sorted(kps))
 
 	def test_c44_concurrent_claims(self):
-		# the key of a.test's instance actor cached at b.test first
-		self.devs[("warm", "w1")].upload(1, last_resort=False)
-		self.claim1(self.a, "alice", self.b, "warm")
 		kps, lr = self.devs[("ten", "t1")].upload(10)
+		# first a claim that takes nothing (a suite ten has none in): b.test
+		# caches a.test's key, a.test where ten takes claims
+		self.assertEqual(self.claim1(self.a, "alice", self.b, "ten", suites=(2,))["keyPackages"], [])
 		results = self.storm("ten", [(self.a, "alice")], 100)
 		self.check_storm(results, kps, lr, 100)
 		self.assertEqual(stock(self.b, "ten"), {"t1": (0, True)})
 
 	def test_c44_two_claimants(self):
-		self.devs[("warm", "w1")].upload(1, last_resort=False)
-		self.claim1(self.c, "carol", self.b, "warm")
 		kps, lr = self.devs[("ten2", "t2")].upload(10)
+		for srv, user in ((self.a, "alice"), (self.c, "carol")):
+			self.assertEqual(self.claim1(srv, user, self.b, "ten2", suites=(2,))["keyPackages"], [])
 		results = self.storm("ten2", [(self.a, "alice"), (self.c, "carol")], 100)
 		self.check_storm(results, kps, lr, 100)
 		self.assertEqual(stock(self.b, "ten2"), {"t2": (0, True)})

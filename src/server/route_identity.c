@@ -108,13 +108,12 @@ static json_t *context_doc(void)
 	/* Every term aim adds to ActivityStreams (README "aim's JSON-LD
 	 * context"). */
 	return json_pack(
-		"{s:{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s, s:s}, s:s, s:{s:s, s:s}}}", "@context",
+		"{s:{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s, s:s}, s:s}}", "@context",
 		"aim", AIMD_NS, "xsd", "http://www.w3.org/2001/XMLSchema#",
 		"certificateAuthority", "@id", "aim:certificateAuthority", "@type", "@id",
 		"KeyPackageClaim", "aim:KeyPackageClaim",
 		"lastResort", "@id", "aim:lastResort", "@type", "xsd:boolean",
-		"cipherSuites", "aim:cipherSuites",
-		"keyPackageStock", "@id", "aim:keyPackageStock", "@type", "@id");
+		"cipherSuites", "aim:cipherSuites");
 }
 
 void aimd_route_context(struct app *a, const struct http_request *q, struct http_response *r,

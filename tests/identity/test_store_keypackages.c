@@ -243,8 +243,12 @@ static int claim_number(struct store *st, int64_t user)
 		usleep(10000);
 	}
 	int v = -2;
-	if (c.n == 1)
-		v = c.v[0].last_resort ? -1 : atoi((const char *)c.v[0].data + 2);
+	if (c.n == 1 && c.v[0].len > 2 && c.v[0].len < 16) {
+		char num[16];
+		memcpy(num, c.v[0].data + 2, c.v[0].len - 2);
+		num[c.v[0].len - 2] = 0;
+		v = c.v[0].last_resort ? -1 : atoi(num);
+	}
 	store_kp_claim_clear(&c);
 	return v;
 }

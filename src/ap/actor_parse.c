@@ -97,6 +97,62 @@ static void add_keys(struct ap_remote_actor *a, const json_t *v)
 	}
 }
 
+/* FEP-844e: "An application can advertise its capabilities using the
+ * implements property ... an array of Link objects, each containing ...
+ * href (REQUIRED): the unique identifier of the capability"; the registry
+ * names RFC 9421 https://datatracker.ietf.org/doc/html/rfc9421 (a fragment
+ * narrows it, as #name-eddsa-using-curve-edwards25 does). A bare string is
+ * read as an href too. */
+#define IMPLEMENTS_MAX 64 /* entries looked at */
+
+static bool names_rfc9421(const char *href)
+{
+	static const char *const ids[] = { "https://datatracker.ietf.org/doc/html/rfc9421",
+					   "https://www.rfc-editor.org/rfc/rfc9421" };
+	for (size_t i = 0; href && i < AIM_ARRAY_LEN(ids); i++) {
+		size_t n = strlen(ids[i]);
+		if (!strncmp(href, ids[i], n) &&
+		    (href[n] == 0 || href[n] == '#' || !strcmp(href + n, ".html")))
+			return true;
+	}
+	return false;
+}
+
+static bool implements_rfc9421(const json_t *impl)
+{
+	if (!json_is_array(impl))
+		return false;
+	size_t i;
+	const json_t *l;
+	json_array_foreach(impl, i, l) {
+		if (i >= IMPLEMENTS_MAX)
+			break;
+		if (names_rfc9421(json_is_object(l) ? str_of(l, "href") : json_string_value(l)))
+			return true;
+	}
+	return false;
+}
+
+/* "An Application object can be linked to an actor using the generator
+ * property"; an Application actor may carry implements itself. */
+static bool advertises_rfc9421(const json_t *doc)
+{
+	if (implements_rfc9421(json_object_get(doc, "implements")))
+		return true;
+	const json_t *g = json_object_get(doc, "generator");
+	if (json_is_object(g))
+		return implements_rfc9421(json_object_get(g, "implements"));
+	size_t i;
+	const json_t *x;
+	json_array_foreach(g, i, x) {
+		if (i >= IMPLEMENTS_MAX)
+			break;
+		if (json_is_object(x) && implements_rfc9421(json_object_get(x, "implements")))
+			return true;
+	}
+	return false;
+}
+
 int ap_actor_parse(const json_t *doc, const char *expect_id, struct ap_remote_actor *out)
 {
 	memset(out, 0, sizeof *out);
@@ -124,6 +180,7 @@ int ap_actor_parse(const json_t *doc, const char *expect_id, struct ap_remote_ac
 	out->preferred_username = pu && strlen(pu) <= NAME_MAX_LEN ? aim_xstrdup(pu) : NULL;
 	add_keys(out, json_object_get(doc, "publicKey"));
 	add_keys(out, json_object_get(doc, "assertionMethod"));
+	out->implements_rfc9421 = advertises_rfc9421(doc);
 	return 0;
 }
 

@@ -104,6 +104,8 @@ struct ap_remote_actor {
 	char *preferred_username;    /* NULL if none or longer than 256 bytes */
 	struct ap_actor_key keys[AP_ACTOR_MAX_KEYS];
 	size_t n_keys;
+	/* FEP-844e: the actor (or its generator) lists RFC 9421 in implements */
+	bool implements_rfc9421;
 };
 void ap_remote_actor_clear(struct ap_remote_actor *a);
 
@@ -116,8 +118,10 @@ void ap_remote_actor_clear(struct ap_remote_actor *a);
  * it has an id on the actor's origin and an owner (or controller) that is
  * the actor itself (A15), and a PEM of at most 16 KiB or a Multikey whose
  * multibase decodes to 0xed 0x01 and 32 bytes; other keys are skipped, not
- * fatal. An actor without a usable key still parses (n_keys == 0). On
- * failure *out is left empty. */
+ * fatal. An actor without a usable key still parses (n_keys == 0).
+ * implements_rfc9421: FEP-844e capability discovery, read from the actor's
+ * own `implements` or its `generator`'s (an object or an array of them).
+ * On failure *out is left empty. */
 int ap_actor_parse(const json_t *doc, const char *expect_id,
 		   struct ap_remote_actor *out) AIM_WARN_UNUSED;
 /* The key of that id (exact string), or NULL. Borrowed from a. */

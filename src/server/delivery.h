@@ -14,10 +14,10 @@
  *   (store_new_activity.outgoing) -> aimd_delivery_kick().
  *
  * Workers (threads started by aimd serve) claim due rows, resolve actors
- * (remote actor cache), sign (RFC 9421 Ed25519 on first contact with a host,
- * cavage rsa-sha256 after a 401/400 answer, remembered per host in the
- * store) and POST through the shared guarded client, then record exactly
- * one outcome per attempt:
+ * (remote actor cache), sign (draft-cavage rsa-sha256 unless the host is
+ * known to verify RFC 9421: see "Signature scheme per host" below) and POST
+ * through the shared guarded client, then record exactly one outcome per
+ * attempt:
  *   2xx                                -> delivered
  *   404, 410, other 4xx except 401, 408, 429, refused address, bad URL
  *                                      -> failed permanently
@@ -106,9 +106,10 @@ int aimd_address_expand(struct app *a, int64_t author, const char *author_iri,
 		   const json_t *activity, struct address_out *out) AIM_WARN_UNUSED;
 
 /* The inbox and shared inbox (NULL if none) of a remote actor, from the
- * remote actor cache or fetched. Errors as aimd_remote_actor_get. */
+ * remote actor cache or fetched, and whether the actor advertises RFC 9421
+ * (FEP-844e; rfc9421 may be NULL). Errors as aimd_remote_actor_get. */
 int aimd_resolve_remote_inbox(struct app *a, const char *actor, char **inbox,
-			 char **shared_inbox) AIM_WARN_UNUSED;
+			      char **shared_inbox, bool *rfc9421) AIM_WARN_UNUSED;
 
 /* ---- Workers ----------------------------------------------------------------- */
 
@@ -123,9 +124,36 @@ void aimd_delivery_kick(struct delivery *d);
  * joins them and frees everything. NULL is fine. */
 void aimd_delivery_stop(struct delivery *d);
 
-/* Signature schemes remembered per host (store_host_scheme_*). */
-#define DLV_SCHEME_UNKNOWN 0
-#define DLV_SCHEME_CAVAGE 1
-#define DLV_SCHEME_RFC9421 2
+/* ---- Signature scheme per host -------------------------------------------------
+ *
+ * What a host verifies is never learned from its answers to us: a 2xx
+ * proves nothing (snac2 and the Misskey family answer 202 at once and check
+ * the signature later, in a queue, dropping what does not verify). So a
+ * delivery is signed with draft-cavage rsa-sha256, which the whole
+ * fediverse verifies, unless the host is known to verify RFC 9421:
+ *   - it has itself signed a request to us with RFC 9421 (the inbox gate,
+ *     s2s_gate.c, records it), or
+ *   - one of its actors advertises it (FEP-844e `implements`, on the actor
+ *     or on its `generator`), seen when a delivery resolves that actor.
+ * Such a host gets RFC 9421 (Ed25519); if it still refuses that with a 401
+ * or a 400, the attempt is repeated at once with cavage, and the host gets
+ * cavage from then on (nothing promotes it again).
+ *
+ * The remembered values (store_host_scheme_*): */
+#define DLV_SCHEME_UNKNOWN 0     /* nothing known: cavage */
+#define DLV_SCHEME_CAVAGE 1      /* refused our RFC 9421: cavage for good */
+#define DLV_SCHEME_LEGACY_2XX 2  /* an older aimd's guess from a 2xx: as unknown */
+#define DLV_SCHEME_RFC9421 3     /* known to verify RFC 9421 */
+
+/* The scheme to sign with (DLV_SCHEME_CAVAGE or DLV_SCHEME_RFC9421) for
+ * what is remembered of a host. Pure. */
+int aimd_delivery_sign_scheme(int remembered);
+/* What to remember of a host seen to verify RFC 9421: DLV_SCHEME_RFC9421,
+ * unless it refused our RFC 9421 before (that stays). Pure. */
+int aimd_delivery_scheme_learn_rfc9421(int remembered);
+/* Records that the host of url (an actor id, a key id or an inbox) verifies
+ * RFC 9421, per aimd_delivery_scheme_learn_rfc9421 (delivery_scheme.c). A
+ * failure is logged only. */
+void aimd_delivery_host_verifies_rfc9421(struct app *a, const char *url);
 
 #endif

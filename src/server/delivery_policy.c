@@ -1,5 +1,6 @@
-/* Delivery retry policy: status classes, backoff with jitter, Retry-After,
- * expiry. No I/O: the workers in delivery_queue.c apply it. */
+/* Delivery policy: status classes, backoff with jitter, Retry-After,
+ * expiry, the signature scheme per host. No I/O: the workers in
+ * delivery_queue.c apply it. */
 #include "server/delivery.h"
 #include "server/server.h"
 
@@ -146,4 +147,18 @@ int aimd_delivery_config_from_serve(const struct aimd_serve_opts *o, struct deli
 	ENSURE(c->retry_max_ms >= c->retry_base_ms, AIM_ERR_INVALID,
 	       "--retry-max-ms must not be below --retry-base-ms");
 	return 0;
+}
+
+/* delivery.h "Signature scheme per host": a 2xx proves nothing, so only a
+ * host known to verify RFC 9421 gets it. */
+int aimd_delivery_sign_scheme(int remembered)
+{
+	return remembered == DLV_SCHEME_RFC9421 ? DLV_SCHEME_RFC9421 : DLV_SCHEME_CAVAGE;
+}
+
+int aimd_delivery_scheme_learn_rfc9421(int remembered)
+{
+	/* A host that refused our RFC 9421 signature keeps cavage: it is what
+	 * it verified, and flipping back would cost a refused POST each time. */
+	return remembered == DLV_SCHEME_CAVAGE ? DLV_SCHEME_CAVAGE : DLV_SCHEME_RFC9421;
 }

@@ -179,7 +179,8 @@ static void attempt(struct delivery *d, struct job *j)
 	/* 1. an actor row: find its inbox first */
 	if (!row->inbox) {
 		char *inbox = NULL, *shared = NULL;
-		if (aimd_resolve_remote_inbox(a, row->actor, &inbox, &shared) != 0) {
+		bool rfc9421 = false;
+		if (aimd_resolve_remote_inbox(a, row->actor, &inbox, &shared, &rfc9421) != 0) {
 			enum aim_err e = aim_errcode();
 			snprintf(err, sizeof err, "actor: %s", aim_errmsg());
 			record(d, j, aimd_delivery_classify_error(e), 0, -1, err,
@@ -189,6 +190,9 @@ static void attempt(struct delivery *d, struct job *j)
 		/* bto/bcc recipients get their own inbox: the shared one would
 		 * not know they are addressed once bto/bcc are stripped */
 		char *target = (!row->personal && shared) ? shared : inbox;
+		/* FEP-844e: the actor says its server verifies RFC 9421. */
+		if (rfc9421)
+			aimd_delivery_host_verifies_rfc9421(a, target);
 		char *h = authority_of(target);
 		bool merged = false;
 		int rc = h ? store_delivery_resolve(a->st, &j->lease, target, h, &merged)
@@ -222,12 +226,12 @@ static void attempt(struct delivery *d, struct job *j)
 		record(d, j, DLV_PERMANENT, 0, -1, "inbox is not a URL", false);
 		return;
 	}
+	/* delivery.h "Signature scheme per host": cavage unless the host is
+	 * known to verify RFC 9421; a 2xx teaches nothing. */
 	int scheme = DLV_SCHEME_UNKNOWN;
 	if (store_host_scheme_get(a->st, host, &scheme) != 0)
 		scheme = DLV_SCHEME_UNKNOWN;
-	/* Fedify's habit: RFC 9421 first on first contact, cavage after a
-	 * 401/400 answer, remembered per host. */
-	int use = scheme == DLV_SCHEME_CAVAGE ? DLV_SCHEME_CAVAGE : DLV_SCHEME_RFC9421;
+	int use = aimd_delivery_sign_scheme(scheme);
 	struct dlv_answer ans;
 	int rc = aimd_dlv_post(a, &d->c, s, use, row->inbox, row->body, &d->stop, &ans);
 	if (rc == 0 && use == DLV_SCHEME_RFC9421 && (ans.status == 401 || ans.status == 400)) {
@@ -238,9 +242,6 @@ static void attempt(struct delivery *d, struct job *j)
 		free(ans.retry_after);
 		use = DLV_SCHEME_CAVAGE;
 		rc = aimd_dlv_post(a, &d->c, s, use, row->inbox, row->body, &d->stop, &ans);
-	} else if (rc == 0 && scheme == DLV_SCHEME_UNKNOWN && ans.status >= 200 && ans.status < 300) {
-		if (store_host_scheme_set(a->st, host, DLV_SCHEME_RFC9421) != 0)
-			aim_log(AIM_LOG_ERROR, "deliver", "cannot remember scheme: %s", aim_errmsg());
 	}
 	free(host);
 	if (rc != 0 && atomic_load(&d->stop)) {

@@ -193,6 +193,7 @@ static int parse_actor(const json_t *doc, struct ra_entry **out)
 	e->info.shared_inbox = p.shared_inbox;
 	e->info.followers = p.followers;
 	e->info.preferred_username = p.preferred_username;
+	e->info.implements_rfc9421 = p.implements_rfc9421;
 	p.id = p.type = p.inbox = p.shared_inbox = p.followers = p.preferred_username = NULL;
 	for (size_t i = 0; i < p.n_keys && e->nkeys < RA_MAX_KEYS; i++) {
 		struct aim_pkey *pk = key_of(&p.keys[i]);
@@ -312,6 +313,7 @@ static int actor_get(struct ra_cache *c, const char *url, bool fresh, struct rem
 	out->shared_inbox = e->info.shared_inbox ? aim_xstrdup(e->info.shared_inbox) : NULL;
 	out->followers = e->info.followers ? aim_xstrdup(e->info.followers) : NULL;
 	out->type = aim_xstrdup(e->info.type);
+	out->implements_rfc9421 = e->info.implements_rfc9421;
 	out->preferred_username =
 		e->info.preferred_username ? aim_xstrdup(e->info.preferred_username) : NULL;
 	put_entry(c, e);

@@ -58,6 +58,7 @@ struct remote_actor {
 	char *followers;             /* NULL if none */
 	char *type;
 	char *preferred_username;    /* NULL if none */
+	bool implements_rfc9421;     /* advertises RFC 9421 (FEP-844e) */
 };
 void aimd_remote_actor_clear(struct remote_actor *ra);
 

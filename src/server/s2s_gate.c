@@ -8,6 +8,7 @@
  */
 #include "server/internal.h"
 #include "server/s2s.h"
+#include "server/delivery.h"
 #include "server/status.h"
 
 #include <stdio.h>
@@ -294,6 +295,10 @@ int aimd_s2s_gate_verify(struct app *a, const struct http_request *q, const stru
 		aim_log(AIM_LOG_WARN, "inbox", "replay cache full (%zu entries)",
 			http_sig_replay_count(f->replay));
 	}
+	/* A host that signs with RFC 9421 verifies it: deliveries to it may
+	 * use it (delivery.h, "Signature scheme per host"). */
+	if (v.scheme == SIG_RFC9421)
+		aimd_delivery_host_verifies_rfc9421(a, v.owner);
 	out->actor = v.owner;
 	out->key_id = v.key_id;
 	out->scheme = v.scheme;

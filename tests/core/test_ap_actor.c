@@ -279,6 +279,52 @@ static void test_multikey(void **state)
 	free(longer);
 }
 
+/* FEP-844e: implements on the generator (an object or an array of them)
+ * or on the actor itself, href the RFC 9421 identifier (a fragment is a
+ * narrower capability of the same); anything else is not an advertisement. */
+static void test_fep844e_rfc9421(void **state)
+{
+	(void)state;
+#define DOC(extra) "{\"id\": \"" BOB "\", \"type\": \"Person\", \"inbox\": \"" BOB \
+		   "/inbox\"" extra "}"
+#define RFC "\"https://datatracker.ietf.org/doc/html/rfc9421\""
+	static const struct {
+		const char *doc;
+		bool yes;
+	} cases[] = {
+		{ DOC(""), false },
+		{ DOC(", \"generator\": {\"type\": \"Application\", \"implements\": [{\"href\": " RFC
+		      ", \"name\": \"RFC-9421: HTTP Message Signatures\"}]}"),
+		  true },
+		{ DOC(", \"generator\": {\"implements\": [{\"href\": "
+		      "\"https://datatracker.ietf.org/doc/html/rfc9421#name-eddsa-using-curve-edwards25\"}]}"),
+		  true },
+		{ DOC(", \"generator\": [{\"type\": \"Service\"}, {\"implements\": [" RFC "]}]"), true },
+		{ DOC(", \"implements\": [{\"href\": \"https://www.rfc-editor.org/rfc/rfc9421.html\"}]"),
+		  true },
+		/* not RFC 9421, or not where FEP-844e puts it */
+		{ DOC(", \"generator\": {\"implements\": [{\"href\": "
+		      "\"https://datatracker.ietf.org/doc/html/rfc94210\"}]}"),
+		  false },
+		{ DOC(", \"generator\": {\"implements\": [{\"href\": "
+		      "\"https://datatracker.ietf.org/doc/html/rfc9530\"}]}"),
+		  false },
+		{ DOC(", \"generator\": {\"implements\": {\"href\": " RFC "}}"), false },
+		{ DOC(", \"generator\": " RFC), false },
+		{ DOC(", \"generator\": {\"implements\": [{\"name\": " RFC "}]}"), false },
+		{ DOC(", \"endpoints\": {\"implements\": [" RFC "]}"), false },
+	};
+#undef DOC
+#undef RFC
+	for (size_t i = 0; i < AIM_ARRAY_LEN(cases); i++) {
+		struct ap_remote_actor a;
+		assert_int_equal(actor_of(cases[i].doc, BOB, &a), 0);
+		if (a.implements_rfc9421 != cases[i].yes)
+			fail_msg("case %zu: %s", i, cases[i].doc);
+		ap_remote_actor_clear(&a);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_key_owner),
 		cmocka_unit_test(test_wrong_id),
 		cmocka_unit_test(test_multikey),
+		cmocka_unit_test(test_fep844e_rfc9421),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

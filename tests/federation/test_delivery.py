@@ -1,9 +1,12 @@
 """Outbound deliveries of aimd (a.test over HTTPS) to scripted remote peers
 (aimpeer, HTTPS with the same test CA, reached through --connect-to):
 addressing (one POST per shared inbox, bto/bcc to personal inboxes and
-stripped, never the sender, nothing for public-only), signatures (RFC 9421
-Ed25519 first, cavage after a 401, remembered per host; both verified here
-with openssl against the keys aimd publishes), outcomes (delivered, failed
+stripped, never the sender, nothing for public-only), signatures (cavage
+rsa-sha256 unless the host is known to verify RFC 9421: it signed to us with
+it, or its actor advertises it (FEP-844e); a 2xx teaches nothing; a host
+that still refuses RFC 9421 gets cavage at once and for good; both verified
+here with openssl against the keys aimd publishes; a peer that answers 202
+and verifies later loses nothing), outcomes (delivered, failed
 permanently on 404/410/4xx, retried with backoff on 5xx / 429 / refused
 connections, Retry-After honoured, expired), the circuit breaker, a
 receiver that is down and comes back, and kill -9 of the sender with
@@ -14,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,7 +29,7 @@ import urllib.parse
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 import aimtest
 from aimtest import AS_PUBLIC, AimTestCase, Federation, free_port, note, run_aimd
-from aimpeer import Peer
+from aimpeer import Peer, ed25519_key, rsa_key, sign_cavage, sign_rfc9421
 
 FAST = ["--retry-base-ms", "200", "--retry-max-ms", "1000", "--retry-expire-s", "30",
 	"--log-level", "debug"]
@@ -293,33 +297,153 @@ class AddressingTest(DeliveryTestBase):
 		self.assertEqual(rows[0]["state"], "failed", rows)
 		self.assertEqual(rows[0]["attempts"], 1)
 
-	def test_signature_schemes(self):
-		"""RFC 9421 Ed25519 on first contact; a host that answers 401 to it
-		gets cavage at once and from then on (remembered)."""
+
+FEP844E = {"type": "Application",
+	   "implements": [{"href": "https://datatracker.ietf.org/doc/html/rfc9421",
+			   "name": "RFC-9421: HTTP Message Signatures"}]}
+
+
+def peer_actor(tc, remote, name, doc_extra=None):
+	"""An actor on remote with real keys (it can sign to aimd); its doc."""
+	tmp = tempfile.mkdtemp(prefix="aimtest-keys-")
+	tc.addCleanup(shutil.rmtree, tmp, True)
+	rk, rpub = rsa_key(tmp, name)
+	ek, _, emb = ed25519_key(tmp, name)
+	doc = remote.peer.add_actor(name, rpub, emb)
+	if doc_extra:
+		doc.update(doc_extra)
+		remote.peer.serve(urllib.parse.urlsplit(doc["id"]).path, doc)
+	return doc, rk, ek
+
+
+def cavage_verifies(rec, actor_doc, url):
+	"""Whether a recorded POST carries a cavage rsa-sha256 signature that
+	verifies with actor_doc's RSA key (what a cavage-only receiver checks)."""
+	h = rec["headers"]
+	if "signature-input" in h or "signature" not in h:
+		return False
+	params = dict(re.findall(r'(\w+)="([^"]*)"', h["signature"]))
+	if params.get("keyId") != actor_doc["publicKey"]["id"] or \
+	   params.get("algorithm") != "rsa-sha256" or \
+	   params.get("headers", "").split() != ["(request-target)", "host", "date", "digest"]:
+		return False
+	if h.get("digest") != "SHA-256=" + base64.b64encode(
+			hashlib.sha256(rec["body"]).digest()).decode():
+		return False
+	lines = ["(request-target): post " + urllib.parse.urlsplit(url).path,
+		 "host: " + h["host"], "date: " + h["date"], "digest: " + h["digest"]]
+	return rsa_verify(actor_doc["publicKey"]["publicKeyPem"], "\n".join(lines).encode(),
+			  base64.b64decode(params["signature"]))
+
+
+class SchemeTest(DeliveryTestBase):
+	"""Which signature scheme a delivery carries (delivery.h, "Signature
+	scheme per host"). r.test is unknown; s.test signs to aimd with RFC 9421;
+	t.test's actor advertises RFC 9421 (FEP-844e) but refuses it."""
+	remotes = ("r.test", "s.test", "t.test")
+
+	def delivered_posts(self, remote, act):
+		self.settled(act["id"], 1)
+		rows = self.rows(act["id"])
+		self.assertEqual(rows[0]["state"], "delivered", rows)
+		return [p for p in remote.posts("/inbox") if json.loads(p["body"])["id"] == act["id"]]
+
+	def test_unknown_host_gets_cavage_and_a_2xx_teaches_nothing(self):
 		r = self.r["r.test"]
 		zed = r.actor("zed")
 		r.answer("/inbox", (202, {}))
-		act = self.post(note("sig", to=[zed]))
-		self.settled(act["id"], 1)
-		p = [p for p in r.posts("/inbox") if json.loads(p["body"])["id"] == act["id"]]
-		self.assertEqual(len(p), 1)
-		self.assertIn("signature-input", p[0]["headers"])
-		check_rfc9421(self, p[0], self.alice_doc, r.peer.url + "/inbox")
+		for i in range(2):
+			act = self.post(note("sig %d" % i, to=[zed]))
+			p = self.delivered_posts(r, act)
+			self.assertEqual(len(p), 1)
+			# cavage the first time, and still after a 202
+			check_cavage(self, p[0], self.alice_doc, r.peer.url + "/inbox")
 
+	def test_host_that_signed_rfc9421_to_us_gets_it(self):
 		s = self.r["s.test"]
-		old = s.actor("old")
+		doc, rk, ek = peer_actor(self, s, "sig")
+		s.answer("/inbox", (202, {}))
+		# before: nothing known of s.test, cavage
+		act = self.post(note("before", to=[doc["id"]]))
+		p = self.delivered_posts(s, act)
+		check_cavage(self, p[0], self.alice_doc, s.peer.url + "/inbox")
+		# s.test signs a Create to alice with RFC 9421 (Ed25519)
+		url = self.a.actor("alice") + "/inbox"
+		inbound = {"@context": "https://www.w3.org/ns/activitystreams",
+			   "id": doc["id"] + "/activities/1", "type": "Create", "actor": doc["id"],
+			   "to": [self.a.actor("alice")],
+			   "object": {"id": doc["id"] + "/notes/1", "type": "Note",
+				      "attributedTo": doc["id"], "content": "hello",
+				      "to": [self.a.actor("alice")]}}
+		body = json.dumps(inbound).encode()
+		h = sign_rfc9421("POST", url, ek, doc["id"] + "#ed25519-key", body=body,
+				 headers={"Content-Type": aimtest.AP_TYPE})
+		st, _, resp = self.a.req("POST", url, headers=h, body=body)
+		self.assertEqual(st, 202, resp)
+		act = self.post(note("after", to=[doc["id"]]))
+		p = self.delivered_posts(s, act)
+		self.assertEqual(len(p), 1)
+		check_rfc9421(self, p[0], self.alice_doc, s.peer.url + "/inbox")
+
+	def test_host_that_advertises_rfc9421_and_refuses_it(self):
+		t = self.r["t.test"]
+		doc, _, _ = peer_actor(self, t, "adv", {"generator": FEP844E})
 
 		def h(rec):
 			return (401, "application/json", b"{}") if "signature-input" in rec["headers"] \
 				else (202, "application/json", b"{}")
-		s.peer.handlers["/inbox"] = h
-		for i in range(2):
-			act = self.post(note("old %d" % i, to=[old]))
-			rows = self.settled(act["id"], 1)
-			self.assertEqual(rows[0]["state"], "delivered", rows)
-			p = [p for p in s.posts("/inbox") if json.loads(p["body"])["id"] == act["id"]]
-			self.assertEqual(len(p), 2 if i == 0 else 1, [x["headers"] for x in p])
-			check_cavage(self, p[-1], self.alice_doc, s.peer.url + "/inbox")
+		t.peer.handlers["/inbox"] = h
+		# advertised: RFC 9421 first; refused with 401: cavage in the same attempt
+		act = self.post(note("adv 0", to=[doc["id"]]))
+		p = self.delivered_posts(t, act)
+		self.assertEqual(len(p), 2, [x["headers"] for x in p])
+		check_rfc9421(self, p[0], self.alice_doc, t.peer.url + "/inbox")
+		check_cavage(self, p[1], self.alice_doc, t.peer.url + "/inbox")
+		# and from then on cavage only, though the actor still advertises
+		act = self.post(note("adv 1", to=[doc["id"]]))
+		p = self.delivered_posts(t, act)
+		self.assertEqual(len(p), 1, [x["headers"] for x in p])
+		check_cavage(self, p[0], self.alice_doc, t.peer.url + "/inbox")
+
+
+class LaterVerifierTest(DeliveryTestBase):
+	"""A peer like snac2 or Misskey: every POST is answered 202 at once and
+	its signature checked afterwards, cavage only. Nothing aimd sends it (a
+	Follow, a direct message, a public note to followers, the Accept of its
+	Follow) may be lost: each recorded request must verify as cavage with
+	the signer's RSA key."""
+	remotes = ("v.test",)
+
+	def test_nothing_lost_to_a_202_then_verify_peer(self):
+		v = self.r["v.test"]
+		doc, rk, _ = peer_actor(self, v, "vic")
+		v.answer("/inbox", (202, {}))
+		v.answer("/users/vic/inbox", (202, {}))
+		me = self.a.actor("alice")
+		# vic follows alice (cavage-signed, as such a peer signs): auto-Accept
+		follow = {"@context": "https://www.w3.org/ns/activitystreams",
+			  "id": doc["id"] + "/follows/1", "type": "Follow", "actor": doc["id"],
+			  "object": me}
+		body = json.dumps(follow).encode()
+		url = me + "/inbox"
+		h = sign_cavage("POST", url, rk, doc["id"] + "#main-key", body=body,
+				headers={"Content-Type": aimtest.AP_TYPE})
+		st, _, resp = self.a.req("POST", url, headers=h, body=body)
+		self.assertEqual(st, 202, resp)
+		sent = [self.post({"@context": "https://www.w3.org/ns/activitystreams",
+				   "type": "Follow", "actor": me, "object": doc["id"]}),
+			self.post(note("a direct message", to=[doc["id"]])),
+			self.post(note("to my followers", to=[AS_PUBLIC], cc=[me + "/followers"]))]
+		for act in sent:
+			rows = self.settled(act["id"])
+			self.assertTrue(rows and all(d["state"] == "delivered" for d in rows), rows)
+		wait_for(lambda: any(json.loads(p["body"])["type"] == "Accept" for p in v.posts()))
+		got = v.posts()
+		types = sorted(json.loads(p["body"])["type"] for p in got)
+		self.assertEqual(types, ["Accept", "Create", "Create", "Follow"], types)
+		lost = [(json.loads(p["body"])["type"], p["path"]) for p in got
+			if not cavage_verifies(p, self.alice_doc, v.peer.url + p["path"])]
+		self.assertEqual(lost, [], "accepted with 202, then dropped by the receiver")
 
 
 class OutcomeTest(DeliveryTestBase):

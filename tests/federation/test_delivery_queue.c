@@ -41,6 +41,22 @@ static void test_classify(void **state)
 	assert_int_equal(aimd_delivery_classify_error(AIM_ERR_NOTFOUND), DLV_PERMANENT);
 }
 
+/* delivery.h "Signature scheme per host": cavage unless known to verify
+ * RFC 9421; an older aimd's 2xx guess counts for nothing; a refusal sticks. */
+static void test_scheme_policy(void **state)
+{
+	(void)state;
+	assert_int_equal(aimd_delivery_sign_scheme(DLV_SCHEME_UNKNOWN), DLV_SCHEME_CAVAGE);
+	assert_int_equal(aimd_delivery_sign_scheme(DLV_SCHEME_CAVAGE), DLV_SCHEME_CAVAGE);
+	assert_int_equal(aimd_delivery_sign_scheme(DLV_SCHEME_LEGACY_2XX), DLV_SCHEME_CAVAGE);
+	assert_int_equal(aimd_delivery_sign_scheme(DLV_SCHEME_RFC9421), DLV_SCHEME_RFC9421);
+	assert_int_equal(aimd_delivery_sign_scheme(42), DLV_SCHEME_CAVAGE);
+	assert_int_equal(aimd_delivery_scheme_learn_rfc9421(DLV_SCHEME_UNKNOWN), DLV_SCHEME_RFC9421);
+	assert_int_equal(aimd_delivery_scheme_learn_rfc9421(DLV_SCHEME_LEGACY_2XX), DLV_SCHEME_RFC9421);
+	assert_int_equal(aimd_delivery_scheme_learn_rfc9421(DLV_SCHEME_RFC9421), DLV_SCHEME_RFC9421);
+	assert_int_equal(aimd_delivery_scheme_learn_rfc9421(DLV_SCHEME_CAVAGE), DLV_SCHEME_CAVAGE);
+}
+
 static void test_backoff_defaults(void **state)
 {
 	(void)state;
@@ -567,6 +583,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_scheme_policy),
 		cmocka_unit_test(test_backoff_defaults),
 		cmocka_unit_test(test_retry_after),
 		cmocka_unit_test(test_outcome),

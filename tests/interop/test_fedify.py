@@ -10,9 +10,12 @@ aimd handle by Fedify, follow both ways (auto-accepted both ways), Undo of
 Fedify's follow, Create(Note) both ways (direct and to followers), raw
 activities signed by Fedify's keys in each scheme accepted by aimd on the
 first try, and every POST from aimd that Fedify accepted carries a verified
-signature. aimd knocks first with RFC 9421 (Ed25519); Fedify 2.3.6 looks up
-only CryptographicKey (publicKey) for HTTP signatures, refuses it, and aimd
-falls back to cavage.
+signature. aimd signs with cavage unless the host is known to verify
+RFC 9421 (it signed to aimd with RFC 9421, or advertises it): g.test gets
+cavage from the first POST; f.test, once it has signed to aimd with
+RFC 9421, gets RFC 9421 (Ed25519), which Fedify 2.3.6 refuses (it looks up
+only CryptographicKey, publicKey), and aimd falls back to cavage at once and
+for good.
 
 WebFinger both ways: Fedify resolves acct:USER@a.test:PORT, and aimd
 resolves acct:fred@f.test:PORT (with its reverse check) for a Follow by
@@ -93,6 +96,12 @@ class FedifyInterop(AimTestCase):
 
 	def mentions(self, user, needle):
 		return sum(1 for it in inbox_items(self.a, user) if needle in json.dumps(it))
+
+	def aim_posts(self, peer):
+		"""The inbox POSTs aimd made to this Fedify, in order."""
+		return [r for r in peer.get("/_test/requests")
+			if (r.get("http_signature") or {}).get("key_id", "")
+			.startswith(self.a.base)]
 
 	def check_signed_by_aim(self, peer):
 		"""Every POST aimd made to this Fedify carries a verified signature."""
@@ -176,9 +185,21 @@ class FedifyInterop(AimTestCase):
 			self.assertEqual(self.mentions("alice", text), 1)
 
 	def test_aim_create_note_to_fedify(self):
+		# f.test signs to aimd with RFC 9421 first: aimd learns that it
+		# verifies RFC 9421; g.test only ever signs cavage to aimd
+		fred_f = self.f.actors["fred"]
+		res = self.f.post("/_test/send", {
+			"from": "fred", "to": self.a.actor("alice"), "spec": "rfc9421",
+			"double_knock": False, "inbox": self.a.actor("alice") + "/inbox",
+			"activity": {"type": "Create", "actor": fred_f, "to": [self.a.actor("alice")],
+				     "object": {"id": fred_f + "/notes/" + aimtest.rand_text(),
+						"type": "Note", "attributedTo": fred_f,
+						"to": [self.a.actor("alice")], "content": "rfc9421 hello"}}})
+		self.assertEqual(res.get("status"), 202, res)
 		for peer in (self.f, self.g):
 			text = "from aim " + aimtest.rand_text()
 			fred = peer.actors["fred"]
+			before = len(self.aim_posts(peer))
 			post_outbox(self.a, "alice", aimtest.note(text, to=[fred]))
 			got = wait_for(lambda: [r for r in self.received(peer, type="Create")
 						if r.get("content") == text or text in json.dumps(r.get("body"))],
@@ -187,12 +208,27 @@ class FedifyInterop(AimTestCase):
 			sig = got[0]["http_signature"]
 			self.assertTrue(sig["verified"], sig)
 			self.assertEqual(sig["key_owner"], self.a.actor("alice"))
-			# RFC 9421 is tried first on first contact (double knock)
-			mine = self.check_signed_by_aim(peer)
-			self.assertEqual(mine[0]["http_signature"]["scheme"], "rfc9421", mine[0])
-			if sig["scheme"] != "rfc9421":
-				print("note: %s refused aimd's RFC 9421 signature: %s" % (
-					peer.origin, mine[0]["http_signature"].get("failure")))
+			self.assertEqual(sig["scheme"], "draft-cavage-http-signatures-12", sig)
+			self.check_signed_by_aim(peer)
+			mine = self.aim_posts(peer)[before:]
+			schemes = [m["http_signature"]["scheme"] for m in mine]
+			if peer is self.g:
+				# nothing known of g.test: cavage at once, no refused knock
+				self.assertEqual(schemes, ["draft-cavage-http-signatures-12"], mine)
+			else:
+				# f.test signed with RFC 9421: aimd tries it; Fedify 2.3.6
+				# refuses aimd's Ed25519 key; cavage in the same attempt
+				self.assertEqual(schemes, ["rfc9421", "draft-cavage-http-signatures-12"],
+						 mine)
+				self.assertFalse(mine[0]["http_signature"]["verified"], mine[0])
+		# and f.test keeps cavage from then on (the refusal is remembered)
+		text = "again " + aimtest.rand_text()
+		before = len(self.aim_posts(self.f))
+		post_outbox(self.a, "alice", aimtest.note(text, to=[fred_f]))
+		wait_for(lambda: [r for r in self.received(self.f, type="Create")
+				  if text in json.dumps(r.get("body"))], what="second Create at f.test")
+		self.assertEqual([m["http_signature"]["scheme"] for m in self.aim_posts(self.f)[before:]],
+				 ["draft-cavage-http-signatures-12"])
 
 	def test_aim_followers_post_reaches_fedify(self):
 		peer = self.f

@@ -12,11 +12,9 @@ uses only layers above it in that list, and only those it links in CMakeLists.tx
     hub     mls ap                 base crypto mls ap hub          hub_
     http    ap crypto              base crypto ap http             http_
     store   ap crypto              base crypto ap store            store_
-    server  http store mls         base crypto mls ap http store   aimd_
-                                   server
+    server  http store mls hub     base crypto mls ap hub http     aimd_
+                                   store server
     client  http mls               base crypto mls ap http client  client_
-
-(hub has no folder yet: when it is added, CMake links it to aim_mls and aim_ap.)
 
 One prefix per layer: base and crypto are the foundation every layer calls and share
 aim_; server exports aimd_ (the program it is, and its public functions aimd_serve,
@@ -56,7 +54,7 @@ LINKS = {
     "hub": ["mls", "ap"],
     "http": ["ap", "crypto"],
     "store": ["ap", "crypto"],
-    "server": ["http", "store", "mls"],
+    "server": ["http", "store", "mls", "hub"],
     "client": ["http", "mls"],
 }
 PREFIX = {

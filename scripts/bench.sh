@@ -18,7 +18,8 @@ echo "machine: nproc=$(nproc) $(uname -m) $(uname -sr)"
 # bench_inbox starts aimd from BIN_DIR and Fedify from tests/interop here
 # (BENCH_INBOX_N, BENCH_INBOX_CONC, BENCH_INBOX_ACTORS, BENCH_INBOX_FEDIFY=0);
 # bench_mls runs ts-mls from bench/ and tests/interop/node_modules here
-# (MLS_BENCH_SIZES, MLS_BENCH_TSMLS_BUDGET, MLS_BENCH_TSMLS=0).
+# (MLS_BENCH_SIZES, MLS_BENCH_TSMLS_BUDGET, MLS_BENCH_TSMLS=0); bench_identity
+# starts aimd from BIN_DIR (BENCH_ID_CSRS, BENCH_ID_CLAIMS, BENCH_ID_CONC).
 AIM_SOURCE_DIR=${AIM_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 export AIM_SOURCE_DIR
 found=0

@@ -419,8 +419,8 @@ static int commit_effects(struct run *r, const long *old_owner, uint32_t n_old_l
 	if (external) {
 		/* A member's new device joining by external commit (#11 "Other
 		 * commits"): its one new leaf is a device of the actor. */
-		ENSURE(res->n_added == 1 && res->added[0] == res->committer, AIM_ERR_INVALID,
-		       "an external commit adds %zu devices", res->n_added);
+		ENSURE(res->n_added == 0 || (res->n_added == 1 && res->added[0] == res->committer),
+		       AIM_ERR_INVALID, "an external commit adds %zu devices", res->n_added);
 		TRY(hub_grp_leaf_acct(nt, res->committer, acct));
 		long m = eff_find_acct(e, acct);
 		ENSURE(m >= 0 && strcmp(e->members[m].actor, in->actor) == 0, AIM_ERR_DENIED,

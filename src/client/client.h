@@ -314,4 +314,139 @@ void client_curl_close(struct client_io *io);
 int client_sqlite_open(const char *path, struct client_io *io) AIM_WARN_UNUSED;
 void client_sqlite_close(struct client_io *io);
 
+/* ---- Channels and group DMs (MLS groups) --------------------------------------
+ *
+ * The device's MLS groups (issue 11; wire formats: README "Channels"). A
+ * conversation is a channel (its URL, a Group actor on the server of its
+ * owner, which is the hub of its MLS group) or a group DM (addressed to its
+ * participants directly; its hub is the server of the participant who made
+ * it; a 1:1 DM is a group DM of two). Every group is made and joined with
+ * the credential hook of the identity part (client_hook_*): every
+ * credential met passes the domain-CA check.
+ *
+ *   client_channel_create()  a fresh group with our x509 credential,
+ *                            KeyPackages claimed for the handles
+ *                            (client_claim), one Commit of their Adds as a
+ *                            PublicMessage (epoch 0 -> 1), the Welcome with
+ *                            the ratchet tree, and a GroupInfo of epoch 1
+ *                            with ratchet tree and external_pub; POSTed to
+ *                            our outbox as the channel's Create. The
+ *                            pending commit is merged on the server's 201.
+ *   client_channel_add/remove()
+ *                            an Add / Remove to the channel carrying the
+ *                            Commit (and the Welcome). A 409 (stale epoch)
+ *                            syncs, so that the winning commit is applied,
+ *                            and retries once on the new epoch.
+ *   client_send()            a PrivateMessage (content: JSON {"type":
+ *                            "text", "text": ...}) in a Create addressed
+ *                            to the channel (a DM: to its participants).
+ *   client_dm_send()         the same to a set of handles: the DM group of
+ *                            exactly that set (us included) is made on
+ *                            first use, its Welcome rides on the first
+ *                            message (aim:welcome, aim:hub).
+ *   client_sync()            pages the inbox of the home server from where
+ *                            it stopped: a Welcome joins its group (with
+ *                            the private part of the KeyPackage it names);
+ *                            an Announce of a channel is applied in
+ *                            aim:sequence order (duplicates dropped, a gap
+ *                            buffered and filled by paging the channel's
+ *                            outbox ?after=SEQ through the proxy); a
+ *                            message of an epoch whose commit is not yet
+ *                            applied waits for it; every message is
+ *                            decrypted into the history.
+ *   client_messages()        the history of one conversation.
+ *
+ * Ordering (core_group_seq.c, a pure decision): see client_seq_decide().
+ *
+ * State in the key-value store:
+ *   "group/GIDHEX"   one group: kind, conversation URL, the serialised MLS
+ *                    state (secret), last applied sequence, buffered items,
+ *                    ids seen, members (acct -> actor)
+ *   "conv/URL"       the group of a conversation
+ *   "dmset/H1,H2.."  the DM of exactly that set of handles (sorted)
+ *   "msg/GIDHEX/N"   the N-th history entry of a group
+ *   "sync/inbox"     where inbox paging resumes
+ */
+
+#define CLIENT_MAX_MEMBERS 300      /* handles in one create / add */
+#define CLIENT_SEEN_MAX 1024        /* activity ids remembered per group */
+#define CLIENT_BUFFER_MAX 4096      /* items buffered per group */
+
+/* What to do with one inbound item of a group. */
+enum client_seq_verdict {
+	CLIENT_SEQ_APPLY = 1,  /* next in order: apply it now */
+	CLIENT_SEQ_DUPLICATE,  /* already applied (sequence or id): drop */
+	CLIENT_SEQ_GAP,        /* a sequence is missing before it: buffer, fetch */
+	CLIENT_SEQ_WAIT,       /* a message of an epoch not reached yet: buffer */
+	CLIENT_SEQ_STALE,      /* of an epoch before ours: skip (advances seq) */
+};
+struct client_seq_item {
+	uint64_t seq;      /* aim:sequence; 0: unsequenced (a direct DM message) */
+	uint64_t epoch;    /* the MLS epoch of its message */
+	bool handshake;    /* a Commit or Proposal (else application / Welcome) */
+};
+/* The decision for item, given the last applied sequence (applied; 0 =
+ * none yet, have_base false: the first sequenced item sets the base) and
+ * the group's epoch:
+ *   seq != 0 and seq <= applied                -> DUPLICATE
+ *   seq != 0 and seq > applied + 1 (with base) -> GAP
+ *   epoch > group epoch                        -> WAIT
+ *   epoch < group epoch                        -> STALE
+ *   otherwise                                  -> APPLY */
+enum client_seq_verdict client_seq_decide(uint64_t applied, bool have_base, uint64_t group_epoch,
+					  const struct client_seq_item *item);
+const char *client_seq_name(enum client_seq_verdict v);
+
+/* Creates a channel named name with the handles (acct: URIs) as its first
+ * members; url receives the channel's URL. */
+int client_channel_create(struct client *c, const char *name, const char *const *handles,
+			  size_t n, char *url, size_t url_len) AIM_WARN_UNUSED;
+int client_channel_add(struct client *c, const char *channel, const char *const *handles,
+		       size_t n) AIM_WARN_UNUSED;
+int client_channel_remove(struct client *c, const char *channel, const char *const *handles,
+			  size_t n) AIM_WARN_UNUSED;
+/* conversation: a channel URL or a DM's id (client_dm_send gives it). */
+int client_send(struct client *c, const char *conversation, const char *text) AIM_WARN_UNUSED;
+/* conv (may be NULL, else conv_len bytes) receives the DM's id. */
+int client_dm_send(struct client *c, const char *const *handles, size_t n, const char *text,
+		   char *conv, size_t conv_len) AIM_WARN_UNUSED;
+
+struct client_sync_stats {
+	size_t items;       /* inbox items read */
+	size_t joined;      /* groups joined from Welcomes */
+	size_t applied;     /* handshakes and messages applied */
+	size_t duplicates;  /* dropped */
+	size_t buffered;    /* left waiting */
+	size_t gaps_filled; /* outbox pages fetched for gaps */
+	size_t failed;      /* items that could not be processed (kept in history as such) */
+};
+int client_sync(struct client *c, struct client_sync_stats *st) AIM_WARN_UNUSED;
+
+struct client_message {
+	char sender[CLIENT_ACCT_MAX]; /* acct: of the sender's credential */
+	char type[32];                /* "text", or the type seen ("unknown type" shown) */
+	char *text;                   /* owned: the text, or a description */
+	uint64_t epoch, seq;
+};
+/* The history of a conversation, oldest first (free with
+ * client_messages_free). */
+int client_messages(struct client *c, const char *conversation, struct client_message **out,
+		    size_t *n) AIM_WARN_UNUSED;
+void client_messages_free(struct client_message *m, size_t n);
+
+struct client_group_info {
+	char kind[16];             /* "channel" or "dm" */
+	char conversation[1024];   /* channel URL / DM id */
+	uint64_t epoch, seq;
+	uint32_t members;          /* leaves in the tree */
+	bool active;               /* false once removed */
+	uint8_t authenticator[AIM_MAX_HASH];
+	size_t authenticator_len;
+};
+int client_group_info(struct client *c, const char *conversation, struct client_group_info *gi)
+	AIM_WARN_UNUSED;
+/* Every conversation (free the array). */
+int client_conversations(struct client *c, struct client_group_info **out, size_t *n)
+	AIM_WARN_UNUSED;
+
 #endif

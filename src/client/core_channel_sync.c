@@ -1,0 +1,651 @@
+/*
+ * client_sync(): the inbound side of the device's groups (issue 11 point 4,
+ * issue 12 point 3). It pages the home server's inbox from where it
+ * stopped ("sync/inbox": the page link to newer items), oldest first, and
+ * for each activity:
+ *   - a Welcome (a Create of a Welcome object by a channel, or a DM's first
+ *     message with aim:welcome): joins its group with the private part of
+ *     the KeyPackage it names ("kp/REFHEX"; a consumable one is spent);
+ *   - an Announce by a channel (aim:sequence): the activity it carries,
+ *     with its MLS message (the Commit of an Add / Remove / other change,
+ *     or the PrivateMessage of a Create), buffered in its group;
+ *   - a Create of a PrivateMessage addressed to us (a DM): buffered
+ *     unsequenced.
+ * The group is found by the group_id of the MLS message itself. Each
+ * group's buffer is then drained by client_seq_decide(): lowest sequence
+ * first; a gap makes it page the channel's outbox (?after=SEQ, through the
+ * proxy) once per sync; what still cannot be applied stays buffered in the
+ * group's record, durable, for the next sync. Activity ids seen are kept
+ * (CLIENT_SEEN_MAX per group) and dropped when seen again.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/core_group_int.h"
+
+#define INBOX_PAGES_MAX 1000
+
+static const char *str(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static bool is_type(const json_t *o, const char *t)
+{
+	const char *v = str(o, "type");
+	return v && strcmp(v, t) == 0;
+}
+
+/* ---- Identifying an MLS message ---------------------------------------------------- */
+
+struct mls_info {
+	char hex[2 * 255 + 1];
+	uint64_t epoch;
+	bool handshake;
+	bool welcome;
+};
+
+static int mls_info_of(struct aim_bytes msg, struct mls_info *mi)
+{
+	memset(mi, 0, sizeof *mi);
+	struct mls_message m;
+	memset(&m, 0, sizeof m);
+	TRY(mls_message_parse(msg.p, msg.len, &m));
+	const struct mls_bytes *gid = NULL;
+	int rc = 0;
+	if (m.wire_format == MLS_WIRE_PUBLIC_MESSAGE) {
+		gid = &m.public_message.content.group_id;
+		mi->epoch = m.public_message.content.epoch;
+		mi->handshake = m.public_message.content.content_type != MLS_CONTENT_APPLICATION;
+	} else if (m.wire_format == MLS_WIRE_PRIVATE_MESSAGE) {
+		gid = &m.private_message.group_id;
+		mi->epoch = m.private_message.epoch;
+		mi->handshake = m.private_message.content_type != MLS_CONTENT_APPLICATION;
+	} else if (m.wire_format == MLS_WIRE_WELCOME) {
+		mi->welcome = true;
+	} else {
+		rc = aim_fail(AIM_ERR_INVALID, "MLS wire format %u in a group item", m.wire_format);
+	}
+	if (rc == 0 && gid) {
+		struct aim_buf h;
+		aim_buf_init(&h, sizeof mi->hex);
+		rc = gid->len <= 255 ? aim_hex_encode(&h, gid->p, gid->len)
+				     : aim_fail(AIM_ERR_INVALID, "group id too long");
+		if (rc == 0)
+			snprintf(mi->hex, sizeof mi->hex, "%.*s", (int)h.len, (const char *)h.data);
+		aim_buf_free(&h);
+	}
+	mls_message_free(&m);
+	return rc;
+}
+
+/* ---- Joining from a Welcome ------------------------------------------------------------ */
+
+static int join_welcome(struct client *c, struct aim_bytes welcome, const char *kind,
+			const char *conv, const json_t *act, struct client_sync_stats *st)
+{
+	struct mls_message m;
+	memset(&m, 0, sizeof m);
+	TRY(mls_message_parse(welcome.p, welcome.len, &m));
+	int rc = -1;
+	json_t *kpe = NULL;
+	char kpkey[8 + 2 * AIM_MAX_HASH + 1] = "";
+	ENSURE_GOTO(m.wire_format == MLS_WIRE_WELCOME, out, AIM_ERR_INVALID, "not a Welcome");
+	for (size_t i = 0; i < m.welcome.n_secrets && !kpe; i++) {
+		const struct mls_bytes *ref = &m.welcome.secrets[i].new_member;
+		if (ref->len > AIM_MAX_HASH)
+			continue;
+		struct aim_buf h;
+		aim_buf_init(&h, 2 * AIM_MAX_HASH + 1);
+		if (aim_hex_encode(&h, ref->p, ref->len) == 0) {
+			snprintf(kpkey, sizeof kpkey, "kp/%.*s", (int)h.len, (const char *)h.data);
+			if (client_core_kv_get_json(c, kpkey, &kpe) != 0)
+				aim_errclear();
+		}
+		aim_buf_free(&h);
+	}
+	if (!kpe) {
+		rc = 0; /* not for this device (another device of ours, or a stale copy) */
+		goto out;
+	}
+	struct mls_key_package kp;
+	struct mls_key_package_priv priv;
+	memset(&kp, 0, sizeof kp);
+	memset(&priv, 0, sizeof priv);
+	struct aim_buf kb, pb;
+	aim_buf_init(&kb, MLS_MAX_MESSAGE);
+	aim_buf_init(&pb, 4096);
+	struct grp *gr = client_grp_new(c);
+	rc = client_core_unb64(json_object_get(kpe, "message"), &kb);
+	if (rc == 0)
+		rc = client_core_parse_kp(aim_buf_bytes(&kb), &kp);
+	if (rc == 0)
+		rc = client_core_unb64(json_object_get(kpe, "private"), &pb);
+	if (rc == 0)
+		rc = mls_key_package_priv_parse(pb.data, pb.len, &priv);
+	if (rc == 0)
+		rc = mls_group_join(&gr->cfg, welcome, AIM_BYTES(NULL, 0), &kp, &priv, &gr->g);
+	if (rc == 0)
+		rc = client_grp_set_id(gr);
+	if (rc == 0) {
+		struct grp *old = NULL;
+		if (client_grp_load(c, gr->hex, &old) == 0) {
+			/* joined already (the same Welcome twice) */
+			client_grp_free(old);
+			st->duplicates++;
+			goto done;
+		}
+		aim_errclear();
+		json_object_set_new(gr->rec, "kind", json_string(kind));
+		json_object_set_new(gr->rec, "conversation", json_string(conv));
+		const json_t *sq = json_object_get(act, "aim:sequence");
+		json_object_set_new(gr->rec, "seq", json_integer(json_integer_value(sq)));
+		json_object_set_new(gr->rec, "base", json_boolean(json_is_integer(sq)));
+		/* whom a DM's messages are addressed to: its participants */
+		json_t *mem = json_object(), *v;
+		size_t i;
+		json_array_foreach(json_object_get(act, "aim:members"), i, v)
+			if (json_is_string(v))
+				json_object_set(mem, json_string_value(v), v);
+		if (str(act, "actor"))
+			json_object_set_new(mem, str(act, "actor"), json_string(str(act, "actor")));
+		json_object_set_new(gr->rec, "members", mem);
+		rc = client_grp_save(c, gr);
+		if (rc == 0 && strcmp(kind, "dm") == 0)
+			rc = client_grp_dm_index(c, gr);
+		if (rc == 0 && !json_is_true(json_object_get(kpe, "lastResort")) &&
+		    c->io.kv_del(c->io.kv_ctx, kpkey) != 0)
+			aim_errclear(); /* a consumable KeyPackage is spent */
+		if (rc == 0)
+			st->joined++;
+	}
+done:
+	mls_key_package_free(&kp);
+	mls_key_package_priv_free(&priv);
+	aim_buf_free(&kb);
+	aim_buf_free_secret(&pb);
+	client_grp_free(gr);
+out:
+	if (kpe) {
+		json_t *pv = json_object_get(kpe, "private");
+		if (json_is_string(pv))
+			aim_wipe((void *)json_string_value(pv), json_string_length(pv));
+	}
+	json_decref(kpe);
+	mls_message_free(&m);
+	return rc;
+}
+
+/* ---- Buffering -------------------------------------------------------------------------- */
+
+static bool seen(json_t *rec, const char *id)
+{
+	if (!id)
+		return false;
+	json_t *s = json_object_get(rec, "seen"), *v;
+	size_t i;
+	json_array_foreach(s, i, v)
+		if (json_string_value(v) && strcmp(json_string_value(v), id) == 0)
+			return true;
+	json_t *b = json_object_get(rec, "buffer");
+	json_array_foreach(b, i, v)
+		if (str(v, "id") && strcmp(str(v, "id"), id) == 0)
+			return true;
+	return false;
+}
+
+static void mark_seen(json_t *rec, const char *id)
+{
+	if (!id)
+		return;
+	json_t *s = json_object_get(rec, "seen");
+	if (!json_is_array(s)) {
+		s = json_array();
+		json_object_set_new(rec, "seen", s);
+	}
+	json_array_append_new(s, json_string(id));
+	while (json_array_size(s) > CLIENT_SEEN_MAX)
+		json_array_remove(s, 0);
+}
+
+/* One item of a group: the MLS message (base64), its sequence, epoch,
+ * kind, the activity's id and type, and for DMs whether it needs no seq. */
+static int buffer_item(json_t *rec, const char *id, uint64_t seq, const struct mls_info *mi,
+		       const char *b64, const json_t *inner, struct client_sync_stats *st)
+{
+	if (seen(rec, id)) {
+		st->duplicates++;
+		return 0;
+	}
+	json_t *b = json_object_get(rec, "buffer");
+	if (!json_is_array(b)) {
+		b = json_array();
+		json_object_set_new(rec, "buffer", b);
+	}
+	ENSURE(json_array_size(b) < CLIENT_BUFFER_MAX, AIM_ERR_LIMIT, "group buffer full");
+	json_t *e = json_pack("{s:s, s:I, s:I, s:b, s:s, s:s}", "id", id ? id : "", "seq",
+			      (json_int_t)seq, "epoch", (json_int_t)mi->epoch, "handshake",
+			      mi->handshake, "mls", b64, "type", str(inner, "type") ?: "");
+	ENSURE(e != NULL, AIM_ERR_DECODE, "bad item");
+	json_t *obj = json_object_get(inner, "object");
+	if (json_is_array(obj))
+		json_object_set(e, "objects", obj);
+	json_array_append_new(b, e);
+	return 0;
+}
+
+/* The MLS message an activity carries: instrument / commit (a change),
+ * or object / content (a message). b64 gets the base64 text. */
+static int carried(const json_t *inner, struct aim_buf *msg)
+{
+	const json_t *o = json_object_get(inner, "instrument");
+	if (!o)
+		o = json_object_get(inner, "commit");
+	if (!o) {
+		o = json_object_get(inner, "object");
+		if (json_is_object(o) && !str(o, "mediaType") && json_object_get(o, "content"))
+			return client_core_unb64(json_object_get(o, "content"), msg); /* draft Note */
+	}
+	return client_grp_mls_bytes(o, msg);
+}
+
+/* ---- Applying ----------------------------------------------------------------------------- */
+
+static bool was_sent(json_t *rec, struct aim_bytes msg)
+{
+	uint8_t h[32];
+	if (aim_sha256(msg, h) != 0) {
+		aim_errclear();
+		return false;
+	}
+	char hex[65];
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	json_t *s = json_object_get(rec, "sent"), *v;
+	size_t i;
+	json_array_foreach(s, i, v)
+		if (json_string_value(v) && strcmp(json_string_value(v), hex) == 0)
+			return true;
+	return false;
+}
+
+/* A decrypted message's content into the history (never fatal). */
+static int record_content(struct client *c, struct grp *gr, const char *sender,
+			  struct aim_bytes pt, uint64_t epoch, uint64_t seq)
+{
+	json_t *j = json_loadb((const char *)pt.p, pt.len, 0, NULL);
+	const char *t = json_is_object(j) ? str(j, "type") : NULL;
+	int rc;
+	if (t && strcmp(t, "text") == 0 && str(j, "text"))
+		rc = client_grp_history_add(c, gr, sender, "text", str(j, "text"), epoch, seq);
+	else {
+		char *d = aim_xasprintf("unknown type %s", t ? t : "(not JSON content)");
+		rc = client_grp_history_add(c, gr, sender, t ? t : "unknown", d, epoch, seq);
+		free(d);
+	}
+	json_decref(j);
+	return rc;
+}
+
+static int apply_item(struct client *c, struct grp *gr, json_t *e, struct client_sync_stats *st)
+{
+	struct aim_buf msg;
+	aim_buf_init(&msg, MLS_MAX_MESSAGE);
+	TRY(client_core_unb64(json_object_get(e, "mls"), &msg));
+	uint64_t epoch = (uint64_t)json_integer_value(json_object_get(e, "epoch"));
+	uint64_t seq = (uint64_t)json_integer_value(json_object_get(e, "seq"));
+	int rc = 0;
+	if (!json_is_true(json_object_get(e, "handshake")) && was_sent(gr->rec, aim_buf_bytes(&msg))) {
+		st->duplicates++; /* our own message, fanned out back to us */
+		goto out;
+	}
+	struct mls_group_event ev;
+	if (mls_group_process(gr->g, aim_buf_bytes(&msg), &ev) != 0) {
+		char *d = aim_xasprintf("undecryptable: %s", aim_errmsg());
+		aim_errclear();
+		st->failed++;
+		rc = client_grp_history_add(c, gr, "", "error", d, epoch, seq);
+		free(d);
+		goto out;
+	}
+	st->applied++;
+	if (ev.type == MLS_EVENT_APPLICATION && !ev.own_message) {
+		char sender[CLIENT_ACCT_MAX] = "";
+		if (ev.sender.type == MLS_SENDER_MEMBER)
+			client_grp_leaf_acct(c, gr, ev.sender.index, sender, sizeof sender);
+		rc = record_content(c, gr, sender, aim_buf_bytes(&ev.data), epoch, seq);
+	} else if (ev.type == MLS_EVENT_COMMIT) {
+		if (ev.own_commit)
+			json_object_del(gr->rec, "pendingSince");
+		if (ev.removed_self)
+			json_object_set_new(gr->rec, "removed", json_true());
+	}
+	mls_group_event_free(&ev);
+out:
+	aim_buf_free(&msg);
+	return rc;
+}
+
+/* The channel's outbox after seq, through the proxy: its Announces
+ * buffered. */
+static int fill_gap(struct client *c, struct grp *gr, uint64_t after, struct client_sync_stats *st);
+
+static int drain(struct client *c, struct grp *gr, struct client_sync_stats *st)
+{
+	bool fetched = false;
+	for (;;) {
+		json_t *b = json_object_get(gr->rec, "buffer");
+		uint64_t applied = (uint64_t)json_integer_value(json_object_get(gr->rec, "seq"));
+		bool base = json_is_true(json_object_get(gr->rec, "base"));
+		uint64_t ep = mls_group_epoch(gr->g);
+		size_t best = SIZE_MAX;
+		uint64_t best_seq = UINT64_MAX;
+		bool gap = false, changed = false;
+		for (size_t i = 0; i < json_array_size(b); i++) {
+			json_t *e = json_array_get(b, i);
+			struct client_seq_item it = {
+				.seq = (uint64_t)json_integer_value(json_object_get(e, "seq")),
+				.epoch = (uint64_t)json_integer_value(json_object_get(e, "epoch")),
+				.handshake = json_is_true(json_object_get(e, "handshake")),
+			};
+			enum client_seq_verdict v = client_seq_decide(applied, base, ep, &it);
+			if (v == CLIENT_SEQ_DUPLICATE) {
+				st->duplicates++;
+				json_array_remove(b, i);
+				changed = true;
+				break;
+			}
+			if (v == CLIENT_SEQ_GAP)
+				gap = true;
+			/* sequenced items go lowest first; when the base is not
+			 * known yet, a STALE or APPLY item of a lower sequence
+			 * still comes first */
+			if ((v == CLIENT_SEQ_APPLY || v == CLIENT_SEQ_STALE) &&
+			    (it.seq ? it.seq : UINT64_MAX - 1) < best_seq) {
+				best = i;
+				best_seq = it.seq ? it.seq : UINT64_MAX - 1;
+			} else if ((v == CLIENT_SEQ_APPLY || v == CLIENT_SEQ_STALE) &&
+				   best == SIZE_MAX) {
+				best = i;
+			}
+		}
+		if (changed)
+			continue;
+		if (best == SIZE_MAX) {
+			if (gap && !fetched && mls_group_active(gr->g)) {
+				fetched = true;
+				if (fill_gap(c, gr, applied, st) != 0)
+					aim_errclear(); /* retried at the next sync */
+				continue;
+			}
+			st->buffered += json_array_size(b);
+			return 0;
+		}
+		json_t *e = json_incref(json_array_get(b, best));
+		json_array_remove(b, best);
+		uint64_t seq = (uint64_t)json_integer_value(json_object_get(e, "seq"));
+		uint64_t epoch = (uint64_t)json_integer_value(json_object_get(e, "epoch"));
+		int rc = 0;
+		if (epoch < ep) {
+			/* a handshake we passed (our own commit, the one that
+			 * added us) or a message of an epoch we no longer have */
+			if (!json_is_true(json_object_get(e, "handshake"))) {
+				struct aim_buf m;
+				aim_buf_init(&m, MLS_MAX_MESSAGE);
+				if (client_core_unb64(json_object_get(e, "mls"), &m) == 0 &&
+				    !was_sent(gr->rec, aim_buf_bytes(&m))) {
+					char *d = aim_xasprintf("undecryptable: epoch %llu is past",
+								(unsigned long long)epoch);
+					rc = client_grp_history_add(c, gr, "", "error", d, epoch, seq);
+					st->failed++;
+					free(d);
+				}
+				aim_buf_free(&m);
+			}
+		} else if (mls_group_active(gr->g)) {
+			rc = apply_item(c, gr, e, st);
+		}
+		mark_seen(gr->rec, str(e, "id"));
+		if (seq && (!base || seq > applied)) {
+			json_object_set_new(gr->rec, "seq", json_integer((json_int_t)seq));
+			json_object_set_new(gr->rec, "base", json_true());
+		}
+		json_decref(e);
+		if (rc != 0)
+			return rc;
+	}
+}
+
+/* ---- Routing one inbound activity --------------------------------------------------------- */
+
+static int route(struct client *c, const json_t *act, bool from_outbox,
+		 struct client_sync_stats *st)
+{
+	const json_t *inner = act;
+	uint64_t seq = 0;
+	const char *actor = str(act, "actor");
+	if (is_type(act, "Announce")) {
+		inner = json_object_get(act, "object");
+		if (!json_is_object(inner))
+			return 0; /* an Announce by reference: not one of a channel's */
+		seq = (uint64_t)json_integer_value(json_object_get(act, "aim:sequence"));
+	} else if (from_outbox) {
+		return 0;
+	}
+	const char *id = str(inner, "id") ?: str(act, "id");
+	/* A Welcome: "a Create by the channel of a Welcome object", or a DM's
+	 * first message carrying aim:welcome. */
+	const json_t *obj = json_object_get(inner, "object");
+	const json_t *wo = json_object_get(inner, "aim:welcome");
+	if (!wo)
+		wo = json_object_get(inner, "mimi:welcome");
+	if (!wo)
+		wo = json_object_get(inner, "welcome");
+	bool welcome_obj = json_is_object(obj) && is_type(obj, "Welcome");
+	if (is_type(inner, "Create") && (welcome_obj || (wo && seq == 0))) {
+		struct aim_buf w;
+		aim_buf_init(&w, MLS_MAX_MESSAGE);
+		int rc = client_grp_mls_bytes(welcome_obj ? obj : wo, &w);
+		const char *hub = str(inner, "aim:hub");
+		if (rc == 0)
+			rc = join_welcome(c, aim_buf_bytes(&w), hub ? "dm" : "channel",
+					  hub ? hub : (str(inner, "aim:channel") ?: actor ?: ""), inner,
+					  st);
+		aim_buf_free(&w);
+		if (rc != 0 || welcome_obj)
+			return rc;
+		/* a DM's first message: its PrivateMessage follows below */
+	}
+	struct aim_buf msg;
+	aim_buf_init(&msg, MLS_MAX_MESSAGE);
+	if (carried(inner, &msg) != 0) {
+		aim_errclear();
+		aim_buf_free(&msg);
+		return 0; /* no MLS in it: not for the groups */
+	}
+	struct mls_info mi;
+	int rc = mls_info_of(aim_buf_bytes(&msg), &mi);
+	if (rc != 0 || mi.welcome) {
+		aim_errclear();
+		aim_buf_free(&msg);
+		st->failed += rc != 0;
+		return 0;
+	}
+	struct grp *gr = NULL;
+	if (client_grp_load(c, mi.hex, &gr) != 0) {
+		aim_errclear();
+		aim_buf_free(&msg);
+		return 0; /* a group we are not in (or not yet: its Welcome lost) */
+	}
+	json_t *b64 = client_core_b64(aim_buf_bytes(&msg));
+	aim_buf_free(&msg);
+	rc = buffer_item(gr->rec, id, seq, &mi, json_string_value(b64), inner, st);
+	json_decref(b64);
+	if (rc == 0)
+		rc = drain(c, gr, st);
+	if (rc == 0)
+		rc = client_grp_save(c, gr);
+	client_grp_free(gr);
+	return rc;
+}
+
+static json_t *items_of(const json_t *page)
+{
+	json_t *it = json_object_get(page, "orderedItems");
+	if (!it)
+		it = json_object_get(page, "items");
+	return json_is_array(it) ? it : NULL;
+}
+
+static int fill_gap(struct client *c, struct grp *gr, uint64_t after, struct client_sync_stats *st)
+{
+	const char *conv = str(gr->rec, "conversation");
+	ENSURE(conv, AIM_ERR_STATE, "group without a conversation");
+	char *url = aim_xasprintf("%s/outbox?after=%llu", conv, (unsigned long long)after);
+	int rc = 0;
+	for (int pages = 0; url && pages < 50 && rc == 0; pages++) {
+		struct aim_buf body;
+		aim_buf_init(&body, CLIENT_MAX_RESPONSE);
+		rc = client_proxy_get(c, url, "application/activity+json", &body);
+		json_t *page = rc == 0 ? json_loadb((const char *)body.data, body.len, 0, NULL) : NULL;
+		aim_buf_free(&body);
+		free(url);
+		url = NULL;
+		if (rc != 0)
+			break;
+		ENSURE(page, AIM_ERR_REMOTE, "the channel's outbox is not JSON");
+		json_t *first = json_object_get(page, "first");
+		json_t *items = items_of(page);
+		if (!items && json_is_object(first))
+			items = items_of(first);
+		if (!items && json_is_string(first)) {
+			url = aim_xstrdup(json_string_value(first));
+			json_decref(page);
+			continue;
+		}
+		size_t i;
+		json_t *a;
+		size_t added = 0;
+		json_array_foreach(items, i, a)
+		{
+			if (!is_type(a, "Announce") || !json_is_object(json_object_get(a, "object")))
+				continue;
+			struct aim_buf msg;
+			aim_buf_init(&msg, MLS_MAX_MESSAGE);
+			struct mls_info mi;
+			const json_t *inner = json_object_get(a, "object");
+			if (carried(inner, &msg) == 0 && mls_info_of(aim_buf_bytes(&msg), &mi) == 0 &&
+			    !mi.welcome && strcmp(mi.hex, gr->hex) == 0) {
+				json_t *b64 = client_core_b64(aim_buf_bytes(&msg));
+				uint64_t seq = (uint64_t)json_integer_value(
+					json_object_get(a, "aim:sequence"));
+				if (buffer_item(gr->rec, str(inner, "id") ?: str(a, "id"), seq, &mi,
+						json_string_value(b64), inner, st) == 0)
+					added++;
+				json_decref(b64);
+			}
+			aim_errclear();
+			aim_buf_free(&msg);
+		}
+		const char *next = str(page, "next");
+		if (!next && json_is_object(first))
+			next = str(first, "next");
+		if (next && added)
+			url = aim_xstrdup(next);
+		json_decref(page);
+	}
+	free(url);
+	if (rc == 0)
+		st->gaps_filled++;
+	return rc;
+}
+
+/* ---- The inbox ------------------------------------------------------------------------------ */
+
+static int get_page(struct client *c, const char *url, json_t **page)
+{
+	return client_core_call(c, "GET", url, NULL, page);
+}
+
+int client_sync(struct client *c, struct client_sync_stats *st)
+{
+	struct client_sync_stats dummy;
+	if (!st)
+		st = &dummy;
+	memset(st, 0, sizeof *st);
+	json_t *cur = NULL;
+	char *prev = NULL;
+	if (client_core_kv_get_json(c, "sync/inbox", &cur) == 0)
+		prev = aim_xstrdup(str(cur, "prev") ?: "");
+	else
+		aim_errclear();
+	json_decref(cur);
+	json_t *todo = json_array(); /* oldest first */
+	int rc = 0;
+	char *newest = NULL;
+	if (!prev || !*prev) {
+		/* the first sync: the whole inbox, newest page first */
+		char *url = aim_xasprintf("%s/users/%s/inbox?page=true", c->server, c->user);
+		json_t *pages = json_array();
+		for (int n = 0; url && n < INBOX_PAGES_MAX; n++) {
+			json_t *page = NULL;
+			rc = get_page(c, url, &page);
+			free(url);
+			url = NULL;
+			if (rc != 0)
+				break;
+			if (!newest && str(page, "prev"))
+				newest = aim_xstrdup(str(page, "prev"));
+			json_array_append_new(pages, page);
+			if (str(page, "next") && json_array_size(items_of(page)))
+				url = aim_xstrdup(str(page, "next"));
+		}
+		free(url);
+		for (size_t p = json_array_size(pages); rc == 0 && p-- > 0;) {
+			json_t *it = items_of(json_array_get(pages, p));
+			for (size_t i = json_array_size(it); i-- > 0;)
+				json_array_append(todo, json_array_get(it, i));
+		}
+		json_decref(pages);
+	} else {
+		/* newer items: each page holds the oldest ones after the cursor */
+		char *url = aim_xstrdup(prev);
+		for (int n = 0; url && n < INBOX_PAGES_MAX; n++) {
+			json_t *page = NULL;
+			rc = get_page(c, url, &page);
+			free(url);
+			url = NULL;
+			if (rc != 0)
+				break;
+			json_t *it = items_of(page);
+			for (size_t i = json_array_size(it); i-- > 0;)
+				json_array_append(todo, json_array_get(it, i));
+			if (json_array_size(it) && str(page, "prev")) {
+				free(newest);
+				newest = aim_xstrdup(str(page, "prev"));
+				url = aim_xstrdup(newest);
+			}
+			json_decref(page);
+		}
+		free(url);
+	}
+	size_t i;
+	json_t *a;
+	json_array_foreach(todo, i, a)
+	{
+		if (rc != 0)
+			break;
+		st->items++;
+		rc = route(c, a, false, st);
+	}
+	if (rc == 0 && newest) {
+		json_t *v = json_pack("{s:s}", "prev", newest);
+		rc = client_core_kv_put_json(c, "sync/inbox", v, false);
+		json_decref(v);
+	}
+	json_decref(todo);
+	free(prev);
+	free(newest);
+	return rc;
+}

@@ -1,0 +1,63 @@
+/*
+ * Internals of the group part of the client core (core_group.c,
+ * core_channel.c, core_channel_sync.c): one group as loaded from the store,
+ * its MLS state and the credential hook it runs with.
+ */
+#ifndef AIM_CLIENT_CORE_GROUP_INT_H
+#define AIM_CLIENT_CORE_GROUP_INT_H
+
+#include "client/core_int.h"
+
+#define GROUP_PREFIX "group/"
+#define CONV_PREFIX "conv/"
+#define MSG_PREFIX "msg/"
+
+struct grp {
+	char hex[2 * 255 + 1];        /* the group id in hex: its store key */
+	json_t *rec;                  /* the record (state excluded while loaded) */
+	struct mls_group *g;
+	struct client_hook hook;      /* borrowed by cfg, which g borrows */
+	struct mls_group_config cfg;
+};
+
+/* A fresh grp (no MLS state yet) with its hook and config. */
+struct grp *client_grp_new(struct client *c);
+void client_grp_free(struct grp *gr);
+/* Loads "group/HEX" (NOTFOUND if absent). */
+int client_grp_load(struct client *c, const char *hex, struct grp **out) AIM_WARN_UNUSED;
+/* The group of a conversation (channel URL, DM id). */
+int client_grp_by_conv(struct client *c, const char *conv, struct grp **out) AIM_WARN_UNUSED;
+/* Writes the record with the MLS state (and "conv/URL" when new). */
+int client_grp_save(struct client *c, struct grp *gr) AIM_WARN_UNUSED;
+/* Sets gr->hex from the MLS group's id. */
+int client_grp_set_id(struct grp *gr) AIM_WARN_UNUSED;
+
+/* Our x509 credential [leaf, CA] (free with mls_credential_free). */
+int client_grp_credential(struct client *c, struct mls_credential *cred) AIM_WARN_UNUSED;
+/* A KeyPackage of ours for this group (not published). */
+int client_grp_own_kp(struct client *c, struct mls_key_package *kp,
+		      struct mls_key_package_priv *priv) AIM_WARN_UNUSED;
+
+/* The acct: URI the credential of leaf i speaks for ("" if not told). */
+void client_grp_leaf_acct(struct client *c, struct grp *gr, uint32_t leaf, char *acct, size_t n);
+/* The leaves of acct in the tree (array owned by the caller). */
+int client_grp_leaves_of(struct client *c, struct grp *gr, const char *acct, uint32_t **leaves,
+			 size_t *n) AIM_WARN_UNUSED;
+
+/* Appends a history entry. */
+int client_grp_history_add(struct client *c, struct grp *gr, const char *sender, const char *type,
+			   const char *text, uint64_t epoch, uint64_t seq) AIM_WARN_UNUSED;
+
+/* The MLS object of the wire ({"type", "mediaType", "encoding", "content"}). */
+json_t *client_grp_mls_object(const char *type, struct aim_bytes msg);
+/* Decodes an MLS object (or a bare base64 string) into out. */
+int client_grp_mls_bytes(const json_t *o, struct aim_buf *out) AIM_WARN_UNUSED;
+
+/* The message content format (README "Message content"): {"type": "text",
+ * "text": ...}; other types are kept as "unknown type". */
+json_t *client_grp_content_text(const char *text);
+
+/* Writes the "dmset/..." index of a DM from its tree's members. */
+int client_grp_dm_index(struct client *c, struct grp *gr) AIM_WARN_UNUSED;
+
+#endif

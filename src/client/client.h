@@ -407,6 +407,11 @@ int client_channel_remove(struct client *c, const char *channel, const char *con
 			  size_t n) AIM_WARN_UNUSED;
 /* conversation: a channel URL or a DM's id (client_dm_send gives it). */
 int client_send(struct client *c, const char *conversation, const char *text) AIM_WARN_UNUSED;
+/* The same with a content of the message content format given as JSON
+ * (issue 12 point 2: {"type": "reaction", ...}); a JSON object with a
+ * string "type" is required, anything else AIM_ERR_INVALID. */
+int client_send_content(struct client *c, const char *conversation, const char *content_json)
+	AIM_WARN_UNUSED;
 /* conv (may be NULL, else conv_len bytes) receives the DM's id. */
 int client_dm_send(struct client *c, const char *const *handles, size_t n, const char *text,
 		   char *conv, size_t conv_len) AIM_WARN_UNUSED;

@@ -173,8 +173,9 @@ int client_channel_create(struct client *c, const char *name, const char *const 
 	json_object_set_new(gr->rec, "conversation", json_string(u));
 	json_object_set_new(gr->rec, "name", json_string(name ? name : ""));
 	json_object_set_new(gr->rec, "owner", json_string(c->acct));
+	/* the channel is new: its first fanned-out activity is sequence 1 */
 	json_object_set_new(gr->rec, "seq", json_integer(0));
-	json_object_set_new(gr->rec, "base", json_false());
+	json_object_set_new(gr->rec, "base", json_true());
 	merge_members(gr->rec, a.members);
 	rc = client_grp_save(c, gr);
 	if (rc == 0 && url_len)
@@ -249,12 +250,16 @@ static int change(struct client *c, const char *channel, bool add, const char *c
 	TRY_GOTO(client_grp_save(c, gr), out);
 	rc = post_outbox(c, act, NULL);
 	if (rc != 0) {
-		int e = aim_errcode();
+		/* a 409 from the hub is the stale epoch (the contract's
+		 * "stale_epoch" with aim:currentEpoch): AIM_ERR_CONFLICT */
+		int e = c->server_status == 409 ? AIM_ERR_CONFLICT : aim_errcode();
+		char *why = aim_xstrdup(aim_errmsg());
 		mls_group_discard_pending(gr->g);
 		json_object_del(gr->rec, "pendingSince");
 		if (client_grp_save(c, gr) != 0)
 			aim_errclear();
-		aim_fail(e, "%s", aim_errmsg());
+		aim_fail(e, "%s", why);
+		free(why);
 		goto out;
 	}
 	if (add)
@@ -347,7 +352,10 @@ int client_channel_remove(struct client *c, const char *channel, const char *con
 
 /* ---- Messages ---------------------------------------------------------------------- */
 
-static void remember_sent(json_t *rec, struct aim_bytes msg)
+/* Our messages by the SHA-256 of their MLSMessage: the text of a
+ * channel's one waits for the hub's Announce of it, so that the history
+ * follows the hub's order; a DM's is in the history at once ("" here). */
+static void remember_sent(json_t *rec, struct aim_bytes msg, const char *text)
 {
 	uint8_t h[32];
 	if (aim_sha256(msg, h) != 0) {
@@ -358,22 +366,30 @@ static void remember_sent(json_t *rec, struct aim_bytes msg)
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", h[i]);
 	json_t *s = json_object_get(rec, "sent");
-	if (!json_is_array(s)) {
-		s = json_array();
+	if (!json_is_object(s)) {
+		s = json_object();
 		json_object_set_new(rec, "sent", s);
 	}
-	json_array_append_new(s, json_string(hex));
-	while (json_array_size(s) > CLIENT_SEEN_MAX)
-		json_array_remove(s, 0);
+	json_object_set_new(s, hex, json_string(text));
+	while (json_object_size(s) > CLIENT_SEEN_MAX) {
+		/* the oldest go first: keys carry no order, drop any one that was
+		 * shown already */
+		const char *k;
+		json_t *v;
+		const char *drop = NULL;
+		json_object_foreach(s, k, v)
+			if (!drop || !*json_string_value(v))
+				drop = k;
+		json_object_del(s, drop);
+	}
 }
 
-/* Encrypts text in gr, keeps the state and history, posts act + object. */
-static int send_in(struct client *c, struct grp *gr, const char *text, json_t *act)
+/* Encrypts the content (JSON text) in gr, keeps the state and history,
+ * posts act + object. text: what the history shows for it. */
+static int send_in(struct client *c, struct grp *gr, const char *content_json, const char *text,
+		   json_t *act)
 {
-	json_t *content = client_grp_content_text(text);
-	ENSURE(content != NULL, AIM_ERR_INVALID, "message text is not UTF-8");
-	char *pt = json_dumps(content, JSON_COMPACT);
-	json_decref(content);
+	char *pt = aim_xstrdup(content_json);
 	struct aim_buf msg;
 	aim_buf_init(&msg, MLS_MAX_MESSAGE);
 	int rc = mls_group_encrypt(gr->g, AIM_BYTES(NULL, 0), AIM_BYTES(pt, strlen(pt)), &msg);
@@ -381,9 +397,13 @@ static int send_in(struct client *c, struct grp *gr, const char *text, json_t *a
 	free(pt);
 	if (rc != 0)
 		goto out;
-	remember_sent(gr->rec, aim_buf_bytes(&msg));
-	TRY_GOTO(client_grp_history_add(c, gr, c->acct, "text", text, mls_group_epoch(gr->g), 0),
-		 out);
+	const char *kind = json_string_value(json_object_get(gr->rec, "kind"));
+	bool dm = kind && strcmp(kind, "dm") == 0;
+	remember_sent(gr->rec, aim_buf_bytes(&msg), dm ? "" : text);
+	if (dm)
+		TRY_GOTO(client_grp_history_add(c, gr, c->acct, "text", text,
+						mls_group_epoch(gr->g), 0),
+			 out);
 	/* the ratchet moved: durable before the message leaves (no key reuse) */
 	TRY_GOTO(client_grp_save(c, gr), out);
 	json_object_set_new(act, "object",
@@ -394,7 +414,44 @@ out:
 	return rc;
 }
 
+/* The content's JSON text and what the history shows for it. */
+static int content_of(const char *text, bool raw, char **json, char **shown)
+{
+	*json = *shown = NULL;
+	if (!raw) {
+		json_t *j = client_grp_content_text(text);
+		ENSURE(j != NULL, AIM_ERR_INVALID, "message text is not UTF-8");
+		*json = json_dumps(j, JSON_COMPACT);
+		json_decref(j);
+		*shown = aim_xstrdup(text);
+		return 0;
+	}
+	json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	const char *t = json_is_object(j) ? json_string_value(json_object_get(j, "type")) : NULL;
+	if (!t) {
+		json_decref(j);
+		return aim_fail(AIM_ERR_INVALID, "content must be a JSON object with a type");
+	}
+	const char *tx = json_string_value(json_object_get(j, "text"));
+	*shown = aim_xstrdup(strcmp(t, "text") == 0 && tx ? tx : text);
+	*json = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return 0;
+}
+
+static int send_conv(struct client *c, const char *conversation, const char *text, bool raw);
+
 int client_send(struct client *c, const char *conversation, const char *text)
+{
+	return send_conv(c, conversation, text, false);
+}
+
+int client_send_content(struct client *c, const char *conversation, const char *content_json)
+{
+	return send_conv(c, conversation, content_json, true);
+}
+
+static int send_conv(struct client *c, const char *conversation, const char *text, bool raw)
 {
 	struct grp *gr = NULL;
 	TRY(client_grp_by_conv(c, conversation, &gr));
@@ -419,7 +476,12 @@ int client_send(struct client *c, const char *conversation, const char *text)
 	} else {
 		json_object_set_new(act, "to", json_pack("[s]", conversation));
 	}
-	rc = send_in(c, gr, text, act);
+	char *cj = NULL, *shown = NULL;
+	rc = content_of(text, raw, &cj, &shown);
+	if (rc == 0)
+		rc = send_in(c, gr, cj, shown, act);
+	free(cj);
+	free(shown);
 out:
 	json_decref(act);
 	client_grp_free(gr);
@@ -494,14 +556,19 @@ int client_dm_send(struct client *c, const char *const *handles, size_t n, const
 	json_object_set_new(gr->rec, "kind", json_string("dm"));
 	json_object_set_new(gr->rec, "conversation", json_string(hub));
 	json_object_set_new(gr->rec, "seq", json_integer(0));
-	json_object_set_new(gr->rec, "base", json_false());
+	json_object_set_new(gr->rec, "base", json_true());
 	merge_members(gr->rec, a.members);
 	act = json_pack("{s:s, s:O, s:s, s:O, s:o}", "type", "Create", "to", a.actors, "aim:hub",
 			hub, "aim:members", a.actors, "aim:groupInfo",
 			client_grp_mls_object("GroupInfo", aim_buf_bytes(&gi)));
 	json_object_set_new(act, "aim:welcome",
 			    client_grp_mls_object("Welcome", aim_buf_bytes(&res.welcome)));
-	rc = send_in(c, gr, text, act);
+	char *cj = NULL, *shown = NULL;
+	rc = content_of(text, false, &cj, &shown);
+	if (rc == 0)
+		rc = send_in(c, gr, cj, shown, act);
+	free(cj);
+	free(shown);
 	if (rc == 0) {
 		json_t *v = json_pack("{s:s}", "conversation", hub);
 		rc = client_core_kv_put_json(c, (const char *)key.data, v, false);
@@ -512,13 +579,15 @@ int client_dm_send(struct client *c, const char *const *handles, size_t n, const
 	if (rc != 0) {
 		/* nobody has the group: forget it */
 		int e = aim_errcode();
+		char *why = aim_xstrdup(aim_errmsg());
 		char *k2 = aim_xasprintf(GROUP_PREFIX "%s", gr->hex);
 		char *k3 = aim_xasprintf(CONV_PREFIX "%s", hub);
 		if (c->io.kv_del(c->io.kv_ctx, k2) != 0 || c->io.kv_del(c->io.kv_ctx, k3) != 0)
 			aim_errclear();
 		free(k2);
 		free(k3);
-		aim_fail(e, "%s", aim_errmsg());
+		aim_fail(e, "%s", why);
+		free(why);
 	}
 	free(hub);
 out:
@@ -653,36 +722,3 @@ int client_conversations(struct client *c, struct client_group_info **out, size_
 	return rc;
 }
 
-/* "dmset/..." of a DM we joined: the accts of its tree's leaves. */
-int client_grp_dm_index(struct client *c, struct grp *gr)
-{
-	uint32_t nl = mls_tree_n_leaves(mls_group_tree(gr->g));
-	char **v = aim_xcalloc(nl ? nl : 1, sizeof *v);
-	size_t n = 0;
-	for (uint32_t i = 0; i < nl; i++) {
-		char a[CLIENT_ACCT_MAX];
-		client_grp_leaf_acct(c, gr, i, a, sizeof a);
-		if (a[0])
-			v[n++] = aim_xstrdup(a);
-	}
-	qsort(v, n, sizeof *v, cmp_str);
-	struct aim_buf key;
-	aim_buf_init(&key, 1 << 20);
-	int rc = aim_buf_append_str(&key, "dmset/");
-	for (size_t i = 0; i < n && rc == 0; i++)
-		if (!i || !client_core_acct_equal(v[i], v[i - 1]))
-			rc = aim_buf_printf(&key, "%s%s", i ? "," : "", v[i]);
-	if (rc == 0)
-		rc = aim_buf_append_byte(&key, 0);
-	const char *conv = json_string_value(json_object_get(gr->rec, "conversation"));
-	if (rc == 0 && conv) {
-		json_t *j = json_pack("{s:s}", "conversation", conv);
-		rc = client_core_kv_put_json(c, (const char *)key.data, j, false);
-		json_decref(j);
-	}
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-	aim_buf_free(&key);
-	return rc;
-}

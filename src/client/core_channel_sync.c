@@ -252,22 +252,40 @@ static int carried(const json_t *inner, struct aim_buf *msg)
 
 /* ---- Applying ----------------------------------------------------------------------------- */
 
-static bool was_sent(json_t *rec, struct aim_bytes msg)
+/* One of our messages coming back: its text ("" if shown already), or
+ * NULL if not ours. */
+static const char *was_sent(json_t *rec, struct aim_bytes msg)
 {
 	uint8_t h[32];
 	if (aim_sha256(msg, h) != 0) {
 		aim_errclear();
-		return false;
+		return NULL;
 	}
 	char hex[65];
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", h[i]);
-	json_t *s = json_object_get(rec, "sent"), *v;
-	size_t i;
-	json_array_foreach(s, i, v)
-		if (json_string_value(v) && strcmp(json_string_value(v), hex) == 0)
-			return true;
-	return false;
+	return json_string_value(json_object_get(json_object_get(rec, "sent"), hex));
+}
+
+/* Our own message in the hub's order: shown now, once. */
+static int own_echo(struct client *c, struct grp *gr, struct aim_bytes msg, uint64_t epoch,
+		    uint64_t seq)
+{
+	const char *t = was_sent(gr->rec, msg);
+	if (!t || !*t)
+		return 0;
+	char *text = aim_xstrdup(t);
+	int rc = client_grp_history_add(c, gr, c->acct, "text", text, epoch, seq);
+	aim_wipe(text, strlen(text));
+	free(text);
+	uint8_t h[32];
+	char hex[65];
+	if (rc == 0 && aim_sha256(msg, h) == 0) {
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", h[i]);
+		json_object_set_new(json_object_get(gr->rec, "sent"), hex, json_string(""));
+	}
+	return rc;
 }
 
 /* A decrypted message's content into the history (never fatal). */
@@ -297,7 +315,9 @@ static int apply_item(struct client *c, struct grp *gr, json_t *e, struct client
 	uint64_t seq = (uint64_t)json_integer_value(json_object_get(e, "seq"));
 	int rc = 0;
 	if (!json_is_true(json_object_get(e, "handshake")) && was_sent(gr->rec, aim_buf_bytes(&msg))) {
-		st->duplicates++; /* our own message, fanned out back to us */
+		/* our own message, fanned out back to us */
+		rc = own_echo(c, gr, aim_buf_bytes(&msg), epoch, seq);
+		st->applied++;
 		goto out;
 	}
 	struct mls_group_event ev;
@@ -394,7 +414,9 @@ static int drain(struct client *c, struct grp *gr, struct client_sync_stats *st)
 				struct aim_buf m;
 				aim_buf_init(&m, MLS_MAX_MESSAGE);
 				if (client_core_unb64(json_object_get(e, "mls"), &m) == 0 &&
-				    !was_sent(gr->rec, aim_buf_bytes(&m))) {
+				    was_sent(gr->rec, aim_buf_bytes(&m))) {
+					rc = own_echo(c, gr, aim_buf_bytes(&m), epoch, seq);
+				} else if (m.len) {
 					char *d = aim_xasprintf("undecryptable: epoch %llu is past",
 								(unsigned long long)epoch);
 					rc = client_grp_history_add(c, gr, "", "error", d, epoch, seq);

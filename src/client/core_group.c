@@ -229,3 +229,42 @@ json_t *client_grp_content_text(const char *text)
 {
 	return json_pack("{s:s, s:s}", "type", "text", "text", text);
 }
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "dmset/..." of a DM we joined: the accts of its tree's leaves. */
+int client_grp_dm_index(struct client *c, struct grp *gr)
+{
+	uint32_t nl = mls_tree_n_leaves(mls_group_tree(gr->g));
+	char **v = aim_xcalloc(nl ? nl : 1, sizeof *v);
+	size_t n = 0;
+	for (uint32_t i = 0; i < nl; i++) {
+		char a[CLIENT_ACCT_MAX];
+		client_grp_leaf_acct(c, gr, i, a, sizeof a);
+		if (a[0])
+			v[n++] = aim_xstrdup(a);
+	}
+	qsort(v, n, sizeof *v, cmp_str);
+	struct aim_buf key;
+	aim_buf_init(&key, 1 << 20);
+	int rc = aim_buf_append_str(&key, "dmset/");
+	for (size_t i = 0; i < n && rc == 0; i++)
+		if (!i || !client_core_acct_equal(v[i], v[i - 1]))
+			rc = aim_buf_printf(&key, "%s%s", i ? "," : "", v[i]);
+	if (rc == 0)
+		rc = aim_buf_append_byte(&key, 0);
+	const char *conv = json_string_value(json_object_get(gr->rec, "conversation"));
+	if (rc == 0 && conv) {
+		json_t *j = json_pack("{s:s}", "conversation", conv);
+		rc = client_core_kv_put_json(c, (const char *)key.data, j, false);
+		json_decref(j);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	aim_buf_free(&key);
+	return rc;
+}

@@ -285,6 +285,131 @@ int client_claim(struct client *c, const char *const *handles, size_t n_handles,
 		 struct client_claim_result **out, size_t *n_out) AIM_WARN_UNUSED;
 void client_claim_results_free(struct client_claim_result *r, size_t n);
 
+/* ---- Message content (inside MLS application messages) ----------------------
+ *
+ * What a PrivateMessage of a conversation carries: one JSON object (UTF-8,
+ * no BOM), documented in docs/content.md. Every message has an id (1-64 of
+ * [A-Za-z0-9_-], chosen at random by its sender); the others refer to one:
+ *   {"type": "text",     "id": ID, "text": T}
+ *   {"type": "reply",    "id": ID, "inReplyTo": ID0, "text": T}
+ *   {"type": "reaction", "id": ID, "target": ID0, "reaction": R, "remove": false}
+ *   {"type": "edit",     "id": ID, "target": ID0, "text": T}
+ *   {"type": "delete",   "id": ID, "target": ID0}
+ * Members not named here are ignored (a later version may add some). Any
+ * other type is kept as unknown (its "text", if a string, shown beside it).
+ *
+ * A timeline (client_content_apply) is the view of one conversation that
+ * the rules below build from its messages in delivery order, each with the
+ * acct: URI its MLS credential speaks for (the sender; never a field of
+ * the content):
+ *   - an id already in the timeline is a duplicate: dropped, whoever sent it;
+ *   - text, reply and unknown types add an entry (a reply to an unknown id
+ *     is kept, its target shown as unknown);
+ *   - edit and delete are honoured only from the sender of their target
+ *     (an entry of type text or reply that is not deleted); an edit
+ *     replaces the text, a delete drops text and reactions for good;
+ *   - a reaction is one per (sender, reaction) on its target; remove takes
+ *     back the sender's own only;
+ *   - content that does not decode is an entry "undecodable" with the
+ *     reason: never fatal, never honoured as an edit or delete.
+ * Pure: no I/O, no clock (the caller passes the time it shows).
+ */
+
+#define CLIENT_CONTENT_ID_MAX 64
+#define CLIENT_CONTENT_TEXT_MAX ((size_t)64 << 10) /* bytes of a text */
+#define CLIENT_CONTENT_REACTION_MAX 64             /* bytes of a reaction */
+#define CLIENT_CONTENT_TYPE_MAX 32                 /* bytes of a type name */
+
+enum client_content_type {
+	CLIENT_CONTENT_UNKNOWN = 0,   /* a type this version does not know */
+	CLIENT_CONTENT_TEXT,
+	CLIENT_CONTENT_REPLY,
+	CLIENT_CONTENT_REACTION,
+	CLIENT_CONTENT_EDIT,
+	CLIENT_CONTENT_DELETE,
+	CLIENT_CONTENT_UNDECODABLE,   /* timeline entries only: content that did not decode */
+};
+/* "text", "reply", "reaction", "edit", "delete", "unknown", "undecodable" */
+const char *client_content_type_name(enum client_content_type t);
+
+struct client_content {
+	enum client_content_type type;
+	char type_name[CLIENT_CONTENT_TYPE_MAX + 1]; /* as written (unknown types too) */
+	char id[CLIENT_CONTENT_ID_MAX + 1];
+	char target[CLIENT_CONTENT_ID_MAX + 1];      /* reply: inReplyTo; reaction, edit, delete */
+	char *text;      /* owned: text, reply, edit: the text; reaction: the reaction;
+			    unknown: its "text" if any; else NULL */
+	bool remove;     /* reaction: takes it back */
+};
+
+/* A fresh random id (32 hex digits) into id. */
+int client_content_new_id(char id[CLIENT_CONTENT_ID_MAX + 1]) AIM_WARN_UNUSED;
+/* Checks m (id and target syntax, the fields its type needs, sizes) and
+ * appends its JSON. AIM_ERR_INVALID if m is not a valid message. */
+int client_content_encode(const struct client_content *m, struct aim_buf *out) AIM_WARN_UNUSED;
+/* Decodes one message into *m (free with client_content_free): 0 for a
+ * known type with its fields, and for an unknown type (m->type UNKNOWN,
+ * type_name kept); AIM_ERR_DECODE when b is not such an object, or a
+ * known type lacks or misspells a field it needs. */
+int client_content_decode(struct aim_bytes b, struct client_content *m) AIM_WARN_UNUSED;
+void client_content_free(struct client_content *m);
+
+struct client_content_reaction {
+	char sender[CLIENT_ACCT_MAX];
+	char reaction[CLIENT_CONTENT_REACTION_MAX + 1];
+};
+struct client_content_entry {
+	char id[CLIENT_CONTENT_ID_MAX + 1];     /* "" for undecodable content */
+	char sender[CLIENT_ACCT_MAX];
+	enum client_content_type type;          /* TEXT, REPLY, UNKNOWN, UNDECODABLE */
+	char type_name[CLIENT_CONTENT_TYPE_MAX + 1];
+	char reply_to[CLIENT_CONTENT_ID_MAX + 1];
+	char *text;       /* owned: the current text; NULL once deleted; the
+			     reason for undecodable content */
+	int64_t time;     /* as given to client_content_apply */
+	bool edited, deleted;
+	struct client_content_reaction *reactions;
+	size_t n_reactions;
+};
+/* Where the ids the timeline has seen are kept (every message's, edits,
+ * deletes and reactions too). */
+struct client_content_seen {
+	char id[CLIENT_CONTENT_ID_MAX + 1];
+};
+struct client_content_timeline {
+	struct client_content_entry *entries;
+	size_t n, cap;
+	struct client_content_seen *seen;
+	size_t n_seen, cap_seen;
+};
+
+enum client_content_outcome {
+	CLIENT_CONTENT_ADDED = 1,    /* a new entry (text, reply, unknown, undecodable) */
+	CLIENT_CONTENT_EDITED,
+	CLIENT_CONTENT_DELETED,
+	CLIENT_CONTENT_REACTED,
+	CLIENT_CONTENT_UNREACTED,
+	CLIENT_CONTENT_DUPLICATE,    /* id seen already: dropped */
+	CLIENT_CONTENT_NOT_SENDER,   /* edit / delete not from the target's sender: ignored */
+	CLIENT_CONTENT_NO_TARGET,    /* its target is not an entry it may act on: ignored */
+};
+const char *client_content_outcome_name(enum client_content_outcome o);
+
+void client_content_timeline_init(struct client_content_timeline *t);
+void client_content_timeline_free(struct client_content_timeline *t);
+/* Applies one received message (raw content bytes) from sender (an acct:
+ * URI) with the rules above; *outcome says what it did and *index (may be
+ * NULL) the entry it added or acted on (SIZE_MAX if none). Fails only on
+ * allocation or a limit of the timeline (AIM_ERR_LIMIT past
+ * CLIENT_CONTENT_TIMELINE_MAX entries). */
+#define CLIENT_CONTENT_TIMELINE_MAX 100000
+int client_content_apply(struct client_content_timeline *t, const char *sender, int64_t time,
+			 struct aim_bytes raw, enum client_content_outcome *outcome,
+			 size_t *index) AIM_WARN_UNUSED;
+/* The entry with that id (NULL if none). */
+const struct client_content_entry *
+client_content_find(const struct client_content_timeline *t, const char *id);
+
 /* ---- Proxy and raw state --------------------------------------------------- */
 
 /* GET of a URL of another domain through the home server's proxy; appends

@@ -32,8 +32,13 @@ int aimd_dlv_signer_load(struct app *a, int64_t user, struct dlv_signer **out)
 	TRY_GOTO(store_user_private_keys(a->st, user, &rsa_pem, &ed_pem), out);
 	TRY_GOTO(aim_pkey_from_private_pem(rsa_pem, strlen(rsa_pem), &s->rsa), out);
 	TRY_GOTO(aim_pkey_from_private_pem(ed_pem, strlen(ed_pem), &s->ed), out);
+	size_t cpl = strlen(STORE_CHANNEL_PREFIX), dpl = strlen(STORE_DM_PREFIX);
 	char *actor = !strcmp(u.name, STORE_INSTANCE_NAME)
 			      ? aim_xasprintf("%s/actor", a->base)
+		      : !strncmp(u.name, STORE_CHANNEL_PREFIX, cpl) /* a channel (channels.h) */
+			      ? aim_xasprintf("%s/channels/%s", a->base, u.name + cpl)
+		      : !strncmp(u.name, STORE_DM_PREFIX, dpl)
+			      ? aim_xasprintf("%s/dms/%s", a->base, u.name + dpl)
 			      : aim_xasprintf("%s/users/%s", a->base, u.name);
 	s->rsa_id = aim_xasprintf("%s#main-key", actor);
 	s->ed_id = aim_xasprintf("%s#ed25519-key", actor);

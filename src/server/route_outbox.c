@@ -8,6 +8,7 @@
  * 400 unknown_recipient otherwise. A follow between two local users works
  * like one with a remote actor (local_follow_plan, local_follow_apply).
  */
+#include "server/channels.h"
 #include "server/routes.h"
 
 #include <stdio.h>
@@ -452,6 +453,11 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 		return;
 	}
 	if (resolve_handles(a, doc, r) != 0) {
+		json_decref(doc);
+		return;
+	}
+	/* A channel's creation, or a change or message for a channel hosted here. */
+	if (aimd_chan_outbox(a, q, r, owner, doc)) {
 		json_decref(doc);
 		return;
 	}

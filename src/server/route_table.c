@@ -15,6 +15,7 @@
 
 #include <string.h>
 
+#include "server/channels.h"
 #include "server/keypackages.h"
 #include "server/s2s.h" /* federation, inbound side: the gate of signed GETs */
 
@@ -69,6 +70,17 @@ static const struct route routes[] = {
 	{ "GET", "/actor/followers", aimd_route_followers },
 	{ "GET", "/actor/following", aimd_route_following },
 	{ "GET", "/actor/keyPackages", aimd_route_key_packages },
+	/* Channels and the hubs of group DMs (channels.h) */
+	{ "GET", "/channels/{id}", aimd_route_channel },
+	{ "POST", "/channels/{id}/inbox", aimd_route_channel_inbox },
+	{ "GET", "/channels/{id}/outbox", aimd_route_channel_outbox },
+	{ "GET", "/channels/{id}/followers", aimd_route_channel_followers },
+	{ "GET", "/channels/{id}/groupInfo", aimd_route_channel_group_info },
+	{ "GET", "/dms/{id}", aimd_route_channel },
+	{ "POST", "/dms/{id}/inbox", aimd_route_channel_inbox },
+	{ "GET", "/dms/{id}/outbox", aimd_route_channel_outbox },
+	{ "GET", "/dms/{id}/followers", aimd_route_channel_followers },
+	{ "GET", "/dms/{id}/groupInfo", aimd_route_channel_group_info },
 	/* Stored documents */
 	{ "GET", "/activities/{id}", aimd_route_activity },
 	{ "GET", "/objects/{id}", aimd_route_object },

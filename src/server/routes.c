@@ -153,6 +153,11 @@ char *aimd_route_user_url(struct app *a, const char *name)
 {
 	if (!strcmp(name, STORE_INSTANCE_NAME))
 		return aim_xasprintf("%s/actor", a->base);
+	/* a channel's or a group DM hub's actor row (channels.h) */
+	if (!strncmp(name, STORE_CHANNEL_PREFIX, strlen(STORE_CHANNEL_PREFIX)))
+		return aim_xasprintf("%s/channels/%s", a->base, name + strlen(STORE_CHANNEL_PREFIX));
+	if (!strncmp(name, STORE_DM_PREFIX, strlen(STORE_DM_PREFIX)))
+		return aim_xasprintf("%s/dms/%s", a->base, name + strlen(STORE_DM_PREFIX));
 	return aim_xasprintf("%s/users/%s", a->base, name);
 }
 

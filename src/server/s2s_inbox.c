@@ -14,6 +14,7 @@
  * lock, the activity itself) refuses that request only, with the answer of
  * the status table (status.h).
  */
+#include "server/channels.h"
 #include "server/internal.h"
 #include "server/s2s.h"
 
@@ -422,7 +423,9 @@ void aimd_s2s_inbox_post(struct app *a, const struct http_request *q, struct htt
 		refuse(r, 400, "bad_request", aim_errmsg(), q->remote, au.actor);
 		goto out;
 	}
-	process(a, q, r, user, act, au.actor);
+	/* Channels (channels.h): an Announce or a Welcome by a channel. */
+	if (!aimd_chan_inbound(a, q, r, act, au.actor))
+		process(a, q, r, user, act, au.actor);
 out:
 	json_decref(act);
 	aimd_s2s_auth_clear(&au);

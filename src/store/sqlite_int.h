@@ -16,6 +16,8 @@
  *   sqlite_identity.c    the domain's CA certificates, devices
  *   sqlite_keypackages.c the KeyPackage directory: uploads, stock, claims,
  *                        the keyPackages collection, claims consent
+ *   sqlite_channels.c    channels and group DMs: hub changes in one
+ *                        transaction, members, outbox, member side
  *
  * Every statement goes through the statement helper: store_sq_exec (no
  * rows), store_sq_rows (a callback per row), store_sq_row (the first row)
@@ -264,5 +266,18 @@ int store_sq_device_by_key(struct store *st, int64_t user, int alg, const uint8_
 			   size_t pk_len, struct store_device *out);
 int store_sq_device_list(struct store *st, int64_t user, store_device_fn fn, void *ctx);
 int store_sq_device_revoke(struct store *st, int64_t user, const char *device);
+
+/* ---- Channels and group DMs (sqlite_channels.c) ------------------------------ */
+
+int store_sq_channel_apply(struct store *st, const struct store_channel_change *c);
+int store_sq_channel_get(struct store *st, const char *id, struct store_channel *out);
+int store_sq_channel_members(struct store *st, const char *id, store_channel_member_fn fn,
+			     void *ctx);
+int store_sq_channel_outbox_page(struct store *st, const char *id, int64_t after,
+				 const struct store_range *r, struct store_page *out);
+int store_sq_channel_join(struct store *st, const char *channel, int64_t user, bool member);
+int store_sq_channel_joined(struct store *st, const char *channel, int64_t **users, size_t *n);
+int store_sq_channel_receive(struct store *st, const struct store_channel_recv *m,
+			     size_t *delivered);
 
 #endif

@@ -111,6 +111,27 @@ static const char *const migrations[] = {
 	 "CREATE UNIQUE INDEX keypackages_last_resort ON keypackages(user_id, device_id)"
 	 " WHERE last_resort = 1;"
 	 "ALTER TABLE users ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;"),
+	/* 10: channels and group DMs hosted here (their actor's keys in a
+	 * reserved user row, their members, their outbox by sequence), and on
+	 * the member side the local members of remote channels, the last
+	 * sequence delivered and the Announces held until their turn */
+	("CREATE TABLE channels(id TEXT PRIMARY KEY, kind INTEGER NOT NULL,"
+	 " actor_user INTEGER NOT NULL REFERENCES users(id),"
+	 " owner INTEGER NOT NULL REFERENCES users(id), name TEXT NOT NULL,"
+	 " policy TEXT NOT NULL, created INTEGER NOT NULL);"
+	 "CREATE TABLE channel_members(channel TEXT NOT NULL REFERENCES channels(id),"
+	 " actor TEXT NOT NULL, inbox TEXT, shared_inbox TEXT, local_user INTEGER,"
+	 " created INTEGER NOT NULL, PRIMARY KEY(channel, actor)) WITHOUT ROWID;"
+	 "CREATE TABLE channel_outbox(channel TEXT NOT NULL REFERENCES channels(id),"
+	 " seq INTEGER NOT NULL, activity_id TEXT NOT NULL, json TEXT NOT NULL,"
+	 " created INTEGER NOT NULL, PRIMARY KEY(channel, seq)) WITHOUT ROWID;"
+	 "CREATE TABLE channel_joined(channel TEXT NOT NULL,"
+	 " user_id INTEGER NOT NULL REFERENCES users(id), created INTEGER NOT NULL,"
+	 " PRIMARY KEY(channel, user_id)) WITHOUT ROWID;"
+	 "CREATE TABLE channel_recv(channel TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);"
+	 "CREATE TABLE channel_held(channel TEXT NOT NULL, seq INTEGER NOT NULL,"
+	 " activity_id TEXT NOT NULL, json TEXT NOT NULL, published INTEGER NOT NULL,"
+	 " PRIMARY KEY(channel, seq)) WITHOUT ROWID;"),
 };
 
 int store_sqlite_latest_version(void)

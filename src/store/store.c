@@ -601,3 +601,60 @@ int store_claims_policy_set(struct store *st, int64_t user, int policy)
 	       "unknown claims policy %d", policy);
 	return st->ops->claims_policy_set(st, user, policy);
 }
+
+void store_channel_clear(struct store_channel *c)
+{
+	if (!c)
+		return;
+	free(c->id);
+	free(c->name);
+	free(c->policy);
+	memset(c, 0, sizeof *c);
+}
+
+int store_channel_apply(struct store *st, const struct store_channel_change *c)
+{
+	ENSURE(c->channel && *c->channel, AIM_ERR_INVALID, "a channel change names its channel");
+	ENSURE(c->state_len <= STORE_STATE_VALUE_MAX, AIM_ERR_INVALID, "hub state too large");
+	ENSURE(!c->seq || (c->announce_id && c->announce_json), AIM_ERR_INVALID,
+	       "an outbox row needs its activity");
+	return st->ops->channel_apply(st, c);
+}
+
+int store_channel_get(struct store *st, const char *id, struct store_channel *out)
+{
+	memset(out, 0, sizeof *out);
+	return st->ops->channel_get(st, id, out);
+}
+
+int store_channel_members(struct store *st, const char *id, store_channel_member_fn fn, void *ctx)
+{
+	return st->ops->channel_members(st, id, fn, ctx);
+}
+
+int store_channel_outbox_page(struct store *st, const char *id, int64_t after,
+			      const struct store_range *r, struct store_page *out)
+{
+	memset(out, 0, sizeof *out);
+	ENSURE(r->limit >= 1 && r->limit <= 200, AIM_ERR_INVALID, "page limit out of range");
+	return st->ops->channel_outbox_page(st, id, after, r, out);
+}
+
+int store_channel_join(struct store *st, const char *channel, int64_t user, bool member)
+{
+	return st->ops->channel_join(st, channel, user, member);
+}
+
+int store_channel_joined(struct store *st, const char *channel, int64_t **users, size_t *n)
+{
+	*users = NULL;
+	*n = 0;
+	return st->ops->channel_joined(st, channel, users, n);
+}
+
+int store_channel_receive(struct store *st, const struct store_channel_recv *m, size_t *delivered)
+{
+	size_t dummy;
+	ENSURE(m->seq >= 1, AIM_ERR_INVALID, "an Announce of a channel carries its sequence");
+	return st->ops->channel_receive(st, m, delivered ? delivered : &dummy);
+}

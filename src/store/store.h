@@ -347,6 +347,78 @@ struct store_inbound {
 #define STORE_STATE_KEY_MAX 512
 #define STORE_STATE_VALUE_MAX (256 * 1024)
 
+
+/* ---- Channels and group DMs (hub side and member side) ------------------------ */
+
+/*
+ * A channel (or the hub of a group DM) is hosted here: a row naming its
+ * actor's user row (its keys: the reserved name "~ch-ID" or "~dm-ID"), its
+ * local owner, name and policy, and its members (= followers: actor URLs,
+ * with the inbox and shared inbox to deliver to; a local member names her
+ * user row). The hub's state lives in the versioned state under (kind
+ * "hub", key the channel id). Its outbox holds every fanned-out Announce
+ * under a per-channel sequence number. A change (creation, a commit, a
+ * message) is applied in ONE write transaction: the compare-and-set of the
+ * hub state from the version the caller read (AIM_ERR_CONFLICT: someone
+ * else won; nothing is written), the channel row (creation), the members'
+ * changes, the outbox row and the activities with their deliveries.
+ *
+ * On a member's server, a membership row says that a local user is a
+ * member of a remote channel (recorded when a Welcome from that channel
+ * reached her); Announces of that channel reach the members' inboxes in
+ * sequence order (store_channel_receive holds one that comes early).
+ */
+#define STORE_CHANNEL_PREFIX "~ch-"
+#define STORE_DM_PREFIX "~dm-"
+
+enum store_channel_kind { STORE_CHANNEL = 0, STORE_CHANNEL_DM = 1 };
+
+struct store_channel {
+	char *id;                    /* owned */
+	int kind;                    /* enum store_channel_kind */
+	int64_t actor_user;          /* the channel actor's user row (keys) */
+	int64_t owner;               /* local owner */
+	char *name;                  /* owned */
+	char *policy;                /* owned: "owner" | "admins" | "members" */
+	int64_t created;
+};
+void store_channel_clear(struct store_channel *c);
+
+struct store_channel_member {
+	const char *actor;
+	const char *inbox;           /* NULL for a local member */
+	const char *shared_inbox;    /* NULL if none */
+	int64_t local_user;          /* 0: remote */
+};
+/* Listed members: strings borrowed for the call. */
+typedef int (*store_channel_member_fn)(void *ctx, const struct store_channel_member *m);
+
+struct store_channel_change {
+	const char *channel;
+	const struct store_channel *create; /* non-NULL: insert the channel row */
+	int64_t expected;            /* hub state version read (0: none yet) */
+	const uint8_t *state;        /* the new hub state */
+	size_t state_len;
+	const struct store_channel_member *add;
+	size_t n_add;
+	const char *const *remove;   /* actor URLs */
+	size_t n_remove;
+	int64_t seq;                 /* outbox sequence of announce (0: none) */
+	const char *announce_id;
+	const char *announce_json;
+	const struct store_new_activity *acts; /* stored with their deliveries */
+	size_t n_acts;
+};
+
+/* Receiving side: an Announce of a remote channel. */
+struct store_channel_recv {
+	const char *channel;         /* the channel actor URL */
+	int64_t seq;
+	const char *id;              /* the Announce's id */
+	const char *json;
+	int64_t published;
+};
+
 /* ---- Identity: the domain's CA certificates and devices -------------------- */
 
 /*
@@ -566,6 +638,17 @@ struct store_ops {
 					  int64_t *withdrawn);
 	int (*claims_policy_get)(struct store *st, int64_t user, int *policy);
 	int (*claims_policy_set)(struct store *st, int64_t user, int policy);
+	/* channels and group DMs (sqlite_channels.c) */
+	int (*channel_apply)(struct store *st, const struct store_channel_change *c);
+	int (*channel_get)(struct store *st, const char *id, struct store_channel *out);
+	int (*channel_members)(struct store *st, const char *id, store_channel_member_fn fn,
+			       void *ctx);
+	int (*channel_outbox_page)(struct store *st, const char *id, int64_t after,
+				   const struct store_range *r, struct store_page *out);
+	int (*channel_join)(struct store *st, const char *channel, int64_t user, bool member);
+	int (*channel_joined)(struct store *st, const char *channel, int64_t **users, size_t *n);
+	int (*channel_receive)(struct store *st, const struct store_channel_recv *m,
+			       size_t *delivered);
 };
 
 struct store {
@@ -815,5 +898,29 @@ int store_keypackage_withdraw_device(struct store *st, int64_t user, const char 
 /* The user's consent to claims (enum store_claims_policy). */
 int store_claims_policy_get(struct store *st, int64_t user, int *policy) AIM_WARN_UNUSED;
 int store_claims_policy_set(struct store *st, int64_t user, int policy) AIM_WARN_UNUSED;
+
+/* Channels (see their section above). store_channel_apply: AIM_ERR_CONFLICT
+ * when the hub state moved since `expected` (nothing written). */
+int store_channel_apply(struct store *st, const struct store_channel_change *c) AIM_WARN_UNUSED;
+int store_channel_get(struct store *st, const char *id, struct store_channel *out) AIM_WARN_UNUSED;
+int store_channel_members(struct store *st, const char *id, store_channel_member_fn fn,
+			  void *ctx) AIM_WARN_UNUSED;
+/* The outbox, newest first; after > 0: only sequence numbers above it,
+ * oldest first (a receiver catching up). Items' cursor = the sequence. */
+int store_channel_outbox_page(struct store *st, const char *id, int64_t after,
+			      const struct store_range *r, struct store_page *out) AIM_WARN_UNUSED;
+/* Member side: user is (member true) or is no longer a member of channel. */
+int store_channel_join(struct store *st, const char *channel, int64_t user,
+		       bool member) AIM_WARN_UNUSED;
+/* The local members of a remote channel (owned array). */
+int store_channel_joined(struct store *st, const char *channel, int64_t **users,
+			 size_t *n) AIM_WARN_UNUSED;
+/* Member side, in one transaction: an Announce of sequence seq goes into the
+ * local members' inboxes when it is the next one (then so do the held ones
+ * that follow it), is held when it comes early, and is dropped as a
+ * duplicate when seen already; *delivered counts inbox rows. AIM_ERR_DENIED
+ * when no local user is a member. */
+int store_channel_receive(struct store *st, const struct store_channel_recv *m,
+			  size_t *delivered) AIM_WARN_UNUSED;
 
 #endif

@@ -384,6 +384,13 @@ static const struct store_ops sqlite_ops = {
 	.keypackage_withdraw_device = store_sq_keypackage_withdraw_device,
 	.claims_policy_get = store_sq_claims_policy_get,
 	.claims_policy_set = store_sq_claims_policy_set,
+	.channel_apply = store_sq_channel_apply,
+	.channel_get = store_sq_channel_get,
+	.channel_members = store_sq_channel_members,
+	.channel_outbox_page = store_sq_channel_outbox_page,
+	.channel_join = store_sq_channel_join,
+	.channel_joined = store_sq_channel_joined,
+	.channel_receive = store_sq_channel_receive,
 	/* sqlite_deliveries.c */
 	.delivery_enqueue = store_sq_delivery_enqueue,
 	.delivery_claim = store_sq_delivery_claim,

@@ -1,0 +1,1286 @@
+/*
+ * Channels and group DMs, server side: the channel actor and its
+ * collections, creation and changes through the client API, the channel's
+ * inbox (through the one S2S gate), fan-out, and the member side (channels.h
+ * tells the flow).
+ *
+ * The hub's decision is made here over the MLS public group until the hub
+ * core (src/hub) takes it over: the state kept under (kind "hub", key the
+ * channel id) is "AIMHUB1" + the next sequence number (8 bytes, big endian)
+ * + mls_public_group_encode().
+ */
+#include "server/channels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ap/ap.h"
+#include "crypto/crypto.h"
+#include "mls/mls.h"
+#include "server/ca.h"
+#include "server/delivery.h"
+#include "server/s2s.h"
+
+#define HUB_MAGIC "AIMHUB1"
+#define HUB_MAGIC_LEN 7
+#define MAX_MEMBERS 4096
+#define CAS_RETRIES 8
+
+/* ---- The channel as read ------------------------------------------------------------ */
+
+struct mem {
+	char *actor, *inbox, *shared;
+	int64_t local;
+};
+
+struct chan {
+	struct store_channel row;
+	char *url;                   /* BASE/channels/ID or BASE/dms/ID */
+	char *followers;
+	int64_t version;             /* hub state version read */
+	uint64_t next_seq;
+	struct mls_public_group *pg;
+	struct mem *m;
+	size_t n;
+};
+
+static void mem_clear(struct mem *m)
+{
+	free(m->actor);
+	free(m->inbox);
+	free(m->shared);
+	memset(m, 0, sizeof *m);
+}
+
+static void chan_clear(struct chan *c)
+{
+	store_channel_clear(&c->row);
+	free(c->url);
+	free(c->followers);
+	mls_public_group_free(c->pg);
+	for (size_t i = 0; i < c->n; i++)
+		mem_clear(&c->m[i]);
+	free(c->m);
+	memset(c, 0, sizeof *c);
+}
+
+static int member_cb(void *ctx, const struct store_channel_member *m)
+{
+	struct chan *c = ctx;
+	ENSURE(c->n < MAX_MEMBERS, AIM_ERR_LIMIT, "too many members");
+	c->m = aim_xrealloc(c->m, (c->n + 1) * sizeof *c->m);
+	c->m[c->n++] = (struct mem){ aim_xstrdup(m->actor),
+				     m->inbox ? aim_xstrdup(m->inbox) : NULL,
+				     m->shared_inbox ? aim_xstrdup(m->shared_inbox) : NULL,
+				     m->local_user };
+	return 0;
+}
+
+static char *chan_url(struct app *a, int kind, const char *id)
+{
+	return aim_xasprintf("%s%s%s", a->base, kind == STORE_CHANNEL_DM ? "/dms/" : "/channels/",
+			     id);
+}
+
+static int state_decode(struct chan *c, const uint8_t *v, size_t n)
+{
+	ENSURE(n > HUB_MAGIC_LEN + 8 && !memcmp(v, HUB_MAGIC, HUB_MAGIC_LEN), AIM_ERR_DECODE,
+	       "hub state of %s is not ours", c->row.id);
+	uint64_t s = 0;
+	for (int i = 0; i < 8; i++)
+		s = s << 8 | v[HUB_MAGIC_LEN + i];
+	c->next_seq = s;
+	return mls_public_group_parse(v + HUB_MAGIC_LEN + 8, n - HUB_MAGIC_LEN - 8, NULL, 0,
+				      &c->pg);
+}
+
+static int state_encode(const struct mls_public_group *pg, uint64_t next_seq, struct aim_buf *w)
+{
+	TRY(aim_buf_append(w, HUB_MAGIC, HUB_MAGIC_LEN));
+	uint8_t b[8];
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(next_seq >> (56 - 8 * i));
+	TRY(aim_buf_append(w, b, 8));
+	return mls_public_group_encode(pg, w);
+}
+
+/* The channel id, its kind, members and hub state (with the version). */
+static int chan_load(struct app *a, const char *id, struct chan *c)
+{
+	memset(c, 0, sizeof *c);
+	TRY(store_channel_get(a->st, id, &c->row));
+	c->url = chan_url(a, c->row.kind, id);
+	c->followers = aim_xasprintf("%s/followers", c->url);
+	uint8_t *v = NULL;
+	size_t n = 0;
+	TRY(store_state_get(a->st, "hub", id, &c->version, &v, &n));
+	int rc = state_decode(c, v, n);
+	free(v);
+	TRY(rc);
+	return store_channel_members(a->st, id, member_cb, c);
+}
+
+static const struct mem *chan_member(const struct chan *c, const char *actor)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (aim_url_equal(c->m[i].actor, actor))
+			return &c->m[i];
+	return NULL;
+}
+
+/* The id of a channel URL of ours (BASE/channels/ID[/...] or BASE/dms/ID). */
+static bool chan_id_of(struct app *a, const char *url, char *id, size_t n)
+{
+	if (!url)
+		return false;
+	size_t bl = strlen(a->base);
+	if (strncmp(url, a->base, bl) != 0)
+		return false;
+	const char *p = url + bl;
+	if (!strncmp(p, AIMD_CHANNELS_PATH, strlen(AIMD_CHANNELS_PATH)))
+		p += strlen(AIMD_CHANNELS_PATH);
+	else if (!strncmp(p, AIMD_DMS_PATH, strlen(AIMD_DMS_PATH)))
+		p += strlen(AIMD_DMS_PATH);
+	else
+		return false;
+	size_t l = strcspn(p, "/?#");
+	if (!l || l >= n)
+		return false;
+	memcpy(id, p, l);
+	id[l] = 0;
+	return true;
+}
+
+/* ---- Members ------------------------------------------------------------------------ */
+
+/* A member by actor URL: a local user (her row), or a remote actor's inboxes. */
+static int resolve_member(struct app *a, const char *actor, struct mem *m)
+{
+	memset(m, 0, sizeof *m);
+	char *users = aim_xasprintf("%s/users/", a->base);
+	size_t ul = strlen(users);
+	int rc = 0;
+	if (!strncmp(actor, users, ul)) {
+		struct store_user u = { 0 };
+		const char *name = actor + ul;
+		ENSURE_GOTO(aimd_valid_name(name), out, AIM_ERR_NOTFOUND, "no such user %s", actor);
+		TRY_GOTO(store_user_get(a->st, name, &u), out);
+		m->local = u.id;
+		store_user_clear(&u);
+	} else {
+		ENSURE_GOTO(strncmp(actor, a->base, strlen(a->base)) != 0, out, AIM_ERR_INVALID,
+			    "%s is not a user", actor);
+		TRY_GOTO(aimd_resolve_remote_inbox(a, actor, &m->inbox, &m->shared), out);
+	}
+	m->actor = aim_xstrdup(actor);
+out:
+	free(users);
+	return rc;
+}
+
+/* ---- MLS objects on the wire ---------------------------------------------------------- */
+
+/* The bytes of an MLS object ({"type", "mediaType", "encoding", "content"}),
+ * or of a bare base64 string. */
+static int mls_bytes_of(const json_t *v, struct aim_buf *out)
+{
+	const char *s = NULL;
+	if (json_is_string(v))
+		s = json_string_value(v);
+	else if (json_is_object(v))
+		s = json_string_value(json_object_get(v, "content"));
+	ENSURE(s && *s, AIM_ERR_INVALID, "no MLS message");
+	return aim_b64_decode(out, s, strlen(s));
+}
+
+static json_t *mls_object(const char *type, const uint8_t *p, size_t n)
+{
+	struct aim_buf b;
+	aim_buf_init(&b, n * 4 / 3 + 16);
+	if (aim_b64_encode(&b, p, n) != 0) {
+		aim_buf_free(&b);
+		return NULL;
+	}
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s%}", "type", type, "mediaType", "message/mls",
+			      "encoding", "base64", "content", (const char *)b.data, b.len);
+	aim_buf_free(&b);
+	return o;
+}
+
+static const char *str_of(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* ---- Applying a decision -------------------------------------------------------------- */
+
+struct plan {
+	/* the new state */
+	struct aim_buf state;
+	/* followers change */
+	struct mem *add;
+	size_t n_add;
+	char **remove;
+	size_t n_remove;
+	/* the fan-out: the activity to announce (NULL: none) */
+	json_t *announce_of;
+	/* the Welcome to route (NULL: none) and to whom */
+	json_t *welcome;
+	const char *welcome_actor;
+};
+
+static void plan_clear(struct plan *p)
+{
+	aim_buf_free(&p->state);
+	for (size_t i = 0; i < p->n_add; i++)
+		mem_clear(&p->add[i]);
+	free(p->add);
+	for (size_t i = 0; i < p->n_remove; i++)
+		free(p->remove[i]);
+	free(p->remove);
+	json_decref(p->announce_of);
+	json_decref(p->welcome);
+	memset(p, 0, sizeof *p);
+}
+
+struct dl {
+	struct store_new_delivery *v;
+	size_t n;
+	int64_t *local;
+	size_t n_local;
+};
+
+static void dl_clear(struct dl *d)
+{
+	free(d->v);
+	free(d->local);
+}
+
+static void dl_add(struct dl *d, const struct mem *m, bool personal)
+{
+	if (m->local) {
+		for (size_t i = 0; i < d->n_local; i++)
+			if (d->local[i] == m->local)
+				return;
+		d->local = aim_xrealloc(d->local, (d->n_local + 1) * sizeof *d->local);
+		d->local[d->n_local++] = m->local;
+		return;
+	}
+	const char *inbox = !personal && m->shared ? m->shared : m->inbox;
+	if (!inbox)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		if (!strcmp(d->v[i].inbox, inbox))
+			return; /* one delivery per shared inbox */
+	struct aim_url u;
+	const char *host = "";
+	char hb[256] = "";
+	if (aim_url_parse(inbox, &u) == 0) {
+		snprintf(hb, sizeof hb, "%s", u.host);
+		aim_url_free(&u);
+		host = hb;
+	}
+	d->v = aim_xrealloc(d->v, (d->n + 1) * sizeof *d->v);
+	d->v[d->n++] = (struct store_new_delivery){ .inbox = inbox, .actor = m->actor,
+						    .host = aim_xstrdup(host),
+						    .personal = personal };
+}
+
+static void dl_free_hosts(struct dl *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free((char *)d->v[i].host);
+}
+
+static char *new_id(struct app *a)
+{
+	char u[37];
+	aimd_route_uuid4(u);
+	return aim_xasprintf("%s/activities/%s", a->base, u);
+}
+
+/*
+ * Commits the plan for channel c in one transaction (the cas from
+ * c->version). The Announce goes to every member after the change plus the
+ * removed ones (they learn of their removal; nothing after it); the Welcome
+ * to the new members only. *seq_out: the sequence given.
+ */
+static int plan_commit(struct app *a, const struct chan *c, const struct plan *p,
+		       const struct store_channel *create, int64_t *seq_out)
+{
+	int rc = 0;
+	int64_t now = aim_now();
+	char *ann_id = NULL, *ann_txt = NULL, *wel_id = NULL, *wel_txt = NULL;
+	struct dl ad = { 0 }, wd = { 0 };
+	struct store_outgoing og[2];
+	struct store_new_activity acts[2];
+	size_t n_acts = 0;
+	struct store_channel_member *add = aim_xcalloc(p->n_add + 1, sizeof *add);
+	for (size_t i = 0; i < p->n_add; i++)
+		add[i] = (struct store_channel_member){ p->add[i].actor, p->add[i].inbox,
+							p->add[i].shared, p->add[i].local };
+	int64_t seq = 0;
+	if (p->announce_of) {
+		seq = (int64_t)c->next_seq;
+		ann_id = aim_xasprintf("%s/announces/%lld", c->url, (long long)seq);
+		json_t *ann = json_pack("{s:[s,s], s:s, s:s, s:s, s:O, s:I, s:[s]}", "@context",
+					"https://www.w3.org/ns/activitystreams",
+					"https://purl.archive.org/socialweb/mls", "id", ann_id,
+					"type", "Announce", "actor", c->url, "object",
+					p->announce_of, "aim:sequence", (json_int_t)seq, "to",
+					c->followers);
+		ann_txt = ap_json_dump(ann);
+		json_decref(ann);
+		for (size_t i = 0; i < c->n; i++) {
+			bool removed = false;
+			for (size_t j = 0; j < p->n_remove; j++)
+				removed |= aim_url_equal(p->remove[j], c->m[i].actor);
+			(void)removed; /* a removed member hears of her removal */
+			dl_add(&ad, &c->m[i], false);
+		}
+		for (size_t i = 0; i < p->n_add; i++)
+			dl_add(&ad, &p->add[i], false);
+		og[n_acts] = (struct store_outgoing){ .activity_id = ann_id,
+						      .signer = c->row.actor_user,
+						      .body = ann_txt, .v = ad.v, .n = ad.n,
+						      .now_ms = aim_now_ms() };
+		acts[n_acts] = (struct store_new_activity){
+			.id = ann_id, .json = ann_txt, .author = c->row.actor_user,
+			.audience = ad.local, .n_audience = ad.n_local, .inbox = ad.local,
+			.n_inbox = ad.n_local, .published = now,
+			.outgoing = ad.n ? &og[n_acts] : NULL,
+		};
+		n_acts++;
+	}
+	if (p->welcome) {
+		wel_id = new_id(a);
+		json_t *to = json_array();
+		for (size_t i = 0; i < p->n_add; i++) {
+			if (p->add[i].local == c->row.owner && create)
+				continue; /* the creator made the group */
+			json_array_append_new(to, json_string(p->add[i].actor));
+			dl_add(&wd, &p->add[i], true);
+		}
+		json_t *w = json_pack("{s:[s,s], s:s, s:s, s:s, s:o, s:O, s:s}", "@context",
+				      "https://www.w3.org/ns/activitystreams",
+				      "https://purl.archive.org/socialweb/mls", "id", wel_id, "type",
+				      "Create", "actor", c->url, "to", to, "object", p->welcome,
+				      "aim:channel", c->url);
+		wel_txt = ap_json_dump(w);
+		json_decref(w);
+		og[n_acts] = (struct store_outgoing){ .activity_id = wel_id,
+						      .signer = c->row.actor_user,
+						      .body = wel_txt, .v = wd.v, .n = wd.n,
+						      .now_ms = aim_now_ms() };
+		acts[n_acts] = (struct store_new_activity){
+			.id = wel_id, .json = wel_txt, .author = c->row.actor_user,
+			.audience = wd.local, .n_audience = wd.n_local, .inbox = wd.local,
+			.n_inbox = wd.n_local, .published = now,
+			.outgoing = wd.n ? &og[n_acts] : NULL,
+		};
+		n_acts++;
+	}
+	struct store_channel_change ch = {
+		.channel = c->row.id,
+		.create = create,
+		.expected = c->version,
+		.state = p->state.data,
+		.state_len = p->state.len,
+		.add = add,
+		.n_add = p->n_add,
+		.remove = (const char *const *)p->remove,
+		.n_remove = p->n_remove,
+		.seq = seq,
+		.announce_id = ann_id,
+		.announce_json = ann_txt,
+		.acts = acts,
+		.n_acts = n_acts,
+	};
+	rc = store_channel_apply(a->st, &ch);
+	if (rc == 0) {
+		if (ad.n_local || wd.n_local)
+			aimd_sse_wake_notify(&a->wake);
+		if (ad.n || wd.n)
+			aimd_delivery_kick(a->dlv);
+		if (seq_out)
+			*seq_out = seq;
+	}
+	dl_free_hosts(&ad);
+	dl_free_hosts(&wd);
+	dl_clear(&ad);
+	dl_clear(&wd);
+	free(add);
+	free(ann_id);
+	free(ann_txt);
+	free(wel_id);
+	free(wel_txt);
+	return rc;
+}
+
+/* ---- The hub's rules ------------------------------------------------------------------- */
+
+enum ch_kind { CK_ADD, CK_REMOVE, CK_COMMIT, CK_MESSAGE };
+
+/* The actors an Add / Remove names (object: a URL or a list of URLs). */
+static size_t named_actors(const json_t *act, const char **v, size_t max)
+{
+	const json_t *o = json_object_get(act, "object");
+	size_t n = 0;
+	if (json_is_string(o)) {
+		v[n++] = json_string_value(o);
+	} else if (json_is_array(o)) {
+		size_t i;
+		const json_t *e;
+		json_array_foreach(o, i, e) {
+			const char *s = json_is_string(e) ? json_string_value(e)
+				       : str_of(e, "id");
+			if (s && n < max)
+				v[n++] = s;
+		}
+	} else if (json_is_object(o) && str_of(o, "id")) {
+		v[n++] = str_of(o, "id");
+	}
+	return n;
+}
+
+static bool may_change_membership(const struct chan *c, const char *actor, const char *owner_url)
+{
+	if (!strcmp(c->row.policy, "members"))
+		return chan_member(c, actor) != NULL;
+	/* "owner" (and "admins", whose list is the owner alone for now) */
+	return aim_url_equal(actor, owner_url);
+}
+
+/*
+ * Decides act (kind k) by actor against channel c; fills the plan when
+ * accepted. Refusals: AIM_ERR_DENIED (not a member, not allowed),
+ * AIM_ERR_CONFLICT (stale or future epoch: the current one is the group's),
+ * AIM_ERR_UNSUPPORTED (a private Commit), AIM_ERR_INVALID / DECODE.
+ */
+static int decide(struct app *a, struct chan *c, enum ch_kind k, const json_t *act,
+		  const char *actor, struct plan *p)
+{
+	memset(p, 0, sizeof *p);
+	aim_buf_init(&p->state, STORE_STATE_VALUE_MAX);
+	struct aim_buf mb;
+	aim_buf_init(&mb, STORE_STATE_VALUE_MAX);
+	struct mls_message msg = { 0 };
+	struct mls_public_result res = { 0 };
+	bool parsed = false;
+	int rc = 0;
+	struct store_user ou = { 0 };
+	TRY_GOTO(store_user_get_id(a->st, c->row.owner, &ou), out);
+	char *owner_url = aimd_route_user_url(a, ou.name);
+	store_user_clear(&ou);
+	ENSURE_GOTO(chan_member(c, actor), out_o, AIM_ERR_DENIED, "%s is not a member of %s",
+		    actor, c->url);
+	if (k == CK_MESSAGE) {
+		/* Create of a PrivateMessage (C35, C39, C46). */
+		const json_t *obj = json_object_get(act, "object");
+		TRY_GOTO(mls_bytes_of(obj, &mb), out_o);
+		TRY_GOTO(mls_message_parse(mb.data, mb.len, &msg), out_o);
+		parsed = true;
+		ENSURE_GOTO(msg.wire_format == MLS_WIRE_PRIVATE_MESSAGE, out_o, AIM_ERR_INVALID,
+			    "a message to a channel is a PrivateMessage (wire format %u)",
+			    msg.wire_format);
+		const struct mls_private_message *pm = &msg.private_message;
+		struct aim_bytes gid = mls_public_group_id(c->pg);
+		ENSURE_GOTO(pm->group_id.len == gid.len &&
+				    !memcmp(pm->group_id.p, gid.p, gid.len),
+			    out_o, AIM_ERR_INVALID, "a message of another group");
+		uint64_t e = mls_public_group_epoch(c->pg);
+		ENSURE_GOTO(pm->epoch <= e, out_o, AIM_ERR_CONFLICT,
+			    "message for epoch %llu, the current one is %llu",
+			    (unsigned long long)pm->epoch, (unsigned long long)e);
+		ENSURE_GOTO(pm->epoch + 1 >= e, out_o, AIM_ERR_CONFLICT,
+			    "message for epoch %llu is too old (current %llu)",
+			    (unsigned long long)pm->epoch, (unsigned long long)e);
+		ENSURE_GOTO(pm->content_type == 1, out_o, AIM_ERR_INVALID,
+			    "a handshake message must be a PublicMessage");
+		TRY_GOTO(state_encode(c->pg, c->next_seq + 1, &p->state), out_o);
+		p->announce_of = json_deep_copy(act);
+		goto out_o;
+	}
+	if (k == CK_ADD || k == CK_REMOVE)
+		ENSURE_GOTO(may_change_membership(c, actor, owner_url), out_o, AIM_ERR_DENIED,
+			    "%s may not change the membership of %s (policy %s)", actor, c->url,
+			    c->row.policy);
+	const json_t *cm = json_object_get(act, "instrument");
+	if (!cm)
+		cm = json_object_get(act, "commit");
+	if (!cm && k == CK_COMMIT)
+		cm = json_object_get(act, "object");
+	TRY_GOTO(mls_bytes_of(cm, &mb), out_o);
+	TRY_GOTO(mls_message_parse(mb.data, mb.len, &msg), out_o);
+	parsed = true;
+	ENSURE_GOTO(msg.wire_format != MLS_WIRE_PRIVATE_MESSAGE, out_o, AIM_ERR_UNSUPPORTED,
+		    "a Commit must be a PublicMessage: the hub cannot follow a private one");
+	ENSURE_GOTO(msg.wire_format == MLS_WIRE_PUBLIC_MESSAGE, out_o, AIM_ERR_INVALID,
+		    "wire format %u is not a handshake", msg.wire_format);
+	{
+		uint64_t e = mls_public_group_epoch(c->pg);
+		ENSURE_GOTO(msg.public_message.content.epoch == e, out_o, AIM_ERR_CONFLICT,
+			    "commit for epoch %llu, the current one is %llu",
+			    (unsigned long long)msg.public_message.content.epoch,
+			    (unsigned long long)e);
+	}
+	TRY_GOTO(mls_public_group_process(c->pg, &msg.public_message, &res), out_o);
+	ENSURE_GOTO(res.content_type == 3 /* commit */, out_o, AIM_ERR_INVALID,
+		    "a membership change carries a Commit");
+	const char *names[64];
+	size_t nn = named_actors(act, names, 64);
+	if (k == CK_ADD) {
+		ENSURE_GOTO(nn > 0 && res.n_added >= nn && res.n_removed == 0, out_o,
+			    AIM_ERR_INVALID, "the Commit adds %zu leaves for %zu actors",
+			    res.n_added, nn);
+		p->add = aim_xcalloc(nn, sizeof *p->add);
+		for (size_t i = 0; i < nn; i++) {
+			ENSURE_GOTO(!chan_member(c, names[i]), out_o, AIM_ERR_INVALID,
+				    "%s is a member already", names[i]);
+			TRY_GOTO(resolve_member(a, names[i], &p->add[i]), out_o);
+			p->n_add++;
+		}
+		const json_t *w = json_object_get(act, "aim:welcome");
+		if (!w)
+			w = json_object_get(act, "welcome");
+		ENSURE_GOTO(w, out_o, AIM_ERR_INVALID, "an Add carries the Welcome");
+		struct aim_buf wb;
+		aim_buf_init(&wb, STORE_STATE_VALUE_MAX);
+		rc = mls_bytes_of(w, &wb);
+		if (rc == 0)
+			p->welcome = mls_object("Welcome", wb.data, wb.len);
+		aim_buf_free(&wb);
+		TRY_GOTO(rc, out_o);
+	} else if (k == CK_REMOVE) {
+		ENSURE_GOTO(nn > 0 && res.n_removed >= nn && res.n_added == 0, out_o,
+			    AIM_ERR_INVALID, "the Commit removes %zu leaves for %zu actors",
+			    res.n_removed, nn);
+		p->remove = aim_xcalloc(nn, sizeof *p->remove);
+		for (size_t i = 0; i < nn; i++) {
+			ENSURE_GOTO(chan_member(c, names[i]), out_o, AIM_ERR_INVALID,
+				    "%s is not a member", names[i]);
+			ENSURE_GOTO(!aim_url_equal(names[i], owner_url), out_o, AIM_ERR_DENIED,
+				    "the owner cannot be removed");
+			p->remove[p->n_remove++] = aim_xstrdup(names[i]);
+		}
+	} else {
+		ENSURE_GOTO(res.n_added == 0 && res.n_removed == 0, out_o, AIM_ERR_INVALID,
+			    "a membership change goes in an Add or a Remove");
+	}
+	/* The GroupInfo of the new epoch, when the committer sent it. */
+	const json_t *gi = json_object_get(act, "aim:groupInfo");
+	if (gi) {
+		struct aim_buf gb;
+		struct mls_message gm = { 0 };
+		aim_buf_init(&gb, STORE_STATE_VALUE_MAX);
+		if (mls_bytes_of(gi, &gb) == 0 && mls_message_parse(gb.data, gb.len, &gm) == 0 &&
+		    gm.wire_format == MLS_WIRE_GROUP_INFO &&
+		    mls_public_group_set_group_info(c->pg, &gm.group_info) != 0)
+			aim_log(AIM_LOG_INFO, "channel", "%s: GroupInfo not kept: %s", c->url,
+				aim_errmsg());
+		if (gm.wire_format)
+			mls_message_free(&gm);
+		aim_buf_free(&gb);
+	}
+	TRY_GOTO(state_encode(c->pg, c->next_seq + 1, &p->state), out_o);
+	p->announce_of = json_deep_copy(act);
+	json_object_del(p->announce_of, "aim:welcome");
+	json_object_del(p->announce_of, "welcome");
+out_o:
+	free(owner_url);
+out:
+	if (parsed)
+		mls_message_free(&msg);
+	mls_public_result_free(&res);
+	aim_buf_free(&mb);
+	if (rc != 0)
+		plan_clear(p);
+	return rc;
+}
+
+/* ---- Answers -------------------------------------------------------------------------- */
+
+static void send_refusal(struct app *a, struct http_response *r, const struct chan *c,
+			 enum status_surface surf)
+{
+	enum aim_err e = aim_errcode();
+	if (e == AIM_ERR_CONFLICT && c && c->pg) {
+		json_t *j = json_pack("{s:s, s:s, s:I}", "error", "stale_epoch", "detail",
+				      aim_errmsg(), "aim:currentEpoch",
+				      (json_int_t)mls_public_group_epoch(c->pg));
+		aimd_route_json(r, 409, "application/json", j);
+		return;
+	}
+	(void)a;
+	aimd_status_send_failure(r, surf);
+}
+
+/* To a remote server whose commit was stale: a Reject by the channel naming
+ * the current epoch, to the committer's inbox. */
+static void send_reject(struct app *a, const struct chan *c, const json_t *act,
+			const char *actor)
+{
+	struct mem m;
+	if (resolve_member(a, actor, &m) != 0 || m.local) {
+		if (m.actor)
+			mem_clear(&m);
+		return;
+	}
+	char *id = new_id(a);
+	json_t *j = json_pack("{s:[s,s], s:s, s:s, s:s, s:O, s:[s], s:I}", "@context",
+			      "https://www.w3.org/ns/activitystreams",
+			      "https://purl.archive.org/socialweb/mls", "id", id, "type", "Reject",
+			      "actor", c->url, "object", act, "to", actor, "aim:currentEpoch",
+			      (json_int_t)mls_public_group_epoch(c->pg));
+	char *txt = ap_json_dump(j);
+	json_decref(j);
+	struct dl d = { 0 };
+	dl_add(&d, &m, true);
+	struct store_outgoing og = { .activity_id = id, .signer = c->row.actor_user, .body = txt,
+				     .v = d.v, .n = d.n, .now_ms = aim_now_ms() };
+	struct store_new_activity na = { .id = id, .json = txt, .author = c->row.actor_user,
+					 .published = aim_now(), .outgoing = d.n ? &og : NULL };
+	int64_t seq;
+	if (store_activity_add(a->st, &na, &seq) != 0)
+		aim_log(AIM_LOG_ERROR, "channel", "Reject to %s: %s", actor, aim_errmsg());
+	else
+		aimd_delivery_kick(a->dlv);
+	dl_free_hosts(&d);
+	dl_clear(&d);
+	free(txt);
+	free(id);
+	mem_clear(&m);
+}
+
+/* Decides and applies act on channel id, re-reading after a lost race. */
+static void change(struct app *a, struct http_response *r, const char *id, enum ch_kind k,
+		   const json_t *act, const char *actor, bool remote)
+{
+	enum status_surface surf = remote ? STATUS_S2S : STATUS_CLIENT;
+	for (int attempt = 0;; attempt++) {
+		struct chan c;
+		struct plan p;
+		if (chan_load(a, id, &c) != 0) {
+			aimd_status_send_failure(r, surf);
+			chan_clear(&c);
+			return;
+		}
+		int rc = decide(a, &c, k, act, actor, &p);
+		int64_t seq = 0;
+		if (rc == 0)
+			rc = plan_commit(a, &c, &p, NULL, &seq);
+		if (rc != 0 && aim_errcode() == AIM_ERR_CONFLICT && c.version &&
+		    strstr(aim_errmsg(), "hub state version") && attempt < CAS_RETRIES) {
+			/* another request won: read again and decide again */
+			plan_clear(&p);
+			chan_clear(&c);
+			continue;
+		}
+		if (rc != 0) {
+			aim_log(AIM_LOG_INFO, "channel", "%s from %s refused: %s", c.url, actor,
+				aim_errmsg());
+			bool stale = aim_errcode() == AIM_ERR_CONFLICT;
+			char msgbuf[256];
+			snprintf(msgbuf, sizeof msgbuf, "%s", aim_errmsg());
+			if (stale && remote)
+				send_reject(a, &c, act, actor);
+			aim_fail(stale ? AIM_ERR_CONFLICT : aim_errcode(), "%s", msgbuf);
+			send_refusal(a, r, &c, surf);
+		} else {
+			json_t *j = json_pack("{s:s, s:I, s:I}", "channel", c.url, "aim:sequence",
+					      (json_int_t)seq, "aim:epoch",
+					      (json_int_t)mls_public_group_epoch(c.pg));
+			aimd_route_json(r, remote ? 202 : 201, "application/json", j);
+			http_resp_header(r, "Location", c.url);
+		}
+		plan_clear(&p);
+		chan_clear(&c);
+		return;
+	}
+}
+
+/* ---- Creation ------------------------------------------------------------------------- */
+
+/* Fresh RSA-2048 and Ed25519 keys for the channel's actor row. */
+static int chan_keys(struct app *a, const char *name, int64_t *id)
+{
+	int rc = 0;
+	struct aim_pkey *rsa = NULL, *ed = NULL;
+	struct aim_buf rpub, rpriv, epriv, eraw;
+	aim_buf_init(&rpub, 16384);
+	aim_buf_init(&rpriv, 16384);
+	aim_buf_init(&epriv, 16384);
+	aim_buf_init(&eraw, 64);
+	TRY_GOTO(aim_pkey_generate(AIM_KEY_RSA, &rsa), out);
+	TRY_GOTO(aim_pkey_generate(AIM_KEY_ED25519, &ed), out);
+	TRY_GOTO(aim_pkey_public_pem(rsa, &rpub), out);
+	TRY_GOTO(aim_pkey_private_pem(rsa, &rpriv), out);
+	TRY_GOTO(aim_pkey_private_pem(ed, &epriv), out);
+	TRY_GOTO(aim_pkey_raw_public(ed, &eraw), out);
+	ENSURE_GOTO(eraw.len == 32, out, AIM_ERR_INTERNAL, "Ed25519 public key is not 32 bytes");
+	struct store_new_user u = {
+		.name = name,
+		.rsa_public_pem = (const char *)rpub.data,
+		.rsa_private_pem = (const char *)rpriv.data,
+		.ed25519_public = eraw.data,
+		.ed25519_private_pem = (const char *)epriv.data,
+	};
+	TRY_GOTO(store_user_add(a->st, &u, id), out);
+out:
+	aim_pkey_free(rsa);
+	aim_pkey_free(ed);
+	aim_buf_free(&rpub);
+	aim_buf_free_secret(&rpriv);
+	aim_buf_free_secret(&epriv);
+	aim_buf_free(&eraw);
+	return rc;
+}
+
+/* The owner's Create of a Group (or, kind DM, the first message of a group
+ * DM carrying aim:groupInfo). */
+static void create_channel(struct app *a, struct http_response *r, const struct store_user *owner,
+			   const json_t *doc, int kind)
+{
+	const json_t *obj = json_object_get(doc, "object");
+	const json_t *members = json_object_get(doc, kind == STORE_CHANNEL_DM ? "to"
+									    : "aim:members");
+	const json_t *gi = json_object_get(doc, "aim:groupInfo");
+	const json_t *w = json_object_get(doc, "aim:welcome");
+	if (!w)
+		w = json_object_get(doc, "mimi:welcome");
+	const char *policy = str_of(json_object_get(obj, "aim:policy"), "membership");
+	if (!policy)
+		policy = "owner";
+	if (strcmp(policy, "owner") && strcmp(policy, "admins") && strcmp(policy, "members")) {
+		http_resp_error(r, 400, "bad_request", "aim:policy membership: owner, admins or members");
+		return;
+	}
+	if (!json_is_array(members) || !gi || !w) {
+		http_resp_error(r, 400, "bad_request",
+				"a channel's Create carries aim:members, aim:groupInfo, aim:welcome");
+		return;
+	}
+	char uid[37];
+	aimd_route_uuid4(uid);
+	struct chan c = { 0 };
+	struct plan p = { 0 };
+	struct aim_buf gb;
+	aim_buf_init(&gb, STORE_STATE_VALUE_MAX);
+	aim_buf_init(&p.state, STORE_STATE_VALUE_MAX);
+	struct mls_message gm = { 0 };
+	char *owner_url = aimd_route_user_url(a, owner->name);
+	char *rowname = aim_xasprintf("%s%s", kind == STORE_CHANNEL_DM ? STORE_DM_PREFIX
+								     : STORE_CHANNEL_PREFIX, uid);
+	int rc = 0;
+	TRY_GOTO(mls_bytes_of(gi, &gb), fail);
+	TRY_GOTO(mls_public_group_create_from_message(AIM_BYTES(gb.data, gb.len),
+						      (struct aim_bytes){ 0 }, NULL, 0, &c.pg),
+		 fail);
+	/* followers = owner + named members */
+	size_t nm = json_array_size(members);
+	ENSURE_GOTO(nm <= MAX_MEMBERS, fail, AIM_ERR_LIMIT, "too many members");
+	p.add = aim_xcalloc(nm + 1, sizeof *p.add);
+	TRY_GOTO(resolve_member(a, owner_url, &p.add[p.n_add]), fail);
+	p.n_add++;
+	for (size_t i = 0; i < nm; i++) {
+		const char *m = json_string_value(json_array_get(members, i));
+		ENSURE_GOTO(m, fail, AIM_ERR_INVALID, "a member is an actor URL");
+		bool dup = false;
+		for (size_t j = 0; j < p.n_add; j++)
+			dup |= aim_url_equal(p.add[j].actor, m);
+		if (dup)
+			continue;
+		TRY_GOTO(resolve_member(a, m, &p.add[p.n_add]), fail);
+		p.n_add++;
+	}
+	ENSURE_GOTO(mls_public_group_member_count(c.pg) >= p.n_add, fail, AIM_ERR_INVALID,
+		    "the group has %u members for %zu actors",
+		    mls_public_group_member_count(c.pg), p.n_add);
+	{
+		struct aim_buf wb;
+		aim_buf_init(&wb, STORE_STATE_VALUE_MAX);
+		rc = mls_bytes_of(w, &wb);
+		if (rc == 0)
+			p.welcome = mls_object("Welcome", wb.data, wb.len);
+		aim_buf_free(&wb);
+		TRY_GOTO(rc, fail);
+	}
+	int64_t actor_user = 0;
+	TRY_GOTO(chan_keys(a, rowname, &actor_user), fail);
+	struct store_channel row = {
+		.id = uid,
+		.kind = kind,
+		.actor_user = actor_user,
+		.owner = owner->id,
+		.name = (char *)(str_of(obj, "name") ? str_of(obj, "name") : ""),
+		.policy = (char *)policy,
+	};
+	c.row = (struct store_channel){ .id = aim_xstrdup(uid), .kind = kind,
+					.actor_user = actor_user, .owner = owner->id,
+					.name = aim_xstrdup(row.name),
+					.policy = aim_xstrdup(policy) };
+	c.url = chan_url(a, kind, uid);
+	c.followers = aim_xasprintf("%s/followers", c.url);
+	c.version = 0;
+	c.next_seq = 1;
+	TRY_GOTO(state_encode(c.pg, 1, &p.state), fail);
+	TRY_GOTO(plan_commit(a, &c, &p, &row, NULL), fail);
+	aim_log(AIM_LOG_INFO, "channel", "%s created by %s with %zu members", c.url, owner_url,
+		p.n_add);
+	json_t *j = json_pack("{s:s, s:s, s:I}", "id", c.url, "type",
+			      kind == STORE_CHANNEL_DM ? "aim:GroupDM" : "Group", "aim:epoch",
+			      (json_int_t)mls_public_group_epoch(c.pg));
+	aimd_route_json(r, 201, ROUTE_AS_TYPE, j);
+	http_resp_header(r, "Location", c.url);
+	goto out;
+fail:
+	aim_log(AIM_LOG_INFO, "channel", "creation by %s refused: %s", owner_url, aim_errmsg());
+	aimd_route_failure(r);
+out:
+	if (gm.wire_format)
+		mls_message_free(&gm);
+	aim_buf_free(&gb);
+	plan_clear(&p);
+	chan_clear(&c);
+	free(owner_url);
+	free(rowname);
+}
+
+/* ---- Routing of activities ----------------------------------------------------------- */
+
+static bool is_group_type(const char *t)
+{
+	return t && (!strcmp(t, "Group") || !strcmp(t, "Service"));
+}
+
+/* Which channel of ours act is for and what kind of change; false if none. */
+static bool classify(struct app *a, const json_t *act, char *id, size_t n, enum ch_kind *k)
+{
+	const char *type = str_of(act, "type");
+	if (!type)
+		return false;
+	if (!strcmp(type, "Add") || !strcmp(type, "Remove")) {
+		*k = !strcmp(type, "Add") ? CK_ADD : CK_REMOVE;
+		return chan_id_of(a, str_of(act, "target"), id, n);
+	}
+	const json_t *to = json_object_get(act, "to");
+	bool ours = false;
+	if (json_is_string(to))
+		ours = chan_id_of(a, json_string_value(to), id, n);
+	else if (json_is_array(to)) {
+		size_t i;
+		const json_t *e;
+		json_array_foreach(to, i, e) {
+			if (chan_id_of(a, json_string_value(e), id, n)) {
+				ours = true;
+				break;
+			}
+		}
+	}
+	if (!ours)
+		return false;
+	if (!strcmp(type, "Create")) {
+		const char *ot = str_of(json_object_get(act, "object"), "type");
+		*k = ot && !strcmp(ot, "PublicMessage") ? CK_COMMIT : CK_MESSAGE;
+		return true;
+	}
+	if (!strcmp(type, "Update")) {
+		*k = CK_COMMIT;
+		return true;
+	}
+	return false;
+}
+
+bool aimd_chan_outbox(struct app *a, const struct http_request *q, struct http_response *r,
+		      const struct store_user *owner, const json_t *doc)
+{
+	(void)q;
+	const char *type = str_of(doc, "type");
+	const json_t *obj = json_object_get(doc, "object");
+	if (type && !strcmp(type, "Create") && is_group_type(str_of(obj, "type"))) {
+		create_channel(a, r, owner, doc, STORE_CHANNEL);
+		return true;
+	}
+	if (is_group_type(type)) {
+		/* a bare Group: wrapped as its Create */
+		json_t *w = json_pack("{s:s, s:O}", "type", "Create", "object", doc);
+		const char *keys[] = { "aim:members", "aim:groupInfo", "aim:welcome" };
+		for (size_t i = 0; i < AIM_ARRAY_LEN(keys); i++)
+			if (json_object_get(doc, keys[i]))
+				json_object_set(w, keys[i], json_object_get(doc, keys[i]));
+		create_channel(a, r, owner, w, STORE_CHANNEL);
+		json_decref(w);
+		return true;
+	}
+	if (type && !strcmp(type, "Create") && json_object_get(doc, "aim:groupInfo") &&
+	    json_object_get(doc, "aim:welcome") && !json_object_get(doc, "aim:hub")) {
+		create_channel(a, r, owner, doc, STORE_CHANNEL_DM);
+		return true;
+	}
+	char id[64];
+	enum ch_kind k;
+	if (!classify(a, doc, id, sizeof id, &k))
+		return false;
+	char *actor = aimd_route_user_url(a, owner->name);
+	json_t *act = json_deep_copy(doc);
+	json_object_set_new(act, "actor", json_string(actor));
+	if (!json_object_get(act, "id")) {
+		char *aid = new_id(a);
+		json_object_set_new(act, "id", json_string(aid));
+		free(aid);
+	}
+	change(a, r, id, k, act, actor, false);
+	json_decref(act);
+	free(actor);
+	return true;
+}
+
+/* ---- The channel's inbox ------------------------------------------------------------ */
+
+void aimd_route_channel_inbox(struct app *a, const struct http_request *q,
+			      struct http_response *r, const struct http_route_caps *caps)
+{
+	struct sig_fields fl;
+	http_sig_fields_init(&fl);
+	char host[256];
+	struct s2s_auth au = { 0 };
+	json_t *act = NULL;
+	if (aimd_s2s_host_admit(a, q, r, &fl, host, sizeof host) != 0) {
+		http_sig_fields_free(&fl);
+		return;
+	}
+	/* The one gate (B33): nothing is parsed before the signature verifies. */
+	if (aimd_s2s_gate_verify(a, q, &fl, host, &au) != 0) {
+		aimd_status_send_failure(r, STATUS_S2S);
+		goto out;
+	}
+	if (ap_json_parse_object(q->body, q->body_len, &act) != 0) {
+		http_resp_error(r, 400, "bad_request", aim_errmsg());
+		goto out;
+	}
+	const char *actor = str_of(act, "actor");
+	if (!actor || !aim_url_equal(actor, au.actor)) {
+		http_resp_error(r, 401, "unauthorized", "the key's owner is not the actor");
+		goto out;
+	}
+	char id[64];
+	enum ch_kind k;
+	if (!classify(a, act, id, sizeof id, &k) || strcmp(id, caps->v[0]) != 0) {
+		http_resp_error(r, 400, "bad_request",
+				"not an Add, Remove, commit or message for this channel");
+		goto out;
+	}
+	change(a, r, id, k, act, actor, true);
+out:
+	json_decref(act);
+	aimd_s2s_auth_clear(&au);
+	aimd_s2s_host_release(a, host);
+	http_sig_fields_free(&fl);
+}
+
+/* ---- Member side --------------------------------------------------------------------- */
+
+/* Local users named in a list field. */
+static size_t local_users_in(struct app *a, const json_t *v, int64_t *out, size_t max)
+{
+	size_t n = 0;
+	char *users = aim_xasprintf("%s/users/", a->base);
+	size_t ul = strlen(users);
+	json_t *arr = json_is_array(v) ? json_incref((json_t *)v) : json_pack("[O]", v);
+	size_t i;
+	const json_t *e;
+	json_array_foreach(arr, i, e) {
+		const char *s = json_string_value(e);
+		if (!s || strncmp(s, users, ul) || !aimd_valid_name(s + ul) || n == max)
+			continue;
+		struct store_user u = { 0 };
+		if (store_user_get(a->st, s + ul, &u) == 0)
+			out[n++] = u.id;
+		store_user_clear(&u);
+	}
+	json_decref(arr);
+	free(users);
+	return n;
+}
+
+bool aimd_chan_inbound(struct app *a, const struct http_request *q, struct http_response *r,
+		       const json_t *act, const char *actor)
+{
+	(void)q;
+	const char *type = str_of(act, "type");
+	const json_t *obj = json_object_get(act, "object");
+	if (!type)
+		return false;
+	const char *act_actor = str_of(act, "actor");
+	if (!strcmp(type, "Create") && str_of(obj, "type") && !strcmp(str_of(obj, "type"), "Welcome")) {
+		/* A Welcome by a channel: the members it names join. */
+		if (!act_actor || !aim_url_equal(act_actor, actor)) {
+			http_resp_error(r, 401, "unauthorized", "the key's owner is not the actor");
+			return true;
+		}
+		int64_t users[64];
+		size_t n = local_users_in(a, json_object_get(act, "to"), users, 64);
+		if (!n) {
+			http_resp_error(r, 403, "forbidden", "no local user is welcomed");
+			return true;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (store_channel_join(a->st, actor, users[i], true) != 0) {
+				aimd_status_send_failure(r, STATUS_S2S);
+				return true;
+			}
+		char *txt = ap_json_dump(act);
+		struct store_inbound in = { .id = str_of(act, "id"), .actor = actor, .json = txt,
+					    .audience = users, .n_audience = n, .inbox = users,
+					    .n_inbox = n, .published = aim_now() };
+		bool dup = false;
+		size_t added = 0;
+		int rc = store_inbound_commit(a->st, &in, &dup, &added);
+		free(txt);
+		if (rc != 0) {
+			aimd_status_send_failure(r, STATUS_S2S);
+			return true;
+		}
+		if (added)
+			aimd_sse_wake_notify(&a->wake);
+		aim_log(AIM_LOG_INFO, "channel", "Welcome from %s for %zu local users", actor, n);
+		http_resp_set(r, 202, "application/json", "{}", 2);
+		return true;
+	}
+	if (strcmp(type, "Announce") != 0 || !json_object_get(act, "aim:sequence"))
+		return false;
+	/* An Announce of a channel: signed by the channel's key, for our members. */
+	if (!act_actor || !aim_url_equal(act_actor, actor)) {
+		http_resp_error(r, 401, "unauthorized", "the key's owner is not the actor");
+		return true;
+	}
+	json_int_t seq = json_integer_value(json_object_get(act, "aim:sequence"));
+	const char *id = str_of(act, "id");
+	if (seq < 1 || !id) {
+		http_resp_error(r, 400, "bad_request", "an Announce of a channel has id and sequence");
+		return true;
+	}
+	char *txt = ap_json_dump(act);
+	struct store_channel_recv m = { actor, seq, id, txt, aim_now() };
+	size_t delivered = 0;
+	int rc = store_channel_receive(a->st, &m, &delivered);
+	free(txt);
+	if (rc != 0) {
+		if (aim_errcode() == AIM_ERR_DENIED)
+			http_resp_error(r, 403, "forbidden", "no local user is a member of this channel");
+		else
+			aimd_status_send_failure(r, STATUS_S2S);
+		aim_log(AIM_LOG_INFO, "channel", "Announce %s from %s refused: %s", id, actor,
+			aim_errmsg());
+		return true;
+	}
+	/* A Remove naming local users: they are members no more. */
+	const char *it = str_of(obj, "type");
+	if (it && !strcmp(it, "Remove")) {
+		int64_t gone[64];
+		size_t n = local_users_in(a, json_object_get(obj, "object"), gone, 64);
+		for (size_t i = 0; i < n; i++)
+			if (store_channel_join(a->st, actor, gone[i], false) != 0)
+				aim_log(AIM_LOG_ERROR, "channel", "leave %s: %s", actor, aim_errmsg());
+	}
+	if (delivered)
+		aimd_sse_wake_notify(&a->wake);
+	http_resp_set(r, 202, "application/json", "{}", 2);
+	return true;
+}
+
+/* ---- The actor and its collections ------------------------------------------------------- */
+
+static bool load_route(struct app *a, const struct http_route_caps *caps, struct chan *c,
+		       struct http_response *r)
+{
+	if (chan_load(a, caps->v[0], c) != 0) {
+		if (aim_errcode() == AIM_ERR_NOTFOUND)
+			http_resp_error(r, 404, "not_found", "no such channel");
+		else
+			aimd_route_failure(r);
+		chan_clear(c);
+		return false;
+	}
+	return true;
+}
+
+void aimd_route_channel(struct app *a, const struct http_request *q, struct http_response *r,
+			const struct http_route_caps *caps)
+{
+	if (!aimd_route_negotiate(q, r))
+		return;
+	struct chan c;
+	if (!load_route(a, caps, &c, r))
+		return;
+	struct store_user u = { 0 }, ou = { 0 };
+	char *shared = aim_xasprintf("%s/inbox", a->base);
+	json_t *j = NULL;
+	if (store_user_get_id(a->st, c.row.actor_user, &u) != 0 ||
+	    store_user_get_id(a->st, c.row.owner, &ou) != 0) {
+		aimd_route_failure(r);
+		goto out;
+	}
+	struct ap_actor_info info = {
+		.id = c.url,
+		.type = "Group",
+		.preferred_username = c.row.name[0] ? c.row.name : c.row.id,
+		.shared_inbox = shared,
+		.rsa_public_pem = u.rsa_public_pem,
+		.ed25519_public = u.ed25519_public,
+	};
+	if (ap_actor_build(&info, &j) != 0) {
+		aimd_route_failure(r);
+		goto out;
+	}
+	json_array_append_new(json_object_get(j, "@context"),
+			      json_string("https://purl.archive.org/socialweb/mls"));
+	json_array_append_new(json_object_get(j, "@context"),
+			      json_sprintf("%s%s", a->base, AIMD_CONTEXT_PATH));
+	json_object_del(j, "following");
+	json_object_del(j, "keyPackages");
+	json_object_set_new(j, "name", json_string(c.row.name));
+	{
+		char *ow = aimd_route_user_url(a, ou.name);
+		json_object_set_new(j, "attributedTo", json_string(ow));
+		free(ow);
+	}
+	struct aim_bytes gid = mls_public_group_id(c.pg);
+	struct aim_buf b;
+	aim_buf_init(&b, 128);
+	if (aim_b64_encode(&b, gid.p, gid.len) == 0)
+		json_object_set_new(j, "aim:groupId", json_stringn((const char *)b.data, b.len));
+	aim_buf_free(&b);
+	json_object_set_new(j, "aim:cipherSuite",
+			    json_integer(mls_public_group_suite(c.pg)
+						 ? (json_int_t)mls_public_group_suite(c.pg)->id
+						 : 0));
+	json_object_set_new(j, "aim:epoch", json_integer((json_int_t)mls_public_group_epoch(c.pg)));
+	json_object_set_new(j, "aim:policy", json_pack("{s:s}", "membership", c.row.policy));
+	json_object_set_new(j, "aim:groupInfo", json_sprintf("%s/groupInfo", c.url));
+	aimd_route_json(r, 200, ROUTE_AS_TYPE, j);
+out:
+	free(shared);
+	store_user_clear(&u);
+	store_user_clear(&ou);
+	chan_clear(&c);
+}
+
+void aimd_route_channel_followers(struct app *a, const struct http_request *q,
+				  struct http_response *r, const struct http_route_caps *caps)
+{
+	if (!aimd_route_negotiate(q, r))
+		return;
+	struct chan c;
+	if (!load_route(a, caps, &c, r))
+		return;
+	json_t *items = json_array();
+	for (size_t i = 0; i < c.n; i++)
+		json_array_append_new(items, json_string(c.m[i].actor));
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:o}", "@context",
+			      "https://www.w3.org/ns/activitystreams", "id", c.followers, "type",
+			      "OrderedCollection", "totalItems", (json_int_t)c.n, "orderedItems",
+			      items);
+	aimd_route_json(r, 200, ROUTE_AS_TYPE, j);
+	chan_clear(&c);
+}
+
+void aimd_route_channel_outbox(struct app *a, const struct http_request *q,
+			       struct http_response *r, const struct http_route_caps *caps)
+{
+	if (!aimd_route_negotiate(q, r))
+		return;
+	struct chan c;
+	if (!load_route(a, caps, &c, r))
+		return;
+	const char *after = http_req_query(q, "after");
+	const char *max_id = http_req_query(q, "max_id");
+	const char *min_id = http_req_query(q, "min_id");
+	struct store_range rg = { .limit = 50 };
+	int64_t af = after ? strtoll(after, NULL, 10) : 0;
+	if (max_id)
+		rg.max_id = strtoll(max_id, NULL, 10);
+	if (min_id)
+		rg.min_id = strtoll(min_id, NULL, 10);
+	if (after && af <= 0)
+		af = 0;
+	struct store_page pg;
+	char *oid = aim_xasprintf("%s/outbox", c.url);
+	if (store_channel_outbox_page(a->st, c.row.id, af, &rg, &pg) != 0) {
+		aimd_route_failure(r);
+		goto out;
+	}
+	json_t *items = json_array();
+	int64_t last = af;
+	for (size_t i = 0; i < pg.n; i++) {
+		json_t *it = NULL;
+		if (ap_json_parse_object((const uint8_t *)pg.items[i].json,
+					 strlen(pg.items[i].json), &it) == 0)
+			json_array_append_new(items, it);
+		last = pg.items[i].cursor;
+	}
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "@context",
+			      "https://www.w3.org/ns/activitystreams", "id", oid, "type",
+			      "OrderedCollectionPage", "partOf", oid, "aim:lastSequence",
+			      (json_int_t)(c.next_seq - 1), "orderedItems", items);
+	if (after && pg.has_newer)
+		json_object_set_new(j, "next", json_sprintf("%s?after=%lld", oid, (long long)last));
+	else if (!after && pg.has_older && pg.n)
+		json_object_set_new(j, "next",
+				    json_sprintf("%s?max_id=%lld", oid,
+						 (long long)pg.items[pg.n - 1].cursor));
+	aimd_route_json(r, 200, ROUTE_AS_TYPE, j);
+	store_page_clear(&pg);
+out:
+	free(oid);
+	chan_clear(&c);
+}
+
+void aimd_route_channel_group_info(struct app *a, const struct http_request *q,
+				   struct http_response *r, const struct http_route_caps *caps)
+{
+	struct chan c;
+	if (!load_route(a, caps, &c, r))
+		return;
+	/* The ratchet tree tells who is a member: members (bearer) and signed
+	 * GETs (the members' servers; the gate verified the signature). */
+	bool ok = aimd_s2s_has_signature(q);
+	if (!ok && http_req_header(q, "Authorization")) {
+		int64_t user = aimd_route_auth(a, q, r, true);
+		if (user < 0)
+			goto out;
+		for (size_t i = 0; i < c.n; i++)
+			ok |= c.m[i].local == user;
+	}
+	if (!ok) {
+		http_resp_error(r, 403, "forbidden", "the GroupInfo is for members and their servers");
+		goto out;
+	}
+	struct aim_buf w;
+	aim_buf_init(&w, STORE_STATE_VALUE_MAX);
+	static const uint8_t head[4] = { 0, 1, 0, MLS_WIRE_GROUP_INFO };
+	struct aim_buf t;
+	aim_buf_init(&t, STORE_STATE_VALUE_MAX);
+	if (aim_buf_append(&w, head, 4) != 0 || mls_public_group_group_info(c.pg, &w) != 0 ||
+	    mls_public_group_export_tree(c.pg, &t) != 0) {
+		if (aim_errcode() == AIM_ERR_NOTFOUND)
+			http_resp_error(r, 404, "not_found", "no GroupInfo for the current epoch");
+		else
+			aimd_route_failure(r);
+	} else {
+		json_t *j = mls_object("GroupInfo", w.data, w.len);
+		struct aim_buf tb;
+		aim_buf_init(&tb, t.len * 4 / 3 + 16);
+		if (j && aim_b64_encode(&tb, t.data, t.len) == 0)
+			json_object_set_new(j, "aim:ratchetTree",
+					    json_stringn((const char *)tb.data, tb.len));
+		aim_buf_free(&tb);
+		json_object_set_new(j, "aim:epoch",
+				    json_integer((json_int_t)mls_public_group_epoch(c.pg)));
+		aimd_route_json(r, 200, ROUTE_AS_TYPE, j);
+	}
+	aim_buf_free(&w);
+	aim_buf_free(&t);
+out:
+	chan_clear(&c);
+}

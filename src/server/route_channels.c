@@ -1012,6 +1012,17 @@ bool aimd_chan_inbound(struct app *a, const struct http_request *q, struct http_
 	if (!type)
 		return false;
 	const char *act_actor = str_of(act, "actor");
+	/* A member's change or message for a channel hosted here, delivered to
+	 * the shared inbox (the channel actor names it): as at its own inbox. */
+	char cid[64];
+	enum ch_kind k;
+	if (classify(a, act, cid, sizeof cid, &k)) {
+		if (!act_actor || !aim_url_equal(act_actor, actor))
+			http_resp_error(r, 401, "unauthorized", "the key's owner is not the actor");
+		else
+			change(a, r, cid, k, act, actor, true);
+		return true;
+	}
 	if (!strcmp(type, "Create") && str_of(obj, "type") && !strcmp(str_of(obj, "type"), "Welcome")) {
 		/* A Welcome by a channel: the members it names join. */
 		if (!act_actor || !aim_url_equal(act_actor, actor)) {

@@ -170,7 +170,7 @@ static int resolve_member(struct app *a, const char *actor, struct mem *m)
 	} else {
 		ENSURE_GOTO(strncmp(actor, a->base, strlen(a->base)) != 0, out, AIM_ERR_INVALID,
 			    "%s is not a user", actor);
-		TRY_GOTO(aimd_resolve_remote_inbox(a, actor, &m->inbox, &m->shared), out);
+		TRY_GOTO(aimd_resolve_remote_inbox(a, actor, &m->inbox, &m->shared, NULL), out);
 	}
 	m->actor = aim_xstrdup(actor);
 out:

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Fails when the build, the tests, the tools, the scripts or the sources refer to a
-# folder beside the checkout (../shared, or the shared copy of the MLS vectors). A clone
+# folder beside the checkout (the workplace's shared folder, or its copy of the MLS vectors). A clone
 # must test with nothing beside it: the MLS vectors are in tests/vectors/mls and the
 # threat list is docs/threats.md.
 #
@@ -17,7 +17,8 @@ for p in $paths; do
 	[ -e "$p" ] && existing="$existing $p"
 done
 
-# ../shared (any form: ../shared/..., "..", "shared"), and the shared folder names.
+# The parent's shared folder in any spelling (dot-dot slash shared, a path joined from
+# ".." and "shared", backslashes), and the names of the files that live there.
 pattern='\.\./shared|"\.\.", *"shared"|\.\.[/\\]+shared|/shared/(mls-test-vectors|ATTACKS\.md|DESIGN\.md|STYLE\.md|PEERS\.md)|mls-test-vectors'
 
 # shellcheck disable=SC2086
@@ -29,4 +30,4 @@ if [ -n "$hits" ]; then
 	echo "$hits" >&2
 	exit 1
 fi
-echo "check-no-shared: no reference to ../shared"
+echo "check-no-shared: no reference to a folder outside the repository"

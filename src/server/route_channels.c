@@ -4,10 +4,9 @@
  * inbox (through the one S2S gate), fan-out, and the member side (channels.h
  * tells the flow).
  *
- * The hub's decision is made here over the MLS public group until the hub
- * core (src/hub) takes it over: the state kept under (kind "hub", key the
- * channel id) is "AIMHUB1" + the next sequence number (8 bytes, big endian)
- * + mls_public_group_encode().
+ * The hub core (src/hub/hub.h) decides; this file resolves what it cannot
+ * (actor URL <-> acct: URI, inboxes), keeps its state under (kind "hub",
+ * key the channel id: hub_group_encode) and applies its decisions.
  */
 #include "server/channels.h"
 
@@ -16,13 +15,12 @@
 
 #include "ap/ap.h"
 #include "crypto/crypto.h"
+#include "hub/hub.h"
 #include "mls/mls.h"
 #include "server/ca.h"
 #include "server/delivery.h"
 #include "server/s2s.h"
 
-#define HUB_MAGIC "AIMHUB1"
-#define HUB_MAGIC_LEN 7
 #define MAX_MEMBERS 4096
 #define CAS_RETRIES 8
 
@@ -31,6 +29,7 @@
 struct mem {
 	char *actor, *inbox, *shared;
 	int64_t local;
+	char *acct;                  /* resolved members only */
 };
 
 struct chan {
@@ -38,8 +37,7 @@ struct chan {
 	char *url;                   /* BASE/channels/ID or BASE/dms/ID */
 	char *followers;
 	int64_t version;             /* hub state version read */
-	uint64_t next_seq;
-	struct mls_public_group *pg;
+	struct hub_group *g;
 	struct mem *m;
 	size_t n;
 };
@@ -49,6 +47,7 @@ static void mem_clear(struct mem *m)
 	free(m->actor);
 	free(m->inbox);
 	free(m->shared);
+	free(m->acct);
 	memset(m, 0, sizeof *m);
 }
 
@@ -57,7 +56,7 @@ static void chan_clear(struct chan *c)
 	store_channel_clear(&c->row);
 	free(c->url);
 	free(c->followers);
-	mls_public_group_free(c->pg);
+	hub_group_free(c->g);
 	for (size_t i = 0; i < c->n; i++)
 		mem_clear(&c->m[i]);
 	free(c->m);
@@ -72,7 +71,7 @@ static int member_cb(void *ctx, const struct store_channel_member *m)
 	c->m[c->n++] = (struct mem){ aim_xstrdup(m->actor),
 				     m->inbox ? aim_xstrdup(m->inbox) : NULL,
 				     m->shared_inbox ? aim_xstrdup(m->shared_inbox) : NULL,
-				     m->local_user };
+				     m->local_user, NULL };
 	return 0;
 }
 
@@ -82,26 +81,9 @@ static char *chan_url(struct app *a, int kind, const char *id)
 			     id);
 }
 
-static int state_decode(struct chan *c, const uint8_t *v, size_t n)
+static int state_encode(const struct hub_group *g, struct aim_buf *w)
 {
-	ENSURE(n > HUB_MAGIC_LEN + 8 && !memcmp(v, HUB_MAGIC, HUB_MAGIC_LEN), AIM_ERR_DECODE,
-	       "hub state of %s is not ours", c->row.id);
-	uint64_t s = 0;
-	for (int i = 0; i < 8; i++)
-		s = s << 8 | v[HUB_MAGIC_LEN + i];
-	c->next_seq = s;
-	return mls_public_group_parse(v + HUB_MAGIC_LEN + 8, n - HUB_MAGIC_LEN - 8, NULL, 0,
-				      &c->pg);
-}
-
-static int state_encode(const struct mls_public_group *pg, uint64_t next_seq, struct aim_buf *w)
-{
-	TRY(aim_buf_append(w, HUB_MAGIC, HUB_MAGIC_LEN));
-	uint8_t b[8];
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(next_seq >> (56 - 8 * i));
-	TRY(aim_buf_append(w, b, 8));
-	return mls_public_group_encode(pg, w);
+	return hub_group_encode(g, w);
 }
 
 /* The channel id, its kind, members and hub state (with the version). */
@@ -114,18 +96,10 @@ static int chan_load(struct app *a, const char *id, struct chan *c)
 	uint8_t *v = NULL;
 	size_t n = 0;
 	TRY(store_state_get(a->st, "hub", id, &c->version, &v, &n));
-	int rc = state_decode(c, v, n);
+	int rc = hub_group_parse(AIM_BYTES(v, n), &c->g);
 	free(v);
 	TRY(rc);
 	return store_channel_members(a->st, id, member_cb, c);
-}
-
-static const struct mem *chan_member(const struct chan *c, const char *actor)
-{
-	for (size_t i = 0; i < c->n; i++)
-		if (aim_url_equal(c->m[i].actor, actor))
-			return &c->m[i];
-	return NULL;
 }
 
 /* The id of a channel URL of ours (BASE/channels/ID[/...] or BASE/dms/ID). */
@@ -167,10 +141,27 @@ static int resolve_member(struct app *a, const char *actor, struct mem *m)
 		TRY_GOTO(store_user_get(a->st, name, &u), out);
 		m->local = u.id;
 		store_user_clear(&u);
+		m->acct = aim_xasprintf("acct:%s@%s", name, a->domain);
 	} else {
 		ENSURE_GOTO(strncmp(actor, a->base, strlen(a->base)) != 0, out, AIM_ERR_INVALID,
 			    "%s is not a user", actor);
 		TRY_GOTO(aimd_resolve_remote_inbox(a, actor, &m->inbox, &m->shared, NULL), out);
+		/* the acct: URI its devices' credentials name: preferredUsername
+		 * at the actor's host */
+		struct remote_actor ra = { 0 };
+		struct aim_url u;
+		TRY_GOTO(aimd_remote_actor_get(a, actor, false, &ra), out);
+		if (ra.preferred_username && aim_url_parse(actor, &u) == 0) {
+			m->acct = aim_xasprintf("acct:%s@%s", ra.preferred_username, u.host);
+			aim_url_free(&u);
+		}
+		aimd_remote_actor_clear(&ra);
+		if (!m->acct) {
+			free(m->inbox);
+			free(m->shared);
+			m->inbox = m->shared = NULL;
+		}
+		ENSURE_GOTO(m->acct, out, AIM_ERR_INVALID, "%s has no preferredUsername", actor);
 	}
 	m->actor = aim_xstrdup(actor);
 out:
@@ -226,7 +217,8 @@ struct plan {
 	json_t *announce_of;
 	/* the Welcome to route (NULL: none) and to whom */
 	json_t *welcome;
-	const char *welcome_actor;
+	uint64_t seq;                /* the fan-out's sequence (0: none) */
+	uint64_t epoch;              /* the epoch after it */
 };
 
 static void plan_clear(struct plan *p)
@@ -321,7 +313,7 @@ static int plan_commit(struct app *a, const struct chan *c, const struct plan *p
 							p->add[i].shared, p->add[i].local };
 	int64_t seq = 0;
 	if (p->announce_of) {
-		seq = (int64_t)c->next_seq;
+		seq = (int64_t)p->seq;
 		ann_id = aim_xasprintf("%s/announces/%lld", c->url, (long long)seq);
 		json_t *ann = json_pack("{s:[s,s], s:s, s:s, s:s, s:O, s:I, s:[s]}", "@context",
 					"https://www.w3.org/ns/activitystreams",
@@ -443,156 +435,131 @@ static size_t named_actors(const json_t *act, const char **v, size_t max)
 	return n;
 }
 
-static bool may_change_membership(const struct chan *c, const char *actor, const char *owner_url)
+/* A Commit or a Proposal, from the MLS message's content type. */
+static enum hub_kind handshake_kind(struct aim_bytes b)
 {
-	if (!strcmp(c->row.policy, "members"))
-		return chan_member(c, actor) != NULL;
-	/* "owner" (and "admins", whose list is the owner alone for now) */
-	return aim_url_equal(actor, owner_url);
+	struct mls_message m = { 0 };
+	enum hub_kind k = HUB_COMMIT;
+	if (mls_message_parse(b.p, b.len, &m) != 0)
+		return k;
+	if (m.wire_format == MLS_WIRE_PUBLIC_MESSAGE &&
+	    m.public_message.content.content_type == 2 /* proposal */)
+		k = HUB_PROPOSAL;
+	mls_message_free(&m);
+	return k;
+}
+
+/* The bytes of an optional MLS field (empty when absent). */
+static int opt_bytes(const json_t *act, const char *k1, const char *k2, struct aim_buf *b)
+{
+	const json_t *v = json_object_get(act, k1);
+	if (!v && k2)
+		v = json_object_get(act, k2);
+	return v ? mls_bytes_of(v, b) : 0;
 }
 
 /*
- * Decides act (kind k) by actor against channel c; fills the plan when
- * accepted. Refusals: AIM_ERR_DENIED (not a member, not allowed),
- * AIM_ERR_CONFLICT (stale or future epoch: the current one is the group's),
- * AIM_ERR_UNSUPPORTED (a private Commit), AIM_ERR_INVALID / DECODE.
+ * Asks the hub core about act (kind k) by actor on channel c; fills the
+ * plan when accepted. A refusal records the hub's code and reason
+ * (aim_fail) and *cur_epoch the group's current epoch.
  */
 static int decide(struct app *a, struct chan *c, enum ch_kind k, const json_t *act,
-		  const char *actor, struct plan *p)
+		  const char *actor, struct plan *p, uint64_t *cur_epoch)
 {
 	memset(p, 0, sizeof *p);
-	aim_buf_init(&p->state, STORE_STATE_VALUE_MAX);
-	struct aim_buf mb;
+	aim_buf_init(&p->state, HUB_MAX_STATE);
+	struct aim_buf mb, wb, gb;
 	aim_buf_init(&mb, STORE_STATE_VALUE_MAX);
-	struct mls_message msg = { 0 };
-	struct mls_public_result res = { 0 };
-	bool parsed = false;
+	aim_buf_init(&wb, STORE_STATE_VALUE_MAX);
+	aim_buf_init(&gb, STORE_STATE_VALUE_MAX);
+	struct hub_decision d;
+	hub_decision_init(&d);
+	struct hub_group *next = NULL;
+	struct mem *res = NULL;
+	struct hub_member *hm = NULL;
+	size_t nres = 0;
 	int rc = 0;
-	struct store_user ou = { 0 };
-	TRY_GOTO(store_user_get_id(a->st, c->row.owner, &ou), out);
-	char *owner_url = aimd_route_user_url(a, ou.name);
-	store_user_clear(&ou);
-	ENSURE_GOTO(chan_member(c, actor), out_o, AIM_ERR_DENIED, "%s is not a member of %s",
-		    actor, c->url);
+	*cur_epoch = hub_group_epoch(c->g);
+	const char *names[HUB_MAX_OBJECTS];
+	size_t nn = 0;
+	struct hub_input in = { .actor = actor };
 	if (k == CK_MESSAGE) {
-		/* Create of a PrivateMessage (C35, C39, C46). */
-		const json_t *obj = json_object_get(act, "object");
-		TRY_GOTO(mls_bytes_of(obj, &mb), out_o);
-		TRY_GOTO(mls_message_parse(mb.data, mb.len, &msg), out_o);
-		parsed = true;
-		ENSURE_GOTO(msg.wire_format == MLS_WIRE_PRIVATE_MESSAGE, out_o, AIM_ERR_INVALID,
-			    "a message to a channel is a PrivateMessage (wire format %u)",
-			    msg.wire_format);
-		const struct mls_private_message *pm = &msg.private_message;
-		struct aim_bytes gid = mls_public_group_id(c->pg);
-		ENSURE_GOTO(pm->group_id.len == gid.len &&
-				    !memcmp(pm->group_id.p, gid.p, gid.len),
-			    out_o, AIM_ERR_INVALID, "a message of another group");
-		uint64_t e = mls_public_group_epoch(c->pg);
-		ENSURE_GOTO(pm->epoch <= e, out_o, AIM_ERR_CONFLICT,
-			    "message for epoch %llu, the current one is %llu",
-			    (unsigned long long)pm->epoch, (unsigned long long)e);
-		ENSURE_GOTO(pm->epoch + 1 >= e, out_o, AIM_ERR_CONFLICT,
-			    "message for epoch %llu is too old (current %llu)",
-			    (unsigned long long)pm->epoch, (unsigned long long)e);
-		ENSURE_GOTO(pm->content_type == 1, out_o, AIM_ERR_INVALID,
-			    "a handshake message must be a PublicMessage");
-		TRY_GOTO(state_encode(c->pg, c->next_seq + 1, &p->state), out_o);
-		p->announce_of = json_deep_copy(act);
-		goto out_o;
-	}
-	if (k == CK_ADD || k == CK_REMOVE)
-		ENSURE_GOTO(may_change_membership(c, actor, owner_url), out_o, AIM_ERR_DENIED,
-			    "%s may not change the membership of %s (policy %s)", actor, c->url,
-			    c->row.policy);
-	const json_t *cm = json_object_get(act, "instrument");
-	if (!cm)
-		cm = json_object_get(act, "commit");
-	if (!cm && k == CK_COMMIT)
-		cm = json_object_get(act, "object");
-	TRY_GOTO(mls_bytes_of(cm, &mb), out_o);
-	TRY_GOTO(mls_message_parse(mb.data, mb.len, &msg), out_o);
-	parsed = true;
-	ENSURE_GOTO(msg.wire_format != MLS_WIRE_PRIVATE_MESSAGE, out_o, AIM_ERR_UNSUPPORTED,
-		    "a Commit must be a PublicMessage: the hub cannot follow a private one");
-	ENSURE_GOTO(msg.wire_format == MLS_WIRE_PUBLIC_MESSAGE, out_o, AIM_ERR_INVALID,
-		    "wire format %u is not a handshake", msg.wire_format);
-	{
-		uint64_t e = mls_public_group_epoch(c->pg);
-		ENSURE_GOTO(msg.public_message.content.epoch == e, out_o, AIM_ERR_CONFLICT,
-			    "commit for epoch %llu, the current one is %llu",
-			    (unsigned long long)msg.public_message.content.epoch,
-			    (unsigned long long)e);
-	}
-	TRY_GOTO(mls_public_group_process(c->pg, &msg.public_message, &res), out_o);
-	ENSURE_GOTO(res.content_type == 3 /* commit */, out_o, AIM_ERR_INVALID,
-		    "a membership change carries a Commit");
-	const char *names[64];
-	size_t nn = named_actors(act, names, 64);
-	if (k == CK_ADD) {
-		ENSURE_GOTO(nn > 0 && res.n_added >= nn && res.n_removed == 0, out_o,
-			    AIM_ERR_INVALID, "the Commit adds %zu leaves for %zu actors",
-			    res.n_added, nn);
-		p->add = aim_xcalloc(nn, sizeof *p->add);
-		for (size_t i = 0; i < nn; i++) {
-			ENSURE_GOTO(!chan_member(c, names[i]), out_o, AIM_ERR_INVALID,
-				    "%s is a member already", names[i]);
-			TRY_GOTO(resolve_member(a, names[i], &p->add[i]), out_o);
-			p->n_add++;
-		}
-		const json_t *w = json_object_get(act, "aim:welcome");
-		if (!w)
-			w = json_object_get(act, "welcome");
-		ENSURE_GOTO(w, out_o, AIM_ERR_INVALID, "an Add carries the Welcome");
-		struct aim_buf wb;
-		aim_buf_init(&wb, STORE_STATE_VALUE_MAX);
-		rc = mls_bytes_of(w, &wb);
-		if (rc == 0)
-			p->welcome = mls_object("Welcome", wb.data, wb.len);
-		aim_buf_free(&wb);
-		TRY_GOTO(rc, out_o);
-	} else if (k == CK_REMOVE) {
-		ENSURE_GOTO(nn > 0 && res.n_removed >= nn && res.n_added == 0, out_o,
-			    AIM_ERR_INVALID, "the Commit removes %zu leaves for %zu actors",
-			    res.n_removed, nn);
-		p->remove = aim_xcalloc(nn, sizeof *p->remove);
-		for (size_t i = 0; i < nn; i++) {
-			ENSURE_GOTO(chan_member(c, names[i]), out_o, AIM_ERR_INVALID,
-				    "%s is not a member", names[i]);
-			ENSURE_GOTO(!aim_url_equal(names[i], owner_url), out_o, AIM_ERR_DENIED,
-				    "the owner cannot be removed");
-			p->remove[p->n_remove++] = aim_xstrdup(names[i]);
-		}
+		in.kind = HUB_MESSAGE;
+		TRY_GOTO(mls_bytes_of(json_object_get(act, "object"), &mb), out);
 	} else {
-		ENSURE_GOTO(res.n_added == 0 && res.n_removed == 0, out_o, AIM_ERR_INVALID,
-			    "a membership change goes in an Add or a Remove");
+		const json_t *cm = json_object_get(act, "instrument");
+		if (!cm)
+			cm = json_object_get(act, "commit");
+		if (!cm && k == CK_COMMIT)
+			cm = json_object_get(act, "object");
+		TRY_GOTO(mls_bytes_of(cm, &mb), out);
+		in.kind = k == CK_ADD ? HUB_ADD : k == CK_REMOVE ? HUB_REMOVE
+								: handshake_kind(AIM_BYTES(mb.data, mb.len));
+		TRY_GOTO(opt_bytes(act, "aim:groupInfo", NULL, &gb), out);
 	}
-	/* The GroupInfo of the new epoch, when the committer sent it. */
-	const json_t *gi = json_object_get(act, "aim:groupInfo");
-	if (gi) {
-		struct aim_buf gb;
-		struct mls_message gm = { 0 };
-		aim_buf_init(&gb, STORE_STATE_VALUE_MAX);
-		if (mls_bytes_of(gi, &gb) == 0 && mls_message_parse(gb.data, gb.len, &gm) == 0 &&
-		    gm.wire_format == MLS_WIRE_GROUP_INFO &&
-		    mls_public_group_set_group_info(c->pg, &gm.group_info) != 0)
-			aim_log(AIM_LOG_INFO, "channel", "%s: GroupInfo not kept: %s", c->url,
-				aim_errmsg());
-		if (gm.wire_format)
-			mls_message_free(&gm);
-		aim_buf_free(&gb);
+	in.mls = AIM_BYTES(mb.data, mb.len);
+	in.group_info = AIM_BYTES(gb.data, gb.len);
+	if (k == CK_ADD || k == CK_REMOVE) {
+		nn = named_actors(act, names, HUB_MAX_OBJECTS);
+		in.objects = names;
+		in.n_objects = nn;
 	}
-	TRY_GOTO(state_encode(c->pg, c->next_seq + 1, &p->state), out_o);
-	p->announce_of = json_deep_copy(act);
-	json_object_del(p->announce_of, "aim:welcome");
-	json_object_del(p->announce_of, "welcome");
-out_o:
-	free(owner_url);
+	struct hub_members resolved = { 0 };
+	if (k == CK_ADD) {
+		TRY_GOTO(opt_bytes(act, "aim:welcome", "welcome", &wb), out);
+		in.welcome = AIM_BYTES(wb.data, wb.len);
+		/* what the core cannot do: the acct: URI of each actor added */
+		res = aim_xcalloc(nn + 1, sizeof *res);
+		hm = aim_xcalloc(nn + 1, sizeof *hm);
+		for (size_t i = 0; i < nn; i++) {
+			if (hub_group_is_member(c->g, names[i]))
+				continue; /* the core says what is wrong with it */
+			TRY_GOTO(resolve_member(a, names[i], &res[nres]), out);
+			hm[nres] = (struct hub_member){ res[nres].actor, res[nres].acct };
+			nres++;
+		}
+		resolved = (struct hub_members){ hm, nres };
+		in.resolved = &resolved;
+	}
+	if (hub_decide(c->g, &in, aim_now(), &next, &d) != 0) {
+		*cur_epoch = d.current_epoch;
+		rc = aim_fail(d.err ? d.err : AIM_ERR_INVALID, "%s", d.reason);
+		goto out;
+	}
+	*cur_epoch = d.current_epoch;
+	TRY_GOTO(state_encode(next, &p->state), out);
+	p->seq = d.seq;
+	p->epoch = d.current_epoch;
+	/* followers: the core's effects */
+	p->add = aim_xcalloc(d.n_added + 1, sizeof *p->add);
+	for (size_t i = 0; i < d.n_added; i++) {
+		for (size_t j = 0; j < nres; j++)
+			if (res[j].actor && aim_url_equal(res[j].actor, d.added[i])) {
+				p->add[p->n_add++] = res[j];
+				memset(&res[j], 0, sizeof res[j]);
+				break;
+			}
+	}
+	p->remove = aim_xcalloc(d.n_removed + 1, sizeof *p->remove);
+	for (size_t i = 0; i < d.n_removed; i++)
+		p->remove[p->n_remove++] = aim_xstrdup(d.removed[i]);
+	if (d.route_welcome && wb.len)
+		p->welcome = mls_object("Welcome", wb.data, wb.len);
+	if (d.seq) {
+		p->announce_of = json_deep_copy(act);
+		json_object_del(p->announce_of, "aim:welcome");
+		json_object_del(p->announce_of, "welcome");
+	}
 out:
-	if (parsed)
-		mls_message_free(&msg);
-	mls_public_result_free(&res);
+	for (size_t i = 0; i < nres; i++)
+		mem_clear(&res[i]);
+	free(res);
+	free(hm);
+	hub_group_free(next);
+	hub_decision_free(&d);
 	aim_buf_free(&mb);
+	aim_buf_free(&wb);
+	aim_buf_free(&gb);
 	if (rc != 0)
 		plan_clear(p);
 	return rc;
@@ -600,14 +567,13 @@ out:
 
 /* ---- Answers -------------------------------------------------------------------------- */
 
-static void send_refusal(struct app *a, struct http_response *r, const struct chan *c,
+static void send_refusal(struct app *a, struct http_response *r, uint64_t cur,
 			 enum status_surface surf)
 {
 	enum aim_err e = aim_errcode();
-	if (e == AIM_ERR_CONFLICT && c && c->pg) {
+	if (e == AIM_ERR_CONFLICT) {
 		json_t *j = json_pack("{s:s, s:s, s:I}", "error", "stale_epoch", "detail",
-				      aim_errmsg(), "aim:currentEpoch",
-				      (json_int_t)mls_public_group_epoch(c->pg));
+				      aim_errmsg(), "aim:currentEpoch", (json_int_t)cur);
 		aimd_route_json(r, 409, "application/json", j);
 		return;
 	}
@@ -618,7 +584,7 @@ static void send_refusal(struct app *a, struct http_response *r, const struct ch
 /* To a remote server whose commit was stale: a Reject by the channel naming
  * the current epoch, to the committer's inbox. */
 static void send_reject(struct app *a, const struct chan *c, const json_t *act,
-			const char *actor)
+			const char *actor, uint64_t cur)
 {
 	struct mem m;
 	if (resolve_member(a, actor, &m) != 0 || m.local) {
@@ -631,7 +597,7 @@ static void send_reject(struct app *a, const struct chan *c, const json_t *act,
 			      "https://www.w3.org/ns/activitystreams",
 			      "https://purl.archive.org/socialweb/mls", "id", id, "type", "Reject",
 			      "actor", c->url, "object", act, "to", actor, "aim:currentEpoch",
-			      (json_int_t)mls_public_group_epoch(c->pg));
+			      (json_int_t)cur);
 	char *txt = ap_json_dump(j);
 	json_decref(j);
 	struct dl d = { 0 };
@@ -665,7 +631,8 @@ static void change(struct app *a, struct http_response *r, const char *id, enum 
 			chan_clear(&c);
 			return;
 		}
-		int rc = decide(a, &c, k, act, actor, &p);
+		uint64_t cur = 0;
+		int rc = decide(a, &c, k, act, actor, &p, &cur);
 		int64_t seq = 0;
 		if (rc == 0)
 			rc = plan_commit(a, &c, &p, NULL, &seq);
@@ -683,13 +650,12 @@ static void change(struct app *a, struct http_response *r, const char *id, enum 
 			char msgbuf[256];
 			snprintf(msgbuf, sizeof msgbuf, "%s", aim_errmsg());
 			if (stale && remote)
-				send_reject(a, &c, act, actor);
+				send_reject(a, &c, act, actor, cur);
 			aim_fail(stale ? AIM_ERR_CONFLICT : aim_errcode(), "%s", msgbuf);
-			send_refusal(a, r, &c, surf);
+			send_refusal(a, r, cur, surf);
 		} else {
 			json_t *j = json_pack("{s:s, s:I, s:I}", "channel", c.url, "aim:sequence",
-					      (json_int_t)seq, "aim:epoch",
-					      (json_int_t)mls_public_group_epoch(c.pg));
+					      (json_int_t)seq, "aim:epoch", (json_int_t)p.epoch);
 			aimd_route_json(r, remote ? 202 : 201, "application/json", j);
 			http_resp_header(r, "Location", c.url);
 		}
@@ -767,15 +733,19 @@ static void create_channel(struct app *a, struct http_response *r, const struct 
 	struct aim_buf gb;
 	aim_buf_init(&gb, STORE_STATE_VALUE_MAX);
 	aim_buf_init(&p.state, STORE_STATE_VALUE_MAX);
-	struct mls_message gm = { 0 };
 	char *owner_url = aimd_route_user_url(a, owner->name);
 	char *rowname = aim_xasprintf("%s%s", kind == STORE_CHANNEL_DM ? STORE_DM_PREFIX
 								     : STORE_CHANNEL_PREFIX, uid);
 	int rc = 0;
+	struct hub_member *hm = NULL;
+	struct hub_decision d;
+	hub_decision_init(&d);
+	struct aim_buf wbytes;
+	aim_buf_init(&wbytes, STORE_STATE_VALUE_MAX);
 	TRY_GOTO(mls_bytes_of(gi, &gb), fail);
-	TRY_GOTO(mls_public_group_create_from_message(AIM_BYTES(gb.data, gb.len),
-						      (struct aim_bytes){ 0 }, NULL, 0, &c.pg),
-		 fail);
+	TRY_GOTO(mls_bytes_of(w, &wbytes), fail);
+	enum hub_membership hmem;
+	TRY_GOTO(hub_membership_parse(policy, &hmem), fail);
 	/* followers = owner + named members */
 	size_t nm = json_array_size(members);
 	ENSURE_GOTO(nm <= MAX_MEMBERS, fail, AIM_ERR_LIMIT, "too many members");
@@ -793,18 +763,27 @@ static void create_channel(struct app *a, struct http_response *r, const struct 
 		TRY_GOTO(resolve_member(a, m, &p.add[p.n_add]), fail);
 		p.n_add++;
 	}
-	ENSURE_GOTO(mls_public_group_member_count(c.pg) >= p.n_add, fail, AIM_ERR_INVALID,
-		    "the group has %u members for %zu actors",
-		    mls_public_group_member_count(c.pg), p.n_add);
-	{
-		struct aim_buf wb;
-		aim_buf_init(&wb, STORE_STATE_VALUE_MAX);
-		rc = mls_bytes_of(w, &wb);
-		if (rc == 0)
-			p.welcome = mls_object("Welcome", wb.data, wb.len);
-		aim_buf_free(&wb);
-		TRY_GOTO(rc, fail);
+	/* the hub core: the tree's devices are exactly the members' */
+	hm = aim_xcalloc(p.n_add, sizeof *hm);
+	for (size_t i = 0; i < p.n_add; i++)
+		hm[i] = (struct hub_member){ p.add[i].actor, p.add[i].acct };
+	struct hub_members hms = { hm, p.n_add };
+	struct hub_policy pol;
+	hub_policy_default(&pol);
+	pol.membership = hmem;
+	struct hub_create hc = {
+		.group_info = AIM_BYTES(gb.data, gb.len),
+		.welcome = AIM_BYTES(wbytes.data, wbytes.len),
+		.owner = owner_url,
+		.members = &hms,
+		.policy = &pol,
+	};
+	if (hub_group_create(&hc, aim_now(), &c.g, &d) != 0) {
+		aim_fail(d.err ? d.err : AIM_ERR_INVALID, "%s", d.reason);
+		goto fail;
 	}
+	if (d.route_welcome)
+		p.welcome = mls_object("Welcome", wbytes.data, wbytes.len);
 	int64_t actor_user = 0;
 	TRY_GOTO(chan_keys(a, rowname, &actor_user), fail);
 	struct store_channel row = {
@@ -822,23 +801,24 @@ static void create_channel(struct app *a, struct http_response *r, const struct 
 	c.url = chan_url(a, kind, uid);
 	c.followers = aim_xasprintf("%s/followers", c.url);
 	c.version = 0;
-	c.next_seq = 1;
-	TRY_GOTO(state_encode(c.pg, 1, &p.state), fail);
+	TRY_GOTO(state_encode(c.g, &p.state), fail);
 	TRY_GOTO(plan_commit(a, &c, &p, &row, NULL), fail);
 	aim_log(AIM_LOG_INFO, "channel", "%s created by %s with %zu members", c.url, owner_url,
 		p.n_add);
 	json_t *j = json_pack("{s:s, s:s, s:I}", "id", c.url, "type",
 			      kind == STORE_CHANNEL_DM ? "aim:GroupDM" : "Group", "aim:epoch",
-			      (json_int_t)mls_public_group_epoch(c.pg));
+			      (json_int_t)hub_group_epoch(c.g));
 	aimd_route_json(r, 201, ROUTE_AS_TYPE, j);
 	http_resp_header(r, "Location", c.url);
 	goto out;
 fail:
+	(void)rc;
 	aim_log(AIM_LOG_INFO, "channel", "creation by %s refused: %s", owner_url, aim_errmsg());
 	aimd_route_failure(r);
 out:
-	if (gm.wire_format)
-		mls_message_free(&gm);
+	free(hm);
+	hub_decision_free(&d);
+	aim_buf_free(&wbytes);
 	aim_buf_free(&gb);
 	plan_clear(&p);
 	chan_clear(&c);
@@ -1156,18 +1136,18 @@ void aimd_route_channel(struct app *a, const struct http_request *q, struct http
 		json_object_set_new(j, "attributedTo", json_string(ow));
 		free(ow);
 	}
-	struct aim_bytes gid = mls_public_group_id(c.pg);
+	struct aim_bytes gid = hub_group_id(c.g);
 	struct aim_buf b;
 	aim_buf_init(&b, 128);
 	if (aim_b64_encode(&b, gid.p, gid.len) == 0)
 		json_object_set_new(j, "aim:groupId", json_stringn((const char *)b.data, b.len));
 	aim_buf_free(&b);
 	json_object_set_new(j, "aim:cipherSuite",
-			    json_integer(mls_public_group_suite(c.pg)
-						 ? (json_int_t)mls_public_group_suite(c.pg)->id
-						 : 0));
-	json_object_set_new(j, "aim:epoch", json_integer((json_int_t)mls_public_group_epoch(c.pg)));
-	json_object_set_new(j, "aim:policy", json_pack("{s:s}", "membership", c.row.policy));
+			    json_integer((json_int_t)hub_group_cipher_suite(c.g)));
+	json_object_set_new(j, "aim:epoch", json_integer((json_int_t)hub_group_epoch(c.g)));
+	json_object_set_new(j, "aim:policy",
+			    json_pack("{s:s}", "membership",
+				      hub_membership_name(hub_group_policy(c.g)->membership)));
 	json_object_set_new(j, "aim:groupInfo", json_sprintf("%s/groupInfo", c.url));
 	aimd_route_json(r, 200, ROUTE_AS_TYPE, j);
 out:
@@ -1233,7 +1213,7 @@ void aimd_route_channel_outbox(struct app *a, const struct http_request *q,
 	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "@context",
 			      "https://www.w3.org/ns/activitystreams", "id", oid, "type",
 			      "OrderedCollectionPage", "partOf", oid, "aim:lastSequence",
-			      (json_int_t)(c.next_seq - 1), "orderedItems", items);
+			      (json_int_t)(hub_group_next_seq(c.g) - 1), "orderedItems", items);
 	if (after && pg.has_newer)
 		json_object_set_new(j, "next", json_sprintf("%s?after=%lld", oid, (long long)last));
 	else if (!after && pg.has_older && pg.n)
@@ -1269,11 +1249,9 @@ void aimd_route_channel_group_info(struct app *a, const struct http_request *q,
 	}
 	struct aim_buf w;
 	aim_buf_init(&w, STORE_STATE_VALUE_MAX);
-	static const uint8_t head[4] = { 0, 1, 0, MLS_WIRE_GROUP_INFO };
 	struct aim_buf t;
 	aim_buf_init(&t, STORE_STATE_VALUE_MAX);
-	if (aim_buf_append(&w, head, 4) != 0 || mls_public_group_group_info(c.pg, &w) != 0 ||
-	    mls_public_group_export_tree(c.pg, &t) != 0) {
+	if (hub_group_group_info(c.g, &w) != 0 || hub_group_export_tree(c.g, &t) != 0) {
 		if (aim_errcode() == AIM_ERR_NOTFOUND)
 			http_resp_error(r, 404, "not_found", "no GroupInfo for the current epoch");
 		else
@@ -1287,7 +1265,7 @@ void aimd_route_channel_group_info(struct app *a, const struct http_request *q,
 					    json_stringn((const char *)tb.data, tb.len));
 		aim_buf_free(&tb);
 		json_object_set_new(j, "aim:epoch",
-				    json_integer((json_int_t)mls_public_group_epoch(c.pg)));
+				    json_integer((json_int_t)hub_group_epoch(c.g)));
 		aimd_route_json(r, 200, ROUTE_AS_TYPE, j);
 	}
 	aim_buf_free(&w);

@@ -47,9 +47,13 @@ class Channels(AimTestCase):
 		cls.texts = []
 
 	# -- helpers ------------------------------------------------------------
-	def client(self, who):
+	def client(self, who, srv=None):
+		"""An MLS client (a device) of user who on srv (default a.test): its
+		basic credential names acct:who@domain."""
+		srv = srv or self.a
+		dom = getattr(srv, "domain", None) or srv.name
 		name = "%s-%s" % (who, uuid.uuid4().hex[:8])
-		r = self.mls("create_client", suite=1, identity=name, name=name)
+		r = self.mls("create_client", suite=1, identity="acct:%s@%s" % (who, dom), name=name)
 		return name, r["key_package"]
 
 	def url(self, srv, user):
@@ -67,7 +71,7 @@ class Channels(AimTestCase):
 		self.mls("create_group", client=al)
 		names, kps = {}, []
 		for srv, user in members:
-			n, kp = self.client(user)
+			n, kp = self.client(user, srv)
 			names[(getattr(srv, "domain", None) or srv.name, user)] = n
 			kps.append(kp)
 		cm = self.mls("commit", client=al, add=kps, public=True, tree_in_welcome=True)
@@ -184,7 +188,7 @@ class Channels(AimTestCase):
 							 if x["aim:sequence"] == 2])[0]["object"]["object"]))
 		# Remove carol: followers updated, her server hears of it, then nothing more
 		st_al = self.mls("status", client=al)
-		leaf = [m["leaf"] for m in st_al["members"] if m["identity"] == names[("c.test", "carol")]][0]
+		leaf = [m["leaf"] for m in st_al["members"] if m["identity"] == "acct:carol@c.test"][0]
 		cm = self.mls("commit", client=al, remove=[leaf], public=True)
 		st, _, doc = self.post(self.a, "alice", {
 			"type": "Remove", "object": [self.url(self.c, "carol")], "target": chan + "/followers",
@@ -307,7 +311,7 @@ class Channels(AimTestCase):
 			self.assertEqual(res[loser][2]["aim:currentEpoch"], res[winner][2]["aim:epoch"])
 			# the removed-again dance: remove the added one so the next round adds again
 			stw = self.mls("status", client=al)
-			leaf = [m["leaf"] for m in stw["members"] if m["identity"].startswith("x")][0]
+			leaf = [m["leaf"] for m in stw["members"] if m["identity"].startswith("acct:x")][0]
 			rm = self.mls("commit", client=al, remove=[leaf], public=True)
 			target = "x1" if winner == "alice" else "x2"
 			st, _, doc = self.post(self.a, "alice", {

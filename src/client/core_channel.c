@@ -125,10 +125,14 @@ static int first_commit(struct grp *gr, struct adds *a, struct mls_commit_result
 }
 
 /* The channel's URL in the server's answer to the Create: the created
- * Group's id (object.id), else aim:channel, else the Location we cannot
- * see (the activity's id is not the channel). */
+ * Group's (or DM's) own JSON ({"id", "type": "Group" | "aim:GroupDM"}),
+ * else a Create's object.id, else aim:channel (the Location header is not
+ * seen by the core). */
 static const char *created_url(json_t *resp)
 {
+	const char *t = json_string_value(json_object_get(resp, "type"));
+	if (t && (!strcmp(t, "Group") || !strcmp(t, "Service") || !strcmp(t, "aim:GroupDM")))
+		return json_string_value(json_object_get(resp, "id"));
 	json_t *o = json_object_get(resp, "object");
 	const char *u = json_is_object(o) ? json_string_value(json_object_get(o, "id"))
 					  : json_string_value(o);
@@ -459,23 +463,9 @@ static int send_conv(struct client *c, const char *conversation, const char *tex
 	json_t *act = NULL;
 	ENSURE_GOTO(mls_group_active(gr->g), out, AIM_ERR_STATE, "we are no longer in %s",
 		    conversation);
-	const char *kind = json_string_value(json_object_get(gr->rec, "kind"));
-	act = json_pack("{s:s}", "type", "Create");
-	if (kind && strcmp(kind, "dm") == 0) {
-		/* addressed to every participant directly */
-		json_t *to = json_array();
-		const char *k;
-		json_t *v;
-		char *me = self_actor(c);
-		json_object_foreach(json_object_get(gr->rec, "members"), k, v)
-			if (json_is_string(v) && strcmp(json_string_value(v), me) != 0)
-				json_array_append(to, v);
-		free(me);
-		json_object_set_new(act, "to", to);
-		json_object_set_new(act, "aim:hub", json_string(conversation));
-	} else {
-		json_object_set_new(act, "to", json_pack("[s]", conversation));
-	}
+	/* to the hub (a channel, or the DM's hub at its creator's server),
+	 * which fans it out to the members in its order */
+	act = json_pack("{s:s, s:[s]}", "type", "Create", "to", conversation);
 	char *cj = NULL, *shown = NULL;
 	rc = content_of(text, raw, &cj, &shown);
 	if (rc == 0)
@@ -549,7 +539,15 @@ int client_dm_send(struct client *c, const char *const *handles, size_t n, const
 	TRY_GOTO(claim_adds(c, others, no, &a), out);
 	TRY_GOTO(new_group(c, gr), out);
 	TRY_GOTO(first_commit(gr, &a, &res, &gi), out);
-	char *hub = aim_xasprintf("%s/dms/%s", c->server, gr->hex);
+	/* the DM's Create (no Group object; its participants in "to"): its
+	 * hub, the creator's server, answers with the DM's URL */
+	act = json_pack("{s:s, s:O, s:O, s:o, s:o}", "type", "Create", "to", a.actors,
+			"aim:members", a.actors, "aim:groupInfo",
+			client_grp_mls_object("GroupInfo", aim_buf_bytes(&gi)), "aim:welcome",
+			client_grp_mls_object("Welcome", aim_buf_bytes(&res.welcome)));
+	TRY_GOTO(post_outbox(c, act, &resp), out);
+	const char *hub = created_url(resp);
+	ENSURE_GOTO(hub && *hub, out, AIM_ERR_REMOTE, "the server's answer names no DM");
 	char *me = self_actor(c);
 	json_object_set_new(a.members, c->acct, json_string(me));
 	free(me);
@@ -558,38 +556,14 @@ int client_dm_send(struct client *c, const char *const *handles, size_t n, const
 	json_object_set_new(gr->rec, "seq", json_integer(0));
 	json_object_set_new(gr->rec, "base", json_true());
 	merge_members(gr->rec, a.members);
-	act = json_pack("{s:s, s:O, s:s, s:O, s:o}", "type", "Create", "to", a.actors, "aim:hub",
-			hub, "aim:members", a.actors, "aim:groupInfo",
-			client_grp_mls_object("GroupInfo", aim_buf_bytes(&gi)));
-	json_object_set_new(act, "aim:welcome",
-			    client_grp_mls_object("Welcome", aim_buf_bytes(&res.welcome)));
-	char *cj = NULL, *shown = NULL;
-	rc = content_of(text, false, &cj, &shown);
+	TRY_GOTO(client_grp_save(c, gr), out);
+	json_t *v = json_pack("{s:s}", "conversation", hub);
+	rc = client_core_kv_put_json(c, (const char *)key.data, v, false);
+	json_decref(v);
 	if (rc == 0)
-		rc = send_in(c, gr, cj, shown, act);
-	free(cj);
-	free(shown);
-	if (rc == 0) {
-		json_t *v = json_pack("{s:s}", "conversation", hub);
-		rc = client_core_kv_put_json(c, (const char *)key.data, v, false);
-		json_decref(v);
-	}
+		rc = client_send(c, hub, text);
 	if (rc == 0 && conv_len)
 		snprintf(conv, conv_len, "%s", hub);
-	if (rc != 0) {
-		/* nobody has the group: forget it */
-		int e = aim_errcode();
-		char *why = aim_xstrdup(aim_errmsg());
-		char *k2 = aim_xasprintf(GROUP_PREFIX "%s", gr->hex);
-		char *k3 = aim_xasprintf(CONV_PREFIX "%s", hub);
-		if (c->io.kv_del(c->io.kv_ctx, k2) != 0 || c->io.kv_del(c->io.kv_ctx, k3) != 0)
-			aim_errclear();
-		free(k2);
-		free(k3);
-		aim_fail(e, "%s", why);
-		free(why);
-	}
-	free(hub);
 out:
 	json_decref(ix);
 	json_decref(act);

@@ -139,9 +139,14 @@ static int join_welcome(struct client *c, struct aim_bytes welcome, const char *
 		aim_errclear();
 		json_object_set_new(gr->rec, "kind", json_string(kind));
 		json_object_set_new(gr->rec, "conversation", json_string(conv));
+		/* Where the sequence starts for us: given with the Welcome, or 0
+		 * when we join at the channel's creation (epoch 1: nothing was
+		 * fanned out before); else the first Announce we get tells (the
+		 * one of the Add that added us, which every member receives) */
 		const json_t *sq = json_object_get(act, "aim:sequence");
+		bool known = json_is_integer(sq) || mls_group_epoch(gr->g) == 1;
 		json_object_set_new(gr->rec, "seq", json_integer(json_integer_value(sq)));
-		json_object_set_new(gr->rec, "base", json_boolean(json_is_integer(sq)));
+		json_object_set_new(gr->rec, "base", json_boolean(known));
 		/* whom a DM's messages are addressed to: its participants */
 		json_t *mem = json_object(), *v;
 		size_t i;
@@ -441,12 +446,51 @@ static int drain(struct client *c, struct grp *gr, struct client_sync_stats *st)
 
 /* ---- Routing one inbound activity --------------------------------------------------------- */
 
+/* A remote hub's Reject of our change (a stale epoch: issue 11, "to a
+ * remote server, also a Reject naming it"): our pending Commit is dropped,
+ * so that the next change is made on the current epoch; the history says
+ * so. (Against our own server's hub the 409 comes back at once and the
+ * change is retried there.) */
+static int rejected(struct client *c, const json_t *ours, const json_t *rej,
+		    struct client_sync_stats *st)
+{
+	struct aim_buf msg;
+	aim_buf_init(&msg, MLS_MAX_MESSAGE);
+	struct mls_info mi;
+	struct grp *gr = NULL;
+	int rc = 0;
+	if (carried(ours, &msg) != 0 || mls_info_of(aim_buf_bytes(&msg), &mi) != 0 ||
+	    !mi.handshake || client_grp_load(c, mi.hex, &gr) != 0) {
+		aim_errclear();
+		goto out;
+	}
+	if (mls_group_has_pending(gr->g) && mi.epoch == mls_group_epoch(gr->g)) {
+		mls_group_discard_pending(gr->g);
+		json_object_del(gr->rec, "pendingSince");
+		const json_t *ce = json_object_get(rej, "aim:currentEpoch");
+		char *d = aim_xasprintf("our %s was refused by the hub (current epoch %lld)",
+					str(ours, "type") ?: "change",
+					(long long)json_integer_value(ce));
+		rc = client_grp_history_add(c, gr, c->acct, "refused", d, mi.epoch, 0);
+		free(d);
+		if (rc == 0)
+			rc = client_grp_save(c, gr);
+		st->failed++;
+	}
+out:
+	client_grp_free(gr);
+	aim_buf_free(&msg);
+	return rc;
+}
+
 static int route(struct client *c, const json_t *act, bool from_outbox,
 		 struct client_sync_stats *st)
 {
 	const json_t *inner = act;
 	uint64_t seq = 0;
 	const char *actor = str(act, "actor");
+	if (is_type(act, "Reject") && json_is_object(json_object_get(act, "object")) && !from_outbox)
+		return rejected(c, json_object_get(act, "object"), act, st);
 	if (is_type(act, "Announce")) {
 		inner = json_object_get(act, "object");
 		if (!json_is_object(inner))
@@ -469,10 +513,12 @@ static int route(struct client *c, const json_t *act, bool from_outbox,
 		struct aim_buf w;
 		aim_buf_init(&w, MLS_MAX_MESSAGE);
 		int rc = client_grp_mls_bytes(welcome_obj ? obj : wo, &w);
+		/* the conversation: the channel (or DM hub) that sent it */
 		const char *hub = str(inner, "aim:hub");
+		const char *conv = hub ?: str(inner, "aim:channel") ?: actor ?: "";
+		bool dm = hub || strstr(conv, "/dms/") != NULL;
 		if (rc == 0)
-			rc = join_welcome(c, aim_buf_bytes(&w), hub ? "dm" : "channel",
-					  hub ? hub : (str(inner, "aim:channel") ?: actor ?: ""), inner,
+			rc = join_welcome(c, aim_buf_bytes(&w), dm ? "dm" : "channel", conv, inner,
 					  st);
 		aim_buf_free(&w);
 		if (rc != 0 || welcome_obj)

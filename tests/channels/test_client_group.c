@@ -106,15 +106,22 @@ static void k_rollback(void *ctx)
 #define USERS 5
 static const char *NAMES[USERS] = { "alice", "bob", "carol", "dave", "erin" };
 
+/* One group the fake hub orders: a channel or a DM. */
+struct hub {
+	char url[64];
+	json_t *outbox;         /* its Announces */
+	bool member[USERS];
+	uint64_t seq, epoch;
+};
+#define HUBS 4
+
 struct fake {
 	struct aim_pkey *ca_key;
 	struct aim_buf ca;
 	json_t *kps[USERS];     /* uploaded KeyPackages (base64) */
 	json_t *inbox[USERS];   /* activities, oldest first */
-	bool member[USERS];     /* of the channel */
-	json_t *outbox;         /* the channel's Announces */
-	uint64_t seq, epoch;
-	bool channel;
+	struct hub hub[HUBS];
+	size_t n_hubs, n_dms;
 	int refuse_next;        /* answer 409 to the next change */
 	bool deliver_to_removed; /* keep fanning out to removed members */
 	size_t proxy_outbox;    /* outbox pages served */
@@ -139,6 +146,15 @@ static int uidx_of(const char *s)
 	else if (sscanf(s, "acct:%63[^@]", n) != 1)
 		return -1;
 	return uidx(n);
+}
+
+/* The hub of a URL (the channel, its followers, its outbox). */
+static struct hub *hub_of(const char *url)
+{
+	for (size_t i = 0; url && i < F.n_hubs; i++)
+		if (aim_str_has_prefix(url, F.hub[i].url))
+			return &F.hub[i];
+	return NULL;
 }
 
 static char *b64s(struct aim_bytes b)
@@ -199,34 +215,34 @@ static uint64_t commit_epoch(const json_t *o)
 	return e;
 }
 
-static void fan_out(json_t *act)
+static void fan_out(struct hub *h, json_t *act)
 {
 	char id[64];
 	snprintf(id, sizeof id, BASE "/activities/%d", ++F.n_act);
 	json_object_set_new(act, "id", json_string(id));
-	json_t *ann = json_pack("{s:s, s:s, s:O, s:I}", "type", "Announce", "actor", CHAN, "object",
-				act, "aim:sequence", (json_int_t)++F.seq);
+	json_t *ann = json_pack("{s:s, s:s, s:O, s:I}", "type", "Announce", "actor", h->url,
+				"object", act, "aim:sequence", (json_int_t)++h->seq);
 	char aid[64];
 	snprintf(aid, sizeof aid, BASE "/activities/%d", ++F.n_act);
 	json_object_set_new(ann, "id", json_string(aid));
-	json_array_append(F.outbox, ann);
+	json_array_append(h->outbox, ann);
 	for (int i = 0; i < USERS; i++)
-		if (F.member[i])
+		if (h->member[i])
 			json_array_append(F.inbox[i], ann);
 	json_decref(ann);
 	json_decref(act); /* taken */
 }
 
-static void welcome_to(const json_t *actors, const json_t *welcome)
+static void welcome_to(struct hub *h, const json_t *actors, const json_t *welcome)
 {
 	size_t i;
 	json_t *a;
 	json_array_foreach(actors, i, a) {
 		int u = uidx_of(json_string_value(a));
 		assert_true(u >= 0);
-		F.member[u] = true;
-		json_t *w = json_pack("{s:s, s:s, s:O, s:I}", "type", "Create", "actor", CHAN,
-				      "object", welcome, "aim:sequence", (json_int_t)F.seq);
+		h->member[u] = true;
+		json_t *w = json_pack("{s:s, s:s, s:O, s:s}", "type", "Create", "actor", h->url,
+				      "object", welcome, "aim:channel", h->url);
 		json_array_append_new(F.inbox[u], w);
 	}
 }
@@ -238,72 +254,69 @@ static void outbox_post(int u, json_t *act, struct client_http_response *r)
 	char me[128];
 	snprintf(me, sizeof me, BASE "/users/%s", NAMES[u]);
 	json_object_set_new(act, "actor", json_string(me));
-	if (strcmp(type, "Create") == 0 && json_is_object(obj) &&
-	    strcmp(json_string_value(json_object_get(obj, "type")), "Group") == 0) {
-		/* the channel's Create: the hub learns epoch 1 from the GroupInfo */
-		assert_non_null(json_object_get(act, "aim:groupInfo"));
-		assert_false(F.channel);
-		F.channel = true;
-		F.epoch = 1;
-		F.member[u] = true;
-		if (json_object_get(act, "aim:welcome"))
-			welcome_to(json_object_get(act, "aim:members"),
-				   json_object_get(act, "aim:welcome"));
-		answer(r, 201, json_pack("{s:s, s:{s:s, s:s}}", "type", "Create", "object", "type",
-					 "Group", "id", CHAN));
+	bool group = json_is_object(obj) &&
+		     strcmp(json_string_value(json_object_get(obj, "type")), "Group") == 0;
+	if (strcmp(type, "Create") == 0 && json_object_get(act, "aim:groupInfo") &&
+	    json_object_get(act, "aim:welcome")) {
+		/* a channel's Create, or a DM's (no Group, participants in "to");
+		 * the hub learns epoch 1 from the GroupInfo */
+		assert_true(F.n_hubs < HUBS);
+		struct hub *h = &F.hub[F.n_hubs++];
+		if (group)
+			snprintf(h->url, sizeof h->url, CHAN);
+		else
+			snprintf(h->url, sizeof h->url, BASE "/dms/%zu", ++F.n_dms);
+		h->outbox = json_array();
+		h->epoch = 1;
+		h->member[u] = true;
+		welcome_to(h, json_object_get(act, group ? "aim:members" : "to"),
+			   json_object_get(act, "aim:welcome"));
+		answer(r, 201, json_pack("{s:s, s:s, s:i}", "id", h->url, "type",
+					 group ? "Group" : "aim:GroupDM", "aim:epoch", 1));
 		return;
 	}
 	if (strcmp(type, "Add") == 0 || strcmp(type, "Remove") == 0) {
-		assert_string_equal(json_string_value(json_object_get(act, "target")),
-				    CHAN "/followers");
+		struct hub *h = hub_of(json_string_value(json_object_get(act, "target")));
+		assert_non_null(h);
+		char fl[128];
+		snprintf(fl, sizeof fl, "%s/followers", h->url);
+		assert_string_equal(json_string_value(json_object_get(act, "target")), fl);
 		uint64_t e = commit_epoch(json_object_get(act, "instrument"));
-		if (F.refuse_next || e != F.epoch) {
+		if (F.refuse_next || e != h->epoch) {
 			F.refuse_next = F.refuse_next ? F.refuse_next - 1 : 0;
 			answer(r, 409, json_pack("{s:s, s:I}", "error", "stale_epoch",
-						 "aim:currentEpoch", (json_int_t)F.epoch));
+						 "aim:currentEpoch", (json_int_t)h->epoch));
 			return;
 		}
-		F.epoch++;
+		h->epoch++;
 		json_t *cp = json_deep_copy(act);
 		json_t *w = json_object_get(cp, "aim:welcome");
 		if (strcmp(type, "Remove") == 0) {
-			fan_out(json_incref(cp));
+			fan_out(h, json_incref(cp));
 			size_t i;
 			json_t *a;
 			json_array_foreach(json_object_get(act, "object"), i, a)
 				if (!F.deliver_to_removed)
-					F.member[uidx_of(json_string_value(a))] = false;
+					h->member[uidx_of(json_string_value(a))] = false;
 		} else {
 			json_incref(w);
 			json_object_del(cp, "aim:welcome");
-			fan_out(json_incref(cp));
-			welcome_to(json_object_get(act, "object"), w);
+			/* the Welcome, then the Announce to every member, the new
+			 * ones included (as the server does) */
+			welcome_to(h, json_object_get(act, "object"), w);
+			fan_out(h, json_incref(cp));
 			json_decref(w);
 		}
 		json_decref(cp);
 		answer(r, 201, json_pack("{s:s}", "type", type));
 		return;
 	}
-	if (strcmp(type, "Create") == 0 && json_object_get(act, "aim:hub")) {
-		/* a DM: addressed to every participant directly */
-		char id[64];
-		snprintf(id, sizeof id, BASE "/activities/%d", ++F.n_act);
-		json_object_set_new(act, "id", json_string(id));
-		size_t i;
-		json_t *a;
-		json_array_foreach(json_object_get(act, "to"), i, a) {
-			int v = uidx_of(json_string_value(a));
-			assert_true(v >= 0 && v != u);
-			json_array_append(F.inbox[v], act);
-		}
-		answer(r, 201, json_pack("{s:s}", "type", "Create"));
-		return;
-	}
 	if (strcmp(type, "Create") == 0) {
-		assert_string_equal(json_string_value(json_array_get(json_object_get(act, "to"), 0)),
-				    CHAN);
-		assert_true(F.member[u]);
-		fan_out(json_deep_copy(act));
+		struct hub *h =
+			hub_of(json_string_value(json_array_get(json_object_get(act, "to"), 0)));
+		assert_non_null(h);
+		assert_true(h->member[u]);
+		fan_out(h, json_deep_copy(act));
 		answer(r, 201, json_pack("{s:s}", "type", "Create"));
 		return;
 	}
@@ -334,13 +347,17 @@ static void inbox_get(int u, const char *query, struct client_http_response *r)
 
 static void proxy(const char *url, struct client_http_response *r)
 {
-	if (aim_str_has_prefix(url, CHAN "/outbox?after=")) {
+	struct hub *h = hub_of(url);
+	char pre[128];
+	if (h)
+		snprintf(pre, sizeof pre, "%s/outbox?after=", h->url);
+	if (h && aim_str_has_prefix(url, pre)) {
 		F.proxy_outbox++;
-		uint64_t after = strtoull(url + strlen(CHAN "/outbox?after="), NULL, 10);
+		uint64_t after = strtoull(url + strlen(pre), NULL, 10);
 		json_t *items = json_array();
 		size_t i;
 		json_t *a;
-		json_array_foreach(F.outbox, i, a)
+		json_array_foreach(h->outbox, i, a)
 			if ((uint64_t)json_integer_value(json_object_get(a, "aim:sequence")) > after)
 				json_array_append(items, a);
 		answer(r, 200, json_pack("{s:s, s:o}", "type", "OrderedCollectionPage",
@@ -373,7 +390,7 @@ static int fake_http(void *ctx, const struct client_http_request *q,
 	sscanf(path, "/users/%63[^/?]%255s", user, rest);
 	if (strcmp(path, "/.well-known/aim-ca") == 0) {
 		answer(r, 200, ca_doc());
-	} else if (aim_str_has_prefix(path, "/channels/1/outbox")) {
+	} else if (hub_of(q->url)) {
 		proxy(q->url, r); /* a URL of the home server: fetched directly */
 	} else if (strcmp(path, "/proxy") == 0) {
 		char form[4096], url[4096];
@@ -492,7 +509,6 @@ static int setup(void **state)
 		F.kps[i] = json_array();
 		F.inbox[i] = json_array();
 	}
-	F.outbox = json_array();
 	return 0;
 }
 
@@ -505,7 +521,8 @@ static int teardown(void **state)
 		client_free(D[i].c);
 		json_decref(D[i].kv.m);
 	}
-	json_decref(F.outbox);
+	for (size_t i = 0; i < F.n_hubs; i++)
+		json_decref(F.hub[i].outbox);
 	aim_pkey_free(F.ca_key);
 	aim_buf_free(&F.ca);
 	return 0;
@@ -646,15 +663,15 @@ static void test_message_waits_for_commit(void **state)
 				    json_object_get(commit, "object"), "type")),
 			    "Add");
 	json_array_remove(F.inbox[1], 1);
-	json_t *saved = F.outbox;
-	F.outbox = json_array();
+	json_t *saved = F.hub[0].outbox;
+	F.hub[0].outbox = json_array();
 	struct client_sync_stats st = sync_dev(1);
 	assert_int_equal(st.buffered, 1); /* waiting */
 	ASSERT_HISTORY(1, CHAN, "");
 	assert_int_equal(epoch_of(1), 1);
 	/* then the commit comes */
-	json_decref(F.outbox);
-	F.outbox = saved;
+	json_decref(F.hub[0].outbox);
+	F.hub[0].outbox = saved;
 	json_array_append_new(F.inbox[1], commit);
 	st = sync_dev(1);
 	assert_int_equal(st.buffered, 0);
@@ -788,7 +805,7 @@ static void test_conflict_retried(void **state)
 	const char *d[] = { "acct:dave@a.test" };
 	if (client_channel_add(dev(0), CHAN, d, 1) != 0)
 		fail_msg("add after 409: %s", aim_errmsg());
-	assert_int_equal(F.epoch, 3);
+	assert_int_equal(F.hub[0].epoch, 3);
 	for (int u = 0; u < 4; u++)
 		sync_dev(u);
 	for (int u = 0; u < 4; u++)

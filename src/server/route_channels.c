@@ -577,6 +577,12 @@ static void send_refusal(struct app *a, struct http_response *r, uint64_t cur,
 		aimd_route_json(r, 409, "application/json", j);
 		return;
 	}
+	if (e == AIM_ERR_VERIFY) {
+		/* an MLS signature or tag (C40), not the request's HTTP
+		 * signature: never the table's 401 of a server's credential */
+		http_resp_error(r, 400, "bad_mls_signature", aim_errmsg());
+		return;
+	}
 	(void)a;
 	aimd_status_send_failure(r, surf);
 }
@@ -808,6 +814,8 @@ static void create_channel(struct app *a, struct http_response *r, const struct 
 	json_t *j = json_pack("{s:s, s:s, s:I}", "id", c.url, "type",
 			      kind == STORE_CHANNEL_DM ? "aim:GroupDM" : "Group", "aim:epoch",
 			      (json_int_t)hub_group_epoch(c.g));
+	if (kind == STORE_CHANNEL_DM)
+		json_object_set_new(j, "aim:hub", json_string(c.url));
 	aimd_route_json(r, 201, ROUTE_AS_TYPE, j);
 	http_resp_header(r, "Location", c.url);
 	goto out;

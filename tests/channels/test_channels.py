@@ -400,6 +400,84 @@ class Channels(AimTestCase):
 		self.assertFalse([x for x in self.announces(self.b, "bob", chan)
 				  if x["id"] == ann["id"]])
 
+	def dm(self, participants):
+		"""alice's first DM to participants [(srv, user)]: the DM's hub."""
+		al, _ = self.client("alice")
+		self.mls("create_group", client=al)
+		names, kps = {("a.test", "alice"): al}, []
+		for srv, user in participants:
+			n, kp = self.client(user, srv)
+			names[(srv.domain, user)] = n
+			kps.append(kp)
+		cm = self.mls("commit", client=al, add=kps, public=True, tree_in_welcome=True)
+		gi = self.mls("group_info", client=al)
+		st, hd, doc = self.post(self.a, "alice", {
+			"type": "Create", "to": [self.url(s, u) for s, u in participants],
+			"object": {"type": "Note", "content": ""},
+			"aim:groupInfo": obj("GroupInfo", gi["group_info"]),
+			"aim:welcome": obj("Welcome", cm["welcome"])})
+		self.assertEqual(st, 201, doc)
+		hub = doc["aim:hub"]
+		self.assertTrue(hub.startswith(self.a.base + "/dms/"), hub)
+		for srv, u in participants:
+			self.join(srv, u, hub, names)
+		return hub, names
+
+	def test_06_group_dm_and_one_to_one(self):
+		hub, names = self.dm([(self.b, "bob"), (self.c, "carol")])
+		self.assertEqual(self.followers(hub), {self.url(self.a, "alice"), self.url(self.b, "bob"),
+							self.url(self.c, "carol")})
+		st, doc, text = self.send(self.a, "alice", hub, names[("a.test", "alice")])
+		self.assertEqual(st, 201, doc)
+		for srv, u in ((self.b, "bob"), (self.c, "carol")):
+			anns = wait_for(lambda: self.announces(srv, u, hub), what="DM at " + u)
+			got = self.mls("process", client=names[(srv.domain, u)],
+				       message=unobj(anns[0]["object"]["object"]))
+			self.assertEqual(got.get("text"), text)
+		# carol answers through her server, to the DM's hub
+		st, doc, t2 = self.send(self.c, "carol", hub, names[("c.test", "carol")])
+		self.assertEqual(st, 201, doc)
+		anns = wait_for(lambda: [x for x in self.announces(self.b, "bob", hub)
+					 if x["aim:sequence"] == 2], what="carol's DM at bob")
+		got = self.mls("process", client=names[("b.test", "bob")],
+			       message=unobj(anns[0]["object"]["object"]))
+		self.assertEqual(got.get("text"), t2)
+		# a 1:1 DM is a group DM of two
+		hub1, n1 = self.dm([(self.b, "bea")])
+		st, doc, t3 = self.send(self.a, "alice", hub1, n1[("a.test", "alice")])
+		self.assertEqual(st, 201, doc)
+		anns = wait_for(lambda: self.announces(self.b, "bea", hub1), what="1:1 at bea")
+		self.assertEqual(self.mls("process", client=n1[("b.test", "bea")],
+					  message=unobj(anns[0]["object"]["object"])).get("text"), t3)
+
+	def test_07_sequence_order_and_catch_up(self):
+		# a member's server puts Announces into inboxes in sequence order,
+		# holding one that comes early; the outbox pages after a sequence
+		chan, names = self.create([(self.remote, "rita"), (self.b, "bob")])
+		self.join(self.b, "bob", chan, names)
+		al = names[("a.test", "alice")]
+		seqs = []
+		for i in range(3):
+			st, doc, _ = self.send(self.a, "alice", chan, al)
+			self.assertEqual(st, 201, doc)
+			seqs.append(doc["aim:sequence"])
+		self.assertEqual(seqs, [1, 2, 3])
+		anns = wait_for(lambda: len(self.announces(self.b, "bob", chan)) == 3 and
+				self.announces(self.b, "bob", chan))
+		# in the inbox (newest first) the order is the sequence's
+		order = [it["aim:sequence"] for it in inbox_items(self.b, "bob")
+			 if isinstance(it, dict) and it.get("actor") == chan and it.get("type") == "Announce"]
+		self.assertEqual(order, [3, 2, 1])
+		st, _, ob = aimtest.get_json(chan + "/outbox?after=1", ctx=self.a.ctx)
+		self.assertEqual([i["aim:sequence"] for i in ob["orderedItems"]], [2, 3])
+		# the GroupInfo: for members and their servers only
+		st, _, _ = aimtest.get_json(chan + "/groupInfo", ctx=self.a.ctx)
+		self.assertEqual(st, 403)
+		st, _, gi = aimtest.get_json(chan + "/groupInfo", token=self.a.tokens["alice"],
+					     ctx=self.a.ctx)
+		self.assertEqual(st, 200, gi)
+		self.assertEqual(gi["type"], "GroupInfo")
+
 	def test_99_no_plaintext_anywhere(self):
 		if not self.texts:
 			self.skipTest("no messages sent")

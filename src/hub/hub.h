@@ -159,9 +159,15 @@ struct hub_policy {
 	/* Application messages are accepted for the current epoch and this
 	 * many before it (0: the current one only). */
 	uint32_t message_epochs;
+	/* A group DM: the participants are fixed. Adds only of new devices of
+	 * participants, no Remove activity, and no participant's last device
+	 * leaves (issue 11: "Group DMs (fixed participants, not reified)").
+	 * With HUB_MEMBERSHIP_MEMBERS, every participant adds its own devices.
+	 * HUB_SETTINGS never changes it. */
+	bool fixed_members;
 };
 
-/* Default: owner only, HUB_DEFAULT_MESSAGE_EPOCHS. */
+/* Default: owner only, HUB_DEFAULT_MESSAGE_EPOCHS, members not fixed. */
 void hub_policy_default(struct hub_policy *p);
 /* "owner" / "admins" / "members" <-> enum (the aim:policy JSON value);
  * parse: AIM_ERR_INVALID for anything else. */

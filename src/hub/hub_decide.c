@@ -467,6 +467,10 @@ static int commit_effects(struct run *r, const long *old_owner, uint32_t n_old_l
 			    "the Commit leaves %zu devices of %s, whom the activity removes",
 			    m >= 0 ? e->devices[m] : 0, in->objects[k]);
 	}
+	for (size_t i = 0; g->policy.fixed_members && i < e->n_old; i++)
+		ENSURE_GOTO(e->devices[i] > 0, out, AIM_ERR_DENIED,
+			    "the participants of this group are fixed: %s cannot leave",
+			    e->members[i].actor);
 	long o = eff_find_actor(e, g->owner);
 	ENSURE_GOTO(o >= 0 && e->devices[o] > 0, out, AIM_ERR_DENIED,
 		    "the Commit removes the owner's last device: ownership is transferred first");
@@ -514,6 +518,14 @@ static int decide_commit(struct run *r)
 	} else {
 		TRY(check_objects(in, 0, 0));
 	}
+	/* #11 "Group DMs (fixed participants, not reified)": a participant
+	 * may add its own new device, nobody adds or removes participants. */
+	ENSURE(!g->policy.fixed_members || in->kind != HUB_REMOVE, AIM_ERR_DENIED,
+	       "the participants of this group are fixed: no Remove");
+	for (size_t k = 0; g->policy.fixed_members && in->kind == HUB_ADD && k < in->n_objects; k++)
+		ENSURE(hub_group_is_member(g, in->objects[k]), AIM_ERR_DENIED,
+		       "the participants of this group are fixed: %s cannot be added",
+		       in->objects[k]);
 	for (size_t k = 0; in->kind == HUB_REMOVE && k < in->n_objects; k++) {
 		ENSURE(hub_group_is_member(g, in->objects[k]), AIM_ERR_INVALID,
 		       "%s is not a member", in->objects[k]);
@@ -610,8 +622,9 @@ static int decide_proposal(struct run *r)
 	for (size_t k = 0; k < g->n_pending; k++)
 		ENSURE_GOTO(g->pending[k].leaf != leaf, out, AIM_ERR_EXISTS,
 			    "the removal of leaf %u is already proposed", leaf);
-	if (strcmp(in->actor, g->owner) == 0) {
-		/* the owner's last device may not go before ownership does */
+	if (strcmp(in->actor, g->owner) == 0 || g->policy.fixed_members) {
+		/* the owner's last device may not go before ownership does, nor
+		 * a participant's of a group DM */
 		size_t left = 0;
 		for (uint32_t l = 0; l < n; l++)
 			if (owner_of[l] == me && l != leaf) {
@@ -621,7 +634,9 @@ static int decide_proposal(struct run *r)
 				left += !pend;
 			}
 		ENSURE_GOTO(left > 0, out, AIM_ERR_DENIED,
-			    "the owner's last device cannot leave: ownership is transferred first");
+			    g->policy.fixed_members
+				    ? "the participants of this group are fixed: the last device cannot leave"
+				    : "the owner's last device cannot leave: ownership is transferred first");
 	}
 	TRY_GOTO(mls_process(r, &pg, &res), out);
 	g->pending = aim_xrealloc(g->pending, (g->n_pending + 1) * sizeof *g->pending);
@@ -751,7 +766,10 @@ static int decide_settings(struct run *r)
 	for (size_t i = 0; i < in->n_objects; i++)
 		ENSURE(hub_group_is_member(g, in->objects[i]), AIM_ERR_INVALID,
 		       "admin %s is not a member", in->objects[i]);
+	/* a group DM stays one, a channel a channel */
+	bool fixed = g->policy.fixed_members;
 	g->policy = *in->policy;
+	g->policy.fixed_members = fixed;
 	for (size_t i = 0; i < g->n_admins; i++)
 		free(g->admins[i]);
 	free(g->admins);

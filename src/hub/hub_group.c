@@ -14,6 +14,7 @@ void hub_policy_default(struct hub_policy *p)
 {
 	p->membership = HUB_MEMBERSHIP_OWNER;
 	p->message_epochs = HUB_DEFAULT_MESSAGE_EPOCHS;
+	p->fixed_members = false;
 }
 
 const char *hub_membership_name(enum hub_membership m)

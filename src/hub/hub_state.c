@@ -2,7 +2,7 @@
  * The hub state's own encoding (hub.h, "Persistence"), big-endian:
  *
  *   u8   version (1)
- *   u8   membership policy        u32 message_epochs
+ *   u8   membership policy        u32 message_epochs   u8 flags (1: fixed members)
  *   u64  next sequence number
  *   str  owner
  *   u32  n admins,  str each
@@ -43,6 +43,7 @@ int hub_group_encode(const struct hub_group *g, struct aim_buf *w)
 	TRY(aim_buf_append_byte(w, STATE_VERSION));
 	TRY(aim_buf_append_byte(w, (uint8_t)g->policy.membership));
 	TRY(put_u32(w, g->policy.message_epochs));
+	TRY(aim_buf_append_byte(w, g->policy.fixed_members ? 1 : 0));
 	TRY(put_u64(w, g->next_seq));
 	TRY(put_str(w, g->owner));
 	TRY(put_u32(w, (uint32_t)g->n_admins));
@@ -129,6 +130,10 @@ static int parse_into(struct rd *r, struct hub_group *g)
 	TRY(get(r, &membership, 1));
 	g->policy.membership = (enum hub_membership)membership;
 	TRY(get_u32(r, &g->policy.message_epochs));
+	uint8_t flags = 0;
+	TRY(get(r, &flags, 1));
+	ENSURE(flags <= 1, AIM_ERR_DECODE, "hub state: flags 0x%02x", flags);
+	g->policy.fixed_members = flags == 1;
 	TRY(get_u64(r, &g->next_seq));
 	ENSURE(g->next_seq >= 1, AIM_ERR_DECODE, "hub state: sequence number 0");
 	TRY(get_str(r, HUB_MAX_URL, &g->owner));

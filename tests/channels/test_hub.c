@@ -45,6 +45,8 @@ static const char *const ACCTS[NDEV] = {
 };
 
 static struct dev D[NDEV];
+/* the next channel() is a group DM (fixed participants) */
+static bool dm_next;
 
 static void dev_kp(struct dev *d, uint16_t suite)
 {
@@ -63,6 +65,7 @@ static int setup(void **state)
 {
 	(void)state;
 	memset(D, 0, sizeof D);
+	dm_next = false;
 	for (int i = 0; i < NDEV; i++) {
 		D[i].actor = ACTORS[i];
 		D[i].acct = ACCTS[i];
@@ -183,7 +186,7 @@ static struct hub_group *channel(const int *first, size_t n, enum hub_membership
 	struct hub_member mv[NDEV + 1];
 	struct hub_members ms;
 	members_of(who, nw, mv, &ms);
-	struct hub_policy pol = { .membership = policy, .message_epochs = 1 };
+	struct hub_policy pol = { .membership = policy, .message_epochs = 1, .fixed_members = dm_next };
 	struct hub_create c = { .group_info = aim_buf_bytes(&gi),
 				.welcome = aim_buf_bytes(&r.welcome),
 				.owner = a->actor,
@@ -1439,6 +1442,89 @@ static void test_shell_hook(void **state)
 	hub_group_free(g);
 }
 
+/* ---- Group DMs: fixed participants ------------------------------------------------------------------------- */
+
+static void test_group_dm(void **state)
+{
+	(void)state;
+	dm_next = true;
+	int first[] = { BOB, CAROL };
+	struct hub_group *g = channel(first, 2, HUB_MEMBERSHIP_MEMBERS);
+	assert_true(hub_group_policy(g)->fixed_members);
+	struct hub_decision d;
+	/* nobody new */
+	int j[] = { DAVE };
+	struct mls_commit_result r;
+	commit_adds(BOB, j, 1, &r);
+	struct hub_member rv[1] = { { D[DAVE].actor, D[DAVE].acct } };
+	struct hub_members rs = { rv, 1 };
+	const char *od[] = { D[DAVE].actor };
+	struct hub_input in = input(HUB_ADD, BOB, aim_buf_bytes(&r.commit));
+	in.objects = od;
+	in.n_objects = 1;
+	in.resolved = &rs;
+	in.welcome = aim_buf_bytes(&r.welcome);
+	expect_refused(&g, &in, AIM_ERR_DENIED, "fixed");
+	mls_group_discard_pending(D[BOB].g);
+	mls_commit_result_free(&r);
+	/* no Remove */
+	int gone[] = { CAROL };
+	commit_removes(BOB, gone, 1, &r);
+	const char *oc[] = { D[CAROL].actor };
+	in = input(HUB_REMOVE, BOB, aim_buf_bytes(&r.commit));
+	in.objects = oc;
+	in.n_objects = 1;
+	expect_refused(&g, &in, AIM_ERR_DENIED, "no Remove");
+	mls_group_discard_pending(D[BOB].g);
+	mls_commit_result_free(&r);
+	/* bob adds his second device, naming himself */
+	int j2[] = { BOB2 };
+	commit_adds(BOB, j2, 1, &r);
+	const char *ob[] = { D[BOB].actor };
+	in = input(HUB_ADD, BOB, aim_buf_bytes(&r.commit));
+	in.objects = ob;
+	in.n_objects = 1;
+	in.welcome = aim_buf_bytes(&r.welcome);
+	expect_accepted(&g, &in, &d);
+	assert_int_equal(d.n_added + d.n_removed, 0);
+	assert_true(d.route_welcome);
+	hub_decision_free(&d);
+	int others[] = { ALICE, CAROL };
+	accepted(BOB, &r, others, 2, j2, 1);
+	mls_commit_result_free(&r);
+	assert_int_equal(mls_public_group_member_count(hub_group_public(g)), 4);
+	/* carol's only device cannot leave; bob's second one can */
+	struct aim_buf p;
+	aim_buf_init(&p, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_group_propose_remove(D[CAROL].g, leaf_of(CAROL), &p), 0);
+	in = input(HUB_PROPOSAL, CAROL, aim_buf_bytes(&p));
+	expect_refused(&g, &in, AIM_ERR_DENIED, "fixed");
+	aim_buf_reset(&p);
+	assert_int_equal(mls_group_propose_remove(D[BOB2].g, leaf_of(BOB2), &p), 0);
+	in = input(HUB_PROPOSAL, BOB2, aim_buf_bytes(&p));
+	expect_accepted(&g, &in, &d);
+	hub_decision_free(&d);
+	aim_buf_free(&p);
+	/* settings keep it a group DM */
+	struct hub_policy pol = { .membership = HUB_MEMBERSHIP_MEMBERS, .message_epochs = 1 };
+	in = input(HUB_SETTINGS, ALICE, AIM_BYTES(NULL, 0));
+	in.policy = &pol;
+	expect_accepted(&g, &in, &d);
+	hub_decision_free(&d);
+	assert_true(hub_group_policy(g)->fixed_members);
+	/* and the flag survives encode / parse */
+	struct aim_buf st;
+	aim_buf_init(&st, HUB_MAX_STATE);
+	assert_int_equal(hub_group_encode(g, &st), 0);
+	struct hub_group *q = NULL;
+	assert_int_equal(hub_group_parse(aim_buf_bytes(&st), &q), 0);
+	assert_true(hub_group_policy(q)->fixed_members);
+	assert_int_equal(hub_group_pending_count(q), 1);
+	hub_group_free(q);
+	aim_buf_free(&st);
+	hub_group_free(g);
+}
+
 /* ---- Persistence -------------------------------------------------------------------------- */
 
 static void test_encode_parse(void **state)
@@ -1492,6 +1578,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refuse_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credential_acct, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shell_hook, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_dm, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

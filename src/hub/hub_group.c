@@ -472,7 +472,11 @@ int hub_group_group_info(const struct hub_group *g, struct aim_buf *w)
 	size_t mark = w->len;
 	TRY(aim_buf_append(w, head, sizeof head));
 	if (mls_public_group_group_info(g->pg, w) != 0) {
-		w->len = mark;
+		/* (a buffer that hit its ceiling was freed: nothing to undo) */
+		if (w->data) {
+			w->len = mark;
+			w->data[mark] = 0;
+		}
 		return -1;
 	}
 	return 0;

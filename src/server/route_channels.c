@@ -1184,6 +1184,27 @@ void aimd_route_channel_followers(struct app *a, const struct http_request *q,
 	chan_clear(&c);
 }
 
+/* Whether the request may read what tells who is a member (the ratchet
+ * tree) or what they sent (the outbox): a local member (bearer) or a server
+ * (a signed GET: the gate verified it before the route). False with the
+ * answer set. */
+static bool members_only(struct app *a, const struct http_request *q, struct http_response *r,
+			 const struct chan *c, const char *what)
+{
+	if (aimd_s2s_has_signature(q))
+		return true;
+	if (http_req_header(q, "Authorization")) {
+		int64_t user = aimd_route_auth(a, q, r, true);
+		if (user < 0)
+			return false;
+		for (size_t i = 0; i < c->n; i++)
+			if (c->m[i].local == user)
+				return true;
+	}
+	http_resp_error(r, 403, "forbidden", what);
+	return false;
+}
+
 void aimd_route_channel_outbox(struct app *a, const struct http_request *q,
 			       struct http_response *r, const struct http_route_caps *caps)
 {
@@ -1192,6 +1213,10 @@ void aimd_route_channel_outbox(struct app *a, const struct http_request *q,
 	struct chan c;
 	if (!load_route(a, caps, &c, r))
 		return;
+	if (!members_only(a, q, r, &c, "the outbox is for members and their servers")) {
+		chan_clear(&c);
+		return;
+	}
 	const char *after = http_req_query(q, "after");
 	const char *max_id = http_req_query(q, "max_id");
 	const char *min_id = http_req_query(q, "min_id");
@@ -1241,20 +1266,8 @@ void aimd_route_channel_group_info(struct app *a, const struct http_request *q,
 	struct chan c;
 	if (!load_route(a, caps, &c, r))
 		return;
-	/* The ratchet tree tells who is a member: members (bearer) and signed
-	 * GETs (the members' servers; the gate verified the signature). */
-	bool ok = aimd_s2s_has_signature(q);
-	if (!ok && http_req_header(q, "Authorization")) {
-		int64_t user = aimd_route_auth(a, q, r, true);
-		if (user < 0)
-			goto out;
-		for (size_t i = 0; i < c.n; i++)
-			ok |= c.m[i].local == user;
-	}
-	if (!ok) {
-		http_resp_error(r, 403, "forbidden", "the GroupInfo is for members and their servers");
+	if (!members_only(a, q, r, &c, "the GroupInfo is for members and their servers"))
 		goto out;
-	}
 	struct aim_buf w;
 	aim_buf_init(&w, STORE_STATE_VALUE_MAX);
 	struct aim_buf t;

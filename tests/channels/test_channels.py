@@ -171,6 +171,9 @@ class Channels(AimTestCase):
 			self.assertEqual(got.get("text"), text, got)
 		# the outbox pages by sequence
 		st, _, ob = aimtest.get_json(chan + "/outbox?after=0", ctx=self.a.ctx)
+		self.assertEqual(st, 403, ob)	# members and their servers only
+		st, _, ob = aimtest.get_json(chan + "/outbox?after=0", token=self.a.tokens["alice"],
+					     ctx=self.a.ctx)
 		self.assertEqual(st, 200, ob)
 		self.assertEqual([i["aim:sequence"] for i in ob["orderedItems"]], [1])
 		# a remote member's message through her own server to the channel's inbox
@@ -468,7 +471,8 @@ class Channels(AimTestCase):
 		order = [it["aim:sequence"] for it in inbox_items(self.b, "bob")
 			 if isinstance(it, dict) and it.get("actor") == chan and it.get("type") == "Announce"]
 		self.assertEqual(order, [3, 2, 1])
-		st, _, ob = aimtest.get_json(chan + "/outbox?after=1", ctx=self.a.ctx)
+		st, _, ob = aimtest.get_json(chan + "/outbox?after=1", token=self.a.tokens["alice"],
+					     ctx=self.a.ctx)
 		self.assertEqual([i["aim:sequence"] for i in ob["orderedItems"]], [2, 3])
 		# the GroupInfo: for members and their servers only
 		st, _, _ = aimtest.get_json(chan + "/groupInfo", ctx=self.a.ctx)

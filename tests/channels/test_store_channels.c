@@ -1,0 +1,139 @@
+/* Unit tests of the store's channel operations (sqlite_channels.c): a hub
+ * change is one transaction (the compare-and-set of the hub state, the
+ * channel row, the members, the outbox row, the activities with their
+ * deliveries), a stale version writes nothing; the outbox pages after a
+ * sequence; on a member's server, Announces enter the members' inboxes in
+ * sequence order (one that comes early is held), duplicates are dropped
+ * and a channel with no local member is refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "store/store.h"
+#include "store_fixture.h"
+
+static int count_cb(void *ctx, const struct store_channel_member *m)
+{
+	(void)m;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+static void test_apply_and_conflict(void **state)
+{
+	struct store_fixture *f = *state;
+	struct store_channel row = { .kind = STORE_CHANNEL, .actor_user = f->carol,
+				     .owner = f->alice, .name = "c", .policy = "owner" };
+	struct store_channel_member add[] = {
+		{ "https://a.test/users/alice", NULL, NULL, f->alice },
+		{ "https://b.test/users/bob", "https://b.test/users/bob/inbox", "https://b.test/inbox", 0 },
+	};
+	struct store_channel_change c = { .channel = "ch1", .create = &row, .expected = 0,
+					  .state = (const uint8_t *)"s1", .state_len = 2,
+					  .add = add, .n_add = 2 };
+	assert_int_equal(store_channel_apply(f->st, &c), 0);
+	struct store_channel got;
+	assert_int_equal(store_channel_get(f->st, "ch1", &got), 0);
+	assert_int_equal(got.owner, f->alice);
+	assert_string_equal(got.policy, "owner");
+	store_channel_clear(&got);
+	/* a change from the version read: an Announce of sequence 1 and a delivery */
+	struct store_new_delivery dv = { .inbox = "https://b.test/inbox", .host = "b.test" };
+	struct store_outgoing og = { .activity_id = "https://a.test/channels/ch1/announces/1",
+				     .signer = f->carol, .body = "{}", .v = &dv, .n = 1, .now_ms = 1 };
+	struct store_new_activity act = { .id = og.activity_id, .json = "{}", .author = f->carol,
+					  .inbox = &f->alice, .n_inbox = 1, .outgoing = &og };
+	const char *rm[] = { "https://b.test/users/bob" };
+	struct store_channel_change c2 = { .channel = "ch1", .expected = 1,
+					   .state = (const uint8_t *)"s2", .state_len = 2,
+					   .remove = rm, .n_remove = 1, .seq = 1,
+					   .announce_id = og.activity_id, .announce_json = "{\"n\":1}",
+					   .acts = &act, .n_acts = 1 };
+	/* the same change from a stale version: nothing written */
+	struct store_channel_change stale = c2;
+	stale.expected = 0;
+	assert_int_equal(store_channel_apply(f->st, &stale), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_CONFLICT);
+	size_t n = 0;
+	assert_int_equal(store_channel_members(f->st, "ch1", count_cb, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_channel_apply(f->st, &c2), 0);
+	n = 0;
+	assert_int_equal(store_channel_members(f->st, "ch1", count_cb, &n), 0);
+	assert_int_equal(n, 1);
+	/* applied twice: the version moved, a conflict, and the outbox row stays one */
+	assert_int_equal(store_channel_apply(f->st, &c2), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_CONFLICT);
+	int64_t v = 0;
+	uint8_t *val = NULL;
+	size_t len = 0;
+	assert_int_equal(store_state_get(f->st, "hub", "ch1", &v, &val, &len), 0);
+	assert_int_equal(v, 2);
+	assert_memory_equal(val, "s2", 2);
+	free(val);
+	struct store_range r = { .limit = 10 };
+	struct store_page pg;
+	assert_int_equal(store_channel_outbox_page(f->st, "ch1", 0, &r, &pg), 0);
+	assert_int_equal(pg.n, 1);
+	assert_int_equal(pg.items[0].cursor, 1);
+	store_page_clear(&pg);
+	assert_int_equal(store_channel_outbox_page(f->st, "ch1", 1, &r, &pg), 0);
+	assert_int_equal(pg.n, 0);
+	store_page_clear(&pg);
+}
+
+static void test_receive_in_order(void **state)
+{
+	struct store_fixture *f = *state;
+	const char *ch = "https://a.test/channels/x";
+	struct store_channel_recv m = { ch, 1, "https://a.test/channels/x/announces/1", "{}", 1 };
+	size_t d = 9;
+	/* nobody here is a member */
+	assert_int_equal(store_channel_receive(f->st, &m, &d), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_DENIED);
+	assert_int_equal(store_channel_join(f->st, ch, f->bob, true), 0);
+	assert_int_equal(store_channel_join(f->st, ch, f->carol, true), 0);
+	int64_t *users = NULL;
+	size_t nu = 0;
+	assert_int_equal(store_channel_joined(f->st, ch, &users, &nu), 0);
+	assert_int_equal(nu, 2);
+	free(users);
+	assert_int_equal(store_channel_receive(f->st, &m, &d), 0);
+	assert_int_equal(d, 2);
+	/* 3 before 2: held, then both in order */
+	struct store_channel_recv m3 = { ch, 3, "https://a.test/channels/x/announces/3", "{}", 1 };
+	assert_int_equal(store_channel_receive(f->st, &m3, &d), 0);
+	assert_int_equal(d, 0);
+	struct store_channel_recv m2 = { ch, 2, "https://a.test/channels/x/announces/2", "{}", 1 };
+	assert_int_equal(store_channel_receive(f->st, &m2, &d), 0);
+	assert_int_equal(d, 4);
+	struct store_range r = { .limit = 10 };
+	struct store_page pg;
+	assert_int_equal(store_inbox_page(f->st, f->bob, &r, &pg), 0);
+	assert_int_equal(pg.n, 3); /* newest first: 3, 2, 1 */
+	assert_true(pg.items[0].cursor > pg.items[1].cursor);
+	store_page_clear(&pg);
+	/* a duplicate: nothing */
+	assert_int_equal(store_channel_receive(f->st, &m2, &d), 0);
+	assert_int_equal(d, 0);
+	/* carol leaves: bob alone receives */
+	assert_int_equal(store_channel_join(f->st, ch, f->carol, false), 0);
+	struct store_channel_recv m4 = { ch, 4, "https://a.test/channels/x/announces/4", "{}", 1 };
+	assert_int_equal(store_channel_receive(f->st, &m4, &d), 0);
+	assert_int_equal(d, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_apply_and_conflict, store_fixture_setup,
+						store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_receive_in_order, store_fixture_setup,
+						store_fixture_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

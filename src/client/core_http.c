@@ -81,8 +81,10 @@ int client_core_call(struct client *c, const char *method, const char *path, con
 	int rc = c->io.http(c->io.http_ctx, &rq, &rs);
 	free(text);
 	if (rc != 0) {
-		/* the shell recorded why (REMOTE, TIMEOUT, NOHOST) */
-		rc = aim_fail(aim_errcode(), "%s %s: %s", method, url, aim_errmsg());
+		/* the shell recorded why (REMOTE, TIMEOUT, NOHOST), naming the URL */
+		char why[512];
+		snprintf(why, sizeof why, "%s", aim_errmsg());
+		rc = aim_fail(aim_errcode(), "%s %s", method, why);
 		goto out;
 	}
 	c->server_status = rs.status;

@@ -352,6 +352,10 @@ static int cmd_login(struct opts *o)
 		rc = failed("login");
 		goto out;
 	}
+	if (open_http(o) != 0) {
+		rc = failed("login");
+		goto out;
+	}
 	struct client *probe = NULL;
 	if (client_open(&io, &probe) == 0) {
 		char buf[1024];
@@ -363,8 +367,12 @@ static int cmd_login(struct opts *o)
 		one_line("", buf);
 		goto out;
 	}
+	if (aim_errcode() != AIM_ERR_NOTFOUND) {
+		rc = failed("login");
+		goto out;
+	}
 	aim_errclear();
-	if (save_transport(o) != 0 || open_http(o) != 0) {
+	if (save_transport(o) != 0) {
 		rc = failed("login");
 		goto out;
 	}

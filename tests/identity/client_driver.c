@@ -32,6 +32,8 @@
  *            key)
  *   ca_ttl   seconds
  *   dump     -> entries {key: value as text}
+ *   channel_create, channel_add, channel_remove, send, dm_send, sync,
+ *            messages, group, conversations: tests/channels/driver_channels.c
  *   quit
  */
 #include <errno.h>
@@ -48,6 +50,10 @@
 #include "mls/mls.h"
 
 #define MAX_LINE ((size_t)16 << 20)
+
+/* The commands of tests/channels/driver_channels.c (linked in). */
+int driver_channels_run(struct client *c, const char *cmd, json_t *req, json_t *res,
+			bool *handled);
 
 static struct client_io io;
 static bool io_open;
@@ -453,6 +459,11 @@ static int run(const char *cmd, json_t *req, json_t *res)
 		json_object_set_new(res, "entries", e);
 		return client_dump(cl, dump_one, e);
 	}
+	/* channels and DMs: tests/channels/driver_channels.c */
+	bool handled = false;
+	int rc = driver_channels_run(cl, cmd, req, res, &handled);
+	if (handled)
+		return rc;
 	return aim_fail(AIM_ERR_INVALID, "unknown command %s", cmd);
 }
 

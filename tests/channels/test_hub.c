@@ -1525,6 +1525,73 @@ static void test_group_dm(void **state)
 	hub_group_free(g);
 }
 
+/* ---- x509 credentials, as aimd's CA issues them, through the whole hub ------------------------------------ */
+
+static void x509_kp(struct aim_pkey *ca, struct aim_buf *ca_cert, struct dev *d)
+{
+	mls_key_package_free(&d->kp);
+	mls_key_package_priv_free(&d->priv);
+	struct aim_buf sk, pk, leaf;
+	aim_buf_init(&sk, 256);
+	aim_buf_init(&pk, 256);
+	aim_buf_init(&leaf, AIM_X509_MAX);
+	int64_t now = aim_now();
+	assert_int_equal(aim_sig_keygen(AIM_SIG_ED25519, &sk, &pk), 0);
+	assert_int_equal(aim_x509_issue(ca, aim_buf_bytes(ca_cert), AIM_SIG_ED25519,
+					aim_buf_bytes(&pk), d->acct, now - 60, now + 86400, &leaf),
+			 0);
+	struct mls_credential cred = { .type = MLS_CREDENTIAL_X509 };
+	cred.certs = calloc(2, sizeof *cred.certs);
+	cred.n_certs = 2;
+	assert_int_equal(mls_bytes_set(&cred.certs[0], leaf.data, leaf.len), 0);
+	assert_int_equal(mls_bytes_set(&cred.certs[1], ca_cert->data, ca_cert->len), 0);
+	struct mls_key_package_params p = { .cipher_suite = SUITE, .credential = &cred,
+					    .signature_priv = aim_buf_bytes(&sk) };
+	assert_int_equal(mls_key_package_create(&p, &d->kp, &d->priv), 0);
+	mls_credential_free(&cred);
+	aim_buf_free_secret(&sk);
+	aim_buf_free(&pk);
+	aim_buf_free(&leaf);
+}
+
+static void test_x509_channel(void **state)
+{
+	(void)state;
+	struct aim_pkey *ca = NULL;
+	struct aim_buf ca_cert;
+	aim_buf_init(&ca_cert, AIM_X509_MAX);
+	int64_t now = aim_now();
+	assert_int_equal(aim_x509_ca_create(AIM_KEY_ED25519, "test CA", now - 60, now + 86400, &ca,
+					    &ca_cert),
+			 0);
+	int who[] = { ALICE, BOB, CAROL };
+	for (size_t i = 0; i < 3; i++)
+		x509_kp(ca, &ca_cert, &D[who[i]]);
+	int first[] = { BOB };
+	struct hub_group *g = channel(first, 1, HUB_MEMBERSHIP_OWNER);
+	assert_int_equal(hub_group_member_count(g), 2);
+	int j[] = { CAROL };
+	struct mls_commit_result r;
+	commit_adds(ALICE, j, 1, &r);
+	struct hub_member rv[1] = { { D[CAROL].actor, D[CAROL].acct } };
+	struct hub_members rs = { rv, 1 };
+	const char *oc[] = { D[CAROL].actor };
+	struct hub_input in = input(HUB_ADD, ALICE, aim_buf_bytes(&r.commit));
+	in.objects = oc;
+	in.n_objects = 1;
+	in.resolved = &rs;
+	in.welcome = aim_buf_bytes(&r.welcome);
+	struct hub_decision d;
+	expect_accepted(&g, &in, &d);
+	assert_int_equal(d.n_added, 1);
+	assert_string_equal(d.added[0], D[CAROL].actor);
+	hub_decision_free(&d);
+	mls_commit_result_free(&r);
+	aim_pkey_free(ca);
+	aim_buf_free(&ca_cert);
+	hub_group_free(g);
+}
+
 /* ---- Persistence -------------------------------------------------------------------------- */
 
 static void test_encode_parse(void **state)
@@ -1579,6 +1646,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_credential_acct, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shell_hook, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_dm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_x509_channel, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

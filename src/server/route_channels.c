@@ -218,6 +218,7 @@ struct plan {
 	/* the Welcome to route (NULL: none) and to whom */
 	json_t *welcome;
 	uint64_t seq;                /* the fan-out's sequence (0: none) */
+	char *name;                  /* a rename */
 	uint64_t epoch;              /* the epoch after it */
 };
 
@@ -232,6 +233,7 @@ static void plan_clear(struct plan *p)
 	free(p->remove);
 	json_decref(p->announce_of);
 	json_decref(p->welcome);
+	free(p->name);
 	memset(p, 0, sizeof *p);
 }
 
@@ -387,6 +389,7 @@ static int plan_commit(struct app *a, const struct chan *c, const struct plan *p
 		.announce_json = ann_txt,
 		.acts = acts,
 		.n_acts = n_acts,
+		.name = p->name,
 	};
 	rc = store_channel_apply(a->st, &ch);
 	if (rc == 0) {
@@ -411,7 +414,7 @@ static int plan_commit(struct app *a, const struct chan *c, const struct plan *p
 
 /* ---- The hub's rules ------------------------------------------------------------------- */
 
-enum ch_kind { CK_ADD, CK_REMOVE, CK_COMMIT, CK_MESSAGE };
+enum ch_kind { CK_ADD, CK_REMOVE, CK_COMMIT, CK_MESSAGE, CK_META };
 
 /* The actors an Add / Remove names (object: a URL or a list of URLs). */
 static size_t named_actors(const json_t *act, const char **v, size_t max)
@@ -483,7 +486,21 @@ static int decide(struct app *a, struct chan *c, enum ch_kind k, const json_t *a
 	const char *names[HUB_MAX_OBJECTS];
 	size_t nn = 0;
 	struct hub_input in = { .actor = actor };
-	if (k == CK_MESSAGE) {
+	const char *new_owner[1];
+	if (k == CK_META) {
+		/* Update of the channel: its name (metadata), or its attributedTo
+		 * (the owner hands the channel to another member) */
+		const json_t *o = json_object_get(act, "object");
+		const char *to = str_of(o, "attributedTo");
+		if (to && strcmp(to, hub_group_owner(c->g)) != 0) {
+			in.kind = HUB_TRANSFER;
+			new_owner[0] = to;
+			in.objects = new_owner;
+			in.n_objects = 1;
+		} else {
+			in.kind = HUB_METADATA;
+		}
+	} else if (k == CK_MESSAGE) {
 		in.kind = HUB_MESSAGE;
 		TRY_GOTO(mls_bytes_of(json_object_get(act, "object"), &mb), out);
 	} else {
@@ -497,7 +514,7 @@ static int decide(struct app *a, struct chan *c, enum ch_kind k, const json_t *a
 								: handshake_kind(AIM_BYTES(mb.data, mb.len));
 		TRY_GOTO(opt_bytes(act, "aim:groupInfo", NULL, &gb), out);
 	}
-	in.mls = AIM_BYTES(mb.data, mb.len);
+	in.mls = AIM_BYTES(mb.len ? mb.data : NULL, mb.len);
 	in.group_info = AIM_BYTES(gb.data, gb.len);
 	if (k == CK_ADD || k == CK_REMOVE) {
 		nn = named_actors(act, names, HUB_MAX_OBJECTS);
@@ -527,6 +544,8 @@ static int decide(struct app *a, struct chan *c, enum ch_kind k, const json_t *a
 		goto out;
 	}
 	*cur_epoch = d.current_epoch;
+	if (in.kind == HUB_METADATA && str_of(json_object_get(act, "object"), "name"))
+		p->name = aim_xstrdup(str_of(json_object_get(act, "object"), "name"));
 	TRY_GOTO(state_encode(next, &p->state), out);
 	p->seq = d.seq;
 	p->epoch = d.current_epoch;
@@ -873,7 +892,13 @@ static bool classify(struct app *a, const json_t *act, char *id, size_t n, enum 
 		return true;
 	}
 	if (!strcmp(type, "Update")) {
-		*k = CK_COMMIT;
+		const json_t *o = json_object_get(act, "object");
+		const char *oid = json_is_string(o) ? json_string_value(o) : str_of(o, "id");
+		char oidc[64];
+		*k = is_group_type(str_of(o, "type")) ||
+				     (oid && chan_id_of(a, oid, oidc, sizeof oidc) && !strcmp(oidc, id))
+			     ? CK_META
+			     : CK_COMMIT;
 		return true;
 	}
 	return false;
@@ -1140,9 +1165,7 @@ void aimd_route_channel(struct app *a, const struct http_request *q, struct http
 	json_object_del(j, "keyPackages");
 	json_object_set_new(j, "name", json_string(c.row.name));
 	{
-		char *ow = aimd_route_user_url(a, ou.name);
-		json_object_set_new(j, "attributedTo", json_string(ow));
-		free(ow);
+		json_object_set_new(j, "attributedTo", json_string(hub_group_owner(c.g)));
 	}
 	struct aim_bytes gid = hub_group_id(c.g);
 	struct aim_buf b;

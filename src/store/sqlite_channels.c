@@ -51,6 +51,9 @@ static int apply_fn(sqlite3 *db, void *ctx)
 				       A_TEXT(n->policy ? n->policy : "owner"), A_INT(now)),
 				  NULL));
 	}
+	if (c->name)
+		TRY(store_sq_exec(db, "channel rename", "UPDATE channels SET name = ?2 WHERE id = ?1;",
+				  ARGS(A_TEXT(c->channel), A_TEXT(c->name)), NULL));
 	for (size_t i = 0; i < c->n_remove; i++)
 		TRY(store_sq_exec(db, "channel member del",
 				  "DELETE FROM channel_members WHERE channel = ?1 AND actor = ?2;",

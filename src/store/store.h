@@ -408,6 +408,7 @@ struct store_channel_change {
 	const char *announce_json;
 	const struct store_new_activity *acts; /* stored with their deliveries */
 	size_t n_acts;
+	const char *name;            /* non-NULL: the channel's new name */
 };
 
 /* Receiving side: an Announce of a remote channel. */

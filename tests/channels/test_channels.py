@@ -482,6 +482,35 @@ class Channels(AimTestCase):
 		self.assertEqual(st, 200, gi)
 		self.assertEqual(gi["type"], "GroupInfo")
 
+	def test_08_rename_and_transfer(self):
+		chan, names = self.create([(self.a, "dave"), (self.b, "bob")])
+		self.join(self.b, "bob", chan, names)
+		# only an allowed member renames (policy owner): bob may not
+		act = {"type": "Update", "to": [chan], "object": {"id": chan, "type": "Group",
+								 "name": "bob's"}}
+		st, doc = self.post(self.a, "dave", act)[0::2]
+		self.assertEqual(st, 403, doc)
+		st, doc = self.post(self.a, "alice", dict(act, object={"id": chan, "type": "Group",
+									"name": "renamed"}))[0::2]
+		self.assertEqual(st, 201, doc)
+		st, _, d = aimtest.get_json(chan, ctx=self.a.ctx)
+		self.assertEqual(d["name"], "renamed")
+		# fanned out to the members like any accepted activity
+		wait_for(lambda: [x for x in self.announces(self.b, "bob", chan)
+				  if x["object"]["type"] == "Update"], what="the rename at bob")
+		# ownership to dave: then alice may no longer rename
+		st, doc = self.post(self.a, "alice", dict(act, object={
+			"id": chan, "type": "Group", "attributedTo": self.url(self.a, "dave")}))[0::2]
+		self.assertEqual(st, 201, doc)
+		st, _, d = aimtest.get_json(chan, ctx=self.a.ctx)
+		self.assertEqual(d["attributedTo"], self.url(self.a, "dave"))
+		st, doc = self.post(self.a, "alice", dict(act, object={"id": chan, "type": "Group",
+									"name": "mine"}))[0::2]
+		self.assertEqual(st, 403, doc)
+		st, doc = self.post(self.a, "dave", dict(act, object={"id": chan, "type": "Group",
+								       "name": "dave's"}))[0::2]
+		self.assertEqual(st, 201, doc)
+
 	def test_99_no_plaintext_anywhere(self):
 		if not self.texts:
 			self.skipTest("no messages sent")

@@ -39,10 +39,22 @@ class Aim:
 		if env:
 			self.env.update(env)
 
-	def __call__(self, *args, timeout=120, stdin=None):
+	def __call__(self, *args, timeout=120, stdin=None, timeout_ok=None):
+		"""Runs aim ARGS; timeout_ok: stop it (SIGTERM) after that many
+		seconds and return what it printed (listen, chat)."""
 		argv = [aimtest.aim_path(), "--home", self.home] + [str(a) for a in args]
-		p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-				   timeout=timeout, env=self.env, input=stdin)
+		if timeout_ok is None:
+			p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+					   text=True, timeout=timeout, env=self.env, input=stdin)
+		else:
+			proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+						stdin=subprocess.PIPE, text=True, env=self.env)
+			try:
+				out, err = proc.communicate(stdin, timeout=timeout_ok)
+			except subprocess.TimeoutExpired:
+				proc.terminate()
+				out, err = proc.communicate(timeout=30)
+			p = subprocess.CompletedProcess(argv, proc.returncode, out, err)
 		r = Result(p)
 		rep = aimtest.sanitizer_reports(p.stderr)
 		if rep:

@@ -142,12 +142,25 @@ static int add_remove(struct opts *o, bool add)
 		}
 	char conv[1024];
 	int rc = 0;
+	uint64_t before = 0;
+	struct client_group_info gb;
 	if (open_device(o) != 0 || resolve(o->pos[0], conv, sizeof conv) != 0 ||
+	    client_group_info(cl, conv, &gb) != 0 || ((before = gb.epoch), false) ||
 	    (add ? client_channel_add(cl, conv, h.v, h.n) : client_channel_remove(cl, conv, h.v, h.n)) !=
 		    0) {
 		rc = failed(what);
 		goto out;
 	}
+	/* the commit is applied when the hub's Announce of it comes back */
+	struct client_sync_stats st;
+	for (int i = 0; i < 20; i++) {
+		struct client_group_info g0;
+		if (client_sync(cl, &st) != 0 || client_group_info(cl, conv, &g0) != 0 ||
+		    g0.epoch > before)
+			break;
+		poll(NULL, 0, 100);
+	}
+	aim_errclear();
 	struct client_group_info gi;
 	bool have = client_group_info(cl, conv, &gi) == 0;
 	aim_errclear();

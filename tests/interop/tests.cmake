@@ -25,3 +25,13 @@ add_test(NAME federation/interop_fedify
 set_tests_properties(federation/interop_fedify PROPERTIES LABELS federation TIMEOUT 600
   ${AIM_PEER_SKIP}
   ENVIRONMENT "AIM_SOURCE_DIR=${CMAKE_SOURCE_DIR};AIM_BIN_DIR=${CMAKE_BINARY_DIR}/bin;PYTHONPATH=${CMAKE_SOURCE_DIR}/tests/common;PYTHONDONTWRITEBYTECODE=1")
+
+# aim <-> OpenMLS through Wire's CoreCrypto 10.3.0 (tests/interop/test_corecrypto.py,
+# corecrypto-driver.mjs; GPL-3.0, a test peer only): Welcomes, messages, commits of both
+# sides and the public group following, suites 1, 2, 3, 5 and 7. Exit status 77: node or
+# the npm packages are missing.
+add_test(NAME interop/corecrypto
+  COMMAND ${PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_corecrypto.py)
+set_tests_properties(interop/corecrypto PROPERTIES LABELS interop TIMEOUT 600
+  ${AIM_PEER_SKIP}
+  ENVIRONMENT "AIM_SOURCE_DIR=${CMAKE_SOURCE_DIR};AIM_BIN_DIR=${CMAKE_BINARY_DIR}/bin;PYTHONDONTWRITEBYTECODE=1")

@@ -511,6 +511,30 @@ class Channels(AimTestCase):
 								       "name": "dave's"}))[0::2]
 		self.assertEqual(st, 201, doc)
 
+	def test_09_hub_killed_mid_fanout(self):
+		# the Announce and its deliveries commit with the hub state: a hub
+		# killed with kill -9 right after accepting loses nothing, and the
+		# member's server takes each sequence once
+		chan, names = self.create([(self.b, "bob"), (self.c, "carol")])
+		for srv, u in ((self.b, "bob"), (self.c, "carol")):
+			self.join(srv, u, chan, names)
+		al = names[("a.test", "alice")]
+		sent = []
+		for i in range(5):
+			st, doc, text = self.send(self.a, "alice", chan, al)
+			self.assertEqual(st, 201, doc)
+			sent.append((doc["aim:sequence"], text))
+		self.a.kill9()
+		self.a.start()
+		for srv, u in ((self.b, "bob"), (self.c, "carol")):
+			anns = wait_for(lambda: len(self.announces(srv, u, chan)) >= 5 and
+					self.announces(srv, u, chan), what="every message at " + u)
+			self.assertEqual([x["aim:sequence"] for x in anns], [1, 2, 3, 4, 5])
+			for (seq, text), x in zip(sent, anns):
+				got = self.mls("process", client=names[(srv.domain, u)],
+					       message=unobj(x["object"]["object"]))
+				self.assertEqual(got.get("text"), text)
+
 	def test_99_no_plaintext_anywhere(self):
 		if not self.texts:
 			self.skipTest("no messages sent")

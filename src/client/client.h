@@ -554,9 +554,14 @@ int client_sync(struct client *c, struct client_sync_stats *st) AIM_WARN_UNUSED;
 
 struct client_message {
 	char sender[CLIENT_ACCT_MAX]; /* acct: of the sender's credential */
-	char type[32];                /* "text", or the type seen ("unknown type" shown) */
+	char type[CLIENT_CONTENT_TYPE_MAX + 1]; /* "text", "reply", ..., an unknown
+				       * type's name (text: "unknown type X"),
+				       * "undecodable", "error" (undecryptable) */
 	char *text;                   /* owned: the text, or a description */
 	uint64_t epoch, seq;
+	char id[CLIENT_CONTENT_ID_MAX + 1]; /* the content's id ("" if none) */
+	char *content;                /* owned: the raw content JSON ("" if none),
+				       * for client_content_apply */
 };
 /* The history of a conversation, oldest first (free with
  * client_messages_free). */

@@ -356,9 +356,9 @@ int client_channel_remove(struct client *c, const char *channel, const char *con
 
 /* ---- Messages ---------------------------------------------------------------------- */
 
-/* Our messages by the SHA-256 of their MLSMessage: the text of a
- * channel's one waits for the hub's Announce of it, so that the history
- * follows the hub's order; a DM's is in the history at once ("" here). */
+/* Our messages by the SHA-256 of their MLSMessage, with their content:
+ * it enters the history when the hub's Announce of it comes back, so that
+ * the history follows the hub's order ("" once shown). */
 static void remember_sent(json_t *rec, struct aim_bytes msg, const char *text)
 {
 	uint8_t h[32];
@@ -401,13 +401,8 @@ static int send_in(struct client *c, struct grp *gr, const char *content_json, c
 	free(pt);
 	if (rc != 0)
 		goto out;
-	const char *kind = json_string_value(json_object_get(gr->rec, "kind"));
-	bool dm = kind && strcmp(kind, "dm") == 0;
-	remember_sent(gr->rec, aim_buf_bytes(&msg), dm ? "" : text);
-	if (dm)
-		TRY_GOTO(client_grp_history_add(c, gr, c->acct, "text", text,
-						mls_group_epoch(gr->g), 0),
-			 out);
+	(void)text;
+	remember_sent(gr->rec, aim_buf_bytes(&msg), content_json);
 	/* the ratchet moved: durable before the message leaves (no key reuse) */
 	TRY_GOTO(client_grp_save(c, gr), out);
 	json_object_set_new(act, "object",
@@ -418,29 +413,38 @@ out:
 	return rc;
 }
 
-/* The content's JSON text and what the history shows for it. */
+/* The content's JSON text (docs/content.md): a text message with a fresh
+ * id, or the caller's content checked by the decoder (unknown types pass).
+ * shown: its text, for the caller's information. */
 static int content_of(const char *text, bool raw, char **json, char **shown)
 {
 	*json = *shown = NULL;
+	struct client_content m;
+	memset(&m, 0, sizeof m);
+	struct aim_buf b;
+	aim_buf_init(&b, CLIENT_CONTENT_TEXT_MAX + 4096);
+	int rc;
 	if (!raw) {
-		json_t *j = client_grp_content_text(text);
-		ENSURE(j != NULL, AIM_ERR_INVALID, "message text is not UTF-8");
-		*json = json_dumps(j, JSON_COMPACT);
-		json_decref(j);
-		*shown = aim_xstrdup(text);
-		return 0;
+		m.type = CLIENT_CONTENT_TEXT;
+		m.text = (char *)text;
+		rc = client_content_new_id(m.id);
+		if (rc == 0)
+			rc = client_content_encode(&m, &b);
+		m.text = NULL;
+	} else {
+		rc = client_content_decode(AIM_BYTES(text, strlen(text)), &m);
+		if (rc != 0)
+			rc = aim_fail(AIM_ERR_INVALID, "content: %s", aim_errmsg());
+		else
+			rc = aim_buf_append_str(&b, text);
 	}
-	json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
-	const char *t = json_is_object(j) ? json_string_value(json_object_get(j, "type")) : NULL;
-	if (!t) {
-		json_decref(j);
-		return aim_fail(AIM_ERR_INVALID, "content must be a JSON object with a type");
+	if (rc == 0) {
+		*json = aim_xasprintf("%.*s", (int)b.len, (const char *)b.data);
+		*shown = aim_xstrdup(raw ? (m.text ? m.text : "") : text);
 	}
-	const char *tx = json_string_value(json_object_get(j, "text"));
-	*shown = aim_xstrdup(strcmp(t, "text") == 0 && tx ? tx : text);
-	*json = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	return 0;
+	client_content_free(&m);
+	aim_buf_free(&b);
+	return rc;
 }
 
 static int send_conv(struct client *c, const char *conversation, const char *text, bool raw);
@@ -604,6 +608,8 @@ static int hist_fn(void *arg, const char *key, struct aim_bytes value)
 	m->text = aim_xstrdup(json_string_value(json_object_get(e, "text")) ?: "");
 	m->epoch = (uint64_t)json_integer_value(json_object_get(e, "epoch"));
 	m->seq = (uint64_t)json_integer_value(json_object_get(e, "seq"));
+	snprintf(m->id, sizeof m->id, "%s", json_string_value(json_object_get(e, "id")) ?: "");
+	m->content = aim_xstrdup(json_string_value(json_object_get(e, "content")) ?: "");
 	json_decref(e);
 	return 0;
 }
@@ -631,11 +637,16 @@ int client_messages(struct client *c, const char *conversation, struct client_me
 
 void client_messages_free(struct client_message *m, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (m[i].text) {
 			aim_wipe(m[i].text, strlen(m[i].text));
 			free(m[i].text);
 		}
+		if (m[i].content) {
+			aim_wipe(m[i].content, strlen(m[i].content));
+			free(m[i].content);
+		}
+	}
 	free(m);
 }
 

@@ -272,6 +272,38 @@ static const char *was_sent(json_t *rec, struct aim_bytes msg)
 	return json_string_value(json_object_get(json_object_get(rec, "sent"), hex));
 }
 
+/* A decrypted message's content into the history (never fatal): text and
+ * replies with their text, other known types (reaction, edit, delete)
+ * under their name, an unknown type as "unknown type X", content that does
+ * not decode as "undecodable" with the reason. The raw content is kept for
+ * timelines (client_content_apply). */
+static int record_content(struct client *c, struct grp *gr, const char *sender,
+			  struct aim_bytes pt, uint64_t epoch, uint64_t seq)
+{
+	struct client_content m;
+	memset(&m, 0, sizeof m);
+	char *raw = aim_xasprintf("%.*s", (int)pt.len, (const char *)pt.p);
+	int rc;
+	if (strlen(raw) != pt.len || client_content_decode(pt, &m) != 0) {
+		char *d = aim_xasprintf("undecodable content: %s",
+					strlen(raw) != pt.len ? "a NUL byte" : aim_errmsg());
+		aim_errclear();
+		rc = client_grp_history_add(c, gr, sender, "undecodable", d, epoch, seq, NULL, NULL);
+		free(d);
+	} else if (m.type == CLIENT_CONTENT_UNKNOWN) {
+		char *d = aim_xasprintf("unknown type %s", m.type_name);
+		rc = client_grp_history_add(c, gr, sender, m.type_name, d, epoch, seq, m.id, raw);
+		free(d);
+	} else {
+		rc = client_grp_history_add(c, gr, sender, client_content_type_name(m.type),
+					    m.text ? m.text : "", epoch, seq, m.id, raw);
+	}
+	client_content_free(&m);
+	aim_wipe(raw, strlen(raw));
+	free(raw);
+	return rc;
+}
+
 /* Our own message in the hub's order: shown now, once. */
 static int own_echo(struct client *c, struct grp *gr, struct aim_bytes msg, uint64_t epoch,
 		    uint64_t seq)
@@ -279,10 +311,10 @@ static int own_echo(struct client *c, struct grp *gr, struct aim_bytes msg, uint
 	const char *t = was_sent(gr->rec, msg);
 	if (!t || !*t)
 		return 0;
-	char *text = aim_xstrdup(t);
-	int rc = client_grp_history_add(c, gr, c->acct, "text", text, epoch, seq);
-	aim_wipe(text, strlen(text));
-	free(text);
+	char *content = aim_xstrdup(t);
+	int rc = record_content(c, gr, c->acct, AIM_BYTES(content, strlen(content)), epoch, seq);
+	aim_wipe(content, strlen(content));
+	free(content);
 	uint8_t h[32];
 	char hex[65];
 	if (rc == 0 && aim_sha256(msg, h) == 0) {
@@ -290,24 +322,6 @@ static int own_echo(struct client *c, struct grp *gr, struct aim_bytes msg, uint
 			snprintf(hex + 2 * i, 3, "%02x", h[i]);
 		json_object_set_new(json_object_get(gr->rec, "sent"), hex, json_string(""));
 	}
-	return rc;
-}
-
-/* A decrypted message's content into the history (never fatal). */
-static int record_content(struct client *c, struct grp *gr, const char *sender,
-			  struct aim_bytes pt, uint64_t epoch, uint64_t seq)
-{
-	json_t *j = json_loadb((const char *)pt.p, pt.len, 0, NULL);
-	const char *t = json_is_object(j) ? str(j, "type") : NULL;
-	int rc;
-	if (t && strcmp(t, "text") == 0 && str(j, "text"))
-		rc = client_grp_history_add(c, gr, sender, "text", str(j, "text"), epoch, seq);
-	else {
-		char *d = aim_xasprintf("unknown type %s", t ? t : "(not JSON content)");
-		rc = client_grp_history_add(c, gr, sender, t ? t : "unknown", d, epoch, seq);
-		free(d);
-	}
-	json_decref(j);
 	return rc;
 }
 
@@ -330,7 +344,7 @@ static int apply_item(struct client *c, struct grp *gr, json_t *e, struct client
 		char *d = aim_xasprintf("undecryptable: %s", aim_errmsg());
 		aim_errclear();
 		st->failed++;
-		rc = client_grp_history_add(c, gr, "", "error", d, epoch, seq);
+		rc = client_grp_history_add(c, gr, "", "error", d, epoch, seq, NULL, NULL);
 		free(d);
 		goto out;
 	}
@@ -424,7 +438,7 @@ static int drain(struct client *c, struct grp *gr, struct client_sync_stats *st)
 				} else if (m.len) {
 					char *d = aim_xasprintf("undecryptable: epoch %llu is past",
 								(unsigned long long)epoch);
-					rc = client_grp_history_add(c, gr, "", "error", d, epoch, seq);
+					rc = client_grp_history_add(c, gr, "", "error", d, epoch, seq, NULL, NULL);
 					st->failed++;
 					free(d);
 				}
@@ -471,7 +485,7 @@ static int rejected(struct client *c, const json_t *ours, const json_t *rej,
 		char *d = aim_xasprintf("our %s was refused by the hub (current epoch %lld)",
 					str(ours, "type") ?: "change",
 					(long long)json_integer_value(ce));
-		rc = client_grp_history_add(c, gr, c->acct, "refused", d, mi.epoch, 0);
+		rc = client_grp_history_add(c, gr, c->acct, "refused", d, mi.epoch, 0, NULL, NULL);
 		free(d);
 		if (rc == 0)
 			rc = client_grp_save(c, gr);

@@ -192,12 +192,14 @@ int client_grp_leaves_of(struct client *c, struct grp *gr, const char *acct, uin
 }
 
 int client_grp_history_add(struct client *c, struct grp *gr, const char *sender, const char *type,
-			   const char *text, uint64_t epoch, uint64_t seq)
+			   const char *text, uint64_t epoch, uint64_t seq, const char *id,
+			   const char *content)
 {
 	json_int_t n = json_integer_value(json_object_get(gr->rec, "history")) + 1;
-	json_t *e = json_pack("{s:s, s:s, s:s, s:I, s:I}", "sender", sender ? sender : "", "type",
-			      type, "text", text ? text : "", "epoch", (json_int_t)epoch, "seq",
-			      (json_int_t)seq);
+	json_t *e = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "sender", sender ? sender : "",
+			      "type", type, "text", text ? text : "", "epoch", (json_int_t)epoch,
+			      "seq", (json_int_t)seq, "id", id ? id : "", "content",
+			      content ? content : "");
 	ENSURE(e != NULL, AIM_ERR_INVALID, "history entry is not UTF-8");
 	char *key = aim_xasprintf(MSG_PREFIX "%s/%012lld", gr->hex, (long long)n);
 	/* the plaintext: a secret of this device */
@@ -223,11 +225,6 @@ int client_grp_mls_bytes(const json_t *o, struct aim_buf *out)
 	const char *mt = json_string_value(json_object_get(o, "mediaType"));
 	ENSURE(!mt || strcmp(mt, "message/mls") == 0, AIM_ERR_DECODE, "mediaType %s", mt);
 	return client_core_unb64(json_object_get(o, "content"), out);
-}
-
-json_t *client_grp_content_text(const char *text)
-{
-	return json_pack("{s:s, s:s}", "type", "text", "text", text);
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -44,18 +44,18 @@ void client_grp_leaf_acct(struct client *c, struct grp *gr, uint32_t leaf, char 
 int client_grp_leaves_of(struct client *c, struct grp *gr, const char *acct, uint32_t **leaves,
 			 size_t *n) AIM_WARN_UNUSED;
 
-/* Appends a history entry. */
+/* Appends a history entry: what it shows (type, text) and, for a
+ * message, its content id and raw content (docs/content.md; NULL: none),
+ * from which a timeline (client_content_apply) can be built. */
 int client_grp_history_add(struct client *c, struct grp *gr, const char *sender, const char *type,
-			   const char *text, uint64_t epoch, uint64_t seq) AIM_WARN_UNUSED;
+			   const char *text, uint64_t epoch, uint64_t seq, const char *id,
+			   const char *content) AIM_WARN_UNUSED;
 
 /* The MLS object of the wire ({"type", "mediaType", "encoding", "content"}). */
 json_t *client_grp_mls_object(const char *type, struct aim_bytes msg);
 /* Decodes an MLS object (or a bare base64 string) into out. */
 int client_grp_mls_bytes(const json_t *o, struct aim_buf *out) AIM_WARN_UNUSED;
 
-/* The message content format (README "Message content"): {"type": "text",
- * "text": ...}; other types are kept as "unknown type". */
-json_t *client_grp_content_text(const char *text);
 
 /* Writes the "dmset/..." index of a DM from its tree's members. */
 int client_grp_dm_index(struct client *c, struct grp *gr) AIM_WARN_UNUSED;

@@ -10,7 +10,8 @@
  *   dm_send         handles[], text -> conversation
  *   sync            -> items, joined, applied, duplicates, buffered,
  *                   gaps_filled, failed
- *   messages        conversation -> messages[{sender, type, text, epoch, seq}]
+ *   messages        conversation -> messages[{sender, type, text, epoch, seq, id,
+ *                   content}]
  *   group           conversation -> kind, conversation, epoch, seq, members,
  *                   active, authenticator (hex)
  *   conversations   -> conversations[same as group]
@@ -118,10 +119,12 @@ int driver_channels_run(struct client *c, const char *cmd, json_t *req, json_t *
 		TRY(client_messages(c, conv, &m, &k));
 		json_t *a = json_array();
 		for (size_t i = 0; i < k; i++)
-			json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I}", "sender",
-							   m[i].sender, "type", m[i].type, "text",
-							   m[i].text, "epoch", (json_int_t)m[i].epoch,
-							   "seq", (json_int_t)m[i].seq));
+			json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s}",
+							   "sender", m[i].sender, "type", m[i].type,
+							   "text", m[i].text, "epoch",
+							   (json_int_t)m[i].epoch, "seq",
+							   (json_int_t)m[i].seq, "id", m[i].id,
+							   "content", m[i].content));
 		client_messages_free(m, k);
 		json_object_set_new(res, "messages", a);
 		return 0;

@@ -871,19 +871,32 @@ static void test_unknown_type(void **state)
 	sync_dev(1);
 	say(0, "text first");
 	assert_int_equal(client_send_content(dev(0), CHAN,
-					     "{\"type\": \"reaction\", \"emoji\": \"+1\"}"),
+					     "{\"type\": \"poll\", \"id\": \"p1\", \"q\": \"?\"}"),
 			 0);
+	assert_int_equal(client_send_content(dev(0), CHAN,
+					     "{\"type\": \"reaction\", \"id\": \"r1\", "
+					     "\"target\": \"p1\", \"reaction\": \"+1\"}"),
+			 0);
+	/* not content at all, and a known type without its fields */
 	assert_int_equal(client_send_content(dev(0), CHAN, "[1]"), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_INVALID);
+	assert_int_equal(client_send_content(dev(0), CHAN, "{\"type\": \"reaction\"}"), -1);
 	say(0, "text after");
 	struct client_sync_stats st = sync_dev(1);
 	assert_int_equal(st.failed, 0);
-	ASSERT_HISTORY(1, CHAN, "alice@a.test:text first|alice@a.test:reaction|alice@a.test:text after");
+	ASSERT_HISTORY(1, CHAN,
+		       "alice@a.test:text first|alice@a.test:poll|alice@a.test:reaction|"
+		       "alice@a.test:text after");
 	struct client_message *m = NULL;
 	size_t n = 0;
 	assert_int_equal(client_messages(dev(1), CHAN, &m, &n), 0);
-	assert_int_equal(n, 3);
-	assert_string_equal(m[1].text, "unknown type reaction");
+	assert_int_equal(n, 4);
+	assert_string_equal(m[1].text, "unknown type poll");
+	assert_string_equal(m[2].text, "+1");
+	/* the raw content is kept for a timeline: ids and targets */
+	assert_string_equal(m[1].id, "p1");
+	assert_non_null(strstr(m[2].content, "\"target\": \"p1\""));
+	assert_int_equal(strlen(m[0].id), 32);
 	client_messages_free(m, n);
 }
 

@@ -2,7 +2,9 @@
  * client_sync(): the inbound side of the device's groups (issue 11 point 4,
  * issue 12 point 3). It pages the home server's inbox from where it
  * stopped ("sync/inbox": the page link to newer items), oldest first, and
- * for each activity:
+ * in two passes: the Welcomes first (their groups joined, so that an item
+ * reordered before its Welcome still finds its group), then every other
+ * activity:
  *   - a Welcome (a Create of a Welcome object by a channel, or a DM's first
  *     message with aim:welcome): joins its group with the private part of
  *     the KeyPackage it names ("kp/REFHEX"; a consumable one is spent);
@@ -497,21 +499,23 @@ out:
 	return rc;
 }
 
-static int route(struct client *c, const json_t *act, bool from_outbox,
+/* One inbox item. Phase 1 joins the groups of the Welcomes (so that an
+ * item reordered before its group's Welcome in the same sync still finds
+ * its group); phase 2 buffers every other item in its group and names the
+ * group in touched (drained afterwards, once). */
+static int route(struct client *c, const json_t *act, int phase, json_t *touched,
 		 struct client_sync_stats *st)
 {
 	const json_t *inner = act;
 	uint64_t seq = 0;
 	const char *actor = str(act, "actor");
-	if (is_type(act, "Reject") && json_is_object(json_object_get(act, "object")) && !from_outbox)
-		return rejected(c, json_object_get(act, "object"), act, st);
+	if (is_type(act, "Reject") && json_is_object(json_object_get(act, "object")))
+		return phase == 2 ? rejected(c, json_object_get(act, "object"), act, st) : 0;
 	if (is_type(act, "Announce")) {
 		inner = json_object_get(act, "object");
 		if (!json_is_object(inner))
 			return 0; /* an Announce by reference: not one of a channel's */
 		seq = (uint64_t)json_integer_value(json_object_get(act, "aim:sequence"));
-	} else if (from_outbox) {
-		return 0;
 	}
 	const char *id = str(inner, "id") ?: str(act, "id");
 	/* A Welcome: "a Create by the channel of a Welcome object", or a DM's
@@ -523,7 +527,12 @@ static int route(struct client *c, const json_t *act, bool from_outbox,
 	if (!wo)
 		wo = json_object_get(inner, "welcome");
 	bool welcome_obj = json_is_object(obj) && is_type(obj, "Welcome");
-	if (is_type(inner, "Create") && (welcome_obj || (wo && seq == 0))) {
+	bool is_welcome = is_type(inner, "Create") && (welcome_obj || (wo && seq == 0));
+	if (is_welcome && phase == 2 && welcome_obj)
+		return 0; /* joined in phase 1 */
+	if (!is_welcome && phase == 1)
+		return 0;
+	if (is_welcome && phase == 1) {
 		struct aim_buf w;
 		aim_buf_init(&w, MLS_MAX_MESSAGE);
 		int rc = client_grp_mls_bytes(welcome_obj ? obj : wo, &w);
@@ -535,9 +544,8 @@ static int route(struct client *c, const json_t *act, bool from_outbox,
 			rc = join_welcome(c, aim_buf_bytes(&w), dm ? "dm" : "channel", conv, inner,
 					  st);
 		aim_buf_free(&w);
-		if (rc != 0 || welcome_obj)
-			return rc;
-		/* a DM's first message: its PrivateMessage follows below */
+		/* a DM's first message: its PrivateMessage is buffered in phase 2 */
+		return rc;
 	}
 	struct aim_buf msg;
 	aim_buf_init(&msg, MLS_MAX_MESSAGE);
@@ -565,7 +573,19 @@ static int route(struct client *c, const json_t *act, bool from_outbox,
 	rc = buffer_item(gr->rec, id, seq, &mi, json_string_value(b64), inner, st);
 	json_decref(b64);
 	if (rc == 0)
-		rc = drain(c, gr, st);
+		rc = client_grp_save(c, gr);
+	if (rc == 0)
+		json_object_set_new(touched, gr->hex, json_true());
+	client_grp_free(gr);
+	return rc;
+}
+
+/* Applies what can be applied of a group's buffer. */
+static int drain_group(struct client *c, const char *hex, struct client_sync_stats *st)
+{
+	struct grp *gr = NULL;
+	TRY(client_grp_load(c, hex, &gr));
+	int rc = drain(c, gr, st);
 	if (rc == 0)
 		rc = client_grp_save(c, gr);
 	client_grp_free(gr);
@@ -714,13 +734,24 @@ int client_sync(struct client *c, struct client_sync_stats *st)
 	}
 	size_t i;
 	json_t *a;
-	json_array_foreach(todo, i, a)
+	json_t *touched = json_object();
+	st->items = json_array_size(todo);
+	for (int phase = 1; phase <= 2; phase++)
+		json_array_foreach(todo, i, a)
+		{
+			if (rc != 0)
+				break;
+			rc = route(c, a, phase, touched, st);
+		}
+	const char *hex;
+	json_t *tv;
+	json_object_foreach(touched, hex, tv)
 	{
 		if (rc != 0)
 			break;
-		st->items++;
-		rc = route(c, a, false, st);
+		rc = drain_group(c, hex, st);
 	}
+	json_decref(touched);
 	if (rc == 0 && newest) {
 		json_t *v = json_pack("{s:s}", "prev", newest);
 		rc = client_core_kv_put_json(c, "sync/inbox", v, false);

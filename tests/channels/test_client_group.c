@@ -696,10 +696,12 @@ static void test_reordered_in_one_sync(void **state)
 	sync_dev(0);
 	say(0, "one");
 	say(0, "two");
-	/* bob's inbox [welcome-free: commit, one, two] -> [two, one, commit] */
+	/* bob's inbox [Welcome (read), commit, one, two] -> [Welcome, two, one, commit] */
 	json_t *in = F.inbox[1];
+	assert_int_equal(json_array_size(in), 4);
 	json_t *rev = json_array();
-	for (size_t i = json_array_size(in); i-- > 0;)
+	json_array_append(rev, json_array_get(in, 0));
+	for (size_t i = json_array_size(in); i-- > 1;)
 		json_array_append(rev, json_array_get(in, i));
 	json_decref(in);
 	F.inbox[1] = rev;
@@ -707,6 +709,26 @@ static void test_reordered_in_one_sync(void **state)
 	sync_dev(1);
 	ASSERT_HISTORY(1, CHAN, "alice@a.test:one|alice@a.test:two");
 	assert_int_equal(epoch_of(1), 2);
+	/* all of it came in one sync: no gap, the outbox was not asked */
+	assert_int_equal(F.proxy_outbox, 0);
+}
+
+/* A message that comes before the Welcome of its group in the same sync. */
+static void test_message_before_welcome(void **state)
+{
+	(void)state;
+	const char *h[] = { "acct:bob@a.test" };
+	dev(1);
+	make_channel(h, 1);
+	say(0, "early");
+	json_t *in = F.inbox[1];
+	assert_int_equal(json_array_size(in), 2);
+	json_t *w = json_incref(json_array_get(in, 0));
+	json_array_remove(in, 0);
+	json_array_append_new(in, w);
+	struct client_sync_stats st = sync_dev(1);
+	assert_int_equal(st.joined, 1);
+	ASSERT_HISTORY(1, CHAN, "alice@a.test:early");
 }
 
 static void test_duplicates_dropped(void **state)
@@ -907,6 +929,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_channel_exchange, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_message_waits_for_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reordered_in_one_sync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_message_before_welcome, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicates_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gap_filled_from_outbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_cannot_decrypt, setup, teardown),

@@ -535,6 +535,23 @@ class Channels(AimTestCase):
 					       message=unobj(x["object"]["object"]))
 				self.assertEqual(got.get("text"), text)
 
+	def test_10_bad_signature(self):
+		chan, names = self.create([(self.b, "bob")])
+		al = names[("a.test", "alice")]
+		# C40: a Commit whose signed content was changed
+		cm = self.mls("commit", client=al, path=True, public=True, pending=True)
+		b = bytearray(bytes.fromhex(cm["commit"]))
+		b[len(b) // 2] ^= 0x01
+		st, _, doc = self.post(self.a, "alice", {"type": "Create", "to": [chan],
+							 "object": obj("PublicMessage", b.hex())})
+		self.assertEqual(st, 400, doc)
+		self.mls("discard_pending", client=al)
+		# the channel is unharmed: a good commit still goes
+		cm = self.mls("commit", client=al, path=True, public=True)
+		st, _, doc = self.post(self.a, "alice", {"type": "Create", "to": [chan],
+							 "object": obj("PublicMessage", cm["commit"])})
+		self.assertEqual(st, 201, doc)
+
 	def test_99_no_plaintext_anywhere(self):
 		if not self.texts:
 			self.skipTest("no messages sent")

@@ -6,7 +6,8 @@ TLS (BASE https://NAME, every process reaching NAME:443 through a
 speaks only to its home server: alice@a.test creates a channel with
 bob@b.test and carol@c.test, all three exchange messages and every device
 decrypts every message; carol is removed and cannot decrypt what follows;
-a group DM of three across three domains and a 1:1 DM."""
+a device that did not sync while messages and a commit happened catches up
+in order; a group DM of three across three domains and a 1:1 DM."""
 
 import os
 import sys
@@ -126,6 +127,32 @@ class ChannelClient(AimTestCase):
 						body = fh.read()
 					for t in ("hello from a", "hello from b", "without carol"):
 						self.assertNotIn(t.encode(), body, os.path.join(root, f))
+
+	def test_catch_up_after_being_offline(self):
+		"""bob does not sync while alice sends and commits; when he catches
+		up he has every message in order, on the same epoch."""
+		alice, bob = self.dev("alice"), self.dev("bob")
+		A = "acct:alice@a.test"
+		ch = alice.ok("channel_create", name="catch-up",
+			      handles=["acct:bob@b.test"])["channel"]
+		self.wait_joined("bob", ch)
+		sent = []
+		for i in range(5):
+			sent.append("before-%d" % i)
+			alice.ok("send", conversation=ch, text=sent[-1])
+		alice.ok("channel_add", channel=ch, handles=["acct:carol@c.test"])
+		alice.ok("sync")
+		for i in range(5):
+			sent.append("after-%d" % i)
+			alice.ok("send", conversation=ch, text=sent[-1])
+		want = [(A, t) for t in sent]
+		self.wait_texts("alice", ch, want)
+		self.wait_texts("bob", ch, want)
+		self.wait_joined("carol", ch)
+		self.wait_texts("carol", ch, want[5:])
+		auths = {self.dev(u).ok("group", conversation=ch)["authenticator"]
+			 for u in ("alice", "bob", "carol")}
+		self.assertEqual(len(auths), 1, auths)
 
 	def test_group_dm_and_one_to_one(self):
 		alice, bob, carol = (self.dev(u) for u in ("alice", "bob", "carol"))

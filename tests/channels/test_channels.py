@@ -41,6 +41,9 @@ class Channels(AimTestCase):
 		for u in ("bob", "bea"):
 			cls.b.add_user(u)
 		cls.c.add_user("carol")
+		for i in range(10):
+			for srv in (cls.a, cls.b, cls.c):
+				srv.add_user("m%d" % i)
 		cls.fed.start(extra_args=lambda srv: fedtest.serve_args(cls.fed, cls.remote))
 		cls.mls = Mls()
 		cls.addClassCleanup(cls.mls.close)
@@ -551,6 +554,23 @@ class Channels(AimTestCase):
 		st, _, doc = self.post(self.a, "alice", {"type": "Create", "to": [chan],
 							 "object": obj("PublicMessage", cm["commit"])})
 		self.assertEqual(st, 201, doc)
+
+	def test_11_one_delivery_per_domain(self):
+		# 31 members on 3 domains: one message makes exactly 2 deliveries
+		# (b.test's and c.test's shared inboxes) and every member has it once
+		members = [(srv, "m%d" % i) for srv in (self.a, self.b, self.c) for i in range(10)]
+		chan, names = self.create(members)
+		for srv, u in members:
+			if srv is not self.a:
+				self.join(srv, u, chan, names)
+		st, doc, text = self.send(self.a, "alice", chan, names[("a.test", "alice")])
+		self.assertEqual(st, 201, doc)
+		rows = self.deliveries(self.a, "%s/announces/%d" % (chan, doc["aim:sequence"]))
+		self.assertEqual(sorted(r[0] for r in rows),
+				 sorted([self.b.base + "/inbox", self.c.base + "/inbox"]), rows)
+		for srv, u in members:
+			anns = wait_for(lambda: self.announces(srv, u, chan), what="the message at " + u)
+			self.assertEqual([x["aim:sequence"] for x in anns], [doc["aim:sequence"]])
 
 	def test_99_no_plaintext_anywhere(self):
 		if not self.texts:

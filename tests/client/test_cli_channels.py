@@ -125,6 +125,60 @@ class CliChannels(AimTestCase):
 		self.assertEqual([(x["sender"], x["text"]) for x in m],
 				 [("acct:alice@a.test", "or lunch"), ("acct:carol@c.test", "lunch")])
 
+	def test_content_reply_react_edit_delete(self):
+		"""The content format through aim: replies, reactions, edits and
+		deletes; an edit or delete of another's message is ignored by every
+		member; history shows the result."""
+		alice, bob = self.dev["alice"], self.dev["bob"]
+		url = alice.ok("channel", "create", "content", "bob@b.test", "--json")["channel"]
+		first = alice.ok("send", url, "lunch at noon?", "--json")["id"]
+		second = alice.ok("send", url, "typo", "--json")["id"]
+		m = self.listen("bob", 2, url)
+		self.assertEqual([x["id"] for x in m], [first, second])
+		bob.ok("reply", url, first[:8], "yes")
+		bob.ok("react", url, first, "+1")
+		# bob edits and deletes alice's message: ignored everywhere
+		bob.ok("edit", url, first, "bob was here")
+		bob.ok("delete", url, first)
+		alice.ok("edit", url, first, "lunch at one?")
+		alice.ok("delete", url, second)
+		for who in ("alice", "bob"):
+			dev = self.dev[who]
+			# listen until the last change arrived (the hub's order on both sides)
+			for _ in range(50):
+				r = dev("listen", url, "--json", "--interval", "100", timeout_ok=1)
+				h = dev.ok("history", url, "--json")["messages"]
+				by = {e["id"]: e for e in h}
+				if by.get(second, {}).get("deleted"):
+					break
+			self.assertEqual(by[first]["text"], "lunch at one?", h)
+			self.assertTrue(by[first]["edited"])
+			self.assertFalse(by[first]["deleted"])
+			self.assertEqual(by[first]["reactions"],
+					 [{"sender": "acct:bob@b.test", "reaction": "+1"}])
+			self.assertTrue(by[second]["deleted"])
+			self.assertIsNone(by[second]["text"])
+			replies = [e for e in h if e["type"] == "reply"]
+			self.assertEqual(len(replies), 1)
+			self.assertEqual(replies[0]["replyTo"], first)
+			self.assertEqual(replies[0]["sender"], "acct:bob@b.test")
+			self.assertEqual(len(h), 3)
+			# bob's edit and delete arrived, and were not honoured
+			raw = dev.ok("history", url, "--raw", "--json")["messages"]
+			self.assertEqual([(x["sender"], x["type"]) for x in raw],
+					 [("acct:alice@a.test", "text"), ("acct:alice@a.test", "text"),
+					  ("acct:bob@b.test", "reply"), ("acct:bob@b.test", "reaction"),
+					  ("acct:bob@b.test", "edit"), ("acct:bob@b.test", "delete"),
+					  ("acct:alice@a.test", "edit"), ("acct:alice@a.test", "delete")])
+		text = bob.ok("history", url)
+		self.assertIn("alice@a.test: lunch at one? (edited)  [+1 bob@b.test]", text)
+		self.assertIn("alice@a.test: [deleted]", text)
+		self.assertIn("bob@b.test (reply to %s): yes" % first[:8], text)
+		# an id nobody sent: one line, exit 1
+		r = bob("edit", url, "ffffffffffff", "x")
+		self.assertEqual(r.returncode, 1, r)
+		self.assertIn("no message ffffffffffff", r.stderr)
+
 	def test_errors_are_one_line(self):
 		alice = self.dev["alice"]
 		for args in (("history", "no-such-conversation"),

@@ -20,7 +20,8 @@ from aimtest import AimTestCase
 from clitest import Aim, Domains
 
 COMMANDS = ("login", "whoami", "identity", "devices", "stock", "keys", "verify", "channel",
-	    "invite", "remove", "send", "conversations", "history", "listen", "chat")
+	    "invite", "remove", "send", "conversations", "history", "reply", "react", "edit",
+	    "delete", "listen", "chat")
 
 
 def mode(path):

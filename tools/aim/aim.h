@@ -26,7 +26,7 @@ struct opts {
 	/* command options */
 	const char *user, *token, *device, *to;
 	long keys, threshold, target, interval_ms, count;
-	bool claim;
+	bool claim, raw, remove;
 	/* positional arguments */
 	const char *pos[MAX_LIST + 2];
 	size_t n_pos;
@@ -55,5 +55,9 @@ int cmd_conversations(struct opts *o);
 int cmd_history(struct opts *o);
 int cmd_listen(struct opts *o);
 int cmd_chat(struct opts *o);
+int cmd_reply(struct opts *o);
+int cmd_react(struct opts *o);
+int cmd_edit(struct opts *o);
+int cmd_delete(struct opts *o);
 
 #endif

@@ -326,28 +326,136 @@ int cmd_conversations(struct opts *o)
 	return 0;
 }
 
-static json_t *message_json(const char *conv, const struct client_message *m)
+static void sync_once(bool *failing);
+
+/* ---- The timeline: the content format's rules over the history ---------------------------- */
+
+static const char *who_of(const char *acct)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "conversation", conv, "sender", m->sender,
-			 "type", m->type, "text", m->text ? m->text : "", "epoch",
-			 (json_int_t)m->epoch, "seq", (json_int_t)m->seq);
+	return aim_str_has_prefix(acct, "acct:") ? acct + 5 : acct;
 }
 
-static void print_message(const struct opts *o, const char *conv, const struct client_message *m,
-			  bool with_conv)
+/* Applies one history entry to t: *outcome, *idx (SIZE_MAX: none). Entries
+ * without content (undecryptable, refused) are shown by the library's
+ * description and do not enter the timeline (outcome 0). */
+static int apply_msg(struct client_content_timeline *t, const struct client_message *m,
+		     enum client_content_outcome *outcome, size_t *idx)
 {
+	*outcome = 0;
+	*idx = SIZE_MAX;
+	if (!m->content || !m->content[0])
+		return 0;
+	return client_content_apply(t, m->sender, (int64_t)m->seq,
+				    AIM_BYTES(m->content, strlen(m->content)), outcome, idx);
+}
+
+/* The target id of a message's content ("" if none). */
+static void target_of(const struct client_message *m, char out[CLIENT_CONTENT_ID_MAX + 1])
+{
+	out[0] = 0;
+	struct client_content c;
+	if (m->content && m->content[0] &&
+	    client_content_decode(AIM_BYTES(m->content, strlen(m->content)), &c) == 0) {
+		memcpy(out, c.target, CLIENT_CONTENT_ID_MAX + 1);
+		client_content_free(&c);
+	}
+	aim_errclear();
+}
+
+/* One received message as it happens (listen, chat). */
+static void print_event(const struct opts *o, const char *conv, const struct client_message *m,
+			enum client_content_outcome oc, bool with_conv)
+{
+	if (oc == CLIENT_CONTENT_DUPLICATE)
+		return;
+	char target[CLIENT_CONTENT_ID_MAX + 1];
+	target_of(m, target);
 	if (o->json) {
-		print_json(message_json(conv, m));
+		print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "conversation",
+				     conv, "sender", m->sender, "type", m->type, "text",
+				     m->text ? m->text : "", "id", m->id, "target", target, "outcome",
+				     oc ? client_content_outcome_name(oc) : "shown", "epoch",
+				     (json_int_t)m->epoch, "seq", (json_int_t)m->seq));
 		return;
 	}
-	const char *who = aim_str_has_prefix(m->sender, "acct:") ? m->sender + 5 : m->sender;
+	const char *who = who_of(m->sender[0] ? m->sender : "(unknown sender)");
+	const char *text = m->text ? m->text : "";
 	if (with_conv)
 		printf("[%s] ", conv);
-	if (strcmp(m->type, "text") == 0)
-		printf("%s: %s\n", who, m->text ? m->text : "");
-	else
-		printf("%s: [%s] %s\n", who, m->type, m->text ? m->text : "");
+	switch (oc) {
+	case CLIENT_CONTENT_EDITED:
+		printf("%s edited %.8s: %s\n", who, target, text);
+		break;
+	case CLIENT_CONTENT_DELETED:
+		printf("%s deleted %.8s\n", who, target);
+		break;
+	case CLIENT_CONTENT_REACTED:
+		printf("%s reacted %s to %.8s\n", who, text, target);
+		break;
+	case CLIENT_CONTENT_UNREACTED:
+		printf("%s took back %s on %.8s\n", who, text, target);
+		break;
+	case CLIENT_CONTENT_NOT_SENDER:
+		printf("%s: [%s of %.8s ignored: not its sender]\n", who, m->type, target);
+		break;
+	case CLIENT_CONTENT_NO_TARGET:
+		printf("%s: [%s ignored: no message %.8s]\n", who, m->type, target);
+		break;
+	default:
+		if (strcmp(m->type, "text") == 0)
+			printf("%s: %s\n", who, text);
+		else if (strcmp(m->type, "reply") == 0)
+			printf("%s (reply to %.8s): %s\n", who, target, text);
+		else
+			printf("%s: [%s] %s\n", who, m->type, text);
+	}
 	fflush(stdout);
+}
+
+static json_t *entry_json(const struct client_content_entry *e)
+{
+	json_t *r = json_array();
+	for (size_t i = 0; i < e->n_reactions; i++)
+		json_array_append_new(r, json_pack("{s:s, s:s}", "sender", e->reactions[i].sender,
+						   "reaction", e->reactions[i].reaction));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:b, s:b, s:o, s:I}", "id", e->id,
+			 "sender", e->sender, "type", client_content_type_name(e->type), "typeName",
+			 e->type_name, "text", e->text, "replyTo", e->reply_to, "edited", e->edited,
+			 "deleted", e->deleted, "reactions", r, "seq", (json_int_t)e->time);
+}
+
+static void print_entry(const struct client_content_entry *e)
+{
+	const char *who = who_of(e->sender);
+	printf("%-8.8s  %s", e->id[0] ? e->id : "-", who);
+	if (e->reply_to[0])
+		printf(" (reply to %.8s)", e->reply_to);
+	if (e->deleted)
+		printf(": [deleted]");
+	else if (e->type == CLIENT_CONTENT_UNKNOWN)
+		printf(": [unknown type %s] %s", e->type_name, e->text ? e->text : "");
+	else if (e->type == CLIENT_CONTENT_UNDECODABLE)
+		printf(": [undecodable] %s", e->text ? e->text : "");
+	else
+		printf(": %s%s", e->text ? e->text : "", e->edited ? " (edited)" : "");
+	for (size_t i = 0; i < e->n_reactions; i++)
+		printf("%s%s %s", i ? ", " : "  [", e->reactions[i].reaction,
+		       who_of(e->reactions[i].sender));
+	printf("%s\n", e->n_reactions ? "]" : "");
+}
+
+/* The conversation's messages through the timeline rules. */
+static int build_timeline(const char *conv, struct client_content_timeline *t,
+			  struct client_message **m, size_t *n)
+{
+	client_content_timeline_init(t);
+	TRY(client_messages(cl, conv, m, n));
+	for (size_t i = 0; i < *n; i++) {
+		enum client_content_outcome oc;
+		size_t idx;
+		TRY(apply_msg(t, &(*m)[i], &oc, &idx));
+	}
+	return 0;
 }
 
 int cmd_history(struct opts *o)
@@ -357,21 +465,153 @@ int cmd_history(struct opts *o)
 	char conv[1024];
 	struct client_message *m = NULL;
 	size_t n = 0;
+	struct client_content_timeline t;
+	client_content_timeline_init(&t);
+	int rc = 0;
 	if (open_device(o) != 0 || resolve(o->pos[0], conv, sizeof conv) != 0 ||
-	    client_messages(cl, conv, &m, &n) != 0)
-		return failed("history");
-	size_t from = o->count > 0 && (size_t)o->count < n ? n - (size_t)o->count : 0;
+	    build_timeline(conv, &t, &m, &n) != 0) {
+		rc = failed("history");
+		goto out;
+	}
+	if (o->raw) {
+		/* every message as received */
+		size_t from = o->count > 0 && (size_t)o->count < n ? n - (size_t)o->count : 0;
+		json_t *arr = json_array();
+		for (size_t i = from; i < n; i++) {
+			if (o->json)
+				json_array_append_new(
+					arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "sender",
+						       m[i].sender, "type", m[i].type, "text",
+						       m[i].text ? m[i].text : "", "id", m[i].id,
+						       "content", m[i].content ? m[i].content : "",
+						       "epoch", (json_int_t)m[i].epoch, "seq",
+						       (json_int_t)m[i].seq));
+			else
+				printf("%-8.8s  %s: [%s] %s\n", m[i].id[0] ? m[i].id : "-",
+				       who_of(m[i].sender), m[i].type, m[i].text ? m[i].text : "");
+		}
+		if (o->json)
+			print_json(json_pack("{s:s, s:o}", "conversation", conv, "messages", arr));
+		else
+			json_decref(arr);
+		goto out;
+	}
+	size_t from = o->count > 0 && (size_t)o->count < t.n ? t.n - (size_t)o->count : 0;
 	if (o->json) {
 		json_t *arr = json_array();
-		for (size_t i = from; i < n; i++)
-			json_array_append_new(arr, message_json(conv, &m[i]));
-		print_json(json_pack("{s:s, s:o}", "conversation", conv, "messages", arr));
+		for (size_t i = from; i < t.n; i++)
+			json_array_append_new(arr, entry_json(&t.entries[i]));
+		/* what the library could not decrypt or refused, beside the timeline */
+		json_t *other = json_array();
+		for (size_t i = 0; i < n; i++)
+			if (!m[i].content || !m[i].content[0])
+				json_array_append_new(other, json_pack("{s:s, s:s, s:s, s:I}", "sender",
+								       m[i].sender, "type", m[i].type,
+								       "text", m[i].text ? m[i].text : "",
+								       "seq", (json_int_t)m[i].seq));
+		print_json(json_pack("{s:s, s:o, s:o}", "conversation", conv, "messages", arr,
+				     "notShown", other));
 	} else {
-		for (size_t i = from; i < n; i++)
-			print_message(o, conv, &m[i], false);
+		for (size_t i = from; i < t.n; i++)
+			print_entry(&t.entries[i]);
+		for (size_t i = 0; i < n; i++)
+			if (!m[i].content || !m[i].content[0])
+				printf("-         [%s] %s\n", m[i].type, m[i].text ? m[i].text : "");
 	}
+out:
+	client_content_timeline_free(&t);
 	client_messages_free(m, n);
+	return rc;
+}
+
+/* ---- reply, react, edit, delete ----------------------------------------------------------- */
+
+/* The id of the message of conv whose id starts with prefix (unique). */
+static int find_message(const struct client_content_timeline *t, const char *prefix,
+			char out[CLIENT_CONTENT_ID_MAX + 1])
+{
+	size_t hits = 0, pl = strlen(prefix);
+	for (size_t i = 0; i < t->n; i++) {
+		const char *id = t->entries[i].id;
+		if (id[0] && strncmp(id, prefix, pl) == 0) {
+			if (strcmp(id, prefix) == 0) {
+				memcpy(out, id, strlen(id) + 1);
+				return 0;
+			}
+			memcpy(out, id, strlen(id) + 1);
+			hits++;
+		}
+	}
+	ENSURE(hits > 0 && pl, AIM_ERR_NOTFOUND, "no message %s (see aim history)", prefix);
+	ENSURE(hits == 1, AIM_ERR_INVALID, "%s names %zu messages: give more of its id", prefix,
+	       hits);
 	return 0;
+}
+
+static int act(struct opts *o, enum client_content_type type)
+{
+	const char *name = client_content_type_name(type);
+	bool needs_text = type != CLIENT_CONTENT_DELETE;
+	if (o->n_pos < (needs_text ? 3u : 2u) || (!needs_text && o->n_pos != 2))
+		return usage_error("%s: CONVERSATION MESSAGE_ID%s required", name,
+				   type == CLIENT_CONTENT_REACTION ? " REACTION"
+				   : needs_text			  ? " TEXT"
+								  : "");
+	char conv[1024];
+	struct client_message *m = NULL;
+	size_t n = 0;
+	struct client_content_timeline t;
+	client_content_timeline_init(&t);
+	struct client_content c = { .type = type, .remove = o->remove };
+	char *text = needs_text ? join_text(o, 2) : NULL;
+	struct aim_buf b;
+	aim_buf_init(&b, CLIENT_CONTENT_TEXT_MAX + 1024);
+	int rc = 0;
+	if (needs_text && !text) {
+		rc = usage_error("%s: text too long", name);
+		goto out;
+	}
+	c.text = text;
+	bool failing = false;
+	if (open_device(o) != 0 || resolve(o->pos[0], conv, sizeof conv) != 0 ||
+	    /* our own messages come into the history with the hub's order */
+	    (sync_once(&failing), false) || build_timeline(conv, &t, &m, &n) != 0 || find_message(&t, o->pos[1], c.target) != 0 ||
+	    client_content_new_id(c.id) != 0 || client_content_encode(&c, &b) != 0 ||
+	    aim_buf_append_byte(&b, 0) != 0 || client_send_content(cl, conv, (char *)b.data) != 0) {
+		rc = failed(name);
+		goto out;
+	}
+	if (o->json)
+		print_json(json_pack("{s:s, s:s, s:s, s:s}", "conversation", conv, "type", name, "id",
+				     c.id, "target", c.target));
+	else
+		printf("sent %s of %.8s to %s\n", name, c.target, conv);
+out:
+	aim_buf_free(&b);
+	free(text);
+	client_content_timeline_free(&t);
+	client_messages_free(m, n);
+	return rc;
+}
+
+int cmd_reply(struct opts *o)
+{
+	return act(o, CLIENT_CONTENT_REPLY);
+}
+
+int cmd_react(struct opts *o)
+{
+	return act(o, CLIENT_CONTENT_REACTION);
+}
+
+int cmd_edit(struct opts *o)
+{
+	return act(o, CLIENT_CONTENT_EDIT);
+}
+
+int cmd_delete(struct opts *o)
+{
+	return act(o, CLIENT_CONTENT_DELETE);
 }
 
 /* ---- listen and chat ----------------------------------------------------------------------- */
@@ -380,27 +620,33 @@ int cmd_history(struct opts *o)
 struct shown {
 	char **conv;
 	size_t *count;
+	struct client_content_timeline *tl;
 	size_t n;
 };
 
-static size_t *shown_slot(struct shown *s, const char *conv)
+static size_t shown_slot(struct shown *s, const char *conv)
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (strcmp(s->conv[i], conv) == 0)
-			return &s->count[i];
+			return i;
 	s->conv = aim_xrealloc(s->conv, (s->n + 1) * sizeof *s->conv);
 	s->count = aim_xrealloc(s->count, (s->n + 1) * sizeof *s->count);
+	s->tl = aim_xrealloc(s->tl, (s->n + 1) * sizeof *s->tl);
 	s->conv[s->n] = aim_xstrdup(conv);
 	s->count[s->n] = 0;
-	return &s->count[s->n++];
+	client_content_timeline_init(&s->tl[s->n]);
+	return s->n++;
 }
 
 static void shown_free(struct shown *s)
 {
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		free(s->conv[i]);
+		client_content_timeline_free(&s->tl[i]);
+	}
 	free(s->conv);
 	free(s->count);
+	free(s->tl);
 }
 
 /* Prints what is new in conv (only) or in every conversation; with
@@ -422,13 +668,21 @@ static int print_new(const struct opts *o, struct shown *s, const char *only, bo
 			rc = -1;
 			break;
 		}
-		size_t *seen = shown_slot(s, conv);
-		for (size_t k = *seen; !mark_only && k < nm; k++) {
-			print_message(o, conv, &m[k], only == NULL);
-			(*printed)++;
+		size_t slot = shown_slot(s, conv);
+		for (size_t k = s->count[slot]; k < nm; k++) {
+			enum client_content_outcome oc;
+			size_t idx;
+			if (apply_msg(&s->tl[slot], &m[k], &oc, &idx) != 0) {
+				rc = -1;
+				break;
+			}
+			if (!mark_only) {
+				print_event(o, conv, &m[k], oc, only == NULL);
+				(*printed)++;
+			}
 		}
-		if (nm > *seen)
-			*seen = nm;
+		if (nm > s->count[slot])
+			s->count[slot] = nm;
 		client_messages_free(m, nm);
 	}
 	free(all);
@@ -458,8 +712,17 @@ int cmd_listen(struct opts *o)
 		return usage_error("listen: at most one CONVERSATION");
 	long interval = o->interval_ms ? o->interval_ms : 300;
 	char conv[1024];
-	if (open_device(o) != 0 || (o->n_pos && resolve(o->pos[0], conv, sizeof conv) != 0))
+	if (open_device(o) != 0)
 		return failed("listen");
+	if (o->n_pos && resolve(o->pos[0], conv, sizeof conv) != 0) {
+		/* a conversation's URL this device has not joined yet: it may come */
+		if (aim_errcode() != AIM_ERR_NOTFOUND ||
+		    !(aim_str_has_prefix(o->pos[0], "https://") ||
+		      aim_str_has_prefix(o->pos[0], "http://")))
+			return failed("listen");
+		aim_errclear();
+		snprintf(conv, sizeof conv, "%s", o->pos[0]);
+	}
 	const char *only = o->n_pos ? conv : NULL;
 	struct shown s = { 0 };
 	long printed = 0;
@@ -500,16 +763,13 @@ int cmd_chat(struct opts *o)
 	bool failing = false;
 	int rc = 0;
 	/* the last lines of the history, then what comes */
-	struct client_message *m = NULL;
-	size_t nm = 0;
-	if (client_messages(cl, conv, &m, &nm) != 0) {
+	if (print_new(o, &s, conv, true, &printed) != 0) {
 		rc = failed("chat");
 		goto out;
 	}
-	for (size_t k = nm > 10 ? nm - 10 : 0; k < nm; k++)
-		print_message(o, conv, &m[k], false);
-	client_messages_free(m, nm);
-	*shown_slot(&s, conv) = nm;
+	struct client_content_timeline *tl = &s.tl[shown_slot(&s, conv)];
+	for (size_t k = tl->n > 10 ? tl->n - 10 : 0; k < tl->n && !o->json; k++)
+		print_entry(&tl->entries[k]);
 	if (!o->json) {
 		printf("-- %s, as %s. Type a message and Enter; /quit or Ctrl-D ends. --\n", conv,
 		       client_acct(cl));

@@ -119,8 +119,12 @@ static int parse_opts(int argc, char **argv, const char *allowed, struct opts *o
 			o->help = true;
 			continue;
 		}
-		if (strcmp(a, "--claim") == 0 && strstr(allowed, "--claim")) {
-			o->claim = true;
+		if (strcmp(a, "--raw") == 0 && strstr(allowed, "--raw")) {
+			o->raw = true;
+			continue;
+		}
+		if (strcmp(a, "--remove") == 0 && strstr(allowed, "--remove")) {
+			o->remove = true;
 			continue;
 		}
 		/* options with a value */
@@ -676,9 +680,22 @@ static const struct command commands[] = {
 	{ "conversations", cmd_conversations, "", "conversations",
 	  "Lists this device's conversations (channels and DMs): number, kind, URL or DM id,\n"
 	  "MLS epoch, members. The number names the conversation in other commands." },
-	{ "history", cmd_history, "--count", "history CONVERSATION [--count N]",
-	  "Prints the conversation's messages as this device has them, oldest first (the last\n"
-	  "N with --count). Run aim listen (or chat) to fetch new ones." },
+	{ "history", cmd_history, "--count --raw", "history CONVERSATION [--count N] [--raw]",
+	  "Prints the conversation as this device has it, oldest first (the last N with\n"
+	  "--count): each message with the start of its id, sender and text, after the content\n"
+	  "format's rules (edits and deletes only from the original sender, reactions beside\n"
+	  "it, unknown types shown as such). --raw: every message as received. Run aim listen\n"
+	  "(or chat) to fetch new ones." },
+	{ "reply", cmd_reply, "", "reply CONVERSATION MESSAGE_ID TEXT...",
+	  "Sends TEXT as a reply to the message (its id, or the unique start of it, as\n"
+	  "aim history shows)." },
+	{ "react", cmd_react, "--remove", "react CONVERSATION MESSAGE_ID REACTION [--remove]",
+	  "Sends a reaction (1-64 bytes, e.g. an emoji) to the message; --remove takes one's\n"
+	  "own back." },
+	{ "edit", cmd_edit, "", "edit CONVERSATION MESSAGE_ID TEXT...",
+	  "Replaces the text of one's own message (others ignore an edit of another's)." },
+	{ "delete", cmd_delete, "", "delete CONVERSATION MESSAGE_ID",
+	  "Deletes one's own message for every member (others ignore a delete of another's)." },
 	{ "listen", cmd_listen, "--interval --count", "listen [CONVERSATION] [--interval MS] [--count N]",
 	  "Follows the home server's inbox: fetches, applies the MLS handshakes in order, and\n"
 	  "prints every new decrypted message as it arrives (of every conversation, or of one)\n"

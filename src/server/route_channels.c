@@ -323,6 +323,13 @@ static int plan_commit(struct app *a, const struct chan *c, const struct plan *p
 					"type", "Announce", "actor", c->url, "object",
 					p->announce_of, "aim:sequence", (json_int_t)seq, "to",
 					c->followers);
+		if (p->n_remove) {
+			/* who stopped being a member (their servers drop them) */
+			json_t *rmv = json_array();
+			for (size_t i = 0; i < p->n_remove; i++)
+				json_array_append_new(rmv, json_string(p->remove[i]));
+			json_object_set_new(ann, "aim:removed", rmv);
+		}
 		ann_txt = ap_json_dump(ann);
 		json_decref(ann);
 		for (size_t i = 0; i < c->n; i++) {
@@ -1042,6 +1049,18 @@ bool aimd_chan_inbound(struct app *a, const struct http_request *q, struct http_
 			http_resp_error(r, 401, "unauthorized", "the key's owner is not the actor");
 			return true;
 		}
+		/* only a channel or a DM's hub welcomes (a Group actor) */
+		struct remote_actor ra = { 0 };
+		if (aimd_remote_actor_get(a, actor, false, &ra) != 0) {
+			aimd_status_send_failure(r, STATUS_S2S);
+			return true;
+		}
+		bool group = is_group_type(ra.type);
+		aimd_remote_actor_clear(&ra);
+		if (!group) {
+			http_resp_error(r, 403, "forbidden", "a Welcome comes from a channel (a Group)");
+			return true;
+		}
 		int64_t users[64];
 		size_t n = local_users_in(a, json_object_get(act, "to"), users, 64);
 		if (!n) {
@@ -1098,11 +1117,10 @@ bool aimd_chan_inbound(struct app *a, const struct http_request *q, struct http_
 			aim_errmsg());
 		return true;
 	}
-	/* A Remove naming local users: they are members no more. */
-	const char *it = str_of(obj, "type");
-	if (it && !strcmp(it, "Remove")) {
+	/* Local users the hub names as removed: they are members no more. */
+	if (json_object_get(act, "aim:removed")) {
 		int64_t gone[64];
-		size_t n = local_users_in(a, json_object_get(obj, "object"), gone, 64);
+		size_t n = local_users_in(a, json_object_get(act, "aim:removed"), gone, 64);
 		for (size_t i = 0; i < n; i++)
 			if (store_channel_join(a->st, actor, gone[i], false) != 0)
 				aim_log(AIM_LOG_ERROR, "channel", "leave %s: %s", actor, aim_errmsg());

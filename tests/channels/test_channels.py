@@ -572,6 +572,37 @@ class Channels(AimTestCase):
 			anns = wait_for(lambda: self.announces(srv, u, chan), what="the message at " + u)
 			self.assertEqual([x["aim:sequence"] for x in anns], [doc["aim:sequence"]])
 
+	def test_12_removed_member_beside_a_remaining_one(self):
+		# bea is removed, bob on the same server stays: the next message
+		# reaches b.test (for bob) but no longer bea's inbox
+		chan, names = self.create([(self.b, "bob"), (self.b, "bea")])
+		for u in ("bob", "bea"):
+			self.join(self.b, u, chan, names)
+		al = names[("a.test", "alice")]
+		leaf = [m["leaf"] for m in self.mls("status", client=al)["members"]
+			if m["identity"] == "acct:bea@b.test"][0]
+		cm = self.mls("commit", client=al, remove=[leaf], public=True)
+		st, _, doc = self.post(self.a, "alice", {
+			"type": "Remove", "object": [self.url(self.b, "bea")], "target": chan + "/followers",
+			"instrument": obj("PublicMessage", cm["commit"])})
+		self.assertEqual(st, 201, doc)
+		wait_for(lambda: [x for x in self.announces(self.b, "bea", chan)
+				  if x["object"]["type"] == "Remove"], what="bea hears of her removal")
+		st, doc, text = self.send(self.a, "alice", chan, al)
+		self.assertEqual(st, 201, doc)
+		seq = doc["aim:sequence"]
+		wait_for(lambda: [x for x in self.announces(self.b, "bob", chan) if x["aim:sequence"] == seq],
+			 what="the message at bob")
+		self.assertFalse([x for x in self.announces(self.b, "bea", chan) if x["aim:sequence"] == seq])
+		# a Welcome from an actor that is no channel makes nobody a member
+		w = {"id": self.remote.base + "/w/" + uuid.uuid4().hex, "type": "Create",
+		     "actor": self.mallory.id, "to": [self.url(self.b, "bea")],
+		     "object": {"type": "Welcome", "mediaType": "message/mls", "encoding": "base64",
+				"content": "AAEAAw=="}}
+		hdrs, data = sign_cavage(self.mallory, "POST", self.b.base + "/inbox", w)
+		st, _, body = self.b.req("POST", self.b.base + "/inbox", body=data, headers=hdrs)
+		self.assertEqual(st, 403, body)
+
 	def test_99_no_plaintext_anywhere(self):
 		if not self.texts:
 			self.skipTest("no messages sent")

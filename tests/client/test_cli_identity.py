@@ -160,6 +160,7 @@ class CliIdentity(AimTestCase):
 		self.assertOneLineError(r, 1, "127.0.0.1:%d" % port)
 		# usage errors: exit 2
 		self.assertOneLineError(self.aim("x")("frobnicate"), 2, "unknown command frobnicate")
+		self.assertOneLineError(self.aim("x")(), 2, "no command")
 		self.assertOneLineError(self.aim("x")("whoami", "--frob"), 2, "unknown option --frob")
 		self.assertOneLineError(self.aim("x")("login", self.a.base), 2, "--user")
 		self.assertOneLineError(self.aim("x")("keys", "publish"), 2)

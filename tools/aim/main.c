@@ -744,10 +744,8 @@ int main(int argc, char **argv)
 			return usage_error("unknown option %s (see aim --help)", argv[i]);
 		}
 	}
-	if (i >= argc) {
-		print_help();
-		return 2;
-	}
+	if (i >= argc)
+		return usage_error("no command (see aim --help)");
 	const char *name = argv[i++];
 	if (strcmp(name, "help") == 0) {
 		print_help();

@@ -1023,6 +1023,50 @@ static size_t local_users_in(struct app *a, const json_t *v, int64_t *out, size_
 	return n;
 }
 
+/* A gap before a held Announce: the channel's outbox after the last
+ * sequence delivered, fetched from the channel (a signed GET), each of its
+ * Announces taken as if delivered. Returns the inbox rows added. */
+static size_t catch_up(struct app *a, const char *channel, int64_t after)
+{
+	size_t total = 0;
+	for (int page = 0; page < 20; page++) {
+		char *url = aim_xasprintf("%s/outbox?after=%lld", channel, (long long)after);
+		json_t *doc = NULL;
+		int rc = a->fin ? aimd_fetch_ap(a->fin->signer, url, &doc)
+				: aim_fail(AIM_ERR_STATE, "no federation");
+		free(url);
+		if (rc != 0) {
+			aim_log(AIM_LOG_INFO, "channel", "catching up with %s after %lld: %s", channel,
+				(long long)after, aim_errmsg());
+			return total;
+		}
+		const json_t *items = json_object_get(doc, "orderedItems");
+		size_t i, n = 0;
+		const json_t *it;
+		json_array_foreach(items, i, it) {
+			json_int_t seq = json_integer_value(json_object_get(it, "aim:sequence"));
+			const char *id = str_of(it, "id");
+			if (!id || seq <= after || !str_of(it, "actor") ||
+			    !aim_url_equal(str_of(it, "actor"), channel) ||
+			    !aim_url_origin_equal(id, channel))
+				continue;
+			char *txt = ap_json_dump(it);
+			struct store_channel_recv m = { channel, seq, id, txt, aim_now(), NULL };
+			size_t d = 0;
+			if (store_channel_receive(a->st, &m, &d) == 0)
+				total += d;
+			free(txt);
+			after = seq;
+			n++;
+		}
+		bool more = json_object_get(doc, "next") != NULL;
+		json_decref(doc);
+		if (!n || !more)
+			break;
+	}
+	return total;
+}
+
 bool aimd_chan_inbound(struct app *a, const struct http_request *q, struct http_response *r,
 		       const json_t *act, const char *actor)
 {
@@ -1104,10 +1148,13 @@ bool aimd_chan_inbound(struct app *a, const struct http_request *q, struct http_
 		return true;
 	}
 	char *txt = ap_json_dump(act);
-	struct store_channel_recv m = { actor, seq, id, txt, aim_now() };
+	int64_t held_after = -1;
+	struct store_channel_recv m = { actor, seq, id, txt, aim_now(), &held_after };
 	size_t delivered = 0;
 	int rc = store_channel_receive(a->st, &m, &delivered);
 	free(txt);
+	if (rc == 0 && held_after >= 0)
+		delivered += catch_up(a, actor, held_after);
 	if (rc != 0) {
 		if (aim_errcode() == AIM_ERR_DENIED)
 			http_resp_error(r, 403, "forbidden", "no local user is a member of this channel");
@@ -1284,8 +1331,9 @@ void aimd_route_channel_outbox(struct app *a, const struct http_request *q,
 			json_array_append_new(items, it);
 		last = pg.items[i].cursor;
 	}
+	char *pid = after ? aim_xasprintf("%s?after=%s", oid, after) : aim_xstrdup(oid);
 	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "@context",
-			      "https://www.w3.org/ns/activitystreams", "id", oid, "type",
+			      "https://www.w3.org/ns/activitystreams", "id", pid, "type",
 			      "OrderedCollectionPage", "partOf", oid, "aim:lastSequence",
 			      (json_int_t)(hub_group_next_seq(c.g) - 1), "orderedItems", items);
 	if (after && pg.has_newer)
@@ -1295,6 +1343,7 @@ void aimd_route_channel_outbox(struct app *a, const struct http_request *q,
 				    json_sprintf("%s?max_id=%lld", oid,
 						 (long long)pg.items[pg.n - 1].cursor));
 	aimd_route_json(r, 200, ROUTE_AS_TYPE, j);
+	free(pid);
 	store_page_clear(&pg);
 out:
 	free(oid);

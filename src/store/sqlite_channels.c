@@ -327,6 +327,8 @@ static int recv_fn(sqlite3 *db, void *ctx)
 					       " VALUES (?1, ?2);",
 					       ARGS(A_TEXT(m->channel), A_INT(last)), NULL),
 				 out);
+		if (m->held_after)
+			*m->held_after = last;
 		goto out;
 	}
 	TRY_GOTO(recv_put(db, m->channel, m->id, m->json, m->published, &users, x->delivered), out);

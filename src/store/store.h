@@ -418,6 +418,7 @@ struct store_channel_recv {
 	const char *id;              /* the Announce's id */
 	const char *json;
 	int64_t published;
+	int64_t *held_after;         /* out, optional: when held, the last sequence delivered */
 };
 
 /* ---- Identity: the domain's CA certificates and devices -------------------- */

@@ -603,6 +603,44 @@ class Channels(AimTestCase):
 		st, _, body = self.b.req("POST", self.b.base + "/inbox", body=data, headers=hdrs)
 		self.assertEqual(st, 403, body)
 
+	def test_13_gap_paged_from_the_outbox(self):
+		# the delivery of sequence 2 to b.test is lost (failed for good):
+		# when 3 comes, b.test holds it, pages the channel's outbox after 1
+		# (a signed GET) and puts 2 then 3 into bob's inbox
+		chan, names = self.create([(self.b, "bob")])
+		self.join(self.b, "bob", chan, names)
+		al = names[("a.test", "alice")]
+		st, doc, _ = self.send(self.a, "alice", chan, al)
+		wait_for(lambda: self.announces(self.b, "bob", chan), what="sequence 1 at bob")
+		self.b.stop()
+		texts = {}
+		for i in range(2):
+			st, doc, text = self.send(self.a, "alice", chan, al)
+			self.assertEqual(st, 201, doc)
+			texts[doc["aim:sequence"]] = text
+		self.assertEqual(sorted(texts), [2, 3])
+		self.a.stop()
+		db = sqlite3.connect(os.path.join(self.a.data, "aim.db"))
+		try:
+			for seq, state in ((2, 2), (3, 0)):
+				db.execute("UPDATE deliveries SET state = ?, next_at = 0 WHERE outgoing_id IN"
+					   " (SELECT id FROM outgoing WHERE activity_id = ?)",
+					   (state, "%s/announces/%d" % (chan, seq)))
+			db.commit()
+		finally:
+			db.close()
+		self.b.start()
+		self.a.start()
+		anns = wait_for(lambda: len(self.announces(self.b, "bob", chan)) == 3 and
+				self.announces(self.b, "bob", chan), what="2 and 3 at bob")
+		order = [it["aim:sequence"] for it in inbox_items(self.b, "bob")
+			 if isinstance(it, dict) and it.get("actor") == chan and it.get("type") == "Announce"]
+		self.assertEqual(order, [3, 2, 1])
+		for x in anns[1:]:
+			got = self.mls("process", client=names[("b.test", "bob")],
+				       message=unobj(x["object"]["object"]))
+			self.assertEqual(got.get("text"), texts[x["aim:sequence"]])
+
 	def test_99_no_plaintext_anywhere(self):
 		if not self.texts:
 			self.skipTest("no messages sent")

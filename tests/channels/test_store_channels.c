@@ -90,7 +90,7 @@ static void test_receive_in_order(void **state)
 {
 	struct store_fixture *f = *state;
 	const char *ch = "https://a.test/channels/x";
-	struct store_channel_recv m = { ch, 1, "https://a.test/channels/x/announces/1", "{}", 1 };
+	struct store_channel_recv m = { ch, 1, "https://a.test/channels/x/announces/1", "{}", 1, NULL };
 	size_t d = 9;
 	/* nobody here is a member */
 	assert_int_equal(store_channel_receive(f->st, &m, &d), -1);
@@ -105,10 +105,13 @@ static void test_receive_in_order(void **state)
 	assert_int_equal(store_channel_receive(f->st, &m, &d), 0);
 	assert_int_equal(d, 2);
 	/* 3 before 2: held, then both in order */
-	struct store_channel_recv m3 = { ch, 3, "https://a.test/channels/x/announces/3", "{}", 1 };
+	int64_t held_after = -1;
+	struct store_channel_recv m3 = { ch, 3, "https://a.test/channels/x/announces/3", "{}", 1,
+					 &held_after };
 	assert_int_equal(store_channel_receive(f->st, &m3, &d), 0);
 	assert_int_equal(d, 0);
-	struct store_channel_recv m2 = { ch, 2, "https://a.test/channels/x/announces/2", "{}", 1 };
+	assert_int_equal(held_after, 1); /* the receiver pages the outbox after 1 */
+	struct store_channel_recv m2 = { ch, 2, "https://a.test/channels/x/announces/2", "{}", 1, NULL };
 	assert_int_equal(store_channel_receive(f->st, &m2, &d), 0);
 	assert_int_equal(d, 4);
 	struct store_range r = { .limit = 10 };
@@ -122,7 +125,7 @@ static void test_receive_in_order(void **state)
 	assert_int_equal(d, 0);
 	/* carol leaves: bob alone receives */
 	assert_int_equal(store_channel_join(f->st, ch, f->carol, false), 0);
-	struct store_channel_recv m4 = { ch, 4, "https://a.test/channels/x/announces/4", "{}", 1 };
+	struct store_channel_recv m4 = { ch, 4, "https://a.test/channels/x/announces/4", "{}", 1, NULL };
 	assert_int_equal(store_channel_receive(f->st, &m4, &d), 0);
 	assert_int_equal(d, 1);
 }

@@ -179,6 +179,39 @@ class CliChannels(AimTestCase):
 		self.assertEqual(r.returncode, 1, r)
 		self.assertIn("no message ffffffffffff", r.stderr)
 
+	def test_zz_catch_up(self):
+		"""bob's device is off while 50 messages and 2 commits happen; then
+		one listen shows all 50 in order, and bob agrees with alice on the
+		epoch and its authenticator."""
+		alice, bob = self.dev["alice"], self.dev["bob"]
+		url = alice.ok("channel", "create", "offline", "bob@b.test", "--json")["channel"]
+		sent = []
+		for i in range(50):
+			if i == 20:
+				self.assertEqual(alice.ok("invite", url, "carol@c.test", "--json")["epoch"], 2)
+			if i == 40:
+				self.assertEqual(alice.ok("remove", url, "carol@c.test", "--json")["epoch"], 3)
+			sent.append("message %02d" % i)
+			alice.ok("send", url, sent[-1])
+		got = self.listen("bob", 50, url)
+		self.assertEqual([m["text"] for m in got], sent)
+		self.assertEqual({m["sender"] for m in got}, {"acct:alice@a.test"})
+		self.assertEqual([m["epoch"] for m in got], [1] * 20 + [2] * 20 + [3] * 10)
+		# alice's device applies its own Announces too
+		alice("listen", url, "--json", "--interval", "100", timeout_ok=3)
+
+		def state(dev):
+			c = [x for x in dev.ok("conversations", "--json")["conversations"]
+			     if x["conversation"] == url]
+			self.assertEqual(len(c), 1)
+			return c[0]["epoch"], c[0]["epochAuthenticator"], c[0]["members"]
+
+		a, b = state(alice), state(bob)
+		self.assertEqual(a, b)
+		self.assertEqual(a[0], 3)
+		self.assertEqual(a[2], 2)
+		self.assertEqual(len(a[1]), 64)
+
 	def test_errors_are_one_line(self):
 		alice = self.dev["alice"]
 		for args in (("history", "no-such-conversation"),

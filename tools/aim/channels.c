@@ -306,13 +306,19 @@ int cmd_conversations(struct opts *o)
 		printf("no conversations\n");
 	for (size_t i = 0; i < n; i++) {
 		struct client_group_info *g = &all[i];
-		if (o->json)
+		if (o->json) {
+			char hex[2 * AIM_MAX_HASH + 1];
+			size_t k;
+			for (k = 0; k < g->authenticator_len && k < AIM_MAX_HASH; k++)
+				snprintf(hex + 2 * k, 3, "%02x", g->authenticator[k]);
+			hex[2 * k] = 0;
 			json_array_append_new(
-				arr, json_pack("{s:I, s:s, s:s, s:I, s:I, s:i, s:b}", "number",
+				arr, json_pack("{s:I, s:s, s:s, s:I, s:I, s:i, s:b, s:s}", "number",
 					       (json_int_t)(i + 1), "kind", g->kind, "conversation",
 					       g->conversation, "epoch", (json_int_t)g->epoch, "seq",
 					       (json_int_t)g->seq, "members", (int)g->members, "active",
-					       g->active));
+					       g->active, "epochAuthenticator", hex));
+		}
 		else
 			printf("%2zu  %-7s %s  epoch %llu, %u members%s\n", i + 1, g->kind,
 			       g->conversation, (unsigned long long)g->epoch, g->members,

@@ -95,10 +95,24 @@ uint32_t mls_tm_common_ancestor(uint32_t x, uint32_t y);
 
 /* ---- The public ratchet tree -------------------------------------------- */
 
+/* The tree hash of one node (section 7.8) as last computed; valid only
+ * while ok. */
+struct mls_tree_hash_cache {
+	bool ok;
+	uint8_t h[AIM_MAX_HASH];
+};
+
 struct mls_tree {
 	const struct aim_suite *suite;
 	uint32_t n_leaves;      /* a power of two; 0 for an empty tree */
 	struct mls_node *nodes; /* mls_tm_width(n_leaves) entries, owned */
+	/* Cached tree hashes, one per node (NULL: nothing cached). A hash is
+	 * computed when asked for and kept until mls_tree_touch() invalidates
+	 * it: a change to node x invalidates x and its direct path, so after a
+	 * commit only the changed paths are hashed again (O(log n) hashes for
+	 * one changed leaf). Filled by functions taking a const tree: a tree
+	 * is not to be hashed from two threads at once. */
+	struct mls_tree_hash_cache *hc;
 };
 
 /* An empty tree of suite cs (no allocation). */
@@ -127,6 +141,12 @@ static inline uint32_t mls_tree_width(const struct mls_tree *t)
 {
 	return mls_tm_width(t->n_leaves);
 }
+/* To be called after every change to node x (any field, or its type):
+ * forgets the cached tree hashes of x and of its direct path. Every
+ * function here that changes a tree calls it; code that writes t->nodes[x]
+ * itself must too. */
+void mls_tree_touch(struct mls_tree *t, uint32_t x);
+
 /* True for a blank node and for any node outside the tree. */
 bool mls_tree_is_blank(const struct mls_tree *t, uint32_t node);
 /* mls_tree_leaf(): in mls.h. */

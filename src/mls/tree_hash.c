@@ -7,7 +7,9 @@
 
 /* A hashing pass: leaves in ex[] are treated as blank and dropped from
  * every unmerged_leaves list (the "original" tree of section 7.9); memo,
- * when set, receives the hash of every node visited. */
+ * when set, receives the hash of every node visited. A pass without ex
+ * reads and fills the tree's cache (t->hc); with ex it neither reads nor
+ * fills it (those are not the tree's hashes). */
 struct th_pass {
 	const struct mls_tree *t;
 	const uint8_t *ex; /* bitmap over leaf indices, or NULL */
@@ -26,12 +28,37 @@ static int finish(const struct mls_tree *t, struct aim_buf *b, uint8_t out[AIM_M
 	return rc;
 }
 
+/* The cache entry of x a pass may use, or NULL. */
+static struct mls_tree_hash_cache *cache_of(const struct th_pass *ps, uint32_t x)
+{
+	return ps->ex || !ps->t->hc ? NULL : &ps->t->hc[x];
+}
+
+static void remember(const struct th_pass *ps, uint32_t x, const uint8_t *h)
+{
+	struct mls_tree_hash_cache *c = cache_of(ps, x);
+	size_t nh = ps->t->suite->nh;
+	if (c) {
+		memcpy(c->h, h, nh);
+		c->ok = true;
+	}
+	if (ps->memo)
+		memcpy(ps->memo[x], h, nh);
+}
+
 /* TreeHashInput of node x, hashed into out. */
 static int th_node(const struct th_pass *ps, uint32_t x, uint8_t out[AIM_MAX_HASH])
 {
 	const struct mls_tree *t = ps->t;
 	const struct mls_node *n = &t->nodes[x];
 	size_t nh = t->suite->nh;
+	/* a cached hash stands for its whole subtree; a memo pass wants every
+	 * node, so it walks down (still filling the cache) */
+	const struct mls_tree_hash_cache *c = cache_of(ps, x);
+	if (c && c->ok && !ps->memo) {
+		memcpy(out, c->h, nh);
+		return 0;
+	}
 	struct aim_buf b;
 	aim_buf_init(&b, MLS_MAX_MESSAGE);
 
@@ -45,8 +72,7 @@ static int th_node(const struct th_pass *ps, uint32_t x, uint8_t out[AIM_MAX_HAS
 			return -1;
 		}
 		TRY(finish(t, &b, out));
-		if (ps->memo)
-			memcpy(ps->memo[x], out, nh);
+		remember(ps, x, out);
 		return 0;
 	}
 
@@ -78,8 +104,7 @@ static int th_node(const struct th_pass *ps, uint32_t x, uint8_t out[AIM_MAX_HAS
 	TRY_GOTO(mls_tls_write_vec(&b, rh, nh), fail);
 	free(keep);
 	TRY(finish(t, &b, out));
-	if (ps->memo)
-		memcpy(ps->memo[x], out, nh);
+	remember(ps, x, out);
 	return 0;
 fail:
 	free(keep);

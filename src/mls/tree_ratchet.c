@@ -11,6 +11,20 @@ void mls_tree_init(struct mls_tree *t, const struct aim_suite *cs)
 	t->suite = cs;
 	t->n_leaves = 0;
 	t->nodes = NULL;
+	t->hc = NULL;
+}
+
+void mls_tree_touch(struct mls_tree *t, uint32_t x)
+{
+	if (!t->hc || x >= mls_tm_width(t->n_leaves))
+		return;
+	uint32_t root = mls_tm_root(t->n_leaves);
+	for (;;) {
+		t->hc[x].ok = false;
+		if (x == root)
+			break;
+		x = mls_tm_parent(x, t->n_leaves);
+	}
 }
 
 void mls_tree_free(struct mls_tree *t)
@@ -21,7 +35,9 @@ void mls_tree_free(struct mls_tree *t)
 	for (uint32_t i = 0; i < w; i++)
 		mls_node_free(&t->nodes[i]);
 	free(t->nodes);
+	free(t->hc);
 	t->nodes = NULL;
+	t->hc = NULL;
 	t->n_leaves = 0;
 }
 
@@ -30,6 +46,7 @@ static void blank_node(struct mls_tree *t, uint32_t x)
 	mls_node_free(&t->nodes[x]);
 	memset(&t->nodes[x], 0, sizeof t->nodes[x]);
 	t->nodes[x].type = MLS_NODE_BLANK;
+	mls_tree_touch(t, x);
 }
 
 /* Grows or shrinks the node array to n_leaves (new nodes blank; dropped
@@ -41,11 +58,22 @@ static void resize(struct mls_tree *t, uint32_t n_leaves)
 		mls_node_free(&t->nodes[i]);
 	if (nw == 0) {
 		free(t->nodes);
+		free(t->hc);
 		t->nodes = NULL;
+		t->hc = NULL;
 	} else {
+		/* A node's subtree, hence its tree hash, does not depend on the
+		 * width: cached hashes of the nodes kept stay valid; the new root
+		 * (growing) has none yet, and the root of a truncated tree is a
+		 * node that was there before. */
 		t->nodes = aim_xrealloc(t->nodes, (size_t)nw * sizeof *t->nodes);
-		if (nw > ow)
+		t->hc = aim_xrealloc(t->hc, (size_t)nw * sizeof *t->hc);
+		if (nw > ow) {
 			memset(t->nodes + ow, 0, (size_t)(nw - ow) * sizeof *t->nodes);
+			memset(t->hc + ow, 0, (size_t)(nw - ow) * sizeof *t->hc);
+		}
+		if (ow == 0)
+			memset(t->hc, 0, (size_t)nw * sizeof *t->hc);
 	}
 	t->n_leaves = n_leaves;
 }
@@ -78,6 +106,9 @@ int mls_tree_copy(struct mls_tree *dst, const struct mls_tree *src)
 	if (w == 0)
 		return 0;
 	dst->nodes = aim_xcalloc(w, sizeof *dst->nodes);
+	dst->hc = aim_xcalloc(w, sizeof *dst->hc);
+	if (src->hc)
+		memcpy(dst->hc, src->hc, (size_t)w * sizeof *dst->hc);
 	dst->n_leaves = src->n_leaves;
 	for (uint32_t i = 0; i < w; i++) {
 		if (copy_node(&dst->nodes[i], &src->nodes[i]) != 0) {
@@ -131,6 +162,7 @@ int mls_tree_from_ratchet_tree(struct mls_tree *t, const struct aim_suite *cs,
 		t->nodes = aim_xrealloc(t->nodes, (size_t)w * sizeof *t->nodes);
 		if (w > have)
 			memset(t->nodes + have, 0, (size_t)(w - have) * sizeof *t->nodes);
+		t->hc = aim_xcalloc(w, sizeof *t->hc);
 		t->n_leaves = n_leaves;
 		rt->nodes = NULL;
 		rt->n = 0;
@@ -390,6 +422,7 @@ int mls_tree_add_leaf(struct mls_tree *t, const struct mls_leaf_node *leaf, uint
 	TRY(mls_leaf_node_copy(&n.leaf, leaf));
 	blank_node(t, 2 * l);
 	t->nodes[2 * l] = n;
+	mls_tree_touch(t, 2 * l); /* the leaf and the unmerged_leaves above it */
 	/* "For each non-blank intermediate node along the path from the leaf L
 	 * to the root, add L's leaf index to the unmerged_leaves list" (kept in
 	 * increasing order: "The entries in the unmerged_leaves vector MUST be
@@ -413,6 +446,7 @@ int mls_tree_update_leaf(struct mls_tree *t, uint32_t index, const struct mls_le
 	TRY(mls_leaf_node_copy(&n.leaf, leaf));
 	blank_node(t, 2 * index);
 	t->nodes[2 * index] = n;
+	mls_tree_touch(t, 2 * index);
 	mls_tree_blank_path(t, index);
 	return 0;
 }

@@ -176,6 +176,7 @@ static int chain_parent_hashes(struct mls_tree *t, const uint32_t *fdp, const ui
 		 * zero-length octet string. Otherwise, parent_hash is the parent
 		 * hash of the next node after P on the filtered direct path" */
 		TRY(mls_bytes_set(&pn->parent_hash, above, above_len));
+		mls_tree_touch(t, fdp[i]);
 		uint8_t sth[AIM_MAX_HASH];
 		TRY(mls_tree_node_hash(t, copath[i], sth));
 		TRY(mls_tree_parent_hash(t, fdp[i], AIM_BYTES(sth, nh), above));
@@ -195,6 +196,7 @@ static int install_path(struct mls_tree *t, uint32_t leaf, const uint32_t *fdp, 
 	for (size_t i = 0; i < n; i++) {
 		struct mls_node *node = &t->nodes[fdp[i]];
 		node->type = MLS_NODE_PARENT;
+		mls_tree_touch(t, fdp[i]);
 		/* "Set the list of unmerged leaves to the empty list." */
 		TRY(mls_bytes_copy(&node->parent.encryption_key, &pks[i]));
 	}
@@ -289,6 +291,7 @@ int mls_treekem_create(struct mls_tree *t, struct mls_tree_priv *priv, uint32_t 
 	TRY_GOTO(mls_leaf_node_copy(&path_out->leaf_node, &nl), out);
 	mls_leaf_node_free(&t->nodes[mls_tm_leaf_to_node(leaf)].leaf);
 	t->nodes[mls_tm_leaf_to_node(leaf)].leaf = nl;
+	mls_tree_touch(t, mls_tm_leaf_to_node(leaf));
 	memset(&nl, 0, sizeof nl);
 
 	if (sec->n) {
@@ -451,6 +454,7 @@ int mls_treekem_merge(struct mls_tree *t, uint32_t sender, struct aim_bytes grou
 		saved[i + 1] = t->nodes[dp[i]];
 		memset(&t->nodes[dp[i]], 0, sizeof t->nodes[dp[i]]);
 	}
+	mls_tree_touch(t, me); /* me and its direct path, all changed here */
 	struct mls_bytes pks[MLS_TM_MAX_DEPTH];
 	for (size_t i = 0; i < n; i++)
 		pks[i] = path->nodes[i].encryption_key; /* borrowed */
@@ -465,6 +469,7 @@ int mls_treekem_merge(struct mls_tree *t, uint32_t sender, struct aim_bytes grou
 				 path->leaf_node.parent_hash.len),
 		    fail, AIM_ERR_VERIFY, "UpdatePath leaf parent_hash does not match");
 	t->nodes[me].type = MLS_NODE_LEAF;
+	mls_tree_touch(t, me);
 	TRY_GOTO(mls_leaf_node_copy(&t->nodes[me].leaf, &path->leaf_node), fail);
 	mls_node_free(&saved[0]);
 	for (size_t i = 0; i < ndp; i++)
@@ -477,6 +482,7 @@ fail:
 		mls_node_free(&t->nodes[dp[i]]);
 		t->nodes[dp[i]] = saved[i + 1];
 	}
+	mls_tree_touch(t, me);
 	return rc;
 }
 

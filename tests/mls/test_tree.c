@@ -844,6 +844,152 @@ static void test_mutations(void **state)
 	group_free(&g);
 }
 
+/* ---- Cached tree hashes against a full recomputation ------------------------ */
+
+#define POOL 40
+
+static uint32_t prop_rand(uint64_t *st)
+{
+	/* xorshift64*: a fixed seed gives the same sequence everywhere */
+	*st ^= *st >> 12;
+	*st ^= *st << 25;
+	*st ^= *st >> 27;
+	return (uint32_t)((*st * 2685821657736338717ull) >> 32);
+}
+
+/* Every node hash of t (cached, as the tree keeps them) equals the hash of
+ * the same node in a fresh tree decoded from t's encoding (nothing cached:
+ * every hash computed from scratch). */
+static void expect_cache_matches(const struct mls_tree *t)
+{
+	struct aim_buf enc;
+	struct mls_tree fresh;
+	aim_buf_init(&enc, MLS_MAX_MESSAGE);
+	assert_int_equal(mls_tree_encode(&enc, t), 0);
+	assert_int_equal(mls_tree_parse(&fresh, t->suite, enc.data, enc.len), 0);
+	assert_int_equal(fresh.n_leaves, t->n_leaves);
+	uint32_t w = mls_tree_width(t);
+	uint8_t (*want)[AIM_MAX_HASH] = calloc(w, sizeof *want);
+	assert_non_null(want);
+	assert_int_equal(mls_tree_all_hashes(&fresh, want), 0);
+	for (uint32_t x = 0; x < w; x++) {
+		uint8_t got[AIM_MAX_HASH];
+		assert_int_equal(mls_tree_node_hash(t, x, got), 0);
+		assert_memory_equal(got, want[x], t->suite->nh);
+	}
+	uint8_t root[AIM_MAX_HASH];
+	assert_int_equal(mls_tree_hash(t, root), 0);
+	assert_memory_equal(root, want[mls_tm_root(t->n_leaves)], t->suite->nh);
+	free(want);
+	mls_tree_free(&fresh);
+	aim_buf_free(&enc);
+}
+
+/* Random adds, removes, Update proposals and UpdatePath commits (sent and
+ * merged) with a fixed seed; after each, the cached hashes are checked
+ * against a full recomputation, and a merge that fails leaves the cached
+ * hashes of the tree it restored right. */
+static void test_hash_cache_property(void **state)
+{
+	(void)state;
+	const struct aim_suite *cs = aim_suite_get(1);
+	assert_non_null(cs);
+	struct member *pool = calloc(POOL, sizeof *pool);
+	bool in[POOL] = { false };
+	assert_non_null(pool);
+	for (size_t i = 0; i < POOL; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "member%zu", i);
+		make_member(cs, name, &pool[i]);
+	}
+	struct mls_tree t;
+	assert_int_equal(mls_tree_create(&t, cs, &pool[0].ln), 0);
+	member_placed(&pool[0], 0);
+	in[0] = true;
+	size_t next = 1, n_in = 1;
+	uint64_t st = 0x9e3779b97f4a7c15ull;
+	unsigned done[4] = { 0 };
+	for (int step = 0; step < 120; step++) {
+		uint32_t r = prop_rand(&st) % 10;
+		/* a present member, uniformly */
+		size_t who = 0;
+		for (uint32_t k = prop_rand(&st) % (uint32_t)n_in;; who++)
+			if (in[who] && k-- == 0)
+				break;
+		if ((r < 4 || n_in < 3) && next < POOL) {
+			uint32_t leaf;
+			assert_int_equal(mls_tree_add_leaf(&t, &pool[next].ln, &leaf), 0);
+			member_placed(&pool[next], leaf);
+			in[next++] = true;
+			n_in++;
+			done[0]++;
+		} else if (r < 6 && n_in > 2) {
+			assert_int_equal(mls_tree_remove_leaf(&t, pool[who].leaf), 0);
+			in[who] = false;
+			n_in--;
+			done[1]++;
+		} else if (r < 7) {
+			/* an Update proposal: the same leaf with a fresh key */
+			struct mls_leaf_node ln;
+			struct aim_buf sk, pk;
+			aim_buf_init(&sk, 1024);
+			aim_buf_init(&pk, 1024);
+			assert_int_equal(aim_kem_keygen(cs->kem, &sk, &pk), 0);
+			assert_int_equal(mls_leaf_node_copy(&ln, mls_tree_leaf(&t, pool[who].leaf)), 0);
+			assert_int_equal(mls_bytes_set(&ln.encryption_key, pk.data, pk.len), 0);
+			ln.source = MLS_LEAF_SOURCE_UPDATE;
+			assert_int_equal(mls_leaf_node_sign(cs, &ln, GID, pool[who].leaf,
+							    aim_buf_bytes(&pool[who].sig_sk)), 0);
+			assert_int_equal(mls_tree_update_leaf(&t, pool[who].leaf, &ln), 0);
+			mls_leaf_node_free(&ln);
+			aim_buf_free_secret(&sk);
+			aim_buf_free(&pk);
+			done[2]++;
+		} else {
+			/* who commits with a path; another member merges it into a
+			 * copy (cached hashes copied along) */
+			struct mls_tree ts, tr;
+			struct mls_update_path path;
+			struct mls_treekem_secrets sec;
+			uint8_t hs[AIM_MAX_HASH], hr[AIM_MAX_HASH];
+			assert_int_equal(mls_tree_copy(&ts, &t), 0);
+			mls_tree_priv_prune(&pool[who].priv, &ts);
+			assert_int_equal(mls_treekem_create(&ts, &pool[who].priv, pool[who].leaf, GID,
+							    aim_buf_bytes(&pool[who].sig_sk), NULL,
+							    &path, &sec), 0);
+			expect_cache_matches(&ts);
+			assert_int_equal(mls_tree_hash(&ts, hs), 0);
+			assert_int_equal(mls_tree_copy(&tr, &t), 0);
+			/* a path whose leaf parent hash is wrong fails the merge,
+			 * which puts the old nodes back */
+			if (path.leaf_node.parent_hash.len) {
+				path.leaf_node.parent_hash.p[0] ^= 1;
+				assert_int_equal(mls_treekem_merge(&tr, pool[who].leaf, GID, &path), -1);
+				path.leaf_node.parent_hash.p[0] ^= 1;
+				expect_cache_matches(&tr);
+			}
+			assert_int_equal(mls_treekem_merge(&tr, pool[who].leaf, GID, &path), 0);
+			expect_cache_matches(&tr);
+			assert_int_equal(mls_tree_hash(&tr, hr), 0);
+			assert_memory_equal(hr, hs, cs->nh);
+			mls_tree_free(&t);
+			t = step % 2 ? ts : tr;
+			mls_tree_free(step % 2 ? &tr : &ts);
+			mls_update_path_free(&path);
+			mls_treekem_secrets_wipe(&sec);
+			done[3]++;
+		}
+		expect_cache_matches(&t);
+	}
+	/* the seed exercises every kind of change */
+	for (int k = 0; k < 4; k++)
+		assert_true(done[k] > 3);
+	mls_tree_free(&t);
+	for (size_t i = 0; i < POOL; i++)
+		member_free(&pool[i]);
+	free(pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -864,6 +1010,7 @@ int main(void)
 		cmocka_unit_test(test_new_member_implant),
 		cmocka_unit_test(test_priv_state),
 		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_hash_cache_property),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

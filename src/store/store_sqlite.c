@@ -19,6 +19,8 @@
  */
 #include "store/sqlite_int.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,19 +62,143 @@ int store_sq_script(sqlite3 *db, const char *sql, const char *what)
 	return 0;
 }
 
-/* Prepares sql and binds a to ?1..?n; the count must match the statement's. */
+/* ---- The statement cache -------------------------------------------------- *
+ *
+ * Each connection opened here keeps its prepared statements, so SQL is
+ * compiled once per connection rather than once per call. A connection is
+ * used by one thread at a time (the writer under wlock, a reader taken from
+ * the pool), so its cache needs no lock; the registry that finds a
+ * connection's cache is written only when a connection opens or closes. The
+ * cache is direct-mapped on the SQL text's address and checks the text, so
+ * SQL built at run time (which may reuse an address) is never confused. A
+ * statement in use (a row callback that runs the same SQL) is not shared: the
+ * inner call prepares its own. After each use a statement is reset and its
+ * bindings cleared; all are finalized before the connection closes. */
+
+#define STMT_SLOTS 256
+#define CONN_MAX 64
+
+struct stmt_slot {
+	const char *key;             /* the caller's SQL pointer */
+	sqlite3_stmt *q;
+	bool busy;
+};
+
+struct stmt_cache {
+	struct stmt_slot slot[STMT_SLOTS];
+};
+
+static struct {
+	sqlite3 *_Atomic db;
+	struct stmt_cache *c;
+} conns[CONN_MAX];
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void cache_register(sqlite3 *db)
+{
+	pthread_mutex_lock(&conns_lock);
+	for (size_t i = 0; i < CONN_MAX; i++)
+		if (!atomic_load(&conns[i].db)) {
+			conns[i].c = aim_xcalloc(1, sizeof *conns[i].c);
+			atomic_store(&conns[i].db, db);
+			break;
+		}
+	/* full: this connection prepares each statement afresh */
+	pthread_mutex_unlock(&conns_lock);
+}
+
+static struct stmt_cache *cache_of(sqlite3 *db)
+{
+	for (size_t i = 0; i < CONN_MAX; i++)
+		if (atomic_load(&conns[i].db) == db)
+			return conns[i].c;
+	return NULL;
+}
+
+/* Finalizes db's statements and closes it. */
+static void close_conn(sqlite3 *db)
+{
+	if (!db)
+		return;
+	pthread_mutex_lock(&conns_lock);
+	for (size_t i = 0; i < CONN_MAX; i++)
+		if (atomic_load(&conns[i].db) == db) {
+			for (size_t k = 0; k < STMT_SLOTS; k++)
+				sqlite3_finalize(conns[i].c->slot[k].q);
+			free(conns[i].c);
+			conns[i].c = NULL;
+			atomic_store(&conns[i].db, NULL);
+		}
+	pthread_mutex_unlock(&conns_lock);
+	sqlite3_close(db);
+}
+
+static struct stmt_slot *slot_for(struct stmt_cache *c, const char *sql)
+{
+	uintptr_t h = (uintptr_t)sql;
+	h ^= h >> 17;
+	h *= 0x9e3779b97f4a7c15u;
+	return &c->slot[(h >> 24) % STMT_SLOTS];
+}
+
+/* Gives back a statement prepare() made for sql: reset and unbound if
+ * cached, finalized if not. */
+static void release(sqlite3 *db, const char *sql, sqlite3_stmt *q)
+{
+	if (!q)
+		return;
+	struct stmt_cache *c = cache_of(db);
+	struct stmt_slot *sl = c ? slot_for(c, sql) : NULL;
+	if (sl && sl->q == q) {
+		sqlite3_reset(q);
+		sqlite3_clear_bindings(q);
+		sl->busy = false;
+		return;
+	}
+	sqlite3_finalize(q);
+}
+
+/* A prepared statement for sql: the cached one if free, else a new one
+ * (kept in the cache when its slot is free). */
+static int get_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **out)
+{
+	struct stmt_cache *c = cache_of(db);
+	struct stmt_slot *sl = c ? slot_for(c, sql) : NULL;
+	if (sl && sl->q && sl->key == sql && !sl->busy && !strcmp(sqlite3_sql(sl->q), sql)) {
+		sl->busy = true;
+		*out = sl->q;
+		return SQLITE_OK;
+	}
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_prepare_v3(db, sql, -1, sl ? SQLITE_PREPARE_PERSISTENT : 0, &q, NULL);
+	if (rc != SQLITE_OK) {
+		*out = NULL;
+		return rc;
+	}
+	if (sl && !sl->busy) {
+		sqlite3_finalize(sl->q);
+		sl->key = sql;
+		sl->q = q;
+		sl->busy = true;
+	}
+	*out = q;
+	return SQLITE_OK;
+}
+
+/* Prepares sql (or takes it from the cache) and binds a to ?1..?n; the count
+ * must match the statement's. Give the statement back with release(). */
 static int prepare(sqlite3 *db, const char *what, const char *sql, struct sq_args a,
 		   sqlite3_stmt **out)
 {
 	sqlite3_stmt *q = NULL;
-	int rc = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
+	int rc = get_stmt(db, sql, &q);
 	if (rc != SQLITE_OK) {
 		*out = NULL;
 		return store_sq_fail(db, rc, "prepare");
 	}
 	int want = sqlite3_bind_parameter_count(q);
 	if (want != (int)a.n) {
-		sqlite3_finalize(q);
+		release(db, sql, q);
 		*out = NULL;
 		return aim_fail(AIM_ERR_INTERNAL, "%s: %zu arguments for %d parameters", what, a.n,
 				want);
@@ -97,7 +223,7 @@ static int prepare(sqlite3 *db, const char *what, const char *sql, struct sq_arg
 	}
 	if (rc != SQLITE_OK) {
 		int r = store_sq_fail(db, rc, what);
-		sqlite3_finalize(q);
+		release(db, sql, q);
 		*out = NULL;
 		return r;
 	}
@@ -120,7 +246,7 @@ int store_sq_exec(sqlite3 *db, const char *what, const char *sql, struct sq_args
 			d.ext = sqlite3_extended_errcode(db);
 			rc = store_sq_fail(db, step, what);
 		}
-		sqlite3_finalize(q);
+		release(db, sql, q);
 	}
 	if (done)
 		*done = d;
@@ -151,7 +277,7 @@ int store_sq_rows(sqlite3 *db, const char *what, const char *sql, struct sq_args
 	TRY(prepare(db, what, sql, a, &q));
 	size_t n;
 	int rc = step_rows(db, what, q, fn, ctx, 0, &n);
-	sqlite3_finalize(q);
+	release(db, sql, q);
 	return rc;
 }
 
@@ -162,7 +288,7 @@ int store_sq_row(sqlite3 *db, const char *what, const char *sql, struct sq_args 
 	TRY(prepare(db, what, sql, a, &q));
 	size_t n;
 	int rc = step_rows(db, what, q, fn, ctx, 1, &n);
-	sqlite3_finalize(q);
+	release(db, sql, q);
 	if (rc != 0)
 		return rc;
 	if (found)
@@ -198,10 +324,11 @@ static int open_conn(const char *path, bool writer, sqlite3 **out)
 		sqlite3_close(db);
 		return r;
 	}
+	cache_register(db);
 	sqlite3_busy_timeout(db, BUSY_MS);
 	sqlite3_extended_result_codes(db, 1);
 	if (store_sq_script(db, "PRAGMA foreign_keys=ON;", "pragma") != 0) {
-		sqlite3_close(db);
+		close_conn(db);
 		return -1;
 	}
 	*out = db;
@@ -228,8 +355,7 @@ void store_sq_reader_put(struct sq *s, sqlite3 *db)
 		db = NULL;
 	}
 	pthread_mutex_unlock(&s->plock);
-	if (db)
-		sqlite3_close(db);
+	close_conn(db);
 }
 
 int store_sq_read_rows(struct store *st, const char *what, const char *sql, struct sq_args a,
@@ -276,11 +402,11 @@ int store_sq_write_tx(struct store *st, int (*fn)(sqlite3 *db, void *ctx), void 
 {
 	struct sq *s = SQ(st);
 	pthread_mutex_lock(&s->wlock);
-	int rc = store_sq_script(s->w, "BEGIN IMMEDIATE;", "begin");
+	int rc = store_sq_exec(s->w, "begin", "BEGIN IMMEDIATE;", NOARGS, NULL);
 	if (rc == 0) {
 		rc = fn(s->w, ctx);
 		if (rc == 0)
-			rc = store_sq_script(s->w, "COMMIT;", "commit");
+			rc = store_sq_exec(s->w, "commit", "COMMIT;", NOARGS, NULL);
 		if (rc != 0) {
 			/* Keep the first failure's reason; a rollback error adds nothing. */
 			enum aim_err code = aim_errcode();
@@ -302,11 +428,11 @@ static void sq_close(struct store *st)
 {
 	struct sq *s = SQ(st);
 	for (size_t i = 0; i < s->npool; i++)
-		sqlite3_close(s->pool[i]);
+		close_conn(s->pool[i]);
 	if (s->w) {
 		/* Folds the WAL back into the main file so the directory is tidy. */
 		sqlite3_exec(s->w, "PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, NULL);
-		sqlite3_close(s->w);
+		close_conn(s->w);
 	}
 	pthread_mutex_destroy(&s->wlock);
 	pthread_mutex_destroy(&s->plock);

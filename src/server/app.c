@@ -69,41 +69,6 @@ static int open_data(const char *dir, struct store **st)
 	return rc;
 }
 
-/* Fresh RSA-2048 and Ed25519 keys for a user row. */
-static int add_user_keys(struct store *st, const char *name, int64_t *id)
-{
-	int rc = 0;
-	struct aim_pkey *rsa = NULL, *ed = NULL;
-	struct aim_buf rpub, rpriv, epriv, eraw;
-	aim_buf_init(&rpub, 16384);
-	aim_buf_init(&rpriv, 16384);
-	aim_buf_init(&epriv, 16384);
-	aim_buf_init(&eraw, 64);
-	TRY_GOTO(aim_pkey_generate(AIM_KEY_RSA, &rsa), out);
-	TRY_GOTO(aim_pkey_generate(AIM_KEY_ED25519, &ed), out);
-	TRY_GOTO(aim_pkey_public_pem(rsa, &rpub), out);
-	TRY_GOTO(aim_pkey_private_pem(rsa, &rpriv), out);
-	TRY_GOTO(aim_pkey_private_pem(ed, &epriv), out);
-	TRY_GOTO(aim_pkey_raw_public(ed, &eraw), out);
-	ENSURE_GOTO(eraw.len == 32, out, AIM_ERR_INTERNAL, "Ed25519 public key is not 32 bytes");
-	struct store_new_user u = {
-		.name = name,
-		.rsa_public_pem = (const char *)rpub.data,
-		.rsa_private_pem = (const char *)rpriv.data,
-		.ed25519_public = eraw.data,
-		.ed25519_private_pem = (const char *)epriv.data,
-	};
-	TRY_GOTO(store_user_add(st, &u, id), out);
-out:
-	aim_pkey_free(rsa);
-	aim_pkey_free(ed);
-	aim_buf_free(&rpub);
-	aim_buf_free_secret(&rpriv);
-	aim_buf_free_secret(&epriv);
-	aim_buf_free(&eraw);
-	return rc;
-}
-
 int aimd_init(const struct aimd_init_opts *o)
 {
 	ENSURE(o->data_dir && *o->data_dir, AIM_ERR_INVALID, "--data is required");
@@ -130,7 +95,7 @@ int aimd_init(const struct aimd_init_opts *o)
 	TRY_GOTO(store_open(path, &st), out);
 	TRY_GOTO(store_meta_set(st, "domain", o->domain), out);
 	TRY_GOTO(store_meta_set(st, "base_url", base), out);
-	TRY_GOTO(add_user_keys(st, STORE_INSTANCE_NAME, NULL), out);
+	TRY_GOTO(aimd_user_add_with_keys(st, STORE_INSTANCE_NAME, NULL), out);
 	enum aimd_ca_key ct = AIMD_CA_ED25519;
 	TRY_GOTO(aimd_ca_key_parse(o->ca_key ? o->ca_key : "ed25519", &ct), out);
 	TRY_GOTO(aimd_ca_create(o->data_dir, st, ct), out);
@@ -171,7 +136,7 @@ int aimd_user_add(const char *data_dir, const char *name, char **token)
 	TRY_GOTO(store_user_gone(st, name, &gone), out);
 	ENSURE_GOTO(!gone, out, AIM_ERR_EXISTS,
 		    "user %s was deleted; a name is never given out again", name);
-	TRY_GOTO(add_user_keys(st, name, &id), out);
+	TRY_GOTO(aimd_user_add_with_keys(st, name, &id), out);
 	TRY_GOTO(issue_token(st, id, token), out);
 out:
 	store_close(st);

@@ -61,6 +61,9 @@ struct app {
 	struct aimd_kp *kp;
 };
 
+/* A new actor row (user, instance actor, channel) with fresh keys (user_keys.c). */
+int aimd_user_add_with_keys(struct store *st, const char *name, int64_t *id);
+
 void aimd_app_handle(void *app, const struct http_request *req, struct http_response *resp);
 /* The SSE response for user's inbox, resuming after last_seq (< 0: from now). */
 int aimd_sse_start(struct app *a, int64_t user, int64_t last_seq, struct http_response *resp);

@@ -699,41 +699,6 @@ static void change(struct app *a, struct http_response *r, const char *id, enum 
 
 /* ---- Creation ------------------------------------------------------------------------- */
 
-/* Fresh RSA-2048 and Ed25519 keys for the channel's actor row. */
-static int chan_keys(struct app *a, const char *name, int64_t *id)
-{
-	int rc = 0;
-	struct aim_pkey *rsa = NULL, *ed = NULL;
-	struct aim_buf rpub, rpriv, epriv, eraw;
-	aim_buf_init(&rpub, 16384);
-	aim_buf_init(&rpriv, 16384);
-	aim_buf_init(&epriv, 16384);
-	aim_buf_init(&eraw, 64);
-	TRY_GOTO(aim_pkey_generate(AIM_KEY_RSA, &rsa), out);
-	TRY_GOTO(aim_pkey_generate(AIM_KEY_ED25519, &ed), out);
-	TRY_GOTO(aim_pkey_public_pem(rsa, &rpub), out);
-	TRY_GOTO(aim_pkey_private_pem(rsa, &rpriv), out);
-	TRY_GOTO(aim_pkey_private_pem(ed, &epriv), out);
-	TRY_GOTO(aim_pkey_raw_public(ed, &eraw), out);
-	ENSURE_GOTO(eraw.len == 32, out, AIM_ERR_INTERNAL, "Ed25519 public key is not 32 bytes");
-	struct store_new_user u = {
-		.name = name,
-		.rsa_public_pem = (const char *)rpub.data,
-		.rsa_private_pem = (const char *)rpriv.data,
-		.ed25519_public = eraw.data,
-		.ed25519_private_pem = (const char *)epriv.data,
-	};
-	TRY_GOTO(store_user_add(a->st, &u, id), out);
-out:
-	aim_pkey_free(rsa);
-	aim_pkey_free(ed);
-	aim_buf_free(&rpub);
-	aim_buf_free_secret(&rpriv);
-	aim_buf_free_secret(&epriv);
-	aim_buf_free(&eraw);
-	return rc;
-}
-
 /* The owner's Create of a Group (or, kind DM, the first message of a group
  * DM carrying aim:groupInfo). */
 static void create_channel(struct app *a, struct http_response *r, const struct store_user *owner,
@@ -817,7 +782,7 @@ static void create_channel(struct app *a, struct http_response *r, const struct 
 	if (d.route_welcome)
 		p.welcome = mls_object("Welcome", wbytes.data, wbytes.len);
 	int64_t actor_user = 0;
-	TRY_GOTO(chan_keys(a, rowname, &actor_user), fail);
+	TRY_GOTO(aimd_user_add_with_keys(a->st, rowname, &actor_user), fail);
 	struct store_channel row = {
 		.id = uid,
 		.kind = kind,

@@ -13,7 +13,7 @@ CMAKE_FLAGS ?=
 # build` lists what is left.
 SYMBOLS_ENFORCED ?= base crypto mls ap hub http store server client
 
-.PHONY: all deps build build-asan run test test-fast test-asan fuzz fuzz-smoke bench clean
+.PHONY: all deps build build-asan run demo test test-fast test-asan fuzz fuzz-smoke bench clean
 
 all: build
 
@@ -32,6 +32,11 @@ build-asan: deps
 # make run: build, create ./var on first use, serve http://127.0.0.1:8080
 run: build
 	@scripts/run.sh $(BUILD)/bin/aimd $(DATA) $(DOMAIN) $(LISTEN)
+
+# make demo: build, then two domains on loopback with TLS, alice@a.test and bob@b.test
+# talking in a channel, every step and decrypted message printed; all removed afterwards.
+demo: build
+	@scripts/demo.sh $(BUILD)
 
 # make test: everything, in the normal build and under ASan+UBSan, plus fuzz smoke runs.
 test:

@@ -138,7 +138,8 @@ pick_ports() {
 	local p n=0
 	ports=()
 	while [ ${#ports[@]} -lt 2 ]; do
-		p=$((20000 + RANDOM % 40000))
+		# below the ephemeral range, where the test harness's bind(0) ports come from
+		p=$((20000 + RANDOM % 12000))
 		if port_free "$p" && [ "${ports[0]:-}" != "$p" ]; then
 			ports+=("$p")
 		fi
@@ -188,6 +189,11 @@ serve_args() {
 		--allow-private-addresses \
 		--connect-to "${domains[$j]}:443:127.0.0.1:${ports[$j]}"
 }
+# a server outlives no demo, even one killed with SIGKILL (util-linux's setpriv)
+guard=()
+if setpriv --pdeathsig TERM true 2>/dev/null; then
+	guard=(setpriv --pdeathsig TERM)
+fi
 # starts both on the ports picked (another program may take one meanwhile: then again)
 start_servers() {
 	local i d n args
@@ -196,7 +202,7 @@ start_servers() {
 		mapfile -t args < <(serve_args "$i")
 		show aimd "${args[@]}"
 		: >"$tmp/$d/aimd.log"
-		"$aimd" "${args[@]}" </dev/null >>"$tmp/$d/aimd.log" 2>&1 &
+		"${guard[@]}" "$aimd" "${args[@]}" </dev/null >>"$tmp/$d/aimd.log" 2>&1 &
 		pids+=($!)
 	done
 	for i in 0 1; do

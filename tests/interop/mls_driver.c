@@ -66,7 +66,7 @@
 #include "mls/mls.h"
 
 #define MAX_LINE ((size_t)48 << 20)
-#define MAX_CLIENTS 256
+#define MAX_CLIENTS 8192
 #define MAX_GROUPS 16      /* per client */
 #define MAX_KEY_PACKAGES 64 /* unused ones per client */
 #define MAX_PSKS 64

@@ -147,8 +147,8 @@ int mls_update_path_apply(const struct mls_proposal_ctx *pc, struct mls_tree *tr
 	int rc = 0;
 	TRY_GOTO(mls_tree_add_leaf(&t2, &path->leaf_node, &leaf), out);
 	/* the placeholder must not hold the key the merge checks as fresh */
+	TRY_GOTO(mls_tree_touch(&t2, mls_tm_leaf_to_node(leaf)), out);
 	mls_bytes_free(&t2.nodes[mls_tm_leaf_to_node(leaf)].leaf.encryption_key);
-	mls_tree_touch(&t2, mls_tm_leaf_to_node(leaf));
 	TRY_GOTO(path_apply(pc, &t2, ctx, leaf, path), out);
 	mls_tree_free(tree);
 	*tree = t2;

@@ -95,11 +95,14 @@ uint32_t mls_tm_common_ancestor(uint32_t x, uint32_t y);
 
 /* ---- The public ratchet tree -------------------------------------------- */
 
-/* The tree hash of one node (section 7.8) as last computed; valid only
- * while ok. */
+/* What a tree keeps beside each node: its tree hash (section 7.8) as last
+ * computed, valid only while ok; and, when the node's contents (the heap
+ * buffers of struct mls_node) are shared with copies of the tree, the
+ * count of trees holding them (NULL: this tree's alone). */
 struct mls_tree_hash_cache {
 	bool ok;
 	uint8_t h[AIM_MAX_HASH];
+	uint32_t *share;
 };
 
 struct mls_tree {
@@ -111,7 +114,9 @@ struct mls_tree {
 	 * it: a change to node x invalidates x and its direct path, so after a
 	 * commit only the changed paths are hashed again (O(log n) hashes for
 	 * one changed leaf). Filled by functions taking a const tree: a tree
-	 * is not to be hashed from two threads at once. */
+	 * is not to be hashed from two threads at once. mls_tree_copy() shares
+	 * the nodes' contents (copy on write, counted atomically): a copy costs
+	 * one array copy, and a change copies only the nodes it changes. */
 	struct mls_tree_hash_cache *hc;
 };
 
@@ -141,11 +146,13 @@ static inline uint32_t mls_tree_width(const struct mls_tree *t)
 {
 	return mls_tm_width(t->n_leaves);
 }
-/* To be called after every change to node x (any field, or its type):
- * forgets the cached tree hashes of x and of its direct path. Every
- * function here that changes a tree calls it; code that writes t->nodes[x]
- * itself must too. */
-void mls_tree_touch(struct mls_tree *t, uint32_t x);
+/* To be called before any change to node x (any field, or its type, or
+ * freeing its contents): gives t its own copy of x's contents if they are
+ * shared with another tree, and forgets the cached tree hashes of x and of
+ * its direct path. Every function here that changes a tree calls it; code
+ * that writes t->nodes[x] itself must too. Fails only if copying shared
+ * contents fails. */
+int mls_tree_touch(struct mls_tree *t, uint32_t x) AIM_WARN_UNUSED;
 
 /* True for a blank node and for any node outside the tree. */
 bool mls_tree_is_blank(const struct mls_tree *t, uint32_t node);

@@ -14,10 +14,50 @@ void mls_tree_init(struct mls_tree *t, const struct aim_suite *cs)
 	t->hc = NULL;
 }
 
-void mls_tree_touch(struct mls_tree *t, uint32_t x)
+static int copy_node(struct mls_node *dst, const struct mls_node *src);
+
+/* Drops t's hold on the contents of node x: frees them unless another tree
+ * still shares them. The node is left blank (zeroed). */
+static void release_node(struct mls_tree *t, uint32_t x)
 {
-	if (!t->hc || x >= mls_tm_width(t->n_leaves))
-		return;
+	uint32_t *sh = t->hc ? t->hc[x].share : NULL;
+	if (sh) {
+		t->hc[x].share = NULL;
+		if (__atomic_sub_fetch(sh, 1, __ATOMIC_ACQ_REL) != 0) {
+			memset(&t->nodes[x], 0, sizeof t->nodes[x]);
+			return;
+		}
+		free(sh);
+	}
+	mls_node_free(&t->nodes[x]);
+	memset(&t->nodes[x], 0, sizeof t->nodes[x]);
+}
+
+/* Makes the contents of node x t's own (a deep copy while shared). */
+static int unshare_node(struct mls_tree *t, uint32_t x)
+{
+	uint32_t *sh = t->hc[x].share;
+	if (!sh)
+		return 0;
+	if (__atomic_load_n(sh, __ATOMIC_ACQUIRE) > 1) {
+		struct mls_node mine;
+		if (copy_node(&mine, &t->nodes[x]) != 0) {
+			mls_node_free(&mine);
+			return -1;
+		}
+		release_node(t, x);
+		t->nodes[x] = mine;
+		return 0;
+	}
+	/* the last holder: the contents are ours */
+	t->hc[x].share = NULL;
+	free(sh);
+	return 0;
+}
+
+/* Forgets the cached hashes of x and its direct path. */
+static void forget_hashes(struct mls_tree *t, uint32_t x)
+{
 	uint32_t root = mls_tm_root(t->n_leaves);
 	for (;;) {
 		t->hc[x].ok = false;
@@ -27,13 +67,22 @@ void mls_tree_touch(struct mls_tree *t, uint32_t x)
 	}
 }
 
+int mls_tree_touch(struct mls_tree *t, uint32_t x)
+{
+	if (!t->hc || x >= mls_tm_width(t->n_leaves))
+		return 0;
+	TRY(unshare_node(t, x));
+	forget_hashes(t, x);
+	return 0;
+}
+
 void mls_tree_free(struct mls_tree *t)
 {
 	if (!t)
 		return;
 	uint32_t w = mls_tm_width(t->n_leaves);
 	for (uint32_t i = 0; i < w; i++)
-		mls_node_free(&t->nodes[i]);
+		release_node(t, i);
 	free(t->nodes);
 	free(t->hc);
 	t->nodes = NULL;
@@ -43,10 +92,10 @@ void mls_tree_free(struct mls_tree *t)
 
 static void blank_node(struct mls_tree *t, uint32_t x)
 {
-	mls_node_free(&t->nodes[x]);
-	memset(&t->nodes[x], 0, sizeof t->nodes[x]);
+	release_node(t, x);
 	t->nodes[x].type = MLS_NODE_BLANK;
-	mls_tree_touch(t, x);
+	if (t->hc)
+		forget_hashes(t, x);
 }
 
 /* Grows or shrinks the node array to n_leaves (new nodes blank; dropped
@@ -55,7 +104,7 @@ static void resize(struct mls_tree *t, uint32_t n_leaves)
 {
 	uint32_t ow = mls_tm_width(t->n_leaves), nw = mls_tm_width(n_leaves);
 	for (uint32_t i = nw; i < ow; i++)
-		mls_node_free(&t->nodes[i]);
+		release_node(t, i);
 	if (nw == 0) {
 		free(t->nodes);
 		free(t->hc);
@@ -107,14 +156,34 @@ int mls_tree_copy(struct mls_tree *dst, const struct mls_tree *src)
 		return 0;
 	dst->nodes = aim_xcalloc(w, sizeof *dst->nodes);
 	dst->hc = aim_xcalloc(w, sizeof *dst->hc);
-	if (src->hc)
-		memcpy(dst->hc, src->hc, (size_t)w * sizeof *dst->hc);
 	dst->n_leaves = src->n_leaves;
-	for (uint32_t i = 0; i < w; i++) {
-		if (copy_node(&dst->nodes[i], &src->nodes[i]) != 0) {
-			mls_tree_free(dst);
-			return -1;
+	if (!src->hc) {
+		for (uint32_t i = 0; i < w; i++) {
+			if (copy_node(&dst->nodes[i], &src->nodes[i]) != 0) {
+				mls_tree_free(dst);
+				return -1;
+			}
 		}
+		return 0;
+	}
+	/* Share every non-blank node's contents (the count lives beside the
+	 * node in both trees); hashes come along, valid for the copy too. */
+	memcpy(dst->hc, src->hc, (size_t)w * sizeof *dst->hc);
+	for (uint32_t i = 0; i < w; i++) {
+		if (src->nodes[i].type == MLS_NODE_BLANK) {
+			dst->nodes[i].type = MLS_NODE_BLANK;
+			dst->hc[i].share = NULL;
+			continue;
+		}
+		uint32_t *sh = src->hc[i].share;
+		if (!sh) {
+			sh = aim_xcalloc(1, sizeof *sh);
+			*sh = 1;
+			src->hc[i].share = sh;
+		}
+		__atomic_add_fetch(sh, 1, __ATOMIC_ACQ_REL);
+		dst->hc[i].share = sh;
+		dst->nodes[i] = src->nodes[i];
 	}
 	return 0;
 }
@@ -422,7 +491,7 @@ int mls_tree_add_leaf(struct mls_tree *t, const struct mls_leaf_node *leaf, uint
 	TRY(mls_leaf_node_copy(&n.leaf, leaf));
 	blank_node(t, 2 * l);
 	t->nodes[2 * l] = n;
-	mls_tree_touch(t, 2 * l); /* the leaf and the unmerged_leaves above it */
+	TRY(mls_tree_touch(t, 2 * l)); /* the new leaf (blank_node forgot its path) */
 	/* "For each non-blank intermediate node along the path from the leaf L
 	 * to the root, add L's leaf index to the unmerged_leaves list" (kept in
 	 * increasing order: "The entries in the unmerged_leaves vector MUST be
@@ -430,8 +499,10 @@ int mls_tree_add_leaf(struct mls_tree *t, const struct mls_leaf_node *leaf, uint
 	uint32_t dp[MLS_TM_MAX_DEPTH];
 	size_t k = mls_tm_direct_path(2 * l, t->n_leaves, dp);
 	for (size_t i = 0; i < k; i++)
-		if (t->nodes[dp[i]].type == MLS_NODE_PARENT)
+		if (t->nodes[dp[i]].type == MLS_NODE_PARENT) {
+			TRY(mls_tree_touch(t, dp[i]));
 			insert_sorted(&t->nodes[dp[i]].parent.unmerged_leaves, l);
+		}
 	if (index)
 		*index = l;
 	return 0;
@@ -446,7 +517,7 @@ int mls_tree_update_leaf(struct mls_tree *t, uint32_t index, const struct mls_le
 	TRY(mls_leaf_node_copy(&n.leaf, leaf));
 	blank_node(t, 2 * index);
 	t->nodes[2 * index] = n;
-	mls_tree_touch(t, 2 * index);
+	TRY(mls_tree_touch(t, 2 * index));
 	mls_tree_blank_path(t, index);
 	return 0;
 }

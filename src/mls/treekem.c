@@ -171,12 +171,12 @@ static int chain_parent_hashes(struct mls_tree *t, const uint32_t *fdp, const ui
 	uint8_t above[AIM_MAX_HASH];
 	size_t above_len = 0;
 	for (size_t i = n; i-- > 0;) {
+		TRY(mls_tree_touch(t, fdp[i]));
 		struct mls_parent_node *pn = &t->nodes[fdp[i]].parent;
 		/* "If P is the root, then the parent_hash field is set to a
 		 * zero-length octet string. Otherwise, parent_hash is the parent
 		 * hash of the next node after P on the filtered direct path" */
 		TRY(mls_bytes_set(&pn->parent_hash, above, above_len));
-		mls_tree_touch(t, fdp[i]);
 		uint8_t sth[AIM_MAX_HASH];
 		TRY(mls_tree_node_hash(t, copath[i], sth));
 		TRY(mls_tree_parent_hash(t, fdp[i], AIM_BYTES(sth, nh), above));
@@ -194,9 +194,9 @@ static int install_path(struct mls_tree *t, uint32_t leaf, const uint32_t *fdp, 
 {
 	mls_tree_blank_path(t, leaf);
 	for (size_t i = 0; i < n; i++) {
+		TRY(mls_tree_touch(t, fdp[i]));
 		struct mls_node *node = &t->nodes[fdp[i]];
 		node->type = MLS_NODE_PARENT;
-		mls_tree_touch(t, fdp[i]);
 		/* "Set the list of unmerged leaves to the empty list." */
 		TRY(mls_bytes_copy(&node->parent.encryption_key, &pks[i]));
 	}
@@ -289,9 +289,9 @@ int mls_treekem_create(struct mls_tree *t, struct mls_tree_priv *priv, uint32_t 
 	TRY_GOTO(set_pair(priv, mls_tm_leaf_to_node(leaf), aim_buf_bytes(&lsk), aim_buf_bytes(&lpk)),
 		 out);
 	TRY_GOTO(mls_leaf_node_copy(&path_out->leaf_node, &nl), out);
+	TRY_GOTO(mls_tree_touch(t, mls_tm_leaf_to_node(leaf)), out);
 	mls_leaf_node_free(&t->nodes[mls_tm_leaf_to_node(leaf)].leaf);
 	t->nodes[mls_tm_leaf_to_node(leaf)].leaf = nl;
-	mls_tree_touch(t, mls_tm_leaf_to_node(leaf));
 	memset(&nl, 0, sizeof nl);
 
 	if (sec->n) {
@@ -447,6 +447,11 @@ int mls_treekem_merge(struct mls_tree *t, uint32_t sender, struct aim_bytes grou
 	/* Keep the nodes we replace, to put them back on failure. */
 	uint32_t me = mls_tm_leaf_to_node(sender);
 	size_t ndp = mls_tm_direct_path(me, t->n_leaves, dp);
+	/* our own copies of the nodes moved out below (their contents may be
+	 * shared with other trees) */
+	TRY(mls_tree_touch(t, me));
+	for (size_t i = 0; i < ndp; i++)
+		TRY(mls_tree_touch(t, dp[i]));
 	struct mls_node saved[MLS_TM_MAX_DEPTH + 1];
 	saved[0] = t->nodes[me];
 	memset(&t->nodes[me], 0, sizeof t->nodes[me]);
@@ -454,7 +459,7 @@ int mls_treekem_merge(struct mls_tree *t, uint32_t sender, struct aim_bytes grou
 		saved[i + 1] = t->nodes[dp[i]];
 		memset(&t->nodes[dp[i]], 0, sizeof t->nodes[dp[i]]);
 	}
-	mls_tree_touch(t, me); /* me and its direct path, all changed here */
+	TRY_GOTO(mls_tree_touch(t, me), fail); /* me and its direct path */
 	struct mls_bytes pks[MLS_TM_MAX_DEPTH];
 	for (size_t i = 0; i < n; i++)
 		pks[i] = path->nodes[i].encryption_key; /* borrowed */
@@ -468,8 +473,8 @@ int mls_treekem_merge(struct mls_tree *t, uint32_t sender, struct aim_bytes grou
 	ENSURE_GOTO(aim_ct_equal(ph, ph_len, path->leaf_node.parent_hash.p,
 				 path->leaf_node.parent_hash.len),
 		    fail, AIM_ERR_VERIFY, "UpdatePath leaf parent_hash does not match");
+	TRY_GOTO(mls_tree_touch(t, me), fail);
 	t->nodes[me].type = MLS_NODE_LEAF;
-	mls_tree_touch(t, me);
 	TRY_GOTO(mls_leaf_node_copy(&t->nodes[me].leaf, &path->leaf_node), fail);
 	mls_node_free(&saved[0]);
 	for (size_t i = 0; i < ndp; i++)
@@ -482,7 +487,10 @@ fail:
 		mls_node_free(&t->nodes[dp[i]]);
 		t->nodes[dp[i]] = saved[i + 1];
 	}
-	mls_tree_touch(t, me);
+	/* the nodes put back are this tree's own (made so above): this only
+	 * forgets hashes and cannot fail */
+	if (mls_tree_touch(t, me) != 0)
+		rc = -1;
 	return rc;
 }
 

@@ -1293,6 +1293,7 @@ static void test_refuse_bad_trees(void **state)
 	uint32_t x = 1;
 	while (mls_tree_is_blank(&bad, x))
 		x += 2;
+	assert_int_equal(mls_tree_touch(&bad, x), 0); /* its own copy to change */
 	bad.nodes[x].parent.encryption_key.p[1] ^= 1;
 	aim_buf_reset(&t);
 	assert_int_equal(mls_tree_encode(&t, &bad), 0);

@@ -456,6 +456,7 @@ static void test_add_remove_truncate(void **state)
 	 * sibling tree hash then covers it), is refused */
 	struct mls_tree bad;
 	assert_int_equal(mls_tree_copy(&bad, &g.tree), 0);
+	assert_int_equal(mls_tree_touch(&bad, 3), 0); /* its own copy to change */
 	struct mls_u32_list *u = &bad.nodes[3].parent.unmerged_leaves;
 	u->v = realloc(u->v, 2 * sizeof *u->v);
 	u->v[1] = 3;
@@ -488,6 +489,7 @@ static void test_refuse_parent_hash(void **state)
 	struct mls_tree t;
 	assert_int_equal(mls_tree_copy(&t, &g.tree), 0);
 	/* a parent's parent_hash changed */
+	assert_int_equal(mls_tree_touch(&t, 1), 0); /* its own copy to change */
 	struct mls_parent_node *p = &t.nodes[1].parent;
 	assert_int_equal(t.nodes[1].type, MLS_NODE_PARENT);
 	p->parent_hash.p[0] ^= 1;
@@ -495,11 +497,13 @@ static void test_refuse_parent_hash(void **state)
 	mls_tree_free(&t);
 	/* a parent's key swapped for another (fresh) one */
 	assert_int_equal(mls_tree_copy(&t, &g.tree), 0);
+	assert_int_equal(mls_tree_touch(&t, 3), 0); /* its own copy to change */
 	t.nodes[3].parent.encryption_key.p[5] ^= 0x40;
 	expect_refused(&t, AIM_ERR_VERIFY, "parent-hash valid");
 	mls_tree_free(&t);
 	/* an unmerged leaf added to a parent without the leaf under it */
 	assert_int_equal(mls_tree_copy(&t, &g.tree), 0);
+	assert_int_equal(mls_tree_touch(&t, 1), 0); /* its own copy to change */
 	t.nodes[1].parent.unmerged_leaves.v = calloc(1, sizeof(uint32_t));
 	t.nodes[1].parent.unmerged_leaves.v[0] = 2;
 	t.nodes[1].parent.unmerged_leaves.n = 1;
@@ -523,11 +527,13 @@ static void test_refuse_signature(void **state)
 	group_commit(&g, 0);
 	struct mls_tree t;
 	assert_int_equal(mls_tree_copy(&t, &g.tree), 0);
+	assert_int_equal(mls_tree_touch(&t, 2), 0); /* its own copy to change */
 	t.nodes[2].leaf.signature.p[t.nodes[2].leaf.signature.len / 2] ^= 1;
 	expect_refused(&t, AIM_ERR_VERIFY, "bad signature");
 	mls_tree_free(&t);
 	/* a changed field under an intact signature */
 	assert_int_equal(mls_tree_copy(&t, &g.tree), 0);
+	assert_int_equal(mls_tree_touch(&t, 4), 0); /* its own copy to change */
 	t.nodes[4].leaf.credential.identity.p[0] ^= 1;
 	expect_refused(&t, AIM_ERR_VERIFY, "bad signature");
 	mls_tree_free(&t);
@@ -542,6 +548,7 @@ static void test_refuse_duplicate_key(void **state)
 	/* leaf 2 takes leaf 1's encryption key and re-signs: only the
 	 * uniqueness rule catches it */
 	assert_int_equal(mls_tree_copy(&t, &g.tree), 0);
+	assert_int_equal(mls_tree_touch(&t, 4), 0); /* its own copy to change */
 	struct mls_leaf_node *l2 = &t.nodes[4].leaf;
 	assert_int_equal(mls_bytes_copy(&l2->encryption_key, &t.nodes[2].leaf.encryption_key), 0);
 	assert_int_equal(mls_leaf_node_sign(g.cs, l2, GID, 2, aim_buf_bytes(&g.m[2].sig_sk)), 0);
@@ -549,6 +556,7 @@ static void test_refuse_duplicate_key(void **state)
 	mls_tree_free(&t);
 	/* the same for signature keys */
 	assert_int_equal(mls_tree_copy(&t, &g.tree), 0);
+	assert_int_equal(mls_tree_touch(&t, 4), 0); /* its own copy to change */
 	l2 = &t.nodes[4].leaf;
 	assert_int_equal(mls_bytes_copy(&l2->signature_key, &t.nodes[2].leaf.signature_key), 0);
 	assert_int_equal(mls_leaf_node_sign(g.cs, l2, GID, 2, aim_buf_bytes(&g.m[1].sig_sk)), 0);
@@ -564,6 +572,7 @@ static void test_refuse_trailing_blanks(void **state)
 	/* In memory: a 4-leaf tree whose right half is blank. */
 	struct mls_tree t;
 	assert_int_equal(mls_tree_copy(&t, &g.tree), 0);
+	assert_int_equal(mls_tree_touch(&t, 4), 0); /* its own copy to change */
 	mls_node_free(&t.nodes[4]);
 	expect_refused(&t, AIM_ERR_VERIFY, "trailing blanks");
 	/* On the wire: the encoding ends with a blank node. */

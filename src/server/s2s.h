@@ -39,6 +39,7 @@
 #include "base/url.h"
 #include "http/sig.h"
 #include "server/fetcher.h"
+#include "server/inbox_batch.h"
 
 struct app;
 struct aim_pkey;
@@ -84,6 +85,7 @@ struct fed_in {
 	unsigned max_inflight;       /* concurrent deliveries per host (B32) */
 	struct aimd_signer *signer;  /* the instance actor: signed GETs (signer.h) */
 	atomic_bool stopped;         /* a commit failed: no more acknowledgements */
+	struct inbox_batcher batch;  /* group commit of the inbox (inbox_batch.h) */
 };
 
 /* The gate's key lookup over the cache: the key keyId names, from its

@@ -34,6 +34,7 @@ int aimd_fed_in_open(struct app *a, unsigned host_rate, unsigned host_concurrenc
 	pthread_mutex_init(&f->mu, NULL);
 	f->max_inflight = host_concurrency ? host_concurrency : HOST_INFLIGHT;
 	atomic_init(&f->stopped, false);
+	aimd_batcher_init(&f->batch);
 	char *rsa = NULL, *ed = NULL;
 	TRY(store_user_private_keys(a->st, a->instance_id, &rsa, &ed));
 	char *key_id = aim_xasprintf("%s/actor#main-key", a->base);
@@ -55,6 +56,7 @@ void aimd_fed_in_free(struct app *a)
 	http_sig_replay_free(f->replay);
 	aimd_limiter_free(f->host_lim);
 	pthread_mutex_destroy(&f->mu);
+	aimd_batcher_destroy(&f->batch);
 	aimd_signer_free(f->signer);
 	free(f);
 	a->fin = NULL;

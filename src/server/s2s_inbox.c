@@ -6,8 +6,9 @@
  * from the remote actor cache, local users, blocks, stored activities, an
  * object fetched from its origin) until it decides; then turns the plan's
  * effects into store effects and hands the activity with all of them to
- * the store in one durable transaction. The answer is 202 only after that
- * commit; a commit that fails with a storage error (AIM_ERR_STORAGE)
+ * the store in one durable transaction, shared with the requests that
+ * arrive meanwhile (group commit, inbox_batch.h). The answer is 202 only
+ * after that commit; a commit that fails with a storage error (AIM_ERR_STORAGE)
  * answers 503 and stops every later acknowledgement (SIGTERM and a restart
  * are needed), so nothing is ever acknowledged that is not on disk. Any
  * other failure (a peer that fails while its object or actor is fetched, a
@@ -235,8 +236,8 @@ static const enum store_fx_kind fx_kinds[] = {
 	[AP_FX_ACTOR_PURGE] = STORE_FX_ACTOR_PURGE,
 };
 
-/* The store transaction of a decided plan; *dup and *added as
- * store_inbound_commit. */
+/* The store transaction of a decided plan, group-committed with the other
+ * requests' (inbox_batch.h); *dup and *added as store_inbound_commit. */
 static int commit(struct app *a, const struct ap_inbound_plan *p, const char *actor, bool *dup,
 		  size_t *added)
 {
@@ -309,7 +310,7 @@ static int commit(struct app *a, const struct ap_inbound_plan *p, const char *ac
 		};
 		in.reply = &reply;
 	}
-	int rc = store_inbound_commit(a->st, &in, dup, added);
+	int rc = aimd_batch_commit(&a->fin->batch, a->st, &in, dup, added);
 	if (rc != 0 && p->lenient && aim_errcode() == AIM_ERR_NOTFOUND) {
 		/* The object is unknown here: keep the activity and the effects
 		 * that need no object row. */
@@ -318,7 +319,7 @@ static int commit(struct app *a, const struct ap_inbound_plan *p, const char *ac
 			if (fx[i].kind != STORE_FX_OBJECT_UPDATE && fx[i].kind != STORE_FX_OBJECT_DELETE)
 				fx[k++] = fx[i];
 		in.n_fx = k;
-		rc = store_inbound_commit(a->st, &in, dup, added);
+		rc = aimd_batch_commit(&a->fin->batch, a->st, &in, dup, added);
 	}
 	free(host);
 	return rc;

@@ -7,6 +7,7 @@
  */
 #include "store/sqlite_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* The activities a remote actor (?2) or, for a NULL actor, a local user (?1) owns. */
@@ -220,6 +221,65 @@ int store_sq_inbound_commit(struct store *st, const struct store_inbound *in, bo
 	*dup = x.dup;
 	*added = rc == 0 ? x.added : 0;
 	return rc;
+}
+
+struct batch_ctx {
+	struct store_inbound_unit *u;
+	size_t n;
+};
+
+/* The failures that end the whole transaction: the database failed, not
+ * the activity. */
+static bool batch_fatal(enum aim_err e)
+{
+	return e == AIM_ERR_STORAGE || e == AIM_ERR_BUSY || e == AIM_ERR_NOMEM;
+}
+
+/* Each unit under its own SAVEPOINT: one that fails on its own is rolled
+ * back to it, and the next unit sees the database as if it had never been. */
+static int batch_fn(sqlite3 *db, void *ctx)
+{
+	struct batch_ctx *b = ctx;
+	for (size_t i = 0; i < b->n; i++) {
+		struct store_inbound_unit *u = &b->u[i];
+		if (u->rc != 0)
+			continue;
+		TRY(store_sq_exec(db, "savepoint", "SAVEPOINT unit;", NOARGS, NULL));
+		struct inbound_ctx x = { u->in, false, 0 };
+		if (inbound_fn(db, &x) == 0) {
+			TRY(store_sq_exec(db, "release", "RELEASE unit;", NOARGS, NULL));
+			u->dup = x.dup;
+			u->added = x.added;
+			continue;
+		}
+		enum aim_err e = aim_errcode();
+		if (batch_fatal(e))
+			return -1;
+		u->rc = -1;
+		u->err = e;
+		snprintf(u->msg, sizeof u->msg, "%s", aim_errmsg());
+		TRY(store_sq_exec(db, "rollback to", "ROLLBACK TO unit;", NOARGS, NULL));
+		TRY(store_sq_exec(db, "release", "RELEASE unit;", NOARGS, NULL));
+	}
+	return 0;
+}
+
+int store_sq_inbound_commit_batch(struct store *st, struct store_inbound_unit *u, size_t n)
+{
+	struct batch_ctx b = { u, n };
+	if (store_sq_write_tx(st, batch_fn, &b) == 0)
+		return 0;
+	enum aim_err e = aim_errcode();
+	char msg[256];
+	snprintf(msg, sizeof msg, "%s", aim_errmsg());
+	for (size_t i = 0; i < n; i++) {
+		u[i].rc = -1;
+		u[i].err = e;
+		u[i].dup = false;
+		u[i].added = 0;
+		snprintf(u[i].msg, sizeof u[i].msg, "%s", msg);
+	}
+	return aim_fail(e, "%s", msg);
 }
 
 /* ---- Followers, follows, blocks ------------------------------------------- */

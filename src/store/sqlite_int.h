@@ -247,6 +247,7 @@ int store_sq_host_scheme_set(struct store *st, const char *host, int scheme);
 
 int store_sq_inbound_commit(struct store *st, const struct store_inbound *in, bool *dup,
 			    size_t *added);
+int store_sq_inbound_commit_batch(struct store *st, struct store_inbound_unit *u, size_t n);
 int store_sq_followers_list(struct store *st, int64_t user, int state, int64_t offset,
 			    size_t limit, store_follower_fn fn, void *ctx);
 int store_sq_followers_count(struct store *st, int64_t user, int state, int64_t *n);

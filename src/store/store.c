@@ -1,6 +1,8 @@
 /* store: the dispatch from the public calls to a back end's ops table. */
 #include "store/store.h"
 
+#include <stdio.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -380,8 +382,7 @@ void store_follower_clear(struct store_follower *f)
 	memset(f, 0, sizeof *f);
 }
 
-int store_inbound_commit(struct store *st, const struct store_inbound *in, bool *dup,
-			 size_t *added)
+static int inbound_check(const struct store_inbound *in)
 {
 	ENSURE(in && (!in->id || (in->actor && in->json)), AIM_ERR_INVALID,
 	       "incomplete inbound activity");
@@ -390,6 +391,13 @@ int store_inbound_commit(struct store *st, const struct store_inbound *in, bool 
 	for (size_t i = 0; i < in->n_fx; i++)
 		ENSURE(in->fx[i].kind >= STORE_FX_FOLLOWER_PUT && in->fx[i].kind <= STORE_FX_OBJECT_PURGE,
 		       AIM_ERR_INVALID, "unknown effect");
+	return 0;
+}
+
+int store_inbound_commit(struct store *st, const struct store_inbound *in, bool *dup,
+			 size_t *added)
+{
+	TRY(inbound_check(in));
 	bool d = false;
 	size_t n = 0;
 	int rc = st->ops->inbound_commit(st, in, &d, &n);
@@ -398,6 +406,48 @@ int store_inbound_commit(struct store *st, const struct store_inbound *in, bool 
 	if (added)
 		*added = n;
 	return rc;
+}
+
+/* A back end without a batch op: the units one by one, each in its own
+ * transaction (a storage failure still fails the rest of the batch). */
+static int batch_one_by_one(struct store *st, struct store_inbound_unit *u, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (u[i].rc != 0)
+			continue;
+		if (st->ops->inbound_commit(st, u[i].in, &u[i].dup, &u[i].added) == 0)
+			continue;
+		enum aim_err e = aim_errcode();
+		u[i].rc = -1;
+		u[i].err = e;
+		snprintf(u[i].msg, sizeof u[i].msg, "%s", aim_errmsg());
+		if (e == AIM_ERR_STORAGE || e == AIM_ERR_BUSY || e == AIM_ERR_NOMEM) {
+			for (size_t k = i + 1; k < n; k++) {
+				u[k].rc = -1;
+				u[k].err = e;
+				snprintf(u[k].msg, sizeof u[k].msg, "%s", u[i].msg);
+			}
+			return aim_fail(e, "%s", u[i].msg);
+		}
+	}
+	return 0;
+}
+
+int store_inbound_commit_batch(struct store *st, struct store_inbound_unit *u, size_t n)
+{
+	ENSURE(u || n == 0, AIM_ERR_INVALID, "no units");
+	for (size_t i = 0; i < n; i++) {
+		u[i].dup = false;
+		u[i].added = 0;
+		u[i].rc = inbound_check(u[i].in);
+		if (u[i].rc != 0) {
+			u[i].err = aim_errcode();
+			snprintf(u[i].msg, sizeof u[i].msg, "%s", aim_errmsg());
+		}
+	}
+	if (!st->ops->inbound_commit_batch)
+		return batch_one_by_one(st, u, n);
+	return st->ops->inbound_commit_batch(st, u, n);
 }
 
 int store_followers_list(struct store *st, int64_t user, int state, int64_t offset, size_t limit,

@@ -322,6 +322,16 @@ struct store_inbound {
 	const struct store_new_activity *reply;
 };
 
+/* One inbound activity of a batch and how it went. */
+struct store_inbound_unit {
+	const struct store_inbound *in;
+	int rc;                      /* out: 0, or -1 with err and msg */
+	enum aim_err err;
+	char msg[256];
+	bool dup;                    /* out: as store_inbound_commit */
+	size_t added;
+};
+
 /* ---- Versioned state (compare-and-set) -------------------------------------- */
 
 /*
@@ -591,6 +601,8 @@ struct store_ops {
 	/* federation: inbound */
 	int (*inbound_commit)(struct store *st, const struct store_inbound *in, bool *dup,
 			      size_t *added);
+	/* units with rc != 0 on entry are skipped (store.c refused them) */
+	int (*inbound_commit_batch)(struct store *st, struct store_inbound_unit *u, size_t n);
 	int (*followers_list)(struct store *st, int64_t user, int state, int64_t offset,
 			      size_t limit, store_follower_fn fn, void *ctx);
 	int (*followers_count)(struct store *st, int64_t user, int state, int64_t *n);
@@ -812,6 +824,17 @@ int store_host_scheme_set(struct store *st, const char *host, int scheme) AIM_WA
  * does not own; AIM_ERR_STORAGE when the commit failed (nothing acknowledged). */
 int store_inbound_commit(struct store *st, const struct store_inbound *in, bool *dup,
 			 size_t *added) AIM_WARN_UNUSED;
+/* Group commit: several inbound activities in one durable transaction (one
+ * sync to disk). Each unit is kept as store_inbound_commit keeps one
+ * activity, all of it or nothing: a unit that fails on its own (its id taken
+ * by another actor, an effect denied or not found, a conflict, an invalid
+ * activity) is undone alone and reports its failure; the others are kept.
+ * Returns 0 when the transaction is durable (then each unit's rc says whether
+ * it was kept). Returns -1 when the batch failed as a whole (AIM_ERR_STORAGE,
+ * AIM_ERR_BUSY, AIM_ERR_NOMEM): nothing of it is stored and every unit has
+ * rc -1 with that failure. */
+int store_inbound_commit_batch(struct store *st, struct store_inbound_unit *u,
+			       size_t n) AIM_WARN_UNUSED;
 /* The followers of a local user in a state (oldest first), from offset, at
  * most limit (1..1000). */
 int store_followers_list(struct store *st, int64_t user, int state, int64_t offset, size_t limit,

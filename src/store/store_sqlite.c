@@ -532,6 +532,7 @@ static const struct store_ops sqlite_ops = {
 	.host_scheme_set = store_sq_host_scheme_set,
 	/* sqlite_inbound.c */
 	.inbound_commit = store_sq_inbound_commit,
+	.inbound_commit_batch = store_sq_inbound_commit_batch,
 	.followers_list = store_sq_followers_list,
 	.followers_count = store_sq_followers_count,
 	.following_state = store_sq_following_state,

@@ -268,9 +268,9 @@ enum aim_curve aim_sig_curve(enum aim_sig_alg s, const EVP_MD **md)
 {
 	*md = NULL;
 	switch (s) {
-	case AIM_SIG_ECDSA_P256_SHA256: *md = EVP_sha256(); return AIM_CURVE_P256;
-	case AIM_SIG_ECDSA_P384_SHA384: *md = EVP_sha384(); return AIM_CURVE_P384;
-	case AIM_SIG_ECDSA_P521_SHA512: *md = EVP_sha512(); return AIM_CURVE_P521;
+	case AIM_SIG_ECDSA_P256_SHA256: *md = aim_md(AIM_HASH_SHA256); return AIM_CURVE_P256;
+	case AIM_SIG_ECDSA_P384_SHA384: *md = aim_md(AIM_HASH_SHA384); return AIM_CURVE_P384;
+	case AIM_SIG_ECDSA_P521_SHA512: *md = aim_md(AIM_HASH_SHA512); return AIM_CURVE_P521;
 	case AIM_SIG_ED25519: return AIM_CURVE_ED25519;
 	case AIM_SIG_ED448: return AIM_CURVE_ED448;
 	}

@@ -254,7 +254,7 @@ static int md_ctx_for(const struct aim_pkey *k, bool sign, EVP_MD_CTX **mctx)
 {
 	const EVP_MD *md;
 	if (k->type == AIM_KEY_RSA)
-		md = EVP_sha256();
+		md = aim_md(AIM_HASH_SHA256);
 	else if (k->type == AIM_KEY_ED25519)
 		md = NULL;
 	else

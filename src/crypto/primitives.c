@@ -25,8 +25,63 @@ int aim_crypto_fail(const char *what)
 	return aim_fail(AIM_ERR_CRYPTO, "%s failed: %s", what, msg);
 }
 
+/* ---- Algorithm objects, fetched once ------------------------------------- */
+
+/* OpenSSL 3 looks an algorithm up in its provider store (a locked hash
+ * table) on every use of an implicit object such as EVP_sha256(), and
+ * HKDF / HMAC look their digest up by name on every context. The digests
+ * and ciphers here are fetched once per process (pthread_once), and HKDF
+ * runs on a duplicate of a context made once per hash with the digest
+ * already set. Fetched objects are immutable and their reference counts
+ * atomic: they are shared by every thread. A fetch that fails (an
+ * unavailable provider) leaves NULL and the implicit object is used. */
+enum { ALG_SLOTS = 4 }; /* indexed by the enum value (1..3) */
+
+static EVP_MD *md_obj[ALG_SLOTS];
+static EVP_CIPHER *cipher_obj[ALG_SLOTS];
+static EVP_KDF *hkdf_kdf;
+static EVP_KDF_CTX *hkdf_tmpl[ALG_SLOTS];
+static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
+
+static void algs_fetch(void)
+{
+	static const char *const md_names[ALG_SLOTS] = { NULL, "SHA2-256", "SHA2-384",
+							  "SHA2-512" };
+	static const char *const cipher_names[ALG_SLOTS] = { NULL, "AES-128-GCM", "AES-256-GCM",
+							      "ChaCha20-Poly1305" };
+	hkdf_kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	for (int i = 1; i < ALG_SLOTS; i++) {
+		md_obj[i] = EVP_MD_fetch(NULL, md_names[i], NULL);
+		cipher_obj[i] = EVP_CIPHER_fetch(NULL, cipher_names[i], NULL);
+		if (!hkdf_kdf || !md_obj[i])
+			continue;
+		EVP_KDF_CTX *k = EVP_KDF_CTX_new(hkdf_kdf);
+		OSSL_PARAM params[2];
+		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+							     (char *)md_names[i], 0);
+		params[1] = OSSL_PARAM_construct_end();
+		/* kept only where it can be copied (not in OpenSSL 3.0) */
+		EVP_KDF_CTX *probe = NULL;
+		if (k && EVP_KDF_CTX_set_params(k, params) == 1 && (probe = EVP_KDF_CTX_dup(k))) {
+			hkdf_tmpl[i] = k;
+		} else {
+			EVP_KDF_CTX_free(k);
+		}
+		EVP_KDF_CTX_free(probe);
+	}
+	ERR_clear_error();
+}
+
+static void algs_init(void)
+{
+	pthread_once(&algs_once, algs_fetch);
+}
+
 const EVP_MD *aim_md(enum aim_hash_alg h)
 {
+	algs_init();
+	if ((unsigned)h < ALG_SLOTS && md_obj[h])
+		return md_obj[h];
 	switch (h) {
 	case AIM_HASH_SHA256: return EVP_sha256();
 	case AIM_HASH_SHA384: return EVP_sha384();
@@ -106,29 +161,29 @@ int aim_mac_verify(enum aim_hash_alg h, struct aim_bytes key, struct aim_bytes d
 
 /* ---- HKDF (RFC 5869) through EVP_KDF ----------------------------------- */
 
-static EVP_KDF *hkdf_kdf;
-static pthread_once_t hkdf_once = PTHREAD_ONCE_INIT;
-
-static void hkdf_fetch(void)
-{
-	hkdf_kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-}
-
 static int hkdf_run(enum aim_hash_alg h, int mode, struct aim_bytes key,
 		    struct aim_bytes salt, struct aim_bytes info, uint8_t *out, size_t out_len)
 {
 	static uint8_t empty[1];
-	pthread_once(&hkdf_once, hkdf_fetch);
-	ENSURE(hkdf_kdf, AIM_ERR_CRYPTO, "HKDF is not available");
 	const EVP_MD *md = aim_md(h);
 	ENSURE(md, AIM_ERR_UNSUPPORTED, "unknown hash %d", (int)h);
+	ENSURE(hkdf_kdf, AIM_ERR_CRYPTO, "HKDF is not available");
 
-	EVP_KDF_CTX *kctx = EVP_KDF_CTX_new(hkdf_kdf);
+	/* a copy of the template that has the digest set (OpenSSL 3.0's HKDF
+	 * cannot be copied: then a new context, the digest given by name) */
+	const EVP_KDF_CTX *tmpl = (unsigned)h < ALG_SLOTS ? hkdf_tmpl[h] : NULL;
+	EVP_KDF_CTX *kctx = tmpl ? EVP_KDF_CTX_dup(tmpl) : NULL;
+	bool with_md = kctx != NULL;
+	if (!kctx) {
+		ERR_clear_error();
+		kctx = EVP_KDF_CTX_new(hkdf_kdf);
+	}
 	if (!kctx)
 		return aim_crypto_fail("EVP_KDF_CTX_new");
 	OSSL_PARAM params[6], *p = params;
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-						(char *)EVP_MD_get0_name(md), 0);
+	if (!with_md)
+		*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+							(char *)EVP_MD_get0_name(md), 0);
 	*p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
 	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
 						 key.len ? (void *)key.p : empty, key.len);
@@ -236,6 +291,9 @@ int aim_hkdf_expand(enum aim_hash_alg h, struct aim_bytes prk, struct aim_bytes 
 
 static const EVP_CIPHER *aead_cipher(enum aim_aead_alg a)
 {
+	algs_init();
+	if ((unsigned)a < ALG_SLOTS && cipher_obj[a])
+		return cipher_obj[a];
 	switch (a) {
 	case AIM_AEAD_AES128GCM: return EVP_aes_128_gcm();
 	case AIM_AEAD_AES256GCM: return EVP_aes_256_gcm();

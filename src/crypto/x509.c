@@ -130,7 +130,8 @@ static int signing_md(EVP_PKEY *k, const EVP_MD **md)
 		return 0;
 	case EVP_PKEY_EC: {
 		int bits = EVP_PKEY_get_bits(k);
-		*md = bits <= 256 ? EVP_sha256() : bits <= 384 ? EVP_sha384() : EVP_sha512();
+		*md = aim_md(bits <= 256 ? AIM_HASH_SHA256
+				  : bits <= 384 ? AIM_HASH_SHA384 : AIM_HASH_SHA512);
 		return 0;
 	}
 	default:

@@ -965,10 +965,12 @@ out:
 
 /* ---- Member side --------------------------------------------------------------------- */
 
-/* Local users named in a list field. */
-static size_t local_users_in(struct app *a, const json_t *v, int64_t *out, size_t max)
+/* Local users named in a list field, each once (*out owned by the caller,
+ * NULL when none): every one, however many a channel has on this server. */
+static size_t local_users_in(struct app *a, const json_t *v, int64_t **out)
 {
 	size_t n = 0;
+	*out = NULL;
 	char *users = aim_xasprintf("%s/users/", a->base);
 	size_t ul = strlen(users);
 	json_t *arr = json_is_array(v) ? json_incref((json_t *)v) : json_pack("[O]", v);
@@ -976,11 +978,18 @@ static size_t local_users_in(struct app *a, const json_t *v, int64_t *out, size_
 	const json_t *e;
 	json_array_foreach(arr, i, e) {
 		const char *s = json_string_value(e);
-		if (!s || strncmp(s, users, ul) || !aimd_valid_name(s + ul) || n == max)
+		if (!s || strncmp(s, users, ul) || !aimd_valid_name(s + ul))
 			continue;
 		struct store_user u = { 0 };
-		if (store_user_get(a->st, s + ul, &u) == 0)
-			out[n++] = u.id;
+		if (store_user_get(a->st, s + ul, &u) == 0) {
+			size_t k = 0;
+			while (k < n && (*out)[k] != u.id)
+				k++;
+			if (k == n) {
+				*out = aim_xrealloc(*out, (n + 1) * sizeof **out);
+				(*out)[n++] = u.id;
+			}
+		}
 		store_user_clear(&u);
 	}
 	json_decref(arr);
@@ -1070,14 +1079,15 @@ bool aimd_chan_inbound(struct app *a, const struct http_request *q, struct http_
 			http_resp_error(r, 403, "forbidden", "a Welcome comes from a channel (a Group)");
 			return true;
 		}
-		int64_t users[64];
-		size_t n = local_users_in(a, json_object_get(act, "to"), users, 64);
+		int64_t *users;
+		size_t n = local_users_in(a, json_object_get(act, "to"), &users);
 		if (!n) {
 			http_resp_error(r, 403, "forbidden", "no local user is welcomed");
 			return true;
 		}
 		for (size_t i = 0; i < n; i++)
 			if (store_channel_join(a->st, actor, users[i], true) != 0) {
+				free(users);
 				aimd_status_send_failure(r, STATUS_S2S);
 				return true;
 			}
@@ -1089,6 +1099,7 @@ bool aimd_chan_inbound(struct app *a, const struct http_request *q, struct http_
 		size_t added = 0;
 		int rc = store_inbound_commit(a->st, &in, &dup, &added);
 		free(txt);
+		free(users);
 		if (rc != 0) {
 			aimd_status_send_failure(r, STATUS_S2S);
 			return true;
@@ -1131,11 +1142,12 @@ bool aimd_chan_inbound(struct app *a, const struct http_request *q, struct http_
 	}
 	/* Local users the hub names as removed: they are members no more. */
 	if (json_object_get(act, "aim:removed")) {
-		int64_t gone[64];
-		size_t n = local_users_in(a, json_object_get(act, "aim:removed"), gone, 64);
+		int64_t *gone;
+		size_t n = local_users_in(a, json_object_get(act, "aim:removed"), &gone);
 		for (size_t i = 0; i < n; i++)
 			if (store_channel_join(a->st, actor, gone[i], false) != 0)
 				aim_log(AIM_LOG_ERROR, "channel", "leave %s: %s", actor, aim_errmsg());
+		free(gone);
 	}
 	if (delivered)
 		aimd_sse_wake_notify(&a->wake);

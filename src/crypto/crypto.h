@@ -204,6 +204,14 @@ int aim_kem_derive_keypair(enum aim_kem_alg k, struct aim_bytes ikm,
  * result. */
 int aim_dh(enum aim_kem_alg k, struct aim_bytes sk, struct aim_bytes pk,
 	   uint8_t out[AIM_MAX_DH], size_t *out_len) AIM_WARN_UNUSED;
+/* aim_dh() that also appends the public key of sk to own_pk: for X25519 /
+ * X448 the key is loaded once (loading computes the public key), so this
+ * costs one scalar multiplication less than aim_dh() + aim_kem_public(). */
+int aim_dh_own_public(enum aim_kem_alg k, struct aim_bytes sk, struct aim_bytes pk,
+		      uint8_t out[AIM_MAX_DH], size_t *out_len, struct aim_buf *own_pk)
+	AIM_WARN_UNUSED;
+/* A fresh private key only (no public key computed): appends it to sk. */
+int aim_kem_random_private(enum aim_kem_alg k, struct aim_buf *sk) AIM_WARN_UNUSED;
 
 /* ---- HPKE (RFC 9180) base mode ----------------------------------------- */
 

@@ -174,12 +174,13 @@ static int encap_with(const struct aim_suite *s, struct aim_bytes pkR, struct ai
 	struct aim_buf pkE;
 	aim_buf_init(&pkE, AIM_MAX_KEM_PK);
 	int rc = 0;
-	if (pkE_in)
+	if (pkE_in) {
 		TRY_GOTO(aim_buf_append(&pkE, pkE_in->p, pkE_in->len), out);
-	else
-		TRY_GOTO(aim_kem_public(s->kem, skE, &pkE), out);
+		TRY_GOTO(aim_dh(s->kem, skE, pkR, dh, &dh_len), out);
+	} else {
+		TRY_GOTO(aim_dh_own_public(s->kem, skE, pkR, dh, &dh_len, &pkE), out);
+	}
 	ENSURE_GOTO(pkE.len == npk, out, AIM_ERR_INVALID, "HPKE ephemeral key has wrong size");
-	TRY_GOTO(aim_dh(s->kem, skE, pkR, dh, &dh_len), out);
 	TRY_GOTO(extract_and_expand(s->kem, dh, dh_len, pkE.data, pkR.p, npk, shared_secret), out);
 	TRY_GOTO(aim_buf_append(enc, pkE.data, npk), out);
 out:
@@ -198,16 +199,14 @@ int aim_hpke_encap(const struct aim_suite *s, struct aim_bytes pkR, struct aim_b
 		   uint8_t shared_secret[AIM_MAX_HASH])
 {
 	TRY(suite_check(s));
-	struct aim_buf skE, pkE;
+	struct aim_buf skE;
 	aim_buf_init(&skE, AIM_MAX_KEM_SK);
-	aim_buf_init(&pkE, AIM_MAX_KEM_PK);
 	int rc = 0;
-	TRY_GOTO(aim_kem_keygen(s->kem, &skE, &pkE), out);
-	struct aim_bytes pkEb = aim_buf_bytes(&pkE);
-	TRY_GOTO(encap_with(s, pkR, aim_buf_bytes(&skE), &pkEb, enc, shared_secret), out);
+	/* the ephemeral public key comes out of the DH (one key load) */
+	TRY_GOTO(aim_kem_random_private(s->kem, &skE), out);
+	TRY_GOTO(encap_with(s, pkR, aim_buf_bytes(&skE), NULL, enc, shared_secret), out);
 out:
 	aim_buf_free_secret(&skE);
-	aim_buf_free(&pkE);
 	return rc;
 }
 
@@ -222,8 +221,7 @@ int aim_hpke_decap(const struct aim_suite *s, struct aim_bytes enc, struct aim_b
 	struct aim_buf pkRm;
 	aim_buf_init(&pkRm, AIM_MAX_KEM_PK);
 	int rc = 0;
-	TRY_GOTO(aim_dh(s->kem, skR, enc, dh, &dh_len), out);
-	TRY_GOTO(aim_kem_public(s->kem, skR, &pkRm), out);
+	TRY_GOTO(aim_dh_own_public(s->kem, skR, enc, dh, &dh_len, &pkRm), out);
 	TRY_GOTO(extract_and_expand(s->kem, dh, dh_len, enc.p, pkRm.data, npk, shared_secret),
 		 out);
 out:

@@ -381,16 +381,70 @@ int aim_kem_public(enum aim_kem_alg k, struct aim_bytes sk, struct aim_buf *pk)
 	return aim_curve_public(c, sk, pk);
 }
 
+int aim_kem_random_private(enum aim_kem_alg k, struct aim_buf *sk)
+{
+	KEM_CURVE(k, c);
+	const struct curve_info *ci = curve_get(c);
+	if (!ci)
+		return -1;
+	uint8_t raw[AIM_MAX_SIG_SK];
+	int rc = 0;
+	for (int tries = 0;; tries++) {
+		ENSURE_GOTO(tries < 64, out, AIM_ERR_CRYPTO, "could not draw a private key");
+		TRY_GOTO(aim_random(raw, ci->sk_len), out);
+		if (c == AIM_CURVE_P521)
+			raw[0] &= 0x01;
+		bool ok;
+		TRY_GOTO(aim_curve_scalar_ok(c, raw, ci->sk_len, &ok), out);
+		if (ok)
+			break;
+	}
+	TRY_GOTO(aim_buf_append(sk, raw, ci->sk_len), out);
+out:
+	aim_wipe(raw, sizeof(raw));
+	return rc;
+}
+
+static int dh_run(enum aim_curve c, struct aim_bytes sk, struct aim_bytes pk,
+		  uint8_t out[AIM_MAX_DH], size_t *out_len, struct aim_buf *own_pk);
+
 int aim_dh(enum aim_kem_alg k, struct aim_bytes sk, struct aim_bytes pk,
 	   uint8_t out[AIM_MAX_DH], size_t *out_len)
 {
 	KEM_CURVE(k, c);
+	return dh_run(c, sk, pk, out, out_len, NULL);
+}
+
+int aim_dh_own_public(enum aim_kem_alg k, struct aim_bytes sk, struct aim_bytes pk,
+		      uint8_t out[AIM_MAX_DH], size_t *out_len, struct aim_buf *own_pk)
+{
+	KEM_CURVE(k, c);
+	return dh_run(c, sk, pk, out, out_len, own_pk);
+}
+
+static int dh_run(enum aim_curve c, struct aim_bytes sk, struct aim_bytes pk,
+		  uint8_t out[AIM_MAX_DH], size_t *out_len, struct aim_buf *own_pk)
+{
 	EVP_PKEY *priv = NULL, *peer = NULL;
 	EVP_PKEY_CTX *dctx = NULL;
 	int rc = -1;
 	*out_len = 0;
 	TRY_GOTO(aim_curve_pkey_public(c, pk, &peer), out);
 	TRY_GOTO(aim_curve_pkey_private(c, sk, &priv), out);
+	if (own_pk && is_pcurve(c)) {
+		/* the P-curve key was loaded without its point */
+		TRY_GOTO(aim_curve_public(c, sk, own_pk), out);
+	} else if (own_pk) {
+		size_t n = aim_curve_pk_len(c);
+		uint8_t *dst = aim_buf_slot(own_pk, n);
+		if (!dst)
+			goto out;
+		if (EVP_PKEY_get_raw_public_key(priv, dst, &n) != 1 || n != aim_curve_pk_len(c)) {
+			rc = aim_crypto_fail("raw public key");
+			goto out;
+		}
+		aim_buf_commit(own_pk, n);
+	}
 	size_t len = AIM_MAX_DH;
 	dctx = EVP_PKEY_CTX_new(priv, NULL);
 	if (!dctx || EVP_PKEY_derive_init(dctx) != 1) {

@@ -207,6 +207,7 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 	TRY(store_meta_get(a->st, "domain", &a->domain));
 	/* Identity: a data directory from before the CA existed gets one now. */
 	a->data_dir = o->data_dir;
+	a->hub_basic = o->hub_basic_credentials;
 	a->cert_days = o->cert_days > 0 ? o->cert_days : AIMD_CERT_DAYS_DEFAULT;
 	bool ca_created = false;
 	TRY(aimd_ca_ensure(o->data_dir, a->st, &ca_created));

@@ -68,3 +68,42 @@ out:
 	http_client_response_free(&resp);
 	return rc;
 }
+
+static bool json_content_type(const char *ct)
+{
+	if (!ct)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	size_t n = strcspn(ct, "; \t");
+	return n == 16 && !strncasecmp(ct, "application/json", n);
+}
+
+int aimd_fetch_json(const struct aimd_signer *s, const char *url, json_t **out)
+{
+	*out = NULL;
+	ENSURE(s, AIM_ERR_STATE, "federation is not started");
+	struct sig_field hdr[] = { { "Accept", "application/json" } };
+	struct client_request req = {
+		.method = "GET",
+		.url = url,
+		.headers = hdr,
+		.n_headers = AIM_ARRAY_LEN(hdr),
+	};
+	struct client_response resp = { 0 };
+	int rc = 0;
+	TRY_GOTO(aimd_signer_fetch(s, &req, &resp), out);
+	if (resp.status == 404 || resp.status == 410) {
+		rc = aim_fail(resp.status == 410 ? AIM_ERR_GONE : AIM_ERR_NOTFOUND,
+			      "fetch %s: HTTP %ld", url, resp.status);
+		goto out;
+	}
+	ENSURE_GOTO(resp.status == 200, out, AIM_ERR_REMOTE, "fetch %s: HTTP %ld", url, resp.status);
+	ENSURE_GOTO(json_content_type(resp.content_type), out, AIM_ERR_UNSUPPORTED,
+		    "fetch %s: content type %s is not application/json", url,
+		    resp.content_type ? resp.content_type : "(none)");
+	TRY_GOTO(ap_json_parse_object(resp.body.data, resp.body.len, out), out);
+out:
+	http_client_response_free(&resp);
+	return rc;
+}

@@ -26,4 +26,11 @@
 /* *out is a new reference. */
 int aimd_fetch_ap(const struct aimd_signer *s, const char *url, json_t **out) AIM_WARN_UNUSED;
 
+/* The same signed GET for a plain JSON document that is no ActivityStreams
+ * object (a domain's CA document, /.well-known/aim-ca): the status mapped
+ * as above, content type application/json (else AIM_ERR_UNSUPPORTED), a
+ * JSON object within the ap input limits; no id check (the caller checks
+ * what names the document's origin). *out is a new reference. */
+int aimd_fetch_json(const struct aimd_signer *s, const char *url, json_t **out) AIM_WARN_UNUSED;
+
 #endif

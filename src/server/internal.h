@@ -59,6 +59,9 @@ struct app {
 	/* The KeyPackage directory's limits (keypackages.h); NULL outside
 	 * aimd serve. */
 	struct aimd_kp *kp;
+	/* TESTS ONLY (aimd serve --hub-basic-credentials): basic credentials
+	 * pass the hub's credential check (hub_trust.h). */
+	bool hub_basic;
 };
 
 /* A new actor row (user, instance actor, channel) with fresh keys (user_keys.c). */

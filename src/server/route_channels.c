@@ -19,6 +19,7 @@
 #include "mls/mls.h"
 #include "server/ca.h"
 #include "server/delivery.h"
+#include "server/hub_trust.h"
 #include "server/s2s.h"
 
 #define MAX_MEMBERS 4096
@@ -474,8 +475,9 @@ static int opt_bytes(const json_t *act, const char *k1, const char *k2, struct a
  * (aim_fail) and *cur_epoch the group's current epoch.
  */
 static int decide(struct app *a, struct chan *c, enum ch_kind k, const json_t *act,
-		  const char *actor, struct plan *p, uint64_t *cur_epoch)
+		  const char *actor, struct plan *p, uint64_t *cur_epoch, bool *cred_refused)
 {
+	*cred_refused = false;
 	memset(p, 0, sizeof *p);
 	aim_buf_init(&p->state, HUB_MAX_STATE);
 	struct aim_buf mb, wb, gb;
@@ -545,9 +547,31 @@ static int decide(struct app *a, struct chan *c, enum ch_kind k, const json_t *a
 		resolved = (struct hub_members){ hm, nres };
 		in.resolved = &resolved;
 	}
-	if (hub_decide(c->g, &in, aim_now(), &next, &d) != 0) {
+	/* every credential through the domains' CAs (hub_trust.h: the CA
+	 * documents fetched before the decision that needs them) */
+	struct aimd_hub_trust trust;
+	aimd_hub_trust_init(&trust, a);
+	in.hook = &trust.hook;
+	int drc = hub_decide(c->g, &in, aim_now(), &next, &d);
+	if (drc == 0 && aimd_hub_trust_settle(&trust)) {
+		hub_group_free(next);
+		next = NULL;
+		hub_decision_free(&d);
+		hub_decision_init(&d);
+		drc = hub_decide(c->g, &in, aim_now(), &next, &d);
+	}
+	bool trust_refused = trust.refused;
+	char trust_reason[sizeof trust.reason];
+	snprintf(trust_reason, sizeof trust_reason, "%s", trust.reason);
+	aimd_hub_trust_clear(&trust);
+	if (drc != 0) {
 		*cur_epoch = d.current_epoch;
-		rc = aim_fail(d.err ? d.err : AIM_ERR_INVALID, "%s", d.reason);
+		if (trust_refused) {
+			*cred_refused = true;
+			rc = aim_fail(AIM_ERR_DENIED, "%s", trust_reason);
+		} else {
+			rc = aim_fail(d.err ? d.err : AIM_ERR_INVALID, "%s", d.reason);
+		}
 		goto out;
 	}
 	*cur_epoch = d.current_epoch;
@@ -664,7 +688,8 @@ static void change(struct app *a, struct http_response *r, const char *id, enum 
 			return;
 		}
 		uint64_t cur = 0;
-		int rc = decide(a, &c, k, act, actor, &p, &cur);
+		bool cred_refused = false;
+		int rc = decide(a, &c, k, act, actor, &p, &cur, &cred_refused);
 		int64_t seq = 0;
 		if (rc == 0)
 			rc = plan_commit(a, &c, &p, NULL, &seq);
@@ -681,7 +706,7 @@ static void change(struct app *a, struct http_response *r, const char *id, enum 
 			bool stale = aim_errcode() == AIM_ERR_CONFLICT;
 			char msgbuf[256];
 			snprintf(msgbuf, sizeof msgbuf, "%s", aim_errmsg());
-			if (stale && remote)
+			if ((stale || cred_refused) && remote)
 				send_reject(a, &c, act, actor, cur);
 			aim_fail(stale ? AIM_ERR_CONFLICT : aim_errcode(), "%s", msgbuf);
 			send_refusal(a, r, cur, surf);
@@ -775,10 +800,27 @@ static void create_channel(struct app *a, struct http_response *r, const struct 
 		.members = &hms,
 		.policy = &pol,
 	};
-	if (hub_group_create(&hc, aim_now(), &c.g, &d) != 0) {
-		aim_fail(d.err ? d.err : AIM_ERR_INVALID, "%s", d.reason);
+	/* every leaf of the tree through the domains' CAs (hub_trust.h) */
+	struct aimd_hub_trust trust;
+	aimd_hub_trust_init(&trust, a);
+	hc.hook = &trust.hook;
+	int crc = hub_group_create(&hc, aim_now(), &c.g, &d);
+	if (crc == 0 && aimd_hub_trust_settle(&trust)) {
+		hub_group_free(c.g);
+		c.g = NULL;
+		hub_decision_free(&d);
+		hub_decision_init(&d);
+		crc = hub_group_create(&hc, aim_now(), &c.g, &d);
+	}
+	if (crc != 0) {
+		if (trust.refused)
+			aim_fail(AIM_ERR_DENIED, "%s", trust.reason);
+		else
+			aim_fail(d.err ? d.err : AIM_ERR_INVALID, "%s", d.reason);
+		aimd_hub_trust_clear(&trust);
 		goto fail;
 	}
+	aimd_hub_trust_clear(&trust);
 	if (d.route_welcome)
 		p.welcome = mls_object("Welcome", wbytes.data, wbytes.len);
 	int64_t actor_user = 0;

@@ -81,6 +81,9 @@ struct aimd_serve_opts {
 	size_t n_connect_to;
 	const char *ca_file;         /* CA bundle (PEM) to trust instead of the system's */
 	bool allow_private;          /* connect to loopback / private addresses (tests, LANs) */
+	/* TESTS ONLY: the channels' hub accepts basic MLS credentials without
+	 * a check (hub_trust.c); every x509 credential is still checked. */
+	bool hub_basic_credentials;
 	/* Inboxes: per remote host, deliveries per second (0: 300) and at
 	 * once (0: 64); past them 429 with Retry-After. */
 	unsigned inbox_host_rate;

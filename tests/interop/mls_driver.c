@@ -24,6 +24,9 @@
  *                  -> client, signature_public_key,
  *                  key_package, key_package_raw, key_package_ref
  *   key_package    client, lifetime?, last_resort? -> key_package...
+ *   csr            client, cn? -> csr (over the client's signature key)
+ *   set_credential client, x509 [cert hex...] -> key_package... (new credential)
+ *   x509_issue     client, ca_key_pem, ca_cert, san -> cert (any CA's leaf)
  *   verify_key_package key_package (MLSMessage or bare), now? -> valid,
  *                  error?, code?, suite, ref, identity
  *   reencode       message | key_package_raw | ratchet_tree (+suite) -> bytes, same
@@ -88,6 +91,7 @@ struct client {
 	const struct aim_suite *cs;
 	struct mls_credential cred;
 	struct mls_bytes sig_priv;
+	struct mls_bytes sig_pub;
 	struct kp_entry *kps[MAX_KEY_PACKAGES];
 	size_t n_kps;
 	struct mls_group *groups[MAX_GROUPS];
@@ -464,7 +468,8 @@ static int new_key_package(struct client *c, json_t *req, struct kp_entry **out)
 		return -1;
 	}
 	if (!c->sig_priv.len &&
-	    mls_bytes_copy(&c->sig_priv, &e->priv.signature_priv) != 0) {
+	    (mls_bytes_copy(&c->sig_priv, &e->priv.signature_priv) != 0 ||
+	     mls_bytes_copy(&c->sig_pub, &e->kp.leaf_node.signature_key) != 0)) {
 		kp_entry_free(e);
 		return -1;
 	}
@@ -536,6 +541,7 @@ static void client_free(struct client *c)
 	free(c->name);
 	mls_credential_free(&c->cred);
 	mls_bytes_free_secret(&c->sig_priv);
+	mls_bytes_free(&c->sig_pub);
 	for (size_t i = 0; i < c->n_kps; i++)
 		kp_entry_free(c->kps[i]);
 	for (size_t i = 0; i < c->n_groups; i++)
@@ -620,6 +626,76 @@ static int cmd_create_client(json_t *req, json_t *res)
 	set_hex(res, "signature_public_key", e->kp.leaf_node.signature_key.p,
 		e->kp.leaf_node.signature_key.len);
 	return keep_key_package(c, e, res);
+}
+
+/* csr: client, cn? -> csr (DER hex): a PKCS#10 request over the client's
+ * signature key, signed by it (a device registration, POST
+ * /users/NAME/devices). */
+static int cmd_csr(json_t *req, json_t *res)
+{
+	struct client *c = find_client(req);
+	ENSURE(c, aim_errcode(), "%s", aim_errmsg());
+	ENSURE(c->sig_priv.len && c->sig_pub.len, AIM_ERR_STATE, "client %s has no signature key",
+	       c->name);
+	const char *cn = get_str(req, "cn");
+	struct aim_buf csr;
+	aim_buf_init(&csr, AIM_X509_MAX);
+	const struct mls_bytes *pk = &c->sig_pub;
+	int rc = aim_x509_csr_create(c->cs->sig, mls_bytes_view(&c->sig_priv),
+				     AIM_BYTES(pk->p, pk->len), cn ? cn : c->name, &csr);
+	if (rc == 0)
+		set_hex_buf(res, "csr", &csr);
+	aim_buf_free(&csr);
+	return rc;
+}
+
+/* set_credential: client, x509 [cert hex...] -> the credential of the
+ * KeyPackages and groups the client makes from now on (same signature
+ * key), and a fresh KeyPackage with it (as key_package). */
+static int cmd_set_credential(json_t *req, json_t *res)
+{
+	struct client *c = find_client(req);
+	ENSURE(c, aim_errcode(), "%s", aim_errmsg());
+	struct mls_credential cred;
+	memset(&cred, 0, sizeof cred);
+	if (set_x509(req, &cred) != 0 || cred.type != MLS_CREDENTIAL_X509) {
+		mls_credential_free(&cred);
+		return aim_fail(AIM_ERR_INVALID, "set_credential: x509 expected");
+	}
+	mls_credential_free(&c->cred);
+	c->cred = cred;
+	struct kp_entry *e;
+	TRY(new_key_package(c, req, &e));
+	return keep_key_package(c, e, res);
+}
+
+/* x509_issue: ca_key_pem, ca_cert (hex), client, san -> cert (hex): a leaf
+ * for the client's signature key issued by any CA key (a forged or
+ * foreign credential). */
+static int cmd_x509_issue(json_t *req, json_t *res)
+{
+	struct client *c = find_client(req);
+	ENSURE(c, aim_errcode(), "%s", aim_errmsg());
+	const char *pem = get_str(req, "ca_key_pem");
+	const char *san = get_str(req, "san");
+	ENSURE(pem && san && c->sig_pub.len, AIM_ERR_INVALID, "x509_issue: ca_key_pem, san, client");
+	struct aim_buf ca, cert;
+	aim_buf_init(&ca, AIM_X509_MAX);
+	aim_buf_init(&cert, AIM_X509_MAX);
+	struct aim_pkey *k = NULL;
+	int rc = 0;
+	TRY_GOTO(get_hex(req, "ca_cert", true, &ca), out);
+	TRY_GOTO(aim_pkey_from_private_pem(pem, strlen(pem), &k), out);
+	const struct mls_bytes *pk = &c->sig_pub;
+	int64_t now = aim_now();
+	TRY_GOTO(aim_x509_issue(k, aim_buf_bytes(&ca), c->cs->sig, AIM_BYTES(pk->p, pk->len), san,
+				now - 300, now + 86400, &cert), out);
+	set_hex_buf(res, "cert", &cert);
+out:
+	aim_pkey_free(k);
+	aim_buf_free(&ca);
+	aim_buf_free(&cert);
+	return rc;
 }
 
 static int cmd_key_package(json_t *req, json_t *res)
@@ -1527,6 +1603,9 @@ static const struct command commands[] = {
 	{ "hello", cmd_hello },
 	{ "create_client", cmd_create_client },
 	{ "key_package", cmd_key_package },
+	{ "csr", cmd_csr },
+	{ "set_credential", cmd_set_credential },
+	{ "x509_issue", cmd_x509_issue },
 	{ "verify_key_package", cmd_verify_key_package },
 	{ "reencode", cmd_reencode },
 	{ "psk_register", cmd_psk_register },

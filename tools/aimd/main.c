@@ -63,6 +63,8 @@ static const char help_serve[] =
 	"    --ca-file FILE              trust this CA bundle (PEM), not the system's\n"
 	"    --allow-private-addresses   permit loopback and private addresses (refused\n"
 	"                                otherwise)\n"
+	"    --hub-basic-credentials     TESTS ONLY: the channels' hub takes basic MLS\n"
+	"                                credentials unchecked (x509 only otherwise)\n"
 	"  Deliveries:\n"
 	"    --retry-base-ms N           first retry within N ms (30000), doubling with\n"
 	"                                jitter\n"
@@ -178,6 +180,7 @@ struct opts {
 	const char *connect_to[64];
 	size_t n_connect_to;
 	bool allow_private;
+	bool hub_basic;
 };
 
 /* Options of one command: names allowed for it in `allowed` (space-separated). */
@@ -225,8 +228,15 @@ static int parse(int argc, char **argv, int start, const char *allowed, struct o
 		memcpy(name, a + 2, nl);
 		name[nl] = 0;
 		bool fed = !strcmp(name, "connect-to") || !strcmp(name, "ca-file") ||
-			   !strcmp(name, "allow-private-addresses");
+			   !strcmp(name, "allow-private-addresses") ||
+			   !strcmp(name, "hub-basic-credentials");
 		if (fed && strstr(allowed, "allow-private-addresses")) {
+			if (!strcmp(name, "hub-basic-credentials")) {
+				if (eq)
+					return usage_error("%s takes no value", a);
+				o->hub_basic = true;
+				continue;
+			}
 			/* outbound federation client options */
 			if (!strcmp(name, "allow-private-addresses")) {
 				if (eq)
@@ -401,6 +411,7 @@ static int cmd_serve(int argc, char **argv)
 		.n_connect_to = o.n_connect_to,
 		.ca_file = o.ca_file,
 		.allow_private = o.allow_private,
+		.hub_basic_credentials = o.hub_basic,
 		.inbox_host_rate = (unsigned)inrate,
 		.inbox_host_concurrency = (unsigned)inconc,
 		.retry_base_ms = rbase,

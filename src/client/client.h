@@ -584,4 +584,84 @@ int client_group_info(struct client *c, const char *conversation, struct client_
 int client_conversations(struct client *c, struct client_group_info **out, size_t *n)
 	AIM_WARN_UNUSED;
 
+/* ---- Trust shown to the person (issue 12 point 4) ------------------------------
+ *
+ * For each device of each member of a conversation, which check of the
+ * identity part vouched for its credential (client_verify_credential: the
+ * domain's CA, or the actor's KeyPackage listing), kept in the group
+ * record ("trust": one entry per leaf, with fingerprints of its signature
+ * key and credential) and refreshed whenever the tree changes: when the
+ * group is made or joined (the baseline: nothing to warn of), and after
+ * every Commit applied. A member whose credential changes after the
+ * baseline (an acct: URI already in the group that comes with a new
+ * signature key or certificate: an Update of its leaf, or a new device)
+ * gets a history entry of type "trust" ("WARNING: ..."), which listen,
+ * chat and history show loudly; so does a device no check vouches for.
+ * The comparison itself is pure: client_trust_compare().
+ */
+
+#define CLIENT_FINGERPRINT_HEX 64  /* SHA-256 in hex */
+
+struct client_member {
+	char acct[CLIENT_ACCT_MAX];       /* the acct: URI its credential speaks for */
+	uint32_t leaf;
+	enum client_check check;          /* which check vouched; NONE: refused */
+	char reason[320];                 /* what vouched, or why refused */
+	int64_t not_after;                /* x509: the certificate's end */
+	char key[CLIENT_FINGERPRINT_HEX + 1];        /* SHA-256 of the signature key */
+	char credential[CLIENT_FINGERPRINT_HEX + 1]; /* of its certificate / identity */
+	uint64_t since;                   /* the epoch this credential was first seen */
+	bool changed;                     /* its acct's credential changed after the baseline */
+	bool self;                        /* this device */
+};
+
+enum client_trust_change_kind {
+	CLIENT_TRUST_NEW_MEMBER = 1, /* an acct: URI not in the group before (no warning) */
+	CLIENT_TRUST_NEW_DEVICE,     /* a new device of a member already there: warning */
+	CLIENT_TRUST_CREDENTIAL,     /* a device's key or certificate changed: warning */
+	CLIENT_TRUST_UNVOUCHED,      /* no check vouched for it: warning */
+};
+const char *client_trust_change_name(enum client_trust_change_kind k);
+
+struct client_trust_change {
+	enum client_trust_change_kind kind;
+	size_t index;                /* into now[] */
+};
+
+/* Compares the devices seen before (old, n_old) with those now: *out
+ * (free it) lists one change per device of now[] that is not an old
+ * device with the same key and credential. Pure. */
+int client_trust_compare(const struct client_member *old, size_t n_old,
+			 const struct client_member *now, size_t n_now,
+			 struct client_trust_change **out, size_t *n_out) AIM_WARN_UNUSED;
+
+/* The members of a conversation as kept (computed if never kept), in leaf
+ * order (free the array). */
+int client_members(struct client *c, const char *conversation, struct client_member **out,
+		   size_t *n) AIM_WARN_UNUSED;
+
+/* ---- Leaving and rotating (core_leave.c) ------------------------------------------
+ *
+ *   client_leave()   a self-remove proposal (RFC 9420 section 12.1.3, a
+ *                    PublicMessage) in a Create addressed to the
+ *                    conversation; the hub caches it and refuses every
+ *                    later commit that leaves it out (hub.h HUB_PROPOSAL).
+ *                    The conversation is marked left here at once (no more
+ *                    sending); the Commit that removes us, when it comes,
+ *                    ends the group for this device.
+ *   committing it    a member cannot commit its own removal: the device
+ *                    that made the channel commits every pending
+ *                    self-removal (include_pending) on the sync that
+ *                    applied the proposal; the others apply that Commit.
+ *                    The history of every member shows "leaving".
+ *   client_rotate()  an Update commit with a path (force_path: fresh
+ *                    encryption keys along our direct path, post-compromise
+ *                    security, RFC 9420 section 12.4) and any pending
+ *                    proposals, through the hub's epoch gate (HUB_COMMIT);
+ *                    a stale epoch (409) syncs and retries once. Pending
+ *                    until the hub's Announce of it comes back.
+ */
+int client_leave(struct client *c, const char *conversation) AIM_WARN_UNUSED;
+int client_rotate(struct client *c, const char *conversation) AIM_WARN_UNUSED;
+
 #endif

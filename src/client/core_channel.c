@@ -181,7 +181,9 @@ int client_channel_create(struct client *c, const char *name, const char *const 
 	json_object_set_new(gr->rec, "seq", json_integer(0));
 	json_object_set_new(gr->rec, "base", json_true());
 	merge_members(gr->rec, a.members);
-	rc = client_grp_save(c, gr);
+	rc = client_trust_refresh(c, gr, false, 0); /* the baseline */
+	if (rc == 0)
+		rc = client_grp_save(c, gr);
 	if (rc == 0 && url_len)
 		snprintf(url, url_len, "%s", u);
 out:
@@ -212,6 +214,26 @@ static int change(struct client *c, const char *channel, bool add, const char *c
 		    channel);
 	if (mls_group_has_pending(gr->g))
 		mls_group_discard_pending(gr->g); /* a change of ours the hub never took */
+	if (add) {
+		/* a member already in the group is invited again for its new
+		 * devices: the KeyPackages of devices in the tree are left out */
+		const struct mls_tree *t = mls_group_tree(gr->g);
+		size_t keep = 0;
+		for (size_t k = 0; k < a->n; k++) {
+			const struct mls_bytes *sk = &a->kps[k].leaf_node.signature_key;
+			bool in_tree = false;
+			for (uint32_t l = 0; l < mls_tree_n_leaves(t) && !in_tree; l++) {
+				const struct mls_leaf_node *ln = mls_tree_leaf(t, l);
+				in_tree = ln && ln->signature_key.len == sk->len &&
+					  memcmp(ln->signature_key.p, sk->p, sk->len) == 0;
+			}
+			if (!in_tree)
+				a->kps[keep++] = a->kps[k];
+		}
+		a->n = keep;
+		ENSURE_GOTO(a->n > 0, out, AIM_ERR_EXISTS,
+			    "every device of the handles is in %s already", channel);
+	}
 	if (!add) {
 		for (size_t i = 0; i < n; i++) {
 			uint32_t *l = NULL;
@@ -467,6 +489,8 @@ static int send_conv(struct client *c, const char *conversation, const char *tex
 	json_t *act = NULL;
 	ENSURE_GOTO(mls_group_active(gr->g), out, AIM_ERR_STATE, "we are no longer in %s",
 		    conversation);
+	ENSURE_GOTO(!json_is_true(json_object_get(gr->rec, "left")), out, AIM_ERR_STATE,
+		    "this device left %s", conversation);
 	/* to the hub (a channel, or the DM's hub at its creator's server),
 	 * which fans it out to the members in its order */
 	act = json_pack("{s:s, s:[s]}", "type", "Create", "to", conversation);
@@ -560,6 +584,7 @@ int client_dm_send(struct client *c, const char *const *handles, size_t n, const
 	json_object_set_new(gr->rec, "seq", json_integer(0));
 	json_object_set_new(gr->rec, "base", json_true());
 	merge_members(gr->rec, a.members);
+	TRY_GOTO(client_trust_refresh(c, gr, false, 0), out); /* the baseline */
 	TRY_GOTO(client_grp_save(c, gr), out);
 	json_t *v = json_pack("{s:s}", "conversation", hub);
 	rc = client_core_kv_put_json(c, (const char *)key.data, v, false);
@@ -660,7 +685,7 @@ static void fill_info(struct grp *gr, struct client_group_info *gi)
 	gi->epoch = mls_group_epoch(gr->g);
 	gi->seq = (uint64_t)json_integer_value(json_object_get(gr->rec, "seq"));
 	gi->members = mls_group_member_count(gr->g);
-	gi->active = mls_group_active(gr->g);
+	gi->active = mls_group_active(gr->g) && !json_is_true(json_object_get(gr->rec, "left"));
 	struct aim_bytes au = mls_group_epoch_authenticator(gr->g);
 	if (au.len <= sizeof gi->authenticator) {
 		memcpy(gi->authenticator, au.p, au.len);

@@ -158,7 +158,9 @@ static int join_welcome(struct client *c, struct aim_bytes welcome, const char *
 		if (str(act, "actor"))
 			json_object_set_new(mem, str(act, "actor"), json_string(str(act, "actor")));
 		json_object_set_new(gr->rec, "members", mem);
-		rc = client_grp_save(c, gr);
+		rc = client_trust_refresh(c, gr, false, 0); /* the baseline */
+		if (rc == 0)
+			rc = client_grp_save(c, gr);
 		if (rc == 0 && strcmp(kind, "dm") == 0)
 			rc = client_grp_dm_index(c, gr);
 		if (rc == 0 && !json_is_true(json_object_get(kpe, "lastResort")) &&
@@ -356,11 +358,23 @@ static int apply_item(struct client *c, struct grp *gr, json_t *e, struct client
 		if (ev.sender.type == MLS_SENDER_MEMBER)
 			client_grp_leaf_acct(c, gr, ev.sender.index, sender, sizeof sender);
 		rc = record_content(c, gr, sender, aim_buf_bytes(&ev.data), epoch, seq);
+	} else if (ev.type == MLS_EVENT_PROPOSAL && !ev.own_message &&
+		   ev.proposal_type == 3 /* remove: a member leaving */) {
+		char who[CLIENT_ACCT_MAX] = "";
+		if (ev.sender.type == MLS_SENDER_MEMBER)
+			client_grp_leaf_acct(c, gr, ev.sender.index, who, sizeof who);
+		json_object_set_new(gr->rec, "removalProposed", json_true());
+		char *d = aim_xasprintf("%s leaves the conversation", who[0] ? who : "a member");
+		rc = client_grp_history_add(c, gr, who, "leaving", d, epoch, seq, NULL, NULL);
+		free(d);
 	} else if (ev.type == MLS_EVENT_COMMIT) {
+		json_object_del(gr->rec, "removalProposed");
 		if (ev.own_commit)
 			json_object_del(gr->rec, "pendingSince");
 		if (ev.removed_self)
 			json_object_set_new(gr->rec, "removed", json_true());
+		else
+			rc = client_trust_refresh(c, gr, true, seq); /* who vouches now */
 	}
 	mls_group_event_free(&ev);
 out:
@@ -586,6 +600,8 @@ static int drain_group(struct client *c, const char *hex, struct client_sync_sta
 	struct grp *gr = NULL;
 	TRY(client_grp_load(c, hex, &gr));
 	int rc = drain(c, gr, st);
+	if (rc == 0)
+		rc = client_leave_commit_pending(c, gr); /* a member left: commit it */
 	if (rc == 0)
 		rc = client_grp_save(c, gr);
 	client_grp_free(gr);

@@ -60,4 +60,19 @@ int client_grp_mls_bytes(const json_t *o, struct aim_buf *out) AIM_WARN_UNUSED;
 /* Writes the "dmset/..." index of a DM from its tree's members. */
 int client_grp_dm_index(struct client *c, struct grp *gr) AIM_WARN_UNUSED;
 
+/* Checks every leaf's credential again and keeps the verdicts in the
+ * record ("trust"); a member already there that comes with a new key or
+ * certificate (or a device no check vouches for) gets a "trust" history
+ * entry when warn (core_trust.c). The first call is the baseline. */
+int client_trust_refresh(struct client *c, struct grp *gr, bool warn, uint64_t seq)
+	AIM_WARN_UNUSED;
+
+/* Leaving (core_leave.c): whether this device commits the pending
+ * self-removals of a group now (it made the channel, a removal was
+ * proposed this epoch, no commit of ours pending, not leaving itself);
+ * and doing so (a refusal is left for the next sync). */
+bool client_leave_should_commit(const struct client *c, const json_t *rec, bool active,
+				bool has_pending);
+int client_leave_commit_pending(struct client *c, struct grp *gr) AIM_WARN_UNUSED;
+
 #endif

@@ -218,6 +218,9 @@ struct plan {
 	json_t *announce_of;
 	/* the Welcome to route (NULL: none) and to whom */
 	json_t *welcome;
+	/* members already there whose new devices the Add welcomes */
+	char **welcome_again;
+	size_t n_welcome_again;
 	uint64_t seq;                /* the fan-out's sequence (0: none) */
 	char *name;                  /* a rename */
 	uint64_t epoch;              /* the epoch after it */
@@ -232,6 +235,9 @@ static void plan_clear(struct plan *p)
 	for (size_t i = 0; i < p->n_remove; i++)
 		free(p->remove[i]);
 	free(p->remove);
+	for (size_t i = 0; i < p->n_welcome_again; i++)
+		free(p->welcome_again[i]);
+	free(p->welcome_again);
 	json_decref(p->announce_of);
 	json_decref(p->welcome);
 	free(p->name);
@@ -363,6 +369,13 @@ static int plan_commit(struct app *a, const struct chan *c, const struct plan *p
 			json_array_append_new(to, json_string(p->add[i].actor));
 			dl_add(&wd, &p->add[i], true);
 		}
+		for (size_t k = 0; k < p->n_welcome_again; k++)
+			for (size_t i = 0; i < c->n; i++)
+				if (aim_url_equal(c->m[i].actor, p->welcome_again[k])) {
+					json_array_append_new(to, json_string(c->m[i].actor));
+					dl_add(&wd, &c->m[i], true);
+					break;
+				}
 		json_t *w = json_pack("{s:[s,s], s:s, s:s, s:s, s:o, s:O, s:s}", "@context",
 				      "https://www.w3.org/ns/activitystreams",
 				      "https://purl.archive.org/socialweb/mls", "id", wel_id, "type",
@@ -593,8 +606,14 @@ static int decide(struct app *a, struct chan *c, enum ch_kind k, const json_t *a
 	p->remove = aim_xcalloc(d.n_removed + 1, sizeof *p->remove);
 	for (size_t i = 0; i < d.n_removed; i++)
 		p->remove[p->n_remove++] = aim_xstrdup(d.removed[i]);
-	if (d.route_welcome && wb.len)
+	if (d.route_welcome && wb.len) {
 		p->welcome = mls_object("Welcome", wb.data, wb.len);
+		/* an Add naming a member already there welcomes its new devices */
+		p->welcome_again = aim_xcalloc(nn + 1, sizeof *p->welcome_again);
+		for (size_t i = 0; i < nn; i++)
+			if (hub_group_is_member(c->g, names[i]))
+				p->welcome_again[p->n_welcome_again++] = aim_xstrdup(names[i]);
+	}
 	if (d.seq) {
 		p->announce_of = json_deep_copy(act);
 		json_object_del(p->announce_of, "aim:welcome");

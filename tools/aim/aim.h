@@ -47,7 +47,13 @@ void print_json(json_t *o);
 /* RFC 3339 of t, "-" for 0. */
 void when(int64_t t, char out[21]);
 
+/* A conversation named on the command line (URL, number, unique end). */
+int resolve(const char *arg, char *out, size_t len);
+
 int cmd_channel(struct opts *o);
+int cmd_members(struct opts *o);
+int cmd_leave(struct opts *o);
+int cmd_rotate(struct opts *o);
 int cmd_invite(struct opts *o);
 int cmd_remove(struct opts *o);
 int cmd_send(struct opts *o);

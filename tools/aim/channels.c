@@ -55,7 +55,7 @@ static void handles_free(struct handles *h)
 
 /* A conversation named on the command line: its URL or DM id, the number
  * `aim conversations` shows, or the unique conversation it ends. */
-static int resolve(const char *arg, char *out, size_t len)
+int resolve(const char *arg, char *out, size_t len)
 {
 	struct client_group_info *all = NULL;
 	size_t n = 0;
@@ -376,6 +376,27 @@ static void print_event(const struct opts *o, const char *conv, const struct cli
 		return;
 	char target[CLIENT_CONTENT_ID_MAX + 1];
 	target_of(m, target);
+	bool warning = strcmp(m->type, "trust") == 0;
+	if (warning) {
+		/* loud: on stderr too, whatever the output format */
+		char buf[1200];
+		snprintf(buf, sizeof buf, "[%s] %s", conv, m->text ? m->text : "");
+		one_line("*** ", buf);
+	}
+	if (o->json && warning) {
+		print_json(json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I}", "conversation", conv,
+				     "sender", m->sender, "type", m->type, "text",
+				     m->text ? m->text : "", "warning", true, "epoch",
+				     (json_int_t)m->epoch, "seq", (json_int_t)m->seq));
+		return;
+	}
+	if (warning) {
+		if (with_conv)
+			printf("[%s] ", conv);
+		printf("*** %s ***\n", m->text ? m->text : "");
+		fflush(stdout);
+		return;
+	}
 	if (o->json) {
 		print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "conversation",
 				     conv, "sender", m->sender, "type", m->type, "text",
@@ -508,20 +529,33 @@ int cmd_history(struct opts *o)
 		for (size_t i = from; i < t.n; i++)
 			json_array_append_new(arr, entry_json(&t.entries[i]));
 		/* what the library could not decrypt or refused, beside the timeline */
-		json_t *other = json_array();
+		json_t *other = json_array(), *warnings = json_array();
 		for (size_t i = 0; i < n; i++)
-			if (!m[i].content || !m[i].content[0])
+			if (strcmp(m[i].type, "trust") == 0)
+				json_array_append_new(warnings, json_pack("{s:s, s:s, s:I, s:I}",
+									  "acct", m[i].sender, "text",
+									  m[i].text ? m[i].text : "",
+									  "epoch", (json_int_t)m[i].epoch,
+									  "seq", (json_int_t)m[i].seq));
+			else if (!m[i].content || !m[i].content[0])
 				json_array_append_new(other, json_pack("{s:s, s:s, s:s, s:I}", "sender",
 								       m[i].sender, "type", m[i].type,
 								       "text", m[i].text ? m[i].text : "",
 								       "seq", (json_int_t)m[i].seq));
-		print_json(json_pack("{s:s, s:o, s:o}", "conversation", conv, "messages", arr,
-				     "notShown", other));
+		if (json_array_size(warnings))
+			for (size_t i = 0; i < json_array_size(warnings); i++)
+				one_line("*** ", json_string_value(json_object_get(
+							 json_array_get(warnings, i), "text")));
+		print_json(json_pack("{s:s, s:o, s:o, s:o}", "conversation", conv, "messages", arr,
+				     "notShown", other, "trustWarnings", warnings));
 	} else {
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(m[i].type, "trust") == 0)
+				printf("*** %s ***\n", m[i].text ? m[i].text : "");
 		for (size_t i = from; i < t.n; i++)
 			print_entry(&t.entries[i]);
 		for (size_t i = 0; i < n; i++)
-			if (!m[i].content || !m[i].content[0])
+			if ((!m[i].content || !m[i].content[0]) && strcmp(m[i].type, "trust") != 0)
 				printf("-         [%s] %s\n", m[i].type, m[i].text ? m[i].text : "");
 	}
 out:

@@ -680,6 +680,20 @@ static const struct command commands[] = {
 	{ "conversations", cmd_conversations, "", "conversations",
 	  "Lists this device's conversations (channels and DMs): number, kind, URL or DM id,\n"
 	  "MLS epoch, members. The number names the conversation in other commands." },
+	{ "members", cmd_members, "", "members CONVERSATION",
+	  "Lists each device of each member of the conversation with the check that vouched\n"
+	  "for its credential: x509 (the domain's CA certified its key) or keypackage-listing\n"
+	  "(its actor lists the KeyPackage), and a fingerprint of its signature key. A member\n"
+	  "whose credential changed since this device first saw it (a new key or certificate,\n"
+	  "or a new device) is marked; listen, chat and history warn of it when it happens." },
+	{ "leave", cmd_leave, "", "leave CONVERSATION",
+	  "Leaves the conversation: a self-remove proposal to its hub, which the next commit\n"
+	  "must include (the device that made the channel commits it on its next sync). This\n"
+	  "device sends no more there at once; the commit ends the group for it." },
+	{ "rotate", cmd_rotate, "", "rotate CONVERSATION",
+	  "Rotates this device's keys in the conversation: an MLS Update commit with a path\n"
+	  "(post-compromise security) through the hub; waits until the hub's Announce of it\n"
+	  "came back and prints the new epoch." },
 	{ "history", cmd_history, "--count --raw", "history CONVERSATION [--count N] [--raw]",
 	  "Prints the conversation as this device has it, oldest first (the last N with\n"
 	  "--count): each message with the start of its id, sender and text, after the content\n"

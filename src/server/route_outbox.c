@@ -506,7 +506,11 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 		.outgoing = ad.n ? &og : NULL,
 	};
 	int64_t seq;
-	if (store_activity_add(a->st, &na, &seq) != 0) {
+	/* Under aimd serve, group-committed with the inbox's and the other
+	 * posts' writes (inbox_batch.h): answered after its batch is durable. */
+	struct store_inbound unit = { .reply = &na };
+	if ((a->fin ? aimd_batch_commit(&a->fin->batch, a->st, &unit, NULL, NULL)
+		    : store_activity_add(a->st, &na, &seq)) != 0) {
 		aimd_route_failure(r);
 		goto done;
 	}

@@ -388,6 +388,9 @@ static int inbound_check(const struct store_inbound *in)
 	       "incomplete inbound activity");
 	ENSURE(!in->object_id == !in->object_json, AIM_ERR_INVALID,
 	       "object id and object json go together");
+	ENSURE(!in->reply || (in->reply->id && in->reply->json && in->reply->author > 0 &&
+			      !in->reply->object_id == !in->reply->object_json),
+	       AIM_ERR_INVALID, "incomplete reply activity");
 	for (size_t i = 0; i < in->n_fx; i++)
 		ENSURE(in->fx[i].kind >= STORE_FX_FOLLOWER_PUT && in->fx[i].kind <= STORE_FX_OBJECT_PURGE,
 		       AIM_ERR_INVALID, "unknown effect");

@@ -148,6 +148,9 @@ struct client_config {
 
 struct client;
 
+/* Progress of a long operation (client.h, "Progress of long operations"). */
+typedef void (*client_progress_fn)(void *arg, const char *stage, size_t done, size_t total);
+
 /* A new device in an empty store: saves the config and a fresh signature
  * key. AIM_ERR_EXISTS if the store holds a device already. The io table
  * is copied; its contexts must outlive the client. */
@@ -663,5 +666,17 @@ int client_members(struct client *c, const char *conversation, struct client_mem
  */
 int client_leave(struct client *c, const char *conversation) AIM_WARN_UNUSED;
 int client_rotate(struct client *c, const char *conversation) AIM_WARN_UNUSED;
+
+/* ---- Progress of long operations ------------------------------------------------
+ *
+ * Claiming and adding many members (client_channel_create, client_channel_add,
+ * client_dm_send) reports its stages to a callback: "claiming" (0 of the
+ * handles, before the request), "verifying" (after each handle's
+ * KeyPackages were checked), "committing" (0 of the devices to add, before
+ * the Commit is made), "sending" (0 of 1, before the POST to the hub).
+ * The callback is the shell's (aim prints it on stderr); the core keeps
+ * no state of it.
+ */
+void client_set_progress(struct client *c, client_progress_fn fn, void *arg);
 
 #endif

@@ -157,7 +157,9 @@ int client_channel_create(struct client *c, const char *name, const char *const 
 	memset(&a, 0, sizeof a);
 	TRY_GOTO(claim_adds(c, handles, n, &a), out);
 	TRY_GOTO(new_group(c, gr), out);
+	client_core_progress(c, "committing", 0, a.n);
 	TRY_GOTO(first_commit(gr, &a, &res, &gi), out);
+	client_core_progress(c, "sending", 0, 1);
 	json_t *act = json_pack("{s:s, s:{s:s, s:s, s:{s:s}}, s:O, s:o, s:o}", "type", "Create",
 				"object", "type", "Group", "name", name ? name : "", "aim:policy",
 				"membership", "owner", "aim:members", a.actors, "aim:groupInfo",
@@ -256,7 +258,9 @@ static int change(struct client *c, const char *channel, bool add, const char *c
 		.include_pending = true, /* pending self-removals must ride along */
 		.wire_format = 1, .tree_in_welcome = true,
 	};
+	client_core_progress(c, "committing", 0, add ? a->n : n_rm);
 	TRY_GOTO(mls_group_commit(gr->g, &p, &res), out);
+	client_core_progress(c, "sending", 0, 1);
 	char *me = self_actor(c);
 	char *followers = aim_xasprintf("%s/followers", channel);
 	act = json_pack("{s:s, s:s, s:[s], s:O, s:s, s:o, s:o}", "type", add ? "Add" : "Remove",

@@ -27,7 +27,12 @@ struct client {
 	int64_t ca_ttl;
 	char server_error[64];
 	long server_status;
+	client_progress_fn progress;  /* NULL: none (client_set_progress) */
+	void *progress_arg;
 };
+
+/* Reports progress of a long operation (nothing if no callback is set). */
+void client_core_progress(struct client *c, const char *stage, size_t done, size_t total);
 
 /* ---- Store ---- */
 /* Writes the "device" entry (inside or outside a transaction). */

@@ -339,6 +339,7 @@ int client_claim(struct client *c, const char *const *handles, size_t n_handles,
 	json_array_append_new(suites, json_integer(c->suite));
 	json_object_set_new(body, "cipherSuites", suites);
 	char *path = aim_xasprintf("/users/%s/claim", c->user);
+	client_core_progress(c, "claiming", 0, n_handles);
 	int rc = client_core_call(c, "POST", path, body, &resp);
 	free(path);
 	json_decref(body);
@@ -370,6 +371,7 @@ int client_claim(struct client *c, const char *const *handles, size_t n_handles,
 		r[i].n_kps = m;
 		for (size_t k = 0; k < m; k++)
 			check_claimed(c, r[i].handle, json_array_get(kps, k), &r[i].kps[k]);
+		client_core_progress(c, "verifying", i + 1, n);
 	}
 	json_decref(resp);
 	aim_errclear();

@@ -342,3 +342,15 @@ int client_core_parse_kp(struct aim_bytes msg, struct mls_key_package *kp)
 	/* a bare KeyPackage (some peers publish it without the MLSMessage) */
 	return mls_key_package_parse(msg.p, msg.len, kp);
 }
+
+void client_set_progress(struct client *c, client_progress_fn fn, void *arg)
+{
+	c->progress = fn;
+	c->progress_arg = arg;
+}
+
+void client_core_progress(struct client *c, const char *stage, size_t done, size_t total)
+{
+	if (c->progress)
+		c->progress(c->progress_arg, stage, done, total);
+}

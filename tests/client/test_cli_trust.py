@@ -112,6 +112,29 @@ class CliTrust(AimTestCase):
 		self.assertEqual(msgs[0]["text"], "hi phone")
 		self.assertEqual(len(alice.ok("history", url, "--json")["trustWarnings"]), 1)
 
+	def test_progress_on_stderr(self):
+		"""Claiming and adding many members shows progress on stderr; the
+		--json output stays one object; a small one shows none."""
+		names = ["user%02d" % i for i in range(12)]
+		for n in names:
+			tok = self.fed["b.test"].add_user(n)
+			a = Aim(os.path.join(self.tmp, n))
+			a.login(self.fed["b.test"], n, tok, device="d", connect_to=self.fed.route("b.test"),
+				ca_file=self.fed.ca.cert, keys=1)
+		alice = self.dev["alice"]
+		r = alice("channel", "create", "many", *["%s@b.test" % n for n in names], "--json")
+		self.assertEqual(r.returncode, 0, r)
+		out = r.json()
+		self.assertEqual(len(out["members"]), 12)
+		self.assertEqual(len(r.stdout.strip().split("\n")), 1, r)
+		self.assertIn("aim: claiming KeyPackages of 12 handles", r.stderr)
+		self.assertIn("aim: verified the KeyPackages of 12/12 handles", r.stderr)
+		self.assertIn("aim: committing 12 devices", r.stderr)
+		self.assertIn("aim: sending the commit to the hub", r.stderr)
+		r = alice("channel", "create", "few", "bob@b.test", "--json")
+		self.assertEqual(r.returncode, 0, r)
+		self.assertEqual(r.stderr, "")
+
 	def test_members_errors(self):
 		r = self.dev["alice"]("members", "no-such")
 		self.assertEqual(r.returncode, 1, r)

@@ -290,12 +290,43 @@ static int save_transport(const struct opts *o)
 	return rc;
 }
 
+/* Progress of a long operation on stderr (never on stdout, so --json
+ * output stays one object): shown for 10 or more items, or when stderr is
+ * a terminal; "verifying" every tenth of the way. */
+#define PROGRESS_MIN 10
+static void on_progress(void *arg, const char *stage, size_t done, size_t total)
+{
+	(void)arg;
+	static size_t big; /* the size of the operation, from its claim */
+	if (strcmp(stage, "claiming") == 0)
+		big = total;
+	if (big < PROGRESS_MIN && !isatty(2))
+		return;
+	if (strcmp(stage, "verifying") == 0) {
+		if (done != total && (done * 10 / (total ? total : 1)) ==
+					     ((done - 1) * 10 / (total ? total : 1)))
+			return;
+		fprintf(stderr, "aim: verified the KeyPackages of %zu/%zu handles\n", done, total);
+	} else if (strcmp(stage, "claiming") == 0) {
+		fprintf(stderr, "aim: claiming KeyPackages of %zu handles\n", total);
+	} else if (strcmp(stage, "committing") == 0) {
+		fprintf(stderr, "aim: committing %zu devices\n", total);
+	} else if (strcmp(stage, "sending") == 0) {
+		fprintf(stderr, "aim: sending the commit to the hub\n");
+	} else {
+		fprintf(stderr, "aim: %s %zu/%zu\n", stage, done, total);
+	}
+	fflush(stderr);
+}
+
 /* Opens the device of the home (store + HTTP). */
 int open_device(const struct opts *o)
 {
 	TRY(open_store(o, false));
 	TRY(open_http(o));
-	return client_open(&io, &cl);
+	TRY(client_open(&io, &cl));
+	client_set_progress(cl, on_progress, NULL);
+	return 0;
 }
 
 static void close_all(void)

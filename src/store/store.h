@@ -355,7 +355,7 @@ struct store_inbound_unit {
  */
 #define STORE_STATE_KIND_MAX 64
 #define STORE_STATE_KEY_MAX 512
-#define STORE_STATE_VALUE_MAX (256 * 1024)
+#define STORE_STATE_VALUE_MAX (16 * 1024 * 1024)
 
 
 /* ---- Channels and group DMs (hub side and member side) ------------------------ */

@@ -19,7 +19,10 @@ echo "machine: nproc=$(nproc) $(uname -m) $(uname -sr)"
 # (BENCH_INBOX_N, BENCH_INBOX_CONC, BENCH_INBOX_ACTORS, BENCH_INBOX_FEDIFY=0);
 # bench_mls runs ts-mls from bench/ and tests/interop/node_modules here
 # (MLS_BENCH_SIZES, MLS_BENCH_TSMLS_BUDGET, MLS_BENCH_TSMLS=0); bench_identity
-# starts aimd from BIN_DIR (BENCH_ID_CSRS, BENCH_ID_CLAIMS, BENCH_ID_CONC).
+# starts aimd from BIN_DIR (BENCH_ID_CSRS, BENCH_ID_CLAIMS, BENCH_ID_CONC);
+# bench/bench_channels.py (Python, the test harness) starts a federation of
+# aimd from BIN_DIR with tests/interop's mls_driver (BENCH_CHAN_MEMBERS,
+# BENCH_CHAN_DOMAINS, BENCH_CHAN_MESSAGES, BENCH_CHAN_CONC).
 AIM_SOURCE_DIR=${AIM_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 export AIM_SOURCE_DIR
 found=0
@@ -35,6 +38,11 @@ for prog in "$bin_dir"/bench_*; do
 		status=1
 	fi
 done
+echo "== bench_channels"
+if ! AIM_BIN_DIR=$(cd "$bin_dir" && pwd) python3 "$AIM_SOURCE_DIR/bench/bench_channels.py"; then
+	echo "bench: bench_channels failed" >&2
+	status=1
+fi
 if [ "$found" -eq 0 ]; then
 	echo "bench: no bench_* programs in $bin_dir" >&2
 	exit 1

@@ -10,6 +10,7 @@
  */
 #include "server/channels.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,32 @@
 
 #define MAX_MEMBERS 4096
 #define CAS_RETRIES 8
+
+/* One decision at a time per channel in this process. The store's
+ * compare-and-set on the hub state is what makes an accepted change unique
+ * (across processes too); this lock only keeps the requests of one process
+ * from racing each other into it, which under load made concurrent messages
+ * lose the race CAS_RETRIES times and be refused. Striped by a hash of the
+ * channel id. A decision that must first fetch a remote domain's CA
+ * document (hub_trust.h) holds its channel's stripe for that fetch. */
+#define CHAN_LOCKS 64
+static pthread_mutex_t chan_locks[CHAN_LOCKS];
+static pthread_once_t chan_locks_once = PTHREAD_ONCE_INIT;
+
+static void chan_locks_init(void)
+{
+	for (size_t i = 0; i < CHAN_LOCKS; i++)
+		pthread_mutex_init(&chan_locks[i], NULL);
+}
+
+static pthread_mutex_t *chan_lock(const char *id)
+{
+	pthread_once(&chan_locks_once, chan_locks_init);
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return &chan_locks[h % CHAN_LOCKS];
+}
 
 /* ---- The channel as read ------------------------------------------------------------ */
 
@@ -698,10 +725,13 @@ static void change(struct app *a, struct http_response *r, const char *id, enum 
 		   const json_t *act, const char *actor, bool remote)
 {
 	enum status_surface surf = remote ? STATUS_S2S : STATUS_CLIENT;
+	pthread_mutex_t *mu = chan_lock(id);
 	for (int attempt = 0;; attempt++) {
 		struct chan c;
 		struct plan p;
+		pthread_mutex_lock(mu);
 		if (chan_load(a, id, &c) != 0) {
+			pthread_mutex_unlock(mu);
 			aimd_status_send_failure(r, surf);
 			chan_clear(&c);
 			return;
@@ -712,13 +742,19 @@ static void change(struct app *a, struct http_response *r, const char *id, enum 
 		int64_t seq = 0;
 		if (rc == 0)
 			rc = plan_commit(a, &c, &p, NULL, &seq);
-		if (rc != 0 && aim_errcode() == AIM_ERR_CONFLICT && c.version &&
-		    strstr(aim_errmsg(), "hub state version") && attempt < CAS_RETRIES) {
-			/* another request won: read again and decide again */
+		pthread_mutex_unlock(mu);
+		bool lost_race = rc != 0 && aim_errcode() == AIM_ERR_CONFLICT && c.version &&
+				 strstr(aim_errmsg(), "hub state version");
+		if (lost_race && attempt < CAS_RETRIES) {
+			/* another process won: read again and decide again */
 			plan_clear(&p);
 			chan_clear(&c);
 			continue;
 		}
+		if (lost_race)
+			/* never a stale epoch: the epoch may not have moved at all */
+			aim_fail(AIM_ERR_BUSY, "channel busy: lost the race for its state %d times, "
+				 "try again", attempt + 1);
 		if (rc != 0) {
 			aim_log(AIM_LOG_INFO, "channel", "%s from %s refused: %s", c.url, actor,
 				aim_errmsg());

@@ -644,6 +644,45 @@ class Channels(AimTestCase):
 				       message=unobj(x["object"]["object"]))
 			self.assertEqual(got.get("text"), texts[x["aim:sequence"]])
 
+	def test_14_concurrent_messages_all_accepted(self):
+		# messages to one channel posted at the same moment by several
+		# members over many connections: every one is accepted, each with
+		# its own sequence number (they used to lose the race for the hub's
+		# state and come back 409 stale_epoch although no epoch had moved)
+		members = [(self.a, "dave"), (self.a, "x1"), (self.a, "x2"), (self.b, "bob")]
+		chan, names = self.create(members)
+		for srv, user in members:
+			self.join(srv, user, chan, names)
+		senders = [("alice", names[("a.test", "alice")])] + \
+			  [(u, names[("a.test", u)]) for _, u in members[:3]]
+		jobs = []
+		for i in range(30):
+			for user, cl in senders:
+				text = "secret-%s" % uuid.uuid4().hex
+				self.texts.append(text)
+				jobs.append((user, self.mls("send", client=cl, plaintext=text)["message"]))
+		results = [None] * len(jobs)
+		n = 12
+		gate = threading.Barrier(n)
+
+		def worker(k):
+			gate.wait()
+			for i in range(k, len(jobs), n):
+				user, m = jobs[i]
+				st, _, doc = self.post(self.a, user, {
+					"type": "Create", "to": [chan], "object": obj("PrivateMessage", m)})
+				results[i] = (st, doc)
+
+		ts = [threading.Thread(target=worker, args=(k,)) for k in range(n)]
+		for t in ts:
+			t.start()
+		for t in ts:
+			t.join()
+		for st, doc in results:
+			self.assertEqual(st, 201, doc)
+		seqs = sorted(doc["aim:sequence"] for _, doc in results)
+		self.assertEqual(seqs, list(range(seqs[0], seqs[0] + len(jobs))))
+
 	def test_99_no_plaintext_anywhere(self):
 		if not self.texts:
 			self.skipTest("no messages sent")

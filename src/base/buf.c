@@ -57,6 +57,9 @@ int aim_buf_reserve(struct aim_buf *b, size_t extra)
 		aim_wipe(b->data, b->cap);
 		free(b->data);
 	}
+	/* data is NUL-terminated after every call, a fresh buffer's too (an
+	 * empty string read into one must be a valid C string) */
+	p[b->len] = 0;
 	b->data = p;
 	b->cap = cap;
 	return 0;

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -15,6 +16,26 @@ static void test_buf_ceiling(void **state)
 	assert_int_equal(aim_buf_append(&b, "9", 1), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_LIMIT);
 	assert_null(b.data); /* freed on overflow */
+	aim_buf_free(&b);
+}
+
+/* A fresh buffer is a C string after any call, even one that appends
+ * nothing (found by fuzz_http_sig: an empty RFC 9421 alg="" parameter was
+ * read into a fresh buffer and compared with strcmp past its end). The
+ * block of the same size freed first makes the allocator hand back memory
+ * that is not zero. */
+static void test_buf_fresh_is_a_string(void **state)
+{
+	char *junk = malloc(64);
+	assert_non_null(junk);
+	memset(junk, 'x', 64);
+	free(junk);
+	struct aim_buf b;
+	aim_buf_init(&b, 256);
+	assert_int_equal(aim_buf_reserve(&b, 0), 0);
+	assert_non_null(b.data);
+	assert_int_equal(b.data[0], 0);
+	assert_int_equal(strlen((const char *)b.data), 0);
 	aim_buf_free(&b);
 }
 
@@ -116,7 +137,8 @@ static void test_ct_equal(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_buf_ceiling), cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_buf_ceiling), cmocka_unit_test(test_buf_fresh_is_a_string),
+		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_b64),         cmocka_unit_test(test_multibase),
 		cmocka_unit_test(test_time),        cmocka_unit_test(test_ct_equal),
 	};

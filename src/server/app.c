@@ -54,8 +54,9 @@ static char *db_path(const char *dir)
 	return aim_xasprintf("%s/%s", dir, AIMD_DB_FILE);
 }
 
-/* Opens an initialised data directory's store. */
-static int open_data(const char *dir, struct store **st)
+/* Opens an initialised data directory's store (flags: STORE_OPEN_*); a
+ * failure names the database. */
+int aimd_open_data(const char *dir, unsigned flags, struct store **st)
 {
 	char *path = db_path(dir);
 	struct stat sb;
@@ -64,9 +65,20 @@ static int open_data(const char *dir, struct store **st)
 		return aim_fail(AIM_ERR_NOTFOUND, "%s is not an initialised data directory "
 				"(run aimd init)", dir);
 	}
-	int rc = store_open(path, st);
+	int rc = store_open_ex(path, flags, st);
+	if (rc != 0) {
+		enum aim_err code = aim_errcode();
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", aim_errmsg());
+		aim_fail(code, "%s: %s", path, msg);
+	}
 	free(path);
 	return rc;
+}
+
+static int open_data(const char *dir, struct store **st)
+{
+	return aimd_open_data(dir, 0, st);
 }
 
 int aimd_init(const struct aimd_init_opts *o)
@@ -204,6 +216,10 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 	aimd_sse_wake_init(&a->wake);
 	a->lim = aimd_limiter_new(o->rate_per_s, o->rate_burst, o->auth_fail_limit);
 	TRY(open_data(o->data_dir, &a->st));
+	/* A damaged database (pages overwritten) is refused before it is used
+	 * (issue 16), unless --skip-integrity-check. */
+	if (!o->skip_integrity_check)
+		TRY(aimd_integrity_check(o->data_dir, a->st));
 	TRY(store_meta_get(a->st, "domain", &a->domain));
 	/* Identity: a data directory from before the CA existed gets one now. */
 	a->data_dir = o->data_dir;
@@ -240,7 +256,7 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 
 /* One `aimd serve` per data directory: an exclusive flock on DIR/aimd.lock,
  * held until the process ends (the kernel drops it if the process dies). */
-static int lock_data(const char *dir, int *fd_out)
+int aimd_lock_data(const char *dir, int *fd_out)
 {
 	*fd_out = -1;
 	char *db = db_path(dir);
@@ -296,7 +312,7 @@ int aimd_serve(const struct aimd_serve_opts *o)
 	 * refused cleanly (503, acknowledgements stop) instead of the process
 	 * dying mid-transaction. */
 	signal(SIGXFSZ, SIG_IGN);
-	TRY(lock_data(o->data_dir, &lock_fd));
+	TRY(aimd_lock_data(o->data_dir, &lock_fd));
 	struct http_server_config cfg = {
 		.listen = o->listen ? o->listen : "127.0.0.1:8080",
 		.tls_cert_file = o->tls_cert,

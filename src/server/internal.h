@@ -71,4 +71,14 @@ void aimd_app_handle(void *app, const struct http_request *req, struct http_resp
 /* The SSE response for user's inbox, resuming after last_seq (< 0: from now). */
 int aimd_sse_start(struct app *a, int64_t user, int64_t last_seq, struct http_response *resp);
 
+/* ---- Operations (app.c, ops_*.c) ---- */
+/* Opens DIR's store (flags STORE_OPEN_*); a failure names the database file. */
+int aimd_open_data(const char *dir, unsigned flags, struct store **st);
+/* Takes DIR's lock as aimd serve does (AIM_ERR_BUSY: a serve holds it);
+ * close *fd_out to drop it. */
+int aimd_lock_data(const char *dir, int *fd_out);
+/* The store's integrity check; a damaged database fails with
+ * AIM_ERR_STORAGE and a message naming DIR's database file (ops_migrate.c). */
+int aimd_integrity_check(const char *dir, struct store *st);
+
 #endif

@@ -101,6 +101,9 @@ struct aimd_serve_opts {
 	 * 60) and per target user (0: 30); past them 429 with Retry-After. */
 	unsigned claim_host_rate;
 	unsigned claim_user_rate;
+	/* Operations: no start-up integrity check of the database (very large
+	 * databases; the check reads every page). */
+	bool skip_integrity_check;
 };
 /* Serves until SIGINT or SIGTERM, then shuts down cleanly. Prints
  * "aimd: listening on URL" on stdout once ready. Before it has any effect it
@@ -121,5 +124,13 @@ int aimd_ca_rotate(const char *data_dir, const char *key_type, int64_t *id) AIM_
  * answer), "last_error", "created_ms", "next_ms", "updated_ms"}. Works
  * while aimd serve runs. */
 int aimd_deliveries(const char *data_dir) AIM_WARN_UNUSED;
+
+/* ---- Operations (ops_*.c) ---- */
+
+/* Applies the pending schema migrations of DIR's database and prints one
+ * line per migration applied, or that there was none. A database newer
+ * than this aimd is refused (AIM_ERR_UNSUPPORTED), so is a data directory
+ * an aimd serve holds (AIM_ERR_BUSY). */
+int aimd_migrate(const char *data_dir) AIM_WARN_UNUSED;
 
 #endif

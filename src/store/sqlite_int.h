@@ -18,6 +18,8 @@
  *                        the keyPackages collection, claims consent
  *   sqlite_channels.c    channels and group DMs: hub changes in one
  *                        transaction, members, outbox, member side
+ *   sqlite_admin.c       operations: explicit migrations, the integrity
+ *                        check
  *
  * Every statement goes through the statement helper: store_sq_exec (no
  * rows), store_sq_rows (a callback per row), store_sq_row (the first row)
@@ -145,7 +147,8 @@ static inline char *sq_col_str_null(sqlite3_stmt *q, int i)
 
 /* ---- Schema and meta (sqlite_schema.c) ------------------------------------- */
 
-int store_sq_migrate(sqlite3 *db);
+/* fn (NULL: none) is called after each migration applied. */
+int store_sq_migrate(sqlite3 *db, store_migrated_fn fn, void *ctx);
 int store_sq_schema_version(struct store *st, int *version);
 int store_sq_meta_get(struct store *st, const char *key, char **val);
 int store_sq_meta_set(struct store *st, const char *key, const char *val);
@@ -280,5 +283,11 @@ int store_sq_channel_join(struct store *st, const char *channel, int64_t user, b
 int store_sq_channel_joined(struct store *st, const char *channel, int64_t **users, size_t *n);
 int store_sq_channel_receive(struct store *st, const struct store_channel_recv *m,
 			     size_t *delivered);
+
+/* ---- Operations: migrations, integrity (sqlite_admin.c) ----------------------- */
+
+int store_sq_schema_latest(struct store *st, int *version);
+int store_sq_migrate_all(struct store *st, store_migrated_fn fn, void *ctx);
+int store_sq_integrity_check(struct store *st, char **problem);
 
 #endif

@@ -142,7 +142,7 @@ int store_sqlite_latest_version(void)
 static const char VERSION_SQL[] = "SELECT COALESCE(MAX(version), 0) FROM schema_version;";
 
 /* Runs the migrations past the recorded version, each in its own transaction. */
-int store_sq_migrate(sqlite3 *db)
+int store_sq_migrate(sqlite3 *db, store_migrated_fn fn, void *ctx)
 {
 	TRY(store_sq_script(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);",
 			    "schema_version"));
@@ -172,6 +172,8 @@ int store_sq_migrate(sqlite3 *db)
 			return aim_fail(code, "migration to version %d: %s", v + 1, msg);
 		}
 		aim_log(AIM_LOG_INFO, "store", "schema migrated to version %d", v + 1);
+		if (fn)
+			fn(ctx, v + 1);
 	}
 }
 

@@ -34,12 +34,17 @@ void store_page_clear(struct store_page *p)
 
 int store_open(const char *location, struct store **out)
 {
+	return store_open_ex(location, 0, out);
+}
+
+int store_open_ex(const char *location, unsigned flags, struct store **out)
+{
 	ENSURE(location && *location, AIM_ERR_INVALID, "empty store location");
 	if (aim_str_has_prefix(location, "postgresql://") || aim_str_has_prefix(location, "postgres://"))
 		return aim_fail(AIM_ERR_UNSUPPORTED, "the PostgreSQL back end is not built yet");
 	if (aim_str_has_prefix(location, "sqlite:"))
 		location += 7;
-	return store_open_sqlite(location, out);
+	return store_open_sqlite_ex(location, flags, out);
 }
 
 void store_close(struct store *st)
@@ -710,4 +715,20 @@ int store_channel_receive(struct store *st, const struct store_channel_recv *m, 
 	size_t dummy;
 	ENSURE(m->seq >= 1, AIM_ERR_INVALID, "an Announce of a channel carries its sequence");
 	return st->ops->channel_receive(st, m, delivered ? delivered : &dummy);
+}
+
+int store_schema_latest(struct store *st, int *version)
+{
+	return st->ops->schema_latest(st, version);
+}
+
+int store_migrate(struct store *st, store_migrated_fn fn, void *ctx)
+{
+	return st->ops->migrate(st, fn, ctx);
+}
+
+int store_integrity_check(struct store *st, char **problem)
+{
+	*problem = NULL;
+	return st->ops->integrity_check(st, problem);
 }

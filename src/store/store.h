@@ -543,6 +543,16 @@ enum store_claims_policy {
 	STORE_CLAIMS_NOBODY = 2,
 };
 
+/* ---- Operations: migrations, integrity --------------------------------------- */
+
+/* Called after each migration a store applies, with the schema version it
+ * reached. */
+typedef void (*store_migrated_fn)(void *ctx, int version);
+
+/* store_open_ex flags. */
+#define STORE_OPEN_NO_MIGRATE 1u     /* open as it is: no migration runs (aimd migrate,
+					aimd doctor); the caller checks the version */
+
 /* ---- The back-end table -------------------------------------------------- */
 
 struct store_ops {
@@ -663,6 +673,10 @@ struct store_ops {
 	int (*channel_joined)(struct store *st, const char *channel, int64_t **users, size_t *n);
 	int (*channel_receive)(struct store *st, const struct store_channel_recv *m,
 			       size_t *delivered);
+	/* operations: migrations and integrity (sqlite_admin.c) */
+	int (*schema_latest)(struct store *st, int *version);
+	int (*migrate)(struct store *st, store_migrated_fn fn, void *ctx);
+	int (*integrity_check)(struct store *st, char **problem);
 };
 
 struct store {
@@ -681,6 +695,10 @@ int store_open(const char *location, struct store **out) AIM_WARN_UNUSED;
 int store_open_sqlite(const char *path, struct store **out) AIM_WARN_UNUSED;
 /* The latest schema version this build knows. */
 int store_sqlite_latest_version(void);
+/* store_open with flags (STORE_OPEN_*); store_open(l, o) is
+ * store_open_ex(l, 0, o). */
+int store_open_ex(const char *location, unsigned flags, struct store **out) AIM_WARN_UNUSED;
+int store_open_sqlite_ex(const char *path, unsigned flags, struct store **out) AIM_WARN_UNUSED;
 /* Closes the store and frees it; NULL is fine. */
 void store_close(struct store *st);
 
@@ -947,5 +965,18 @@ int store_channel_joined(struct store *st, const char *channel, int64_t **users,
  * when no local user is a member. */
 int store_channel_receive(struct store *st, const struct store_channel_recv *m,
 			  size_t *delivered) AIM_WARN_UNUSED;
+
+/* ---- Operations ----------------------------------------------------------- */
+
+/* The latest schema version this back end's build knows. */
+int store_schema_latest(struct store *st, int *version) AIM_WARN_UNUSED;
+/* Applies the pending schema migrations in order, each in its own
+ * transaction, calling fn (NULL: none) after each. AIM_ERR_UNSUPPORTED,
+ * nothing applied, when the database is newer than this build. */
+int store_migrate(struct store *st, store_migrated_fn fn, void *ctx) AIM_WARN_UNUSED;
+/* Checks the database's own structure (SQLite: PRAGMA quick_check). 0 with
+ * *problem = NULL when it is sound; 0 with *problem (owned) naming what is
+ * damaged when it is not; -1 when the check could not run. */
+int store_integrity_check(struct store *st, char **problem) AIM_WARN_UNUSED;
 
 #endif

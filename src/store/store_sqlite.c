@@ -443,6 +443,11 @@ static void sq_close(struct store *st)
 
 int store_open_sqlite(const char *path, struct store **out)
 {
+	return store_open_sqlite_ex(path, 0, out);
+}
+
+int store_open_sqlite_ex(const char *path, unsigned flags, struct store **out)
+{
 	struct sq *s = aim_xcalloc(1, sizeof *s);
 	struct store *st = aim_xcalloc(1, sizeof *st);
 	st->ops = &sqlite_ops;
@@ -455,7 +460,7 @@ int store_open_sqlite(const char *path, struct store **out)
 	/* WAL keeps readers off the writer's back; FULL makes COMMIT durable. */
 	if (store_sq_script(s->w, "PRAGMA journal_mode=WAL;", "journal_mode") != 0 ||
 	    store_sq_script(s->w, "PRAGMA synchronous=FULL;", "synchronous") != 0 ||
-	    store_sq_migrate(s->w) != 0)
+	    (!(flags & STORE_OPEN_NO_MIGRATE) && store_sq_migrate(s->w, NULL, NULL) != 0))
 		goto fail;
 	*out = st;
 	return 0;
@@ -546,4 +551,8 @@ static const struct store_ops sqlite_ops = {
 	.device_by_key = store_sq_device_by_key,
 	.device_list = store_sq_device_list,
 	.device_revoke = store_sq_device_revoke,
+	/* sqlite_admin.c */
+	.schema_latest = store_sq_schema_latest,
+	.migrate = store_sq_migrate_all,
+	.integrity_check = store_sq_integrity_check,
 };

@@ -26,6 +26,13 @@ static const char help_init[] =
 	"    --ca-key TYPE       the CA's key: ed25519 (default) or p256; the key is in\n"
 	"                        DIR/ca/ca-N.key (mode 0600), never in the database\n";
 
+static const char help_migrate[] =
+	"aimd migrate --data DIR\n"
+	"    Apply the pending schema migrations of DIR's database, one line per\n"
+	"    migration applied (aimd serve also applies them when it starts). A\n"
+	"    database newer than this aimd is refused and left as it is. Stop aimd\n"
+	"    serve first.\n";
+
 static const char help_ca[] =
 	"aimd ca rotate --data DIR [--ca-key TYPE]\n"
 	"    Make a new CA for the domain (ed25519 or p256, default ed25519): it issues\n"
@@ -74,7 +81,10 @@ static const char help_serve[] =
 	"    --delivery-per-host N       concurrent POSTs per host (2)\n"
 	"    --breaker-threshold N       failures in a row before a host is left alone (5)\n"
 	"    --breaker-cooldown-ms N     for N ms (60000), then probed once\n"
-	"    --log-level LEVEL           debug, info, warn or error (info)\n";
+	"    --log-level LEVEL           debug, info, warn or error (info)\n"
+	"  Operations:\n"
+	"    --skip-integrity-check      start without checking the database (the check\n"
+	"                                reads every page: very large databases)\n";
 
 static const char help_deliveries[] =
 	"aimd deliveries --data DIR\n"
@@ -119,6 +129,7 @@ static const struct {
 	{ "user", help_user },
 	{ "deliveries", help_deliveries },
 	{ "ca", help_ca },
+	{ "migrate", help_migrate },
 };
 
 static void print_help(FILE *f)
@@ -181,6 +192,7 @@ struct opts {
 	size_t n_connect_to;
 	bool allow_private;
 	bool hub_basic;
+	bool skip_integrity; /* serve --skip-integrity-check */
 };
 
 /* Options of one command: names allowed for it in `allowed` (space-separated). */
@@ -227,6 +239,12 @@ static int parse(int argc, char **argv, int start, const char *allowed, struct o
 			return usage_error("unknown option %s", a);
 		memcpy(name, a + 2, nl);
 		name[nl] = 0;
+		if (!strcmp(name, "skip-integrity-check") && strstr(allowed, name)) {
+			if (eq)
+				return usage_error("%s takes no value", a);
+			o->skip_integrity = true;
+			continue;
+		}
 		bool fed = !strcmp(name, "connect-to") || !strcmp(name, "ca-file") ||
 			   !strcmp(name, "allow-private-addresses") ||
 			   !strcmp(name, "hub-basic-credentials");
@@ -347,7 +365,8 @@ static int cmd_serve(int argc, char **argv)
 		       "data listen tls-cert tls-key log-level rate-limit rate-burst auth-fail-limit max-body"
 		       " connect-to ca-file allow-private-addresses inbox-host-rate inbox-host-concurrency"
 		       " retry-base-ms retry-max-ms retry-expire-s delivery-workers delivery-per-host"
-		       " breaker-threshold breaker-cooldown-ms cert-days claim-host-rate claim-user-rate",
+		       " breaker-threshold breaker-cooldown-ms cert-days claim-host-rate claim-user-rate"
+		       " skip-integrity-check",
 		       &o);
 	if (rc)
 		return rc;
@@ -424,6 +443,7 @@ static int cmd_serve(int argc, char **argv)
 		.cert_days = (int)cert_days,
 		.claim_host_rate = (unsigned)claimhost,
 		.claim_user_rate = (unsigned)claimuser,
+		.skip_integrity_check = o.skip_integrity,
 	};
 	if (aimd_serve(&so) != 0)
 		return fail();
@@ -594,6 +614,20 @@ static int cmd_ca(int argc, char **argv)
 	return 0;
 }
 
+/* aimd migrate --data DIR: the pending schema migrations */
+static int cmd_migrate(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	int rc = parse(argc, argv, 2, "data log-level", &o);
+	if (rc)
+		return rc;
+	if (o.npos)
+		return usage_error("unexpected argument %s", o.pos[0]);
+	if (!o.data)
+		return usage_error("%s", "migrate needs --data DIR");
+	return aimd_migrate(o.data) != 0 ? fail() : 0;
+}
+
 static int set_log_level(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -649,6 +683,8 @@ int main(int argc, char **argv)
 		return cmd_deliveries(argc, argv);
 	if (!strcmp(cmd, "ca"))
 		return cmd_ca(argc, argv);
+	if (!strcmp(cmd, "migrate"))
+		return cmd_migrate(argc, argv);
 	if (!strncmp(cmd, "-", 1))
 		return usage_error("unknown option %s", cmd);
 	return usage_error("unknown command %s", cmd);

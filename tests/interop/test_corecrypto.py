@@ -29,6 +29,14 @@ on the command line:
                with the tree; messages both ways; commits from both sides (Add of both
                stacks' members, Update with path, Remove); CoreCrypto joins by external
                commit from our GroupInfo; the hub follows throughout
+  aim_credentials  aim's own credential (x509, the leaf aimd's CA issues: empty subject,
+               the one SAN acct:NAME@DOMAIN) meets CoreCrypto: it refuses our x509
+               KeyPackage, a Welcome and a GroupInfo whose tree holds such a leaf (it reads
+               every x509 leaf as a Wire certificate: `wireapp://` SANs); the same leaf
+               with a `wireapp://` SAN passes its parser and is refused by its
+               authentication service (no trust anchor), so the SAN is the obstacle; the
+               group it refused stays as it was for our members (a CoreCrypto member in
+               an aim channel is impossible with this version: README, issue 13 part 2)
 
 Environment: AIM_BIN_DIR (bin dir with mls_driver), AIM_SOURCE_DIR; AIM_INTEROP_SCENARIOS
 picks scenarios, AIM_INTEROP_TRACE=N prints requests cut at N characters.
@@ -37,7 +45,9 @@ Exit status: 0 all passed, 1 a check failed, 77 node or CoreCrypto missing (outs
 
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -601,6 +611,83 @@ class Runner:
 		self.say(ours, "goodbye", [bob, dave, erin])
 
 
+	def ca(self):
+		"""A CA as aimd makes it (Ed25519, self-signed, CA:TRUE, keyCertSign): (key PEM, cert
+		DER hex), made once with the openssl command."""
+		if getattr(self, "_ca", None) is None:
+			d = tempfile.mkdtemp(prefix="aim-cc-ca-")
+			key, pem = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+			subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key],
+				       check=True, capture_output=True)
+			subprocess.run(["openssl", "req", "-x509", "-new", "-key", key, "-subj",
+					"/CN=aim CA a.test", "-days", "2", "-addext",
+					"basicConstraints=critical,CA:TRUE", "-addext",
+					"keyUsage=critical,keyCertSign", "-out", pem],
+				       check=True, capture_output=True)
+			der = subprocess.run(["openssl", "x509", "-in", pem, "-outform", "DER"],
+					     check=True, capture_output=True).stdout
+			self._ca = (open(key).read(), der.hex())
+			shutil.rmtree(d)
+		return self._ca
+
+	def x509_member(self, s, label, san):
+		"""One of ours with an x509 credential [leaf for SAN, CA]: aimd's leaf profile."""
+		key, ca = self.ca()
+		m = self.ours(s, label, identity=san)
+		cert = self.aim.req("x509_issue", client=m.client, ca_key_pem=key, ca_cert=ca,
+				    san=san)["cert"]
+		m.kp = self.aim.req("set_credential", client=m.client, x509=[cert, ca])
+		return m
+
+	def aim_credentials(self, s):
+		acct = self.x509_member(s, "x509-alice", "acct:alice@a.test")
+		acct.group = acct.req("create_group")["group"]
+		carol = self.ours(s, "x509-carol")
+		carol.group = acct.group
+		bob = self.theirs(s, "x509-bob")
+		bob.group = acct.group
+		# CoreCrypto's own group refuses our x509 KeyPackage
+		owner = self.theirs(s, "x509-owner")
+		owner.group = owner.req("create_group")["group"]
+		r = owner.call("commit", add=[acct.kp["key_package"]])
+		self.refused(r, "Mls.Other", "CoreCrypto: an Add of our KeyPackage with aimd's x509 leaf")
+		self.check("InvalidInput" in r.get("error", ""), "CoreCrypto cannot read the leaf (%s)" %
+			   r.get("error"))
+		self.check(owner.req("status")["epoch"] == 0, "the refused Add left CoreCrypto's group "
+			   "at epoch 0")
+		# our group with that leaf: the Welcome and the GroupInfo are refused
+		c = acct.req("commit", add=[bob.kp["key_package"], carol.kp["key_package"]],
+			     public=True, tree_in_welcome=True)
+		carol.req("join", welcome=c["welcome"])
+		r = bob.call("join", welcome=c["welcome"])
+		self.refused(r, "Mls.Other", "CoreCrypto: our Welcome whose tree holds aimd's x509 leaf")
+		self.check("Malformed" in r.get("error", ""), "CoreCrypto calls the Welcome malformed "
+			   "(%s)" % r.get("error"))
+		self.check(bob.call("status").get("ok") is False, "CoreCrypto made no conversation")
+		dave = self.theirs(s, "x509-dave")
+		r = dave.call("join_external", group_info=acct.req("group_info")["group_info"])
+		self.refused(r, None, "CoreCrypto: an external join from our GroupInfo with that leaf")
+		self.check("InvalidInput" in r.get("error", ""), "CoreCrypto cannot read the tree (%s)" %
+			   r.get("error"))
+		# our members are unharmed and go on
+		sa, sc = acct.req("status"), carol.req("status")
+		for key in ("epoch", "epoch_authenticator", "tree_hash"):
+			self.check(sa[key] == sc[key], "our x509 group after CoreCrypto refused it: %s "
+				   "agrees" % key, "agree: our members' hashes and tree")
+		self.check(acct.export() == carol.export(), "our x509 group: exporter agrees",
+			   "agree: exporter secret")
+		self.say(acct, "x509 only", [carol])
+		# the same leaf with a wireapp:// SAN passes CoreCrypto's parser and meets its
+		# authentication service, which refuses it (no trust anchor): the SAN is the obstacle
+		wire = self.x509_member(s, "x509-wire", "wireapp://SvPfLlwBQi-6oddVRrkqpw!4c7@a.test")
+		r = owner.call("commit", add=[wire.kp["key_package"]])
+		self.refused(r, "Mls.Other", "CoreCrypto: an Add of a wireapp:// leaf without a trust "
+			     "anchor")
+		self.check("Authentication Service" in r.get("error", ""), "CoreCrypto's authentication "
+			   "service refuses it (%s)" % r.get("error"))
+		self.check(owner.req("status")["epoch"] == 0, "CoreCrypto's group is still at epoch 0")
+
+
 def main():
 	node = shutil.which("node")
 	if node is None or not os.path.isdir(os.path.join(HERE, "node_modules", "@wireapp",
@@ -613,7 +700,8 @@ def main():
 		return 1
 	suites = [int(x) for x in sys.argv[1:]] or SUITES
 	only = os.environ.get("AIM_INTEROP_SCENARIOS")
-	names = only.split(",") if only else ["keypackages", "cc_group", "aim_group"]
+	names = only.split(",") if only else ["keypackages", "cc_group", "aim_group",
+					       "aim_credentials"]
 	aim = Driver("aim", [driver], HERE)
 	cc = Driver("corecrypto", [node, os.path.join(HERE, "corecrypto-driver.mjs")], HERE)
 	run = Runner(aim, cc)

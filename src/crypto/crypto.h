@@ -411,4 +411,22 @@ int aim_x509_verify(struct aim_bytes leaf, const struct aim_bytes *anchors, size
 int aim_pem_to_der(const char *pem, size_t len, const char *label, struct aim_buf *der);
 int aim_der_to_pem(struct aim_bytes der, const char *label, struct aim_buf *pem);
 
+/* ---- A server's TLS certificate and key (x509_tls.c) ---------------------- */
+
+/* What aimd doctor checks of the PEM files given to --tls-cert / --tls-key:
+ * the first certificate of cert_pem (the server's own; a chain may follow),
+ * whether key_pem's private key is that certificate's key, its validity,
+ * and whether it names host (RFC 6125: a DNS subjectAltName, a wildcard in
+ * the leftmost label; the subject CN only when the certificate has no DNS
+ * name). DECODE when a file holds no certificate or no unencrypted private
+ * key. */
+struct aim_tls_files {
+	int64_t not_before, not_after;    /* Unix seconds */
+	bool key_matches;
+	bool names_host;
+	char subject[256];                /* one line, for messages */
+};
+int aim_tls_files_check(struct aim_bytes cert_pem, struct aim_bytes key_pem, const char *host,
+			struct aim_tls_files *out) AIM_WARN_UNUSED;
+
 #endif

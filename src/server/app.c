@@ -17,7 +17,7 @@
 #include "server/keypackages.h"
 #include "server/ca.h"
 
-static bool valid_domain(const char *d)
+bool aimd_valid_domain(const char *d)
 {
 	size_t n = strlen(d);
 	if (n < 1 || n > 253 || d[0] == '.' || d[0] == '-' || d[0] == ':')
@@ -31,7 +31,7 @@ static bool valid_domain(const char *d)
 	return true;
 }
 
-static bool valid_base_url(const char *u)
+bool aimd_valid_base_url(const char *u)
 {
 	const char *rest;
 	if (aim_str_has_prefix(u, "https://"))
@@ -84,13 +84,13 @@ static int open_data(const char *dir, struct store **st)
 int aimd_init(const struct aimd_init_opts *o)
 {
 	ENSURE(o->data_dir && *o->data_dir, AIM_ERR_INVALID, "--data is required");
-	ENSURE(o->domain && valid_domain(o->domain), AIM_ERR_INVALID, "bad --domain %s",
+	ENSURE(o->domain && aimd_valid_domain(o->domain), AIM_ERR_INVALID, "bad --domain %s",
 	       o->domain ? o->domain : "(missing)");
 	char *base = o->base_url ? aim_xstrdup(o->base_url) : aim_xasprintf("https://%s", o->domain);
 	size_t bl = strlen(base);
 	while (bl > 0 && base[bl - 1] == '/')
 		base[--bl] = 0;
-	if (!valid_base_url(base)) {
+	if (!aimd_valid_base_url(base)) {
 		free(base);
 		return aim_fail(AIM_ERR_INVALID, "bad --url (want http(s)://HOST[:PORT][/PATH])");
 	}

@@ -77,6 +77,9 @@ int aimd_open_data(const char *dir, unsigned flags, struct store **st);
 /* Takes DIR's lock as aimd serve does (AIM_ERR_BUSY: a serve holds it);
  * close *fd_out to drop it. */
 int aimd_lock_data(const char *dir, int *fd_out);
+/* What aimd init accepts as --domain and as --url (app.c). */
+bool aimd_valid_domain(const char *d);
+bool aimd_valid_base_url(const char *u);
 /* The store's integrity check; a damaged database fails with
  * AIM_ERR_STORAGE and a message naming DIR's database file (ops_migrate.c). */
 int aimd_integrity_check(const char *dir, struct store *st);

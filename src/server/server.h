@@ -133,4 +133,14 @@ int aimd_deliveries(const char *data_dir) AIM_WARN_UNUSED;
  * an aimd serve holds (AIM_ERR_BUSY). */
 int aimd_migrate(const char *data_dir) AIM_WARN_UNUSED;
 
+struct aimd_doctor_opts {
+	const char *data_dir;
+	const char *tls_cert, *tls_key; /* NULL: the TLS files are not checked */
+};
+/* Checks a data directory (ops_doctor.c) and prints one line per check on
+ * stdout, "ok: CHECK: what was found" or "problem: CHECK: what is wrong"
+ * (one line per problem). *problems = how many. Returns -1 only when it
+ * could not check at all. */
+int aimd_doctor(const struct aimd_doctor_opts *o, int *problems) AIM_WARN_UNUSED;
+
 #endif

@@ -2,7 +2,9 @@
 applies pending migrations and says which, says so when there is none, and
 refuses a database newer than the binary; `aimd serve` checks the
 database's integrity at start-up and refuses a damaged one with a message
-naming the file (--skip-integrity-check starts anyway)."""
+naming the file (--skip-integrity-check starts anyway); `aimd doctor`
+checks a data directory (database, integrity, config, key modes, clock, TLS
+files), exit 0 when all is well and one line per problem otherwise."""
 
 import os
 import re
@@ -11,7 +13,9 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from aimtest import AimTestCase, Server, ServerError, note, run_aimd
+import subprocess
+
+from aimtest import AimTestCase, Server, ServerError, make_ca, make_cert, note, run_aimd
 
 
 def db_file(srv):
@@ -134,6 +138,141 @@ class IntegrityTest(AimTestCase):
 		st, _, _ = srv.get("/users/alice")
 		self.assertEqual(st, 200)
 		srv.stop()
+
+
+def expired_cert(directory, hostname):
+	"""A self-signed certificate for hostname valid in January 2020 only."""
+	os.makedirs(directory, exist_ok=True)
+	open(os.path.join(directory, "index.txt"), "w").close()
+	with open(os.path.join(directory, "serial"), "w") as f:
+		f.write("01\n")
+	cnf = os.path.join(directory, "ca.cnf")
+	with open(cnf, "w") as f:
+		f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\n"
+			"serial = serial\ndefault_md = sha256\npolicy = p\ncopy_extensions = copy\n"
+			"unique_subject = no\n[p]\ncommonName = supplied\n")
+	key, csr, cert = "old.key", "old.csr", "old.crt"
+	for argv in (["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+		      "-subj", "/CN=" + hostname, "-addext", "subjectAltName=DNS:" + hostname],
+		     ["ca", "-batch", "-config", "ca.cnf", "-selfsign", "-keyfile", key, "-in", csr,
+		      "-startdate", "20200101000000Z", "-enddate", "20200201000000Z", "-out", cert]):
+		subprocess.run(["openssl"] + argv, cwd=directory, check=True,
+			       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+	return os.path.join(directory, cert), os.path.join(directory, key)
+
+
+def doctor(srv, *extra):
+	r = run_aimd("doctor", "--data", srv.data, *extra)
+	problems = [l for l in r.stdout.splitlines() if l.startswith("problem: ")]
+	oks = [l for l in r.stdout.splitlines() if l.startswith("ok: ")]
+	return r, problems, oks
+
+
+class DoctorTest(AimTestCase):
+	@classmethod
+	def setUpClass(cls):
+		cls.srv = cls.server(domain="doc.test", url=False)
+		cls.tok = cls.srv.add_user("alice")
+		cls.certs = os.path.join(cls.srv.tmp, "certs")
+		cls.ca = make_ca(cls.certs)
+		cls.cert, cls.key = make_cert(cls.ca, cls.certs, "doc.test")
+		cls.other_cert, cls.other_key = make_cert(cls.ca, cls.certs, "other.test")
+		os.chmod(cls.key, 0o600)
+
+	def test_all_good(self):
+		self.srv.start()  # works while aimd serve runs
+		try:
+			r, problems, oks = doctor(self.srv, "--tls-cert", self.cert, "--tls-key", self.key)
+		finally:
+			self.srv.stop()
+		self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+		self.assertEqual(problems, [])
+		checks = [l.split(":")[1].strip() for l in oks]
+		self.assertEqual(checks, ["database", "integrity", "config", "keys", "clock", "tls"],
+				 r.stdout)
+		self.assertRegex(r.stdout, r"ok: database: .*schema version \d+ \(the latest\)")
+		self.assertIn("domain doc.test, base URL https://doc.test", r.stdout)
+		self.assertIn("ok: tls: %s names doc.test" % self.cert, r.stdout)
+		self.assertIn("the key %s matches it" % self.key, r.stdout)
+		self.assertIn("after the build day", r.stdout)
+		self.assertIn("monotonic clock", r.stdout)
+		# Without TLS files the check is skipped, said so, and all is well.
+		r, problems, _ = doctor(self.srv)
+		self.assertEqual(r.returncode, 0, r.stdout)
+		self.assertIn("skipped: tls:", r.stdout)
+
+	def test_one_line_per_problem(self):
+		ca_key = os.path.join(self.srv.data, "ca", "ca-1.key")
+		os.chmod(ca_key, 0o644)
+		os.chmod(self.srv.data, 0o755)
+		try:
+			# The key of doc.test with the certificate of other.test.
+			r, problems, _ = doctor(self.srv, "--tls-cert", self.other_cert,
+						"--tls-key", self.key)
+		finally:
+			os.chmod(ca_key, 0o600)
+			os.chmod(self.srv.data, 0o700)
+		self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+		self.assertEqual(len(problems), 4, r.stdout)
+		self.assertIn("problem: keys: %s has mode 0755, want 0700" % self.srv.data, problems[0])
+		self.assertIn("problem: keys: %s has mode 0644, want 0600" % ca_key, problems[1])
+		self.assertIn("the key %s is not the key of the certificate %s" %
+			      (self.key, self.other_cert), problems[2])
+		self.assertIn("does not name doc.test", problems[3])
+		self.assertNotIn("ok: keys", r.stdout)
+		self.assertNotIn("ok: tls", r.stdout)
+		# An expired certificate; its key open to others.
+		cert, key = expired_cert(os.path.join(self.srv.tmp, "old"), "doc.test")
+		os.chmod(key, 0o640)
+		r, problems, _ = doctor(self.srv, "--tls-cert", cert, "--tls-key", key)
+		self.assertEqual(r.returncode, 1, r.stdout)
+		self.assertEqual(problems, [
+			"problem: tls: the key %s has mode 0640, want 0600" % key,
+			"problem: tls: the certificate %s expired at 2020-02-01T00:00:00Z" % cert], r.stdout)
+
+	def test_database_problems(self):
+		srv = self.server(domain="doc2.test")
+		tok = srv.add_user("bob")
+		srv.start()
+		for i in range(3):
+			self.assertEqual(srv.post("/users/bob/outbox", note("n%d" % i), token=tok)[0], 201)
+		srv.stop()
+		latest = schema_version(db_file(srv))
+		c = sqlite3.connect(db_file(srv))
+		c.execute("DELETE FROM schema_version WHERE version = ?", (latest,))
+		c.commit()
+		c.close()
+		r, problems, _ = doctor(srv)
+		self.assertEqual(r.returncode, 1, r.stdout)
+		self.assertEqual(len(problems), 1, r.stdout)
+		self.assertIn("schema version %d, this aimd's is %d: run aimd migrate" %
+			      (latest - 1, latest), problems[0])
+		self.assertIn(db_file(srv), problems[0])
+		c = sqlite3.connect(db_file(srv))
+		c.execute("INSERT INTO schema_version(version) VALUES (?)", (latest + 1,))
+		c.commit()
+		c.close()
+		r, problems, _ = doctor(srv)
+		self.assertEqual(len(problems), 1, r.stdout)
+		self.assertIn("newer than this aimd knows (%d)" % latest, problems[0])
+		damage(db_file(srv), "activities")
+		r, problems, _ = doctor(srv)
+		self.assertEqual(r.returncode, 1, r.stdout)
+		self.assertTrue(any(p.startswith("problem: integrity: %s is damaged" % db_file(srv))
+				    for p in problems), r.stdout)
+		self.assertNotIn("ok: integrity", r.stdout)
+
+	def test_usage(self):
+		self.assertEqual(run_aimd("doctor").returncode, 2)
+		self.assertEqual(run_aimd("doctor", "--data", self.srv.data, "--tls-cert", self.cert)
+				 .returncode, 2)
+		r, problems, _ = doctor(self.srv, "--tls-key", "x",
+					"--tls-cert", "/nonexistent.crt")
+		self.assertEqual(r.returncode, 1)
+		self.assertTrue(any("/nonexistent.crt" in p for p in problems), r.stdout)
+		r = run_aimd("doctor", "--data", "/nonexistent-aim-dir")
+		self.assertEqual(r.returncode, 1)
+		self.assertIn("problem: config: /nonexistent-aim-dir is not a directory", r.stdout)
 
 
 if __name__ == "__main__":

@@ -331,7 +331,9 @@ static char *new_id(struct app *a)
  * Commits the plan for channel c in one transaction (the cas from
  * c->version). The Announce goes to every member after the change plus the
  * removed ones (they learn of their removal; nothing after it); the Welcome
- * to the new members only. *seq_out: the sequence given.
+ * to the new members only, once per shared inbox like the Announce (its
+ * "to" names every member welcomed: the receiving server routes it to each
+ * of its users named). *seq_out: the sequence given.
  */
 static int plan_commit(struct app *a, const struct chan *c, const struct plan *p,
 		       const struct store_channel *create, int64_t *seq_out)
@@ -394,13 +396,13 @@ static int plan_commit(struct app *a, const struct chan *c, const struct plan *p
 			if (p->add[i].local == c->row.owner && create)
 				continue; /* the creator made the group */
 			json_array_append_new(to, json_string(p->add[i].actor));
-			dl_add(&wd, &p->add[i], true);
+			dl_add(&wd, &p->add[i], false);
 		}
 		for (size_t k = 0; k < p->n_welcome_again; k++)
 			for (size_t i = 0; i < c->n; i++)
 				if (aim_url_equal(c->m[i].actor, p->welcome_again[k])) {
 					json_array_append_new(to, json_string(c->m[i].actor));
-					dl_add(&wd, &c->m[i], true);
+					dl_add(&wd, &c->m[i], false);
 					break;
 				}
 		json_t *w = json_pack("{s:[s,s], s:s, s:s, s:s, s:o, s:O, s:s}", "@context",
@@ -536,16 +538,55 @@ static int decide(struct app *a, struct chan *c, enum ch_kind k, const json_t *a
 	size_t nn = 0;
 	struct hub_input in = { .actor = actor };
 	const char *new_owner[1];
+	struct hub_policy pol;
 	if (k == CK_META) {
-		/* Update of the channel: its name (metadata), or its attributedTo
-		 * (the owner hands the channel to another member) */
+		/* Update of the channel: its name (metadata), its attributedTo
+		 * (the owner hands the channel to another member), or its
+		 * settings (aim:policy, aim:admins: the owner's; what is left
+		 * out stays as it is) */
 		const json_t *o = json_object_get(act, "object");
 		const char *to = str_of(o, "attributedTo");
+		const json_t *po = json_object_get(o, "aim:policy");
+		const json_t *ad = json_object_get(o, "aim:admins");
 		if (to && strcmp(to, hub_group_owner(c->g)) != 0) {
 			in.kind = HUB_TRANSFER;
 			new_owner[0] = to;
 			in.objects = new_owner;
 			in.n_objects = 1;
+		} else if (po || ad) {
+			in.kind = HUB_SETTINGS;
+			pol = *hub_group_policy(c->g);
+			if (po) {
+				ENSURE_GOTO(json_is_object(po), out, AIM_ERR_INVALID,
+					    "aim:policy is an object");
+				const char *ms = str_of(po, "membership");
+				if (ms)
+					TRY_GOTO(hub_membership_parse(ms, &pol.membership), out);
+				const json_t *me = json_object_get(po, "messageEpochs");
+				if (me) {
+					ENSURE_GOTO(json_is_integer(me) && json_integer_value(me) >= 0 &&
+							    json_integer_value(me) <= 1000,
+						    out, AIM_ERR_INVALID,
+						    "aim:policy messageEpochs: 0 to 1000");
+					pol.message_epochs = (uint32_t)json_integer_value(me);
+				}
+			}
+			in.policy = &pol;
+			if (ad) {
+				ENSURE_GOTO(json_is_array(ad) && json_array_size(ad) <= HUB_MAX_ADMINS,
+					    out, AIM_ERR_INVALID,
+					    "aim:admins: a list of at most %u actors", HUB_MAX_ADMINS);
+				for (size_t i = 0; i < json_array_size(ad); i++) {
+					const char *s = json_string_value(json_array_get(ad, i));
+					ENSURE_GOTO(s, out, AIM_ERR_INVALID, "an admin is an actor URL");
+					names[nn++] = s;
+				}
+			} else {
+				for (size_t i = 0; i < hub_group_admin_count(c->g); i++)
+					names[nn++] = hub_group_admin(c->g, i);
+			}
+			in.objects = names;
+			in.n_objects = nn;
 		} else {
 			in.kind = HUB_METADATA;
 		}
@@ -610,7 +651,16 @@ static int decide(struct app *a, struct chan *c, enum ch_kind k, const json_t *a
 			*cred_refused = true;
 			rc = aim_fail(AIM_ERR_DENIED, "%s", trust_reason);
 		} else {
-			rc = aim_fail(d.err ? d.err : AIM_ERR_INVALID, "%s", d.reason);
+			/* The MLS library's codes for the contents of a Commit
+			 * (threats.md C41, C42: a reference to an unknown
+			 * proposal, keys already in the tree, an expired
+			 * KeyPackage) are a bad request at this edge, never the
+			 * table's 404 / 409 / 410 of a missing resource, a
+			 * conflict or a gone one (409 is for a stale epoch). */
+			enum aim_err e = d.err ? d.err : AIM_ERR_INVALID;
+			if (e == AIM_ERR_NOTFOUND || e == AIM_ERR_EXISTS || e == AIM_ERR_GONE)
+				e = AIM_ERR_INVALID;
+			rc = aim_fail(e, "%s", d.reason);
 		}
 		goto out;
 	}
@@ -848,11 +898,24 @@ static void create_channel(struct app *a, struct http_response *r, const struct 
 	struct hub_policy pol;
 	hub_policy_default(&pol);
 	pol.membership = hmem;
+	/* admins from the start (aim:admins of the Group: members) */
+	const json_t *adm = json_object_get(obj, "aim:admins");
+	const char *admins[HUB_MAX_ADMINS];
+	size_t n_admins = 0;
+	ENSURE_GOTO(!adm || (json_is_array(adm) && json_array_size(adm) <= HUB_MAX_ADMINS), fail,
+		    AIM_ERR_INVALID, "aim:admins: a list of at most %u actors", HUB_MAX_ADMINS);
+	for (size_t i = 0; adm && i < json_array_size(adm); i++) {
+		admins[n_admins] = json_string_value(json_array_get(adm, i));
+		ENSURE_GOTO(admins[n_admins], fail, AIM_ERR_INVALID, "an admin is an actor URL");
+		n_admins++;
+	}
 	struct hub_create hc = {
 		.group_info = AIM_BYTES(gb.data, gb.len),
 		.welcome = AIM_BYTES(wbytes.data, wbytes.len),
 		.owner = owner_url,
 		.members = &hms,
+		.admins = admins,
+		.n_admins = n_admins,
 		.policy = &pol,
 	};
 	/* every leaf of the tree through the domains' CAs (hub_trust.h) */
@@ -1138,6 +1201,78 @@ static size_t catch_up(struct app *a, const char *channel, int64_t after)
 	return total;
 }
 
+/*
+ * A channel's Reject of a local member's change (a stale commit: issue 11,
+ * "a commit for another epoch gets 409 with the current epoch (to a remote
+ * server, also a Reject naming it)"). Our user's server posted it for her
+ * and took the 409 itself; the Reject is how she learns why her commit
+ * failed and which epoch the channel is at. Taken only from a Group actor
+ * (signed with its key: the gate), about an activity of one of our users
+ * who is a member of that channel; it enters her inbox alone.
+ */
+static void chan_reject_received(struct app *a, struct http_response *r, const json_t *act,
+				 const char *actor)
+{
+	const char *act_actor = str_of(act, "actor");
+	if (!act_actor || !aim_url_equal(act_actor, actor)) {
+		http_resp_error(r, 401, "unauthorized", "the key's owner is not the actor");
+		return;
+	}
+	const json_t *obj = json_object_get(act, "object");
+	const char *committer = json_is_object(obj) ? str_of(obj, "actor") : NULL;
+	int64_t *users = NULL;
+	size_t n = committer ? local_users_in(a, json_object_get(obj, "actor"), &users) : 0;
+	if (n != 1) {
+		free(users);
+		http_resp_error(r, 403, "forbidden", "a channel's Reject names a change of a local user");
+		return;
+	}
+	struct remote_actor ra = { 0 };
+	if (aimd_remote_actor_get(a, actor, false, &ra) != 0) {
+		free(users);
+		aimd_status_send_failure(r, STATUS_S2S);
+		return;
+	}
+	bool group = is_group_type(ra.type);
+	aimd_remote_actor_clear(&ra);
+	int64_t *joined = NULL;
+	size_t nj = 0;
+	bool member = false;
+	if (group && store_channel_joined(a->st, actor, &joined, &nj) != 0) {
+		free(users);
+		aimd_status_send_failure(r, STATUS_S2S);
+		return;
+	}
+	for (size_t i = 0; i < nj; i++)
+		member |= joined[i] == users[0];
+	free(joined);
+	if (!group || !member) {
+		free(users);
+		http_resp_error(r, 403, "forbidden",
+				group ? "the committer is not a member of this channel"
+				      : "a Reject naming an epoch comes from a channel (a Group)");
+		return;
+	}
+	char *txt = ap_json_dump(act);
+	struct store_inbound in = { .id = str_of(act, "id"), .actor = actor, .json = txt,
+				    .audience = users, .n_audience = 1, .inbox = users,
+				    .n_inbox = 1, .published = aim_now() };
+	bool dup = false;
+	size_t added = 0;
+	int rc = store_inbound_commit(a->st, &in, &dup, &added);
+	free(txt);
+	free(users);
+	if (rc != 0) {
+		aimd_status_send_failure(r, STATUS_S2S);
+		return;
+	}
+	if (added)
+		aimd_sse_wake_notify(&a->wake);
+	aim_log(AIM_LOG_INFO, "channel", "Reject from %s (current epoch %lld) for a local member",
+		actor, (long long)json_integer_value(json_object_get(act, "aim:currentEpoch")));
+	http_resp_set(r, 202, "application/json", "{}", 2);
+}
+
 bool aimd_chan_inbound(struct app *a, const struct http_request *q, struct http_response *r,
 		       const json_t *act, const char *actor)
 {
@@ -1156,6 +1291,10 @@ bool aimd_chan_inbound(struct app *a, const struct http_request *q, struct http_
 			http_resp_error(r, 401, "unauthorized", "the key's owner is not the actor");
 		else
 			change(a, r, cid, k, act, actor, true);
+		return true;
+	}
+	if (!strcmp(type, "Reject") && json_object_get(act, "aim:currentEpoch")) {
+		chan_reject_received(a, r, act, actor);
 		return true;
 	}
 	if (!strcmp(type, "Create") && str_of(obj, "type") && !strcmp(str_of(obj, "type"), "Welcome")) {
@@ -1316,8 +1455,14 @@ void aimd_route_channel(struct app *a, const struct http_request *q, struct http
 			    json_integer((json_int_t)hub_group_cipher_suite(c.g)));
 	json_object_set_new(j, "aim:epoch", json_integer((json_int_t)hub_group_epoch(c.g)));
 	json_object_set_new(j, "aim:policy",
-			    json_pack("{s:s}", "membership",
-				      hub_membership_name(hub_group_policy(c.g)->membership)));
+			    json_pack("{s:s, s:I}", "membership",
+				      hub_membership_name(hub_group_policy(c.g)->membership),
+				      "messageEpochs",
+				      (json_int_t)hub_group_policy(c.g)->message_epochs));
+	json_t *admins = json_array();
+	for (size_t i = 0; i < hub_group_admin_count(c.g); i++)
+		json_array_append_new(admins, json_string(hub_group_admin(c.g, i)));
+	json_object_set_new(j, "aim:admins", admins);
 	json_object_set_new(j, "aim:groupInfo", json_sprintf("%s/groupInfo", c.url));
 	aimd_route_json(r, 200, ROUTE_AS_TYPE, j);
 out:
@@ -1346,15 +1491,62 @@ void aimd_route_channel_followers(struct app *a, const struct http_request *q,
 	chan_clear(&c);
 }
 
+/* The verified signer of a signed GET (the route table's gate checked the
+ * signature before the route; it keeps no result, so it is checked again
+ * here: a GET has no replay check and the key is in the cache). *owner
+ * owned; -1 with the answer set. */
+static int signed_get_owner(struct app *a, const struct http_request *q, struct http_response *r,
+			    char **owner)
+{
+	*owner = NULL;
+	if (!a->fin) {
+		http_resp_error(r, 403, "forbidden", "no federation");
+		return -1;
+	}
+	struct sig_fields fl;
+	http_sig_fields_init(&fl);
+	char host[256];
+	if (aimd_s2s_host_admit(a, q, r, &fl, host, sizeof host) != 0) {
+		http_sig_fields_free(&fl);
+		return -1;
+	}
+	struct s2s_auth au = { 0 };
+	int rc = aimd_s2s_gate_verify(a, q, &fl, host, &au);
+	if (rc != 0)
+		aimd_status_send_failure(r, STATUS_S2S);
+	else
+		*owner = aim_xstrdup(au.actor);
+	aimd_s2s_auth_clear(&au);
+	aimd_s2s_host_release(a, host);
+	http_sig_fields_free(&fl);
+	return rc;
+}
+
 /* Whether the request may read what tells who is a member (the ratchet
- * tree) or what they sent (the outbox): a local member (bearer) or a server
- * (a signed GET: the gate verified it before the route). False with the
+ * tree) or what they sent (the outbox): a local member (bearer) or the
+ * server of a member (a signed GET by any actor of the origin of a remote
+ * member: its instance actor pages the outbox to fill a gap). Any other
+ * verified server is refused 403, as an unsigned request. False with the
  * answer set. */
 static bool members_only(struct app *a, const struct http_request *q, struct http_response *r,
 			 const struct chan *c, const char *what)
 {
-	if (aimd_s2s_has_signature(q))
-		return true;
+	if (aimd_s2s_has_signature(q)) {
+		char *owner = NULL;
+		if (signed_get_owner(a, q, r, &owner) != 0)
+			return false;
+		bool ok = false;
+		for (size_t i = 0; i < c->n && !ok; i++)
+			ok = !c->m[i].local && aim_url_origin_equal(c->m[i].actor, owner);
+		if (!ok)
+			aim_log(AIM_LOG_INFO, "channel", "%s of %s refused to %s: no member there",
+				what, c->url, owner);
+		free(owner);
+		if (ok)
+			return true;
+		http_resp_error(r, 403, "forbidden", what);
+		return false;
+	}
 	if (http_req_header(q, "Authorization")) {
 		int64_t user = aimd_route_auth(a, q, r, true);
 		if (user < 0)

@@ -237,10 +237,11 @@ class Channels(AimTestCase):
 		chan, names = self.create([(self.remote, "rita"), (self.b, "bob")], policy="members")
 		al = names[("a.test", "alice")]
 		ri = names[("r.test", "rita")]
-		# rita got her Welcome at her server (a personal delivery)
-		w = wait_for(lambda: [p for p in self.remote.posts(self.rita.inbox.split(
-			self.remote.base)[1]) if p["json"] and p["json"].get("type") == "Create"],
-			what="rita's Welcome")
+		# rita got her Welcome at her server (its shared inbox, naming her)
+		w = wait_for(lambda: [p for p in self.remote.posts("/inbox") if p["json"] and
+				      p["json"].get("type") == "Create" and p["json"].get("actor") == chan
+				      and self.rita.id in p["json"].get("to", [])],
+			     what="rita's Welcome")
 		self.mls("join", client=ri, welcome=unobj(w[0]["json"]["object"]))
 		# rita commits for epoch 1 (pending) while alice moves the group to 2
 		stale = self.mls("commit", client=ri, path=True, public=True, pending=True)
@@ -340,9 +341,9 @@ class Channels(AimTestCase):
 		chan, names = self.create([(self.remote, "rita")], policy="owner")
 		al = names[("a.test", "alice")]
 		ri = names[("r.test", "rita")]
-		w = wait_for(lambda: [p for p in self.remote.posts(self.rita.inbox.split(
-			self.remote.base)[1]) if p["json"] and p["json"].get("actor") == chan and
-			p["json"].get("type") == "Create"], what="rita's Welcome")
+		w = wait_for(lambda: [p for p in self.remote.posts("/inbox") if p["json"] and
+				      p["json"].get("actor") == chan and
+				      p["json"].get("type") == "Create"], what="rita's Welcome")
 		self.mls("join", client=ri, welcome=unobj(w[0]["json"]["object"]))
 		# not a member (C38): mallory's message
 		m = self.mls("send", client=al, plaintext="x")

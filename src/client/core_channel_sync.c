@@ -329,6 +329,23 @@ static int own_echo(struct client *c, struct grp *gr, struct aim_bytes msg, uint
 	return rc;
 }
 
+/* A late message of a past epoch (mls_group_past_epochs) names its
+ * sender by a leaf of THAT epoch: the member is named only while the
+ * current tree's leaf still has the same signature key (a leaf removed or
+ * taken by someone since shows no name, never another member's). */
+static bool past_sender_holds_leaf(struct grp *gr, const struct mls_group_event *ev)
+{
+	if (!ev->past_epoch)
+		return true;
+	struct aim_bytes then;
+	const struct mls_leaf_node *now = mls_tree_leaf(mls_group_tree(gr->g), ev->sender.index);
+	if (mls_group_past_signature_key(gr->g, ev->epoch, ev->sender.index, &then) != 0) {
+		aim_errclear();
+		return false;
+	}
+	return now && aim_ct_equal(then.p, then.len, now->signature_key.p, now->signature_key.len);
+}
+
 static int apply_item(struct client *c, struct grp *gr, json_t *e, struct client_sync_stats *st)
 {
 	struct aim_buf msg;
@@ -355,9 +372,9 @@ static int apply_item(struct client *c, struct grp *gr, json_t *e, struct client
 	st->applied++;
 	if (ev.type == MLS_EVENT_APPLICATION && !ev.own_message) {
 		char sender[CLIENT_ACCT_MAX] = "";
-		if (ev.sender.type == MLS_SENDER_MEMBER)
+		if (ev.sender.type == MLS_SENDER_MEMBER && past_sender_holds_leaf(gr, &ev))
 			client_grp_leaf_acct(c, gr, ev.sender.index, sender, sizeof sender);
-		rc = record_content(c, gr, sender, aim_buf_bytes(&ev.data), epoch, seq);
+		rc = record_content(c, gr, sender, aim_buf_bytes(&ev.data), ev.epoch, seq);
 	} else if (ev.type == MLS_EVENT_PROPOSAL && !ev.own_message &&
 		   ev.proposal_type == 3 /* remove: a member leaving */) {
 		char who[CLIENT_ACCT_MAX] = "";
@@ -444,13 +461,22 @@ static int drain(struct client *c, struct grp *gr, struct client_sync_stats *st)
 		int rc = 0;
 		if (epoch < ep) {
 			/* a handshake we passed (our own commit, the one that
-			 * added us) or a message of an epoch we no longer have */
+			 * added us), a late message of one of the past epochs
+			 * the group keeps (decrypted with that epoch's keys), or
+			 * a message of an epoch we no longer have */
 			if (!json_is_true(json_object_get(e, "handshake"))) {
 				struct aim_buf m;
 				aim_buf_init(&m, MLS_MAX_MESSAGE);
+				uint64_t kept[MLS_GROUP_PAST_EPOCHS];
+				size_t n_kept = mls_group_past_epochs(gr->g, kept, MLS_GROUP_PAST_EPOCHS);
+				bool is_kept = false;
+				for (size_t k = 0; k < n_kept && k < MLS_GROUP_PAST_EPOCHS; k++)
+					is_kept = is_kept || kept[k] == epoch;
 				if (client_core_unb64(json_object_get(e, "mls"), &m) == 0 &&
 				    was_sent(gr->rec, aim_buf_bytes(&m))) {
 					rc = own_echo(c, gr, aim_buf_bytes(&m), epoch, seq);
+				} else if (m.len && is_kept && mls_group_active(gr->g)) {
+					rc = apply_item(c, gr, e, st);
 				} else if (m.len) {
 					char *d = aim_xasprintf("undecryptable: epoch %llu is past",
 								(unsigned long long)epoch);

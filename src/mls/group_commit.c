@@ -24,6 +24,11 @@ void mls_grp_adopt(struct mls_group *g, struct mls_group *n)
 	g->hook = n->hook;
 	if (g->cfg.hook)
 		g->cfg.hook = &g->hook;
+	/* the epoch we leave stays readable for late application messages
+	 * (group_past.c); if it cannot be kept, its late messages are lost,
+	 * nothing else */
+	if (mls_grp_past_retire(g, n) != 0)
+		aim_errclear();
 	mls_group_free(n);
 }
 

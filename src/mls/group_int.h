@@ -7,6 +7,7 @@
 #include "mls/mls.h"
 #include "mls/proposals.h"
 #include "mls/schedule.h"
+#include "mls/tls.h"
 #include "mls/tree.h"
 
 struct mls_grp_update { /* an Update we proposed: its new encryption key pair */
@@ -17,6 +18,17 @@ struct mls_grp_update { /* an Update we proposed: its new encryption key pair */
 struct mls_grp_resumption {
 	uint64_t epoch;
 	uint8_t psk[AIM_MAX_HASH];
+};
+
+/* A past epoch kept for late application messages (group_past.c). */
+struct mls_grp_past {
+	uint64_t epoch;
+	struct mls_group_context ctx;
+	uint8_t sender_data_secret[AIM_MAX_HASH];
+	struct mls_secret_tree *st;
+	/* each leaf's signature key in that epoch (len 0: blank) */
+	struct mls_bytes *sig;
+	uint32_t n_leaves;
 };
 
 struct mls_group {
@@ -39,6 +51,9 @@ struct mls_group {
 	size_t n_upd;
 	struct mls_grp_resumption res[MLS_GROUP_RESUMPTION_EPOCHS];
 	size_t n_res;
+	/* the last MLS_GROUP_PAST_EPOCHS epochs, oldest first */
+	struct mls_grp_past past[MLS_GROUP_PAST_EPOCHS];
+	size_t n_past;
 	bool active;
 	/* the ReInit the Commit into this epoch carried (the group ends) */
 	bool has_reinit;
@@ -87,6 +102,15 @@ int mls_grp_sent_record(struct mls_group *g, const struct aim_buf *out, size_t m
 bool mls_grp_sent_seen(const struct mls_group *g, const uint8_t h[32]);
 /* Keeps a copy of the ReInit of the Commit into g's epoch (NULL: none). */
 int mls_grp_note_reinit(struct mls_group *g, const struct mls_reinit *ri) AIM_WARN_UNUSED;
+/* The past-epoch window (group_past.c): old's window moves into g and
+ * old's epoch joins it (old's secret tree taken over); decrypting a past
+ * epoch's application message; wiping; persistence. */
+int mls_grp_past_retire(struct mls_group *g, struct mls_group *old) AIM_WARN_UNUSED;
+int mls_grp_past_unprotect(struct mls_group *g, const struct mls_private_message *pm,
+			   struct mls_authenticated_content *ac) AIM_WARN_UNUSED;
+void mls_grp_past_clear(struct mls_group *g);
+int mls_grp_past_encode(const struct mls_group *g, struct aim_buf *w) AIM_WARN_UNUSED;
+int mls_grp_past_decode(struct mls_group *g, struct mls_tls_reader *r) AIM_WARN_UNUSED;
 /* Moves n's state into g (g's settings kept) and frees n and g's old state. */
 void mls_grp_adopt(struct mls_group *g, struct mls_group *n);
 

@@ -10,6 +10,7 @@
  *   Resumption res<V> { uint64 epoch; opaque psk[Nh]; };
  *   uint8 has_reinit; [ ReInit reinit; ]
  *   uint8 has_pending; [ opaque commit_sha256[32]; opaque pending<V> ]
+ *   PastEpoch past<V>;   (version 2; group_past.c; empty in a pending state)
  *
  * The secret tree is rebuilt from the epoch's encryption_secret; our own
  * sender ratchets are moved past the generations already sent, so a
@@ -25,7 +26,9 @@
 #include "mls/codec_int.h"
 #include "mls/proposals.h"
 
-#define GROUP_STATE_VERSION 1
+#define GROUP_STATE_VERSION 2
+/* still read: a state written before the past-epoch window */
+#define GROUP_STATE_VERSION_1 1
 
 static uint8_t *const *secret_fields(struct mls_epoch_secrets *s, uint8_t *v[11])
 {
@@ -95,6 +98,7 @@ static int encode(const struct mls_group *g, struct aim_buf *w, unsigned depth)
 		TRY_GOTO(encode(g->pending, &tmp, depth + 1), out);
 		TRY_GOTO(mls_tls_write_vec(w, tmp.data, tmp.len), out);
 	}
+	TRY_GOTO(mls_grp_past_encode(g, w), out);
 out:
 	aim_buf_free_secret(&tmp);
 	return rc;
@@ -121,7 +125,8 @@ static int decode(const struct mls_group_config *cfg, struct mls_tls_reader *r, 
 	uint16_t suite;
 	uint32_t own;
 	TRY(mls_tls_read_u8(r, &ver));
-	ENSURE(ver == GROUP_STATE_VERSION, AIM_ERR_UNSUPPORTED, "group state version %u", ver);
+	ENSURE(ver == GROUP_STATE_VERSION || ver == GROUP_STATE_VERSION_1, AIM_ERR_UNSUPPORTED,
+	       "group state version %u", ver);
 	TRY(mls_tls_read_u16(r, &suite));
 	const struct aim_suite *cs = aim_suite_get(suite);
 	if (!cs)
@@ -217,6 +222,8 @@ static int decode(const struct mls_group_config *cfg, struct mls_tls_reader *r, 
 		TRY_GOTO(decode(cfg, &sub, depth + 1, &g->pending), out);
 		TRY_GOTO(mls_tls_reader_done(&sub), out);
 	}
+	if (ver >= GROUP_STATE_VERSION)
+		TRY_GOTO(mls_grp_past_decode(g, r), out);
 	*out = g;
 	g = NULL;
 out:

@@ -103,7 +103,13 @@ static int unprotect(struct mls_group *g, const struct mls_message *m,
 	const struct mls_private_message *pm = &m->private_message;
 	ENSURE(mls_bytes_equal(&pm->group_id, &g->ctx.group_id), AIM_ERR_INVALID,
 	       "PrivateMessage of another group");
-	/* the same for a PrivateMessage, before any decryption */
+	/* the same for a PrivateMessage, before any decryption; an
+	 * application message of one of the last MLS_GROUP_PAST_EPOCHS epochs
+	 * is opened with that epoch's keys (group_past.c: "Members MAY keep
+	 * unconsumed values around for some reasonable amount of time to
+	 * handle out-of-order message delivery", section 9.2) */
+	if (pm->epoch < g->ctx.epoch)
+		return mls_grp_past_unprotect(g, pm, ac);
 	ENSURE(pm->epoch == g->ctx.epoch, AIM_ERR_CONFLICT,
 	       "PrivateMessage of epoch %llu, group is at %llu", (unsigned long long)pm->epoch,
 	       (unsigned long long)g->ctx.epoch);
@@ -363,6 +369,8 @@ int mls_group_process(struct mls_group *g, struct aim_bytes msg, struct mls_grou
 			    "application data in a PublicMessage");
 		if (ev) {
 			ev->type = MLS_EVENT_APPLICATION;
+			ev->epoch = ac.content.epoch;
+			ev->past_epoch = ac.content.epoch < g->ctx.epoch;
 			TRY_GOTO(aim_buf_append(&ev->data, ac.content.application_data.p,
 						ac.content.application_data.len),
 				 out);

@@ -74,6 +74,7 @@ void mls_group_free(struct mls_group *g)
 	mls_bytes_free_secret(&g->sig_priv);
 	mls_epoch_secrets_wipe(&g->sec);
 	mls_secret_tree_free(g->st);
+	mls_grp_past_clear(g);
 	mls_proposal_cache_free(&g->cache);
 	mls_grp_updates_clear(g);
 	mls_reinit_free(&g->reinit);

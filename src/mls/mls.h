@@ -340,6 +340,10 @@ void mls_external_senders_free(struct mls_external_senders *es);
 
 /* Resumption PSKs of past epochs kept for PreSharedKey proposals. */
 #define MLS_GROUP_RESUMPTION_EPOCHS 8u
+/* Past epochs whose application messages are still decrypted (late
+ * messages ordered after a Commit; group_past.c tells what is kept and
+ * what the window costs forward secrecy). */
+#define MLS_GROUP_PAST_EPOCHS 3u
 /* Largest serialised state accepted by mls_group_parse(). */
 #define MLS_MAX_GROUP_STATE ((size_t)64 << 20)
 /* Own proposals / application messages per epoch recognised when they
@@ -459,6 +463,18 @@ int mls_group_export_tree(const struct mls_group *g, struct aim_buf *w) AIM_WARN
  * when with_tree is set. */
 int mls_group_group_info(const struct mls_group *g, bool external_pub, bool with_tree,
 			 struct aim_buf *w) AIM_WARN_UNUSED;
+
+/* The past epochs kept (oldest first): up to max of them into epochs;
+ * returns how many are kept. */
+size_t mls_group_past_epochs(const struct mls_group *g, uint64_t *epochs, size_t max);
+/* The signature key leaf had in the kept past epoch `epoch` (a view into
+ * g, valid while g is unchanged): to tell whether the sender of a late
+ * message still holds that leaf. AIM_ERR_NOTFOUND if the epoch is not kept
+ * or the leaf was blank. */
+int mls_group_past_signature_key(const struct mls_group *g, uint64_t epoch, uint32_t leaf,
+				 struct aim_bytes *key) AIM_WARN_UNUSED;
+/* Wipes the past epochs now (their late messages become undecryptable). */
+void mls_group_forget_past(struct mls_group *g);
 
 /* ---- Proposals (section 12.1) ------------------------------------------------ */
 
@@ -585,8 +601,13 @@ struct mls_group_event {
 	/* Proposal. */
 	uint16_t proposal_type;
 	uint8_t proposal_ref[AIM_MAX_HASH];
-	/* Commit: the new epoch; added / removed leaves (owned). */
+	/* Commit: the new epoch; added / removed leaves (owned).
+	 * Application: the epoch it was sent in; past_epoch when that is one
+	 * of the retained past epochs (mls_group_past_epochs()): sender.index
+	 * is then a leaf of THAT epoch's tree, which may since have been
+	 * removed or reused. */
 	uint64_t epoch;
+	bool past_epoch;
 	uint32_t *added;
 	size_t n_added;
 	uint32_t *removed;
@@ -611,8 +632,9 @@ int mls_group_process(struct mls_group *g, struct aim_bytes msg, struct mls_grou
 
 /* ---- Persistence ------------------------------------------------------------------ */
 
-/* Own encoding (version byte 1) of the whole state, pending Commit
- * included. SECRETS: free w with aim_buf_free_secret(). The secret tree is
+/* Own encoding (version byte 2) of the whole state, pending Commit and
+ * the past epochs included (version 1, without past epochs, is still
+ * read). SECRETS: free w with aim_buf_free_secret(). The secret tree is
  * rebuilt on parse from the epoch's encryption secret with our own sender
  * ratchets moved past what we sent (no key / nonce reuse), but messages of
  * the current epoch received before the snapshot are accepted once more

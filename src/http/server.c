@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -319,6 +320,124 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	return ctx_new(cls, c, uri);
 }
 
+/* ---- Message framing (request smuggling) -----------------------------------------------
+ * libmicrohttpd 0.9.75 takes the first of several Content-Length fields,
+ * serves a request carrying both Content-Length and Transfer-Encoding and
+ * keeps the connection, and reads an unknown transfer coding until the peer
+ * closes. Every header field is visible before the body is read: the
+ * request's framing is decided here, once, and a request whose length is
+ * ambiguous is refused before any of its body is taken as a new request. */
+
+struct framing {
+	unsigned n_cl;               /* Content-Length fields */
+	const char *cl;              /* the first one */
+	bool cl_differ;              /* two of them disagree */
+	unsigned n_te;               /* Transfer-Encoding fields */
+	unsigned codings;            /* transfer codings listed, all fields */
+	unsigned chunked;            /* how many of them are "chunked" */
+	bool chunked_last;           /* the last one listed is "chunked" */
+	bool expect_continue;
+};
+
+static void framing_codings(struct framing *f, const char *v)
+{
+	const char *p = v;
+	while (*p) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		const char *start = p;
+		while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
+			p++;
+		size_t n = (size_t)(p - start);
+		bool is_chunked = n == 7 && !strncasecmp(start, "chunked", 7);
+		while (*p && *p != ',') /* parameters of the coding */
+			p++;
+		f->codings++;
+		f->chunked += is_chunked;
+		f->chunked_last = is_chunked;
+	}
+}
+
+static enum MHD_Result framing_it(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	struct framing *f = cls;
+	if (!key)
+		return MHD_YES;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+		if (f->n_cl++ == 0)
+			f->cl = value ? value : "";
+		else if (strcmp(f->cl, value ? value : ""))
+			f->cl_differ = true;
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+		f->n_te++;
+		framing_codings(f, value ? value : "");
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_EXPECT) && value &&
+		   !strcasecmp(value, "100-continue")) {
+		f->expect_continue = true;
+	}
+	return MHD_YES;
+}
+
+/* 0 when the request's framing is unambiguous; else the status to answer
+ * (the connection is closed after it) and the reason. */
+static int framing_check(struct MHD_Connection *c, const char *version, struct framing *f,
+			 const char **why)
+{
+	memset(f, 0, sizeof *f);
+	MHD_get_connection_values(c, MHD_HEADER_KIND, framing_it, f);
+	/* RFC 9112 6.3 (5): "If a message is received without
+	 * Transfer-Encoding and with an invalid Content-Length header field,
+	 * then the message framing is invalid and the recipient MUST treat it
+	 * as an unrecoverable error ... the server MUST respond with a 400
+	 * (Bad Request) status code and then close the connection."
+	 * Two fields with different values are such an invalid field (RFC
+	 * 9110 8.6 allows only a list of identical values). */
+	if (f->cl_differ) {
+		*why = "conflicting Content-Length fields";
+		return 400;
+	}
+	if (f->n_te == 0)
+		return 0;
+	/* RFC 9112 6.1: "A server or client that receives an HTTP/1.0 message
+	 * containing a Transfer-Encoding header field MUST treat the message
+	 * as if the framing is faulty, even if a Content-Length is present,
+	 * and close the connection after processing the message." */
+	if (version && !strcmp(version, MHD_HTTP_VERSION_1_0)) {
+		*why = "Transfer-Encoding in an HTTP/1.0 request";
+		return 400;
+	}
+	/* RFC 9112 6.1: "A server MAY reject a request that contains both
+	 * Content-Length and Transfer-Encoding or process such a request in
+	 * accordance with the Transfer-Encoding alone. Regardless, the server
+	 * MUST close the connection after responding to such a request": it
+	 * is the shape of a smuggling attempt, refused. */
+	if (f->n_cl) {
+		*why = "both Content-Length and Transfer-Encoding";
+		return 400;
+	}
+	/* RFC 9112 6.3 (4): "If a Transfer-Encoding header field is present in
+	 * a request and the chunked transfer coding is not the final
+	 * encoding, the message body length cannot be determined reliably;
+	 * the server MUST respond with the 400 (Bad Request) status code and
+	 * then close the connection." RFC 9112 7: "A sender MUST NOT apply
+	 * the chunked transfer coding more than once to a message body." */
+	if (!f->chunked_last || f->chunked > 1) {
+		*why = "the final transfer coding is not chunked";
+		return 400;
+	}
+	/* RFC 9112 6.1: "A server that receives a request message with a
+	 * transfer coding it does not understand SHOULD respond with 501 (Not
+	 * Implemented)." Only chunked is understood here. */
+	if (f->codings > 1) {
+		*why = "a transfer coding other than chunked";
+		return 501;
+	}
+	return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -346,15 +465,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			}
 		}
 		aim_buf_init(&x->body, s->max_body);
+		struct framing f;
+		const char *why = NULL;
+		int bad = framing_check(c, version, &f, &why);
+		if (bad) {
+			aim_log(AIM_LOG_INFO, "http", "remote=%s refused: %s", x->remote, why);
+			struct http_response r = { 0 };
+			http_resp_error(&r, bad, bad == 501 ? "not_implemented" : "bad_framing", why);
+			http_resp_header(&r, MHD_HTTP_HEADER_CONNECTION, "close");
+			return queue(x, &r);
+		}
 		/* Refuse a declared oversize body before reading any of it. */
-		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		int64_t n;
-		if (cl && aim_parse_int(cl, 0, INT64_MAX, &n) == 0 && (uint64_t)n > s->max_body) {
+		if (f.cl && aim_parse_int(f.cl, 0, INT64_MAX, &n) == 0 &&
+		    (uint64_t)n > s->max_body) {
 			/* A moderately oversized body is read and dropped so that the
 			 * client, still sending, gets to read the 413; a huge one is
-			 * refused at once and the connection closed. */
-			if ((uint64_t)n <= DRAIN_MAX) {
+			 * refused at once and the connection closed. RFC 9110 10.1.1:
+			 * "A server that receives a 100-continue expectation in an
+			 * HTTP/1.1 request ... MAY omit sending a 100 (Continue)
+			 * response if it has already received some or all of the
+			 * content ... or if the framing indicates that there is no
+			 * content", and may answer with a final status at once: a
+			 * client that waits for 100 Continue gets the 413 instead
+			 * and sends nothing. */
+			if ((uint64_t)n <= DRAIN_MAX && !f.expect_continue) {
 				x->too_large = true;
 				return MHD_YES;
 			}
@@ -362,6 +497,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			char d[96];
 			snprintf(d, sizeof d, "request body larger than %zu bytes", s->max_body);
 			http_resp_error(&r, 413, "too_large", d);
+			http_resp_header(&r, MHD_HTTP_HEADER_CONNECTION, "close");
 			return queue(x, &r);
 		}
 		return MHD_YES;

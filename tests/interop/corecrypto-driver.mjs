@@ -10,6 +10,7 @@
 
 import { createInterface } from "node:readline";
 import { randomBytes, randomUUID } from "node:crypto";
+import { realpathSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 
@@ -516,33 +517,44 @@ function errText(e) {
 
 // ---- main loop: strictly one request at a time ----
 
-const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
-let quitting = false;
-for await (const line of rl) {
-	if (!line.trim())
-		continue;
-	let req;
-	let res;
-	try {
-		if (line.length > MAX_LINE)
-			fail("line too long");
-		req = JSON.parse(line);
-		if (typeof req !== "object" || req === null || Array.isArray(req))
-			fail("request must be an object");
-		const fn = commands[req.cmd];
-		if (!fn)
-			fail(`unknown cmd ${req.cmd}`);
-		res = { ok: true, ...(await fn(req)) };
-		if (req.cmd === "quit")
-			quitting = true;
-	} catch (e) {
-		if (DEBUG)
-			console.error(e);
-		res = { ok: false, code: errCode(e), error: errText(e) };
+// Serves cmds (name -> async fn(req)) over stdin/stdout until EOF or quit; then exits.
+export async function serve(cmds) {
+	const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+	let quitting = false;
+	for await (const line of rl) {
+		if (!line.trim())
+			continue;
+		let req;
+		let res;
+		try {
+			if (line.length > MAX_LINE)
+				fail("line too long");
+			req = JSON.parse(line);
+			if (typeof req !== "object" || req === null || Array.isArray(req))
+				fail("request must be an object");
+			const fn = cmds[req.cmd];
+			if (!fn)
+				fail(`unknown cmd ${req.cmd}`);
+			res = { ok: true, ...(await fn(req)) };
+			if (req.cmd === "quit")
+				quitting = true;
+		} catch (e) {
+			if (DEBUG)
+				console.error(e);
+			res = { ok: false, code: errCode(e), error: errText(e) };
+		}
+		const out = req && req.id !== undefined ? { id: req.id, ...res } : res;
+		process.stdout.write(JSON.stringify(out) + "\n");
+		if (quitting)
+			break;
 	}
-	const out = req && req.id !== undefined ? { id: req.id, ...res } : res;
-	process.stdout.write(JSON.stringify(out) + "\n");
-	if (quitting)
-		break;
+	process.exit(0);
 }
-process.exit(0);
+
+// corecrypto-member.mjs imports this module for its CoreCrypto plumbing and adds commands.
+export { cc, commands, clients, client, conv, status, newClient, keyPackage, withBundles,
+	oneBundle, fromHex, toHex, fail, errCode, errText, parseGroupInfo, messageHeader, unwrap,
+	clientIdText, DriverError };
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1]))
+	await serve(commands);

@@ -35,3 +35,13 @@ add_test(NAME interop/corecrypto
 set_tests_properties(interop/corecrypto PROPERTIES LABELS interop TIMEOUT 600
   ${AIM_PEER_SKIP}
   ENVIRONMENT "AIM_SOURCE_DIR=${CMAKE_SOURCE_DIR};AIM_BIN_DIR=${CMAKE_BINARY_DIR}/bin;PYTHONDONTWRITEBYTECODE=1")
+
+# Issue 13 part 2 (tests/interop/test_corecrypto_channel.py, corecrypto-member.mjs): a
+# CoreCrypto client speaking aimd's client API with a bearer token: its E2EI enrollment against
+# aimd's device certificates, its KeyPackage, an aim channel on another domain. Needs the aimd
+# and aim binaries and openssl. Exit status 77: node or the npm packages are missing.
+add_test(NAME interop/corecrypto_channel
+  COMMAND ${PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_corecrypto_channel.py)
+set_tests_properties(interop/corecrypto_channel PROPERTIES LABELS interop TIMEOUT 300
+  ${AIM_PEER_SKIP}
+  ENVIRONMENT "AIM_SOURCE_DIR=${CMAKE_SOURCE_DIR};AIM_BIN_DIR=${CMAKE_BINARY_DIR}/bin;PYTHONDONTWRITEBYTECODE=1")

@@ -224,6 +224,7 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 	/* Identity: a data directory from before the CA existed gets one now. */
 	a->data_dir = o->data_dir;
 	a->hub_basic = o->hub_basic_credentials;
+	a->metrics_token = o->metrics_token;
 	a->cert_days = o->cert_days > 0 ? o->cert_days : AIMD_CERT_DAYS_DEFAULT;
 	bool ca_created = false;
 	TRY(aimd_ca_ensure(o->data_dir, a->st, &ca_created));
@@ -298,6 +299,7 @@ int aimd_serve(const struct aimd_serve_opts *o)
 	struct app a;
 	memset(&a, 0, sizeof a);
 	struct http_server *srv = NULL;
+	struct http_server *msrv = NULL; /* --metrics-listen (ops_metrics.c) */
 	int rc = 0, lock_fd = -1;
 	bool opened = false;
 	/* Signals are taken by sigwait() in this thread only: block them before
@@ -323,6 +325,10 @@ int aimd_serve(const struct aimd_serve_opts *o)
 	};
 	/* Bound and listening, serving nothing yet. */
 	TRY_GOTO(http_server_open(&cfg, aimd_app_handle, &a, &srv), out);
+	struct http_server_config mcfg = { .listen = o->metrics_listen, .max_body = 4096,
+					   .max_per_ip = 16 };
+	if (o->metrics_listen)
+		TRY_GOTO(http_server_open(&mcfg, aimd_metrics_handle, &a, &msrv), out);
 	struct delivery_config dc;
 	TRY_GOTO(aimd_delivery_config_from_serve(o, &dc), out);
 	opened = true;
@@ -330,6 +336,10 @@ int aimd_serve(const struct aimd_serve_opts *o)
 	/* Outbound federation: delivery workers, resuming what is pending. */
 	TRY_GOTO(aimd_delivery_start(&a, &dc, &a.dlv), out);
 	TRY_GOTO(http_server_run(srv), out);
+	if (msrv) {
+		TRY_GOTO(http_server_run(msrv), out);
+		printf("aimd: metrics on %s/metrics\n", http_server_url(msrv));
+	}
 	printf("aimd: listening on %s\n", http_server_url(srv));
 	fflush(stdout);
 	aim_log(AIM_LOG_INFO, "aimd", "serving %s for domain %s", a.base, a.domain);
@@ -341,6 +351,8 @@ int aimd_serve(const struct aimd_serve_opts *o)
 	aimd_sse_wake_stop(&a.wake);
 	http_server_stop(srv, 5000);
 	srv = NULL;
+	http_server_stop(msrv, 1000);
+	msrv = NULL;
 	/* Then the workers: an attempt in flight is abandoned and recorded. */
 	aimd_delivery_stop(a.dlv);
 	a.dlv = NULL;
@@ -348,6 +360,7 @@ int aimd_serve(const struct aimd_serve_opts *o)
 	aim_log(AIM_LOG_INFO, "aimd", "stopped");
 out:
 	http_server_stop(srv, 0); /* only when start-up failed half way */
+	http_server_stop(msrv, 0);
 	if (opened)
 		app_free(&a);
 	if (lock_fd >= 0)

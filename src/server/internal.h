@@ -62,6 +62,9 @@ struct app {
 	/* TESTS ONLY (aimd serve --hub-basic-credentials): basic credentials
 	 * pass the hub's credential check (hub_trust.h). */
 	bool hub_basic;
+	/* Operations: /metrics on the main listener with this bearer token
+	 * (--metrics-token; NULL: not there). Borrowed from the serve options. */
+	const char *metrics_token;
 };
 
 /* A new actor row (user, instance actor, channel) with fresh keys (user_keys.c). */
@@ -80,6 +83,10 @@ int aimd_lock_data(const char *dir, int *fd_out);
 /* What aimd init accepts as --domain and as --url (app.c). */
 bool aimd_valid_domain(const char *d);
 bool aimd_valid_base_url(const char *u);
+/* /metrics (ops_metrics.c): the page, after the token when one is set;
+ * aimd_metrics_handle is the handler of the --metrics-listen listener. */
+void aimd_metrics_serve(struct app *a, const struct http_request *q, struct http_response *r);
+void aimd_metrics_handle(void *app, const struct http_request *q, struct http_response *r);
 /* The store's integrity check; a damaged database fails with
  * AIM_ERR_STORAGE and a message naming DIR's database file (ops_migrate.c). */
 int aimd_integrity_check(const char *dir, struct store *st);

@@ -8,6 +8,7 @@
  * (actor URL <-> acct: URI, inboxes), keeps its state under (kind "hub",
  * key the channel id: hub_group_encode) and applies its decisions.
  */
+#include "server/metrics.h"
 #include "server/channels.h"
 
 #include <pthread.h>
@@ -801,6 +802,10 @@ static void change(struct app *a, struct http_response *r, const char *id, enum 
 			chan_clear(&c);
 			continue;
 		}
+		static const char *const kind_names[] = { [CK_ADD] = "add", [CK_REMOVE] = "remove",
+							  [CK_COMMIT] = "commit", [CK_MESSAGE] = "message",
+							  [CK_META] = "metadata" };
+		aimd_metrics_hub(kind_names[k], rc == 0);
 		if (lost_race)
 			/* never a stale epoch: the epoch may not have moved at all */
 			aim_fail(AIM_ERR_BUSY, "channel busy: lost the race for its state %d times, "

@@ -17,6 +17,7 @@
 
 #include "server/channels.h"
 #include "server/keypackages.h"
+#include "server/metrics.h"
 #include "server/s2s.h" /* federation, inbound side: the gate of signed GETs */
 
 /* ---- The API ----------------------------------------------------------------------------- */
@@ -86,12 +87,19 @@ static const struct route routes[] = {
 	{ "GET", "/objects/{id}", aimd_route_object },
 };
 
-void aimd_app_handle(void *ap, const struct http_request *q, struct http_response *r)
+/* *route = the pattern that answered (NULL: none did). */
+static void app_handle(struct app *a, const struct http_request *q, struct http_response *r,
+		       const char **route)
 {
-	struct app *a = ap;
 	size_t bpl = strlen(a->base_path);
 	if (bpl && strncmp(q->path, a->base_path, bpl) != 0) {
 		http_resp_error(r, 404, "not_found", "no such resource");
+		return;
+	}
+	/* Operations: /metrics, only with --metrics-token (metrics.h). */
+	if (a->metrics_token && !strcmp(q->path + bpl, AIMD_METRICS_PATH)) {
+		*route = AIMD_METRICS_PATH;
+		aimd_metrics_serve(a, q, r);
 		return;
 	}
 	bool get = http_route_method_ok("GET", q->method);
@@ -105,6 +113,7 @@ void aimd_app_handle(void *ap, const struct http_request *q, struct http_respons
 		if (!http_route_match(routes[i].pattern, p, &caps))
 			continue;
 		if (http_route_method_ok(routes[i].method, q->method)) {
+			*route = routes[i].pattern;
 			routes[i].fn(a, q, r, &caps);
 			return;
 		}
@@ -116,4 +125,11 @@ void aimd_app_handle(void *ap, const struct http_request *q, struct http_respons
 		return;
 	}
 	http_resp_error(r, 404, "not_found", "no such resource");
+}
+
+void aimd_app_handle(void *ap, const struct http_request *q, struct http_response *r)
+{
+	const char *route = NULL;
+	app_handle(ap, q, r, &route);
+	aimd_metrics_request(q->method, route, r->status);
 }

@@ -10,6 +10,7 @@
 #include "server/s2s.h"
 #include "server/delivery.h"
 #include "server/status.h"
+#include "server/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,19 +212,23 @@ int aimd_s2s_host_admit(struct app *a, const struct http_request *q, struct http
 	return 0;
 }
 
-/* Steps 1 and 2a (http/sig.h): everything that needs no key. */
+/* Steps 1 and 2a (http/sig.h): everything that needs no key. *why: the
+ * step that refused it (for /metrics), AIMD_SIG_FAILURE_N when none did. */
 static int gate_parse(struct app *a, const struct http_request *q, const struct sig_fields *fl,
-		      int64_t now, struct sig_parsed **out)
+		      int64_t now, struct sig_parsed **out, enum aimd_sig_failure *why)
 {
 	struct sig_request req = sig_request_of(a, q, fl);
 	struct sig_policy pol;
 	http_sig_policy_default(&pol);
+	*why = AIMD_SIG_MALFORMED;
 	TRY(http_sig_parse(&req, &pol, out));
+	*why = AIMD_SIG_POLICY;
 	if (http_sig_check(*out, &req, now) != 0) {
 		http_sig_parsed_free(*out);
 		*out = NULL;
 		return -1;
 	}
+	*why = AIMD_SIG_FAILURE_N;
 	return 0;
 }
 
@@ -251,13 +256,16 @@ int aimd_s2s_gate_verify(struct app *a, const struct http_request *q, const stru
 	memset(out, 0, sizeof *out);
 	struct fed_in *f = a->fin;
 	/* A1: no signature at all. */
-	if (!aimd_s2s_has_signature(q))
+	if (!aimd_s2s_has_signature(q)) {
+		aimd_metrics_sig_failure(AIMD_SIG_MISSING);
 		return aim_fail(AIM_ERR_AUTH, "HTTP signature required");
+	}
 	struct sig_verified v = { 0 };
 	struct sig_parsed *p = NULL;
 	struct ra_lookup l = { f->cache, false, false, false };
 	int64_t now = aim_now();
-	int rc = gate_parse(a, q, fl, now, &p);
+	enum aimd_sig_failure parse_why = AIMD_SIG_FAILURE_N;
+	int rc = gate_parse(a, q, fl, now, &p, &parse_why);
 	if (rc == 0) {
 		rc = gate_key_verify(&l, p, &v);
 		if (rc != 0 && aim_errcode() == AIM_ERR_VERIFY && l.from_cache) {
@@ -279,6 +287,10 @@ int aimd_s2s_gate_verify(struct app *a, const struct http_request *q, const stru
 		/* The key's server failed or timed out: the sender may retry
 		 * (502/504); anything else is a signature that does not pass. */
 		bool passing = e == AIM_ERR_REMOTE || e == AIM_ERR_TIMEOUT;
+		aimd_metrics_sig_failure(parse_why != AIMD_SIG_FAILURE_N ? parse_why
+					 : passing		     ? AIMD_SIG_KEY_SERVER_FAILED
+					 : e == AIM_ERR_AUTH	     ? AIMD_SIG_KEY_UNAVAILABLE
+								     : AIMD_SIG_BAD_SIGNATURE);
 		return aim_fail(passing ? e : AIM_ERR_AUTH, "%s", msg);
 	}
 	/* RFC 9421 7.2.2 / cavage: a signature seen before inside its window
@@ -289,6 +301,7 @@ int aimd_s2s_gate_verify(struct app *a, const struct http_request *q, const stru
 	if (has_body && http_sig_replay_check(f->replay, v.replay_key, v.replay_until, now) != 0) {
 		if (aim_errcode() != AIM_ERR_LIMIT) {
 			http_sig_verified_free(&v);
+			aimd_metrics_sig_failure(AIMD_SIG_REPLAY);
 			return aim_fail(AIM_ERR_AUTH, "signature already used (replay)");
 		}
 		/* The cache is full of live entries: a replay that slips through

@@ -104,6 +104,10 @@ struct aimd_serve_opts {
 	/* Operations: no start-up integrity check of the database (very large
 	 * databases; the check reads every page). */
 	bool skip_integrity_check;
+	/* /metrics (metrics.h): on a listener of its own at this address, and/or
+	 * on the main one behind this bearer token; neither: not served. */
+	const char *metrics_listen;
+	const char *metrics_token;
 };
 /* Serves until SIGINT or SIGTERM, then shuts down cleanly. Prints
  * "aimd: listening on URL" on stdout once ready. Before it has any effect it

@@ -87,3 +87,53 @@ int store_sq_integrity_check(struct store *st, char **problem)
 		*problem = aim_xstrdup(p.lines ? p.text : "quick_check gave no answer");
 	return 0;
 }
+
+/* ---- Counts for /metrics --------------------------------------------------------------- */
+
+static int state_row(void *ctx, sqlite3_stmt *q)
+{
+	struct store_stats *o = ctx;
+	int64_t state = sqlite3_column_int64(q, 0);
+	if (state >= 0 && state < (int64_t)AIM_ARRAY_LEN(o->deliveries))
+		o->deliveries[state] = sqlite3_column_int64(q, 1);
+	return 0;
+}
+
+static int kp_row(void *ctx, sqlite3_stmt *q)
+{
+	struct store_stats *o = ctx;
+	o->keypackages_available = sqlite3_column_int64(q, 0);
+	o->keypackages_last_resort = sqlite3_column_int64(q, 1);
+	return 0;
+}
+
+/* One read transaction, so the counts agree with each other. */
+static int stats_read(sqlite3 *db, int64_t now, struct store_stats *out)
+{
+	TRY(store_sq_rows(db, "stats deliveries",
+			  "SELECT state, COUNT(*) FROM deliveries GROUP BY state;", NOARGS, state_row,
+			  out));
+	bool found = false;
+	TRY(store_sq_int(db, "stats oldest",
+			 "SELECT COALESCE(MIN(created), 0) FROM deliveries WHERE state = 0;", NOARGS,
+			 &out->oldest_pending_ms, &found));
+	return store_sq_row(db, "stats keypackages",
+			    "SELECT COALESCE(SUM(last_resort = 0 AND consumed_at IS NULL"
+			    " AND not_after > ?1), 0), COALESCE(SUM(last_resort = 1), 0)"
+			    " FROM keypackages;",
+			    ARGS(A_INT(now)), kp_row, out, &found);
+}
+
+int store_sq_stats(struct store *st, int64_t now, struct store_stats *out)
+{
+	sqlite3 *db = store_sq_reader(SQ(st));
+	if (!db)
+		return -1;
+	int rc = store_sq_script(db, "BEGIN;", "stats begin");
+	if (rc == 0) {
+		rc = stats_read(db, now, out);
+		sqlite3_exec(db, "COMMIT;", NULL, NULL, NULL);
+	}
+	store_sq_reader_put(SQ(st), db);
+	return rc;
+}

@@ -289,5 +289,6 @@ int store_sq_channel_receive(struct store *st, const struct store_channel_recv *
 int store_sq_schema_latest(struct store *st, int *version);
 int store_sq_migrate_all(struct store *st, store_migrated_fn fn, void *ctx);
 int store_sq_integrity_check(struct store *st, char **problem);
+int store_sq_stats(struct store *st, int64_t now, struct store_stats *out);
 
 #endif

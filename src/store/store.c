@@ -732,3 +732,9 @@ int store_integrity_check(struct store *st, char **problem)
 	*problem = NULL;
 	return st->ops->integrity_check(st, problem);
 }
+
+int store_stats(struct store *st, int64_t now, struct store_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	return st->ops->stats(st, now, out);
+}

@@ -549,6 +549,14 @@ enum store_claims_policy {
  * reached. */
 typedef void (*store_migrated_fn)(void *ctx, int version);
 
+/* What /metrics shows of the store (store_stats): one consistent read. */
+struct store_stats {
+	int64_t deliveries[4];       /* rows by enum store_delivery_state */
+	int64_t oldest_pending_ms;   /* creation of the oldest pending delivery; 0: none */
+	int64_t keypackages_available; /* consumable, not handed out, not expired at now */
+	int64_t keypackages_last_resort; /* the devices' last-resort KeyPackages */
+};
+
 /* store_open_ex flags. */
 #define STORE_OPEN_NO_MIGRATE 1u     /* open as it is: no migration runs (aimd migrate,
 					aimd doctor); the caller checks the version */
@@ -677,6 +685,7 @@ struct store_ops {
 	int (*schema_latest)(struct store *st, int *version);
 	int (*migrate)(struct store *st, store_migrated_fn fn, void *ctx);
 	int (*integrity_check)(struct store *st, char **problem);
+	int (*stats)(struct store *st, int64_t now, struct store_stats *out);
 };
 
 struct store {
@@ -978,5 +987,7 @@ int store_migrate(struct store *st, store_migrated_fn fn, void *ctx) AIM_WARN_UN
  * *problem = NULL when it is sound; 0 with *problem (owned) naming what is
  * damaged when it is not; -1 when the check could not run. */
 int store_integrity_check(struct store *st, char **problem) AIM_WARN_UNUSED;
+/* Counts for monitoring (now: seconds, for KeyPackage expiry); out zeroed first. */
+int store_stats(struct store *st, int64_t now, struct store_stats *out) AIM_WARN_UNUSED;
 
 #endif

@@ -555,4 +555,5 @@ static const struct store_ops sqlite_ops = {
 	.schema_latest = store_sq_schema_latest,
 	.migrate = store_sq_migrate_all,
 	.integrity_check = store_sq_integrity_check,
+	.stats = store_sq_stats,
 };

@@ -95,7 +95,12 @@ static const char help_serve[] =
 	"    --log-level LEVEL           debug, info, warn or error (info)\n"
 	"  Operations:\n"
 	"    --skip-integrity-check      start without checking the database (the check\n"
-	"                                reads every page: very large databases)\n";
+	"                                reads every page: very large databases)\n"
+	"    --metrics-listen ADDR:PORT  serve /metrics (Prometheus text format) on a\n"
+	"                                listener of its own\n"
+	"    --metrics-token TOKEN       serve /metrics on the main listener to requests\n"
+	"                                with Authorization: Bearer TOKEN (asked on the\n"
+	"                                metrics listener too); neither: no /metrics\n";
 
 static const char help_deliveries[] =
 	"aimd deliveries --data DIR\n"
@@ -196,6 +201,7 @@ struct opts {
 	/* outbound deliveries */
 	const char *rbase, *rmax, *rexpire, *dworkers, *dperhost, *bthresh, *bcool;
 	const char *claimhost, *claimuser;
+	const char *metrics_listen, *metrics_token; /* serve: /metrics */
 	const char *pos[2];
 	int npos;
 	/* outbound federation client */
@@ -235,6 +241,8 @@ static int parse(int argc, char **argv, int start, const char *allowed, struct o
 		{ "cert-days", offsetof(struct opts, cert_days) },
 		{ "claim-host-rate", offsetof(struct opts, claimhost) },
 		{ "claim-user-rate", offsetof(struct opts, claimuser) },
+		{ "metrics-listen", offsetof(struct opts, metrics_listen) },
+		{ "metrics-token", offsetof(struct opts, metrics_token) },
 	};
 	for (int i = start; i < argc; i++) {
 		const char *a = argv[i];
@@ -292,7 +300,7 @@ static int parse(int argc, char **argv, int start, const char *allowed, struct o
 				break;
 		char pat[70];
 		snprintf(pat, sizeof pat, " %s ", name);
-		char allow[512];
+		char allow[1024];
 		snprintf(allow, sizeof allow, " %s ", allowed);
 		if (k == AIM_ARRAY_LEN(tab) || !strstr(allow, pat))
 			return usage_error("unknown option %s", a);
@@ -378,7 +386,7 @@ static int cmd_serve(int argc, char **argv)
 		       " connect-to ca-file allow-private-addresses inbox-host-rate inbox-host-concurrency"
 		       " retry-base-ms retry-max-ms retry-expire-s delivery-workers delivery-per-host"
 		       " breaker-threshold breaker-cooldown-ms cert-days claim-host-rate claim-user-rate"
-		       " skip-integrity-check",
+		       " skip-integrity-check metrics-listen metrics-token",
 		       &o);
 	if (rc)
 		return rc;
@@ -420,6 +428,14 @@ static int cmd_serve(int argc, char **argv)
 		if (http_parse_listen(o.listen, &ss, &len) != 0)
 			return usage_error("bad --listen value %s", o.listen);
 	}
+	if (o.metrics_listen) {
+		struct sockaddr_storage ss;
+		size_t len;
+		if (http_parse_listen(o.metrics_listen, &ss, &len) != 0)
+			return usage_error("bad --metrics-listen value %s", o.metrics_listen);
+	}
+	if (o.metrics_token && (strlen(o.metrics_token) < 16 || strlen(o.metrics_token) > 256))
+		return usage_error("%s", "--metrics-token needs 16 to 256 characters");
 	for (size_t i = 0; i < o.n_connect_to; i++)
 		if (!connect_to_ok(o.connect_to[i]))
 			return usage_error("bad --connect-to value %s (want HOST:PORT:ADDR:PORT)",
@@ -456,6 +472,8 @@ static int cmd_serve(int argc, char **argv)
 		.claim_host_rate = (unsigned)claimhost,
 		.claim_user_rate = (unsigned)claimuser,
 		.skip_integrity_check = o.skip_integrity,
+		.metrics_listen = o.metrics_listen,
+		.metrics_token = o.metrics_token,
 	};
 	if (aimd_serve(&so) != 0)
 		return fail();

@@ -9,12 +9,16 @@
 //   home      url (BASE, e.g. https://b.test), user, token, connect_to? ("HOST:PORT:IP:PORT",
 //             as aim's --connect-to), ca_file? (PEM trusted for TLS) -> {}
 //   http      method, path (under BASE) or url, json? (a body), form? -> {status, body}
-//   enroll    device, suite?, display_name?, handle? -> the whole E2EI enrollment: CoreCrypto's
+//   enroll    device, suite?, display_name?, handle?, name? -> the whole E2EI enrollment: CoreCrypto's
 //             X509CredentialAcquisition with this script as its ACME server; the CSR
 //             CoreCrypto puts in the finalize request goes to POST BASE/users/USER/devices,
 //             aimd's certificate and chain go back as the ACME certificate; the trust anchor is
 //             the domain's CA from BASE/.well-known/aim-ca. -> {ca, acme, identifiers, csr,
-//             device_answer, enrolled, error?, code?, credential_type?, x509_credentials}
+//             device_answer, enrolled, error?, code?, credential_type?, x509_credentials}.
+//             With ca {key_file, cert_file, acct?, wire?} and domain: no home server, a leaf
+//             in Wire's profile from that test CA (issueLocally); anchor_file and
+//             intermediates (PEM files) set the PKI environment. name: keep the enrolled
+//             client under that name for the driver's commands (create_group, commit, ...).
 //   publish   client -> its KeyPackage (MLSMessage) as the SWICG KeyPackage object POSTed to
 //             BASE/users/USER/outbox -> {status, body, key_package_ref}
 //   proxy     url -> POST BASE/proxy id=URL (the home server fetches, signed) -> {status, body}
@@ -28,7 +32,10 @@
 // (their signatures are CoreCrypto's business with a real server); the proof that matters, the
 // CSR's self-signature by the MLS signature key, is checked by aimd when it issues.
 
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import https from "node:https";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
@@ -189,6 +196,30 @@ function acmeServer(onCsr) {
 	return { hooks, log, base: B, identifiers: () => order?.identifiers ?? null };
 }
 
+// A leaf in Wire's profile from a test CA (the openssl command): subject O=DOMAIN,
+// CN=display name; SANs: acct:... first when given, then the CSR's own URIs (CoreCrypto's
+// wireapp:// client id and handle). What aimd's CA would have to issue for CoreCrypto.
+function issueLocally(ca, csrDer, domain, displayName) {
+	const dir = mkdtempSync(join(tmpdir(), "cc-member-"));
+	try {
+		const f = (n) => join(dir, n);
+		writeFileSync(f("req.der"), csrDer);
+		const text = execFileSync("openssl", ["req", "-inform", "DER", "-in", f("req.der"),
+			"-noout", "-text"]).toString();
+		const uris = [...text.matchAll(/URI:([^,\s]+)/g)].map((m) => `URI:${m[1]}`);
+		const sans = [...(ca.acct ? [`URI:${ca.acct}`] : []), ...(ca.wire === false ? [] : uris)];
+		writeFileSync(f("ext.cnf"), `subjectAltName=${sans.join(",")}\n` +
+			"keyUsage=critical,digitalSignature\nbasicConstraints=critical,CA:FALSE\n");
+		execFileSync("openssl", ["x509", "-req", "-inform", "DER", "-in", f("req.der"), "-CA",
+			ca.cert_file, "-CAkey", ca.key_file, "-days", "2", "-extfile", f("ext.cnf"),
+			"-set_serial", `0x${randomBytes(8).toString("hex")}`, "-subj",
+			`/O=${domain}/CN=${displayName}`, "-out", f("leaf.pem")], { stdio: "pipe" });
+		return readFileSync(f("leaf.pem"), "utf8") + readFileSync(ca.cert_file, "utf8");
+	} finally {
+		rmSync(dir, { recursive: true, force: true });
+	}
+}
+
 // ---- commands ----
 
 const member = {
@@ -222,16 +253,31 @@ const member = {
 
 	async enroll(req) {
 		const suite = req.suite ?? 1;
-		const device = req.device ?? fail("enroll: device");
-		const caDoc = await request("GET", under("/.well-known/aim-ca"));
-		if (caDoc.status !== 200 || !Array.isArray(caDoc.body?.certificates))
-			fail(`GET /.well-known/aim-ca: ${caDoc.status}`);
-		const out = { ca: { domain: caDoc.body.domain, certificates: caDoc.body.certificates.length } };
+		const local = req.ca ?? null; // {key_file, cert_file, acct?}: a test CA, not the home
+		let anchor;
+		let domain;
+		const out = {};
+		if (local) {
+			anchor = readFileSync(req.anchor_file ?? local.cert_file, "utf8");
+			domain = req.domain ?? fail("enroll: domain (with ca)");
+		} else {
+			const device = req.device ?? fail("enroll: device");
+			const caDoc = await request("GET", under("/.well-known/aim-ca"));
+			if (caDoc.status !== 200 || !Array.isArray(caDoc.body?.certificates))
+				fail(`GET /.well-known/aim-ca: ${caDoc.status}`);
+			out.ca = { domain: caDoc.body.domain, certificates: caDoc.body.certificates.length };
+			anchor = pem(caDoc.body.certificates[0]);
+			domain = caDoc.body.domain;
+			req = { ...req, device };
+		}
 		let answer = null;
 		const acme = acmeServer(async (csr) => {
 			out.csr = Buffer.from(csr, "base64url").toString("base64");
+			if (local)
+				return issueLocally(local, Buffer.from(csr, "base64url"), domain,
+					req.display_name ?? home?.user ?? "member");
 			const r = await postJson(under(`/users/${home.user}/devices`),
-				{ device, csr: out.csr });
+				{ device: req.device, csr: out.csr });
 			answer = { status: r.status, body: r.body };
 			if (r.status !== 201)
 				throw new Error(`POST /users/${home.user}/devices: ${r.status}`);
@@ -240,35 +286,53 @@ const member = {
 		const db = await Database.inMemory();
 		const core = CoreCrypto.new(db);
 		const id = new ClientId(new Uuid(req.user_uuid ?? crypto.randomUUID()),
-			DeviceId.fromHexString(req.device_hex ?? randomBytes(8).toString("hex")),
-			caDoc.body.domain);
+			DeviceId.fromHexString(req.device_hex ?? "1" + randomBytes(8).toString("hex").slice(1)),
+			domain);
+		// the client as corecrypto-driver.mjs keeps one, so that its commands work on it
+		const c = { name: req.name, suite, core, groups: new Set(), sent: [], cred: null, id,
+			reject: null };
 		await core.transaction((ctx) => ctx.mlsInit(id, {
-			async sendCommitBundle() {},
+			async sendCommitBundle(bundle) {
+				c.sent.push(bundle);
+				if (c.reject)
+					throw new cc.MlsTransportError.MessageRejected({ reason: c.reject });
+			},
 			async prepareForTransport() {
 				return new Uint8Array(0);
 			},
 		}));
 		const pki = await PkiEnvironment.create(acme.hooks, db);
-		await pki.addTrustAnchor(pem(caDoc.body.certificates[0]));
+		await pki.addTrustAnchor(anchor);
+		for (const f of req.intermediates ?? [])
+			await pki.addIntermediateCert(readFileSync(f, "utf8"));
 		await core.setPkiEnvironment(pki);
 		const cfg = X509CredentialAcquisitionConfiguration.create({
 			acmeDirectoryUrl: `${acme.base}/directory`, cipherSuite: suite,
-			displayName: req.display_name ?? home.user, clientId: id,
-			handle: req.handle ?? home.user, domain: caDoc.body.domain,
+			displayName: req.display_name ?? home?.user ?? "member", clientId: id,
+			handle: req.handle ?? home?.user ?? "member", domain,
 			validityPeriodSecs: BigInt(req.validity ?? 86400) });
 		try {
 			const cred = await new X509CredentialAcquisition(pki, cfg).finalize();
-			await core.transaction((ctx) => ctx.addCredential(cred));
+			c.cred = await core.transaction((ctx) => ctx.addCredential(cred));
 			out.enrolled = true;
 			out.credential_type = Number(cred.type());
+			out.identity = D.clientIdText(id);
+			if (req.name) {
+				if (D.clients.has(req.name))
+					fail(`client ${req.name} exists`);
+				D.clients.set(req.name, c);
+			}
 		} catch (e) {
+			if (e instanceof D.DriverError)
+				throw e;
 			out.enrolled = false;
 			out.code = errCode(e);
 			out.error = errText(e);
 		}
 		out.acme = acme.log;
 		out.identifiers = acme.identifiers();
-		out.device_answer = answer;
+		if (!local)
+			out.device_answer = answer;
 		try {
 			out.x509_credentials = (await core.findCredentials({
 				credentialType: CredentialType.X509 })).length;

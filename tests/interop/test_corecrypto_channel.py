@@ -22,6 +22,13 @@ b.test's address. What each step proves:
              CoreCrypto refuses the external join: the tree holds aimd's x509 leaves, which
              it cannot read; the channel is untouched and alice and carol go on
 
+  profile    what CoreCrypto would take instead, with test CAs made here (not aimd): a leaf in
+             Wire's profile (subject O=DOMAIN, CN=name; its wireapp:// SANs) with
+             acct:bob@b.test beside is accepted, the same CA's acct:-only leaf refused as
+             aimd's; two such members of one CA add, join, read each other, Update and agree;
+             a member certified by another domain's CA is refused, also with that CA given
+             to CoreCrypto as an intermediate (it keeps one trust anchor)
+
 So the part's acceptance (bob decrypts, sends, commits an Update through the hub's epoch gate,
 leaves) cannot be met with this CoreCrypto version: tests/interop/README.md, "A CoreCrypto
 member in a channel". The test fails when CoreCrypto's or aimd's behaviour at any of these
@@ -73,6 +80,17 @@ def openssl(*args, data=None):
 def pubkey_of(der, kind):
 	"""The SubjectPublicKeyInfo (PEM) of a CSR (kind "req") or certificate ("x509")."""
 	return openssl(kind, "-inform", "DER", "-pubkey", "-noout", data=der)
+
+
+def make_ca(d, domain):
+	"""An Ed25519 CA as aimd makes one: {key_file, cert_file}."""
+	os.makedirs(d)
+	key, cert = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+	openssl("genpkey", "-algorithm", "ed25519", "-out", key)
+	openssl("req", "-x509", "-new", "-key", key, "-subj", "/CN=test CA " + domain, "-days", "2",
+		"-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+		"keyUsage=critical,keyCertSign,cRLSign", "-out", cert)
+	return {"key_file": key, "cert_file": cert}
 
 
 def listen(dev, n):
@@ -238,6 +256,54 @@ def main():
 		va2, vc2 = conv(alice, url), conv(carol, url)
 		check(va2["epochAuthenticator"] == vc2["epochAuthenticator"] == va["epochAuthenticator"],
 		      "alice and carol still agree, in the same epoch")
+		# ---- profile: what CoreCrypto would take (test CAs, not aimd) ----
+		check.part = "profile"
+		cas = {d: make_ca(os.path.join(tmp, "ca-" + d), d) for d in ("b.test", "a.test")}
+		cb = dict(cas["b.test"], acct="acct:bob@b.test")
+		x = member.req("enroll", name="x", ca=cb, domain="b.test", display_name="Bob")
+		check(x["enrolled"] and x["credential_type"] == 2 and x["x509_credentials"] == 1,
+		      "CoreCrypto takes a leaf in Wire's profile (subject O, CN; wireapp:// SANs) with "
+		      "acct:bob@b.test beside: %s" % x.get("error"))
+		ctl = member.req("enroll", ca=dict(cb, wire=False), domain="b.test")
+		check(not ctl["enrolled"] and "ClientId is missing" in ctl.get("error", ""),
+		      "the same CA's leaf with only the acct: SAN is refused as aimd's is: %s" %
+		      ctl.get("error"))
+		y = member.req("enroll", name="y", ca=dict(cas["b.test"], acct="acct:dan@b.test"),
+			       domain="b.test", display_name="Dan")
+		check(y["enrolled"], "a second client certified by the same CA")
+		g = member.req("create_group", client="x")["group"]
+		c = member.req("commit", client="x", add=[member.req("key_package", client="y")
+							  ["key_package"]])
+		member.req("join", client="y", welcome=c["welcome"])
+		sy = member.req("status", client="y")
+		check(sy["epoch"] == 1 and sy["members"] == sorted([x["identity"], y["identity"]]),
+		      "x509 members of one CA: the Add and the Welcome pass: %s" % sy)
+		for a, b, text in (("x", "y", "from x"), ("y", "x", "from y")):
+			m = member.req("send", client=a, plaintext=text)["message"]
+			r = member.req("process", client=b, message=m)
+			check(r["kind"] == "application" and r["text"] == text,
+			      "%s decrypts %s's message" % (b, a))
+		u = member.req("commit", client="y", update=True)
+		member.req("process", client="x", message=u["commit"])
+		ex = [member.req("export", client=n) for n in ("x", "y")]
+		check(ex[0]["epoch"] == ex[1]["epoch"] == 2 and ex[0]["secret"] == ex[1]["secret"],
+		      "after y's Update both agree on epoch and exporter")
+		z = member.req("enroll", name="z", ca=dict(cas["a.test"], acct="acct:eve@a.test"),
+			       domain="a.test", display_name="Eve")
+		check(z["enrolled"], "a client certified by another domain's CA (its own anchor)")
+		kz = member.req("key_package", client="z")["key_package"]
+		r = member.call("commit", client="x", add=[kz])
+		check(not r.get("ok") and "Authentication Service" in r.get("error", ""),
+		      "x refuses a member certified by another domain's CA: %s" % r.get("error"))
+		check(member.req("status", client="x")["epoch"] == 2, "x's group is unharmed")
+		x2 = member.req("enroll", name="x2", ca=cb, domain="b.test", display_name="Bob",
+				intermediates=[cas["a.test"]["cert_file"]])
+		member.req("create_group", client="x2")
+		r = member.call("commit", client="x2", add=[kz])
+		check(x2["enrolled"] and not r.get("ok") and "Authentication Service" in
+		      r.get("error", ""), "also with that CA given as an intermediate: %s" %
+		      r.get("error"))
+
 		check.part = "done"
 		print("%d checks passed (%s), %.1fs" % (check.n, ", ".join(
 			"%s %d" % kv for kv in check.parts.items()), time.monotonic() - start))

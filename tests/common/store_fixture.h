@@ -3,10 +3,13 @@
  * local users, alice, bob and carol.
  *
  * The back end comes from the environment variable AIM_TEST_STORE (unset or
- * empty: "sqlite"). The back ends the tests know are the `backends` table
- * of store_fixture.c, the one place where a new one (PostgreSQL) is added:
- * how to make an empty store for one test and how to drop it. An unknown
- * name stops the test program at once, naming the known ones.
+ * empty: "sqlite"; "postgres" with AIM_TEST_PG = a libpq URI, or "@FILE"
+ * naming a file that holds one: each test then gets an empty schema of its
+ * own in that database). The back ends the tests know are the `backends`
+ * table of store_fixture.c: how to make an empty store for one test and how
+ * to drop it. An unknown name stops the test program at once, naming the
+ * known ones. tests/postgres/tests.cmake runs the store suites again
+ * against a throw-away cluster (label postgres).
  */
 #ifndef AIM_TEST_STORE_FIXTURE_H
 #define AIM_TEST_STORE_FIXTURE_H

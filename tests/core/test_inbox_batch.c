@@ -69,6 +69,7 @@ static void test_sqlite_batch_units(void **state)
 
 static void test_sqlite_batch_storage_failure(void **state)
 {
+	store_fixture_only("sqlite"); /* a file that cannot grow */
 	struct store_fixture *f = *state;
 	int64_t bob = f->bob;
 	char ids[8][64];

@@ -89,8 +89,11 @@ static void test_migration_versions(void **state)
 static void test_open_locations(void **state)
 {
 	struct store *st = NULL;
-	assert_int_equal(store_open("postgresql://db/aim", &st), -1);
-	assert_int_equal(aim_errcode(), AIM_ERR_UNSUPPORTED);
+	/* a PostgreSQL location: a database that cannot be reached is a
+	 * storage failure (no server listens on port 1) */
+	assert_int_equal(store_open("postgresql://aim@127.0.0.1:1/aim", &st), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_STORAGE);
+	assert_null(st);
 	assert_int_equal(store_open("", &st), -1);
 	assert_int_equal(store_open("/nonexistent-dir/x/aim.db", &st), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_STORAGE);

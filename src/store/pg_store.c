@@ -1,0 +1,174 @@
+/*
+ * The PostgreSQL back end of the store: opening, closing and the ops
+ * table (pg_int.h tells how the files share the work, and how store.h's
+ * contract is kept across processes).
+ *
+ * The location is a libpq connection URI, postgresql://USER@HOST:PORT/DB,
+ * optionally with "pool_size=N" among its query parameters (how many
+ * connections this process opens at most; default STORE_PG_POOL_DEFAULT,
+ * or the environment's AIM_PG_POOL). Opening connects once, runs the
+ * pending migrations and keeps that connection in the pool.
+ */
+#include "store/pg_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void store_pg_pool_close(struct pg *s);
+static const struct store_ops pg_ops;
+
+static void pg_close(struct store *st)
+{
+	struct pg *s = PG(st);
+	store_pg_pool_close(s);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	free(s->conninfo);
+	free(s);
+	free(st);
+}
+
+/* Removes "pool_size=N" from the URI's query (libpq would refuse it). */
+static char *strip_pool(const char *location, size_t *pool)
+{
+	char *c = aim_xstrdup(location);
+	char *q = strchr(c, '?');
+	if (!q)
+		return c;
+	char *p = q + 1;
+	while (*p) {
+		char *amp = strchr(p, '&');
+		size_t len = amp ? (size_t)(amp - p) : strlen(p);
+		if (!strncmp(p, "pool_size=", 10)) {
+			long n = strtol(p + 10, NULL, 10);
+			if (n > 0)
+				*pool = (size_t)n;
+			memmove(p, amp ? amp + 1 : p + len, strlen(amp ? amp + 1 : p + len) + 1);
+			continue;
+		}
+		p += len + (amp ? 1 : 0);
+	}
+	size_t l = strlen(c);
+	while (l > 0 && (c[l - 1] == '?' || c[l - 1] == '&'))
+		c[--l] = 0;
+	return c;
+}
+
+int store_open_postgres(const char *location, struct store **out)
+{
+	struct pg *s = aim_xcalloc(1, sizeof *s);
+	struct store *st = aim_xcalloc(1, sizeof *st);
+	st->ops = &pg_ops;
+	st->impl = s;
+	s->max = STORE_PG_POOL_DEFAULT;
+	const char *env = getenv("AIM_PG_POOL");
+	if (env && atoi(env) > 0)
+		s->max = (size_t)atoi(env);
+	s->conninfo = strip_pool(location, &s->max);
+	if (s->max > STORE_PG_POOL_MAX)
+		s->max = STORE_PG_POOL_MAX;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	struct pgc *db = store_pg_conn(s);
+	if (!db)
+		goto fail;
+	int64_t key = 0;
+	if (store_pg_migrate(db) != 0 ||
+	    store_pg_int(db, "lock key",
+			 "SELECT hashtext(current_database() || '/' || current_schema());", NOARGS,
+			 &key, NULL) != 0) {
+		store_pg_conn_put(s, db);
+		goto fail;
+	}
+	s->lock_key = key;
+	store_pg_conn_put(s, db);
+	*out = st;
+	return 0;
+fail:
+	pg_close(st);
+	return -1;
+}
+
+static const struct store_ops pg_ops = {
+	.name = "postgres",
+	.close = pg_close,
+	/* pg_schema.c */
+	.meta_get = store_pg_meta_get,
+	.meta_set = store_pg_meta_set,
+	.schema_version = store_pg_schema_version,
+	/* pg_state.c */
+	.state_get = store_pg_state_get,
+	.state_cas = store_pg_state_cas,
+	/* pg_users.c */
+	.user_add = store_pg_user_add,
+	.user_get = store_pg_user_get,
+	.user_get_id = store_pg_user_get_id,
+	.user_count = store_pg_user_count,
+	.user_private_keys = store_pg_user_private_keys,
+	.token_add = store_pg_token_add,
+	.token_find = store_pg_token_find,
+	.manual_approval_get = store_pg_manual_approval_get,
+	.manual_approval_set = store_pg_manual_approval_set,
+	.user_list = store_pg_user_list,
+	.user_gone = store_pg_user_gone,
+	.token_list = store_pg_token_list,
+	.token_revoke = store_pg_token_revoke,
+	.user_delete = store_pg_user_delete,
+	/* pg_activities.c */
+	.activity_add = store_pg_activity_add,
+	.activity_get = store_pg_activity_get,
+	.object_get = store_pg_object_get,
+	.outbox_page = store_pg_outbox_page,
+	.outbox_count = store_pg_outbox_count,
+	.inbox_page = store_pg_inbox_page,
+	.inbox_count = store_pg_inbox_count,
+	.activity_lookup = store_pg_activity_lookup,
+	.followers_page = store_pg_followers_page,
+	.following_page = store_pg_following_page,
+	.following_count = store_pg_following_count,
+	/* pg_keypackages.c */
+	.keypackage_page = store_pg_keypackage_page,
+	.keypackage_count = store_pg_keypackage_count,
+	.keypackage_add = store_pg_keypackage_add,
+	.keypackage_stock = store_pg_keypackage_stock,
+	.keypackage_claim = store_pg_keypackage_claim,
+	.keypackage_withdraw_device = store_pg_keypackage_withdraw_device,
+	.claims_policy_get = store_pg_claims_policy_get,
+	.claims_policy_set = store_pg_claims_policy_set,
+	.channel_apply = store_pg_channel_apply,
+	.channel_get = store_pg_channel_get,
+	.channel_members = store_pg_channel_members,
+	.channel_outbox_page = store_pg_channel_outbox_page,
+	.channel_join = store_pg_channel_join,
+	.channel_joined = store_pg_channel_joined,
+	.channel_receive = store_pg_channel_receive,
+	/* pg_deliveries.c */
+	.delivery_enqueue = store_pg_delivery_enqueue,
+	.delivery_claim = store_pg_delivery_claim,
+	.delivery_renew = store_pg_delivery_renew,
+	.delivery_release = store_pg_delivery_release,
+	.delivery_earliest = store_pg_delivery_earliest,
+	.delivery_finish = store_pg_delivery_finish,
+	.delivery_resolve = store_pg_delivery_resolve,
+	.delivery_defer_host = store_pg_delivery_defer_host,
+	.host_failure = store_pg_host_failure,
+	.delivery_list = store_pg_delivery_list,
+	.host_scheme_get = store_pg_host_scheme_get,
+	.host_scheme_set = store_pg_host_scheme_set,
+	/* pg_inbound.c */
+	.inbound_commit = store_pg_inbound_commit,
+	.inbound_commit_batch = store_pg_inbound_commit_batch,
+	.followers_list = store_pg_followers_list,
+	.followers_count = store_pg_followers_count,
+	.following_state = store_pg_following_state,
+	.blocked = store_pg_blocked,
+	.following_users = store_pg_following_users,
+	/* pg_identity.c */
+	.ca_cert_add = store_pg_ca_cert_add,
+	.ca_cert_list = store_pg_ca_cert_list,
+	.device_put = store_pg_device_put,
+	.device_get = store_pg_device_get,
+	.device_by_key = store_pg_device_by_key,
+	.device_list = store_pg_device_list,
+	.device_revoke = store_pg_device_revoke,
+};

@@ -321,12 +321,12 @@ static void row_reset(struct pg_row *q)
 	}
 }
 
-bool pg_col_isnull(struct pg_row *q, int i)
+bool store_pg_col_isnull(struct pg_row *q, int i)
 {
 	return i >= PQnfields(q->r) || PQgetisnull(q->r, q->row, i);
 }
 
-int64_t pg_col_int(struct pg_row *q, int i)
+int64_t store_pg_col_int(struct pg_row *q, int i)
 {
 	if (pg_col_isnull(q, i))
 		return 0;
@@ -386,7 +386,7 @@ const void *pg_col_blob(struct pg_row *q, int i)
 	return i < PG_ROW_COLS ? q->blob[i] : NULL;
 }
 
-int pg_col_bytes(struct pg_row *q, int i)
+int store_pg_col_bytes(struct pg_row *q, int i)
 {
 	if (i >= PG_ROW_COLS)
 		return 0;

@@ -128,11 +128,16 @@ struct pg_row {
 
 typedef int (*pg_row_fn)(void *ctx, struct pg_row *q);
 
-int64_t pg_col_int(struct pg_row *q, int i);
-const unsigned char *pg_col_text(struct pg_row *q, int i); /* NULL for NULL */
-const void *pg_col_blob(struct pg_row *q, int i);
-int pg_col_bytes(struct pg_row *q, int i);
-bool pg_col_isnull(struct pg_row *q, int i);
+int64_t store_pg_col_int(struct pg_row *q, int i);
+const unsigned char *store_pg_col_text(struct pg_row *q, int i); /* NULL for NULL */
+const void *store_pg_col_blob(struct pg_row *q, int i);
+int store_pg_col_bytes(struct pg_row *q, int i);
+bool store_pg_col_isnull(struct pg_row *q, int i);
+#define pg_col_int store_pg_col_int
+#define pg_col_text store_pg_col_text
+#define pg_col_blob store_pg_col_blob
+#define pg_col_bytes store_pg_col_bytes
+#define pg_col_isnull store_pg_col_isnull
 
 static inline char *pg_col_str(struct pg_row *q, int i)
 {

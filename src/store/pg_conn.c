@@ -338,7 +338,7 @@ int64_t store_pg_col_int(struct pg_row *q, int i)
 	return strtoll(v, NULL, 10);
 }
 
-const unsigned char *pg_col_text(struct pg_row *q, int i)
+const unsigned char *store_pg_col_text(struct pg_row *q, int i)
 {
 	if (pg_col_isnull(q, i))
 		return NULL;
@@ -380,7 +380,7 @@ static void decode(struct pg_row *q, int i)
 	q->blen[i] = n;
 }
 
-const void *pg_col_blob(struct pg_row *q, int i)
+const void *store_pg_col_blob(struct pg_row *q, int i)
 {
 	decode(q, i);
 	return i < PG_ROW_COLS ? q->blob[i] : NULL;

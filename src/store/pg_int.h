@@ -194,7 +194,7 @@ int store_pg_write_tx_free(struct store *st, int (*fn)(struct pgc *db, void *ctx
 
 /* The SQLite migrations (sqlite_schema.c): the one source of both schemas. */
 const char *store_sqlite_migration(int index);
-int store_pg_migrate(struct pgc *db);
+int store_pg_migrate(struct pgc *db, store_migrated_fn fn, void *ctx);
 int store_pg_schema_version(struct store *st, int *version);
 int store_pg_meta_get(struct store *st, const char *key, char **val);
 int store_pg_meta_set(struct store *st, const char *key, const char *val);

@@ -94,7 +94,7 @@ static int script_ddl(struct pgc *db, const char *ddl, const char *what)
 	return rc;
 }
 
-static int migrate_locked(struct pgc *db)
+static int migrate_locked(struct pgc *db, store_migrated_fn fn, void *ctx)
 {
 	TRY(script_ddl(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);",
 		       "schema_version"));
@@ -126,14 +126,16 @@ static int migrate_locked(struct pgc *db)
 			return aim_fail(code, "migration to version %d: %s", v + 1, msg);
 		}
 		aim_log(AIM_LOG_INFO, "store", "schema migrated to version %d (PostgreSQL)", v + 1);
+		if (fn)
+			fn(ctx, v + 1);
 	}
 }
 
-int store_pg_migrate(struct pgc *db)
+int store_pg_migrate(struct pgc *db, store_migrated_fn fn, void *ctx)
 {
 	/* one migrating process at a time per database */
 	TRY(store_pg_script(db, "SELECT pg_advisory_lock(7368801);", "migration lock"));
-	int rc = migrate_locked(db);
+	int rc = migrate_locked(db, fn, ctx);
 	enum aim_err code = aim_errcode();
 	char msg[256];
 	snprintf(msg, sizeof msg, "%s", aim_errmsg());

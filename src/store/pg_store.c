@@ -56,6 +56,54 @@ static char *strip_pool(const char *location, size_t *pool)
 
 int store_open_postgres(const char *location, struct store **out)
 {
+	return store_open_postgres_ex(location, 0, out);
+}
+
+/* ---- Operations: migrations, integrity ------------------------------------ */
+
+static int pg_schema_latest(struct store *st, int *version)
+{
+	(void)st;
+	*version = store_sqlite_latest_version();
+	return 0;
+}
+
+static int pg_migrate(struct store *st, store_migrated_fn fn, void *ctx)
+{
+	struct pgc *db = store_pg_conn(PG(st));
+	if (!db)
+		return -1;
+	int rc = store_pg_migrate(db, fn, ctx);
+	store_pg_conn_put(PG(st), db);
+	return rc;
+}
+
+/* PostgreSQL checks its own pages (and their checksums, where the cluster
+ * has them) as it reads them; what is checked here is that the server
+ * answers and that every table of the schema is there and readable. */
+static int pg_integrity_check(struct store *st, char **problem)
+{
+	*problem = NULL;
+	int64_t missing = 0;
+	TRY(store_pg_read_int(st, "integrity check",
+			      "SELECT COUNT(*) FROM (VALUES ('meta'), ('users'), ('tokens'),"
+			      " ('activities'), ('objects'), ('audience'), ('inbox'), ('outgoing'),"
+			      " ('deliveries'), ('delivery_hosts'), ('followers'), ('following'),"
+			      " ('blocks'), ('versioned'), ('ca_certs'), ('devices'), ('keypackages'),"
+			      " ('channels'), ('channel_members'), ('channel_outbox'),"
+			      " ('channel_joined'), ('channel_recv'), ('channel_held')) t(name)"
+			      " WHERE to_regclass(quote_ident(t.name)) IS NULL;",
+			      NOARGS, &missing, NULL));
+	if (missing > 0) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "%lld tables of the schema are missing", (long long)missing);
+		*problem = aim_xstrdup(msg);
+	}
+	return 0;
+}
+
+int store_open_postgres_ex(const char *location, unsigned flags, struct store **out)
+{
 	struct pg *s = aim_xcalloc(1, sizeof *s);
 	struct store *st = aim_xcalloc(1, sizeof *st);
 	st->ops = &pg_ops;
@@ -73,7 +121,7 @@ int store_open_postgres(const char *location, struct store **out)
 	if (!db)
 		goto fail;
 	int64_t key = 0;
-	if (store_pg_migrate(db) != 0 ||
+	if ((!(flags & STORE_OPEN_NO_MIGRATE) && store_pg_migrate(db, NULL, NULL) != 0) ||
 	    store_pg_int(db, "lock key",
 			 "SELECT hashtext(current_database() || '/' || current_schema());", NOARGS,
 			 &key, NULL) != 0) {
@@ -171,4 +219,8 @@ static const struct store_ops pg_ops = {
 	.device_by_key = store_pg_device_by_key,
 	.device_list = store_pg_device_list,
 	.device_revoke = store_pg_device_revoke,
+	/* operations */
+	.schema_latest = pg_schema_latest,
+	.migrate = pg_migrate,
+	.integrity_check = pg_integrity_check,
 };

@@ -41,7 +41,7 @@ int store_open_ex(const char *location, unsigned flags, struct store **out)
 {
 	ENSURE(location && *location, AIM_ERR_INVALID, "empty store location");
 	if (aim_str_has_prefix(location, "postgresql://") || aim_str_has_prefix(location, "postgres://"))
-		return store_open_postgres(location, out);
+		return store_open_postgres_ex(location, flags, out);
 	if (aim_str_has_prefix(location, "sqlite:"))
 		location += 7;
 	return store_open_sqlite_ex(location, flags, out);

@@ -703,6 +703,7 @@ int store_open(const char *location, struct store **out) AIM_WARN_UNUSED;
  * among its query parameters: this process's connections), runs any
  * pending migrations, and returns the store (src/store/pg_*.c). */
 int store_open_postgres(const char *location, struct store **out) AIM_WARN_UNUSED;
+int store_open_postgres_ex(const char *location, unsigned flags, struct store **out) AIM_WARN_UNUSED;
 /* Opens (creating if needed) the database at `path` (the SQLite file), runs
  * any pending schema migrations in order, and returns the store. */
 int store_open_sqlite(const char *path, struct store **out) AIM_WARN_UNUSED;

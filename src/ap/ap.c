@@ -8,7 +8,20 @@
 
 int ap_json_depth_check(const uint8_t *p, size_t n, size_t max_depth)
 {
-	size_t depth = 0;
+	struct ap_json_limits lim = { .max_depth = max_depth };
+	return ap_json_shape_check(p, n, &lim);
+}
+
+int ap_json_shape_check(const uint8_t *p, size_t n, const struct ap_json_limits *lim)
+{
+	/* One level per open container: whether it is an object, and how many
+	 * separators it has seen (entries = commas + 1). Entries are counted on
+	 * the first LEVELS levels (AP_MAX_DEPTH is 32); deeper ones only for
+	 * depth and values. */
+	enum { LEVELS = 64 };
+	bool is_obj[LEVELS];
+	size_t commas[LEVELS];
+	size_t depth = 0, values = 0;
 	bool in_str = false, esc = false;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t c = p[i];
@@ -24,11 +37,30 @@ int ap_json_depth_check(const uint8_t *p, size_t n, size_t max_depth)
 		if (c == '"') {
 			in_str = true;
 		} else if (c == '[' || c == '{') {
-			ENSURE(++depth <= max_depth, AIM_ERR_LIMIT,
-			       "JSON nested deeper than %zu levels", max_depth);
+			depth++;
+			ENSURE(!lim->max_depth || depth <= lim->max_depth, AIM_ERR_LIMIT,
+			       "JSON nested deeper than %zu levels", lim->max_depth);
+			if (depth < LEVELS) {
+				is_obj[depth] = c == '{';
+				commas[depth] = 0;
+			}
+			values++;
 		} else if ((c == ']' || c == '}') && depth > 0) {
 			depth--;
+		} else if (c == ',') {
+			values++;
+			if (depth == 0 || depth >= LEVELS)
+				continue;
+			size_t entries = ++commas[depth] + 1;
+			if (is_obj[depth])
+				ENSURE(!lim->max_keys || entries <= lim->max_keys, AIM_ERR_LIMIT,
+				       "object of more than %zu members", lim->max_keys);
+			else
+				ENSURE(!lim->max_array || entries <= lim->max_array, AIM_ERR_LIMIT,
+				       "array of more than %zu entries", lim->max_array);
 		}
+		ENSURE(!lim->max_values || values <= lim->max_values, AIM_ERR_LIMIT,
+		       "JSON document of more than %zu values", lim->max_values);
 	}
 	return 0;
 }
@@ -53,7 +85,9 @@ static int check_arrays(const json_t *j)
 
 int ap_json_parse_object(const uint8_t *p, size_t n, json_t **out)
 {
-	TRY(ap_json_depth_check(p, n, AP_MAX_DEPTH));
+	static const struct ap_json_limits lim = { AP_MAX_DEPTH, AP_MAX_ARRAY, AP_MAX_KEYS,
+						   AP_MAX_VALUES };
+	TRY(ap_json_shape_check(p, n, &lim));
 	json_error_t err;
 	json_t *j = json_loadb((const char *)p, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
 	ENSURE(j, AIM_ERR_DECODE, "malformed JSON at line %d column %d: %s", err.line,

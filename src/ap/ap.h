@@ -26,6 +26,8 @@
 #define AP_MAX_DEPTH 32        /* nesting of arrays and objects */
 #define AP_MAX_ARRAY 1000      /* entries of any one array (to, cc, tag, ...) */
 #define AP_MAX_ADDRESSEES 5000 /* all addressing fields together */
+#define AP_MAX_KEYS 1000       /* members of any one object */
+#define AP_MAX_VALUES 100000   /* values in one document, all levels together */
 
 #define AP_PUBLIC "https://www.w3.org/ns/activitystreams#Public"
 #define AP_CTX_AS "https://www.w3.org/ns/activitystreams"
@@ -40,9 +42,23 @@
  * escapes are skipped correctly); AIM_ERR_LIMIT otherwise. Runs before the
  * parser so a deep document never reaches a recursive parser. */
 int ap_json_depth_check(const uint8_t *p, size_t n, size_t max_depth) AIM_WARN_UNUSED;
-/* Parses an object document of n bytes: depth pre-scan, strict JSON, and no
- * array longer than AP_MAX_ARRAY. AIM_ERR_DECODE for malformed JSON,
- * AIM_ERR_INVALID when the top level is not an object. */
+/* The shape of a document before it is parsed: how deep it nests, how many
+ * entries an array and how many members an object holds, how many values
+ * it has in all. 0 fields mean "no bound". */
+struct ap_json_limits {
+	size_t max_depth, max_array, max_keys, max_values;
+};
+/* 0 when the text keeps inside lim (strings skipped as above); otherwise
+ * AIM_ERR_LIMIT naming the bound. It counts separators, so it can only
+ * over-count a malformed text, which the parser refuses anyway; a document
+ * with 200,000 keys is refused here, before a hash table is built for it. */
+int ap_json_shape_check(const uint8_t *p, size_t n, const struct ap_json_limits *lim)
+	AIM_WARN_UNUSED;
+/* Parses an object document of n bytes: a shape pre-scan (AP_MAX_DEPTH,
+ * AP_MAX_ARRAY entries per array, AP_MAX_KEYS members per object,
+ * AP_MAX_VALUES values), strict JSON (no duplicate keys). AIM_ERR_LIMIT past
+ * a bound, AIM_ERR_DECODE for malformed JSON, AIM_ERR_INVALID when the top
+ * level is not an object. */
 int ap_json_parse_object(const uint8_t *p, size_t n, json_t **out) AIM_WARN_UNUSED;
 /* Parses a document this server stored itself (already checked on the way
  * in, so no input limits beyond the parser's); NULL if it does not parse. */

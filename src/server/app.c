@@ -204,6 +204,7 @@ static void app_free(struct app *a)
 	aimd_fed_in_free(a); /* inbound federation state after the workers, which use its actor cache */
 	aimd_kp_free(a);
 	aimd_limiter_free(a->lim);
+	aimd_limiter_free(a->anon_lim);
 	aimd_sse_wake_destroy(&a->wake);
 	store_close(a->st);
 	free(a->domain);
@@ -215,6 +216,8 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 	memset(a, 0, sizeof *a);
 	aimd_sse_wake_init(&a->wake);
 	a->lim = aimd_limiter_new(o->rate_per_s, o->rate_burst, o->auth_fail_limit);
+	size_t anon = o->anon_read_rate ? o->anon_read_rate : AIMD_ANON_READ_RATE;
+	a->anon_lim = aimd_limiter_new_bytes(anon, anon * 8);
 	TRY(open_data(o->data_dir, &a->st));
 	/* A damaged database (pages overwritten) is refused before it is used
 	 * (issue 16), unless --skip-integrity-check. */

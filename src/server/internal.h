@@ -35,6 +35,13 @@ unsigned aimd_limiter_take(struct limiter *l, const char *ip);
 /* Whether the IP is blocked for bad tokens; seconds to wait, or 0. */
 unsigned aimd_limiter_auth_blocked(struct limiter *l, const char *ip);
 void aimd_limiter_auth_failed(struct limiter *l, const char *ip);
+/* A bucket of bytes: per_s a second, at most burst (0: per_s) per key. A
+ * read is served while the key is not in debt and then debited with what it
+ * cost (it may go into debt: one page past the bucket is still served). */
+struct limiter *aimd_limiter_new_bytes(size_t per_s, size_t burst);
+/* 0 and cost debited when the key is not in debt; else the seconds until it
+ * is out of debt (for Retry-After), nothing debited. Cost 0 only checks. */
+unsigned aimd_limiter_debit(struct limiter *l, const char *ip, size_t cost);
 
 struct app {
 	struct store *st;
@@ -44,6 +51,9 @@ struct app {
 	int64_t instance_id;
 	struct sse_wake wake;
 	struct limiter *lim;
+	/* Anonymous reads (no bearer token: the public, and other servers'
+	 * fetches) of collection pages and documents, in bytes per IP. */
+	struct limiter *anon_lim;
 	/* ---- Federation, inbound side ----
 	 * The one outbound HTTP client configuration (aimd serve --connect-to,
 	 * --ca-file, --allow-private-addresses), shared by remote fetches and

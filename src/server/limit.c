@@ -129,3 +129,29 @@ void aimd_limiter_auth_failed(struct limiter *l, const char *ip)
 	}
 	pthread_mutex_unlock(&l->mu);
 }
+
+struct limiter *aimd_limiter_new_bytes(size_t per_s, size_t burst)
+{
+	struct limiter *l = aimd_limiter_new(1, 1, 1);
+	l->rate = (double)(per_s ? per_s : 1);
+	l->burst = (double)(burst ? burst : per_s);
+	return l;
+}
+
+unsigned aimd_limiter_debit(struct limiter *l, const char *ip, size_t cost)
+{
+	int64_t now = aim_mono_ms();
+	pthread_mutex_lock(&l->mu);
+	struct entry *e = find(l, ip, now);
+	e->tokens += (double)(now - e->last_ms) * l->rate / 1000.0;
+	if (e->tokens > l->burst)
+		e->tokens = l->burst;
+	e->last_ms = now;
+	unsigned wait = 0;
+	if (e->tokens < 0)
+		wait = (unsigned)(-e->tokens / l->rate) + 1;
+	else
+		e->tokens -= (double)cost;
+	pthread_mutex_unlock(&l->mu);
+	return wait;
+}

@@ -48,6 +48,35 @@ static void actor_doc(struct app *a, const struct store_user *u, struct http_res
 	free(shared);
 }
 
+/* ---- Anonymous reads ------------------------------------------------------------------- */
+
+/* Reads without a bearer token (anyone, and other servers' fetches) are
+ * paid for in bytes per IP (aimd serve --anon-read-rate): served while the
+ * address is not in debt, then debited with what they returned. false: a
+ * 429 with Retry-After is set. */
+static bool anon_read_ok(struct app *a, const struct http_request *q, struct http_response *r,
+			 int64_t viewer)
+{
+	if (viewer != 0 || !a->anon_lim)
+		return true;
+	unsigned wait = aimd_limiter_debit(a->anon_lim, q->remote, 0);
+	if (!wait)
+		return true;
+	char s[16];
+	snprintf(s, sizeof s, "%u", wait);
+	aim_log(AIM_LOG_INFO, "limit", "remote=%s anonymous reads over the byte rate", q->remote);
+	http_resp_error(r, 429, "rate_limited", "too many bytes read anonymously from this address");
+	http_resp_header(r, "Retry-After", s);
+	return false;
+}
+
+static void anon_read_paid(struct app *a, const struct http_request *q, int64_t viewer,
+			   size_t bytes)
+{
+	if (viewer == 0 && a->anon_lim)
+		(void)aimd_limiter_debit(a->anon_lim, q->remote, bytes);
+}
+
 /* ---- Collections ---------------------------------------------------------------------- */
 
 /* Every collection pages the same way (README "What aimd serves"): the
@@ -98,6 +127,9 @@ static int page_args(const struct http_request *q, struct store_range *rg,
 {
 	memset(rg, 0, sizeof *rg);
 	rg->limit = PAGE_SIZE;
+	/* Items count and bytes too: 20 notes of 1 MiB are one item a page,
+	 * not 20 MiB (issue 16, amplification). */
+	rg->max_bytes = AIMD_PAGE_BYTES;
 	const char *page = http_req_query(q, "page");
 	const char *mx = http_req_query(q, "max_id"), *mn = http_req_query(q, "min_id");
 	if (!page && !mx && !mn)
@@ -136,11 +168,17 @@ static void collection(struct app *a, const struct http_request *q, struct http_
 		free(first);
 		goto out;
 	}
+	if (!anon_read_ok(a, q, r, viewer))
+		goto out;
 	struct store_page p = { 0 };
 	if (coll_page(a, kind, owner->id, viewer, &rg, &p) != 0) {
 		aimd_route_failure(r);
 		goto out;
 	}
+	size_t bytes = 0;
+	for (size_t i = 0; i < p.n; i++)
+		bytes += strlen(p.items[i].json);
+	anon_read_paid(a, q, viewer, bytes);
 	json_t *items = json_array();
 	for (size_t i = 0; i < p.n; i++) {
 		if (kind == C_FOLLOWERS || kind == C_FOLLOWING) {
@@ -209,6 +247,8 @@ static void get_by_id(struct app *a, const struct http_request *q, struct http_r
 	int64_t viewer = aimd_route_auth(a, q, r, false);
 	if (viewer < 0)
 		return;
+	if (!anon_read_ok(a, q, r, viewer))
+		return;
 	char *id = aim_xasprintf("%s%s", a->base, q->path + strlen(a->base_path));
 	struct store_item it = { 0 };
 	int rc = object ? store_object_get(a->st, id, viewer, &it)
@@ -218,6 +258,7 @@ static void get_by_id(struct app *a, const struct http_request *q, struct http_r
 		aimd_route_failure(r);
 		return;
 	}
+	anon_read_paid(a, q, viewer, strlen(it.json));
 	json_t *j = ap_json_load_stored(it.json);
 	if (!j) {
 		store_item_clear(&it);

@@ -67,6 +67,11 @@ int aimd_user_revoke(const char *data_dir, const char *name, const char *id,
  * AIM_ERR_GONE if it was deleted already. */
 int aimd_user_delete(const char *data_dir, const char *name) AIM_WARN_UNUSED;
 
+/* What an anonymous reader may take, bytes a second per IP (burst 8x), and
+ * the byte budget of one collection page (README "Limits"). */
+#define AIMD_ANON_READ_RATE ((size_t)4 << 20)
+#define AIMD_PAGE_BYTES ((size_t)1 << 20)
+
 struct aimd_serve_opts {
 	const char *data_dir;
 	const char *listen;          /* default 127.0.0.1:8080 */
@@ -76,6 +81,9 @@ struct aimd_serve_opts {
 	unsigned rate_burst;         /* bucket size (0: default) */
 	unsigned auth_fail_limit;    /* bad tokens per minute per IP before 429 (0: default) */
 	size_t max_body;             /* 0: 1 MiB */
+	/* Anonymous reads per IP, bytes a second (0: AIMD_ANON_READ_RATE;
+	 * burst 8x); past them 429 with Retry-After. */
+	size_t anon_read_rate;
 	/* Outbound federation client (fetches and deliveries). */
 	const char *const *connect_to; /* "HOST:PORT:ADDR:PORT" entries (curl's syntax) */
 	size_t n_connect_to;

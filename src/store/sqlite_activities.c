@@ -114,16 +114,29 @@ int store_sq_object_get(struct store *st, const char *id, int64_t viewer, struct
 			id, viewer, out);
 }
 
+#define PAGE_FULL 1
+
 struct page_ctx {
 	struct store_page *out;
 	size_t limit;
+	size_t max_bytes, bytes; /* the range's budget (0: none), the texts so far */
+	bool full;
 };
 
 static int page_row(void *ctx, sqlite3_stmt *q)
 {
 	struct page_ctx *p = ctx;
-	if (p->out->n < p->limit)
-		item_fill(q, &p->out->items[p->out->n++]);
+	if (p->full || p->out->n >= p->limit)
+		return 0;
+	/* The size is read before the text is copied: a row past the budget
+	 * costs nothing. */
+	size_t len = (size_t)sqlite3_column_bytes(q, 3);
+	if (p->max_bytes && p->out->n > 0 && p->bytes + len > p->max_bytes) {
+		p->full = true;
+		return PAGE_FULL; /* stops the statement; not a failure */
+	}
+	p->bytes += len;
+	item_fill(q, &p->out->items[p->out->n++]);
 	return 0;
 }
 
@@ -152,11 +165,13 @@ int store_sq_page_query(struct store *st, const char *select, const char *from, 
 		snprintf(sql, sizeof sql, "SELECT %s %s AND %s < ?3 AND %s > ?4 ORDER BY %s %s LIMIT ?5;",
 			 select, from, cur, cur, cur, asc ? "ASC" : "DESC");
 		out->items = aim_xcalloc(r->limit, sizeof *out->items);
-		struct page_ctx p = { out, r->limit };
+		struct page_ctx p = { out, r->limit, r->max_bytes, 0, false };
 		rc = store_sq_rows(db, "page", sql,
 				   ARGS(A_INT(owner), A_INT(viewer), A_INT(maxb), A_INT(minb),
 					A_INT((int64_t)r->limit)),
 				   page_row, &p);
+		if (rc == PAGE_FULL && p.full)
+			rc = 0;
 	}
 	if (rc == 0 && asc) {
 		/* Newest first, always. */

@@ -137,6 +137,11 @@ struct store_range {
 	int64_t max_id;              /* only items with cursor < max_id */
 	int64_t min_id;              /* only items with cursor > min_id */
 	size_t limit;                /* 1..200 */
+	/* A byte budget as well (0: none): the page stops before the item
+	 * that would take the JSON texts past max_bytes, but holds at least one
+	 * item; has_older/has_newer then tell that more follow. A back end that
+	 * ignores it only serves bigger pages. */
+	size_t max_bytes;
 };
 
 /* ---- Delivery queue (federation: outbound) ------------------------------- */

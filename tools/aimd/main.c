@@ -64,6 +64,8 @@ static const char help_serve[] =
 	"    --rate-limit N              client API requests per second per IP (50)\n"
 	"    --rate-burst N              their burst (300); past them 429\n"
 	"    --auth-fail-limit N         bad tokens per minute per IP before 429 (50)\n"
+	"    --anon-read-rate BYTES      reads without a token (pages, documents) per\n"
+	"                                second per IP (4194304, burst 8x); past it 429\n"
 	"    --inbox-host-rate N         inbox deliveries per second per remote host\n"
 	"                                (300, burst 10x); past it 429\n"
 	"    --inbox-host-concurrency N  concurrent inbox deliveries per remote host (64)\n"
@@ -202,6 +204,7 @@ struct opts {
 	const char *rbase, *rmax, *rexpire, *dworkers, *dperhost, *bthresh, *bcool;
 	const char *claimhost, *claimuser;
 	const char *metrics_listen, *metrics_token; /* serve: /metrics */
+	const char *anonrate; /* anonymous reads */
 	const char *pos[2];
 	int npos;
 	/* outbound federation client */
@@ -243,6 +246,7 @@ static int parse(int argc, char **argv, int start, const char *allowed, struct o
 		{ "claim-user-rate", offsetof(struct opts, claimuser) },
 		{ "metrics-listen", offsetof(struct opts, metrics_listen) },
 		{ "metrics-token", offsetof(struct opts, metrics_token) },
+		{ "anon-read-rate", offsetof(struct opts, anonrate) },
 	};
 	for (int i = start; i < argc; i++) {
 		const char *a = argv[i];
@@ -386,7 +390,8 @@ static int cmd_serve(int argc, char **argv)
 		       " connect-to ca-file allow-private-addresses inbox-host-rate inbox-host-concurrency"
 		       " retry-base-ms retry-max-ms retry-expire-s delivery-workers delivery-per-host"
 		       " breaker-threshold breaker-cooldown-ms cert-days claim-host-rate claim-user-rate"
-		       " skip-integrity-check metrics-listen metrics-token",
+		       " skip-integrity-check metrics-listen metrics-token"
+		       " anon-read-rate",
 		       &o);
 	if (rc)
 		return rc;
@@ -421,6 +426,9 @@ static int cmd_serve(int argc, char **argv)
 	int64_t claimhost, claimuser; /* the KeyPackage directory */
 	if ((rc = uint_opt(o.claimhost, "--claim-host-rate", 1000000, &claimhost)) ||
 	    (rc = uint_opt(o.claimuser, "--claim-user-rate", 1000000, &claimuser)))
+		return rc;
+	int64_t anonrate; /* anonymous reads, bytes a second */
+	if ((rc = uint_opt(o.anonrate, "--anon-read-rate", (int64_t)1 << 40, &anonrate)))
 		return rc;
 	if (o.listen) {
 		struct sockaddr_storage ss;
@@ -474,6 +482,7 @@ static int cmd_serve(int argc, char **argv)
 		.skip_integrity_check = o.skip_integrity,
 		.metrics_listen = o.metrics_listen,
 		.metrics_token = o.metrics_token,
+		.anon_read_rate = (size_t)anonrate,
 	};
 	if (aimd_serve(&so) != 0)
 		return fail();

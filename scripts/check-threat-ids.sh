@@ -1,5 +1,6 @@
 #!/bin/sh
-# Fails when a comment in the sources, tests, tools, benchmarks or fuzz targets cites a
+# Fails when a comment in the sources, tests, tools, benchmarks or fuzz targets (or an
+# entry of the attack suite's case files) cites a
 # threat id (A14, B23, C41: a section letter and a number) that docs/threats.md does not
 # define. docs/threats.md defines an id by a table row that starts with "| ID |".
 #
@@ -18,6 +19,10 @@ cited=$(grep -rnowE --exclude-dir=node_modules --exclude-dir=vectors --exclude-d
 	--include='*.c' --include='*.h' --include='*.py' --include='*.sh' --include='*.mjs' \
 	--include='*.cmake' --include=CMakeLists.txt '[ABC][0-9]{1,2}' \
 	src tests tools bench fuzz scripts 2>/dev/null | grep -v ':B58$' || true)
+# The attack suite's case files name their item in "id" (tests/attacks/cases/*.json).
+cases=$(grep -rnoE '"id": "[ABC][0-9]{1,2}"' tests/attacks/cases 2>/dev/null |
+	sed 's/"id": "\([ABC][0-9]*\)"$/\1/' || true)
+cited=$(printf '%s\n%s\n' "$cited" "$cases" | grep . || true)
 
 bad=$(printf '%s\n' "$cited" | while IFS= read -r hit; do
 	[ -n "$hit" ] || continue

@@ -91,6 +91,7 @@ struct client_http_request {
 	struct aim_bytes body;
 	const char *bearer;       /* NULL: no Authorization header */
 	const char *accept;       /* NULL: no Accept header */
+	const char *last_event_id; /* NULL: no Last-Event-ID header (streams) */
 };
 
 struct client_http_response {
@@ -127,6 +128,18 @@ struct client_io {
 	/* Wall clock, seconds since the epoch. */
 	int64_t (*now)(void *ctx);
 	void *clock_ctx;
+	/* Optional (NULL: the device polls): a GET whose answer is a stream,
+	 * the inbox's Server-Sent Events. stream_open starts it (*h set; -1
+	 * when no connection could be made); stream_read waits up to wait_ms
+	 * for more of the body and appends what came to out (0, out unchanged
+	 * when nothing came in time), or returns -1 once the stream is over
+	 * (AIM_ERR_REMOTE: closed by the server or the network; *status: the
+	 * HTTP status once known, 0 before); stream_close ends and frees it.
+	 * Uses http_ctx; the other calls of this table stay usable while a
+	 * stream is open. */
+	int (*stream_open)(void *ctx, const struct client_http_request *req, void **h);
+	int (*stream_read)(void *h, int wait_ms, struct aim_buf *out, long *status);
+	void (*stream_close)(void *h);
 };
 
 /* ---- The device ------------------------------------------------------------ */
@@ -432,7 +445,8 @@ struct client_curl_opts {
 	long timeout_ms;                     /* 0: 30000 */
 };
 
-/* The HTTP part of client_io over libcurl (io_curl.c): http / http_ctx. */
+/* The HTTP part of client_io over libcurl (io_curl.c): http / http_ctx and
+ * the event stream (stream_*, on a multi handle of its own). */
 int client_curl_open(const struct client_curl_opts *o, struct client_io *io) AIM_WARN_UNUSED;
 void client_curl_close(struct client_io *io);
 
@@ -555,6 +569,57 @@ struct client_sync_stats {
 };
 int client_sync(struct client *c, struct client_sync_stats *st) AIM_WARN_UNUSED;
 
+/* ---- Following the event stream (core_events.c) ---------------------------------
+ *
+ * Instead of paging the inbox on every poll, a device follows its inbox's
+ * Server-Sent Events (GET /users/NAME/inbox, Accept: text/event-stream,
+ * Last-Event-ID: the inbox position it has): each `activity` event is one
+ * inbox item, applied like an item of client_sync(), after which the
+ * position (the event id) is stored in "sync/inbox", so that a later
+ * client_sync() or stream resumes from there and never re-reads what was
+ * applied. Each group keeps its own last applied sequence (its record's
+ * "seq") as before. A web build feeds its EventSource's events to
+ * client_event_apply(); the shell's stream (client_io stream_*) goes
+ * through client_listen().
+ */
+
+/* The Server-Sent Events parser (pure; the HTML standard's event stream
+ * interpretation): bytes in any pieces, an event out at each blank line. */
+#define CLIENT_SSE_LINE_MAX ((size_t)8 << 20)
+struct client_sse {
+	struct aim_buf line;  /* the line being read */
+	struct aim_buf data;  /* the data buffer of the event being read */
+	char event[64];       /* its type ("" = "message") */
+	char last_id[64];     /* the last event ID buffer */
+	bool cr;              /* the last byte was a CR (a CRLF's LF follows) */
+};
+typedef int (*client_sse_fn)(void *arg, const char *type, const char *id, struct aim_bytes data);
+void client_sse_init(struct client_sse *s);
+void client_sse_free(struct client_sse *s);
+/* Feeds bytes; fn is called for each event dispatched (a non-zero return
+ * stops and is returned). A line longer than CLIENT_SSE_LINE_MAX is
+ * AIM_ERR_LIMIT. */
+int client_sse_feed(struct client_sse *s, const uint8_t *p, size_t n, client_sse_fn fn,
+		    void *arg) AIM_WARN_UNUSED;
+
+/* The inbox position this device has applied up to (0: none yet). */
+int client_inbox_position(struct client *c, int64_t *pos) AIM_WARN_UNUSED;
+/* Applies one inbox item that came as event `id` (its inbox position) with
+ * the activity as JSON: routed and drained as client_sync() does, then the
+ * position stored (an id at or below the stored one is a duplicate:
+ * dropped). */
+int client_event_apply(struct client *c, const char *id, struct aim_bytes activity,
+		       struct client_sync_stats *st) AIM_WARN_UNUSED;
+/* Follows the event stream from the stored position: on_event(arg, st)
+ * after each applied event, on_event(arg, NULL) at least every wait_ms
+ * while nothing comes; a non-zero return ends the stream (0 returned).
+ * -1 when the stream cannot be opened or ends (AIM_ERR_REMOTE; the caller
+ * catches up with client_sync() and follows it again), AIM_ERR_UNSUPPORTED
+ * when the I/O has no streams. */
+typedef int (*client_listen_fn)(void *arg, const struct client_sync_stats *st);
+int client_listen(struct client *c, int wait_ms, client_listen_fn on_event, void *arg)
+	AIM_WARN_UNUSED;
+
 struct client_message {
 	char sender[CLIENT_ACCT_MAX]; /* acct: of the sender's credential */
 	char type[CLIENT_CONTENT_TYPE_MAX + 1]; /* "text", "reply", ..., an unknown
@@ -571,6 +636,10 @@ struct client_message {
 int client_messages(struct client *c, const char *conversation, struct client_message **out,
 		    size_t *n) AIM_WARN_UNUSED;
 void client_messages_free(struct client_message *m, size_t n);
+/* The history entries after the first `after` ones (what a listener has
+ * not shown yet), read by key: the cost is the new entries only. */
+int client_messages_after(struct client *c, const char *conversation, size_t after,
+			  struct client_message **out, size_t *n) AIM_WARN_UNUSED;
 
 struct client_group_info {
 	char kind[16];             /* "channel" or "dm" */

@@ -664,6 +664,37 @@ int client_messages(struct client *c, const char *conversation, struct client_me
 	return 0;
 }
 
+int client_messages_after(struct client *c, const char *conversation, size_t after,
+			  struct client_message **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	struct grp *gr = NULL;
+	TRY(client_grp_by_conv(c, conversation, &gr));
+	size_t total = (size_t)json_integer_value(json_object_get(gr->rec, "history"));
+	struct hist h = { 0 };
+	struct aim_buf v;
+	aim_buf_init(&v, CLIENT_MAX_VALUE);
+	int rc = 0;
+	for (size_t k = after + 1; rc == 0 && k <= total; k++) {
+		char *key = aim_xasprintf(MSG_PREFIX "%s/%012lld", gr->hex, (long long)k);
+		aim_buf_reset(&v);
+		rc = c->io.kv_get(c->io.kv_ctx, key, &v);
+		if (rc == 0)
+			rc = hist_fn(&h, key, aim_buf_bytes(&v));
+		free(key);
+	}
+	aim_buf_free_secret(&v);
+	client_grp_free(gr);
+	if (rc != 0) {
+		client_messages_free(h.v, h.n);
+		return -1;
+	}
+	*out = h.v;
+	*n = h.n;
+	return 0;
+}
+
 void client_messages_free(struct client_message *m, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

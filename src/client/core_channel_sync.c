@@ -804,3 +804,69 @@ int client_sync(struct client *c, struct client_sync_stats *st)
 	free(newest);
 	return rc;
 }
+
+/* ---- One item from the event stream (core_events.c) ---------------------------------------- */
+
+int client_inbox_position(struct client *c, int64_t *pos)
+{
+	*pos = 0;
+	json_t *cur = NULL;
+	if (client_core_kv_get_json(c, "sync/inbox", &cur) != 0) {
+		if (aim_errcode() != AIM_ERR_NOTFOUND)
+			return -1;
+		aim_errclear();
+		return 0;
+	}
+	/* the resume link of the newest page applied: ...?page=true&min_id=N */
+	const char *prev = str(cur, "prev");
+	const char *m = prev ? strstr(prev, "min_id=") : NULL;
+	if (m)
+		*pos = strtoll(m + 7, NULL, 10);
+	json_decref(cur);
+	return 0;
+}
+
+int client_event_apply(struct client *c, const char *id, struct aim_bytes activity,
+		       struct client_sync_stats *st)
+{
+	struct client_sync_stats dummy;
+	if (!st)
+		st = &dummy;
+	memset(st, 0, sizeof *st);
+	int64_t ev_pos = 0, have = 0;
+	ENSURE(id && aim_parse_int(id, 1, INT64_MAX, &ev_pos) == 0, AIM_ERR_DECODE,
+	       "event id %s is not an inbox position", id ? id : "(none)");
+	TRY(client_inbox_position(c, &have));
+	if (ev_pos <= have) {
+		st->duplicates++;
+		return 0;
+	}
+	json_error_t jerr;
+	json_t *a = json_loadb((const char *)activity.p, activity.len, 0, &jerr);
+	ENSURE(json_is_object(a), AIM_ERR_DECODE, "event %s: not a JSON object", id);
+	st->items = 1;
+	json_t *touched = json_object();
+	int rc = 0;
+	for (int phase = 1; rc == 0 && phase <= 2; phase++)
+		rc = route(c, a, phase, touched, st);
+	const char *hex;
+	json_t *tv;
+	json_object_foreach(touched, hex, tv)
+	{
+		if (rc != 0)
+			break;
+		rc = drain_group(c, hex, st);
+	}
+	json_decref(touched);
+	json_decref(a);
+	if (rc == 0) {
+		/* where the next page or stream resumes: after this item */
+		char *prev = aim_xasprintf("%s/users/%s/inbox?page=true&min_id=%lld", c->server,
+					   c->user, (long long)ev_pos);
+		json_t *v = json_pack("{s:s}", "prev", prev);
+		rc = client_core_kv_put_json(c, "sync/inbox", v, false);
+		json_decref(v);
+		free(prev);
+	}
+	return rc;
+}

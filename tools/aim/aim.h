@@ -26,7 +26,7 @@ struct opts {
 	/* command options */
 	const char *user, *token, *device, *to;
 	long keys, threshold, target, interval_ms, count;
-	bool claim, raw, remove;
+	bool claim, raw, remove, poll;
 	/* positional arguments */
 	const char *pos[MAX_LIST + 2];
 	size_t n_pos;

@@ -704,12 +704,13 @@ static int print_new(const struct opts *o, struct shown *s, const char *only, bo
 			continue;
 		struct client_message *m = NULL;
 		size_t nm = 0;
-		if (client_messages(cl, conv, &m, &nm) != 0) {
+		size_t slot = shown_slot(s, conv);
+		/* only the entries not shown yet are read */
+		if (client_messages_after(cl, conv, s->count[slot], &m, &nm) != 0) {
 			rc = -1;
 			break;
 		}
-		size_t slot = shown_slot(s, conv);
-		for (size_t k = s->count[slot]; k < nm; k++) {
+		for (size_t k = 0; k < nm; k++) {
 			enum client_content_outcome oc;
 			size_t idx;
 			if (apply_msg(&s->tl[slot], &m[k], &oc, &idx) != 0) {
@@ -721,8 +722,7 @@ static int print_new(const struct opts *o, struct shown *s, const char *only, bo
 				(*printed)++;
 			}
 		}
-		if (nm > s->count[slot])
-			s->count[slot] = nm;
+		s->count[slot] += nm;
 		client_messages_free(m, nm);
 	}
 	free(all);
@@ -746,6 +746,28 @@ static void sync_once(bool *failing)
 	*failing = false;
 }
 
+/* What the event stream's callback prints with. */
+struct listening {
+	const struct opts *o;
+	struct shown *s;
+	const char *only;
+	long *printed;
+	int failed;
+};
+
+/* After each applied event (st) or a quiet wait (NULL): prints what is
+ * new; non-zero stops the stream (Ctrl-C, --count reached, an error). */
+static int on_listen(void *arg, const struct client_sync_stats *st)
+{
+	struct listening *l = arg;
+	if (st && (st->applied || st->joined || st->failed) &&
+	    print_new(l->o, l->s, l->only, false, l->printed) != 0) {
+		l->failed = 1;
+		return 1;
+	}
+	return stop || (l->o->count > 0 && *l->printed >= l->o->count);
+}
+
 int cmd_listen(struct opts *o)
 {
 	if (o->n_pos > 1)
@@ -766,7 +788,7 @@ int cmd_listen(struct opts *o)
 	const char *only = o->n_pos ? conv : NULL;
 	struct shown s = { 0 };
 	long printed = 0;
-	bool failing = false;
+	bool failing = false, streaming = !o->poll;
 	int rc = 0;
 	if (print_new(o, &s, only, true, &printed) != 0) {
 		rc = failed("listen");
@@ -775,14 +797,36 @@ int cmd_listen(struct opts *o)
 	if (!o->json) {
 		fprintf(stderr, "aim: listening as %s (Ctrl-C stops)\n", client_acct(cl));
 	}
+	struct listening l = { .o = o, .s = &s, .only = only, .printed = &printed };
 	while (!stop && (o->count <= 0 || printed < o->count)) {
+		/* catch up from the stored inbox position (also after the
+		 * stream broke), then follow the event stream from there */
 		sync_once(&failing);
 		if (print_new(o, &s, only, false, &printed) != 0) {
 			rc = failed("listen");
 			goto out;
 		}
-		if (o->count > 0 && printed >= o->count)
+		if (stop || (o->count > 0 && printed >= o->count))
 			break;
+		if (streaming && !failing) {
+			int lr = client_listen(cl, (int)(interval < 1000 ? interval : 1000), on_listen,
+					       &l);
+			if (l.failed) {
+				rc = failed("listen");
+				goto out;
+			}
+			if (lr == 0)
+				break; /* Ctrl-C or --count */
+			if (aim_errcode() == AIM_ERR_UNSUPPORTED) {
+				streaming = false; /* this I/O only polls */
+			} else {
+				char buf[1024];
+				snprintf(buf, sizeof buf, "event stream: %s (catching up, reconnecting)",
+					 aim_errmsg());
+				one_line("", buf);
+			}
+			aim_errclear();
+		}
 		poll(NULL, 0, (int)interval);
 	}
 out:

@@ -127,6 +127,10 @@ static int parse_opts(int argc, char **argv, const char *allowed, struct opts *o
 			o->remove = true;
 			continue;
 		}
+		if (strcmp(a, "--poll") == 0 && strstr(allowed, "--poll")) {
+			o->poll = true;
+			continue;
+		}
 		/* options with a value */
 		char name[64];
 		snprintf(name, sizeof name, "%s", a);
@@ -741,10 +745,14 @@ static const struct command commands[] = {
 	  "Replaces the text of one's own message (others ignore an edit of another's)." },
 	{ "delete", cmd_delete, "", "delete CONVERSATION MESSAGE_ID",
 	  "Deletes one's own message for every member (others ignore a delete of another's)." },
-	{ "listen", cmd_listen, "--interval --count", "listen [CONVERSATION] [--interval MS] [--count N]",
-	  "Follows the home server's inbox: fetches, applies the MLS handshakes in order, and\n"
+	{ "listen", cmd_listen, "--interval --count --poll",
+	  "listen [CONVERSATION] [--interval MS] [--count N] [--poll]",
+	  "Follows the home server's inbox: catches up from where this device stopped, then\n"
+	  "follows the inbox's event stream (SSE), applies the MLS handshakes in order, and\n"
 	  "prints every new decrypted message as it arrives (of every conversation, or of one)\n"
-	  "until Ctrl-C, or until N messages were printed. Polls every MS ms (default 300)." },
+	  "until Ctrl-C, or until N messages were printed. The inbox position is kept in the\n"
+	  "home: nothing applied is fetched again. A broken stream is caught up and reopened\n"
+	  "after MS ms (default 300); --poll pages the inbox every MS ms instead of streaming." },
 	{ "chat", cmd_chat, "--interval", "chat CONVERSATION [--interval MS]",
 	  "Interactive: shows the conversation's last messages and new ones as they arrive,\n"
 	  "and sends each line typed. /quit or Ctrl-D ends." },

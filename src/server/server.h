@@ -145,6 +145,16 @@ int aimd_deliveries(const char *data_dir) AIM_WARN_UNUSED;
  * an aimd serve holds (AIM_ERR_BUSY). */
 int aimd_migrate(const char *data_dir) AIM_WARN_UNUSED;
 
+/* Writes the data directory's whole domain to target (ops_export.c: the
+ * format is described there): a new FILE, DIR/aim-export.jsonl for an
+ * existing DIR, or "-" for stdout. *rows = the rows written. Works while
+ * aimd serve runs (one consistent read). */
+int aimd_export(const char *data_dir, const char *target, int64_t *rows) AIM_WARN_UNUSED;
+/* Makes data_dir (which must not be initialised) from an export (FILE, DIR
+ * holding aim-export.jsonl, or "-" for stdin): every row in one
+ * transaction, then the CA key files. On a failure nothing is left of it. */
+int aimd_import(const char *data_dir, const char *source, int64_t *rows) AIM_WARN_UNUSED;
+
 struct aimd_doctor_opts {
 	const char *data_dir;
 	const char *tls_cert, *tls_key; /* NULL: the TLS files are not checked */

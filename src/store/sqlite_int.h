@@ -19,7 +19,8 @@
  *   sqlite_channels.c    channels and group DMs: hub changes in one
  *                        transaction, members, outbox, member side
  *   sqlite_admin.c       operations: explicit migrations, the integrity
- *                        check
+ *                        check, the counts of /metrics
+ *   sqlite_export.c      export and import of every table's rows
  *
  * Every statement goes through the statement helper: store_sq_exec (no
  * rows), store_sq_rows (a callback per row), store_sq_row (the first row)
@@ -290,5 +291,10 @@ int store_sq_schema_latest(struct store *st, int *version);
 int store_sq_migrate_all(struct store *st, store_migrated_fn fn, void *ctx);
 int store_sq_integrity_check(struct store *st, char **problem);
 int store_sq_stats(struct store *st, int64_t now, struct store_stats *out);
+
+/* ---- Export and import (sqlite_export.c) ----------------------------------------- */
+
+int store_sq_export_rows(struct store *st, store_row_fn fn, void *ctx);
+int store_sq_import_rows(struct store *st, store_row_next_fn next, void *ctx);
 
 #endif

@@ -738,3 +738,13 @@ int store_stats(struct store *st, int64_t now, struct store_stats *out)
 	memset(out, 0, sizeof *out);
 	return st->ops->stats(st, now, out);
 }
+
+int store_export_rows(struct store *st, store_row_fn fn, void *ctx)
+{
+	return st->ops->export_rows(st, fn, ctx);
+}
+
+int store_import_rows(struct store *st, store_row_next_fn next, void *ctx)
+{
+	return st->ops->import_rows(st, next, ctx);
+}

@@ -562,6 +562,44 @@ struct store_stats {
 	int64_t keypackages_last_resort; /* the devices' last-resort KeyPackages */
 };
 
+/*
+ * Export and import (aimd export / aimd import): a domain's whole data as
+ * rows of the tables below, in this order (a row refers only to rows of
+ * tables before it), each row a list of (column, value) with the schema's
+ * column names. Both back ends keep this schema (one migration source), so
+ * rows exported from one import into the other at the same schema
+ * version. What is not a table row (the CA's key files) is the caller's.
+ */
+#define STORE_EXPORT_TABLES                                                                \
+	"meta", "users", "tokens", "activities", "objects", "audience", "inbox", "outgoing", \
+	"deliveries", "delivery_hosts", "followers", "following", "blocks", "versioned",   \
+	"ca_certs", "devices", "keypackages", "channels", "channel_members",               \
+	"channel_outbox", "channel_joined", "channel_recv", "channel_held"
+
+enum store_vtype { STORE_V_NULL = 0, STORE_V_INT, STORE_V_TEXT, STORE_V_BLOB };
+
+/* One column's value (borrowed): an integer, text (p, n: UTF-8, no NUL
+ * needed) or bytes. */
+struct store_value {
+	enum store_vtype type;
+	int64_t i;
+	const uint8_t *p;
+	size_t n;
+};
+
+/* One row of a table (everything borrowed for the call). */
+struct store_row {
+	const char *table;
+	size_t n;
+	const char *const *cols;
+	const struct store_value *v;
+};
+/* Export: called per row; a non-zero return stops and is returned. */
+typedef int (*store_row_fn)(void *ctx, const struct store_row *r);
+/* Import: fills *out with the next row (valid until the next call) and
+ * returns 0, returns 1 at the end, -1 on a failure (recorded). */
+typedef int (*store_row_next_fn)(void *ctx, struct store_row *out);
+
 /* store_open_ex flags. */
 #define STORE_OPEN_NO_MIGRATE 1u     /* open as it is: no migration runs (aimd migrate,
 					aimd doctor); the caller checks the version */
@@ -691,6 +729,9 @@ struct store_ops {
 	int (*migrate)(struct store *st, store_migrated_fn fn, void *ctx);
 	int (*integrity_check)(struct store *st, char **problem);
 	int (*stats)(struct store *st, int64_t now, struct store_stats *out);
+	/* export and import (sqlite_export.c) */
+	int (*export_rows)(struct store *st, store_row_fn fn, void *ctx);
+	int (*import_rows)(struct store *st, store_row_next_fn next, void *ctx);
 };
 
 struct store {
@@ -997,6 +1038,17 @@ int store_migrate(struct store *st, store_migrated_fn fn, void *ctx) AIM_WARN_UN
  * *problem = NULL when it is sound; 0 with *problem (owned) naming what is
  * damaged when it is not; -1 when the check could not run. */
 int store_integrity_check(struct store *st, char **problem) AIM_WARN_UNUSED;
+/* Every row of STORE_EXPORT_TABLES, table by table in that order, from one
+ * consistent read (works while the store is in use). */
+int store_export_rows(struct store *st, store_row_fn fn, void *ctx) AIM_WARN_UNUSED;
+/* In one write transaction: the store's rows of STORE_EXPORT_TABLES are
+ * replaced by the rows next() gives (any order of tables that keeps each
+ * row after the rows it refers to; STORE_EXPORT_TABLES' order does).
+ * Refused (AIM_ERR_EXISTS, nothing written) when the store holds a domain
+ * already (a meta "domain" or a local user): import goes into a fresh
+ * store. AIM_ERR_INVALID for a table not in the list or a bad column; a
+ * row that breaks the schema fails the whole import. */
+int store_import_rows(struct store *st, store_row_next_fn next, void *ctx) AIM_WARN_UNUSED;
 /* Counts for monitoring (now: seconds, for KeyPackage expiry); out zeroed first. */
 int store_stats(struct store *st, int64_t now, struct store_stats *out) AIM_WARN_UNUSED;
 

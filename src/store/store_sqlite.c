@@ -556,4 +556,7 @@ static const struct store_ops sqlite_ops = {
 	.migrate = store_sq_migrate_all,
 	.integrity_check = store_sq_integrity_check,
 	.stats = store_sq_stats,
+	/* sqlite_export.c */
+	.export_rows = store_sq_export_rows,
+	.import_rows = store_sq_import_rows,
 };

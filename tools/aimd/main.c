@@ -44,6 +44,18 @@ static const char help_doctor[] =
 	"    naming the host). Changes nothing; works while aimd serve runs. Exit\n"
 	"    status 0 when all is well, 1 when there is a problem.\n";
 
+static const char help_export[] =
+	"aimd export --data DIR FILE|OUTDIR|-\n"
+	"    Write the domain's whole data (users, tokens, keys, devices, KeyPackages,\n"
+	"    activities, inboxes, followers, follows, deliveries, channels and their\n"
+	"    hub state, the CA's keys) as JSON lines, format aim-export version 1, to\n"
+	"    a new FILE (mode 0600: it holds every private key), OUTDIR/aim-export.jsonl,\n"
+	"    or stdout. Works while aimd serve runs.\n"
+	"aimd import --data NEWDIR FILE|INDIR|-\n"
+	"    Make the data directory NEWDIR (not initialised yet) from an export, on\n"
+	"    this aimd's back end: the same actors, keys, collections and channels.\n"
+	"    Export and import need the same schema version (aimd migrate first).\n";
+
 static const char help_ca[] =
 	"aimd ca rotate --data DIR [--ca-key TYPE]\n"
 	"    Make a new CA for the domain (ed25519 or p256, default ed25519): it issues\n"
@@ -149,6 +161,8 @@ static const struct {
 	{ "ca", help_ca },
 	{ "migrate", help_migrate },
 	{ "doctor", help_doctor },
+	{ "export", help_export },
+	{ "import", help_export },
 };
 
 static void print_help(FILE *f)
@@ -687,6 +701,29 @@ static int cmd_doctor(int argc, char **argv)
 	return problems ? 1 : 0;
 }
 
+/* aimd export --data DIR TARGET, aimd import --data NEWDIR SOURCE */
+static int cmd_export_import(int argc, char **argv, bool import)
+{
+	struct opts o = { 0 };
+	int rc = parse(argc, argv, 2, "data log-level", &o);
+	if (rc)
+		return rc;
+	if (!o.data)
+		return usage_error("%s needs --data DIR", argv[1]);
+	if (o.npos != 1)
+		return usage_error("%s needs one %s", argv[1],
+				   import ? "FILE or DIR to read" : "FILE or DIR to write");
+	int64_t rows = 0;
+	if (import) {
+		if (aimd_import(o.data, o.pos[0], &rows) != 0)
+			return fail();
+		printf("imported %lld rows into %s\n", (long long)rows, o.data);
+	} else if (aimd_export(o.data, o.pos[0], &rows) != 0) {
+		return fail();
+	}
+	return 0;
+}
+
 static int set_log_level(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -746,6 +783,8 @@ int main(int argc, char **argv)
 		return cmd_migrate(argc, argv);
 	if (!strcmp(cmd, "doctor"))
 		return cmd_doctor(argc, argv);
+	if (!strcmp(cmd, "export") || !strcmp(cmd, "import"))
+		return cmd_export_import(argc, argv, !strcmp(cmd, "import"));
 	if (!strncmp(cmd, "-", 1))
 		return usage_error("unknown option %s", cmd);
 	return usage_error("unknown command %s", cmd);

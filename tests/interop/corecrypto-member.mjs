@@ -8,9 +8,9 @@
 //
 //   home      url (BASE, e.g. https://b.test), user, token, connect_to? ("HOST:PORT:IP:PORT",
 //             as aim's --connect-to), ca_file? (PEM trusted for TLS) -> {}
-//   http      method, path (under BASE) or url, json? (a body), form? -> {status, body}
-//   enroll    device, suite?, display_name?, handle?, name? -> the whole E2EI enrollment: CoreCrypto's
-//             X509CredentialAcquisition with this script as its ACME server; the CSR
+//   http      method, path (under BASE) or url, json? (POSTed), content_type? -> {status, body}
+//   enroll    device, suite?, display_name?, handle?, name? -> the whole E2EI enrollment:
+//             CoreCrypto's X509CredentialAcquisition with this script as its ACME server; the CSR
 //             CoreCrypto puts in the finalize request goes to POST BASE/users/USER/devices,
 //             aimd's certificate and chain go back as the ACME certificate; the trust anchor is
 //             the domain's CA from BASE/.well-known/aim-ca. -> {ca, acme, identifiers, csr,

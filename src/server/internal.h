@@ -98,7 +98,7 @@ bool aimd_valid_base_url(const char *u);
 void aimd_metrics_serve(struct app *a, const struct http_request *q, struct http_response *r);
 void aimd_metrics_handle(void *app, const struct http_request *q, struct http_response *r);
 /* The store's integrity check; a damaged database fails with
- * AIM_ERR_STORAGE and a message naming DIR's database file (ops_migrate.c). */
+ * AIM_ERR_STORAGE and a message naming DIR's database file (ops_integrity.c). */
 int aimd_integrity_check(const char *dir, struct store *st);
 
 #endif

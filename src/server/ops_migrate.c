@@ -8,36 +8,13 @@
  * aimd (a newer aimd ran on it) is never touched: this build cannot know
  * what the newer schema means.
  *
- * The integrity check (issue 16: a database with overwritten pages started
- * without a word and answered 500 on what it could not read) runs when
- * aimd serve starts, before the database is used, and in aimd doctor; the
- * message names the file.
+ * The integrity check is ops_integrity.c.
  */
 #include "server/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-int aimd_integrity_check(const char *dir, struct store *st)
-{
-	char *problem = NULL;
-	if (store_integrity_check(st, &problem) != 0) {
-		enum aim_err code = aim_errcode();
-		char msg[512];
-		snprintf(msg, sizeof msg, "%s", aim_errmsg());
-		return aim_fail(code, "%s/%s: the integrity check could not run: %s", dir,
-				AIMD_DB_FILE, msg);
-	}
-	if (!problem)
-		return 0;
-	int rc = aim_fail(AIM_ERR_STORAGE,
-			  "%s/%s is damaged (integrity check: %s); restore it from a backup "
-			  "(--skip-integrity-check starts anyway)",
-			  dir, AIMD_DB_FILE, problem);
-	free(problem);
-	return rc;
-}
 
 struct migrated {
 	int from, n;

@@ -719,32 +719,44 @@ int store_channel_receive(struct store *st, const struct store_channel_recv *m, 
 
 int store_schema_latest(struct store *st, int *version)
 {
+	ENSURE(st->ops->schema_latest, AIM_ERR_UNSUPPORTED, "the %s store has no schema latest",
+	       st->ops->name);
 	return st->ops->schema_latest(st, version);
 }
 
 int store_migrate(struct store *st, store_migrated_fn fn, void *ctx)
 {
+	ENSURE(st->ops->migrate, AIM_ERR_UNSUPPORTED, "the %s store has no migrate",
+	       st->ops->name);
 	return st->ops->migrate(st, fn, ctx);
 }
 
 int store_integrity_check(struct store *st, char **problem)
 {
 	*problem = NULL;
+	ENSURE(st->ops->integrity_check, AIM_ERR_UNSUPPORTED, "the %s store has no integrity check",
+	       st->ops->name);
 	return st->ops->integrity_check(st, problem);
 }
 
 int store_stats(struct store *st, int64_t now, struct store_stats *out)
 {
 	memset(out, 0, sizeof *out);
+	ENSURE(st->ops->stats, AIM_ERR_UNSUPPORTED, "the %s store has no stats",
+	       st->ops->name);
 	return st->ops->stats(st, now, out);
 }
 
 int store_export_rows(struct store *st, store_row_fn fn, void *ctx)
 {
+	ENSURE(st->ops->export_rows, AIM_ERR_UNSUPPORTED, "the %s store has no export rows",
+	       st->ops->name);
 	return st->ops->export_rows(st, fn, ctx);
 }
 
 int store_import_rows(struct store *st, store_row_next_fn next, void *ctx)
 {
+	ENSURE(st->ops->import_rows, AIM_ERR_UNSUPPORTED, "the %s store has no import rows",
+	       st->ops->name);
 	return st->ops->import_rows(st, next, ctx);
 }

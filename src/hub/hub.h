@@ -304,6 +304,12 @@ int hub_apply(struct hub_group *g, const struct hub_input *in, uint64_t now,
 uint64_t hub_group_epoch(const struct hub_group *g);
 /* The sequence number the next accepted activity takes. */
 uint64_t hub_group_next_seq(const struct hub_group *g);
+/* Sequence numbers up to last were taken outside this state: the shell
+ * applies application messages with hub_apply() on the state it read and
+ * does not store it again (only the sequence moved, and its fan-out row
+ * records it), so the state it reads back may lag; the next one is then
+ * last + 1. Never moves the next sequence back. */
+void hub_group_seq_after(struct hub_group *g, uint64_t last);
 struct aim_bytes hub_group_id(const struct hub_group *g);
 uint16_t hub_group_cipher_suite(const struct hub_group *g);
 const char *hub_group_owner(const struct hub_group *g);

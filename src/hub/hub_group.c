@@ -381,6 +381,12 @@ uint64_t hub_group_next_seq(const struct hub_group *g)
 	return g->next_seq;
 }
 
+void hub_group_seq_after(struct hub_group *g, uint64_t last)
+{
+	if (last >= g->next_seq)
+		g->next_seq = last + 1;
+}
+
 struct aim_bytes hub_group_id(const struct hub_group *g)
 {
 	return mls_public_group_id(g->pg);

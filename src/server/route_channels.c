@@ -128,6 +128,11 @@ static int chan_load(struct app *a, const char *id, struct chan *c)
 	int rc = hub_group_parse(AIM_BYTES(v, n), &c->g);
 	free(v);
 	TRY(rc);
+	/* messages are not stored back into the state: the outbox has the
+	 * last sequence (hub_group_seq_after) */
+	int64_t last = 0;
+	TRY(store_channel_last_seq(a->st, id, &last));
+	hub_group_seq_after(c->g, (uint64_t)last);
 	return store_channel_members(a->st, id, member_cb, c);
 }
 
@@ -250,6 +255,7 @@ struct plan {
 	char **welcome_again;
 	size_t n_welcome_again;
 	uint64_t seq;                /* the fan-out's sequence (0: none) */
+	bool keep_state;             /* an application message: state not rewritten */
 	char *name;                  /* a rename */
 	uint64_t epoch;              /* the epoch after it */
 };
@@ -441,6 +447,7 @@ static int plan_commit(struct app *a, const struct chan *c, const struct plan *p
 		.acts = acts,
 		.n_acts = n_acts,
 		.name = p->name,
+		.keep_state = p->keep_state,
 	};
 	rc = store_channel_apply(a->st, &ch);
 	if (rc == 0) {
@@ -634,13 +641,23 @@ static int decide(struct app *a, struct chan *c, enum ch_kind k, const json_t *a
 	struct aimd_hub_trust trust;
 	aimd_hub_trust_init(&trust, a);
 	in.hook = &trust.hook;
-	int drc = hub_decide(c->g, &in, aim_now(), &next, &d);
-	if (drc == 0 && aimd_hub_trust_settle(&trust)) {
-		hub_group_free(next);
-		next = NULL;
-		hub_decision_free(&d);
-		hub_decision_init(&d);
+	int drc;
+	if (in.kind == HUB_MESSAGE) {
+		/* An application message changes nothing of the group but the
+		 * sequence (and checks no credential): decided on the state as
+		 * read, in place, without the copy hub_decide makes, and not
+		 * written back (keep_state: the outbox row carries the
+		 * sequence; the version read is still checked). */
+		drc = hub_apply(c->g, &in, aim_now(), &d);
+	} else {
 		drc = hub_decide(c->g, &in, aim_now(), &next, &d);
+		if (drc == 0 && aimd_hub_trust_settle(&trust)) {
+			hub_group_free(next);
+			next = NULL;
+			hub_decision_free(&d);
+			hub_decision_init(&d);
+			drc = hub_decide(c->g, &in, aim_now(), &next, &d);
+		}
 	}
 	bool trust_refused = trust.refused;
 	char trust_reason[sizeof trust.reason];
@@ -668,7 +685,10 @@ static int decide(struct app *a, struct chan *c, enum ch_kind k, const json_t *a
 	*cur_epoch = d.current_epoch;
 	if (in.kind == HUB_METADATA && str_of(json_object_get(act, "object"), "name"))
 		p->name = aim_xstrdup(str_of(json_object_get(act, "object"), "name"));
-	TRY_GOTO(state_encode(next, &p->state), out);
+	if (next)
+		TRY_GOTO(state_encode(next, &p->state), out);
+	else
+		p->keep_state = true;
 	p->seq = d.seq;
 	p->epoch = d.current_epoch;
 	/* followers: the core's effects */

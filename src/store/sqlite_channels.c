@@ -32,15 +32,29 @@ static int apply_fn(sqlite3 *db, void *ctx)
 	       "channel %s: hub state version %lld, not %lld as read", c->channel,
 	       (long long)cur, (long long)c->expected);
 	static const uint8_t none[1];
-	TRY(store_sq_exec(db, "channel cas",
-			  "INSERT INTO versioned(kind, key, version, value, updated)"
-			  " VALUES ('hub', ?1, ?2, ?3, ?4)"
-			  " ON CONFLICT(kind, key) DO UPDATE SET version = excluded.version,"
-			  " value = excluded.value, updated = excluded.updated;",
-			  ARGS(A_TEXT(c->channel), A_INT(c->expected + 1),
-			       A_BLOB(c->state_len ? c->state : none, c->state_len),
-			       A_INT(aim_now_ms())),
-			  NULL));
+	/* The sequence: messages leave the state alone, so the outbox's last
+	 * row is the authority; of two changes read at one sequence exactly
+	 * one takes it (the primary key would refuse the second too, but as a
+	 * storage failure). */
+	if (c->seq) {
+		int64_t last = 0;
+		TRY(store_sq_int(db, "channel seq",
+				 "SELECT COALESCE(MAX(seq), 0) FROM channel_outbox WHERE channel = ?1;",
+				 ARGS(A_TEXT(c->channel)), &last, NULL));
+		ENSURE(last < c->seq, AIM_ERR_CONFLICT,
+		       "channel %s: hub state version %lld: sequence %lld taken (last %lld)",
+		       c->channel, (long long)cur, (long long)c->seq, (long long)last);
+	}
+	if (!c->keep_state)
+		TRY(store_sq_exec(db, "channel cas",
+				  "INSERT INTO versioned(kind, key, version, value, updated)"
+				  " VALUES ('hub', ?1, ?2, ?3, ?4)"
+				  " ON CONFLICT(kind, key) DO UPDATE SET version = excluded.version,"
+				  " value = excluded.value, updated = excluded.updated;",
+				  ARGS(A_TEXT(c->channel), A_INT(c->expected + 1),
+				       A_BLOB(c->state_len ? c->state : none, c->state_len),
+				       A_INT(aim_now_ms())),
+				  NULL));
 	if (c->create) {
 		const struct store_channel *n = c->create;
 		TRY(store_sq_exec(db, "channel add",
@@ -83,6 +97,13 @@ static int apply_fn(sqlite3 *db, void *ctx)
 		TRY(store_sq_activity_add_tx(db, &c->acts[i], &s));
 	}
 	return 0;
+}
+
+int store_sq_channel_last_seq(struct store *st, const char *id, int64_t *seq)
+{
+	return store_sq_read_int(st, "channel seq",
+				 "SELECT COALESCE(MAX(seq), 0) FROM channel_outbox WHERE channel = ?1;",
+				 ARGS(A_TEXT(id)), seq, NULL);
 }
 
 int store_sq_channel_apply(struct store *st, const struct store_channel_change *c)

@@ -703,6 +703,12 @@ int store_channel_join(struct store *st, const char *channel, int64_t user, bool
 	return st->ops->channel_join(st, channel, user, member);
 }
 
+int store_channel_last_seq(struct store *st, const char *id, int64_t *seq)
+{
+	*seq = 0;
+	return st->ops->channel_last_seq(st, id, seq);
+}
+
 int store_channel_joined(struct store *st, const char *channel, int64_t **users, size_t *n)
 {
 	*users = NULL;

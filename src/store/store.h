@@ -424,6 +424,11 @@ struct store_channel_change {
 	const struct store_new_activity *acts; /* stored with their deliveries */
 	size_t n_acts;
 	const char *name;            /* non-NULL: the channel's new name */
+	/* The hub state did not change (an application message: only the
+	 * sequence moved, and that is the outbox row's): the version read is
+	 * still checked (AIM_ERR_CONFLICT as above) but neither state nor
+	 * version is written. */
+	bool keep_state;
 };
 
 /* Receiving side: an Announce of a remote channel. */
@@ -722,6 +727,7 @@ struct store_ops {
 				   const struct store_range *r, struct store_page *out);
 	int (*channel_join)(struct store *st, const char *channel, int64_t user, bool member);
 	int (*channel_joined)(struct store *st, const char *channel, int64_t **users, size_t *n);
+	int (*channel_last_seq)(struct store *st, const char *id, int64_t *seq);
 	int (*channel_receive)(struct store *st, const struct store_channel_recv *m,
 			       size_t *delivered);
 	/* operations: migrations and integrity (sqlite_admin.c) */
@@ -1012,6 +1018,12 @@ int store_channel_members(struct store *st, const char *id, store_channel_member
  * oldest first (a receiver catching up). Items' cursor = the sequence. */
 int store_channel_outbox_page(struct store *st, const char *id, int64_t after,
 			      const struct store_range *r, struct store_page *out) AIM_WARN_UNUSED;
+/* The highest sequence number in channel id's outbox (0: none yet). With
+ * keep_state changes the hub state's own next sequence lags behind: the
+ * next one is this + 1. Every change that takes sequence seq checks, in its
+ * transaction, that the outbox has none at or after it (AIM_ERR_CONFLICT:
+ * "sequence taken", to be read and decided again). */
+int store_channel_last_seq(struct store *st, const char *id, int64_t *seq) AIM_WARN_UNUSED;
 /* Member side: user is (member true) or is no longer a member of channel. */
 int store_channel_join(struct store *st, const char *channel, int64_t user,
 		       bool member) AIM_WARN_UNUSED;

@@ -293,6 +293,53 @@ class ChannelEdges(AimTestCase):
 		st, doc = self.update("erin", chan, name="again")
 		self.assertEqual(st, 403, doc)
 
+	def hub_version(self, chan):
+		db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.a.data, "aim.db"), uri=True)
+		try:
+			return db.execute("SELECT version FROM versioned WHERE kind = 'hub' AND key = ?",
+					  (chan.rsplit("/", 1)[1],)).fetchone()[0]
+		finally:
+			db.close()
+
+	def test_06_messages_leave_the_hub_state_alone(self):
+		# issue 11 (throughput): an application message does not change the
+		# MLS state, so the hub does not rewrite it: the version stays, the
+		# sequence numbers go on without gaps, and a commit after them takes
+		# the next one (and moves the version)
+		chan, names = self.create([(self.b, "bob")])
+		self.join(self.b, "bob", chan, names)
+		al, bo = names[("a.test", "alice")], names[("b.test", "bob")]
+		v0 = self.hub_version(chan)
+		seqs = []
+		for i in range(5):
+			m = self.mls("send", client=al, plaintext="m%d" % i)
+			st, _, doc = self.post(self.a, "alice", {"type": "Create", "to": [chan],
+								 "object": obj("PrivateMessage", m["message"])})
+			self.assertEqual(st, 201, doc)
+			seqs.append(doc["aim:sequence"])
+		self.assertEqual(seqs, [1, 2, 3, 4, 5])
+		self.assertEqual(self.hub_version(chan), v0)
+		cm = self.mls("commit", client=al, path=True, public=True)
+		st, _, doc = self.post(self.a, "alice", {"type": "Create", "to": [chan],
+							 "object": obj("PublicMessage", cm["commit"])})
+		self.assertEqual(st, 201, doc)
+		self.assertEqual((doc["aim:sequence"], doc["aim:epoch"]), (6, 2))
+		self.assertEqual(self.hub_version(chan), v0 + 1)
+		# the outbox says so, and bob has every one in order
+		st, _, ob = aimtest.get_json(chan + "/outbox?after=0", token=self.a.tokens["alice"],
+					     ctx=self.a.ctx)
+		self.assertEqual(ob["aim:lastSequence"], 6)
+		items = sorted(ob["orderedItems"], key=lambda i: i["aim:sequence"])
+		self.assertEqual([i["aim:sequence"] for i in items], [1, 2, 3, 4, 5, 6])
+		anns = wait_for(lambda: len([x for x in inbox_items(self.b, "bob") if isinstance(x, dict)
+					     and x.get("actor") == chan and x.get("type") == "Announce"]) == 6
+				and True, timeout=20, what="six Announces at bob")
+		self.assertTrue(anns)
+		for i in range(2):
+			got = self.mls("process", client=bo, message=unobj(
+				items[i]["object"]["object"]))
+			self.assertEqual(got.get("text"), "m%d" % i)
+
 
 if __name__ == "__main__":
 	aimtest.main()

@@ -86,6 +86,69 @@ static void test_apply_and_conflict(void **state)
 	store_page_clear(&pg);
 }
 
+/* An application message leaves the hub state alone (keep_state): the
+ * version read is checked, nothing rewritten; the outbox's last sequence is
+ * the authority, and a sequence already taken is a conflict. */
+static void test_keep_state_and_sequence(void **state)
+{
+	struct store_fixture *f = *state;
+	struct store_channel row = { .kind = STORE_CHANNEL, .actor_user = f->carol,
+				     .owner = f->alice, .name = "m", .policy = "owner" };
+	struct store_channel_change c = { .channel = "ch2", .create = &row, .expected = 0,
+					  .state = (const uint8_t *)"s1", .state_len = 2 };
+	assert_int_equal(store_channel_apply(f->st, &c), 0);
+	int64_t last = 7;
+	assert_int_equal(store_channel_last_seq(f->st, "ch2", &last), 0);
+	assert_int_equal(last, 0);
+	char ids[4][64];
+	for (int i = 1; i <= 3; i++) {
+		snprintf(ids[i], sizeof ids[i], "https://a.test/channels/ch2/announces/%d", i);
+		struct store_channel_change m = { .channel = "ch2", .expected = 1, .keep_state = true,
+						  .seq = i, .announce_id = ids[i],
+						  .announce_json = "{}" };
+		assert_int_equal(store_channel_apply(f->st, &m), 0);
+	}
+	assert_int_equal(store_channel_last_seq(f->st, "ch2", &last), 0);
+	assert_int_equal(last, 3);
+	/* the state and its version as they were */
+	int64_t v = 0;
+	uint8_t *val = NULL;
+	size_t len = 0;
+	assert_int_equal(store_state_get(f->st, "hub", "ch2", &v, &val, &len), 0);
+	assert_int_equal(v, 1);
+	assert_memory_equal(val, "s1", 2);
+	free(val);
+	/* a sequence taken (two messages read at one sequence): a conflict,
+	 * nothing written, for a message and for a state change alike */
+	struct store_channel_change dup = { .channel = "ch2", .expected = 1, .keep_state = true,
+					    .seq = 3, .announce_id = "https://a.test/x/3b",
+					    .announce_json = "{}" };
+	assert_int_equal(store_channel_apply(f->st, &dup), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_CONFLICT);
+	struct store_channel_change cm = { .channel = "ch2", .expected = 1,
+					   .state = (const uint8_t *)"s2", .state_len = 2, .seq = 2,
+					   .announce_id = "https://a.test/x/2b", .announce_json = "{}" };
+	assert_int_equal(store_channel_apply(f->st, &cm), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_CONFLICT);
+	assert_int_equal(store_state_get(f->st, "hub", "ch2", &v, &val, &len), 0);
+	assert_int_equal(v, 1);
+	free(val);
+	/* a message read before a commit moved the version: a conflict */
+	cm.seq = 4;
+	assert_int_equal(store_channel_apply(f->st, &cm), 0);
+	struct store_channel_change late = { .channel = "ch2", .expected = 1, .keep_state = true,
+					     .seq = 5, .announce_id = "https://a.test/x/5",
+					     .announce_json = "{}" };
+	assert_int_equal(store_channel_apply(f->st, &late), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_CONFLICT);
+	late.expected = 2;
+	assert_int_equal(store_channel_apply(f->st, &late), 0);
+	assert_int_equal(store_state_get(f->st, "hub", "ch2", &v, &val, &len), 0);
+	assert_int_equal(v, 2);
+	assert_memory_equal(val, "s2", 2);
+	free(val);
+}
+
 static void test_receive_in_order(void **state)
 {
 	struct store_fixture *f = *state;
@@ -134,6 +197,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_apply_and_conflict, store_fixture_setup,
+						store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_keep_state_and_sequence, store_fixture_setup,
 						store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_receive_in_order, store_fixture_setup,
 						store_fixture_teardown),

@@ -811,11 +811,14 @@ static void change(struct app *a, struct http_response *r, const char *id, enum 
 		bool cred_refused = false;
 		int rc = decide(a, &c, k, act, actor, &p, &cur, &cred_refused);
 		int64_t seq = 0;
-		if (rc == 0)
+		bool lost_race = false;
+		if (rc == 0) {
 			rc = plan_commit(a, &c, &p, NULL, &seq);
+			/* the store's compare-and-set (or the sequence) was taken by
+			 * another change: never the hub's own refusal */
+			lost_race = rc != 0 && aim_errcode() == AIM_ERR_CONFLICT;
+		}
 		pthread_mutex_unlock(mu);
-		bool lost_race = rc != 0 && aim_errcode() == AIM_ERR_CONFLICT && c.version &&
-				 strstr(aim_errmsg(), "hub state version");
 		if (lost_race && attempt < CAS_RETRIES) {
 			/* another process won: read again and decide again */
 			plan_clear(&p);

@@ -23,7 +23,33 @@ static int apply_fn(struct pgc *db, void *ctx)
 	int64_t now = aim_now();
 	/* The compare-and-set: the version the caller read must still be there
 	 * (the hub row stays locked until this transaction ends). */
-	TRY(store_pg_cas_tx(db, "hub", c->channel, c->expected, c->state, c->state_len));
+	if (c->keep_state) {
+		/* an application message: the version read must still be there,
+		 * the row locked as the cas would, nothing written */
+		int64_t cur = 0;
+		bool found = false;
+		TRY(store_pg_int(db, "channel cas",
+				 "SELECT version FROM versioned WHERE kind = 'hub' AND key = ?1"
+				 " FOR UPDATE;",
+				 ARGS(A_TEXT(c->channel)), &cur, &found));
+		ENSURE(found && cur == c->expected, AIM_ERR_CONFLICT,
+		       "channel %s: hub state version %lld, not %lld as read", c->channel,
+		       (long long)(found ? cur : 0), (long long)c->expected);
+	} else {
+		TRY(store_pg_cas_tx(db, "hub", c->channel, c->expected, c->state, c->state_len));
+	}
+	/* The sequence (store.h, store_channel_last_seq): the outbox's last row
+	 * is the authority; the hub row's lock orders the changes of one
+	 * channel, so this read sees every earlier one. */
+	if (c->seq) {
+		int64_t last = 0;
+		TRY(store_pg_int(db, "channel seq",
+				 "SELECT COALESCE(MAX(seq), 0) FROM channel_outbox WHERE channel = ?1;",
+				 ARGS(A_TEXT(c->channel)), &last, NULL));
+		ENSURE(last < c->seq, AIM_ERR_CONFLICT,
+		       "channel %s: sequence %lld taken (last %lld)", c->channel,
+		       (long long)c->seq, (long long)last);
+	}
 	if (c->create) {
 		const struct store_channel *n = c->create;
 		TRY(store_pg_exec(db, "channel add",
@@ -66,6 +92,13 @@ static int apply_fn(struct pgc *db, void *ctx)
 		TRY(store_pg_activity_add_tx(db, &c->acts[i], &s));
 	}
 	return 0;
+}
+
+int store_pg_channel_last_seq(struct store *st, const char *id, int64_t *seq)
+{
+	return store_pg_read_int(st, "channel seq",
+				 "SELECT COALESCE(MAX(seq), 0) FROM channel_outbox WHERE channel = ?1;",
+				 ARGS(A_TEXT(id)), seq, NULL);
 }
 
 int store_pg_channel_apply(struct store *st, const struct store_channel_change *c)

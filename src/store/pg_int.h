@@ -305,6 +305,7 @@ int store_pg_device_list(struct store *st, int64_t user, store_device_fn fn, voi
 int store_pg_device_revoke(struct store *st, int64_t user, const char *device);
 
 int store_pg_channel_apply(struct store *st, const struct store_channel_change *c);
+int store_pg_channel_last_seq(struct store *st, const char *id, int64_t *seq);
 int store_pg_channel_get(struct store *st, const char *id, struct store_channel *out);
 int store_pg_channel_members(struct store *st, const char *id, store_channel_member_fn fn,
 			     void *ctx);

@@ -83,6 +83,8 @@ def main():
         fixed.append(s + b"\x01s\x01c\x00\x00" if s[0] == 3 else s)
     seeds["fuzz_private_message_content"] = fixed
 
+    hand_seeds(seeds)
+
     total = 0
     for target, lst in sorted(seeds.items()):
         d = os.path.join(ROOT, "fuzz", "seeds", target)
@@ -94,6 +96,71 @@ def main():
         total += len(lst)
         print(f"{target}: {len(lst)} seeds")
     print(f"{total} seeds")
+
+
+def hand_seeds(seeds):
+    """Seeds of the targets whose input is text from peers or the device
+    (not from the MLS vectors): URLs, header fields, content, client state."""
+    import base64
+    b64 = lambda b: base64.b64encode(b).decode()
+    seeds["fuzz_url"] = [x.encode() for x in (
+        "https://a.test/users/alice\0https://A.TEST:443/users/bob",
+        "https://user@host@evil.test/x\0https://host/",
+        "http://[::1]:8080/inbox?x=1#f\0http://127.0.0.1/",
+        "https://xn--bcher-kva.example./p%41th\0https://b\u00fccher.example/",
+        "https://a.test:0/\0a.test:65535",
+        "HTTPS://a.test/./../b/%2e%2e/c\0https://a.test/c",
+        "a.test:8443\0[2001:db8::1]:443",
+    )]
+    body_sha = b"\x5a" + bytes(31)
+    seeds["fuzz_http_fields"] = [bytes([op]) + v.encode() for op, v in (
+        (0, "SHA-256=" + b64(body_sha)),
+        (0, "SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=,SHA-512=abc"),
+        (1, "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:, sha-512=:YQ==:"),
+        (2, 'sig1=("@method" "@target-uri" "content-digest");created=1767225600;'
+            'keyid="https://a.test/users/alice#ed25519-key";alg="ed25519"'),
+        (2, 'a=1, b=?0, c="x\\"y", d=:YWJj:, e=1.5;q=2, f=(1 2 3);x'),
+        (3, "Thu, 01 Jan 2026 00:00:00 GMT"),
+        (3, "Sun, 06 Nov 1994 08:49:37 GMT"),
+        (4, "2026-01-01T00:00:00Z"),
+        (4, "2026-12-01T23:47:51.123+02:00"),
+    )]
+    msgs = [
+        '{"type": "text", "id": "5f0c9e2a4b7d41a8a1c3e6f0d2b4a697", "text": "lunch?"}',
+        '{"type": "reply", "id": "r1", "inReplyTo": "5f0c9e2a4b7d41a8a1c3e6f0d2b4a697", "text": "yes"}',
+        '{"type": "reaction", "id": "r2", "target": "r1", "reaction": "\U0001F44D", "remove": false}',
+        '{"type": "edit", "id": "e1", "target": "r1", "text": "yes, at noon"}',
+        '{"type": "delete", "id": "d1", "target": "r1"}',
+        '{"type": "poll", "id": "p1", "text": "unknown types are kept"}',
+    ]
+    seeds["fuzz_content"] = [
+        b"\0".join(bytes([i % 3]) + m.encode() for i, m in enumerate(msgs)),
+        b"\x01" + msgs[0].encode() + b"\0\x01" + msgs[0].encode(),
+        b"\x02" + msgs[4].encode() + b"\0\x00" + msgs[1].encode(),
+    ]
+    device = {"server": "https://a.test", "user": "alice", "token": "t0k3n",
+              "device": "laptop", "acct": "acct:alice@a.test", "suite": 1,
+              "signatureKey": b64(bytes(range(32))),
+              "signaturePrivateKey": b64(bytes(range(32, 64)))}
+    registered = dict(device, certificate=b64(b"0\x82\x01\x00"), ca=b64(b"0\x82"),
+                      notAfter=1798761600)
+    gid = "00112233445566778899aabbccddeeff"
+    group = {"kind": "channel", "conversation": "https://a.test/channels/lunch",
+             "state": b64(b"\x00\x01" + bytes(40)), "epoch": 1, "seq": 3,
+             "seen": ["https://a.test/activities/1"], "buffer": [],
+             "members": {"acct:alice@a.test": "https://a.test/users/alice"}}
+    msg = {"sender": "acct:bob@b.test", "type": "text", "id": "m1", "text": "hi",
+           "time": 1767225600, "epoch": 1}
+    def store(entries):
+        return b"".join(k.encode() + b"\0" + json.dumps(v).encode() + b"\0"
+                        for k, v in entries)
+    seeds["fuzz_client_state"] = [
+        store([("device", device)]),
+        store([("device", registered), ("group/" + gid, group),
+               ("conv/https://a.test/channels/lunch", {"group": gid}),
+               ("msg/%s/1" % gid, msg), ("sync/inbox", {"next": "https://a.test/x"})]),
+        store([("device", dict(device, suite=3))]),
+    ]
 
 
 if __name__ == "__main__":

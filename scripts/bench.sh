@@ -43,6 +43,13 @@ if ! AIM_BIN_DIR=$(cd "$bin_dir" && pwd) python3 "$AIM_SOURCE_DIR/bench/bench_ch
 	echo "bench: bench_channels failed" >&2
 	status=1
 fi
+# bench/bench_client.py: aim send -> aim listen across a.test and b.test
+# (BENCH_CLIENT_N latency messages, BENCH_CLIENT_RATE_N for the send rates).
+echo "== bench_client"
+if ! AIM_BIN_DIR=$(cd "$bin_dir" && pwd) python3 "$AIM_SOURCE_DIR/bench/bench_client.py"; then
+	echo "bench: bench_client failed" >&2
+	status=1
+fi
 if [ "$found" -eq 0 ]; then
 	echo "bench: no bench_* programs in $bin_dir" >&2
 	exit 1

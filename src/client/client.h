@@ -620,6 +620,31 @@ typedef int (*client_listen_fn)(void *arg, const struct client_sync_stats *st);
 int client_listen(struct client *c, int wait_ms, client_listen_fn on_event, void *arg)
 	AIM_WARN_UNUSED;
 
+/* ---- Joining by external commit (core_rejoin.c) ------------------------------------
+ *
+ * A new device of an account finds the account's conversations in the
+ * inbox the server keeps (client_sync notes every conversation an item
+ * names that this device has no group for), and joins each by external
+ * commit with the hub's GroupInfo (CONVERSATION/groupInfo); where the hub
+ * gives none or refuses, it waits for a Welcome from another device of the
+ * account (which client_sync joins as any Welcome). A group whose
+ * handshake this device could not apply (it fell too far behind: e.g. a
+ * state restored from an old backup) is rejoined the same way, its old
+ * leaf removed in the same Commit, its history kept. */
+struct client_join_result {
+	char conversation[1024];
+	char how[16];     /* "external" (joined), "rejoin" (fell behind), "welcome" (waiting) */
+	bool joined;      /* in the conversation now, at epoch */
+	uint64_t epoch;
+	char why[256];    /* rejoin: what this device could not apply */
+	char error[512];  /* not joined: why (the hub's refusal, no GroupInfo, ...) */
+};
+/* Joins (behind_only: only rejoins) every conversation noted; *out (free()
+ * it) says what happened to each. A refused conversation stays noted (with
+ * the refusal) and is tried again at the next call. */
+int client_join_conversations(struct client *c, bool behind_only,
+			      struct client_join_result **out, size_t *n) AIM_WARN_UNUSED;
+
 struct client_message {
 	char sender[CLIENT_ACCT_MAX]; /* acct: of the sender's credential */
 	char type[CLIENT_CONTENT_TYPE_MAX + 1]; /* "text", "reply", ..., an unknown

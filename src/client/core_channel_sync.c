@@ -108,7 +108,9 @@ static int join_welcome(struct client *c, struct aim_bytes welcome, const char *
 		aim_buf_free(&h);
 	}
 	if (!kpe) {
-		rc = 0; /* not for this device (another device of ours, or a stale copy) */
+		/* not for this device (another device of ours, or a stale copy):
+		 * a conversation of the account to join (core_rejoin.c) */
+		rc = client_rejoin_note_unjoined(c, conv, kind);
 		goto out;
 	}
 	struct mls_key_package kp;
@@ -363,9 +365,15 @@ static int apply_item(struct client *c, struct grp *gr, json_t *e, struct client
 	struct mls_group_event ev;
 	if (mls_group_process(gr->g, aim_buf_bytes(&msg), &ev) != 0) {
 		char *d = aim_xasprintf("undecryptable: %s", aim_errmsg());
+		bool conflict = aim_errcode() == AIM_ERR_CONFLICT;
 		aim_errclear();
 		st->failed++;
 		rc = client_grp_history_add(c, gr, "", "error", d, epoch, seq, NULL, NULL);
+		/* a handshake of our epoch that we cannot apply: every later one
+		 * waits for it forever; this device fell behind (core_rejoin.c) */
+		if (rc == 0 && !conflict && json_is_true(json_object_get(e, "handshake")) &&
+		    epoch == mls_group_epoch(gr->g))
+			rc = client_rejoin_note_behind(c, gr, d);
 		free(d);
 		goto out;
 	}
@@ -606,7 +614,12 @@ static int route(struct client *c, const json_t *act, int phase, json_t *touched
 	if (client_grp_load(c, mi.hex, &gr) != 0) {
 		aim_errclear();
 		aim_buf_free(&msg);
-		return 0; /* a group we are not in (or not yet: its Welcome lost) */
+		/* a group we are not in (or not yet: its Welcome lost): a
+		 * channel's Announce names a conversation of the account */
+		if (seq && actor && is_type(act, "Announce"))
+			return client_rejoin_note_unjoined(c, actor,
+							   strstr(actor, "/dms/") ? "dm" : "channel");
+		return 0;
 	}
 	json_t *b64 = client_core_b64(aim_buf_bytes(&msg));
 	aim_buf_free(&msg);

@@ -75,4 +75,11 @@ bool client_leave_should_commit(const struct client *c, const json_t *rec, bool 
 				bool has_pending);
 int client_leave_commit_pending(struct client *c, struct grp *gr) AIM_WARN_UNUSED;
 
+/* Joining by external commit (core_rejoin.c): notes a conversation of the
+ * account this device has no group for (from an inbox item), and a group
+ * whose handshake could not be applied (rejoined by client_join_conversations). */
+int client_rejoin_note_unjoined(struct client *c, const char *conv, const char *kind)
+	AIM_WARN_UNUSED;
+int client_rejoin_note_behind(struct client *c, struct grp *gr, const char *why) AIM_WARN_UNUSED;
+
 #endif

@@ -26,7 +26,7 @@ struct opts {
 	/* command options */
 	const char *user, *token, *device, *to;
 	long keys, threshold, target, interval_ms, count;
-	bool claim, raw, remove, poll;
+	bool claim, raw, remove, poll, stdin_lines;
 	/* positional arguments */
 	const char *pos[MAX_LIST + 2];
 	size_t n_pos;
@@ -54,6 +54,11 @@ int cmd_channel(struct opts *o);
 int cmd_members(struct opts *o);
 int cmd_leave(struct opts *o);
 int cmd_rotate(struct opts *o);
+int cmd_join(struct opts *o);
+/* Prints what client_join_conversations() did (stderr: as notices);
+ * non-zero when a join failed. */
+int report_joins(const struct opts *o, const struct client_join_result *r, size_t n,
+		 bool to_stderr);
 int cmd_invite(struct opts *o);
 int cmd_remove(struct opts *o);
 int cmd_send(struct opts *o);

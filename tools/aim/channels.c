@@ -228,8 +228,54 @@ static char *join_text(const struct opts *o, size_t from)
 	return (char *)b.data;
 }
 
+/* send --stdin CONVERSATION: one message per line of stdin, all from one
+ * process (the device opened once); a line each on stdout (--json: the
+ * message's id). */
+static int send_lines(struct opts *o)
+{
+	if (o->n_pos != 1 || o->to)
+		return usage_error("send --stdin CONVERSATION (one message per line)");
+	char conv[1024];
+	if (open_device(o) != 0 || resolve(o->pos[0], conv, sizeof conv) != 0)
+		return failed("send");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	long sent = 0;
+	int rc = 0;
+	while ((len = getline(&line, &cap, stdin)) >= 0) {
+		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = 0;
+		if (!len)
+			continue;
+		if ((size_t)len > CLIENT_CONTENT_TEXT_MAX) {
+			rc = usage_error("send: a line longer than %zu bytes", CLIENT_CONTENT_TEXT_MAX);
+			break;
+		}
+		char id[CLIENT_CONTENT_ID_MAX + 1] = "";
+		char *json = NULL;
+		if (text_content(line, id, &json) != 0 || client_send_content(cl, conv, json) != 0) {
+			free(json);
+			rc = failed("send");
+			break;
+		}
+		free(json);
+		sent++;
+		if (o->json)
+			print_json(json_pack("{s:s, s:s, s:s}", "conversation", conv, "id", id, "text",
+					     line));
+		else
+			printf("sent to %s\n", conv);
+		fflush(stdout);
+	}
+	free(line);
+	return rc;
+}
+
 int cmd_send(struct opts *o)
 {
+	if (o->stdin_lines)
+		return send_lines(o);
 	size_t from = o->to ? 0 : 1;
 	if (o->n_pos < from + 1)
 		return usage_error(o->to ? "send --to HANDLE[,HANDLE] TEXT: TEXT required"
@@ -746,6 +792,25 @@ static void sync_once(bool *failing)
 	*failing = false;
 }
 
+/* A conversation in which this device fell too far behind is rejoined by
+ * external commit, and a notice says so (stderr). */
+static void rejoin_behind(const struct opts *o)
+{
+	struct client_join_result *r = NULL;
+	size_t n = 0;
+	if (client_join_conversations(cl, true, &r, &n) != 0) {
+		aim_errclear();
+		return;
+	}
+	if (n) {
+		(void)report_joins(o, r, n, true);
+		struct client_sync_stats st;
+		if (client_sync(cl, &st) != 0)
+			aim_errclear();
+	}
+	free(r);
+}
+
 /* What the event stream's callback prints with. */
 struct listening {
 	const struct opts *o;
@@ -753,6 +818,7 @@ struct listening {
 	const char *only;
 	long *printed;
 	int failed;
+	int again; /* an event could not be applied: sync and rejoin first */
 };
 
 /* After each applied event (st) or a quiet wait (NULL): prints what is
@@ -763,6 +829,10 @@ static int on_listen(void *arg, const struct client_sync_stats *st)
 	if (st && (st->applied || st->joined || st->failed) &&
 	    print_new(l->o, l->s, l->only, false, l->printed) != 0) {
 		l->failed = 1;
+		return 1;
+	}
+	if (st && st->failed) {
+		l->again = 1;
 		return 1;
 	}
 	return stop || (l->o->count > 0 && *l->printed >= l->o->count);
@@ -802,6 +872,7 @@ int cmd_listen(struct opts *o)
 		/* catch up from the stored inbox position (also after the
 		 * stream broke), then follow the event stream from there */
 		sync_once(&failing);
+		rejoin_behind(o);
 		if (print_new(o, &s, only, false, &printed) != 0) {
 			rc = failed("listen");
 			goto out;
@@ -815,8 +886,12 @@ int cmd_listen(struct opts *o)
 				rc = failed("listen");
 				goto out;
 			}
-			if (lr == 0)
+			if (lr == 0 && !l.again)
 				break; /* Ctrl-C or --count */
+			if (lr == 0) {
+				l.again = 0;
+				continue;
+			}
 			if (aim_errcode() == AIM_ERR_UNSUPPORTED) {
 				streaming = false; /* this I/O only polls */
 			} else {

@@ -131,6 +131,10 @@ static int parse_opts(int argc, char **argv, const char *allowed, struct opts *o
 			o->poll = true;
 			continue;
 		}
+		if (strcmp(a, "--stdin") == 0 && strstr(allowed, "--stdin")) {
+			o->stdin_lines = true;
+			continue;
+		}
 		/* options with a value */
 		char name[64];
 		snprintf(name, sizeof name, "%s", a);
@@ -708,10 +712,12 @@ static const struct command commands[] = {
 	  "CHANNEL: its URL, its number in aim conversations, or the unique end of its URL." },
 	{ "remove", cmd_remove, "", "remove CHANNEL HANDLE...",
 	  "Removes every device of the handles from the channel (an MLS Commit of Removes)." },
-	{ "send", cmd_send, "--to", "send CONVERSATION TEXT... | send --to HANDLE[,HANDLE] TEXT...",
+	{ "send", cmd_send, "--to --stdin",
+	  "send CONVERSATION TEXT... | send --to HANDLE[,HANDLE] TEXT... | send --stdin CONVERSATION",
 	  "Sends TEXT (the arguments joined by spaces; - reads it from stdin) as a text message\n"
 	  "of the content format (docs/content.md) to a conversation, or with --to to the DM\n"
-	  "of exactly those handles and this account (made on first use)." },
+	  "of exactly those handles and this account (made on first use). --stdin: one message\n"
+	  "per line of stdin, all from this one process." },
 	{ "conversations", cmd_conversations, "", "conversations",
 	  "Lists this device's conversations (channels and DMs): number, kind, URL or DM id,\n"
 	  "MLS epoch, members. The number names the conversation in other commands." },
@@ -725,6 +731,13 @@ static const struct command commands[] = {
 	  "Leaves the conversation: a self-remove proposal to its hub, which the next commit\n"
 	  "must include (the device that made the channel commits it on its next sync). This\n"
 	  "device sends no more there at once; the commit ends the group for it." },
+	{ "join", cmd_join, "", "join",
+	  "Joins this device into every conversation of the account it is not in yet, found\n"
+	  "in the inbox the server keeps: by external commit with the hub's GroupInfo, or, where\n"
+	  "the hub gives none or refuses, it says so and waits for a Welcome from another device\n"
+	  "(aim invite CONVERSATION OWN-HANDLE there). A conversation in which this device fell\n"
+	  "too far behind (a handshake it cannot apply) is rejoined by external commit, its old\n"
+	  "leaf removed in the same commit (listen does this by itself and says so)." },
 	{ "rotate", cmd_rotate, "", "rotate CONVERSATION",
 	  "Rotates this device's keys in the conversation: an MLS Update commit with a path\n"
 	  "(post-compromise security) through the hub; waits until the hub's Announce of it\n"

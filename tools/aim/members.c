@@ -134,3 +134,74 @@ int cmd_rotate(struct opts *o)
 		       (unsigned long long)before.epoch, (unsigned long long)gi.epoch);
 	return 0;
 }
+
+/* ---- join: this device into the account's conversations ------------------------------ */
+
+/* One line (or JSON object) per conversation; 0 unless a join failed for
+ * another reason than waiting for a Welcome. */
+int report_joins(const struct opts *o, const struct client_join_result *r, size_t n, bool to_stderr)
+{
+	int bad = 0;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct client_join_result *x = &r[i];
+		bool waiting = !x->joined && strcmp(x->how, "welcome") == 0;
+		bad |= !x->joined && !waiting;
+		json_t *j = json_pack("{s:s, s:s, s:b}", "conversation", x->conversation, "how",
+				      x->how, "joined", x->joined);
+		if (x->joined)
+			json_object_set_new(j, "epoch", json_integer((json_int_t)x->epoch));
+		if (x->why[0])
+			json_object_set_new(j, "behind", json_string(x->why));
+		if (x->error[0])
+			json_object_set_new(j, "error", json_string(x->error));
+		json_array_append_new(arr, j);
+		char line[2048];
+		if (x->joined && strcmp(x->how, "rejoin") == 0)
+			snprintf(line, sizeof line,
+				 "rejoined %s by external commit (epoch %llu): this device fell too far "
+				 "behind (%s)",
+				 x->conversation, (unsigned long long)x->epoch, x->why);
+		else if (x->joined)
+			snprintf(line, sizeof line, "joined %s by external commit (epoch %llu)",
+				 x->conversation, (unsigned long long)x->epoch);
+		else if (waiting)
+			snprintf(line, sizeof line,
+				 "%s: no external join (%s); waiting for a Welcome from another device "
+				 "(there: aim invite %s %s)",
+				 x->conversation, x->error, x->conversation, client_acct(cl));
+		else
+			snprintf(line, sizeof line, "%s: could not rejoin (%s)", x->conversation,
+				 x->error);
+		if (to_stderr)
+			fprintf(stderr, "aim: %s\n", line);
+		else if (!o->json)
+			printf("%s\n", line);
+	}
+	if (!to_stderr && o->json)
+		print_json(json_pack("{s:o, s:b}", "conversations", arr, "ok", !bad));
+	else
+		json_decref(arr);
+	return bad;
+}
+
+int cmd_join(struct opts *o)
+{
+	if (o->n_pos != 0)
+		return usage_error("join: no arguments");
+	struct client_sync_stats st;
+	struct client_join_result *r = NULL;
+	size_t n = 0;
+	/* the inbox names the account's conversations; then each is joined,
+	 * and the sync after applies what follows our commits */
+	if (open_device(o) != 0 || client_sync(cl, &st) != 0 ||
+	    client_join_conversations(cl, false, &r, &n) != 0)
+		return failed("join");
+	if (client_sync(cl, &st) != 0)
+		aim_errclear();
+	if (n == 0 && !o->json)
+		printf("nothing to join: this device is in every conversation it knows of\n");
+	int bad = report_joins(o, r, n, false);
+	free(r);
+	return bad ? 1 : 0;
+}

@@ -262,6 +262,21 @@ class DoctorTest(AimTestCase):
 				    for p in problems), r.stdout)
 		self.assertNotIn("ok: integrity", r.stdout)
 
+	def test_clock_behind_the_database(self):
+		srv = self.server(domain="doc3.test")
+		srv.add_user("carol")
+		# a record written "tomorrow": the clock went back since
+		c = sqlite3.connect(db_file(srv))
+		c.execute("UPDATE users SET created = strftime('%s', 'now') + 86400 WHERE name = 'carol'")
+		c.commit()
+		c.close()
+		r, problems, _ = doctor(srv)
+		self.assertEqual(r.returncode, 1, r.stdout)
+		self.assertEqual(len(problems), 1, r.stdout)
+		self.assertRegex(problems[0], r"^problem: clock: the wall clock says \S+, behind the "
+				 r"newest time written in the database \(\S+\): it went back$")
+		self.assertNotIn("ok: clock", r.stdout)
+
 	def test_usage(self):
 		self.assertEqual(run_aimd("doctor").returncode, 2)
 		self.assertEqual(run_aimd("doctor", "--data", self.srv.data, "--tls-cert", self.cert)

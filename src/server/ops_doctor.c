@@ -32,6 +32,7 @@
  */
 #include "server/internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -199,6 +200,26 @@ static bool check_private_file(struct doctor *d, const char *path, bool required
 	return true;
 }
 
+/* Any other file of the data directory (the lock, a store location that
+ * may carry a password, what an operator left there) is closed to others
+ * too. */
+static void check_other_files(struct doctor *d)
+{
+	DIR *dh = opendir(d->dir);
+	if (!dh)
+		return; /* the directory itself was checked */
+	struct dirent *e;
+	while ((e = readdir(dh))) {
+		if (e->d_name[0] == '.' || !strncmp(e->d_name, AIMD_DB_FILE, strlen(AIMD_DB_FILE)) ||
+		    !strcmp(e->d_name, AIMD_CA_DIR))
+			continue;
+		char *p = aim_xasprintf("%s/%s", d->dir, e->d_name);
+		check_private_file(d, p, false, "the data directory is the operator's only");
+		free(p);
+	}
+	closedir(dh);
+}
+
 static void check_pem_key(struct doctor *d, const char *path)
 {
 	char *pem = NULL;
@@ -225,9 +246,10 @@ static void check_keys(struct doctor *d, struct store *st)
 	static const char *const db_files[] = { "", "-wal", "-shm" };
 	for (size_t i = 0; i < AIM_ARRAY_LEN(db_files); i++) {
 		p = aim_xasprintf("%s/%s%s", d->dir, AIMD_DB_FILE, db_files[i]);
-		check_private_file(d, p, i == 0, "the database holds the users' private keys");
+		check_private_file(d, p, false, "the database holds the users' private keys");
 		free(p);
 	}
+	check_other_files(d);
 	struct ca_ids ids = { .n = 0 };
 	if (store_ca_cert_list(st, ca_row, &ids) != 0) {
 		line(d, false, "keys: cannot list the CA certificates: %s", aim_errmsg());

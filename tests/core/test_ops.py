@@ -205,6 +205,10 @@ class DoctorTest(AimTestCase):
 		ca_key = os.path.join(self.srv.data, "ca", "ca-1.key")
 		os.chmod(ca_key, 0o644)
 		os.chmod(self.srv.data, 0o755)
+		left = os.path.join(self.srv.data, "notes.txt")
+		with open(left, "w") as fh:
+			fh.write("an operator's file\n")
+		os.chmod(left, 0o604)
 		try:
 			# The key of doc.test with the certificate of other.test.
 			r, problems, _ = doctor(self.srv, "--tls-cert", self.other_cert,
@@ -212,13 +216,15 @@ class DoctorTest(AimTestCase):
 		finally:
 			os.chmod(ca_key, 0o600)
 			os.chmod(self.srv.data, 0o700)
+			os.unlink(left)
 		self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-		self.assertEqual(len(problems), 4, r.stdout)
+		self.assertEqual(len(problems), 5, r.stdout)
 		self.assertIn("problem: keys: %s has mode 0755, want 0700" % self.srv.data, problems[0])
-		self.assertIn("problem: keys: %s has mode 0644, want 0600" % ca_key, problems[1])
+		self.assertIn("problem: keys: %s has mode 0604, want 0600" % left, problems[1])
+		self.assertIn("problem: keys: %s has mode 0644, want 0600" % ca_key, problems[2])
 		self.assertIn("the key %s is not the key of the certificate %s" %
-			      (self.key, self.other_cert), problems[2])
-		self.assertIn("does not name doc.test", problems[3])
+			      (self.key, self.other_cert), problems[3])
+		self.assertIn("does not name doc.test", problems[4])
 		self.assertNotIn("ok: keys", r.stdout)
 		self.assertNotIn("ok: tls", r.stdout)
 		# An expired certificate; its key open to others.

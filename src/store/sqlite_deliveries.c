@@ -168,6 +168,49 @@ int store_sq_delivery_claim(struct store *st, const struct store_claim *c,
 	return 0;
 }
 
+struct claim_batch_ctx {
+	const struct store_claim *c;
+	size_t max, n;
+	struct store_delivery *out;
+	struct store_lease *leases;
+};
+
+/* The single claim again and again in one transaction: each sees the leases
+ * taken before it, so the per-host limit and the order per recipient hold
+ * inside a batch as across batches. */
+static int claim_batch_fn(sqlite3 *db, void *ctx)
+{
+	struct claim_batch_ctx *b = ctx;
+	while (b->n < b->max) {
+		struct claim_ctx x = { b->c, &b->out[b->n], &b->leases[b->n], false };
+		memset(x.out, 0, sizeof *x.out);
+		if (claim_fn(db, &x) != 0) {
+			store_delivery_clear(x.out);
+			return -1;
+		}
+		if (!x.found)
+			break;
+		b->n++;
+	}
+	return 0;
+}
+
+int store_sq_delivery_claim_batch(struct store *st, const struct store_claim *c, size_t max,
+				  struct store_delivery *out, struct store_lease *leases,
+				  size_t *n)
+{
+	struct claim_batch_ctx b = { c, max, 0, out, leases };
+	*n = 0;
+	if (store_sq_write_tx(st, claim_batch_fn, &b) != 0) {
+		for (size_t i = 0; i < b.n; i++)
+			store_delivery_clear(&out[i]);
+		return -1;
+	}
+	ENSURE(b.n > 0, AIM_ERR_NOTFOUND, "no delivery due");
+	*n = b.n;
+	return 0;
+}
+
 /* Why a statement on a leased row (WHERE id = ?1 AND lease = ?2 AND state = 0)
  * changed nothing. */
 static int lease_failure(sqlite3 *db, const struct store_lease *l)
@@ -248,6 +291,81 @@ int store_sq_delivery_finish(struct store *st, const struct store_lease *lease,
 	return store_sq_write_tx(st, lease_op_fn, &op);
 }
 
+/* The host's failures in a row, on the writer (store_host_failure). */
+static int host_count_tx(sqlite3 *db, const char *host, bool failed, int64_t now_ms,
+			 unsigned *failures)
+{
+	*failures = 0;
+	if (!failed)
+		return store_sq_exec(db, "host failures",
+				     "UPDATE delivery_hosts SET failures = 0, open_until = 0"
+				     " WHERE host = ?1 AND (failures <> 0 OR open_until <> 0);",
+				     ARGS(A_TEXT(host)), NULL);
+	int64_t n = 0;
+	TRY(store_sq_int(db, "host failures",
+			 "INSERT INTO delivery_hosts(host, scheme, updated, failures)"
+			 " VALUES (?1, 0, ?2, 1)"
+			 " ON CONFLICT(host) DO UPDATE SET failures = failures + 1"
+			 " RETURNING failures;",
+			 ARGS(A_TEXT(host), A_INT(now_ms)), &n, NULL));
+	*failures = (unsigned)n;
+	return 0;
+}
+
+struct defer_ctx {
+	const char *host;
+	int64_t until;
+};
+static int defer_fn(sqlite3 *db, void *ctx);
+
+struct finish_batch_ctx {
+	struct store_finish *v;
+	size_t n;
+};
+
+static int finish_batch_fn(sqlite3 *db, void *ctx)
+{
+	struct finish_batch_ctx *b = ctx;
+	int64_t now = aim_now_ms();
+	for (size_t i = 0; i < b->n; i++) {
+		struct store_finish *f = &b->v[i];
+		const struct store_delivery_update *u = &f->u;
+		f->rc = 0;
+		f->err = AIM_ERR_NONE;
+		f->opened = false;
+		TRY(host_count_tx(db, f->host, f->host_failure, now, &f->failures));
+		if (f->host_failure && f->open_after && f->failures >= f->open_after &&
+		    f->open_until_ms) {
+			struct defer_ctx dc = { f->host, f->open_until_ms };
+			TRY(defer_fn(db, &dc));
+			f->opened = true;
+		}
+		struct lease_op op = {
+			f->lease, "delivery finish",
+			"UPDATE deliveries SET state = ?3, attempts = ?4, next_at = ?5,"
+			" last_status = ?6, last_error = ?7, updated = ?8, lease = NULL,"
+			" lease_until = 0" LEASED,
+			ARGS(A_INT(f->lease->id), A_TEXT(f->lease->token), A_INT(u->state),
+			     A_INT(u->attempts), A_INT(u->next_ms), A_INT(u->last_status),
+			     A_TEXT(u->last_error), A_INT(now))
+		};
+		if (lease_op_fn(db, &op) != 0) {
+			enum aim_err e = aim_errcode();
+			if (e != AIM_ERR_NOTFOUND && e != AIM_ERR_STATE && e != AIM_ERR_CONFLICT)
+				return -1;
+			f->rc = -1;
+			f->err = e;
+		}
+	}
+	return 0;
+}
+
+int store_sq_delivery_finish_batch(struct store *st, struct store_finish *v, size_t n)
+{
+	struct finish_batch_ctx b = { v, n };
+	return n ? store_sq_write_tx(st, finish_batch_fn, &b) : 0;
+}
+
 struct resolve_ctx {
 	const struct store_lease *lease;
 	const char *inbox, *host;
@@ -286,11 +404,6 @@ int store_sq_delivery_resolve(struct store *st, const struct store_lease *lease,
 		*merged = r.merged;
 	return rc;
 }
-
-struct defer_ctx {
-	const char *host;
-	int64_t until;
-};
 
 static int defer_fn(sqlite3 *db, void *ctx)
 {

@@ -309,6 +309,53 @@ int store_delivery_claim(struct store *st, const struct store_claim *c, struct s
 	return st->ops->delivery_claim(st, c, out, lease);
 }
 
+int store_delivery_claim_batch(struct store *st, const struct store_claim *c, size_t max,
+			       struct store_delivery *out, struct store_lease *leases, size_t *n)
+{
+	ENSURE(c && c->lease_ms >= 1 && c->per_host >= 1 && out && leases && n && max >= 1,
+	       AIM_ERR_INVALID, "bad delivery claim");
+	*n = 0;
+	if (st->ops->delivery_claim_batch)
+		return st->ops->delivery_claim_batch(st, c, max, out, leases, n);
+	while (*n < max) {
+		if (st->ops->delivery_claim(st, c, &out[*n], &leases[*n]) != 0) {
+			if (aim_errcode() == AIM_ERR_NOTFOUND && *n > 0)
+				return 0;
+			return -1;
+		}
+		(*n)++;
+	}
+	return 0;
+}
+
+int store_delivery_finish_batch(struct store *st, struct store_finish *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		ENSURE(v[i].lease && v[i].lease->id > 0 && v[i].host, AIM_ERR_INVALID,
+		       "no lease or host");
+		ENSURE(v[i].u.state >= STORE_DLV_PENDING && v[i].u.state <= STORE_DLV_EXPIRED,
+		       AIM_ERR_INVALID, "bad delivery state");
+	}
+	if (st->ops->delivery_finish_batch)
+		return st->ops->delivery_finish_batch(st, v, n);
+	/* one by one: what was recorded before a failure stays */
+	for (size_t i = 0; i < n; i++) {
+		v[i].failures = 0;
+		v[i].opened = false;
+		v[i].rc = st->ops->host_failure(st, v[i].host, v[i].host_failure, aim_now_ms(),
+						&v[i].failures);
+		if (v[i].rc == 0 && v[i].host_failure && v[i].open_after &&
+		    v[i].failures >= v[i].open_after && v[i].open_until_ms) {
+			v[i].rc = st->ops->delivery_defer_host(st, v[i].host, v[i].open_until_ms);
+			v[i].opened = v[i].rc == 0;
+		}
+		if (v[i].rc == 0)
+			v[i].rc = st->ops->delivery_finish(st, v[i].lease, &v[i].u);
+		v[i].err = v[i].rc ? aim_errcode() : AIM_ERR_NONE;
+	}
+	return 0;
+}
+
 int store_delivery_renew(struct store *st, struct store_lease *lease, int64_t until_ms)
 {
 	ENSURE(lease && lease->id > 0, AIM_ERR_INVALID, "no lease");

@@ -243,6 +243,21 @@ struct store_claim {
 					lease at a time (half-open circuit); 0: never */
 };
 
+/* One attempt's outcome in a batch (store_delivery_finish_batch). */
+struct store_finish {
+	const struct store_lease *lease;
+	struct store_delivery_update u;
+	const char *host;            /* the host the attempt went to (the row's) */
+	bool host_failure;           /* counts as a failure of the host (else resets) */
+	unsigned open_after;         /* a failure that makes the count reach this opens */
+	int64_t open_until_ms;       /* the host's circuit until then (0: never) */
+	/* out */
+	int rc;                      /* 0, or -1: err says why (stale lease, ...) */
+	enum aim_err err;
+	unsigned failures;           /* the host's failures in a row after this one */
+	bool opened;                 /* this failure opened the host's circuit */
+};
+
 /* ---- Federation: inbound ----------------------------------------------------- */
 
 /*
@@ -655,6 +670,11 @@ struct store_ops {
 	int (*delivery_earliest)(struct store *st, int64_t *next_ms);
 	int (*delivery_finish)(struct store *st, const struct store_lease *lease,
 			       const struct store_delivery_update *u);
+	/* optional (NULL: the single operations are used one by one) */
+	int (*delivery_claim_batch)(struct store *st, const struct store_claim *c, size_t max,
+				    struct store_delivery *out, struct store_lease *leases,
+				    size_t *n);
+	int (*delivery_finish_batch)(struct store *st, struct store_finish *v, size_t n);
 	int (*delivery_resolve)(struct store *st, const struct store_lease *lease, const char *inbox,
 				const char *host, bool *merged);
 	int (*delivery_defer_host)(struct store *st, const char *host, int64_t until_ms);
@@ -877,6 +897,21 @@ int store_delivery_earliest(struct store *st, int64_t *next_ms) AIM_WARN_UNUSED;
 /* Records an attempt's outcome and ends the lease. */
 int store_delivery_finish(struct store *st, const struct store_lease *lease,
 			  const struct store_delivery_update *u) AIM_WARN_UNUSED;
+/* Claims up to max rows in one transaction, each as store_delivery_claim
+ * would in turn (the limits see the leases taken before it): out[i] and
+ * leases[i] for i < *n. AIM_ERR_NOTFOUND if none. */
+int store_delivery_claim_batch(struct store *st, const struct store_claim *c, size_t max,
+			       struct store_delivery *out, struct store_lease *leases,
+			       size_t *n) AIM_WARN_UNUSED;
+/* Records n outcomes in one transaction: for each in order, the host's
+ * count as store_host_failure (v[i].failures), the host's circuit opened
+ * as store_delivery_defer_host when a failure makes the count reach
+ * open_after (v[i].opened), then the outcome as store_delivery_finish. A stale lease fails its own entry only (v[i].rc,
+ * v[i].err) and changes nothing of it; -1 only when the transaction failed
+ * (then nothing is recorded). A back end without the batch operation records
+ * them one by one, each failure in its own entry. */
+int store_delivery_finish_batch(struct store *st, struct store_finish *v,
+				size_t n) AIM_WARN_UNUSED;
 /* Sets the inbox of a leased actor row. If the same activity already has a
  * row for that inbox the actor row is removed instead (*merged = true): one
  * POST per inbox. */

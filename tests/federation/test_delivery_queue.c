@@ -546,6 +546,163 @@ static void test_claim_race(void **state)
 		assert_int_equal(seen[i], 1);
 }
 
+/* One batch claim takes what the single claims would in turn: the per-host
+ * limit and the order per recipient hold inside the batch. */
+static void test_claim_batch(void **state)
+{
+	struct store_fixture *f = *state;
+	const struct store_new_delivery v[] = {
+		{ .inbox = "https://b.test/users/1/inbox", .host = "b.test" },
+		{ .inbox = "https://b.test/users/2/inbox", .host = "b.test" },
+		{ .inbox = "https://b.test/users/3/inbox", .host = "b.test" },
+		{ .inbox = "https://c.test/inbox", .host = "c.test" },
+		{ .inbox = "https://d.test/inbox", .host = "d.test" },
+	};
+	add_activity(f, "https://a.test/activities/b1", v, AIM_ARRAY_LEN(v), 1000);
+	/* a later activity to c.test's inbox waits for the first */
+	add_activity(f, "https://a.test/activities/b2", v + 3, 1, 1000);
+	struct store_claim c = { .now_ms = 1000, .lease_ms = 60000, .per_host = 2,
+				 .probe_after = 3 };
+	struct store_delivery d[8];
+	struct store_lease l[8];
+	size_t n = 0;
+	assert_int_equal(store_delivery_claim_batch(f->st, &c, 8, d, l, &n), 0);
+	/* b.test 2 (its limit), c.test 1 (b2 waits for b1), d.test 1 */
+	assert_int_equal(n, 4);
+	unsigned per[3] = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(d[i].activity_id, "https://a.test/activities/b1");
+		assert_string_equal(d[i].body, "{\"id\":1}");
+		assert_int_equal(l[i].id, d[i].id);
+		assert_int_equal(l[i].until_ms, 61000);
+		per[d[i].host[0] - 'b']++;
+		for (size_t k = 0; k < i; k++)
+			assert_string_not_equal(l[i].token, l[k].token);
+	}
+	assert_int_equal(per[0], 2);
+	assert_int_equal(per[1], 1);
+	assert_int_equal(per[2], 1);
+	/* nothing more is due while those leases live; max is respected */
+	size_t m = 0;
+	struct store_delivery e[1];
+	struct store_lease el[1];
+	assert_int_equal(store_delivery_claim_batch(f->st, &c, 8, e, el, &m), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
+	assert_int_equal(m, 0);
+
+	/* one finish records them all; a stale lease fails its entry only */
+	struct store_finish fin[4];
+	struct store_lease stale = l[3];
+	stale.token[0] = stale.token[0] == 'a' ? 'b' : 'a';
+	for (size_t i = 0; i < n; i++) {
+		fin[i] = (struct store_finish){
+			.lease = i == 3 ? &stale : &l[i],
+			.u = { .state = STORE_DLV_DELIVERED, .attempts = 1, .next_ms = 1000,
+			       .last_status = 202 },
+			.host = d[i].host,
+		};
+	}
+	assert_int_equal(store_delivery_finish_batch(f->st, fin, n), 0);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(fin[i].rc, 0);
+	assert_int_equal(fin[3].rc, -1);
+	assert_int_equal(fin[3].err, AIM_ERR_CONFLICT);
+	/* the stale one is still pending and held; the other c.test row is
+	 * free once b1's c.test row is delivered */
+	struct collect col = { 0 };
+	list(f->st, &col);
+	unsigned delivered = 0, pending = 0;
+	for (size_t i = 0; i < col.n; i++) {
+		delivered += col.v[i].state == STORE_DLV_DELIVERED;
+		pending += col.v[i].state == STORE_DLV_PENDING;
+	}
+	assert_int_equal(delivered, 3);
+	assert_int_equal(pending, 3);
+	clear(&col);
+	for (size_t i = 0; i < n; i++)
+		store_delivery_clear(&d[i]);
+	/* max 1 takes one */
+	assert_int_equal(store_delivery_claim_batch(f->st, &c, 1, e, el, &m), 0);
+	assert_int_equal(m, 1);
+	store_delivery_clear(&e[0]);
+}
+
+/* A batch finish counts each host's failures in order, opens a circuit when
+ * a failure reaches open_after, and a success resets the count. */
+static void test_finish_batch_breaker(void **state)
+{
+	struct store_fixture *f = *state;
+	const struct store_new_delivery v[] = {
+		{ .inbox = "https://b.test/users/1/inbox", .host = "b.test" },
+		{ .inbox = "https://b.test/users/2/inbox", .host = "b.test" },
+		{ .inbox = "https://b.test/users/3/inbox", .host = "b.test" },
+		{ .inbox = "https://c.test/users/1/inbox", .host = "c.test" },
+		{ .inbox = "https://c.test/users/2/inbox", .host = "c.test" },
+	};
+	add_activity(f, "https://a.test/activities/f1", v, AIM_ARRAY_LEN(v), 1000);
+	struct store_claim c = { .now_ms = 1000, .lease_ms = 60000, .per_host = 8 };
+	struct store_delivery d[8];
+	struct store_lease l[8];
+	size_t n = 0;
+	assert_int_equal(store_delivery_claim_batch(f->st, &c, 8, d, l, &n), 0);
+	assert_int_equal(n, 5);
+	struct store_finish fin[5];
+	for (size_t i = 0; i < n; i++) {
+		bool b = d[i].host[0] == 'b';
+		/* b.test fails three times; c.test fails then succeeds */
+		bool fail = b || strstr(d[i].inbox, "/1/") != NULL;
+		fin[i] = (struct store_finish){
+			.lease = &l[i],
+			.u = { .state = fail ? STORE_DLV_PENDING : STORE_DLV_DELIVERED,
+			       .attempts = 1, .next_ms = 2000, .last_status = fail ? 503 : 202 },
+			.host = d[i].host,
+			.host_failure = fail,
+			.open_after = 3,
+			.open_until_ms = 9000,
+		};
+	}
+	/* c.test's failure first, then its success */
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = i + 1; k < n; k++)
+			if (d[k].host[0] == 'c' && fin[k].host_failure && !fin[i].host_failure) {
+				struct store_finish t = fin[i];
+				fin[i] = fin[k];
+				fin[k] = t;
+			}
+	assert_int_equal(store_delivery_finish_batch(f->st, fin, n), 0);
+	unsigned bn = 0;
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(fin[i].rc, 0);
+		if (fin[i].host[0] == 'b') {
+			bn++;
+			assert_int_equal(fin[i].failures, bn);
+			assert_true(fin[i].opened == (bn == 3));
+		} else {
+			assert_int_equal(fin[i].failures, fin[i].host_failure ? 1 : 0);
+			assert_false(fin[i].opened);
+		}
+	}
+	assert_int_equal(bn, 3);
+	/* b.test's circuit is open until 9000; c.test's row is due at 2000 */
+	struct store_claim later = { .now_ms = 8999, .lease_ms = 60000, .per_host = 8 };
+	size_t m = 0;
+	struct store_delivery e[8];
+	struct store_lease el[8];
+	assert_int_equal(store_delivery_claim_batch(f->st, &later, 8, e, el, &m), 0);
+	assert_int_equal(m, 1);
+	assert_string_equal(e[0].host, "c.test");
+	store_delivery_clear(&e[0]);
+	later.now_ms = 9000;
+	assert_int_equal(store_delivery_claim_batch(f->st, &later, 8, e, el, &m), 0);
+	assert_int_equal(m, 3);
+	for (size_t i = 0; i < m; i++) {
+		assert_string_equal(e[i].host, "b.test");
+		store_delivery_clear(&e[i]);
+	}
+	for (size_t i = 0; i < n; i++)
+		store_delivery_clear(&d[i]);
+}
+
 static void test_host_scheme(void **state)
 {
 	struct store_fixture *f = *state;
@@ -593,6 +750,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_claim_order, store_fixture_setup, store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_host_limits, store_fixture_setup, store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_race, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_claim_batch, store_fixture_setup, store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_finish_batch_breaker, store_fixture_setup, store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_host_scheme, store_fixture_setup, store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, store_fixture_setup, store_fixture_teardown),
 	};

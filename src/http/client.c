@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,8 @@ struct xfer {
 struct client_multi {
 	CURLM *multi;
 	struct xfer *list;
+	int finished;         /* transfers ended during this run */
+	atomic_bool woken;    /* http_client_multi_wakeup was called */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -573,6 +576,8 @@ static int hop_start(struct xfer *x)
 		OPT(CURLOPT_HEADERDATA, x);
 		OPT(CURLOPT_HTTPHEADER, x->hdrs);
 		OPT(CURLOPT_PATH_AS_IS, 1L);
+		OPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+		OPT(CURLOPT_PIPEWAIT, 1L);
 		OPT(CURLOPT_SSL_VERIFYPEER, 1L);
 		OPT(CURLOPT_SSL_VERIFYHOST, 2L);
 		if (x->ca)
@@ -776,7 +781,17 @@ struct client_multi *http_client_multi_new(void)
 		aim_fail(AIM_ERR_NOMEM, "curl_multi_init failed");
 		return NULL;
 	}
+	curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, 64L);
+	curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	return m;
+}
+
+void http_client_multi_wakeup(struct client_multi *m)
+{
+	if (m) {
+		atomic_store(&m->woken, true);
+		curl_multi_wakeup(m->multi);
+	}
 }
 
 void http_client_multi_free(struct client_multi *m)
@@ -891,8 +906,10 @@ static void drain(struct client_multi *m)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
 		struct xfer *x = (struct xfer *)priv;
 		CURLcode res = msg->data.result;
-		if (x)
+		if (x) {
+			m->finished++;
 			on_done(x, res);
+		}
 	}
 }
 
@@ -907,6 +924,7 @@ static int count(const struct client_multi *m)
 int http_client_multi_run(struct client_multi *m, int wait_ms)
 {
 	int64_t until = aim_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+	m->finished = 0;
 	for (;;) {
 		int running = 0;
 		curl_multi_perform(m->multi, &running);
@@ -914,7 +932,8 @@ int http_client_multi_run(struct client_multi *m, int wait_ms)
 		if (!m->list)
 			return 0;
 		int64_t left = until - aim_mono_ms();
-		if (left <= 0)
+		/* (a redirect's next hop counts as finished too: harmless) */
+		if (left <= 0 || m->finished > 0 || atomic_exchange(&m->woken, false))
 			return count(m);
 		int numfds = 0;
 		curl_multi_poll(m->multi, NULL, 0, (int)(left < 100 ? left : 100), &numfds);

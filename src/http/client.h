@@ -140,7 +140,15 @@ struct client_multi;
 typedef void (*client_done_fn)(void *ctx, int rc, enum aim_err err, const char *msg,
 			       struct client_response *resp);
 
+/* A multi keeps the connections its transfers opened (keep-alive, up to 64
+ * idle, HTTP/2 where the TLS peer offers it, transfers to one HTTP/2 host
+ * multiplexed on one connection): a long-lived multi reuses them. A
+ * connection is reused only for the same host, port, pinned address and TLS
+ * settings, so the guard's checks made when it was opened still hold. */
 struct client_multi *http_client_multi_new(void);
+/* Makes a http_client_multi_run() waiting in another thread return early.
+ * Safe from any thread while m lives. */
+void http_client_multi_wakeup(struct client_multi *m);
 /* Aborts every unfinished transfer (their callbacks are not called). */
 void http_client_multi_free(struct client_multi *m);
 /* Copies o and req (strings, headers, body); the signer's key stays borrowed. */
@@ -148,7 +156,8 @@ int http_client_multi_add(struct client_multi *m, const struct client_opts *o,
 		     const struct client_request *req, client_done_fn done, void *ctx)
 	AIM_WARN_UNUSED;
 /* Drives transfers for at most wait_ms milliseconds, calling done callbacks
- * as they finish. Returns the number still running. */
+ * as they finish; returns early once one finished or after a wakeup.
+ * Returns the number still running. */
 int http_client_multi_run(struct client_multi *m, int wait_ms);
 
 #endif

@@ -13,11 +13,17 @@
  *   -> stored with the activity in ONE store transaction
  *   (store_new_activity.outgoing) -> aimd_delivery_kick().
  *
- * Workers (threads started by aimd serve) claim due rows, resolve actors
- * (remote actor cache), sign (draft-cavage rsa-sha256 unless the host is
- * known to verify RFC 9421: see "Signature scheme per host" below) and POST
- * through the shared guarded client, then record exactly one outcome per
- * attempt:
+ * Workers (threads started by aimd serve) claim due rows in batches (one
+ * store transaction claims up to `batch` rows), resolve actors (remote actor
+ * cache), sign each POST once per attempt (draft-cavage rsa-sha256 unless
+ * the host is known to verify RFC 9421: see "Signature scheme per host"
+ * below) and run the batch's POSTs concurrently on the worker's own
+ * long-lived client multi, whose connections are kept alive between
+ * deliveries (HTTP/2 where the TLS peer offers it). As attempts end their
+ * outcomes are recorded together (one transaction for all that ended), and
+ * the freed slots are claimed again at once: a slow host holds only the
+ * slots of its own rows, at most `per_host` across every worker, and never
+ * stalls deliveries to other hosts. Exactly one outcome per attempt:
  *   2xx                                -> delivered
  *   404, 410, other 4xx except 401, 408, 429, refused address, bad URL
  *                                      -> failed permanently
@@ -54,6 +60,7 @@ struct delivery_config {
 	int64_t retry_expire_ms;     /* give up after this since enqueueing (72 h) */
 	unsigned workers;            /* worker threads (4) */
 	unsigned per_host;           /* concurrent POSTs per host (2) */
+	unsigned batch;              /* rows a worker claims at once and has in flight (16) */
 	unsigned breaker_threshold;  /* consecutive failures that open a circuit (5) */
 	int64_t breaker_cooldown_ms; /* how long an open circuit stays open (60 s) */
 	long timeout_ms;             /* one attempt, connect + transfer (20 s) */

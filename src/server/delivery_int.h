@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 
 #include "server/delivery.h"
+#include "http/client.h"
 
 struct aim_pkey;
 
@@ -17,16 +18,13 @@ struct dlv_signer {
 int aimd_dlv_signer_load(struct app *a, int64_t user, struct dlv_signer **out) AIM_WARN_UNUSED;
 void aimd_dlv_signer_free(struct dlv_signer *s);
 
-struct dlv_answer {
-	long status;
-	char *retry_after;           /* owned; NULL if absent */
-};
-
-/* POSTs body to inbox signed with scheme (DLV_SCHEME_*). 0 with the answer
- * (any status), or -1: the request failed (err as client.h), or *stop was
- * set (AIM_ERR_STATE: the attempt was abandoned). */
-int aimd_dlv_post(struct app *a, const struct delivery_config *c, const struct dlv_signer *s,
-	     int scheme, const char *inbox, const char *body, atomic_bool *stop,
-	     struct dlv_answer *ans) AIM_WARN_UNUSED;
+/* Starts a POST of body to inbox signed with scheme (DLV_SCHEME_*) on the
+ * worker's long-lived multi m (its connections are kept: keep-alive, HTTP/2
+ * where offered); done(ctx, ...) is called from http_client_multi_run(m)
+ * with the answer (any status) or the failure (err as client.h). The
+ * signer's keys are borrowed until then. -1 if it cannot start. */
+int aimd_dlv_post_start(struct app *a, const struct delivery_config *c, struct client_multi *m,
+			const struct dlv_signer *s, int scheme, const char *inbox, const char *body,
+			client_done_fn done, void *ctx) AIM_WARN_UNUSED;
 
 #endif

@@ -14,6 +14,7 @@ void aimd_delivery_config_default(struct delivery_config *c)
 	c->retry_expire_ms = 72 * 3600 * 1000LL;
 	c->workers = 4;
 	c->per_host = 2;
+	c->batch = 16;
 	c->breaker_threshold = 5;
 	c->breaker_cooldown_ms = 60 * 1000;
 	c->timeout_ms = 20000;

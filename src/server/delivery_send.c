@@ -57,36 +57,10 @@ out:
 	return rc;
 }
 
-struct post_result {
-	bool done;
-	int rc;
-	enum aim_err err;
-	char msg[256];
-	long status;
-	char *retry_after;
-};
-
-static void post_done(void *ctx, int rc, enum aim_err err, const char *msg,
-		      struct client_response *resp)
+int aimd_dlv_post_start(struct app *a, const struct delivery_config *c, struct client_multi *m,
+			const struct dlv_signer *s, int scheme, const char *inbox, const char *body,
+			client_done_fn done, void *ctx)
 {
-	struct post_result *r = ctx;
-	r->done = true;
-	r->rc = rc;
-	r->err = err;
-	snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
-	if (rc == 0) {
-		r->status = resp->status;
-		const char *ra = http_sig_fields_get(resp->headers.v, resp->headers.n, "Retry-After");
-		r->retry_after = ra ? aim_xstrdup(ra) : NULL;
-		http_client_response_free(resp);
-	}
-}
-
-int aimd_dlv_post(struct app *a, const struct delivery_config *c, const struct dlv_signer *s,
-	     int scheme, const char *inbox, const char *body, atomic_bool *stop,
-	     struct dlv_answer *ans)
-{
-	memset(ans, 0, sizeof *ans);
 	struct client_opts o = a->client;
 	o.timeout_ms = c->timeout_ms;
 	if (o.connect_timeout_ms > c->timeout_ms)
@@ -111,22 +85,7 @@ int aimd_dlv_post(struct app *a, const struct delivery_config *c, const struct d
 		.body = AIM_BYTES_STR(body),
 		.signer = &sg,
 	};
-	struct post_result r = { 0 };
-	struct client_multi *m = http_client_multi_new();
-	if (http_client_multi_add(m, &o, &req, post_done, &r) != 0) {
-		http_client_multi_free(m);
-		return -1;
-	}
-	while (!r.done && !atomic_load(stop))
-		http_client_multi_run(m, 100);
-	http_client_multi_free(m);
-	if (!r.done)
-		return aim_fail(AIM_ERR_STATE, "stopping");
-	if (r.rc != 0) {
-		free(r.retry_after);
-		return aim_fail(r.err, "%s", r.msg);
-	}
-	ans->status = r.status;
-	ans->retry_after = r.retry_after;
-	return 0;
+	/* signed once here, for this attempt (client.c signs each hop: a
+	 * redirect within the origin is signed again for its own URL) */
+	return http_client_multi_add(m, &o, &req, done, ctx);
 }

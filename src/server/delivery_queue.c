@@ -39,6 +39,7 @@
 #define RENEW_MS 5000      /* a lease in flight is renewed once it is this old */
 #define BATCH_MAX 64       /* slots per worker */
 #define DRIVE_MS 50        /* longest wait for a transfer before looking at the queue */
+#define GATHER_MS 5        /* longest wait of an outcome for others to record with */
 
 struct worker;
 
@@ -517,7 +518,7 @@ static void *worker_main(void *arg)
 	struct delivery *d = w->d;
 	uint64_t seen = 0;
 	bool first = true, more = false;
-	int64_t last_claim = 0;
+	int64_t last_claim = 0, ready_since = 0;
 	while (!atomic_load(&d->stop)) {
 		unsigned got = 0;
 		bool failed = false;
@@ -549,7 +550,6 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&d->mu);
 		/* start the rows just claimed (actor rows go to the resolver
 		 * first), and those the resolver answered */
-		bool ready = false, running = false;
 		for (unsigned i = 0; i < d->c.batch; i++) {
 			struct job *j = &w->jobs[i];
 			if (!j->busy)
@@ -584,17 +584,34 @@ static void *worker_main(void *arg)
 				pthread_mutex_unlock(&d->mu);
 			}
 		}
+		unsigned nready = 0, nrun = 0;
 		bool waiting = false;
 		for (unsigned i = 0; i < d->c.batch; i++) {
 			const struct job *j = &w->jobs[i];
-			ready |= j->busy && !j->resolving && j->ready;
-			running |= j->busy && !j->resolving && j->running;
+			nready += j->busy && !j->resolving && j->ready;
+			nrun += j->busy && !j->resolving && j->running;
 			waiting |= j->busy && j->resolving;
 		}
-		if (running) {
-			/* (the resolver's answers and kicks wake it too) */
-			http_client_multi_run(w->m, ready || more ? 0 : DRIVE_MS);
-		} else if (waiting && !ready) {
+		/* outcomes are recorded together: once nothing else runs, half of
+		 * the batch is in, or the first waited GATHER_MS (one
+		 * transaction, one fsync, for all of them) */
+		int64_t now = aim_mono_ms();
+		if (nready) {
+			if (!ready_since)
+				ready_since = now;
+			if (nrun == 0 || nready >= nrun || now - ready_since >= GATHER_MS) {
+				record_ready(w);
+				ready_since = 0;
+				continue;
+			}
+		}
+		bool room = w->nbusy < d->c.batch;
+		if (nrun) {
+			/* (returns early when a transfer ends; the resolver's
+			 * answers and kicks wake it too) */
+			http_client_multi_run(w->m, nready ? (int)(GATHER_MS - (now - ready_since))
+						   : more && room ? 0 : DRIVE_MS);
+		} else if (waiting) {
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_nsec += DRIVE_MS * 1000000L;
@@ -610,7 +627,6 @@ static void *worker_main(void *arg)
 				pthread_cond_timedwait(&w->wcv, &w->rmu, &ts);
 			pthread_mutex_unlock(&w->rmu);
 		}
-		record_ready(w);
 	}
 	abandon(w);
 	return NULL;

@@ -22,7 +22,10 @@ echo "machine: nproc=$(nproc) $(uname -m) $(uname -sr)"
 # starts aimd from BIN_DIR (BENCH_ID_CSRS, BENCH_ID_CLAIMS, BENCH_ID_CONC);
 # bench/bench_channels.py (Python, the test harness) starts a federation of
 # aimd from BIN_DIR with tests/interop's mls_driver (BENCH_CHAN_MEMBERS,
-# BENCH_CHAN_DOMAINS, BENCH_CHAN_MESSAGES, BENCH_CHAN_CONC).
+# BENCH_CHAN_DOMAINS, BENCH_CHAN_MESSAGES, BENCH_CHAN_CONC); bench/bench_deliver.py
+# (Python, the test harness, a separate sink process) measures deliveries to
+# 100 inboxes on 10 hosts, once signed cavage (RSA) and once RFC 9421
+# (Ed25519) (BENCH_DLV_INBOXES, BENCH_DLV_HOSTS, BENCH_DLV_POSTS, BENCH_DLV_*).
 AIM_SOURCE_DIR=${AIM_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 export AIM_SOURCE_DIR
 found=0
@@ -50,6 +53,14 @@ if ! AIM_BIN_DIR=$(cd "$bin_dir" && pwd) python3 "$AIM_SOURCE_DIR/bench/bench_cl
 	echo "bench: bench_client failed" >&2
 	status=1
 fi
+for scheme in cavage rfc9421; do
+	echo "== bench_deliver ($scheme)"
+	if ! AIM_BIN_DIR=$(cd "$bin_dir" && pwd) BENCH_DLV_SCHEME=$scheme \
+		python3 "$AIM_SOURCE_DIR/bench/bench_deliver.py"; then
+		echo "bench: bench_deliver ($scheme) failed" >&2
+		status=1
+	fi
+done
 if [ "$found" -eq 0 ]; then
 	echo "bench: no bench_* programs in $bin_dir" >&2
 	exit 1

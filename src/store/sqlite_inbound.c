@@ -144,16 +144,47 @@ struct inbound_ctx {
 	size_t added;
 };
 
+/* Rows (seq, id) for every id: one statement, whatever the count (the ids
+ * as a JSON array through json_each when there are several). */
+static int insert_users(sqlite3 *db, const char *one, const char *many, int64_t seq,
+			const int64_t *ids, size_t n, const char *what, size_t *added)
+{
+	if (n == 0)
+		return 0;
+	struct sq_done d;
+	if (n == 1) {
+		TRY(store_sq_exec(db, what, one, ARGS(A_INT(seq), A_INT(ids[0])), &d));
+	} else {
+		struct aim_buf b;
+		aim_buf_init(&b, 24 * n + 8);
+		int rc = aim_buf_append_byte(&b, '[');
+		for (size_t i = 0; i < n && rc == 0; i++)
+			rc = aim_buf_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
+		if (rc == 0)
+			rc = aim_buf_append_str(&b, "]");
+		if (rc == 0)
+			rc = store_sq_exec(db, what, many, ARGS(A_INT(seq), A_TEXT((const char *)b.data)),
+					   &d);
+		aim_buf_free(&b);
+		TRY(rc);
+	}
+	if (added)
+		*added += (size_t)d.changes;
+	return 0;
+}
+
 /* The audience and inbox rows of activity seq (inbox rows counted in added). */
 static int add_rows(sqlite3 *db, int64_t seq, struct inbound_ctx *x)
 {
 	const struct store_inbound *in = x->in;
-	TRY(store_sq_insert_pairs(
-		db, "INSERT OR IGNORE INTO audience(activity_seq, user_id) VALUES (?1, ?2);", seq,
-		in->audience, in->n_audience, "audience add", NULL));
-	return store_sq_insert_pairs(
-		db, "INSERT OR IGNORE INTO inbox(activity_seq, user_id) VALUES (?1, ?2);", seq,
-		in->inbox, in->n_inbox, "inbox add", &x->added);
+	TRY(insert_users(db, "INSERT OR IGNORE INTO audience(activity_seq, user_id) VALUES (?1, ?2);",
+			 "INSERT OR IGNORE INTO audience(activity_seq, user_id)"
+			 " SELECT ?1, value FROM json_each(?2);",
+			 seq, in->audience, in->n_audience, "audience add", NULL));
+	return insert_users(db, "INSERT OR IGNORE INTO inbox(activity_seq, user_id) VALUES (?1, ?2);",
+			    "INSERT OR IGNORE INTO inbox(activity_seq, user_id)"
+			    " SELECT ?1, value FROM json_each(?2);",
+			    seq, in->inbox, in->n_inbox, "inbox add", &x->added);
 }
 
 struct existing {
@@ -171,16 +202,29 @@ static int existing_row(void *ctx, sqlite3_stmt *q)
 	return 0;
 }
 
+/* The dedupe lookup is the insert itself (ON CONFLICT DO NOTHING RETURNING):
+ * a new activity, the common case, costs no SELECT. Its effects come after
+ * it, inside the same transaction (or savepoint), so a duplicate changes
+ * nothing but its inbox rows. */
 static int inbound_fn(sqlite3 *db, void *ctx)
 {
 	struct inbound_ctx *x = ctx;
 	const struct store_inbound *in = x->in;
+	int64_t seq = 0;
 	if (in->id) {
-		struct existing e = { 0, false, in->actor };
-		bool found = false;
-		TRY(store_sq_row(db, "activity lookup", "SELECT seq, actor FROM activities WHERE id = ?1;",
-				 ARGS(A_TEXT(in->id)), existing_row, &e, &found));
-		if (found) {
+		bool fresh = false;
+		TRY(store_sq_int(db, "remote activity add",
+				 "INSERT INTO activities(id, author, public, json, published, actor)"
+				 " VALUES (?1, (SELECT id FROM users WHERE name = '" STORE_REMOTE_NAME "'),"
+				 " ?2, ?3, ?4, ?5) ON CONFLICT(id) DO NOTHING RETURNING seq;",
+				 ARGS(A_TEXT(in->id), A_BOOL(in->is_public), A_TEXT(in->json),
+				      A_INT(in->published), A_TEXT(in->actor)),
+				 &seq, &fresh));
+		if (!fresh) {
+			struct existing e = { 0, false, in->actor };
+			TRY(store_sq_row(db, "activity lookup",
+					 "SELECT seq, actor FROM activities WHERE id = ?1;",
+					 ARGS(A_TEXT(in->id)), existing_row, &e, NULL));
 			ENSURE(e.same, AIM_ERR_DENIED, "activity id %s is taken", in->id);
 			x->dup = true;
 			return add_rows(db, e.seq, x);
@@ -194,15 +238,6 @@ static int inbound_fn(sqlite3 *db, void *ctx)
 	}
 	if (!in->id)
 		return 0;
-	struct sq_done d;
-	TRY(store_sq_exec(db, "remote activity add",
-			  "INSERT INTO activities(id, author, public, json, published, actor)"
-			  " VALUES (?1, (SELECT id FROM users WHERE name = '" STORE_REMOTE_NAME "'),"
-			  " ?2, ?3, ?4, ?5);",
-			  ARGS(A_TEXT(in->id), A_BOOL(in->is_public), A_TEXT(in->json),
-			       A_INT(in->published), A_TEXT(in->actor)),
-			  &d));
-	int64_t seq = d.rowid;
 	if (in->object_id)
 		/* An object id already stored keeps its first owner. */
 		TRY(store_sq_exec(db, "remote object add",
@@ -223,11 +258,6 @@ int store_sq_inbound_commit(struct store *st, const struct store_inbound *in, bo
 	return rc;
 }
 
-struct batch_ctx {
-	struct store_inbound_unit *u;
-	size_t n;
-};
-
 /* The failures that end the whole transaction: the database failed, not
  * the activity. */
 static bool batch_fatal(enum aim_err e)
@@ -235,8 +265,26 @@ static bool batch_fatal(enum aim_err e)
 	return e == AIM_ERR_STORAGE || e == AIM_ERR_BUSY || e == AIM_ERR_NOMEM;
 }
 
-/* Each unit under its own SAVEPOINT: one that fails on its own is rolled
- * back to it, and the next unit sees the database as if it had never been. */
+/* First without savepoints: every unit in turn, as one transaction (two
+ * statements less per activity). A unit that fails on its own ends that
+ * attempt (rolled back whole, x->unit_failed); the batch is then run again
+ * with each unit under its own SAVEPOINT, so that the failing one is rolled
+ * back to it alone and the next unit sees the database as if it had never
+ * been. */
+struct batch_ctx {
+	struct store_inbound_unit *u;
+	size_t n;
+	bool savepoints;
+	bool unit_failed;
+};
+
+static void unit_fail(struct store_inbound_unit *u, enum aim_err e)
+{
+	u->rc = -1;
+	u->err = e;
+	snprintf(u->msg, sizeof u->msg, "%s", aim_errmsg());
+}
+
 static int batch_fn(sqlite3 *db, void *ctx)
 {
 	struct batch_ctx *b = ctx;
@@ -244,10 +292,12 @@ static int batch_fn(sqlite3 *db, void *ctx)
 		struct store_inbound_unit *u = &b->u[i];
 		if (u->rc != 0)
 			continue;
-		TRY(store_sq_exec(db, "savepoint", "SAVEPOINT unit;", NOARGS, NULL));
+		if (b->savepoints)
+			TRY(store_sq_exec(db, "savepoint", "SAVEPOINT unit;", NOARGS, NULL));
 		struct inbound_ctx x = { u->in, false, 0 };
 		if (inbound_fn(db, &x) == 0) {
-			TRY(store_sq_exec(db, "release", "RELEASE unit;", NOARGS, NULL));
+			if (b->savepoints)
+				TRY(store_sq_exec(db, "release", "RELEASE unit;", NOARGS, NULL));
 			u->dup = x.dup;
 			u->added = x.added;
 			continue;
@@ -255,9 +305,11 @@ static int batch_fn(sqlite3 *db, void *ctx)
 		enum aim_err e = aim_errcode();
 		if (batch_fatal(e))
 			return -1;
-		u->rc = -1;
-		u->err = e;
-		snprintf(u->msg, sizeof u->msg, "%s", aim_errmsg());
+		if (!b->savepoints) {
+			b->unit_failed = true;
+			return -1;
+		}
+		unit_fail(u, e);
 		TRY(store_sq_exec(db, "rollback to", "ROLLBACK TO unit;", NOARGS, NULL));
 		TRY(store_sq_exec(db, "release", "RELEASE unit;", NOARGS, NULL));
 	}
@@ -266,8 +318,19 @@ static int batch_fn(sqlite3 *db, void *ctx)
 
 int store_sq_inbound_commit_batch(struct store *st, struct store_inbound_unit *u, size_t n)
 {
-	struct batch_ctx b = { u, n };
-	if (store_sq_write_tx(st, batch_fn, &b) == 0)
+	struct batch_ctx b = { u, n, false, false };
+	int rc = store_sq_write_tx(st, batch_fn, &b);
+	if (rc != 0 && b.unit_failed) {
+		/* (nothing of the first attempt stays: run again with savepoints) */
+		for (size_t i = 0; i < n; i++) {
+			u[i].dup = false;
+			u[i].added = 0;
+		}
+		b.savepoints = true;
+		b.unit_failed = false;
+		rc = store_sq_write_tx(st, batch_fn, &b);
+	}
+	if (rc == 0)
 		return 0;
 	enum aim_err e = aim_errcode();
 	char msg[256];

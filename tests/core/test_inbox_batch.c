@@ -67,6 +67,35 @@ static void test_sqlite_batch_units(void **state)
 	assert_int_equal(n, 3);
 }
 
+/* An activity for several local users writes their rows in one statement
+ * per table: each user gets it once, a duplicate adds nothing. */
+static void test_sqlite_batch_many_users(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t users[3] = { f->bob, f->alice, f->bob };
+	struct store_inbound in[2] = {
+		note(users, "https://r.test/m/1", "https://r.test/u/x"),
+		note(users, "https://r.test/m/1", "https://r.test/u/x"), /* duplicate */
+	};
+	for (size_t i = 0; i < 2; i++) {
+		in[i].n_audience = 3;
+		in[i].n_inbox = 3;
+	}
+	struct store_inbound_unit u[2] = { { .in = &in[0] }, { .in = &in[1] } };
+	assert_int_equal(store_inbound_commit_batch(f->st, u, 2), 0);
+	assert_int_equal(u[0].rc, 0);
+	assert_false(u[0].dup);
+	assert_int_equal(u[0].added, 2);
+	assert_int_equal(u[1].rc, 0);
+	assert_true(u[1].dup);
+	assert_int_equal(u[1].added, 0);
+	int64_t n = 0;
+	assert_int_equal(store_inbox_count(f->st, f->bob, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_inbox_count(f->st, f->alice, &n), 0);
+	assert_int_equal(n, 1);
+}
+
 static void test_sqlite_batch_storage_failure(void **state)
 {
 	store_fixture_only("sqlite"); /* a file that cannot grow */
@@ -193,6 +222,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sqlite_batch_units, store_fixture_setup,
+						store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_sqlite_batch_many_users, store_fixture_setup,
 						store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sqlite_batch_storage_failure,
 						store_fixture_setup, store_fixture_teardown),

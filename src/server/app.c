@@ -51,20 +51,17 @@ bool aimd_valid_base_url(const char *u)
 
 static char *db_path(const char *dir)
 {
-	return aim_xasprintf("%s/%s", dir, AIMD_DB_FILE);
+	return aimd_store_location(dir); /* DIR/aim.db, or DIR/store's URI */
 }
 
 /* Opens an initialised data directory's store (flags: STORE_OPEN_*); a
  * failure names the database. */
 int aimd_open_data(const char *dir, unsigned flags, struct store **st)
 {
-	char *path = db_path(dir);
-	struct stat sb;
-	if (stat(path, &sb) != 0) {
-		free(path);
+	if (!aimd_data_initialised(dir))
 		return aim_fail(AIM_ERR_NOTFOUND, "%s is not an initialised data directory "
 				"(run aimd init)", dir);
-	}
+	char *path = db_path(dir);
 	int rc = store_open_ex(path, flags, st);
 	if (rc != 0) {
 		enum aim_err code = aim_errcode();
@@ -102,9 +99,24 @@ int aimd_init(const struct aimd_init_opts *o)
 		rc = aim_fail(AIM_ERR_STORAGE, "cannot create %s: %s", o->data_dir, strerror(errno));
 		goto out;
 	}
-	ENSURE_GOTO(stat(path, &sb) != 0, out, AIM_ERR_EXISTS,
+	ENSURE_GOTO(!aimd_data_initialised(o->data_dir), out, AIM_ERR_EXISTS,
 		    "%s is already initialised", o->data_dir);
+	(void)sb;
+	if (o->store) {
+		/* a shared database (PostgreSQL) holds the store */
+		TRY_GOTO(aimd_store_location_write(o->data_dir, o->store), out);
+		free(path);
+		path = aim_xstrdup(o->store);
+	}
 	TRY_GOTO(store_open(path, &st), out);
+	if (o->store) {
+		char *dom = NULL;
+		bool taken = store_meta_get(st, "domain", &dom) == 0;
+		free(dom);
+		ENSURE_GOTO(!taken, out, AIM_ERR_EXISTS,
+			    "the database of --store already serves a domain (for another "
+			    "process of it, copy the first data directory)");
+	}
 	TRY_GOTO(store_meta_set(st, "domain", o->domain), out);
 	TRY_GOTO(store_meta_set(st, "base_url", base), out);
 	TRY_GOTO(aimd_user_add_with_keys(st, STORE_INSTANCE_NAME, NULL), out);
@@ -199,6 +211,7 @@ out:
 
 static void app_free(struct app *a)
 {
+	aimd_events_stop(a); /* no event wakes the workers any more */
 	aimd_delivery_stop(a->dlv); /* delivery workers first, while the store is open */
 	a->dlv = NULL;
 	aimd_fed_in_free(a); /* inbound federation state after the workers, which use its actor cache */
@@ -263,10 +276,7 @@ static int app_open(struct app *a, const struct aimd_serve_opts *o)
 int aimd_lock_data(const char *dir, int *fd_out)
 {
 	*fd_out = -1;
-	char *db = db_path(dir);
-	struct stat sb;
-	int have_db = stat(db, &sb) == 0;
-	free(db);
+	int have_db = aimd_data_initialised(dir);
 	ENSURE(have_db, AIM_ERR_NOTFOUND, "%s is not an initialised data directory (run aimd init)",
 	       dir);
 	char *path = aim_xasprintf("%s/%s", dir, AIMD_LOCK_FILE);
@@ -327,7 +337,8 @@ int aimd_serve(const struct aimd_serve_opts *o)
 		.max_per_ip = 128,
 	};
 	/* Bound and listening, serving nothing yet. */
-	TRY_GOTO(http_server_open(&cfg, aimd_app_handle, &a, &srv), out);
+	if (o->role != AIMD_ROLE_DELIVER) /* --role deliver: no HTTP */
+		TRY_GOTO(http_server_open(&cfg, aimd_app_handle, &a, &srv), out);
 	struct http_server_config mcfg = { .listen = o->metrics_listen, .max_body = 4096,
 					   .max_per_ip = 16 };
 	if (o->metrics_listen)
@@ -337,13 +348,19 @@ int aimd_serve(const struct aimd_serve_opts *o)
 	opened = true;
 	TRY_GOTO(app_open(&a, o), out);
 	/* Outbound federation: delivery workers, resuming what is pending. */
-	TRY_GOTO(aimd_delivery_start(&a, &dc, &a.dlv), out);
-	TRY_GOTO(http_server_run(srv), out);
+	if (o->role != AIMD_ROLE_HTTP)
+		TRY_GOTO(aimd_delivery_start(&a, &dc, &a.dlv), out);
+	aimd_events_start(&a); /* other processes' commits wake streams and workers */
+	if (srv)
+		TRY_GOTO(http_server_run(srv), out);
 	if (msrv) {
 		TRY_GOTO(http_server_run(msrv), out);
 		printf("aimd: metrics on %s/metrics\n", http_server_url(msrv));
 	}
-	printf("aimd: listening on %s\n", http_server_url(srv));
+	if (srv)
+		printf("aimd: listening on %s\n", http_server_url(srv));
+	else
+		printf("aimd: delivering (--role deliver: no HTTP)\n");
 	fflush(stdout);
 	aim_log(AIM_LOG_INFO, "aimd", "serving %s for domain %s", a.base, a.domain);
 	int sig = 0;
@@ -351,6 +368,7 @@ int aimd_serve(const struct aimd_serve_opts *o)
 		;
 	aim_log(AIM_LOG_INFO, "aimd", "signal %d: shutting down", sig);
 	/* Streams end first, then requests in flight get a moment to finish. */
+	aimd_events_stop(&a);
 	aimd_sse_wake_stop(&a.wake);
 	http_server_stop(srv, 5000);
 	srv = NULL;

@@ -303,14 +303,8 @@ int aimd_ca_rotate(const char *data_dir, const char *key_type, int64_t *id)
 	ENSURE(data_dir && *data_dir, AIM_ERR_INVALID, "--data is required");
 	enum aimd_ca_key t;
 	TRY(aimd_ca_key_parse(key_type ? key_type : "ed25519", &t));
-	char *db = aim_xasprintf("%s/%s", data_dir, AIMD_DB_FILE);
-	struct stat sb;
-	bool have = stat(db, &sb) == 0;
 	struct store *st = NULL;
-	int rc = have ? store_open(db, &st)
-		      : aim_fail(AIM_ERR_NOTFOUND, "%s is not an initialised data directory "
-				 "(run aimd init)", data_dir);
-	free(db);
+	int rc = aimd_open_data(data_dir, 0, &st); /* DIR/aim.db or DIR/store's database */
 	TRY(rc);
 	TRY_GOTO(aimd_ca_create(data_dir, st, t), out);
 	struct aim_buf one;

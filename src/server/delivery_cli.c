@@ -33,16 +33,8 @@ static int print_row(void *ctx, const struct store_delivery *d)
 int aimd_deliveries(const char *data_dir)
 {
 	ENSURE(data_dir && *data_dir, AIM_ERR_INVALID, "--data is required");
-	char *path = aim_xasprintf("%s/%s", data_dir, AIMD_DB_FILE);
-	struct stat sb;
-	if (stat(path, &sb) != 0) {
-		free(path);
-		return aim_fail(AIM_ERR_NOTFOUND, "%s is not an initialised data directory "
-				"(run aimd init)", data_dir);
-	}
 	struct store *st = NULL;
-	int rc = store_open(path, &st);
-	free(path);
+	int rc = aimd_open_data(data_dir, 0, &st); /* DIR/aim.db or DIR/store's database */
 	if (rc == 0)
 		rc = store_delivery_list(st, print_row, NULL);
 	store_close(st);

@@ -75,6 +75,8 @@ struct app {
 	/* Operations: /metrics on the main listener with this bearer token
 	 * (--metrics-token; NULL: not there). Borrowed from the serve options. */
 	const char *metrics_token;
+	/* Events from the other processes sharing the store (store_shared.c) */
+	struct store_listener *events;
 };
 
 /* A new actor row (user, instance actor, channel) with fresh keys (user_keys.c). */
@@ -100,5 +102,17 @@ void aimd_metrics_handle(void *app, const struct http_request *q, struct http_re
 /* The store's integrity check; a damaged database fails with
  * AIM_ERR_STORAGE and a message naming DIR's database file (ops_integrity.c). */
 int aimd_integrity_check(const char *dir, struct store *st);
+
+/* ---- A store several processes share (store_shared.c) ---- */
+/* DIR's store location (owned): DIR/store's URI, else DIR/aim.db. */
+char *aimd_store_location(const char *dir);
+/* Whether DIR holds a store (DIR/store or DIR/aim.db). */
+bool aimd_data_initialised(const char *dir);
+/* Writes DIR/store (mode 0600); AIM_ERR_EXISTS if there is one. */
+int aimd_store_location_write(const char *dir, const char *location);
+/* Events from every process sharing the store: streams and workers wake
+ * (nothing when the store has none). Start after the workers, stop before. */
+void aimd_events_start(struct app *a);
+void aimd_events_stop(struct app *a);
 
 #endif

@@ -20,6 +20,8 @@
 #define AIMD_DB_FILE "aim.db"
 /* Held (flock) by the one `aimd serve` of a data directory. */
 #define AIMD_LOCK_FILE "aimd.lock"
+/* When it exists: the store's location (aimd init --store), instead of AIMD_DB_FILE */
+#define AIMD_STORE_FILE "store"
 
 /* User names: 1-64 of [a-z0-9_.-], starting with a letter or a digit. */
 bool aimd_valid_name(const char *name);
@@ -29,6 +31,7 @@ struct aimd_init_opts {
 	const char *domain;          /* e.g. "example.org" or "localhost:8080" */
 	const char *base_url;        /* NULL: "https://" + domain */
 	const char *ca_key;          /* the CA's key: "ed25519" (NULL: the default) or "p256" */
+	const char *store;           /* a postgresql:// URI (NULL: SQLite in DIR/aim.db) */
 };
 /* Creates the data directory, the database, the instance actor's keys and
  * the domain's CA (server/ca.h).
@@ -116,7 +119,11 @@ struct aimd_serve_opts {
 	 * on the main one behind this bearer token; neither: not served. */
 	const char *metrics_listen;
 	const char *metrics_token;
+	/* What this process does (several processes may share a PostgreSQL
+	 * store): serve HTTP, deliver, or both (the default). */
+	int role;                    /* enum aimd_role */
 };
+enum aimd_role { AIMD_ROLE_BOTH = 0, AIMD_ROLE_HTTP = 1, AIMD_ROLE_DELIVER = 2 };
 /* Serves until SIGINT or SIGTERM, then shuts down cleanly. Prints
  * "aimd: listening on URL" on stdout once ready. Before it has any effect it
  * takes the data directory's lock (AIM_ERR_BUSY: another aimd serve has it)

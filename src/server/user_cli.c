@@ -20,16 +20,7 @@ static int open_store(const char *dir, struct store **st)
 {
 	*st = NULL;
 	ENSURE(dir && *dir, AIM_ERR_INVALID, "--data is required");
-	char *path = aim_xasprintf("%s/%s", dir, AIMD_DB_FILE);
-	struct stat sb;
-	if (stat(path, &sb) != 0) {
-		free(path);
-		return aim_fail(AIM_ERR_NOTFOUND, "%s is not an initialised data directory "
-				"(run aimd init)", dir);
-	}
-	int rc = store_open(path, st);
-	free(path);
-	return rc;
+	return aimd_open_data(dir, 0, st); /* DIR/aim.db or DIR/store's database */
 }
 
 /* The live user NAME, or a clear reason: no such user / deleted. */

@@ -43,6 +43,9 @@ int store_pg_activity_add_tx(struct pgc *db, const struct store_new_activity *a,
 	/* Federation (outbound): its deliveries commit with it. */
 	if (a->outgoing)
 		TRY(store_pg_enqueue_tx(db, a->outgoing));
+	/* the streams of every process wake at the commit */
+	if (a->n_inbox > 0)
+		TRY(store_pg_notify(db, "aim_inbox"));
 	*seq = s;
 	return 0;
 }

@@ -283,9 +283,11 @@ static int recv_put(struct pgc *db, const char *channel, const char *id, const c
 	TRY(store_pg_insert_pairs(
 		db, "INSERT OR IGNORE INTO audience(activity_seq, user_id) VALUES (?1, ?2);",
 		d.rowid, users->v, users->n, "channel receive", NULL));
-	return store_pg_insert_pairs(db,
-				     "INSERT OR IGNORE INTO inbox(activity_seq, user_id) VALUES (?1, ?2);",
-				     d.rowid, users->v, users->n, "channel receive", delivered);
+	TRY(store_pg_insert_pairs(db,
+				  "INSERT OR IGNORE INTO inbox(activity_seq, user_id) VALUES (?1, ?2);",
+				  d.rowid, users->v, users->n, "channel receive", delivered));
+	/* the streams of every process wake at the commit */
+	return store_pg_notify(db, "aim_inbox");
 }
 
 struct held {

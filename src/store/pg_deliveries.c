@@ -41,7 +41,8 @@ int store_pg_enqueue_tx(struct pgc *db, const struct store_outgoing *o)
 				       A_TEXT(v->host), A_BOOL(v->personal), A_INT(now)),
 				  NULL));
 	}
-	return 0;
+	/* the workers of every process wake at the commit */
+	return store_pg_notify(db, "aim_delivery");
 }
 
 static int enqueue_fn(struct pgc *db, void *ctx)

@@ -199,9 +199,12 @@ static int add_rows(struct pgc *db, int64_t seq, struct inbound_ctx *x)
 	TRY(store_pg_insert_pairs(
 		db, "INSERT OR IGNORE INTO audience(activity_seq, user_id) VALUES (?1, ?2);", seq,
 		in->audience, in->n_audience, "audience add", NULL));
-	return store_pg_insert_pairs(
+	size_t before = x->added;
+	TRY(store_pg_insert_pairs(
 		db, "INSERT OR IGNORE INTO inbox(activity_seq, user_id) VALUES (?1, ?2);", seq,
-		in->inbox, in->n_inbox, "inbox add", &x->added);
+		in->inbox, in->n_inbox, "inbox add", &x->added));
+	/* the streams of every process wake at the commit */
+	return x->added > before ? store_pg_notify(db, "aim_inbox") : 0;
 }
 
 struct existing {

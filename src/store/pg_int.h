@@ -304,6 +304,13 @@ int store_pg_device_by_key(struct store *st, int64_t user, int alg, const uint8_
 int store_pg_device_list(struct store *st, int64_t user, store_device_fn fn, void *ctx);
 int store_pg_device_revoke(struct store *st, int64_t user, const char *device);
 
+/* Events between processes (pg_events.c): NOTIFY channel inside the
+ * caller's transaction ("aim_inbox", "aim_delivery"). */
+int store_pg_notify(struct pgc *db, const char *channel);
+int store_pg_events_listen(struct store *st, store_event_fn fn, void *ctx,
+			   struct store_listener **out);
+void store_pg_events_unlisten(struct store_listener *l);
+
 int store_pg_channel_apply(struct store *st, const struct store_channel_change *c);
 int store_pg_channel_last_seq(struct store *st, const char *id, int64_t *seq);
 int store_pg_channel_get(struct store *st, const char *id, struct store_channel *out);

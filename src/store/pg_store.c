@@ -102,6 +102,52 @@ static int pg_integrity_check(struct store *st, char **problem)
 	return 0;
 }
 
+static int state_row(void *ctx, struct pg_row *q)
+{
+	struct store_stats *o = ctx;
+	int64_t state = pg_col_int(q, 0);
+	if (state >= 0 && state < (int64_t)AIM_ARRAY_LEN(o->deliveries))
+		o->deliveries[state] = pg_col_int(q, 1);
+	return 0;
+}
+
+static int kp_row(void *ctx, struct pg_row *q)
+{
+	struct store_stats *o = ctx;
+	o->keypackages_available = pg_col_int(q, 0);
+	o->keypackages_last_resort = pg_col_int(q, 1);
+	return 0;
+}
+
+/* One snapshot, so the counts agree with each other. */
+static int pg_stats(struct store *st, int64_t now, struct store_stats *out)
+{
+	struct pgc *db = store_pg_conn(PG(st));
+	if (!db)
+		return -1;
+	bool found = false;
+	int rc = store_pg_script(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;",
+				 "stats begin");
+	if (rc == 0)
+		rc = store_pg_rows(db, "stats deliveries",
+				   "SELECT state, COUNT(*) FROM deliveries GROUP BY state;", NOARGS,
+				   state_row, out);
+	if (rc == 0)
+		rc = store_pg_int(db, "stats oldest",
+				  "SELECT COALESCE(MIN(created), 0) FROM deliveries WHERE state = 0;",
+				  NOARGS, &out->oldest_pending_ms, &found);
+	if (rc == 0)
+		rc = store_pg_row(db, "stats keypackages",
+				  "SELECT COALESCE(SUM(CASE WHEN last_resort = 0 AND consumed_at IS NULL"
+				  " AND not_after > ?1 THEN 1 ELSE 0 END), 0),"
+				  " COALESCE(SUM(CASE WHEN last_resort = 1 THEN 1 ELSE 0 END), 0)"
+				  " FROM keypackages;",
+				  ARGS(A_INT(now)), kp_row, out, &found);
+	PQclear(PQexec(db->c, "COMMIT;"));
+	store_pg_conn_put(PG(st), db);
+	return rc;
+}
+
 int store_open_postgres_ex(const char *location, unsigned flags, struct store **out)
 {
 	struct pg *s = aim_xcalloc(1, sizeof *s);
@@ -224,4 +270,8 @@ static const struct store_ops pg_ops = {
 	.schema_latest = pg_schema_latest,
 	.migrate = pg_migrate,
 	.integrity_check = pg_integrity_check,
+	.stats = pg_stats,
+	/* pg_events.c */
+	.events_listen = store_pg_events_listen,
+	.events_unlisten = store_pg_events_unlisten,
 };

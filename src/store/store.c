@@ -812,4 +812,17 @@ int store_import_rows(struct store *st, store_row_next_fn next, void *ctx)
 	ENSURE(st->ops->import_rows, AIM_ERR_UNSUPPORTED, "the %s store has no import rows",
 	       st->ops->name);
 	return st->ops->import_rows(st, next, ctx);
+int store_events_listen(struct store *st, store_event_fn fn, void *ctx,
+			struct store_listener **out)
+{
+	*out = NULL;
+	ENSURE(st->ops->events_listen, AIM_ERR_UNSUPPORTED,
+	       "the %s back end has no events between processes", st->ops->name);
+	return st->ops->events_listen(st, fn, ctx, out);
+}
+
+void store_events_unlisten(struct store *st, struct store_listener *l)
+{
+	if (l && st->ops->events_unlisten)
+		st->ops->events_unlisten(l);
 }

@@ -624,6 +624,23 @@ typedef int (*store_row_next_fn)(void *ctx, struct store_row *out);
 #define STORE_OPEN_NO_MIGRATE 1u     /* open as it is: no migration runs (aimd migrate,
 					aimd doctor); the caller checks the version */
 
+/* ---- Events between processes ------------------------------------------------ */
+
+/*
+ * Several processes serving one domain share one store; what one commits
+ * the others learn from events: an inbox grew (its streams wake), rows were
+ * enqueued for delivery (the workers wake). The PostgreSQL back end sends
+ * them with the commit that causes them (NOTIFY: sent only if the
+ * transaction commits) and a listener receives every process's, its own
+ * included; after a lost connection the listener reconnects and reports
+ * both events once (what it may have missed). SQLite has no listener
+ * (AIM_ERR_UNSUPPORTED): its processes rely on their own polling.
+ */
+enum store_event { STORE_EVENT_INBOX = 1, STORE_EVENT_DELIVERY = 2 };
+/* Called on the listener's own thread. */
+typedef void (*store_event_fn)(void *ctx, enum store_event ev);
+struct store_listener;
+
 /* ---- The back-end table -------------------------------------------------- */
 
 struct store_ops {
@@ -758,6 +775,10 @@ struct store_ops {
 	/* export and import (sqlite_export.c) */
 	int (*export_rows)(struct store *st, store_row_fn fn, void *ctx);
 	int (*import_rows)(struct store *st, store_row_next_fn next, void *ctx);
+	/* events between processes (NULL: none; pg_events.c) */
+	int (*events_listen)(struct store *st, store_event_fn fn, void *ctx,
+			     struct store_listener **out);
+	void (*events_unlisten)(struct store_listener *l);
 };
 
 struct store {
@@ -1098,5 +1119,13 @@ int store_export_rows(struct store *st, store_row_fn fn, void *ctx) AIM_WARN_UNU
 int store_import_rows(struct store *st, store_row_next_fn next, void *ctx) AIM_WARN_UNUSED;
 /* Counts for monitoring (now: seconds, for KeyPackage expiry); out zeroed first. */
 int store_stats(struct store *st, int64_t now, struct store_stats *out) AIM_WARN_UNUSED;
+
+/* Starts a listener calling fn for the events of every process sharing the
+ * store (see "Events between processes"); AIM_ERR_UNSUPPORTED when the back
+ * end has none. */
+int store_events_listen(struct store *st, store_event_fn fn, void *ctx,
+			struct store_listener **out) AIM_WARN_UNUSED;
+/* Stops and frees the listener (NULL is fine); fn is not called after. */
+void store_events_unlisten(struct store *st, struct store_listener *l);
 
 #endif

@@ -24,7 +24,11 @@ static const char help_init[] =
 	"    --url BASE_URL      where object ids start (default https://DOMAIN); give\n"
 	"                        the port when it is not 443, e.g. https://a.test:8441\n"
 	"    --ca-key TYPE       the CA's key: ed25519 (default) or p256; the key is in\n"
-	"                        DIR/ca/ca-N.key (mode 0600), never in the database\n";
+	"                        DIR/ca/ca-N.key (mode 0600), never in the database\n"
+	"    --store URI         keep the store in PostgreSQL (postgresql://USER@HOST/DB,\n"
+	"                        \"?pool_size=N\": connections per process) instead of\n"
+	"                        DIR/aim.db; DIR/store (0600) remembers it. Another\n"
+	"                        process of the domain serves from a copy of DIR\n";
 
 static const char help_migrate[] =
 	"aimd migrate --data DIR\n"
@@ -68,6 +72,9 @@ static const char help_serve[] =
 	"    Serve until SIGINT/SIGTERM. Refuses to start (exit 1, one line) when the\n"
 	"    address is taken or another aimd serve holds DIR.\n"
 	"    --data DIR                  the data directory (aimd init)\n"
+	"    --role http|deliver|both    serve HTTP only, deliver only, or both (the\n"
+	"                                default); processes sharing a PostgreSQL store\n"
+	"                                split the work\n"
 	"    --listen ADDR:PORT          where to serve (default 127.0.0.1:8080; IPv6\n"
 	"                                as [::1]:PORT)\n"
 	"    --tls-cert FILE --tls-key FILE\n"
@@ -219,6 +226,7 @@ struct opts {
 	const char *claimhost, *claimuser;
 	const char *metrics_listen, *metrics_token; /* serve: /metrics */
 	const char *anonrate; /* anonymous reads */
+	const char *store, *role; /* init --store URI, serve --role (issue 15) */
 	const char *pos[2];
 	int npos;
 	/* outbound federation client */
@@ -261,6 +269,8 @@ static int parse(int argc, char **argv, int start, const char *allowed, struct o
 		{ "metrics-listen", offsetof(struct opts, metrics_listen) },
 		{ "metrics-token", offsetof(struct opts, metrics_token) },
 		{ "anon-read-rate", offsetof(struct opts, anonrate) },
+		{ "store", offsetof(struct opts, store) },
+		{ "role", offsetof(struct opts, role) },
 	};
 	for (int i = start; i < argc; i++) {
 		const char *a = argv[i];
@@ -350,7 +360,7 @@ static int uint_opt(const char *v, const char *name, int64_t max, int64_t *out)
 static int cmd_init(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	int rc = parse(argc, argv, 2, "data domain url ca-key log-level", &o);
+	int rc = parse(argc, argv, 2, "data domain url ca-key log-level store", &o);
 	if (rc)
 		return rc;
 	if (o.npos)
@@ -361,7 +371,10 @@ static int cmd_init(int argc, char **argv)
 		return usage_error("%s", "init needs --domain DOMAIN");
 	if (o.ca_key && strcmp(o.ca_key, "ed25519") != 0 && strcmp(o.ca_key, "p256") != 0)
 		return usage_error("bad --ca-key %s (ed25519 or p256)", o.ca_key);
-	struct aimd_init_opts io = { o.data, o.domain, o.url, o.ca_key };
+	if (o.store && !aim_str_has_prefix(o.store, "postgresql://") &&
+	    !aim_str_has_prefix(o.store, "postgres://"))
+		return usage_error("bad --store %s (want postgresql://...)", o.store);
+	struct aimd_init_opts io = { o.data, o.domain, o.url, o.ca_key, o.store };
 	if (aimd_init(&io) != 0)
 		return fail();
 	printf("initialised %s for %s\n", o.data, o.domain);
@@ -405,7 +418,7 @@ static int cmd_serve(int argc, char **argv)
 		       " retry-base-ms retry-max-ms retry-expire-s delivery-workers delivery-per-host"
 		       " breaker-threshold breaker-cooldown-ms cert-days claim-host-rate claim-user-rate"
 		       " skip-integrity-check metrics-listen metrics-token"
-		       " anon-read-rate",
+		       " anon-read-rate role",
 		       &o);
 	if (rc)
 		return rc;
@@ -415,6 +428,13 @@ static int cmd_serve(int argc, char **argv)
 		return usage_error("%s", "serve needs --data DIR");
 	if (!o.cert != !o.key)
 		return usage_error("%s", "--tls-cert and --tls-key go together");
+	int role = AIMD_ROLE_BOTH;
+	if (o.role && !strcmp(o.role, "http"))
+		role = AIMD_ROLE_HTTP;
+	else if (o.role && !strcmp(o.role, "deliver"))
+		role = AIMD_ROLE_DELIVER;
+	else if (o.role && strcmp(o.role, "both") != 0)
+		return usage_error("bad --role %s (http, deliver or both)", o.role);
 	int64_t rate, burst, authfail, maxbody;
 	if ((rc = uint_opt(o.rate, "--rate-limit", 1000000, &rate)) ||
 	    (rc = uint_opt(o.burst, "--rate-burst", 1000000, &burst)) ||
@@ -469,6 +489,7 @@ static int cmd_serve(int argc, char **argv)
 	}
 	struct aimd_serve_opts so = {
 		.data_dir = o.data,
+		.role = role,
 		.listen = o.listen,
 		.tls_cert = o.cert,
 		.tls_key = o.key,

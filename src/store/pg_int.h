@@ -304,6 +304,10 @@ int store_pg_device_by_key(struct store *st, int64_t user, int alg, const uint8_
 int store_pg_device_list(struct store *st, int64_t user, store_device_fn fn, void *ctx);
 int store_pg_device_revoke(struct store *st, int64_t user, const char *device);
 
+/* Export and import (pg_export.c) */
+int store_pg_export_rows(struct store *st, store_row_fn fn, void *ctx);
+int store_pg_import_rows(struct store *st, store_row_next_fn next, void *ctx);
+
 /* Events between processes (pg_events.c): NOTIFY channel inside the
  * caller's transaction ("aim_inbox", "aim_delivery"). */
 int store_pg_notify(struct pgc *db, const char *channel);

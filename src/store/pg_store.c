@@ -271,6 +271,9 @@ static const struct store_ops pg_ops = {
 	.migrate = pg_migrate,
 	.integrity_check = pg_integrity_check,
 	.stats = pg_stats,
+	/* pg_export.c */
+	.export_rows = store_pg_export_rows,
+	.import_rows = store_pg_import_rows,
 	/* pg_events.c */
 	.events_listen = store_pg_events_listen,
 	.events_unlisten = store_pg_events_unlisten,

@@ -812,6 +812,8 @@ int store_import_rows(struct store *st, store_row_next_fn next, void *ctx)
 	ENSURE(st->ops->import_rows, AIM_ERR_UNSUPPORTED, "the %s store has no import rows",
 	       st->ops->name);
 	return st->ops->import_rows(st, next, ctx);
+}
+
 int store_events_listen(struct store *st, store_event_fn fn, void *ctx,
 			struct store_listener **out)
 {

@@ -16,7 +16,7 @@ set_tests_properties(postgres/cluster_stop PROPERTIES
   FIXTURES_CLEANUP aim_pg LABELS postgres TIMEOUT 120)
 
 # Every test program built on tests/common/store_fixture.c.
-foreach(exe core_test_store core_test_store_users core_test_store_state core_test_store_identity
+foreach(exe core_test_store core_test_store_ops core_test_store_users core_test_store_state core_test_store_identity
             core_test_inbox_batch core_test_status channels_test_store_channels
             federation_test_store_inbound federation_test_delivery_queue
             identity_test_store_keypackages)

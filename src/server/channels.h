@@ -28,6 +28,11 @@
  * signed with that channel's key (the gate: key owner == actor) and when a
  * local user is a member (a row recorded when a Welcome from the channel
  * reached her); it enters the members' inboxes in sequence order.
+ *
+ * Move (docs/channels.md): the owner's server takes a channel over once no
+ * member is left on the hosting domain; the old host answers the owner's
+ * signed Move with the hub state and says movedTo from then on (410 to every
+ * change); the new host's Move tells the members' servers, which follow it.
  */
 #ifndef AIM_SERVER_CHANNELS_H
 #define AIM_SERVER_CHANNELS_H

@@ -25,6 +25,7 @@
 #include "server/s2s.h"
 
 #define MAX_MEMBERS 4096
+#define MLSCTX_URL "https://purl.archive.org/socialweb/mls"
 #define CAS_RETRIES 8
 
 /* One decision at a time per channel in this process. The store's
@@ -472,7 +473,7 @@ static int plan_commit(struct app *a, const struct chan *c, const struct plan *p
 
 /* ---- The hub's rules ------------------------------------------------------------------- */
 
-enum ch_kind { CK_ADD, CK_REMOVE, CK_COMMIT, CK_MESSAGE, CK_META };
+enum ch_kind { CK_ADD, CK_REMOVE, CK_COMMIT, CK_MESSAGE, CK_META, CK_MOVE };
 
 /* The actors an Add / Remove names (object: a URL or a list of URLs). */
 static size_t named_actors(const json_t *act, const char **v, size_t max)
@@ -791,11 +792,167 @@ static void send_reject(struct app *a, const struct chan *c, const json_t *act,
 	mem_clear(&m);
 }
 
+/* ---- Move: the channel to its owner's server ------------------------------------------ */
+
+/*
+ * The single-owner-transferable model (docs/channels.md, "Moving a
+ * channel"): a channel lives on one server, its owner's when it was made;
+ * ownership passes to another member by an Update (HUB_TRANSFER); when no
+ * member is left on the hosting domain, the owner's server may take the
+ * channel over. The old host records the move (state kind "hub-moved", key
+ * the channel id, value the new actor URL) and hands over the hub state;
+ * from then on it decides nothing (410 with a Tombstone naming movedTo) and
+ * its actor says movedTo. The new host keeps the old actor URL (kind
+ * "hub-from", key its id) and shows it as alsoKnownAs.
+ */
+static char *state_str(struct app *a, const char *kind, const char *id, int64_t *version)
+{
+	int64_t v = 0;
+	uint8_t *val = NULL;
+	size_t n = 0;
+	if (version)
+		*version = 0;
+	if (store_state_get(a->st, kind, id, &v, &val, &n) != 0 || !val) {
+		free(val);
+		return NULL;
+	}
+	if (version)
+		*version = v;
+	char *s = aim_xmalloc(n + 1);
+	memcpy(s, val, n);
+	s[n] = 0;
+	free(val);
+	return s;
+}
+
+static char *moved_to(struct app *a, const char *id)
+{
+	return state_str(a, "hub-moved", id, NULL);
+}
+
+static void send_gone(struct http_response *r, const char *to)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "@context",
+			      "https://www.w3.org/ns/activitystreams", "type", "Tombstone", "formerType",
+			      "Group", "movedTo", to, "error", "gone");
+	aimd_route_json(r, 410, ROUTE_AS_TYPE, j);
+}
+
+/*
+ * At the old host: the owner's Move of channel id to target (a URL on the
+ * owner's own origin, where its server will host the channel). Refused
+ * unless actor is the owner, and while a member on this domain remains
+ * (409 members_remain). Accepted: the move is recorded, the hub state's
+ * version moved (a decision read before it loses its compare-and-set and,
+ * reading again, finds the channel moved), and the answer is the hub state
+ * (hub_group_encode, the next sequence number in it) for the new host. A
+ * repeated Move to the same origin (the new host failed half-way) answers
+ * again and records the new target.
+ */
+static void move_out(struct app *a, struct http_response *r, const char *id, const json_t *act,
+		     const char *actor, enum status_surface surf)
+{
+	const char *target = ap_id_of(json_object_get(act, "target"));
+	pthread_mutex_t *mu = chan_lock(id);
+	pthread_mutex_lock(mu);
+	struct chan c;
+	struct aim_buf st, b64;
+	aim_buf_init(&st, HUB_MAX_STATE);
+	aim_buf_init(&b64, HUB_MAX_STATE / 3 * 4 + 16);
+	int64_t mv = 0;
+	char *prev = NULL;
+	for (int attempt = 0;; attempt++) {
+		if (chan_load(a, id, &c) != 0) {
+			aimd_status_send_failure(r, surf);
+			goto out;
+		}
+		free(prev);
+		prev = state_str(a, "hub-moved", id, &mv);
+		/* AIM "MIMI Requirements": ownership "Single-owner, transferable":
+		 * only the owner moves it */
+		if (strcmp(actor, hub_group_owner(c.g)) != 0) {
+			http_resp_error(r, 403, "forbidden", "only the channel's owner moves it");
+			goto out;
+		}
+		if (!target || strncmp(target, "https://", 8) != 0 ||
+		    !aim_url_origin_equal(target, actor) || chan_id_of(a, target, (char[64]){ 0 }, 64)) {
+			http_resp_error(r, 400, "bad_request",
+					"a channel moves to its owner's server: target on the owner's origin");
+			goto out;
+		}
+		if (prev && !aim_url_origin_equal(prev, target)) {
+			send_gone(r, prev);
+			goto out;
+		}
+		/* issue 11: "Move of the channel to another server when no member
+		 * is left on the hosting domain" */
+		for (size_t i = 0; i < c.n; i++)
+			if (c.m[i].local) {
+				json_t *j = json_pack("{s:s, s:s}", "error", "members_remain", "detail",
+						      "a member remains on the hosting server");
+				aimd_route_json(r, 409, "application/json", j);
+				goto out;
+			}
+		if (!prev || strcmp(prev, target) != 0) {
+			if (store_state_cas(a->st, "hub-moved", id, mv, (const uint8_t *)target,
+					    strlen(target), NULL) != 0)
+				goto retry;
+		}
+		st.len = 0;
+		if (hub_group_encode(c.g, &st) != 0) {
+			aimd_status_send_failure(r, surf);
+			goto out;
+		}
+		struct store_channel_change ch = { .channel = id, .expected = c.version,
+						   .state = st.data, .state_len = st.len };
+		if (store_channel_apply(a->st, &ch) != 0)
+			goto retry;
+		break;
+retry:
+		if (aim_errcode() != AIM_ERR_CONFLICT || attempt >= CAS_RETRIES) {
+			aimd_status_send_failure(r, surf);
+			goto out;
+		}
+		chan_clear(&c);
+	}
+	if (aim_b64_encode(&b64, st.data, st.len) != 0) {
+		aimd_status_send_failure(r, surf);
+		goto out;
+	}
+	json_t *j = json_pack("{s:[s,s], s:s, s:s, s:s, s:s, s:s%, s:I, s:I}", "@context",
+			      "https://www.w3.org/ns/activitystreams", MLSCTX_URL, "type",
+			      "aim:HubState", "aim:channel", c.url, "movedTo", target, "name",
+			      c.row.name ? c.row.name : "", "aim:state", (const char *)b64.data,
+			      b64.len, "aim:nextSequence", (json_int_t)hub_group_next_seq(c.g),
+			      "aim:epoch", (json_int_t)hub_group_epoch(c.g));
+	aim_log(AIM_LOG_INFO, "channel", "%s moved to %s by its owner %s (epoch %llu, next sequence "
+		"%llu)", c.url, target, actor, (unsigned long long)hub_group_epoch(c.g),
+		(unsigned long long)hub_group_next_seq(c.g));
+	aimd_route_json(r, 200, "application/json", j);
+out:
+	pthread_mutex_unlock(mu);
+	free(prev);
+	aim_buf_free(&st);
+	aim_buf_free(&b64);
+	chan_clear(&c);
+}
+
 /* Decides and applies act on channel id, re-reading after a lost race. */
 static void change(struct app *a, struct http_response *r, const char *id, enum ch_kind k,
 		   const json_t *act, const char *actor, bool remote)
 {
 	enum status_surface surf = remote ? STATUS_S2S : STATUS_CLIENT;
+	if (k == CK_MOVE) {
+		move_out(a, r, id, act, actor, surf);
+		return;
+	}
+	char *gone = moved_to(a, id);
+	if (gone) {
+		/* moved away: nothing is decided here any more */
+		send_gone(r, gone);
+		free(gone);
+		return;
+	}
 	pthread_mutex_t *mu = chan_lock(id);
 	for (int attempt = 0;; attempt++) {
 		struct chan c;
@@ -1030,6 +1187,10 @@ static bool classify(struct app *a, const json_t *act, char *id, size_t n, enum 
 		*k = !strcmp(type, "Add") ? CK_ADD : CK_REMOVE;
 		return chan_id_of(a, str_of(act, "target"), id, n);
 	}
+	if (!strcmp(type, "Move")) {
+		*k = CK_MOVE;
+		return chan_id_of(a, ap_id_of(json_object_get(act, "object")), id, n);
+	}
 	const json_t *to = json_object_get(act, "to");
 	bool ours = false;
 	if (json_is_string(to))
@@ -1064,6 +1225,190 @@ static bool classify(struct app *a, const json_t *act, char *id, size_t n, enum 
 	return false;
 }
 
+/*
+ * At the new host: a local user's Move of a remote channel `old` that she
+ * owns (her outbox: {"type": "Move", "object": OLD}). This server makes the
+ * new actor BASE/channels/NEW, asks the old host with a POST signed by the
+ * user's key (Move, object OLD, target NEW: move_out() there), takes the hub
+ * state it answers (hub_group_parse checks it; the owner must be the user),
+ * creates the channel with the same members, policy, MLS state and next
+ * sequence number, and tells the remote members' servers with a Move by
+ * the new actor (once per shared inbox), which they check against the old
+ * actor's movedTo. Local members stop being members of the old actor.
+ */
+static void move_in(struct app *a, struct http_response *r, const struct store_user *owner,
+		    const char *old)
+{
+	char *me = aimd_route_user_url(a, owner->name);
+	char uid[37];
+	aimd_route_uuid4(uid);
+	char *rowname = aim_xasprintf("%s%s", STORE_CHANNEL_PREFIX, uid);
+	struct remote_actor ra = { 0 };
+	struct aimd_signer *sg = NULL;
+	struct client_response resp = { 0 };
+	bool have_resp = false;
+	json_t *ans = NULL;
+	char *rsa = NULL, *ed = NULL, *key_id = NULL, *body = NULL, *mv_id = NULL;
+	char *mv_txt = NULL;
+	struct chan c = { 0 };
+	struct plan p = { 0 };
+	struct aim_buf sb;
+	aim_buf_init(&sb, HUB_MAX_STATE);
+	struct dl d = { 0 };
+	int rc = 0;
+	c.url = chan_url(a, STORE_CHANNEL, uid);
+	c.followers = aim_xasprintf("%s/followers", c.url);
+	/* moved here already (kind "hub-in", key the old actor URL: our id):
+	 * once; a Move that failed half-way left no channel and may be made
+	 * again */
+	int64_t inv = 0;
+	char *here = state_str(a, "hub-in", old, &inv);
+	if (here) {
+		struct store_channel ex = { 0 };
+		bool exists = store_channel_get(a->st, here, &ex) == 0;
+		store_channel_clear(&ex);
+		if (exists) {
+			json_t *e = json_pack("{s:s, s:s}", "error", "already_moved", "detail",
+					      "the channel was moved here already");
+			json_object_set_new(e, "id", json_sprintf("%s%s%s", a->base,
+								  AIMD_CHANNELS_PATH, here));
+			aimd_route_json(r, 409, "application/json", e);
+			free(here);
+			goto done;
+		}
+		free(here);
+	}
+	if (!a->fin || aimd_remote_actor_get(a, old, true, &ra) != 0 || !is_group_type(ra.type) ||
+	    !ra.inbox) {
+		http_resp_error(r, 400, "bad_request", "the Move's object is no channel we can reach");
+		goto done;
+	}
+	/* the request to the old host, signed by the owner's own key */
+	json_t *mv = json_pack("{s:[s,s], s:s, s:s, s:s, s:s, s:s}", "@context",
+			       "https://www.w3.org/ns/activitystreams", MLSCTX_URL, "id", "", "type",
+			       "Move", "actor", me, "object", old, "target", c.url);
+	char *aid = new_id(a);
+	json_object_set_new(mv, "id", json_string(aid));
+	free(aid);
+	body = ap_json_dump(mv);
+	json_decref(mv);
+	key_id = aim_xasprintf("%s#main-key", me);
+	TRY_GOTO(store_user_private_keys(a->st, owner->id, &rsa, &ed), fail);
+	TRY_GOTO(aimd_signer_new(key_id, rsa, strlen(rsa), &a->client, &sg), fail);
+	struct sig_field hdr[] = { { "Content-Type", "application/activity+json" },
+				   { "Accept", "application/activity+json, application/json" } };
+	struct client_request req = { .method = "POST", .url = ra.inbox, .headers = hdr,
+				      .n_headers = 2, .has_body = true,
+				      .body = AIM_BYTES((const uint8_t *)body, strlen(body)) };
+	TRY_GOTO(aimd_signer_fetch(sg, &req, &resp), fail);
+	have_resp = true;
+	if (resp.status != 200) {
+		/* the old host's refusal (403 not the owner, 409 a member remains
+		 * there, 410 moved elsewhere), as it said it */
+		long st = resp.status >= 400 && resp.status < 500 ? resp.status : 502;
+		json_t *e = NULL;
+		if (ap_json_parse_object(resp.body.data, resp.body.len, &e) != 0)
+			e = json_pack("{s:s}", "error", "remote_failure");
+		json_object_set_new(e, "aim:oldHostStatus", json_integer(resp.status));
+		aim_log(AIM_LOG_INFO, "channel", "Move of %s refused by its host: %ld", old,
+			resp.status);
+		aimd_route_json(r, (int)st, "application/json", e);
+		goto done;
+	}
+	TRY_GOTO(ap_json_parse_object(resp.body.data, resp.body.len, &ans), fail);
+	const char *b = str_of(ans, "aim:state");
+	ENSURE_GOTO(b && str_of(ans, "movedTo") && !strcmp(str_of(ans, "movedTo"), c.url), fail,
+		    AIM_ERR_REMOTE, "the old host answered no hub state for %s", c.url);
+	TRY_GOTO(aim_b64_decode(&sb, b, strlen(b)), fail);
+	TRY_GOTO(hub_group_parse(AIM_BYTES(sb.data, sb.len), &c.g), fail);
+	ENSURE_GOTO(!strcmp(hub_group_owner(c.g), me), fail, AIM_ERR_REMOTE,
+		    "the hub state's owner is %s, not %s", hub_group_owner(c.g), me);
+	/* the members as they were: their inboxes from here */
+	size_t nm = hub_group_member_count(c.g);
+	ENSURE_GOTO(nm <= MAX_MEMBERS, fail, AIM_ERR_LIMIT, "too many members");
+	p.add = aim_xcalloc(nm + 1, sizeof *p.add);
+	for (size_t i = 0; i < nm; i++) {
+		TRY_GOTO(resolve_member(a, hub_group_member(c.g, i)->actor, &p.add[p.n_add]), fail);
+		p.n_add++;
+	}
+	aim_buf_init(&p.state, HUB_MAX_STATE);
+	TRY_GOTO(hub_group_encode(c.g, &p.state), fail);
+	int64_t actor_user = 0;
+	TRY_GOTO(aimd_user_add_with_keys(a->st, rowname, &actor_user), fail);
+	const char *name = str_of(ans, "name") ? str_of(ans, "name") : "";
+	const char *pol = hub_membership_name(hub_group_policy(c.g)->membership);
+	struct store_channel row = { .id = uid, .kind = STORE_CHANNEL, .actor_user = actor_user,
+				     .owner = owner->id, .name = (char *)name, .policy = (char *)pol };
+	c.row = (struct store_channel){ .id = aim_xstrdup(uid), .kind = STORE_CHANNEL,
+					.actor_user = actor_user, .owner = owner->id,
+					.name = aim_xstrdup(name), .policy = aim_xstrdup(pol) };
+	TRY_GOTO(store_state_cas(a->st, "hub-in", old, inv, (const uint8_t *)uid, strlen(uid), NULL),
+		 fail);
+	TRY_GOTO(store_state_cas(a->st, "hub-from", uid, 0, (const uint8_t *)old, strlen(old), NULL),
+		 fail);
+	TRY_GOTO(plan_commit(a, &c, &p, &row, NULL), fail);
+	/* our users are members of the channel here now, not of the old actor */
+	for (size_t i = 0; i < p.n_add; i++)
+		if (p.add[i].local && store_channel_join(a->st, old, p.add[i].local, false) != 0)
+			aim_log(AIM_LOG_ERROR, "channel", "leave %s: %s", old, aim_errmsg());
+	/* the members' servers follow: a Move by the new actor */
+	mv_id = new_id(a);
+	json_t *m2 = json_pack("{s:[s,s], s:s, s:s, s:s, s:s, s:s, s:[s], s:I}", "@context",
+			       "https://www.w3.org/ns/activitystreams", MLSCTX_URL, "id", mv_id,
+			       "type", "Move", "actor", c.url, "object", old, "target", c.url, "to",
+			       c.followers, "aim:nextSequence",
+			       (json_int_t)hub_group_next_seq(c.g));
+	mv_txt = ap_json_dump(m2);
+	json_decref(m2);
+	for (size_t i = 0; i < p.n_add; i++)
+		if (!p.add[i].local)
+			dl_add(&d, &p.add[i], false);
+	struct store_outgoing og = { .activity_id = mv_id, .signer = actor_user, .body = mv_txt,
+				     .v = d.v, .n = d.n, .now_ms = aim_now_ms() };
+	struct store_new_activity na = { .id = mv_id, .json = mv_txt, .author = actor_user,
+					 .published = aim_now(), .outgoing = d.n ? &og : NULL };
+	int64_t s;
+	TRY_GOTO(store_activity_add(a->st, &na, &s), fail);
+	if (d.n)
+		aimd_delivery_kick(a->dlv);
+	aim_log(AIM_LOG_INFO, "channel", "%s moved here as %s (%zu members, epoch %llu)", old, c.url,
+		p.n_add, (unsigned long long)hub_group_epoch(c.g));
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", c.url, "type", "Group",
+			      "aim:movedFrom", old, "aim:epoch", (json_int_t)hub_group_epoch(c.g),
+			      "aim:nextSequence", (json_int_t)hub_group_next_seq(c.g));
+	aimd_route_json(r, 201, ROUTE_AS_TYPE, j);
+	http_resp_header(r, "Location", c.url);
+	goto done;
+fail:
+	(void)rc;
+	aim_log(AIM_LOG_INFO, "channel", "Move of %s by %s failed: %s", old, me, aim_errmsg());
+	if (aim_errcode() == AIM_ERR_REMOTE || aim_errcode() == AIM_ERR_TIMEOUT)
+		aimd_status_send_failure(r, STATUS_CLIENT);
+	else
+		aimd_route_failure(r);
+done:
+	dl_free_hosts(&d);
+	dl_clear(&d);
+	if (have_resp)
+		http_client_response_free(&resp);
+	aimd_signer_free(sg);
+	if (rsa)
+		aim_free_secret(rsa, strlen(rsa));
+	if (ed)
+		aim_free_secret(ed, strlen(ed));
+	aimd_remote_actor_clear(&ra);
+	json_decref(ans);
+	aim_buf_free(&sb);
+	plan_clear(&p);
+	chan_clear(&c);
+	free(key_id);
+	free(body);
+	free(mv_id);
+	free(mv_txt);
+	free(rowname);
+	free(me);
+}
+
 bool aimd_chan_outbox(struct app *a, const struct http_request *q, struct http_response *r,
 		      const struct store_user *owner, const json_t *doc)
 {
@@ -1089,6 +1434,16 @@ bool aimd_chan_outbox(struct app *a, const struct http_request *q, struct http_r
 	    json_object_get(doc, "aim:welcome") && !json_object_get(doc, "aim:hub")) {
 		create_channel(a, r, owner, doc, STORE_CHANNEL_DM);
 		return true;
+	}
+	if (type && !strcmp(type, "Move")) {
+		/* a Move of a remote channel: this server takes it over */
+		const char *old = ap_id_of(obj);
+		char oid[64];
+		if (old && !chan_id_of(a, old, oid, sizeof oid) &&
+		    strncmp(old, a->base, strlen(a->base)) != 0) {
+			move_in(a, r, owner, old);
+			return true;
+		}
 	}
 	char id[64];
 	enum ch_kind k;
@@ -1301,6 +1656,88 @@ static void chan_reject_received(struct app *a, struct http_response *r, const j
 	http_resp_set(r, 202, "application/json", "{}", 2);
 }
 
+/*
+ * A channel that moved (docs/channels.md, "Moving a channel"): a Move by
+ * the new actor, object the old one, target itself, signed by the new
+ * actor's key (the gate). Taken when a local user is a member of the old
+ * actor and the old actor's document, fetched now, says movedTo the new
+ * one (a Move cannot be made by the new host alone); the memberships, the
+ * last sequence received and any held Announce then belong to the new
+ * actor (store_channel_moved), so its Announces continue the sequence. The
+ * Move enters the members' inboxes (their clients follow it). False when
+ * no local user is a member of the old actor (not a channel's Move).
+ */
+static bool chan_move_received(struct app *a, struct http_response *r, const json_t *act,
+			       const char *actor)
+{
+	const char *old = ap_id_of(json_object_get(act, "object"));
+	const char *act_actor = str_of(act, "actor");
+	int64_t *users = NULL;
+	size_t n = 0;
+	json_t *doc = NULL;
+	if (store_channel_joined(a->st, old, &users, &n) != 0) {
+		aimd_status_send_failure(r, STATUS_S2S);
+		return true;
+	}
+	if (!n)
+		return false;
+	if (!act_actor || !aim_url_equal(act_actor, actor)) {
+		http_resp_error(r, 401, "unauthorized", "the key's owner is not the actor");
+		goto out;
+	}
+	if (!aim_url_equal(str_of(act, "target"), actor)) {
+		http_resp_error(r, 400, "bad_request", "a channel's Move is made by its new actor");
+		goto out;
+	}
+	/* the old actor must say so itself */
+	if (!a->fin || aimd_fetch_ap(a->fin->signer, old, &doc) != 0) {
+		aim_log(AIM_LOG_INFO, "channel", "Move %s -> %s: the old actor: %s", old, actor,
+			aim_errmsg());
+		aimd_status_send_failure(r, STATUS_S2S);
+		goto out;
+	}
+	const char *mt = str_of(doc, "movedTo");
+	if (!mt || !aim_url_equal(mt, actor)) {
+		http_resp_error(r, 403, "forbidden", "the old channel does not name this actor movedTo");
+		goto out;
+	}
+	struct remote_actor ra = { 0 };
+	if (aimd_remote_actor_get(a, actor, false, &ra) != 0) {
+		aimd_status_send_failure(r, STATUS_S2S);
+		goto out;
+	}
+	bool group = is_group_type(ra.type);
+	aimd_remote_actor_clear(&ra);
+	if (!group) {
+		http_resp_error(r, 403, "forbidden", "a channel moves to a Group actor");
+		goto out;
+	}
+	if (store_channel_moved(a->st, old, actor) != 0) {
+		aimd_status_send_failure(r, STATUS_S2S);
+		goto out;
+	}
+	char *txt = ap_json_dump(act);
+	struct store_inbound in = { .id = str_of(act, "id"), .actor = actor, .json = txt,
+				    .audience = users, .n_audience = n, .inbox = users,
+				    .n_inbox = n, .published = aim_now() };
+	bool dup = false;
+	size_t added = 0;
+	int rc = store_inbound_commit(a->st, &in, &dup, &added);
+	free(txt);
+	if (rc != 0) {
+		aimd_status_send_failure(r, STATUS_S2S);
+		goto out;
+	}
+	if (added)
+		aimd_sse_wake_notify(&a->wake);
+	aim_log(AIM_LOG_INFO, "channel", "%s moved to %s: %zu local members follow", old, actor, n);
+	http_resp_set(r, 202, "application/json", "{}", 2);
+out:
+	json_decref(doc);
+	free(users);
+	return true;
+}
+
 bool aimd_chan_inbound(struct app *a, const struct http_request *q, struct http_response *r,
 		       const json_t *act, const char *actor)
 {
@@ -1325,6 +1762,8 @@ bool aimd_chan_inbound(struct app *a, const struct http_request *q, struct http_
 		chan_reject_received(a, r, act, actor);
 		return true;
 	}
+	if (!strcmp(type, "Move") && ap_id_of(obj) && str_of(act, "target"))
+		return chan_move_received(a, r, act, actor);
 	if (!strcmp(type, "Create") && str_of(obj, "type") && !strcmp(str_of(obj, "type"), "Welcome")) {
 		/* A Welcome by a channel: the members it names join. */
 		if (!act_actor || !aim_url_equal(act_actor, actor)) {
@@ -1492,6 +1931,16 @@ void aimd_route_channel(struct app *a, const struct http_request *q, struct http
 		json_array_append_new(admins, json_string(hub_group_admin(c.g, i)));
 	json_object_set_new(j, "aim:admins", admins);
 	json_object_set_new(j, "aim:groupInfo", json_sprintf("%s/groupInfo", c.url));
+	/* Move (docs/channels.md): the old actor names the new one, the new
+	 * one the old */
+	char *mto = moved_to(a, c.row.id);
+	if (mto)
+		json_object_set_new(j, "movedTo", json_string(mto));
+	free(mto);
+	char *mfrom = state_str(a, "hub-from", c.row.id, NULL);
+	if (mfrom)
+		json_object_set_new(j, "alsoKnownAs", json_pack("[s]", mfrom));
+	free(mfrom);
 	aimd_route_json(r, 200, ROUTE_AS_TYPE, j);
 out:
 	free(shared);

@@ -94,6 +94,49 @@ static int apply_fn(struct pgc *db, void *ctx)
 	return 0;
 }
 
+struct moved_ctx {
+	const char *from, *to;
+};
+
+static int moved_fn(struct pgc *db, void *ctx)
+{
+	const struct moved_ctx *m = ctx;
+	TRY(store_pg_exec(db, "channel moved",
+			  "INSERT INTO channel_joined(channel, user_id, created)"
+			  " SELECT CAST(?2 AS TEXT), user_id, created FROM channel_joined"
+			  " WHERE channel = ?1 ON CONFLICT DO NOTHING;",
+			  ARGS(A_TEXT(m->from), A_TEXT(m->to)), NULL));
+	TRY(store_pg_exec(db, "channel moved", "DELETE FROM channel_joined WHERE channel = ?1;",
+			  ARGS(A_TEXT(m->from)), NULL));
+	int64_t n = 0;
+	TRY(store_pg_int(db, "channel moved",
+			 "SELECT COUNT(*) FROM channel_joined WHERE channel = ?1;",
+			 ARGS(A_TEXT(m->to)), &n, NULL));
+	ENSURE(n > 0, AIM_ERR_NOTFOUND, "no local member of %s", m->from);
+	TRY(store_pg_exec(db, "channel moved",
+			  "INSERT INTO channel_recv(channel, last_seq)"
+			  " SELECT CAST(?2 AS TEXT), last_seq FROM channel_recv WHERE channel = ?1"
+			  " ON CONFLICT(channel) DO UPDATE SET"
+			  " last_seq = GREATEST(channel_recv.last_seq, excluded.last_seq);",
+			  ARGS(A_TEXT(m->from), A_TEXT(m->to)), NULL));
+	TRY(store_pg_exec(db, "channel moved", "DELETE FROM channel_recv WHERE channel = ?1;",
+			  ARGS(A_TEXT(m->from)), NULL));
+	TRY(store_pg_exec(db, "channel moved",
+			  "INSERT INTO channel_held(channel, seq, activity_id, json, published)"
+			  " SELECT CAST(?2 AS TEXT), seq, activity_id, json, published FROM channel_held"
+			  " WHERE channel = ?1 ON CONFLICT DO NOTHING;",
+			  ARGS(A_TEXT(m->from), A_TEXT(m->to)), NULL));
+	TRY(store_pg_exec(db, "channel moved", "DELETE FROM channel_held WHERE channel = ?1;",
+			  ARGS(A_TEXT(m->from)), NULL));
+	return 0;
+}
+
+int store_pg_channel_moved(struct store *st, const char *from, const char *to)
+{
+	struct moved_ctx m = { from, to };
+	return store_pg_write_tx(st, moved_fn, &m);
+}
+
 int store_pg_channel_last_seq(struct store *st, const char *id, int64_t *seq)
 {
 	return store_pg_read_int(st, "channel seq",

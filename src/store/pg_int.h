@@ -317,6 +317,7 @@ void store_pg_events_unlisten(struct store_listener *l);
 
 int store_pg_channel_apply(struct store *st, const struct store_channel_change *c);
 int store_pg_channel_last_seq(struct store *st, const char *id, int64_t *seq);
+int store_pg_channel_moved(struct store *st, const char *from, const char *to);
 int store_pg_channel_get(struct store *st, const char *id, struct store_channel *out);
 int store_pg_channel_members(struct store *st, const char *id, store_channel_member_fn fn,
 			     void *ctx);

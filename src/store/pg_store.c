@@ -236,6 +236,7 @@ static const struct store_ops pg_ops = {
 	.channel_join = store_pg_channel_join,
 	.channel_joined = store_pg_channel_joined,
 	.channel_last_seq = store_pg_channel_last_seq,
+	.channel_moved = store_pg_channel_moved,
 	.channel_receive = store_pg_channel_receive,
 	/* pg_deliveries.c */
 	.delivery_enqueue = store_pg_delivery_enqueue,

@@ -252,6 +252,47 @@ static int id_row(void *ctx, sqlite3_stmt *q)
 	return 0;
 }
 
+struct moved_ctx {
+	const char *from, *to;
+};
+
+static int moved_fn(sqlite3 *db, void *ctx)
+{
+	const struct moved_ctx *m = ctx;
+	struct sq_done d;
+	/* a membership already under the new id stays one */
+	TRY(store_sq_exec(db, "channel moved",
+			  "UPDATE OR IGNORE channel_joined SET channel = ?2 WHERE channel = ?1;",
+			  ARGS(A_TEXT(m->from), A_TEXT(m->to)), &d));
+	TRY(store_sq_exec(db, "channel moved", "DELETE FROM channel_joined WHERE channel = ?1;",
+			  ARGS(A_TEXT(m->from)), NULL));
+	int64_t n = 0;
+	TRY(store_sq_int(db, "channel moved",
+			 "SELECT COUNT(*) FROM channel_joined WHERE channel = ?1;",
+			 ARGS(A_TEXT(m->to)), &n, NULL));
+	ENSURE(n > 0, AIM_ERR_NOTFOUND, "no local member of %s", m->from);
+	TRY(store_sq_exec(db, "channel moved",
+			  "INSERT INTO channel_recv(channel, last_seq)"
+			  " SELECT ?2, last_seq FROM channel_recv WHERE channel = ?1"
+			  " ON CONFLICT(channel) DO UPDATE SET"
+			  " last_seq = MAX(last_seq, excluded.last_seq);",
+			  ARGS(A_TEXT(m->from), A_TEXT(m->to)), NULL));
+	TRY(store_sq_exec(db, "channel moved", "DELETE FROM channel_recv WHERE channel = ?1;",
+			  ARGS(A_TEXT(m->from)), NULL));
+	TRY(store_sq_exec(db, "channel moved",
+			  "UPDATE OR IGNORE channel_held SET channel = ?2 WHERE channel = ?1;",
+			  ARGS(A_TEXT(m->from), A_TEXT(m->to)), NULL));
+	TRY(store_sq_exec(db, "channel moved", "DELETE FROM channel_held WHERE channel = ?1;",
+			  ARGS(A_TEXT(m->from)), NULL));
+	return 0;
+}
+
+int store_sq_channel_moved(struct store *st, const char *from, const char *to)
+{
+	struct moved_ctx m = { from, to };
+	return store_sq_write_tx(st, moved_fn, &m);
+}
+
 #define JOINED_SQL "SELECT user_id FROM channel_joined WHERE channel = ?1 ORDER BY user_id;"
 
 int store_sq_channel_joined(struct store *st, const char *channel, int64_t **users, size_t *n)

@@ -287,6 +287,7 @@ int store_sq_channel_outbox_page(struct store *st, const char *id, int64_t after
 int store_sq_channel_join(struct store *st, const char *channel, int64_t user, bool member);
 int store_sq_channel_joined(struct store *st, const char *channel, int64_t **users, size_t *n);
 int store_sq_channel_last_seq(struct store *st, const char *id, int64_t *seq);
+int store_sq_channel_moved(struct store *st, const char *from, const char *to);
 int store_sq_channel_receive(struct store *st, const struct store_channel_recv *m,
 			     size_t *delivered);
 

@@ -756,6 +756,11 @@ int store_channel_last_seq(struct store *st, const char *id, int64_t *seq)
 	return st->ops->channel_last_seq(st, id, seq);
 }
 
+int store_channel_moved(struct store *st, const char *from, const char *to)
+{
+	return st->ops->channel_moved(st, from, to);
+}
+
 int store_channel_joined(struct store *st, const char *channel, int64_t **users, size_t *n)
 {
 	*users = NULL;

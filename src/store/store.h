@@ -765,6 +765,7 @@ struct store_ops {
 	int (*channel_join)(struct store *st, const char *channel, int64_t user, bool member);
 	int (*channel_joined)(struct store *st, const char *channel, int64_t **users, size_t *n);
 	int (*channel_last_seq)(struct store *st, const char *id, int64_t *seq);
+	int (*channel_moved)(struct store *st, const char *from, const char *to);
 	int (*channel_receive)(struct store *st, const struct store_channel_recv *m,
 			       size_t *delivered);
 	/* operations: migrations and integrity (sqlite_admin.c) */
@@ -1086,6 +1087,12 @@ int store_channel_join(struct store *st, const char *channel, int64_t user,
 /* The local members of a remote channel (owned array). */
 int store_channel_joined(struct store *st, const char *channel, int64_t **users,
 			 size_t *n) AIM_WARN_UNUSED;
+/* Member side: remote channel `from` moved to `to` (a Move its new actor
+ * signed, checked by the caller): the memberships, the last sequence
+ * received and the Announces held move to the new actor id in one
+ * transaction, so its sequence numbers continue where the old ones ended.
+ * AIM_ERR_NOTFOUND when no local user is a member of `from`. */
+int store_channel_moved(struct store *st, const char *from, const char *to) AIM_WARN_UNUSED;
 /* Member side, in one transaction: an Announce of sequence seq goes into the
  * local members' inboxes when it is the next one (then so do the held ones
  * that follow it), is held when it comes early, and is dropped as a

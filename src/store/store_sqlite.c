@@ -522,6 +522,7 @@ static const struct store_ops sqlite_ops = {
 	.channel_join = store_sq_channel_join,
 	.channel_joined = store_sq_channel_joined,
 	.channel_last_seq = store_sq_channel_last_seq,
+	.channel_moved = store_sq_channel_moved,
 	.channel_receive = store_sq_channel_receive,
 	/* sqlite_deliveries.c */
 	.delivery_enqueue = store_sq_delivery_enqueue,

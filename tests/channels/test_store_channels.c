@@ -193,6 +193,52 @@ static void test_receive_in_order(void **state)
 	assert_int_equal(d, 1);
 }
 
+/* A channel that moved (docs/channels.md): the memberships, the last
+ * sequence received and a held Announce pass to the new actor, whose next
+ * Announce continues the sequence. */
+static void test_moved(void **state)
+{
+	struct store_fixture *f = *state;
+	const char *old = "https://a.test/channels/o", *nw = "https://b.test/channels/n";
+	assert_int_equal(store_channel_moved(f->st, old, nw), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
+	assert_int_equal(store_channel_join(f->st, old, f->bob, true), 0);
+	assert_int_equal(store_channel_join(f->st, old, f->carol, true), 0);
+	size_t d = 0;
+	struct store_channel_recv m1 = { old, 1, "https://a.test/channels/o/announces/1", "{}", 1,
+					 NULL };
+	assert_int_equal(store_channel_receive(f->st, &m1, &d), 0);
+	assert_int_equal(d, 2);
+	/* 3 comes before 2 and is held */
+	struct store_channel_recv m3 = { old, 3, "https://a.test/channels/o/announces/3", "{}", 1,
+					 NULL };
+	assert_int_equal(store_channel_receive(f->st, &m3, &d), 0);
+	assert_int_equal(d, 0);
+	assert_int_equal(store_channel_moved(f->st, old, nw), 0);
+	int64_t *users = NULL;
+	size_t nu = 9;
+	assert_int_equal(store_channel_joined(f->st, old, &users, &nu), 0);
+	assert_int_equal(nu, 0);
+	free(users);
+	assert_int_equal(store_channel_joined(f->st, nw, &users, &nu), 0);
+	assert_int_equal(nu, 2);
+	free(users);
+	/* the old actor's Announces are nobody's any more */
+	struct store_channel_recv late = { old, 2, "https://a.test/channels/o/announces/2", "{}", 1,
+					   NULL };
+	assert_int_equal(store_channel_receive(f->st, &late, &d), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_DENIED);
+	/* the new actor's 2 fills the gap: 2 and the held 3 */
+	struct store_channel_recv n2 = { nw, 2, "https://b.test/channels/n/announces/2", "{}", 1,
+					 NULL };
+	assert_int_equal(store_channel_receive(f->st, &n2, &d), 0);
+	assert_int_equal(d, 4);
+	struct store_channel_recv n4 = { nw, 4, "https://b.test/channels/n/announces/4", "{}", 1,
+					 NULL };
+	assert_int_equal(store_channel_receive(f->st, &n4, &d), 0);
+	assert_int_equal(d, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +247,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_keep_state_and_sequence, store_fixture_setup,
 						store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_receive_in_order, store_fixture_setup,
+						store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_moved, store_fixture_setup,
 						store_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

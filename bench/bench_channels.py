@@ -139,7 +139,7 @@ def main():
 				time.sleep(step)
 			raise SystemExit("bench_channels: not delivered after %ds" % timeout)
 
-		# the Welcomes (one personal delivery per remote member) first
+		# the Welcomes (one delivery per remote shared inbox) first
 		wel = [x for (x,) in db.execute(
 			"SELECT activity_id FROM outgoing WHERE activity_id NOT LIKE ?", (chan + "/announces/%",))]
 		wrows = wait_delivered(wel)

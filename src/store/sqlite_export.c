@@ -222,9 +222,12 @@ static int import_body(sqlite3 *db, struct imp *im)
 		if (got < 0)
 			return -1;
 		if (got > 0)
-			return 0;
+			break;
 		TRY(insert_row(db, im, &r));
 	}
+	/* A lease names a holder of the exporting store: none here. */
+	return store_sq_script(db, "UPDATE deliveries SET lease = NULL, lease_until = 0;",
+			       "import leases");
 }
 
 /* Under the writer's lock: the INSERT is finalized before it is let go. */

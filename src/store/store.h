@@ -1122,7 +1122,9 @@ int store_export_rows(struct store *st, store_row_fn fn, void *ctx) AIM_WARN_UNU
  * Refused (AIM_ERR_EXISTS, nothing written) when the store holds a domain
  * already (a meta "domain" or a local user): import goes into a fresh
  * store. AIM_ERR_INVALID for a table not in the list or a bad column; a
- * row that breaks the schema fails the whole import. */
+ * row that breaks the schema fails the whole import. Delivery leases do not
+ * come along (their holders belong to the exporting store): every pending
+ * delivery is claimable at once. */
 int store_import_rows(struct store *st, store_row_next_fn next, void *ctx) AIM_WARN_UNUSED;
 /* Counts for monitoring (now: seconds, for KeyPackage expiry); out zeroed first. */
 int store_stats(struct store *st, int64_t now, struct store_stats *out) AIM_WARN_UNUSED;

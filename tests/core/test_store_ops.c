@@ -6,7 +6,8 @@
  * imported into a fresh SQLite store and exported again gives the same
  * rows (values of every kind: integers, text, bytes with zeros, an empty
  * blob, NULL); import refuses a store that holds a domain, an unknown
- * table, and a row breaking a reference, writing nothing. */
+ * table, and a row breaking a reference, writing nothing; a delivery leased
+ * in the exporting store is claimable at once after the import. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -264,9 +265,28 @@ static void test_export_import(void **state)
 	assert_int_equal(store_meta_get(bad, "domain", &dom), -1);
 	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
 	store_close(bad);
+	/* a delivery leased in the exporting store is claimable at once after */
+	struct store_claim cl = { .now_ms = 2000, .lease_ms = 600000, .per_host = 4 };
+	struct store_delivery d;
+	struct store_lease l;
+	assert_int_equal(store_delivery_claim(f->st, &cl, &d, &l), 0);
+	store_delivery_clear(&d);
+	assert_int_equal(store_delivery_claim(f->st, &cl, &d, &l), -1);
+	assert_int_equal(aim_errcode(), AIM_ERR_NOTFOUND);
+	struct rows e = { 0 };
+	assert_int_equal(store_export_rows(f->st, keep_row, &e), 0);
+	struct store *leased;
+	fresh_sqlite(f, "leased.db", &leased);
+	struct replay q3 = { &e, 0, NULL };
+	assert_int_equal(store_import_rows(leased, next_row, &q3), 0);
+	assert_int_equal(store_delivery_claim(leased, &cl, &d, &l), 0);
+	assert_string_equal(d.inbox, "https://b.test/inbox");
+	store_delivery_clear(&d);
+	store_close(leased);
 	rows_free(&a);
 	rows_free(&b);
 	rows_free(&c);
+	rows_free(&e);
 }
 
 int main(void)

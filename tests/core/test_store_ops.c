@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "store/store.h"
 #include "store_fixture.h"
@@ -289,6 +290,35 @@ static void test_export_import(void **state)
 	rows_free(&e);
 }
 
+/* Every table of the schema is exported (a table a migration adds must join
+ * STORE_EXPORT_TABLES, or an export would leave it behind without a word). */
+static void test_every_table_exported(void **state)
+{
+	struct store_fixture *f = *state;
+	store_fixture_only("sqlite");
+	static const char *const listed[] = { STORE_EXPORT_TABLES };
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_stmt *q = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table'"
+					    " AND name NOT LIKE 'sqlite_%' AND name <> 'schema_version';",
+					    -1, &q, NULL),
+			 SQLITE_OK);
+	int n = 0;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(q, 0);
+		bool found = false;
+		for (size_t i = 0; i < AIM_ARRAY_LEN(listed); i++)
+			found = found || !strcmp(listed[i], t);
+		if (!found)
+			fail_msg("table %s is not in STORE_EXPORT_TABLES (store.h)", t);
+		n++;
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	assert_int_equal(n, (int)AIM_ARRAY_LEN(listed));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +327,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stats, store_fixture_setup,
 						store_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_export_import, store_fixture_setup,
+						store_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_every_table_exported, store_fixture_setup,
 						store_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -236,6 +236,50 @@ int store_pg_delivery_claim(struct store *st, const struct store_claim *c,
 	return 0;
 }
 
+struct claim_batch_ctx {
+	const struct store_claim *c;
+	size_t max, n;
+	struct store_delivery *out;
+	struct store_lease *leases;
+};
+
+/* The single claim again and again in one transaction: each sees the
+ * leases taken before it (this transaction's own), and holds the host locks
+ * it took until the commit, so the per-host limit holds inside a batch and
+ * across the processes' batches. */
+static int claim_batch_fn(struct pgc *db, void *ctx)
+{
+	struct claim_batch_ctx *b = ctx;
+	while (b->n < b->max) {
+		struct claim_ctx x = { b->c, &b->out[b->n], &b->leases[b->n], false };
+		memset(x.out, 0, sizeof *x.out);
+		if (claim_fn(db, &x) != 0) {
+			store_delivery_clear(x.out);
+			return -1;
+		}
+		if (!x.found)
+			break;
+		b->n++;
+	}
+	return 0;
+}
+
+int store_pg_delivery_claim_batch(struct store *st, const struct store_claim *c, size_t max,
+				  struct store_delivery *out, struct store_lease *leases,
+				  size_t *n)
+{
+	struct claim_batch_ctx b = { c, max, 0, out, leases };
+	*n = 0;
+	if (store_pg_write_tx_free(st, claim_batch_fn, &b) != 0) {
+		for (size_t i = 0; i < b.n; i++)
+			store_delivery_clear(&out[i]);
+		return -1;
+	}
+	ENSURE(b.n > 0, AIM_ERR_NOTFOUND, "no delivery due");
+	*n = b.n;
+	return 0;
+}
+
 /* Why a statement on a leased row (WHERE id = ?1 AND lease = ?2 AND state = 0)
  * changed nothing. */
 static int lease_failure(struct pgc *db, const struct store_lease *l)

@@ -269,6 +269,9 @@ int store_pg_enqueue_tx(struct pgc *db, const struct store_outgoing *o);
 int store_pg_delivery_enqueue(struct store *st, const struct store_outgoing *o);
 int store_pg_delivery_claim(struct store *st, const struct store_claim *c,
 			    struct store_delivery *out, struct store_lease *lease);
+int store_pg_delivery_claim_batch(struct store *st, const struct store_claim *c, size_t max,
+				  struct store_delivery *out, struct store_lease *leases,
+				  size_t *n);
 int store_pg_delivery_renew(struct store *st, struct store_lease *lease, int64_t until_ms);
 int store_pg_delivery_release(struct store *st, const struct store_lease *lease);
 int store_pg_delivery_earliest(struct store *st, int64_t *next_ms);

@@ -241,6 +241,7 @@ static const struct store_ops pg_ops = {
 	/* pg_deliveries.c */
 	.delivery_enqueue = store_pg_delivery_enqueue,
 	.delivery_claim = store_pg_delivery_claim,
+	.delivery_claim_batch = store_pg_delivery_claim_batch,
 	.delivery_renew = store_pg_delivery_renew,
 	.delivery_release = store_pg_delivery_release,
 	.delivery_earliest = store_pg_delivery_earliest,

@@ -12,8 +12,13 @@
  * and cache the keys first. The load generator is libcurl multi with a
  * fixed number of requests in flight.
  *
- * Prints per server: accepted/s, p50/p99 latency, peak RSS (VmHWM), and
- * the ratio aimd/Fedify; plus nproc. Environment: BENCH_INBOX_N (requests,
+ * Then aimd again over TLS (a self-signed certificate; the load generator
+ * keeps its connections alive: the connections it opened are printed).
+ *
+ * Prints per server: accepted/s, p50/p99 latency, peak RSS (VmHWM), the
+ * connections opened, the CPU used by the server and by this process (the
+ * load generator) over the timed run, and the ratio aimd/Fedify; plus
+ * nproc. BENCH_INBOX_TLS=0 skips the TLS run. Environment: BENCH_INBOX_N (requests,
  * default 2000), BENCH_INBOX_CONC (in flight, 32), BENCH_INBOX_ACTORS (50),
  * AIM_SOURCE_DIR (to find tests/interop; default: two levels above the
  * program's directory), BENCH_INBOX_FEDIFY=0 to skip Fedify.
@@ -27,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -42,6 +48,8 @@
 #define MAX_N 200000
 
 static char actor_base[128];   /* http://127.0.0.1:PORT of the actor server */
+static const char *load_ca;    /* CA file for an https target (NULL: plain HTTP) */
+static long load_connects;     /* connections the last load opened */
 static char *rsa_pub_json;     /* the public PEM as a JSON string (quoted) */
 
 static void die(const char *what)
@@ -178,6 +186,32 @@ static void stop_child(pid_t pid)
 	waitpid(pid, &st, 0);
 }
 
+/* CPU seconds (user + system) a process used so far. */
+static double cpu_of(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	unsigned long ut = 0, st = 0;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double self_cpu(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
 static long peak_rss_kib(pid_t pid)
 {
 	char path[64], line[256];
@@ -200,8 +234,15 @@ static size_t discard(char *p, size_t sz, size_t n, void *u)
 	return sz * n;
 }
 
+static int wait_http_ca(const char *url, const char *ca, int timeout_s);
+
 /* GETs url until it answers (any status) or timeout_s passes. */
 static int wait_http(const char *url, int timeout_s)
+{
+	return wait_http_ca(url, NULL, timeout_s);
+}
+
+static int wait_http_ca(const char *url, const char *ca, int timeout_s)
 {
 	double end = now_ms() + timeout_s * 1000.0;
 	while (now_ms() < end) {
@@ -209,6 +250,8 @@ static int wait_http(const char *url, int timeout_s)
 		curl_easy_setopt(e, CURLOPT_URL, url);
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 2000L);
+		if (ca)
+			curl_easy_setopt(e, CURLOPT_CAINFO, ca);
 		CURLcode c = curl_easy_perform(e);
 		curl_easy_cleanup(e);
 		if (c == CURLE_OK)
@@ -284,6 +327,7 @@ static void run_load(struct req *reqs, long n, long conc, struct result *res)
 {
 	CURLM *m = curl_multi_init();
 	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, conc);
+	load_connects = 0;
 	double *lat = calloc((size_t)n, sizeof *lat);
 	long next = 0, done = 0, ok = 0, running = 0;
 	double t0 = now_ms();
@@ -298,6 +342,8 @@ static void run_load(struct req *reqs, long n, long conc, struct result *res)
 			curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
 			curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 60000L);
 			curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+			if (load_ca)
+				curl_easy_setopt(e, CURLOPT_CAINFO, load_ca);
 			r->start = now_ms();
 			curl_multi_add_handle(m, e);
 			running++;
@@ -313,6 +359,9 @@ static void run_load(struct req *reqs, long n, long conc, struct result *res)
 			struct req *r;
 			curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
 			curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+			long nc = 0;
+			if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &nc) == CURLE_OK)
+				load_connects += nc;
 			if (msg->data.result == CURLE_OK && r->status >= 200 && r->status < 300)
 				lat[ok++] = now_ms() - r->start;
 			curl_multi_remove_handle(m, e);
@@ -364,15 +413,21 @@ static int bench_target(const char *name, const char *inbox, const char *target_
 	struct req *reqs = calloc((size_t)n, sizeof *reqs);
 	for (long i = 0; i < n; i++)
 		make_req(&reqs[i], inbox, target_actor, (int)(i % actors), i, "load", key);
+	double c0 = cpu_of(pid), l0 = self_cpu();
 	run_load(reqs, n, conc, res);
+	double ccpu = cpu_of(pid) - c0, lcpu = self_cpu() - l0;
 	for (long i = 0; i < n; i++)
 		req_free(&reqs[i]);
 	free(reqs);
 	*rss = peak_rss_kib(pid);
-	printf("inbox %-7s requests=%ld in_flight=%ld actors=%d accepted=%ld accepted/s=%.0f "
-	       "p50=%.2fms p99=%.2fms peak_rss=%.1fMiB\n",
+	printf("inbox %-9s requests=%ld in_flight=%ld actors=%d accepted=%ld accepted/s=%.0f "
+	       "p50=%.2fms p99=%.2fms peak_rss=%.1fMiB connections=%ld\n",
 	       name, res->n, conc, actors, res->accepted, res->rate, res->p50, res->p99,
-	       *rss / 1024.0);
+	       *rss / 1024.0, load_connects);
+	printf("inbox %-9s cpu over the run: server %.2fs (%.0f%% of one core), load generator "
+	       "%.2fs (%.0f%%), nproc=%ld\n",
+	       name, ccpu, res->secs > 0 ? 100 * ccpu / res->secs : 0, lcpu,
+	       res->secs > 0 ? 100 * lcpu / res->secs : 0, sysconf(_SC_NPROCESSORS_ONLN));
 	fflush(stdout);
 	return 0;
 }
@@ -459,6 +514,61 @@ int main(void)
 		free(bob);
 	}
 	stop_child(apid);
+
+	/* aimd again, over TLS (a self-signed certificate for 127.0.0.1): the
+	 * load generator keeps its connections alive, as above */
+	const char *te = getenv("BENCH_INBOX_TLS");
+	if (te && !strcmp(te, "0")) {
+		printf("inbox aimd-tls: skipped (BENCH_INBOX_TLS=0)\n");
+	} else {
+		char *tdata = aim_xasprintf("%s/data-tls", tmpl);
+		char *cert = aim_xasprintf("%s/tls.crt", tmpl);
+		char *tkey = aim_xasprintf("%s/tls.key", tmpl);
+		int tport = free_port();
+		char *turl = aim_xasprintf("https://127.0.0.1:%d", tport);
+		char *tlisten = aim_xasprintf("127.0.0.1:%d", tport);
+		char *mk[] = { "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+			       tkey, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+			       "-addext", "subjectAltName=IP:127.0.0.1", NULL };
+		char *tinit[] = { aimd, "init", "--data", tdata, "--domain", "bench.test", "--url",
+				  turl, NULL };
+		char *tadd[] = { aimd, "user", "add", "--data", tdata, "bob", NULL };
+		if (run_wait(mk) != 0 || run_wait(tinit) != 0 || run_wait(tadd) != 0) {
+			fprintf(stderr, "bench_inbox: TLS set-up failed\n");
+			status = 1;
+		} else {
+			char *tserve[] = { aimd, "serve", "--data", tdata, "--listen", tlisten,
+					   "--tls-cert", cert, "--tls-key", tkey,
+					   "--allow-private-addresses", "--inbox-host-rate", "1000000",
+					   "--inbox-host-concurrency", "100000", "--log-level", "warn",
+					   NULL };
+			pid_t tpid = spawn(tserve, NULL, NULL);
+			char *tprobe = aim_xasprintf("%s/.well-known/nodeinfo", turl);
+			load_ca = cert;
+			struct result tr = { 0 };
+			long trss = 0;
+			if (wait_http_ca(tprobe, cert, 30) != 0) {
+				fprintf(stderr, "bench_inbox: aimd (TLS) did not start\n");
+				status = 1;
+			} else {
+				char *tin = aim_xasprintf("%s/users/bob/inbox", turl);
+				char *tbob = aim_xasprintf("%s/users/bob", turl);
+				if (bench_target("aimd-tls", tin, tbob, tpid, n, conc, actors, key, &tr,
+						 &trss) != 0)
+					status = 1;
+				free(tin);
+				free(tbob);
+			}
+			load_ca = NULL;
+			stop_child(tpid);
+			free(tprobe);
+		}
+		free(tdata);
+		free(cert);
+		free(tkey);
+		free(turl);
+		free(tlisten);
+	}
 
 	/* Fedify, same load */
 	const char *src = getenv("AIM_SOURCE_DIR");

@@ -326,5 +326,7 @@ void http_sig_replay_free(struct sig_replay *r);
 int http_sig_replay_check(struct sig_replay *r, const uint8_t key[32], int64_t until,
 		     int64_t now) AIM_WARN_UNUSED;
 size_t http_sig_replay_count(struct sig_replay *r);
+/* The table's slots now (40 bytes each): it grows with the live keys. */
+size_t http_sig_replay_slots(struct sig_replay *r);
 
 #endif

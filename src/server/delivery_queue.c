@@ -633,12 +633,31 @@ static void *worker_main(void *arg)
 }
 
 /* Renews the leases of the attempts in flight before they run out. */
+#define EXPIRE_SWEEP_MS 1000
+#define EXPIRE_GRACE_MS 1000
+
 static void *keeper(void *arg)
 {
 	struct delivery *d = arg;
+	int64_t swept = 0;
 	pthread_mutex_lock(&d->mu);
 	while (!atomic_load(&d->stop)) {
 		int64_t now = aim_now_ms();
+		/* issue 16, outage: rows past the retry period that no attempt
+		 * holds (a host whose circuit stays open takes one per probe) are
+		 * expired here, EXPIRE_GRACE_MS after their last attempt was due */
+		if (now - swept >= EXPIRE_SWEEP_MS) {
+			size_t n = 0;
+			swept = now;
+			if (store_delivery_expire_overdue(d->a->st,
+							  now - d->c.retry_expire_ms - EXPIRE_GRACE_MS,
+							  now, &n) != 0)
+				aim_log(AIM_LOG_WARN, "deliver", "cannot expire overdue rows: %s",
+					aim_errmsg());
+			else if (n)
+				aim_log(AIM_LOG_INFO, "deliver",
+					"%zu deliveries expired: their retry period ended", n);
+		}
 		for (unsigned i = 0; i < d->ninflight; i++) {
 			struct store_lease *l = &d->inflight[i]->lease;
 			if (l->until_ms - now > LEASE_MS - RENEW_MS)

@@ -395,6 +395,15 @@ int store_delivery_defer_host(struct store *st, const char *host, int64_t until_
 	return st->ops->delivery_defer_host(st, host, until_ms);
 }
 
+int store_delivery_expire_overdue(struct store *st, int64_t created_before_ms, int64_t now_ms,
+				  size_t *n)
+{
+	*n = 0;
+	if (!st->ops->delivery_expire_overdue)
+		return 0;
+	return st->ops->delivery_expire_overdue(st, created_before_ms, now_ms, n);
+}
+
 int store_delivery_list(struct store *st, store_delivery_fn fn, void *ctx)
 {
 	return st->ops->delivery_list(st, fn, ctx);

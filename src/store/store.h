@@ -695,6 +695,9 @@ struct store_ops {
 	int (*delivery_resolve)(struct store *st, const struct store_lease *lease, const char *inbox,
 				const char *host, bool *merged);
 	int (*delivery_defer_host)(struct store *st, const char *host, int64_t until_ms);
+	/* optional (NULL: rows wait for their last attempt) */
+	int (*delivery_expire_overdue)(struct store *st, int64_t created_before_ms, int64_t now_ms,
+				       size_t *n);
 	int (*host_failure)(struct store *st, const char *host, bool failed, int64_t now_ms,
 			    unsigned *failures);
 	int (*delivery_list)(struct store *st, store_delivery_fn fn, void *ctx);
@@ -942,6 +945,13 @@ int store_delivery_resolve(struct store *st, const struct store_lease *lease, co
 /* Opens host's circuit until until_ms: no claim gets its rows before, and
  * every pending one is pushed to at least until_ms. */
 int store_delivery_defer_host(struct store *st, const char *host, int64_t until_ms) AIM_WARN_UNUSED;
+/* Records as expired (STORE_DLV_EXPIRED, attempts unchanged) every pending
+ * row created before created_before_ms that no attempt holds (no live
+ * lease at now_ms); *n = how many. A host whose circuit stays open takes
+ * one row per probe, so without this its rows would outlive the retry
+ * period by a cooldown each. A back end without the operation: 0, none. */
+int store_delivery_expire_overdue(struct store *st, int64_t created_before_ms, int64_t now_ms,
+				  size_t *n) AIM_WARN_UNUSED;
 /* Counts an attempt to host: a failure adds one to its failures in a row
  * (*failures = the count, NULL: not wanted), a success sets them to 0 and
  * closes its circuit. */

@@ -535,6 +535,7 @@ static const struct store_ops sqlite_ops = {
 	.delivery_finish_batch = store_sq_delivery_finish_batch,
 	.delivery_resolve = store_sq_delivery_resolve,
 	.delivery_defer_host = store_sq_delivery_defer_host,
+	.delivery_expire_overdue = store_sq_delivery_expire_overdue,
 	.host_failure = store_sq_host_failure,
 	.delivery_list = store_sq_delivery_list,
 	.host_scheme_get = store_sq_host_scheme_get,

@@ -1441,8 +1441,15 @@ bool aimd_chan_outbox(struct app *a, const struct http_request *q, struct http_r
 		char oid[64];
 		if (old && !chan_id_of(a, old, oid, sizeof oid) &&
 		    strncmp(old, a->base, strlen(a->base)) != 0) {
-			move_in(a, r, owner, old);
-			return true;
+			/* only a Group's: any other Move is an activity as before */
+			struct remote_actor ra = { 0 };
+			bool group = a->fin && aimd_remote_actor_get(a, old, false, &ra) == 0 &&
+				     is_group_type(ra.type);
+			aimd_remote_actor_clear(&ra);
+			if (group) {
+				move_in(a, r, owner, old);
+				return true;
+			}
 		}
 	}
 	char id[64];

@@ -340,6 +340,31 @@ class ChannelEdges(AimTestCase):
 				items[i]["object"]["object"]))
 			self.assertEqual(got.get("text"), "m%d" % i)
 
+	def test_07_forged_move_refused(self):
+		# a Move of a channel to another actor that the channel itself does
+		# not name movedTo: the member's server keeps following the channel
+		chan, names = self.create([(self.b, "bob")])
+		self.join(self.b, "bob", chan, names)
+		fake = {"id": self.remote.base + "/mv/" + uuid.uuid4().hex, "type": "Move",
+			"actor": self.mallory.id, "object": chan, "target": self.mallory.id}
+		hdrs, data = sign_cavage(self.mallory, "POST", self.b.base + "/inbox", fake)
+		st, _, body = self.b.req("POST", self.b.base + "/inbox", body=data, headers=hdrs)
+		self.assertEqual(st, 403, body)
+		# signed by mallory as the channel: the gate's 401
+		hdrs, data = sign_cavage(self.mallory, "POST", self.b.base + "/inbox",
+					 dict(fake, actor=chan, target=chan))
+		st, _, body = self.b.req("POST", self.b.base + "/inbox", body=data, headers=hdrs)
+		self.assertEqual(st, 401, body)
+		m = self.mls("send", client=names[("a.test", "alice")], plaintext="still here")
+		st, _, doc = self.post(self.a, "alice", {"type": "Create", "to": [chan],
+							 "object": obj("PrivateMessage", m["message"])})
+		self.assertEqual(st, 201, doc)
+		wait_for(lambda: [x for x in inbox_items(self.b, "bob") if isinstance(x, dict) and
+				  x.get("actor") == chan and x.get("type") == "Announce"],
+			 timeout=20, what="the channel's message at bob")
+		self.assertFalse([x for x in inbox_items(self.b, "bob") if isinstance(x, dict) and
+				  x.get("type") == "Move"])
+
 
 if __name__ == "__main__":
 	aimtest.main()

@@ -18,7 +18,8 @@
  * Prints per server: accepted/s, p50/p99 latency, peak RSS (VmHWM), the
  * connections opened, the CPU used by the server and by this process (the
  * load generator) over the timed run, and the ratio aimd/Fedify; plus
- * nproc. BENCH_INBOX_TLS=0 skips the TLS run. Environment: BENCH_INBOX_N (requests,
+ * nproc. BENCH_INBOX_TLS=0 skips the TLS run; BENCH_INBOX_PERF=DIR records a
+ * perf profile (-g) of each server during its timed run in DIR. Environment: BENCH_INBOX_N (requests,
  * default 2000), BENCH_INBOX_CONC (in flight, 32), BENCH_INBOX_ACTORS (50),
  * AIM_SOURCE_DIR (to find tests/interop; default: two levels above the
  * program's directory), BENCH_INBOX_FEDIFY=0 to skip Fedify.
@@ -413,9 +414,26 @@ static int bench_target(const char *name, const char *inbox, const char *target_
 	struct req *reqs = calloc((size_t)n, sizeof *reqs);
 	for (long i = 0; i < n; i++)
 		make_req(&reqs[i], inbox, target_actor, (int)(i % actors), i, "load", key);
+	/* BENCH_INBOX_PERF=DIR: perf record -g of the server during the load,
+	 * into DIR/perf-NAME.data (perf report -i it) */
+	const char *pd = getenv("BENCH_INBOX_PERF");
+	pid_t perf = -1;
+	if (pd && *pd) {
+		char out[PATH_MAX], ps[32];
+		snprintf(out, sizeof out, "%s/perf-%s.data", pd, name);
+		snprintf(ps, sizeof ps, "%d", (int)pid);
+		char *pargs[] = { "perf", "record", "-g", "-o", out, "-p", ps, NULL };
+		perf = spawn(pargs, NULL, NULL);
+		usleep(500000);
+	}
 	double c0 = cpu_of(pid), l0 = self_cpu();
 	run_load(reqs, n, conc, res);
 	double ccpu = cpu_of(pid) - c0, lcpu = self_cpu() - l0;
+	if (perf > 0) {
+		int st;
+		kill(perf, SIGINT);
+		waitpid(perf, &st, 0);
+	}
 	for (long i = 0; i < n; i++)
 		req_free(&reqs[i]);
 	free(reqs);

@@ -22,7 +22,9 @@ request:
               changed by set {"a.b": value} (strings: {marker}, {uuid};
               {"repeat": v, "times": n} an array), delete ["a.b"],
               pad_bytes N (object.padding), deep N (N nested objects),
-              keys N (N members in the object); raw "text" replaces it
+              keys N (N members in the object); object_ref: the object given by its
+              URL on r.test (a fetch aimd must not make for a refused
+              request); raw "text" replaces it
   tamper_body the body sent differs from the signed one by one byte
   send_twice  the same request again (resign: signed anew, another Date)
 expect:
@@ -31,6 +33,8 @@ expect:
   stored      whether the marker may be in bob's inbox afterwards
   stored_times  exactly how many inbox items hold it
   delivered   whether the fake remote may receive any POST because of it
+  fetched     whether aimd may GET the object_ref URL (a refused request
+              causes no outbound fetch)
 
 The counts checked against the README's security section: items with a data
 case or a covering test, and items (or parts of items) not covered, each
@@ -178,6 +182,9 @@ class Cases(AimTestCase):
 		if "raw" in req:
 			return subst(req["raw"], marker).encode()
 		act = actor.create_note(marker, to=[self.bob])
+		if req.get("object_ref"):
+			self.ref = "%s/notes/%s" % (actor.id, marker)
+			act["object"] = self.ref
 		for path, v in req.get("set", {}).items():
 			set_path(act, path, subst(v, marker))
 		for path in req.get("delete", []):
@@ -250,6 +257,9 @@ class Cases(AimTestCase):
 			self.assertEqual(self.times_stored(marker), 0, "%s was stored" % marker)
 		if "stored_times" in exp:
 			self.assertEqual(self.times_stored(marker), exp["stored_times"])
+		if exp.get("fetched") is False:
+			path = fedtest.urllib.parse.urlsplit(self.ref).path
+			self.assertEqual(self.remote.gets(path), [], "aimd fetched " + self.ref)
 		if exp.get("delivered") is False:
 			self.assertEqual(len(self.remote.posts()), posts_before,
 					 "a delivery reached r.test")

@@ -566,6 +566,7 @@ struct client_sync_stats {
 	size_t buffered;    /* left waiting */
 	size_t gaps_filled; /* outbox pages fetched for gaps */
 	size_t failed;      /* items that could not be processed (kept in history as such) */
+	size_t behind;      /* groups found behind (client_join_conversations rejoins them) */
 };
 int client_sync(struct client *c, struct client_sync_stats *st) AIM_WARN_UNUSED;
 

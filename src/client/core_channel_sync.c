@@ -372,8 +372,11 @@ static int apply_item(struct client *c, struct grp *gr, json_t *e, struct client
 		/* a handshake of our epoch that we cannot apply: every later one
 		 * waits for it forever; this device fell behind (core_rejoin.c) */
 		if (rc == 0 && !conflict && json_is_true(json_object_get(e, "handshake")) &&
-		    epoch == mls_group_epoch(gr->g))
-			rc = client_rejoin_note_behind(c, gr, d);
+		    epoch == mls_group_epoch(gr->g)) {
+			char *why = aim_xasprintf("this device fell too far behind (%s)", d);
+			rc = client_rejoin_note_behind(c, gr, why);
+			free(why);
+		}
 		free(d);
 		goto out;
 	}
@@ -472,7 +475,20 @@ static int drain(struct client *c, struct grp *gr, struct client_sync_stats *st)
 			 * added us), a late message of one of the past epochs
 			 * the group keeps (decrypted with that epoch's keys), or
 			 * a message of an epoch we no longer have */
-			if (!json_is_true(json_object_get(e, "handshake"))) {
+			if (json_is_true(json_object_get(e, "handshake"))) {
+				/* the first commit of the epoch of our external
+				 * join: ours, or the one that beat it */
+				struct aim_buf m;
+				aim_buf_init(&m, MLS_MAX_MESSAGE);
+				if (client_core_unb64(json_object_get(e, "mls"), &m) == 0)
+					rc = client_rejoin_check_commit(c, gr, aim_buf_bytes(&m), epoch,
+									false);
+				if (json_is_true(json_object_get(gr->rec, "behind")))
+					st->behind++;
+				else
+					aim_errclear();
+				aim_buf_free(&m);
+			} else {
 				struct aim_buf m;
 				aim_buf_init(&m, MLS_MAX_MESSAGE);
 				uint64_t kept[MLS_GROUP_PAST_EPOCHS];
@@ -528,7 +544,12 @@ static int rejected(struct client *c, const json_t *ours, const json_t *rej,
 		aim_errclear();
 		goto out;
 	}
-	if (mls_group_has_pending(gr->g) && mi.epoch == mls_group_epoch(gr->g)) {
+	if (json_object_get(gr->rec, "externalCommit")) {
+		/* our external join, refused by a remote hub */
+		rc = client_rejoin_check_commit(c, gr, aim_buf_bytes(&msg), mi.epoch, true);
+		if (rc == 0)
+			rc = client_grp_save(c, gr);
+	} else if (mls_group_has_pending(gr->g) && mi.epoch == mls_group_epoch(gr->g)) {
 		mls_group_discard_pending(gr->g);
 		json_object_del(gr->rec, "pendingSince");
 		const json_t *ce = json_object_get(rej, "aim:currentEpoch");

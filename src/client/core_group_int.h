@@ -81,5 +81,11 @@ int client_leave_commit_pending(struct client *c, struct grp *gr) AIM_WARN_UNUSE
 int client_rejoin_note_unjoined(struct client *c, const char *conv, const char *kind)
 	AIM_WARN_UNUSED;
 int client_rejoin_note_behind(struct client *c, struct grp *gr, const char *why) AIM_WARN_UNUSED;
+/* A handshake of epoch `epoch` in the hub's order (refused: a Reject of
+ * it came instead) while our external commit into that epoch awaits the
+ * hub: ours coming back confirms the join; another one first, or ours
+ * refused, marks the group behind (joined again, no leaf to remove). */
+int client_rejoin_check_commit(struct client *c, struct grp *gr, struct aim_bytes msg,
+			       uint64_t epoch, bool refused) AIM_WARN_UNUSED;
 
 #endif

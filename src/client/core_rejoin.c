@@ -67,6 +67,53 @@ int client_rejoin_note_unjoined(struct client *c, const char *conv, const char *
 	return rc;
 }
 
+int client_rejoin_check_commit(struct client *c, struct grp *gr, struct aim_bytes msg,
+			       uint64_t epoch, bool refused)
+{
+	const char *mine = json_string_value(json_object_get(gr->rec, "externalCommit"));
+	if (!mine ||
+	    (uint64_t)json_integer_value(json_object_get(gr->rec, "externalEpoch")) != epoch)
+		return 0;
+	uint8_t h[32];
+	TRY(aim_sha256(msg, h));
+	char hex[65];
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	bool ours = strcmp(hex, mine) == 0;
+	if (ours && !refused) {
+		/* the hub took it: the state we hold is the group's */
+		json_object_del(gr->rec, "externalCommit");
+		json_object_del(gr->rec, "externalEpoch");
+		return 0;
+	}
+	if (!ours && refused)
+		return 0;
+	if (!ours) {
+		/* only a Commit takes the epoch (a proposal may come first) */
+		struct mls_message m;
+		memset(&m, 0, sizeof m);
+		if (mls_message_parse(msg.p, msg.len, &m) != 0) {
+			aim_errclear();
+			return 0;
+		}
+		uint8_t ct = m.wire_format == MLS_WIRE_PUBLIC_MESSAGE ? m.public_message.content.content_type
+			     : m.wire_format == MLS_WIRE_PRIVATE_MESSAGE ? m.private_message.content_type
+									  : 0;
+		mls_message_free(&m);
+		if (ct != MLS_CONTENT_COMMIT)
+			return 0;
+	}
+	/* refused, or another Commit was first in that epoch: the hub never
+	 * took our state; join again, with no old leaf of ours to remove */
+	json_object_del(gr->rec, "externalCommit");
+	json_object_del(gr->rec, "externalEpoch");
+	json_object_set_new(gr->rec, "resync", json_false());
+	return client_rejoin_note_behind(
+		c, gr,
+		refused ? "the hub refused this device's external commit"
+			: "another commit won the epoch of this device's external commit");
+}
+
 int client_rejoin_note_behind(struct client *c, struct grp *gr, const char *why)
 {
 	if (json_is_true(json_object_get(gr->rec, "behind")))
@@ -130,7 +177,11 @@ static int external_join(struct client *c, const char *conv, const char *kind, s
 	if (json_is_string(json_object_get(doc, "aim:ratchetTree")))
 		TRY_GOTO(client_core_unb64(json_object_get(doc, "aim:ratchetTree"), &tree), out);
 	TRY_GOTO(client_grp_own_kp(c, &kp, &priv), out);
-	uint32_t resync = old && old->g ? mls_group_own_leaf(old->g) : MLS_NO_LEAF;
+	/* our old leaf goes in the same Commit, unless the group never took
+	 * the state we hold (our earlier external commit lost) */
+	uint32_t resync = old && old->g && !json_is_false(json_object_get(old->rec, "resync"))
+				  ? mls_group_own_leaf(old->g)
+				  : MLS_NO_LEAF;
 	TRY_GOTO(mls_group_join_external(&gr->cfg, aim_buf_bytes(&gi), aim_buf_bytes(&tree), &kp,
 					 &priv, resync, NULL, 0, &commit, &ng),
 		 out);
@@ -140,6 +191,7 @@ static int external_join(struct client *c, const char *conv, const char *kind, s
 			    "the GroupInfo of %s is of another group", conv);
 	}
 	TRY_GOTO(mls_group_group_info(ng, true, true, &ngi), out);
+	client_core_progress(c, "joining", 0, 1);
 	json_t *act = json_pack("{s:s, s:[s], s:o, s:I, s:o}", "type", "Create", "to", conv,
 				"object", client_grp_mls_object("PublicMessage", aim_buf_bytes(&commit)),
 				"aim:epoch", (json_int_t)(mls_group_epoch(ng) - 1), "aim:groupInfo",
@@ -167,7 +219,17 @@ static int external_join(struct client *c, const char *conv, const char *kind, s
 	json_object_set_new(gr->rec, "buffer", json_array());
 	json_object_del(gr->rec, "behind");
 	json_object_del(gr->rec, "behindWhy");
+	json_object_del(gr->rec, "resync");
 	json_object_del(gr->rec, "pendingSince");
+	/* taken by the hub only once its Announce comes back first in its
+	 * epoch (client_rejoin_check_commit) */
+	uint8_t h[32];
+	TRY_GOTO(aim_sha256(aim_buf_bytes(&commit), h), out);
+	char hex[65];
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	json_object_set_new(gr->rec, "externalCommit", json_string(hex));
+	json_object_set_new(gr->rec, "externalEpoch", json_integer((json_int_t)(*epoch - 1)));
 	TRY_GOTO(client_trust_refresh(c, gr, old != NULL, 0), out);
 	char *d = old ? aim_xasprintf("this device rejoined by external commit at epoch %llu",
 				      (unsigned long long)*epoch)

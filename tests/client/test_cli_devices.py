@@ -17,7 +17,11 @@ and says so").
 - bob's laptop is restored from a backup taken before it rotated its keys:
   it cannot apply its own later commit, says it fell behind, and rejoins
   by external commit (its old leaf removed in the same commit); messages
-  flow again and everyone agrees."""
+  flow again and everyone agrees.
+- carol's tablet joins a channel while alice's rotation wins the epoch its
+  external commit was made for (held between GroupInfo and POST by
+  AIM_TEST_JOIN_DELAY_MS): the hub refuses it; the tablet sees the
+  winning commit, says its join lost, and joins again on the new epoch."""
 
 import json
 import os
@@ -163,6 +167,42 @@ class CliDevices(AimTestCase):
 		self.assertEqual(self.listen(alice, 2, u)[0][1]["text"], "restored laptop here")
 		# the group has alice and bob's two devices (the old leaf removed)
 		self.assertEqual(self.conv(alice, u)["members"], 3)
+
+		# an external join that loses its epoch to another commit: carol
+		# (b.test, one channel with alice) and her new tablet
+		ctok = self.fed["b.test"].add_user("carol")
+		carol = Aim(os.path.join(self.tmp, "carol-laptop"))
+		carol.login(self.fed["b.test"], "carol", ctok, device="laptop",
+			    connect_to=self.fed.route("b.test"), ca_file=self.fed.ca.cert, keys=5)
+		race = alice.ok("channel", "create", "race", "carol@b.test", "--json")["channel"]
+		alice.ok("send", race, "before the tablet")
+		self.assertEqual(self.listen(carol, 1, race)[0][0]["text"], "before the tablet")
+		tablet = Aim(os.path.join(self.tmp, "carol-tablet"),
+			     env={"AIM_TEST_JOIN_DELAY_MS": "3000"})
+		tablet.login(self.fed["b.test"], "carol", ctok, device="tablet",
+			     connect_to=self.fed.route("b.test"), ca_file=self.fed.ca.cert, keys=5)
+		p = tablet.popen("join", "--json")
+		held = p.stderr.readline()
+		self.assertIn("holding the external commit", held)
+		e0 = self.conv(alice, race)["epoch"]
+		alice.ok("rotate", race)
+		out, err = p.communicate(timeout=60)
+		self.assertEqual(p.returncode, 0, err)
+		self.assertIn(race, out)
+		del tablet.env["AIM_TEST_JOIN_DELAY_MS"]
+		r = tablet("listen", race, "--json", "--interval", 100, timeout_ok=8)
+		self.assertIn("rejoined %s by external commit" % race, r.stderr, r)
+		# the winner's Announce or the hub's Reject, whichever came first
+		self.assertTrue("another commit won" in r.stderr or "hub refused" in r.stderr, r)
+		e3 = self.conv(tablet, race)["epoch"]
+		self.assertEqual(e3, e0 + 2)
+		self.settle(alice, race, e3)
+		self.agree([alice, tablet], race)
+		alice.ok("send", race, "hello tablet")
+		self.assertEqual(self.listen(tablet, 1, race)[0][0]["text"], "hello tablet")
+		self.assertEqual(self.conv(alice, race)["members"], 3)
+		self.settle(carol, race, e3)
+		self.agree([alice, carol, tablet], race)
 
 
 if __name__ == "__main__":

@@ -831,7 +831,7 @@ static int on_listen(void *arg, const struct client_sync_stats *st)
 		l->failed = 1;
 		return 1;
 	}
-	if (st && st->failed) {
+	if (st && (st->failed || st->behind)) {
 		l->again = 1;
 		return 1;
 	}

@@ -305,6 +305,17 @@ static int save_transport(const struct opts *o)
 static void on_progress(void *arg, const char *stage, size_t done, size_t total)
 {
 	(void)arg;
+	if (strcmp(stage, "joining") == 0) {
+		/* tests only: hold an external join between the GroupInfo and
+		 * the commit's POST, so that another commit can win the epoch */
+		const char *d = getenv("AIM_TEST_JOIN_DELAY_MS");
+		if (d && *d) {
+			fprintf(stderr, "aim: holding the external commit %s ms (tests)\n", d);
+			fflush(stderr);
+			poll(NULL, 0, atoi(d));
+		}
+		return;
+	}
 	static size_t big; /* the size of the operation, from its claim */
 	if (strcmp(stage, "claiming") == 0)
 		big = total;

@@ -158,9 +158,7 @@ int report_joins(const struct opts *o, const struct client_join_result *r, size_
 		json_array_append_new(arr, j);
 		char line[2048];
 		if (x->joined && strcmp(x->how, "rejoin") == 0)
-			snprintf(line, sizeof line,
-				 "rejoined %s by external commit (epoch %llu): this device fell too far "
-				 "behind (%s)",
+			snprintf(line, sizeof line, "rejoined %s by external commit (epoch %llu): %s",
 				 x->conversation, (unsigned long long)x->epoch, x->why);
 		else if (x->joined)
 			snprintf(line, sizeof line, "joined %s by external commit (epoch %llu)",

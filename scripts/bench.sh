@@ -61,6 +61,13 @@ for scheme in cavage rfc9421; do
 		status=1
 	fi
 done
+# bench/bench_streams.py: idle event streams against one aimd (BENCH_STREAMS,
+# BENCH_STREAMS_USERS, BENCH_STREAMS_ADDRS, BENCH_STREAMS_IDLE).
+echo "== bench_streams"
+if ! AIM_BIN_DIR=$(cd "$bin_dir" && pwd) python3 "$AIM_SOURCE_DIR/bench/bench_streams.py"; then
+	echo "bench: bench_streams failed" >&2
+	status=1
+fi
 if [ "$found" -eq 0 ]; then
 	echo "bench: no bench_* programs in $bin_dir" >&2
 	exit 1

@@ -11,13 +11,40 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define RESP_MAX ((size_t)64 << 20)
 #define DRAIN_MAX ((uint64_t)16 << 20)
-#define UPLOAD_DEADLINE_MS 120000
 #define TLS_FILE_MAX ((size_t)1 << 20)
+
+/* Per TCP connection (MHD's socket context): its address, what it is
+ * doing and until when (the sweeper enforces the deadlines). */
+enum conn_phase { PH_HEADERS, PH_BODY, PH_BUSY };
+
+struct conn {
+	struct conn *prev, *next;    /* s->conns, under s->cmu */
+	struct MHD_Connection *c;
+	int fd;
+	char ip[INET6_ADDRSTRLEN];
+	enum conn_phase phase;
+	int64_t deadline_ms;         /* 0: none */
+	bool over_total, over_ip;    /* accepted into the reserve: refused at once */
+	bool cut;                    /* the sweeper timed it out */
+};
+
+/* Connections per address, a chained table under s->cmu. */
+#define IP_BUCKETS 1024
+struct ip_count {
+	struct ip_count *next;
+	char ip[INET6_ADDRSTRLEN];
+	unsigned n;
+};
+
+struct req_ctx;
 
 struct http_server {
 	struct MHD_Daemon *d;        /* NULL until http_server_run */
@@ -26,10 +53,40 @@ struct http_server {
 	struct http_server_config cfg; /* strings borrowed from the caller */
 	int fd;                      /* the bound socket; MHD owns it once running */
 	bool v6;
+	bool tls;
 	size_t max_body;
+	unsigned max_conn, per_ip, reserve, ip_reserve;
+	int64_t header_ms, body_ms, idle_ms;
 	char *cert, *key;
 	char url[96];
 	atomic_int active;
+	atomic_bool stopping;
+	/* Connections (for the caps and the sweeper) */
+	pthread_mutex_t cmu;
+	struct conn *conns;
+	unsigned nconn;
+	struct ip_count *ips[IP_BUCKETS];
+	pthread_t sweeper;
+	bool sweeper_on;
+	pthread_cond_t sweep_cv;
+	/* Streams (to end them all at shutdown), under smu */
+	pthread_mutex_t smu;
+	struct http_stream *streams;
+	uint64_t stream_ids;
+	/* MHD does not watch a suspended connection: a parked stream's socket
+	 * is watched here for the client's close (or anything it sends), which
+	 * resumes the stream so that MHD sees it end. */
+	int park_ep;
+	pthread_t parker;
+	atomic_bool parker_on;
+	/* The worker pool: handlers run here, never in the event loop */
+	pthread_mutex_t jmu;
+	pthread_cond_t jcv;
+	struct req_ctx *jobs_head, *jobs_tail;
+	bool jobs_stop;
+	unsigned nworkers;
+	pthread_t *workers;
+	atomic_int busy;             /* jobs queued or running */
 };
 
 /* Per request; freed when both the request completed and a stream (if any)
@@ -37,6 +94,7 @@ struct http_server {
 struct req_ctx {
 	struct http_server *s;
 	struct MHD_Connection *conn;
+	struct conn *cn;             /* the connection's record, NULL if none */
 	atomic_int refs;
 	bool started;                /* the access handler has seen it */
 	char method[16];
@@ -50,6 +108,10 @@ struct req_ctx {
 	int status;
 	atomic_ullong bytes;
 	int64_t start_ms;
+	/* Handed to a worker: queued, then done (resp filled) */
+	enum { JOB_NONE, JOB_QUEUED, JOB_DONE } job;
+	struct req_ctx *job_next;
+	struct http_response resp;
 };
 
 static void ctx_unref(struct req_ctx *x)
@@ -190,30 +252,149 @@ static void resp_free(struct http_response *r)
 
 /* ---- Streaming ------------------------------------------------------------------ */
 
-struct stream {
+/* A streamed response. It never blocks the event loop: when the
+ * application's callback has nothing (0), the connection is suspended, and
+ * http_stream_wake() resumes it. The handle is reference-counted so that
+ * a waker holding it while the stream ends touches only freed-safe state. */
+struct http_stream {
+	struct http_stream *prev, *next; /* s->streams, under s->smu */
 	http_stream_fn fn;
 	void (*free_fn)(void *cls);
 	void *cls;
 	struct req_ctx *x;
+	pthread_mutex_t mu;
+	bool suspended;              /* by stream_read, until a wake resumes it */
+	bool pending;                /* woken while not suspended: call fn again */
+	bool dead;                   /* released: wakes do nothing */
+	atomic_int refs;
+	uint64_t id;                 /* the key of its s->park_ep registration */
+	atomic_bool peer_gone;       /* the client closed (or sent): end it */
+	int fd;                      /* the connection's socket, -1 if unknown */
+	bool in_ep;                  /* registered in s->park_ep */
 };
+
+void http_stream_ref(struct http_stream *h)
+{
+	atomic_fetch_add(&h->refs, 1);
+}
+
+void http_stream_unref(struct http_stream *h)
+{
+	if (!h || atomic_fetch_sub(&h->refs, 1) != 1)
+		return;
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+}
+
+void http_stream_wake(struct http_stream *h)
+{
+	pthread_mutex_lock(&h->mu);
+	/* A suspended connection is not processed by MHD, so it cannot be
+	 * closed under us: resuming it here is safe. */
+	if (!h->dead && h->suspended) {
+		h->suspended = false;
+		MHD_resume_connection(h->x->conn);
+	} else if (!h->dead) {
+		h->pending = true;
+	}
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Arms the watch on a stream's socket (one shot), caller holds st->mu. */
+static void park_watch(struct http_stream *st)
+{
+	struct http_server *s = st->x->s;
+	if (s->park_ep < 0 || st->fd < 0) {
+		aim_log(AIM_LOG_DEBUG, "http", "stream not watched: ep %d fd %d", s->park_ep, st->fd);
+		return;
+	}
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
+				  .data.u64 = st->id };
+	if (epoll_ctl(s->park_ep, st->in_ep ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, st->fd, &ev) == 0)
+		st->in_ep = true;
+	else
+		aim_log(AIM_LOG_DEBUG, "http", "cannot watch stream fd %d: %s", st->fd, strerror(errno));
+}
+
+static void *parker_main(void *arg)
+{
+	struct http_server *s = arg;
+	struct epoll_event evs[64];
+	while (s->parker_on) {
+		int n = epoll_wait(s->park_ep, evs, 64, 500);
+		for (int i = 0; i < n; i++) {
+			struct http_stream *hit = NULL;
+			pthread_mutex_lock(&s->smu);
+			for (struct http_stream *st = s->streams; st; st = st->next)
+				if (st->id == evs[i].data.u64) {
+					hit = st;
+					http_stream_ref(st);
+					break;
+				}
+			pthread_mutex_unlock(&s->smu);
+			if (hit) {
+				/* An event stream's client sends nothing after its
+				 * request: its socket readable means it closed (or
+				 * misbehaves), and the stream ends. */
+				atomic_store(&hit->peer_gone, true);
+				http_stream_wake(hit);
+				http_stream_unref(hit);
+			}
+		}
+	}
+	return NULL;
+}
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	struct stream *st = cls;
+	struct http_stream *st = cls;
+	if (atomic_load(&st->peer_gone))
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (atomic_load(&st->x->s->stopping))
+		return MHD_CONTENT_READER_END_OF_STREAM;
 	ssize_t n = st->fn(st->cls, buf, max);
 	if (n < 0)
 		return MHD_CONTENT_READER_END_OF_STREAM;
-	atomic_fetch_add(&st->x->bytes, (unsigned long long)n);
-	return n;
+	if (n > 0) {
+		atomic_fetch_add(&st->x->bytes, (unsigned long long)n);
+		return n;
+	}
+	/* Nothing now: park the connection until a wake (MHD allows a content
+	 * reader to suspend its connection). */
+	pthread_mutex_lock(&st->mu);
+	if (st->pending) {
+		st->pending = false; /* woken meanwhile: MHD calls again */
+	} else {
+		st->suspended = true;
+		park_watch(st);
+		MHD_suspend_connection(st->x->conn);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return 0;
 }
 
 static void stream_release(void *cls)
 {
-	struct stream *st = cls;
+	struct http_stream *st = cls;
+	struct http_server *s = st->x->s;
+	pthread_mutex_lock(&st->mu);
+	st->dead = true;
+	if (st->in_ep)
+		(void)epoll_ctl(s->park_ep, EPOLL_CTL_DEL, st->fd, NULL);
+	st->in_ep = false;
+	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_lock(&s->smu);
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		s->streams = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	pthread_mutex_unlock(&s->smu);
 	if (st->free_fn)
 		st->free_fn(st->cls);
 	ctx_unref(st->x);
-	free(st);
+	http_stream_unref(st);
 }
 
 /* ---- The request path --------------------------------------------------------------- */
@@ -227,13 +408,26 @@ static enum MHD_Result queue(struct req_ctx *x, struct http_response *r)
 		http_resp_error(r, 500, "internal", "no response");
 	}
 	if (r->stream) {
-		struct stream *st = aim_xcalloc(1, sizeof *st);
+		struct http_stream *st = aim_xcalloc(1, sizeof *st);
+		pthread_mutex_init(&st->mu, NULL);
+		atomic_init(&st->refs, 1);
 		st->fn = r->stream;
 		st->free_fn = r->stream_free;
 		st->cls = r->stream_cls;
 		st->x = x;
 		atomic_fetch_add(&x->refs, 1);
 		r->stream_free = NULL; /* now owned by the stream */
+		struct http_server *s = x->s;
+		st->fd = x->cn ? x->cn->fd : -1;
+		pthread_mutex_lock(&s->smu);
+		st->id = ++s->stream_ids;
+		st->next = s->streams;
+		if (s->streams)
+			s->streams->prev = st;
+		s->streams = st;
+		pthread_mutex_unlock(&s->smu);
+		if (r->stream_bind)
+			r->stream_bind(st->cls, st);
 		mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st,
 						       stream_release);
 		if (!mr) {
@@ -309,8 +503,256 @@ static struct req_ctx *ctx_new(struct http_server *s, struct MHD_Connection *c, 
 	x->start_ms = aim_mono_ms();
 	x->target = aim_xstrndup(uri ? uri : "/", TARGET_MAX);
 	remote_text(c, x->remote, sizeof x->remote);
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	x->cn = ci ? ci->socket_context : NULL;
 	atomic_fetch_add(&s->active, 1);
 	return x;
+}
+
+/* ---- Connections: caps, reserve, deadlines -------------------------------------------------
+ * MHD closes a connection past its own limits without a word. So its limits
+ * are set above ours, by a reserve: a connection past our total cap or its
+ * address's cap is accepted into the reserve, read up to its headers, and
+ * answered 503 or 429 with Retry-After, then closed. Only past the reserve
+ * does the accept policy close silently. */
+
+static uint32_t ip_hash(const char *ip)
+{
+	uint32_t h = 2166136261u;
+	for (; *ip; ip++)
+		h = (h ^ (uint8_t)*ip) * 16777619u;
+	return h % IP_BUCKETS;
+}
+
+/* The count of ip (caller holds cmu); created at 0 when create. */
+static struct ip_count *ip_find(struct http_server *s, const char *ip, bool create)
+{
+	struct ip_count **pp = &s->ips[ip_hash(ip)];
+	for (struct ip_count *e = *pp; e; e = e->next)
+		if (!strcmp(e->ip, ip))
+			return e;
+	if (!create)
+		return NULL;
+	struct ip_count *e = aim_xcalloc(1, sizeof *e);
+	snprintf(e->ip, sizeof e->ip, "%s", ip);
+	e->next = *pp;
+	*pp = e;
+	return e;
+}
+
+static void ip_drop(struct http_server *s, const char *ip)
+{
+	struct ip_count **pp = &s->ips[ip_hash(ip)];
+	for (struct ip_count *e = *pp; e; pp = &e->next, e = e->next)
+		if (!strcmp(e->ip, ip)) {
+			if (--e->n == 0) {
+				*pp = e->next;
+				free(e);
+			}
+			return;
+		}
+}
+
+static void addr_text(const struct sockaddr *sa, char *out, size_t n)
+{
+	snprintf(out, n, "-");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			  (socklen_t)n);
+}
+
+/* Only past the reserve: closed at once, silently (MHD allows nothing else). */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct http_server *s = cls;
+	char ip[INET6_ADDRSTRLEN];
+	addr_text(addr, ip, sizeof ip);
+	pthread_mutex_lock(&s->cmu);
+	struct ip_count *e = ip_find(s, ip, false);
+	bool ok = s->nconn < s->max_conn + s->reserve &&
+		  (!s->per_ip || !e || e->n < s->per_ip + s->ip_reserve);
+	pthread_mutex_unlock(&s->cmu);
+	if (!ok)
+		aim_log(AIM_LOG_WARN, "http", "remote=%s closed at accept: past the reserve", ip);
+	return ok ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *s = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct conn *cn = aim_xcalloc(1, sizeof *cn);
+		cn->c = c;
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		cn->fd = ci ? ci->connect_fd : -1;
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		addr_text(ci ? ci->client_addr : NULL, cn->ip, sizeof cn->ip);
+		cn->phase = PH_HEADERS;
+		cn->deadline_ms = aim_mono_ms() + s->header_ms;
+		pthread_mutex_lock(&s->cmu);
+		struct ip_count *e = ip_find(s, cn->ip, true);
+		e->n++;
+		s->nconn++;
+		cn->over_total = s->nconn > s->max_conn;
+		cn->over_ip = s->per_ip && e->n > s->per_ip;
+		cn->next = s->conns;
+		if (s->conns)
+			s->conns->prev = cn;
+		s->conns = cn;
+		pthread_mutex_unlock(&s->cmu);
+		*socket_context = cn;
+		return;
+	}
+	struct conn *cn = *socket_context;
+	if (!cn)
+		return;
+	*socket_context = NULL;
+	pthread_mutex_lock(&s->cmu);
+	if (cn->prev)
+		cn->prev->next = cn->next;
+	else
+		s->conns = cn->next;
+	if (cn->next)
+		cn->next->prev = cn->prev;
+	s->nconn--;
+	ip_drop(s, cn->ip);
+	pthread_mutex_unlock(&s->cmu);
+	free(cn);
+}
+
+static void conn_phase(struct http_server *s, struct conn *cn, enum conn_phase ph,
+		       int64_t deadline_ms)
+{
+	if (!cn)
+		return;
+	pthread_mutex_lock(&s->cmu);
+	cn->phase = ph;
+	cn->deadline_ms = deadline_ms;
+	pthread_mutex_unlock(&s->cmu);
+}
+
+/* A response written straight to a plain-HTTP socket, for the moments MHD
+ * gives no way to answer (a deadline passed while it reads); the
+ * connection is closed after it. Over TLS nothing can be written beside
+ * MHD's session: the connection is only closed. */
+static void send_canned(struct http_server *s, int fd, int status, const char *reason,
+			const char *code, const char *detail)
+{
+	if (s->tls || fd < 0)
+		return;
+	char body[256], msg[512];
+	int bl = snprintf(body, sizeof body, "{\"error\":\"%s\",\"detail\":\"%s\"}", code,
+			  detail);
+	int n = snprintf(msg, sizeof msg,
+			 "HTTP/1.1 %d %s\r\nConnection: close\r\n"
+			 "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+			 status, reason, bl, body);
+	if (n > 0 && (size_t)n < sizeof msg)
+		(void)send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* The sweeper: a connection past its deadline (headers not complete, a
+ * body not complete) gets a 408 and is shut down; MHD sees the end of the
+ * stream and closes it. The deadline is for the whole of the headers or
+ * the body, not for inactivity: a sender dripping a byte a second is cut
+ * off like a silent one. Under cmu, so MHD cannot close (and reuse) the
+ * descriptor meanwhile (it reports the close to on_connection first). */
+static void *sweeper_main(void *arg)
+{
+	struct http_server *s = arg;
+	pthread_mutex_lock(&s->cmu);
+	while (s->sweeper_on) {
+		int64_t now = aim_mono_ms();
+		for (struct conn *cn = s->conns; cn; cn = cn->next) {
+			if (!cn->deadline_ms || now < cn->deadline_ms || cn->cut || cn->fd < 0)
+				continue;
+			cn->cut = true;
+			bool body = cn->phase == PH_BODY;
+			aim_log(AIM_LOG_INFO, "http", "remote=%s %s not complete in time: 408, closed",
+				cn->ip, body ? "request body" : "request headers");
+			send_canned(s, cn->fd, 408, "Request Timeout", "timeout",
+				    body ? "request body not complete in time"
+					 : "request headers not complete in time");
+			shutdown(cn->fd, SHUT_RDWR);
+		}
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += 250 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->sweep_cv, &s->cmu, &until);
+	}
+	pthread_mutex_unlock(&s->cmu);
+	return NULL;
+}
+
+/* ---- The worker pool ------------------------------------------------------------------------
+ * The event loop threads only read and write sockets; each complete request
+ * is handed, connection suspended, to a worker that runs the handler (which
+ * may block on the database or on a remote fetch), then resumes the
+ * connection, whose next turn in the loop queues the response. */
+
+static void run_handler(struct http_server *s, struct req_ctx *x)
+{
+	struct http_request req = {
+		.method = x->method,
+		.path = x->path,
+		.target = x->target,
+		.remote = x->remote,
+		.body = x->body.data ? x->body.data : (const uint8_t *)"",
+		.body_len = x->body.len,
+		.conn = x->conn,
+	};
+	aim_buf_init(&x->resp.body, RESP_MAX);
+	aim_errclear();
+	s->fn(s->app, &req, &x->resp);
+}
+
+static void *worker_main(void *arg)
+{
+	struct http_server *s = arg;
+	pthread_mutex_lock(&s->jmu);
+	for (;;) {
+		while (!s->jobs_head && !s->jobs_stop)
+			pthread_cond_wait(&s->jcv, &s->jmu);
+		struct req_ctx *x = s->jobs_head;
+		if (!x)
+			break; /* stopping, nothing left */
+		s->jobs_head = x->job_next;
+		if (!s->jobs_head)
+			s->jobs_tail = NULL;
+		pthread_mutex_unlock(&s->jmu);
+		run_handler(s, x);
+		x->job = JOB_DONE;
+		atomic_fetch_sub(&s->busy, 1);
+		MHD_resume_connection(x->conn);
+		pthread_mutex_lock(&s->jmu);
+	}
+	pthread_mutex_unlock(&s->jmu);
+	return NULL;
+}
+
+static void job_submit(struct http_server *s, struct req_ctx *x)
+{
+	x->job = JOB_QUEUED;
+	x->job_next = NULL;
+	atomic_fetch_add(&s->busy, 1);
+	MHD_suspend_connection(x->conn);
+	pthread_mutex_lock(&s->jmu);
+	if (s->jobs_tail)
+		s->jobs_tail->job_next = x;
+	else
+		s->jobs_head = x;
+	s->jobs_tail = x;
+	pthread_cond_signal(&s->jcv);
+	pthread_mutex_unlock(&s->jmu);
 }
 
 /* Called once the request line is parsed, before decoding: keeps the raw
@@ -448,6 +890,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*con_cls = x = ctx_new(s, c, url);
 	if (!x->started) {
 		x->started = true;
+		/* The headers are in: the body (if any) has its own deadline. */
+		conn_phase(s, x->cn, PH_BODY, aim_mono_ms() + s->body_ms);
 		snprintf(x->method, sizeof x->method, "%s", method);
 		x->path = aim_xstrdup(url ? url : "/");
 		/* An encoded slash is data, not a separator: route such a path
@@ -465,6 +909,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			}
 		}
 		aim_buf_init(&x->body, s->max_body);
+		/* Accepted into the reserve: answered, so that a client past a
+		 * cap learns it (and when to retry) instead of seeing a reset. */
+		if (x->cn && (x->cn->over_ip || x->cn->over_total)) {
+			bool ip = x->cn->over_ip;
+			aim_log(AIM_LOG_INFO, "http", "remote=%s refused: %s", x->remote,
+				ip ? "too many connections from this address"
+				   : "too many connections");
+			struct http_response r = { 0 };
+			http_resp_error(&r, ip ? 429 : 503, ip ? "rate_limited" : "busy",
+					ip ? "too many connections from this address"
+					   : "too many connections, retry shortly");
+			http_resp_header(&r, "Retry-After", ip ? "5" : "1");
+			http_resp_header(&r, MHD_HTTP_HEADER_CONNECTION, "close");
+			return queue(x, &r);
+		}
 		struct framing f;
 		const char *why = NULL;
 		int bad = framing_check(c, version, &f, &why);
@@ -503,16 +962,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		/* A body that trickles in for longer than the deadline is cut off
-		 * (the idle timeout alone would let a slow drip hold a thread). */
-		if (aim_mono_ms() - x->start_ms > UPLOAD_DEADLINE_MS) {
-			aim_log(AIM_LOG_INFO, "http", "remote=%s upload too slow, closing", x->remote);
+		/* A body that trickles in for longer than its deadline is cut off
+		 * (the idle timeout alone would let a slow drip hold the
+		 * connection for ever); the sweeper does the same when nothing
+		 * arrives at all. */
+		if (x->cn && x->cn->deadline_ms && aim_mono_ms() > x->cn->deadline_ms) {
+			aim_log(AIM_LOG_INFO, "http", "remote=%s request body not complete in time: 408",
+				x->remote);
+			x->status = 408;
+			x->responded = true;
+			send_canned(s, x->cn->fd, 408, "Request Timeout", "timeout",
+				    "request body not complete in time");
 			return MHD_NO;
 		}
 		if (x->too_large) {
 			x->drained += *upload_size;
 			if (x->drained > DRAIN_MAX) {
-				/* Stop listening: answer now, MHD closes after it. */
+				/* MHD cannot queue a response in the middle of a
+				 * body: the 413 is written here, then the
+				 * connection closed. */
+				char d[96];
+				snprintf(d, sizeof d, "request body larger than %zu bytes", s->max_body);
+				x->status = 413;
+				x->responded = true;
+				send_canned(s, x->cn ? x->cn->fd : -1, 413, "Content Too Large",
+					    "too_large", d);
 				*upload_size = 0;
 				return MHD_NO;
 			}
@@ -525,26 +999,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (x->responded)
 		return MHD_YES;
-	struct http_response r = { 0 };
-	aim_buf_init(&r.body, RESP_MAX);
+	if (x->job == JOB_QUEUED)
+		return MHD_YES; /* resumed early: the worker is not done */
+	if (x->job == JOB_DONE) {
+		x->job = JOB_NONE;
+		return queue(x, &x->resp);
+	}
+	conn_phase(s, x->cn, PH_BUSY, 0);
 	if (x->too_large) {
+		struct http_response r = { 0 };
 		char d[96];
 		snprintf(d, sizeof d, "request body larger than %zu bytes", s->max_body);
 		http_resp_error(&r, 413, "too_large", d);
 		return queue(x, &r);
 	}
-	struct http_request req = {
-		.method = x->method,
-		.path = x->path,
-		.target = x->target,
-		.remote = x->remote,
-		.body = x->body.data ? x->body.data : (const uint8_t *)"",
-		.body_len = x->body.len,
-		.conn = c,
-	};
-	aim_errclear();
-	s->fn(s->app, &req, &r);
-	return queue(x, &r);
+	job_submit(s, x);
+	return MHD_YES;
 }
 
 /* The path as one log token: controls, spaces, quotes and non-ASCII become %XX. */
@@ -576,6 +1046,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		x->responded ? x->status : 0, (unsigned long long)atomic_load(&x->bytes),
 		(long long)(aim_mono_ms() - x->start_ms), x->remote,
 		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+	/* Kept alive: idle until MHD's timeout, then the next request's
+	 * headers have their deadline. */
+	conn_phase(s, x->cn, PH_HEADERS, aim_mono_ms() + s->idle_ms + s->header_ms);
 	atomic_fetch_sub(&s->active, 1);
 	ctx_unref(x);
 }
@@ -666,6 +1139,18 @@ static void server_free(struct http_server *s)
 {
 	if (!s)
 		return;
+	for (size_t i = 0; i < IP_BUCKETS; i++)
+		while (s->ips[i]) {
+			struct ip_count *e = s->ips[i];
+			s->ips[i] = e->next;
+			free(e);
+		}
+	free(s->workers);
+	pthread_mutex_destroy(&s->cmu);
+	pthread_mutex_destroy(&s->smu);
+	pthread_mutex_destroy(&s->jmu);
+	pthread_cond_destroy(&s->jcv);
+	pthread_cond_destroy(&s->sweep_cv);
 	if (s->key)
 		aim_free_secret(s->key, strlen(s->key));
 	free(s->cert);
@@ -712,7 +1197,29 @@ int http_server_open(const struct http_server_config *cfg, http_handler_fn fn, v
 	s->fd = -1;
 	s->v6 = ss.ss_family == AF_INET6;
 	s->max_body = cfg->max_body ? cfg->max_body : AIM_BUF_DEFAULT_MAX;
+	s->tls = tls;
+	s->max_conn = cfg->max_connections ? cfg->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
+	s->per_ip = cfg->max_per_ip;
+	s->reserve = http_conn_reserve(s->max_conn);
+	s->ip_reserve = 8;
+	s->header_ms = (int64_t)(cfg->header_timeout_s ? cfg->header_timeout_s
+						       : HTTP_DEFAULT_HEADER_TIMEOUT) * 1000;
+	s->body_ms = (int64_t)(cfg->body_timeout_s ? cfg->body_timeout_s
+						   : HTTP_DEFAULT_BODY_TIMEOUT) * 1000;
+	s->idle_ms = (int64_t)(cfg->timeout_s ? cfg->timeout_s : HTTP_DEFAULT_IDLE_TIMEOUT) * 1000;
 	atomic_init(&s->active, 0);
+	atomic_init(&s->busy, 0);
+	atomic_init(&s->stopping, false);
+	pthread_mutex_init(&s->cmu, NULL);
+	pthread_mutex_init(&s->smu, NULL);
+	pthread_mutex_init(&s->jmu, NULL);
+	pthread_cond_init(&s->jcv, NULL);
+	s->park_ep = -1;
+	pthread_condattr_t at;
+	pthread_condattr_init(&at);
+	pthread_condattr_setclock(&at, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->sweep_cv, &at);
+	pthread_condattr_destroy(&at);
 	if (tls && (read_file(cfg->tls_cert_file, &s->cert) != 0 ||
 		    read_file(cfg->tls_key_file, &s->key) != 0)) {
 		server_free(s);
@@ -740,37 +1247,104 @@ int http_server_open(const struct http_server_config *cfg, http_handler_fn fn, v
 	return 0;
 }
 
+unsigned http_conn_reserve(unsigned max_connections)
+{
+	unsigned r = max_connections / 32;
+	return r < 16 ? 16 : r;
+}
+
+static void stop_workers(struct http_server *s)
+{
+	pthread_mutex_lock(&s->jmu);
+	s->jobs_stop = true;
+	pthread_cond_broadcast(&s->jcv);
+	pthread_mutex_unlock(&s->jmu);
+	for (unsigned i = 0; i < s->nworkers; i++)
+		pthread_join(s->workers[i], NULL);
+	s->nworkers = 0;
+	if (s->parker_on) {
+		s->parker_on = false; /* seen within its 500 ms wait */
+		pthread_join(s->parker, NULL);
+	}
+	if (s->park_ep >= 0)
+		close(s->park_ep);
+	s->park_ep = -1;
+	if (s->sweeper_on) {
+		pthread_mutex_lock(&s->cmu);
+		s->sweeper_on = false;
+		pthread_cond_signal(&s->sweep_cv);
+		pthread_mutex_unlock(&s->cmu);
+		pthread_join(s->sweeper, NULL);
+	}
+}
+
 int http_server_run(struct http_server *s)
 {
 	ENSURE(s && !s->d && s->fd >= 0, AIM_ERR_STATE, "http server is not open");
 	const struct http_server_config *cfg = &s->cfg;
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	/* An event loop (epoll) on a few threads; connections cost memory, not
+	 * threads, and a stream waiting for data is a suspended connection. */
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ERROR_LOG;
 	if (s->v6)
 		flags |= MHD_USE_IPv6;
 	bool tls = s->cert != NULL;
 	if (tls)
 		flags |= MHD_USE_TLS;
+	unsigned nworkers = cfg->workers ? cfg->workers : HTTP_DEFAULT_WORKERS;
+	unsigned nloop = cfg->loop_threads ? cfg->loop_threads : HTTP_DEFAULT_LOOP_THREADS;
+	s->workers = aim_xcalloc(nworkers, sizeof *s->workers);
+	for (unsigned i = 0; i < nworkers; i++) {
+		if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0)
+			break;
+		s->nworkers++;
+	}
+	/* on before the thread looks at it */
+	s->sweeper_on = true;
+	if (pthread_create(&s->sweeper, NULL, sweeper_main, s) != 0)
+		s->sweeper_on = false;
+	s->park_ep = epoll_create1(EPOLL_CLOEXEC);
+	s->parker_on = s->park_ep >= 0;
+	if (s->parker_on && pthread_create(&s->parker, NULL, parker_main, s) != 0)
+		s->parker_on = false;
+	if (s->nworkers == 0 || !s->sweeper_on) {
+		stop_workers(s);
+		return aim_fail(AIM_ERR_STATE, "cannot start the HTTP worker threads");
+	}
+	/* MHD's own caps sit above ours by the reserve (see on_accept); its
+	 * per-address cap is ours, counted in on_connection. */
 	struct MHD_OptionItem opts[] = {
 		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
 		{ MHD_OPTION_LISTEN_SOCKET, s->fd, NULL },
+		{ MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)nloop, NULL },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		  (intptr_t)(cfg->header_memory ? cfg->header_memory : 64 * 1024), NULL },
-		{ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)(cfg->timeout_s ? cfg->timeout_s : 60),
-		  NULL },
+		{ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)(s->idle_ms / 1000), NULL },
+		/* MHD divides its limit among the loop threads, which may not
+		 * share the connections evenly: each may take them all, and
+		 * on_accept holds the total. */
 		{ MHD_OPTION_CONNECTION_LIMIT,
-		  (intptr_t)(cfg->max_connections ? cfg->max_connections : 1000), NULL },
-		{ MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->max_per_ip, NULL },
+		  (intptr_t)((s->max_conn + s->reserve + nloop) * nloop), NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
+		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s },
 		{ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL },
 		{ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s },
 		{ tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->cert },
 		{ tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->key },
 		{ MHD_OPTION_END, 0, NULL },
 	};
-	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
+	s->d = MHD_start_daemon(flags, 0, on_accept, s, on_request, s, MHD_OPTION_ARRAY, opts,
 				MHD_OPTION_END);
-	ENSURE(s->d, AIM_ERR_STATE, "cannot serve on %s (bad TLS files?)", cfg->listen);
+	if (!s->d) {
+		stop_workers(s);
+		return aim_fail(AIM_ERR_STATE, "cannot serve on %s (bad TLS files?)", cfg->listen);
+	}
+	aim_log(AIM_LOG_INFO, "http",
+		"event loop: %u threads, %u workers; connections: %u (+%u reserve), %u per address; "
+		"timeouts: headers %llds, body %llds, idle %llds",
+		nloop, s->nworkers, s->max_conn, s->reserve, s->per_ip,
+		(long long)(s->header_ms / 1000), (long long)(s->body_ms / 1000),
+		(long long)(s->idle_ms / 1000));
 	return 0;
 }
 
@@ -810,6 +1384,31 @@ void http_server_stop(struct http_server *s, int grace_ms)
 	if (atomic_load(&s->active) > 0)
 		aim_log(AIM_LOG_WARN, "http", "closing %d unfinished requests",
 			atomic_load(&s->active));
+	/* MHD refuses to stop with a suspended connection: streams still
+	 * parked are resumed to their end, and requests in a worker are
+	 * waited for (the workers finish what they hold). */
+	atomic_store(&s->stopping, true);
+	for (;;) {
+		pthread_mutex_lock(&s->smu);
+		struct http_stream *parked = NULL;
+		for (struct http_stream *st = s->streams; st && !parked; st = st->next) {
+			pthread_mutex_lock(&st->mu);
+			if (st->suspended && !st->dead) {
+				parked = st;
+				http_stream_ref(st);
+			}
+			pthread_mutex_unlock(&st->mu);
+		}
+		pthread_mutex_unlock(&s->smu);
+		if (!parked)
+			break;
+		http_stream_wake(parked);
+		http_stream_unref(parked);
+	}
+	while (atomic_load(&s->busy) > 0)
+		usleep(10 * 1000);
+	usleep(50 * 1000); /* let the loop take the last resumptions */
 	MHD_stop_daemon(s->d);
+	stop_workers(s);
 	server_free(s);
 }

@@ -333,20 +333,37 @@ int aimd_serve(const struct aimd_serve_opts *o)
 		.tls_cert_file = o->tls_cert,
 		.tls_key_file = o->tls_key,
 		.max_body = o->max_body,
-		/* One address cannot hold every connection (and thread). */
-		.max_per_ip = 128,
+		/* One address cannot hold every connection. */
+		.max_per_ip = o->max_per_ip ? o->max_per_ip : 128,
+		.max_connections = o->max_connections,
+		.header_timeout_s = o->header_timeout_s,
+		.body_timeout_s = o->body_timeout_s,
+		.workers = o->http_workers,
 	};
+	/* Descriptors for every connection (and the reserve), the database's
+	 * connections (a file, its WAL and shared memory each), outbound
+	 * requests and a margin: the soft limit is raised to that, or aimd
+	 * refuses to start rather than fail requests later. */
+	unsigned maxc = cfg.max_connections ? cfg.max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
+	unsigned fd_need = maxc + http_conn_reserve(maxc) + 3 * 16 +
+			   4 * (o->delivery_workers ? o->delivery_workers : 4) + 64 + 128 +
+			   (o->metrics_listen ? 64 + http_conn_reserve(64) : 0);
+	unsigned fd_soft = 0;
+	TRY_GOTO(aimd_fd_budget(fd_need, &fd_soft), out);
 	/* Bound and listening, serving nothing yet. */
 	if (o->role != AIMD_ROLE_DELIVER) /* --role deliver: no HTTP */
 		TRY_GOTO(http_server_open(&cfg, aimd_app_handle, &a, &srv), out);
 	struct http_server_config mcfg = { .listen = o->metrics_listen, .max_body = 4096,
-					   .max_per_ip = 16 };
+					   .max_per_ip = 16, .max_connections = 64,
+					   .workers = 2, .loop_threads = 1 };
 	if (o->metrics_listen)
 		TRY_GOTO(http_server_open(&mcfg, aimd_metrics_handle, &a, &msrv), out);
 	struct delivery_config dc;
 	TRY_GOTO(aimd_delivery_config_from_serve(o, &dc), out);
 	opened = true;
 	TRY_GOTO(app_open(&a, o), out);
+	if (o->streams_per_user)
+		a.wake.per_user = o->streams_per_user;
 	/* Outbound federation: delivery workers, resuming what is pending. */
 	if (o->role != AIMD_ROLE_HTTP)
 		TRY_GOTO(aimd_delivery_start(&a, &dc, &a.dlv), out);

@@ -9,19 +9,29 @@
 #include "server/server.h"
 #include "store/store.h"
 
-/* Wakes Server-Sent Event streams when an inbox grows (sse.c). Not the MLS
- * hub: that name belongs to the ordering of MLS groups (DESIGN.md section 2). */
+/* The registry of Server-Sent Event streams by user, and their wake-ups
+ * (sse.c). Not the MLS hub: that name belongs to the ordering of MLS groups
+ * (DESIGN.md section 2). */
+#define AIMD_SSE_BUCKETS 1024
+#define AIMD_SSE_PER_USER 16         /* event streams per user; past it 429 */
+struct sse;
 struct sse_wake {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	uint64_t gen;
 	bool stopping;
+	struct sse *buckets[AIMD_SSE_BUCKETS];
+	size_t nstreams;
+	unsigned per_user;
+	pthread_t ka;                /* the keepalive thread, from the first stream */
+	bool ka_on;
 };
 void aimd_sse_wake_init(struct sse_wake *w);
 void aimd_sse_wake_destroy(struct sse_wake *w);
-/* Wakes every stream (an inbox grew). */
+/* Wakes every stream (something grew, the caller does not know whose). */
 void aimd_sse_wake_notify(struct sse_wake *w);
-/* Wakes every stream for good (aimd stops). */
+/* Wakes the streams of these users only (their inboxes grew). */
+void aimd_sse_wake_users(struct sse_wake *w, const int64_t *users, size_t n);
+/* Ends every stream for good (aimd stops). */
 void aimd_sse_wake_stop(struct sse_wake *w);
 
 /* Per-IP token buckets for the client API and a bad-token counter. */
@@ -42,6 +52,9 @@ struct limiter *aimd_limiter_new_bytes(size_t per_s, size_t burst);
 /* 0 and cost debited when the key is not in debt; else the seconds until it
  * is out of debt (for Retry-After), nothing debited. Cost 0 only checks. */
 unsigned aimd_limiter_debit(struct limiter *l, const char *ip, size_t cost);
+/* Raises the soft RLIMIT_NOFILE to need (logged); AIM_ERR_LIMIT with a
+ * message when the hard limit is lower. *soft = the limit in force. */
+int aimd_fd_budget(unsigned need, unsigned *soft);
 
 struct app {
 	struct store *st;

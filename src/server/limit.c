@@ -5,7 +5,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define SLOTS 4096
 #define AUTH_WINDOW_MS 60000
@@ -154,4 +156,33 @@ unsigned aimd_limiter_debit(struct limiter *l, const char *ip, size_t cost)
 		e->tokens -= (double)cost;
 	pthread_mutex_unlock(&l->mu);
 	return wait;
+}
+
+/* ---- File descriptors ----------------------------------------------------------------------- */
+
+int aimd_fd_budget(unsigned need, unsigned *soft_out)
+{
+	struct rlimit rl;
+	ENSURE(getrlimit(RLIMIT_NOFILE, &rl) == 0, AIM_ERR_STATE, "getrlimit(RLIMIT_NOFILE): %s",
+	       strerror(errno));
+	if (soft_out)
+		*soft_out = rl.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (unsigned)rl.rlim_cur;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= need)
+		return 0;
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	ENSURE(rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need, AIM_ERR_LIMIT,
+	       "the configuration needs %u file descriptors (connections, database, outbound) "
+	       "but the hard limit (ulimit -Hn) is %llu: raise it or lower --max-connections",
+	       need, (unsigned long long)rl.rlim_max);
+	rlim_t old = rl.rlim_cur;
+	rl.rlim_cur = need;
+	ENSURE(setrlimit(RLIMIT_NOFILE, &rl) == 0, AIM_ERR_LIMIT,
+	       "cannot raise the file descriptor limit from %llu to %u: %s",
+	       (unsigned long long)old, need, strerror(errno));
+	aim_log(AIM_LOG_INFO, "limit", "file descriptor limit raised from %llu to %u",
+		(unsigned long long)old, need);
+	if (soft_out)
+		*soft_out = need;
+	return 0;
 }

@@ -517,8 +517,10 @@ static void outbox_post(struct app *a, const struct http_request *q, struct http
 	/* A local follow's effects (and automatic Accept), as for a remote one. */
 	if (local_follow_apply(a, &lf) != 0)
 		aim_log(AIM_LOG_ERROR, "outbox", "local follow of %s: %s", act_id, aim_errmsg());
-	if (rcpt.n || lf.kind == LF_FOLLOW)
+	if (lf.kind == LF_FOLLOW)
 		aimd_sse_wake_notify(&a->wake);
+	else if (rcpt.n) /* the streams of the users whose inbox grew */
+		aimd_sse_wake_users(&a->wake, rcpt.v, rcpt.n);
 	/* Federation: follows, blocks, approvals and tombstones it causes. */
 	if (aimd_s2s_outbox_effects(a, owner->id, out.activity) != 0)
 		aim_log(AIM_LOG_ERROR, "outbox", "effects of %s: %s", act_id, aim_errmsg());

@@ -99,14 +99,10 @@ int64_t aimd_route_auth(struct app *a, const struct http_request *q, struct http
 		http_resp_header(r, "WWW-Authenticate", "Bearer");
 		return -1;
 	}
+	/* An address blocked for bad tokens is refused its further bad tokens
+	 * (429), not the valid tokens of the users behind it: the token is
+	 * still looked up, and only a failure is answered with the block. */
 	unsigned wait = aimd_limiter_auth_blocked(a->lim, q->remote);
-	if (wait) {
-		char s[16];
-		snprintf(s, sizeof s, "%u", wait);
-		http_resp_error(r, 429, "rate_limited", "too many bad tokens from this address");
-		http_resp_header(r, "Retry-After", s);
-		return -1;
-	}
 	const char *tok = NULL;
 	if (strncasecmp(h, "Bearer ", 7) == 0) {
 		tok = h + 7;
@@ -126,6 +122,13 @@ int64_t aimd_route_auth(struct app *a, const struct http_request *q, struct http
 			aimd_route_failure(r);
 			return -1;
 		}
+	}
+	if (rc != 0 && wait) {
+		char s[16];
+		snprintf(s, sizeof s, "%u", wait);
+		http_resp_error(r, 429, "rate_limited", "too many bad tokens from this address");
+		http_resp_header(r, "Retry-After", s);
+		return -1;
 	}
 	if (rc != 0) {
 		aimd_limiter_auth_failed(a->lim, q->remote);

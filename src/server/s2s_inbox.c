@@ -364,8 +364,8 @@ static void process(struct app *a, const struct http_request *q, struct http_res
 		refuse_commit(a, r, q->remote, actor);
 		goto out;
 	}
-	if (added)
-		aimd_sse_wake_notify(&a->wake);
+	if (added) /* the streams of the users whose inbox grew */
+		aimd_sse_wake_users(&a->wake, p.recipients, p.n_recipients);
 	if (p.reply && !dup)
 		aimd_delivery_kick(a->dlv); /* the Accept goes out now */
 	if (p.n_fx && p.fx[0].kind == AP_FX_FOLLOWER_PUT)

@@ -122,6 +122,16 @@ struct aimd_serve_opts {
 	/* What this process does (several processes may share a PostgreSQL
 	 * store): serve HTTP, deliver, or both (the default). */
 	int role;                    /* enum aimd_role */
+	/* The HTTP edge (http/server.h); 0 for each: the default. Connections
+	 * in total (1000) and per address (128), the deadline for a request's
+	 * headers (10 s) and body (60 s), the handler threads (32), event
+	 * streams per user (16). */
+	unsigned max_connections;
+	unsigned max_per_ip;
+	unsigned header_timeout_s;
+	unsigned body_timeout_s;
+	unsigned http_workers;
+	unsigned streams_per_user;
 };
 enum aimd_role { AIMD_ROLE_BOTH = 0, AIMD_ROLE_HTTP = 1, AIMD_ROLE_DELIVER = 2 };
 /* Serves until SIGINT or SIGTERM, then shuts down cleanly. Prints

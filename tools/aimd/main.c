@@ -94,6 +94,15 @@ static const char help_serve[] =
 	"                                (60); past it 429\n"
 	"    --claim-user-rate N         KeyPackage claims per minute per target user\n"
 	"                                (30); past it 429\n"
+	"    --max-connections N         connections in total (1000; a few more are\n"
+	"                                answered 503); the file descriptor limit is\n"
+	"                                raised to fit, or aimd refuses to start\n"
+	"    --max-connections-per-ip N  connections per address (128); past it 429\n"
+	"    --header-timeout S          a request's headers complete within S s (10)\n"
+	"    --body-timeout S            a request's body completes within S s (60);\n"
+	"                                past either 408 and closed\n"
+	"    --http-workers N            request handler threads (32)\n"
+	"    --streams-per-user N        event streams per user (16); past it 429\n"
 	"  Outbound federation (fetches and deliveries):\n"
 	"    --connect-to HOST:PORT:ADDR:PORT\n"
 	"                                repeatable, curl's syntax: requests for\n"
@@ -227,6 +236,7 @@ struct opts {
 	const char *metrics_listen, *metrics_token; /* serve: /metrics */
 	const char *anonrate; /* anonymous reads */
 	const char *store, *role; /* init --store URI, serve --role (issue 15) */
+	const char *maxconn, *perip, *hdrto, *bodyto, *hworkers, *spu; /* the HTTP edge */
 	const char *pos[2];
 	int npos;
 	/* outbound federation client */
@@ -271,6 +281,12 @@ static int parse(int argc, char **argv, int start, const char *allowed, struct o
 		{ "anon-read-rate", offsetof(struct opts, anonrate) },
 		{ "store", offsetof(struct opts, store) },
 		{ "role", offsetof(struct opts, role) },
+		{ "max-connections", offsetof(struct opts, maxconn) },
+		{ "max-connections-per-ip", offsetof(struct opts, perip) },
+		{ "header-timeout", offsetof(struct opts, hdrto) },
+		{ "body-timeout", offsetof(struct opts, bodyto) },
+		{ "http-workers", offsetof(struct opts, hworkers) },
+		{ "streams-per-user", offsetof(struct opts, spu) },
 	};
 	for (int i = start; i < argc; i++) {
 		const char *a = argv[i];
@@ -418,7 +434,9 @@ static int cmd_serve(int argc, char **argv)
 		       " retry-base-ms retry-max-ms retry-expire-s delivery-workers delivery-per-host"
 		       " breaker-threshold breaker-cooldown-ms cert-days claim-host-rate claim-user-rate"
 		       " skip-integrity-check metrics-listen metrics-token"
-		       " anon-read-rate role",
+		       " anon-read-rate role"
+		       " max-connections max-connections-per-ip header-timeout body-timeout http-workers"
+		       " streams-per-user",
 		       &o);
 	if (rc)
 		return rc;
@@ -463,6 +481,14 @@ static int cmd_serve(int argc, char **argv)
 		return rc;
 	int64_t anonrate; /* anonymous reads, bytes a second */
 	if ((rc = uint_opt(o.anonrate, "--anon-read-rate", (int64_t)1 << 40, &anonrate)))
+		return rc;
+	int64_t maxconn, perip, hdrto, bodyto, hworkers, spu; /* the HTTP edge */
+	if ((rc = uint_opt(o.maxconn, "--max-connections", 1000000, &maxconn)) ||
+	    (rc = uint_opt(o.perip, "--max-connections-per-ip", 1000000, &perip)) ||
+	    (rc = uint_opt(o.hdrto, "--header-timeout", 3600, &hdrto)) ||
+	    (rc = uint_opt(o.bodyto, "--body-timeout", 86400, &bodyto)) ||
+	    (rc = uint_opt(o.hworkers, "--http-workers", 1024, &hworkers)) ||
+	    (rc = uint_opt(o.spu, "--streams-per-user", 100000, &spu)))
 		return rc;
 	if (o.listen) {
 		struct sockaddr_storage ss;
@@ -518,6 +544,12 @@ static int cmd_serve(int argc, char **argv)
 		.metrics_listen = o.metrics_listen,
 		.metrics_token = o.metrics_token,
 		.anon_read_rate = (size_t)anonrate,
+		.max_connections = (unsigned)maxconn,
+		.max_per_ip = (unsigned)perip,
+		.header_timeout_s = (unsigned)hdrto,
+		.body_timeout_s = (unsigned)bodyto,
+		.http_workers = (unsigned)hworkers,
+		.streams_per_user = (unsigned)spu,
 	};
 	if (aimd_serve(&so) != 0)
 		return fail();

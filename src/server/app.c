@@ -54,25 +54,6 @@ static char *db_path(const char *dir)
 	return aimd_store_location(dir); /* DIR/aim.db, or DIR/store's URI */
 }
 
-/* Opens an initialised data directory's store (flags: STORE_OPEN_*); a
- * failure names the database. */
-int aimd_open_data(const char *dir, unsigned flags, struct store **st)
-{
-	if (!aimd_data_initialised(dir))
-		return aim_fail(AIM_ERR_NOTFOUND, "%s is not an initialised data directory "
-				"(run aimd init)", dir);
-	char *path = db_path(dir);
-	int rc = store_open_ex(path, flags, st);
-	if (rc != 0) {
-		enum aim_err code = aim_errcode();
-		char msg[512];
-		snprintf(msg, sizeof msg, "%s", aim_errmsg());
-		aim_fail(code, "%s: %s", path, msg);
-	}
-	free(path);
-	return rc;
-}
-
 static int open_data(const char *dir, struct store **st)
 {
 	return aimd_open_data(dir, 0, st);

@@ -100,11 +100,14 @@ void aimd_app_handle(void *app, const struct http_request *req, struct http_resp
 int aimd_sse_start(struct app *a, int64_t user, int64_t last_seq, struct http_response *resp);
 
 /* ---- Operations (app.c, ops_*.c) ---- */
-/* Opens DIR's store (flags STORE_OPEN_*); a failure names the database file. */
+/* Opens DIR's store (flags STORE_OPEN_*; ops_open.c); a failure names the store. */
 int aimd_open_data(const char *dir, unsigned flags, struct store **st);
 /* Takes DIR's lock as aimd serve does (AIM_ERR_BUSY: a serve holds it);
  * close *fd_out to drop it. */
 int aimd_lock_data(const char *dir, int *fd_out);
+/* DIR's store for messages (owned): DIR/aim.db, or the PostgreSQL URI
+ * without its password and parameters (ops_open.c). */
+char *aimd_store_display(const char *dir);
 /* What aimd init accepts as --domain and as --url (app.c). */
 bool aimd_valid_domain(const char *d);
 bool aimd_valid_base_url(const char *u);

@@ -57,6 +57,7 @@
 
 struct doctor {
 	const char *dir;
+	char *name;                  /* the store, for messages (aimd_store_display) */
 	int problems;
 	int checks;
 };
@@ -117,23 +118,22 @@ static void check_database(struct doctor *d, struct store *st)
 	d->checks++;
 	int latest = 0, v = 0;
 	if (store_schema_latest(st, &latest) != 0 || store_schema_version(st, &v) != 0) {
-		line(d, false, "database: %s/%s does not answer: %s", d->dir, AIMD_DB_FILE,
-		     aim_errmsg());
+		line(d, false, "database: %s does not answer: %s", d->name, aim_errmsg());
 		return;
 	}
 	if (v < latest)
 		line(d, false,
-		     "database: %s/%s has schema version %d, this aimd's is %d: run aimd migrate "
+		     "database: %s has schema version %d, this aimd's is %d: run aimd migrate "
 		     "(aimd serve also migrates at start)",
-		     d->dir, AIMD_DB_FILE, v, latest);
+		     d->name, v, latest);
 	else if (v > latest)
 		line(d, false,
-		     "database: %s/%s has schema version %d, newer than this aimd knows (%d): run a "
+		     "database: %s has schema version %d, newer than this aimd knows (%d): run a "
 		     "newer aimd",
-		     d->dir, AIMD_DB_FILE, v, latest);
+		     d->name, v, latest);
 	else
-		line(d, true, "database: %s/%s (%s) answers, schema version %d (the latest)", d->dir,
-		     AIMD_DB_FILE, st->ops->name, v);
+		line(d, true, "database: %s (%s) answers, schema version %d (the latest)", d->name,
+		     st->ops->name, v);
 }
 
 static void check_integrity(struct doctor *d, struct store *st)
@@ -142,8 +142,7 @@ static void check_integrity(struct doctor *d, struct store *st)
 	if (aimd_integrity_check(d->dir, st) != 0)
 		line(d, false, "integrity: %s", aim_errmsg());
 	else
-		line(d, true, "integrity: %s/%s: the integrity check found no damage", d->dir,
-		     AIMD_DB_FILE);
+		line(d, true, "integrity: %s: the integrity check found no damage", d->name);
 }
 
 /* The domain and the base URL; *domain and *base (owned) when present. */
@@ -152,13 +151,12 @@ static void check_config(struct doctor *d, struct store *st, char **domain, char
 	d->checks++;
 	int before = d->problems;
 	if (store_meta_get(st, "domain", domain) != 0)
-		line(d, false, "config: no domain in %s/%s (%s): not made by aimd init?", d->dir,
-		     AIMD_DB_FILE, aim_errmsg());
+		line(d, false, "config: no domain in %s (%s): not made by aimd init?", d->name,
+		     aim_errmsg());
 	else if (!aimd_valid_domain(*domain))
 		line(d, false, "config: the domain \"%s\" is not a valid domain", *domain);
 	if (store_meta_get(st, "base_url", base) != 0)
-		line(d, false, "config: no base URL in %s/%s (%s)", d->dir, AIMD_DB_FILE,
-		     aim_errmsg());
+		line(d, false, "config: no base URL in %s (%s)", d->name, aim_errmsg());
 	else if (!aimd_valid_base_url(*base))
 		line(d, false, "config: the base URL \"%s\" is not an http(s) URL", *base);
 	if (d->problems == before)
@@ -277,8 +275,8 @@ static void check_keys(struct doctor *d, struct store *st)
 		struct aim_pkey *k1 = NULL, *k2 = NULL;
 		if (aim_pkey_from_private_pem(rsa, strlen(rsa), &k1) != 0 ||
 		    aim_pkey_from_private_pem(ed, strlen(ed), &k2) != 0)
-			line(d, false, "keys: the instance actor's keys in %s/%s do not load: %s",
-			     d->dir, AIMD_DB_FILE, aim_errmsg());
+			line(d, false, "keys: the instance actor's keys in %s do not load: %s",
+			     d->name, aim_errmsg());
 		aim_pkey_free(k1);
 		aim_pkey_free(k2);
 	}
@@ -289,9 +287,9 @@ static void check_keys(struct doctor *d, struct store *st)
 	store_user_clear(&u);
 	if (d->problems == before)
 		line(d, true,
-		     "keys: %s (0700), %s/%s (0600), %s/%s with %zu CA key%s (0600, readable); the "
-		     "instance actor's keys load",
-		     d->dir, d->dir, AIMD_DB_FILE, d->dir, AIMD_CA_DIR, ids.n, ids.n == 1 ? "" : "s");
+		     "keys: %s (0700) and its files (0600), %s/%s with %zu CA key%s (0600, "
+		     "readable); the instance actor's keys load",
+		     d->dir, d->dir, AIMD_CA_DIR, ids.n, ids.n == 1 ? "" : "s");
 }
 
 /* ---- clock ------------------------------------------------------------------ */
@@ -472,17 +470,17 @@ int aimd_doctor(const struct aimd_doctor_opts *o, int *problems)
 	ENSURE(o->data_dir && *o->data_dir, AIM_ERR_INVALID, "--data is required");
 	struct doctor d = { .dir = o->data_dir };
 	struct stat sb;
-	char *dbp = aim_xasprintf("%s/%s", o->data_dir, AIMD_DB_FILE);
 	struct store *st = NULL;
 	if (stat(o->data_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
 		line(&d, false, "config: %s is not a directory (aimd init makes it)", o->data_dir);
-	} else if (stat(dbp, &sb) != 0) {
-		line(&d, false, "database: %s: %s (aimd init makes it)", dbp, strerror(errno));
+	} else if (!aimd_data_initialised(o->data_dir)) {
+		line(&d, false, "database: %s holds no %s and no %s (aimd init makes them)",
+		     o->data_dir, AIMD_DB_FILE, AIMD_STORE_FILE);
 	} else if (aimd_open_data(o->data_dir, STORE_OPEN_NO_MIGRATE, &st) != 0) {
 		line(&d, false, "database: %s", aim_errmsg());
 		st = NULL;
 	}
-	free(dbp);
+	d.name = aimd_store_display(o->data_dir);
 	char *domain = NULL, *base = NULL;
 	if (st) {
 		check_database(&d, st);
@@ -495,6 +493,7 @@ int aimd_doctor(const struct aimd_doctor_opts *o, int *problems)
 	store_close(st);
 	free(domain);
 	free(base);
+	free(d.name);
 	*problems = d.problems;
 	fflush(stdout);
 	return 0;

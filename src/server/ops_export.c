@@ -25,8 +25,10 @@
  * with mode 0600, under a temporary name renamed when complete.
  *
  * Import goes into a fresh data directory (like aimd init, which it
- * replaces): the store's rows in one transaction, then the key files; on a
- * failure nothing is left behind. The same keys, ids and URLs come back, so
+ * replaces; --store puts the rows in a PostgreSQL database that holds no
+ * domain yet, as init --store does): the store's rows in one transaction,
+ * then the key files; on a failure nothing is left behind (the
+ * transaction is rolled back, the files removed). The same keys, ids and URLs come back, so
  * the imported server serves the same actors, collections and channels,
  * and its signatures verify with the keys others have cached.
  */
@@ -465,6 +467,9 @@ static void undo_import(const char *dir, const struct in *in)
 		unlink(p);
 		free(p);
 	}
+	char *sf = aim_xasprintf("%s/%s", dir, AIMD_STORE_FILE);
+	unlink(sf);
+	free(sf);
 	for (size_t i = 0; i < in->n_files; i++) {
 		char *p = aim_xasprintf("%s/%s", dir, in->files[i].rel);
 		unlink(p);
@@ -475,7 +480,7 @@ static void undo_import(const char *dir, const struct in *in)
 	free(cad);
 }
 
-int aimd_import(const char *data_dir, const char *source, int64_t *rows)
+int aimd_import(const char *data_dir, const char *store, const char *source, int64_t *rows)
 {
 	*rows = 0;
 	ENSURE(data_dir && *data_dir, AIM_ERR_INVALID, "--data is required");
@@ -504,10 +509,16 @@ int aimd_import(const char *data_dir, const char *source, int64_t *rows)
 		rc = aim_fail(AIM_ERR_STORAGE, "cannot create %s: %s", data_dir, strerror(errno));
 		goto out;
 	}
-	ENSURE_GOTO(stat(dbp, &sb) != 0, out, AIM_ERR_EXISTS,
+	ENSURE_GOTO(!aimd_data_initialised(data_dir), out, AIM_ERR_EXISTS,
 		    "%s is already initialised: import goes into a new data directory", data_dir);
 	made = true;
-	TRY_GOTO(store_open(dbp, &st), out);
+	if (store) {
+		/* a shared database (PostgreSQL) holds the store, as aimd init --store */
+		TRY_GOTO(aimd_store_location_write(data_dir, store), out);
+		TRY_GOTO(store_open(store, &st), out);
+	} else {
+		TRY_GOTO(store_open(dbp, &st), out);
+	}
 	int have = 0;
 	TRY_GOTO(store_schema_version(st, &have), out);
 	ENSURE_GOTO(have == schema, out, AIM_ERR_UNSUPPORTED,

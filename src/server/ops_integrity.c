@@ -18,15 +18,19 @@ int aimd_integrity_check(const char *dir, struct store *st)
 		enum aim_err code = aim_errcode();
 		char msg[512];
 		snprintf(msg, sizeof msg, "%s", aim_errmsg());
-		return aim_fail(code, "%s/%s: the integrity check could not run: %s", dir,
-				AIMD_DB_FILE, msg);
+		char *name = aimd_store_display(dir);
+		int rc = aim_fail(code, "%s: the integrity check could not run: %s", name, msg);
+		free(name);
+		return rc;
 	}
 	if (!problem)
 		return 0;
+	char *name = aimd_store_display(dir);
 	int rc = aim_fail(AIM_ERR_STORAGE,
-			  "%s/%s is damaged (integrity check: %s); restore it from a backup "
+			  "%s is damaged (integrity check: %s); restore it from a backup "
 			  "(--skip-integrity-check starts anyway)",
-			  dir, AIMD_DB_FILE, problem);
+			  name, problem);
+	free(name);
 	free(problem);
 	return rc;
 }

@@ -33,19 +33,20 @@ int aimd_migrate(const char *data_dir)
 	int lock_fd = -1, rc = 0;
 	TRY(aimd_lock_data(data_dir, &lock_fd));
 	struct store *st = NULL;
+	char *name = NULL;
 	TRY_GOTO(aimd_open_data(data_dir, STORE_OPEN_NO_MIGRATE, &st), out);
+	name = aimd_store_display(data_dir);
 	int latest = 0, current = 0;
 	TRY_GOTO(store_schema_latest(st, &latest), out);
 	/* A database before its first migration has no version table yet. */
 	if (store_schema_version(st, &current) != 0)
 		current = 0;
 	ENSURE_GOTO(current <= latest, out, AIM_ERR_UNSUPPORTED,
-		    "%s/%s has schema version %d, newer than this aimd %s knows (%d): "
+		    "%s has schema version %d, newer than this aimd %s knows (%d): "
 		    "run a newer aimd; nothing was changed",
-		    data_dir, AIMD_DB_FILE, current, AIMD_VERSION, latest);
+		    name, current, AIMD_VERSION, latest);
 	if (current == latest) {
-		printf("%s/%s: schema version %d is the latest; nothing to migrate\n", data_dir,
-		       AIMD_DB_FILE, current);
+		printf("%s: schema version %d is the latest; nothing to migrate\n", name, current);
 		goto out;
 	}
 	struct migrated m = { current, 0 };
@@ -53,13 +54,14 @@ int aimd_migrate(const char *data_dir)
 		enum aim_err code = aim_errcode();
 		char msg[512];
 		snprintf(msg, sizeof msg, "%s", aim_errmsg());
-		rc = aim_fail(code, "%s/%s: %s (%d migration%s applied before)", data_dir,
-			      AIMD_DB_FILE, msg, m.n, m.n == 1 ? "" : "s");
+		rc = aim_fail(code, "%s: %s (%d migration%s applied before)", name, msg, m.n,
+			      m.n == 1 ? "" : "s");
 		goto out;
 	}
-	printf("%s/%s: migrated from schema version %d to %d (%d migration%s)\n", data_dir,
-	       AIMD_DB_FILE, current, latest, m.n, m.n == 1 ? "" : "s");
+	printf("%s: migrated from schema version %d to %d (%d migration%s)\n", name, current,
+	       latest, m.n, m.n == 1 ? "" : "s");
 out:
+	free(name);
 	store_close(st);
 	if (lock_fd >= 0)
 		close(lock_fd);

@@ -169,8 +169,11 @@ int aimd_migrate(const char *data_dir) AIM_WARN_UNUSED;
 int aimd_export(const char *data_dir, const char *target, int64_t *rows) AIM_WARN_UNUSED;
 /* Makes data_dir (which must not be initialised) from an export (FILE, DIR
  * holding aim-export.jsonl, or "-" for stdin): every row in one
- * transaction, then the CA key files. On a failure nothing is left of it. */
-int aimd_import(const char *data_dir, const char *source, int64_t *rows) AIM_WARN_UNUSED;
+ * transaction, then the CA key files. store: a postgresql:// URI whose
+ * database holds no domain yet (NULL: SQLite in DIR/aim.db), as aimd init
+ * --store. On a failure nothing is left of it. */
+int aimd_import(const char *data_dir, const char *store, const char *source,
+		int64_t *rows) AIM_WARN_UNUSED;
 
 struct aimd_doctor_opts {
 	const char *data_dir;

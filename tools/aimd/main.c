@@ -55,9 +55,11 @@ static const char help_export[] =
 	"    hub state, the CA's keys) as JSON lines, format aim-export version 1, to\n"
 	"    a new FILE (mode 0600: it holds every private key), OUTDIR/aim-export.jsonl,\n"
 	"    or stdout. Works while aimd serve runs.\n"
-	"aimd import --data NEWDIR FILE|INDIR|-\n"
-	"    Make the data directory NEWDIR (not initialised yet) from an export, on\n"
-	"    this aimd's back end: the same actors, keys, collections and channels.\n"
+	"aimd import --data NEWDIR [--store postgresql://...] FILE|INDIR|-\n"
+	"    Make the data directory NEWDIR (not initialised yet) from an export, in\n"
+	"    SQLite (NEWDIR/aim.db) or with --store in a PostgreSQL database that\n"
+	"    holds no domain yet (as aimd init --store): the same actors, keys,\n"
+	"    collections and channels.\n"
 	"    Export and import need the same schema version (aimd migrate first).\n";
 
 static const char help_ca[] =
@@ -758,17 +760,20 @@ static int cmd_doctor(int argc, char **argv)
 static int cmd_export_import(int argc, char **argv, bool import)
 {
 	struct opts o = { 0 };
-	int rc = parse(argc, argv, 2, "data log-level", &o);
+	int rc = parse(argc, argv, 2, import ? "data store log-level" : "data log-level", &o);
 	if (rc)
 		return rc;
 	if (!o.data)
 		return usage_error("%s needs --data DIR", argv[1]);
+	if (o.store && !aim_str_has_prefix(o.store, "postgresql://") &&
+	    !aim_str_has_prefix(o.store, "postgres://"))
+		return usage_error("bad --store %s (want postgresql://...)", o.store);
 	if (o.npos != 1)
 		return usage_error("%s needs one %s", argv[1],
 				   import ? "FILE or DIR to read" : "FILE or DIR to write");
 	int64_t rows = 0;
 	if (import) {
-		if (aimd_import(o.data, o.pos[0], &rows) != 0)
+		if (aimd_import(o.data, o.store, o.pos[0], &rows) != 0)
 			return fail();
 		printf("imported %lld rows into %s\n", (long long)rows, o.data);
 	} else if (aimd_export(o.data, o.pos[0], &rows) != 0) {

@@ -634,7 +634,6 @@ static void *worker_main(void *arg)
 
 /* Renews the leases of the attempts in flight before they run out. */
 #define EXPIRE_SWEEP_MS 1000
-#define EXPIRE_GRACE_MS 1000
 
 static void *keeper(void *arg)
 {
@@ -645,12 +644,15 @@ static void *keeper(void *arg)
 		int64_t now = aim_now_ms();
 		/* issue 16, outage: rows past the retry period that no attempt
 		 * holds (a host whose circuit stays open takes one per probe) are
-		 * expired here, EXPIRE_GRACE_MS after their last attempt was due */
+		 * expired here, a grace after their last attempt was due (a quarter
+		 * of the longest gap, 1 s to 60 s: time for a busy queue to give
+		 * them that attempt) */
 		if (now - swept >= EXPIRE_SWEEP_MS) {
 			size_t n = 0;
+			int64_t grace = d->c.retry_max_ms / 4;
+			grace = grace < 1000 ? 1000 : grace > 60000 ? 60000 : grace;
 			swept = now;
-			if (store_delivery_expire_overdue(d->a->st,
-							  now - d->c.retry_expire_ms - EXPIRE_GRACE_MS,
+			if (store_delivery_expire_overdue(d->a->st, now - d->c.retry_expire_ms - grace,
 							  now, &n) != 0)
 				aim_log(AIM_LOG_WARN, "deliver", "cannot expire overdue rows: %s",
 					aim_errmsg());

@@ -5,10 +5,11 @@ already exist (no test hook needed): --retry-base-ms 3 (30 s), --retry-max-ms
 threshold (5) and gets a cooldown of 500 ms (83 scaled minutes) so that its
 probes can be seen apart.
 
-Three fake remotes, each with a follower of bob: r1 down for 30 ms (5 min),
-r2 for 0.72 s (2 h), r3 for 30 s (3.5 days, past the 72 h horizon); down is
-503 to every inbox POST. bob posts 5 notes to his followers while all three
-are down. Then:
+Three fake remotes, each with a follower of bob: r1 down for 30 ms (5 min;
+in practice until the notes are posted, 0.1-0.2 s), r2 for 0.72 s (2 h), r3
+for 30 s (3.5 days, past the 72 h horizon and the 1 s of grace aimd gives a
+row's last attempt); down is 503 to every inbox POST. bob posts 5 notes to his
+followers while all three are down. Then:
 - r1 and r2 get every note, soon after they come back (within the longest gap
   of the schedule plus the breaker's cooldown);
 - r3's deliveries are recorded expired (`aimd deliveries`) and nothing reaches

@@ -909,6 +909,66 @@ out:
 	return rc;
 }
 
+/* chat: the conversation and what is being typed. */
+struct chatting {
+	struct listening l;
+	const char *conv;
+	char line[8192];
+	size_t ll;
+	bool eof;
+};
+
+/* Reads what stdin has (it is readable) and sends each whole line. */
+static void chat_input(struct chatting *ch)
+{
+	char buf[4096];
+	ssize_t r = read(0, buf, sizeof buf);
+	if (r <= 0) {
+		ch->eof = true;
+		return;
+	}
+	for (ssize_t i = 0; i < r; i++) {
+		if (buf[i] != '\n') {
+			if (ch->ll < sizeof ch->line - 1)
+				ch->line[ch->ll++] = buf[i];
+			continue;
+		}
+		ch->line[ch->ll] = 0;
+		while (ch->ll && ch->line[ch->ll - 1] == '\r')
+			ch->line[--ch->ll] = 0;
+		ch->ll = 0;
+		if (!ch->line[0])
+			continue;
+		if (strcmp(ch->line, "/quit") == 0) {
+			ch->eof = true;
+			break;
+		}
+		char id[CLIENT_CONTENT_ID_MAX + 1];
+		char *json = NULL;
+		if (text_content(ch->line, id, &json) != 0 ||
+		    client_send_content(cl, ch->conv, json) != 0) {
+			char e[1024];
+			snprintf(e, sizeof e, "send: %s", aim_errmsg());
+			one_line("", e);
+			aim_errclear();
+		}
+		free(json);
+	}
+}
+
+/* The stream's callback in chat: prints what came, then takes what was
+ * typed (at least every 100 ms); non-zero ends the stream. */
+static int on_chat(void *arg, const struct client_sync_stats *st)
+{
+	struct chatting *ch = arg;
+	if (on_listen(&ch->l, st) != 0)
+		return 1;
+	struct pollfd p = { .fd = 0, .events = POLLIN };
+	if (poll(&p, 1, 0) > 0)
+		chat_input(ch);
+	return ch->eof || stop;
+}
+
 int cmd_chat(struct opts *o)
 {
 	if (o->n_pos != 1)
@@ -934,52 +994,37 @@ int cmd_chat(struct opts *o)
 		       client_acct(cl));
 		fflush(stdout);
 	}
-	char line[8192];
-	size_t ll = 0;
-	bool eof = false;
-	while (!stop && !eof) {
+	struct chatting ch = { .l = { .o = o, .s = &s, .only = conv, .printed = &printed },
+			       .conv = conv };
+	bool streaming = true;
+	while (!stop && !ch.eof) {
 		sync_once(&failing);
+		rejoin_behind(o);
 		if (print_new(o, &s, conv, false, &printed) != 0) {
 			rc = failed("chat");
 			goto out;
 		}
+		if (streaming && !failing) {
+			/* the event stream, and what is typed between its events */
+			int lr = client_listen(cl, 100, on_chat, &ch);
+			if (ch.l.failed) {
+				rc = failed("chat");
+				goto out;
+			}
+			if (lr == 0 && !ch.l.again)
+				continue; /* /quit, Ctrl-D or Ctrl-C */
+			if (lr == 0) {
+				ch.l.again = 0;
+				continue;
+			}
+			if (aim_errcode() == AIM_ERR_UNSUPPORTED)
+				streaming = false;
+			aim_errclear();
+		}
+		/* polling: the inbox every interval, typing in between */
 		struct pollfd p = { .fd = 0, .events = POLLIN };
-		int pr = poll(&p, 1, (int)interval);
-		if (pr <= 0)
-			continue;
-		char buf[4096];
-		ssize_t r = read(0, buf, sizeof buf);
-		if (r <= 0) {
-			eof = true;
-			r = 0;
-		}
-		for (ssize_t i = 0; i < r; i++) {
-			if (buf[i] != '\n') {
-				if (ll < sizeof line - 1)
-					line[ll++] = buf[i];
-				continue;
-			}
-			line[ll] = 0;
-			while (ll && line[ll - 1] == '\r')
-				line[--ll] = 0;
-			ll = 0;
-			if (!line[0])
-				continue;
-			if (strcmp(line, "/quit") == 0) {
-				eof = true;
-				break;
-			}
-			char id[CLIENT_CONTENT_ID_MAX + 1];
-			char *json = NULL;
-			if (text_content(line, id, &json) != 0 ||
-			    client_send_content(cl, conv, json) != 0) {
-				char e[1024];
-				snprintf(e, sizeof e, "send: %s", aim_errmsg());
-				one_line("", e);
-				aim_errclear();
-			}
-			free(json);
-		}
+		if (poll(&p, 1, (int)interval) > 0)
+			chat_input(&ch);
 	}
 	/* what was sent last shows before leaving */
 	if (print_new(o, &s, conv, false, &printed) != 0)

@@ -424,6 +424,22 @@ int store_pg_delivery_defer_host(struct store *st, const char *host, int64_t unt
 	return store_pg_write_tx(st, defer_fn, &d);
 }
 
+/* One conditional UPDATE: a row another process holds a live lease on (or
+ * is claiming: the row lock, then the lease re-read) is left alone. */
+int store_pg_delivery_expire_overdue(struct store *st, int64_t created_before_ms, int64_t now_ms,
+				     size_t *n)
+{
+	struct pg_done done = { 0 };
+	int rc = store_pg_write(st, "expire overdue",
+				"UPDATE deliveries SET state = 3, updated = ?2,"
+				" last_error = 'expired: the retry period ended', lease = NULL,"
+				" lease_until = 0"
+				" WHERE state = 0 AND created < ?1 AND (lease IS NULL OR lease_until < ?2);",
+				ARGS(A_INT(created_before_ms), A_INT(now_ms)), &done);
+	*n = rc == 0 ? (size_t)done.changes : 0;
+	return rc;
+}
+
 int store_pg_host_failure(struct store *st, const char *host, bool failed, int64_t now_ms,
 			  unsigned *failures)
 {

@@ -280,6 +280,8 @@ int store_pg_delivery_finish(struct store *st, const struct store_lease *lease,
 int store_pg_delivery_resolve(struct store *st, const struct store_lease *lease,
 			      const char *inbox, const char *host, bool *merged);
 int store_pg_delivery_defer_host(struct store *st, const char *host, int64_t until_ms);
+int store_pg_delivery_expire_overdue(struct store *st, int64_t created_before_ms, int64_t now_ms,
+				     size_t *n);
 int store_pg_host_failure(struct store *st, const char *host, bool failed, int64_t now_ms,
 			  unsigned *failures);
 int store_pg_delivery_list(struct store *st, store_delivery_fn fn, void *ctx);

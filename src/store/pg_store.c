@@ -248,6 +248,7 @@ static const struct store_ops pg_ops = {
 	.delivery_finish = store_pg_delivery_finish,
 	.delivery_resolve = store_pg_delivery_resolve,
 	.delivery_defer_host = store_pg_delivery_defer_host,
+	.delivery_expire_overdue = store_pg_delivery_expire_overdue,
 	.host_failure = store_pg_host_failure,
 	.delivery_list = store_pg_delivery_list,
 	.host_scheme_get = store_pg_host_scheme_get,

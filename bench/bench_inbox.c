@@ -23,6 +23,11 @@
  * default 2000), BENCH_INBOX_CONC (in flight, 32), BENCH_INBOX_ACTORS (50),
  * AIM_SOURCE_DIR (to find tests/interop; default: two levels above the
  * program's directory), BENCH_INBOX_FEDIFY=0 to skip Fedify.
+ * BENCH_INBOX_STORE=postgresql://... keeps the (plain HTTP) aimd's store in
+ * PostgreSQL (aimd init --store; an empty database or schema), and with it
+ * BENCH_INBOX_PROCS=2 serves the domain from two processes on that database
+ * (the second from a copy of the data directory), the requests alternating
+ * between them (its CPU column counts the first process only).
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -52,6 +57,7 @@ static char actor_base[128];   /* http://127.0.0.1:PORT of the actor server */
 static const char *load_ca;    /* CA file for an https target (NULL: plain HTTP) */
 static long load_connects;     /* connections the last load opened */
 static char *rsa_pub_json;     /* the public PEM as a JSON string (quoted) */
+static char *second_inbox;     /* BENCH_INBOX_PROCS=2: every other request goes there */
 
 static void die(const char *what)
 {
@@ -393,7 +399,8 @@ static int bench_target(const char *name, const char *inbox, const char *target_
 {
 	struct req *warm = calloc((size_t)actors, sizeof *warm);
 	for (int i = 0; i < actors; i++)
-		make_req(&warm[i], inbox, target_actor, i, i, "warm", key);
+		make_req(&warm[i], second_inbox && (i & 1) ? second_inbox : inbox, target_actor, i, i,
+			 "warm", key);
 	struct result wr;
 	run_load(warm, actors, conc < actors ? conc : actors, &wr);
 	long bad = 0, first = 0;
@@ -413,7 +420,8 @@ static int bench_target(const char *name, const char *inbox, const char *target_
 	}
 	struct req *reqs = calloc((size_t)n, sizeof *reqs);
 	for (long i = 0; i < n; i++)
-		make_req(&reqs[i], inbox, target_actor, (int)(i % actors), i, "load", key);
+		make_req(&reqs[i], second_inbox && (i & 1) ? second_inbox : inbox, target_actor,
+			 (int)(i % actors), i, "load", key);
 	/* BENCH_INBOX_PERF=DIR: perf record -g of the server during the load,
 	 * into DIR/perf-NAME.data (perf report -i it) */
 	const char *pd = getenv("BENCH_INBOX_PERF");
@@ -501,14 +509,36 @@ int main(void)
 	char *url = aim_xasprintf("http://127.0.0.1:%d", port);
 	char *listen = aim_xasprintf("127.0.0.1:%d", port);
 	int status = 0;
+	const char *store = getenv("BENCH_INBOX_STORE");
+	long procs = store && *store ? env_long("BENCH_INBOX_PROCS", 1, 1, 2) : 1;
+	printf("bench_inbox: store=%s processes=%ld\n", store && *store ? "postgresql" : "sqlite",
+	       procs);
 	{
 		char *init[] = { aimd, "init", "--data", data, "--domain", "bench.test", "--url", url,
-				 NULL };
+				 store && *store ? "--store" : NULL, (char *)store, NULL };
 		char *add[] = { aimd, "user", "add", "--data", data, "bob", NULL };
 		if (run_wait(init) != 0 || run_wait(add) != 0) {
 			fprintf(stderr, "bench_inbox: aimd init / user add failed (%s)\n", aimd);
 			return 1;
 		}
+	}
+	pid_t apid2 = -1;
+	if (procs == 2) {
+		char *data2 = aim_xasprintf("%s/data2", tmpl);
+		int port2 = free_port();
+		char *url2 = aim_xasprintf("http://127.0.0.1:%d", port2);
+		char *listen2 = aim_xasprintf("127.0.0.1:%d", port2);
+		char *cp[] = { "cp", "-a", data, data2, NULL };
+		char *serve2[] = { aimd, "serve", "--data", data2, "--listen", listen2,
+				   "--allow-private-addresses", "--inbox-host-rate", "1000000",
+				   "--inbox-host-concurrency", "100000", "--log-level", "warn", NULL };
+		char *probe2 = aim_xasprintf("%s/.well-known/nodeinfo", url2);
+		if (run_wait(cp) != 0 || (apid2 = spawn(serve2, NULL, NULL)) < 0 ||
+		    wait_http(probe2, 30) != 0) {
+			fprintf(stderr, "bench_inbox: the second aimd did not start\n");
+			return 1;
+		}
+		second_inbox = aim_xasprintf("%s/users/bob/inbox", url2);
 	}
 	char *serve[] = { aimd, "serve", "--data", data, "--listen", listen,
 			  "--allow-private-addresses", "--inbox-host-rate", "1000000",
@@ -532,6 +562,8 @@ int main(void)
 		free(bob);
 	}
 	stop_child(apid);
+	if (apid2 > 0)
+		stop_child(apid2);
 
 	/* aimd again, over TLS (a self-signed certificate for 127.0.0.1): the
 	 * load generator keeps its connections alive, as above */

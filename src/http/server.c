@@ -316,30 +316,34 @@ static void park_watch(struct http_stream *st)
 		aim_log(AIM_LOG_DEBUG, "http", "cannot watch stream fd %d: %s", st->fd, strerror(errno));
 }
 
+/* One pass over the streams per batch of events (not one per event): many
+ * clients closing at once cost a pass per 256 of them. */
 static void *parker_main(void *arg)
 {
 	struct http_server *s = arg;
-	struct epoll_event evs[64];
+	struct epoll_event evs[256];
+	struct http_stream *hits[256];
 	while (s->parker_on) {
-		int n = epoll_wait(s->park_ep, evs, 64, 500);
-		for (int i = 0; i < n; i++) {
-			struct http_stream *hit = NULL;
-			pthread_mutex_lock(&s->smu);
-			for (struct http_stream *st = s->streams; st; st = st->next)
+		int n = epoll_wait(s->park_ep, evs, 256, 500);
+		if (n <= 0)
+			continue;
+		int nhit = 0;
+		pthread_mutex_lock(&s->smu);
+		for (struct http_stream *st = s->streams; st && nhit < n; st = st->next)
+			for (int i = 0; i < n; i++)
 				if (st->id == evs[i].data.u64) {
-					hit = st;
 					http_stream_ref(st);
+					hits[nhit++] = st;
 					break;
 				}
-			pthread_mutex_unlock(&s->smu);
-			if (hit) {
-				/* An event stream's client sends nothing after its
-				 * request: its socket readable means it closed (or
-				 * misbehaves), and the stream ends. */
-				atomic_store(&hit->peer_gone, true);
-				http_stream_wake(hit);
-				http_stream_unref(hit);
-			}
+		pthread_mutex_unlock(&s->smu);
+		for (int i = 0; i < nhit; i++) {
+			/* An event stream's client sends nothing after its
+			 * request: its socket readable means it closed (or
+			 * misbehaves), and the stream ends. */
+			atomic_store(&hits[i]->peer_gone, true);
+			http_stream_wake(hits[i]);
+			http_stream_unref(hits[i]);
 		}
 	}
 	return NULL;

@@ -62,14 +62,23 @@ struct doctor {
 	int checks;
 };
 
+/* One line, whatever the text holds (a library's message may span lines). */
 AIM_PRINTF(3, 4) static void line(struct doctor *d, bool ok, const char *fmt, ...)
 {
+	char text[1024];
 	va_list ap;
-	fputs(ok ? "ok: " : "problem: ", stdout);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
-	fputc('\n', stdout);
+	size_t o = 0;
+	for (size_t i = 0; text[i]; i++) {
+		char c = text[i] == '\n' || text[i] == '\t' || text[i] == '\r' ? ' ' : text[i];
+		if (c == ' ' && o > 0 && text[o - 1] == ' ')
+			continue;
+		text[o++] = c;
+	}
+	text[o] = 0;
+	printf("%s%s\n", ok ? "ok: " : "problem: ", text);
 	if (!ok)
 		d->problems++;
 }

@@ -283,6 +283,28 @@ class DoctorTest(AimTestCase):
 				 r"newest time written in the database \(\S+\): it went back$")
 		self.assertNotIn("ok: clock", r.stdout)
 
+	def test_unreachable_postgres_no_password_shown(self):
+		d = os.path.join(self.srv.tmp, "pgdown")
+		os.mkdir(d, 0o700)
+		store = os.path.join(d, "store")
+		with open(store, "w") as fh:
+			fh.write("postgresql://aim:s3cretpw@127.0.0.1:1/aim?password=s3cretpw2"
+				 "&connect_timeout=2\n")
+		os.chmod(store, 0o600)
+		r = run_aimd("doctor", "--data", d)
+		self.assertEqual(r.returncode, 1, r.stdout)
+		lines = r.stdout.splitlines()
+		self.assertTrue(all(l.startswith(("ok: ", "problem: ", "skipped: ")) for l in lines),
+				r.stdout)
+		problems = [l for l in lines if l.startswith("problem: ")]
+		self.assertEqual(len(problems), 1, r.stdout)
+		self.assertIn("problem: database: postgresql://aim@127.0.0.1:1/aim: ", problems[0])
+		for cmd in (("doctor", "--data", d), ("migrate", "--data", d),
+			    ("export", "--data", d, os.path.join(d, "x.jsonl"))):
+			r = run_aimd(*cmd)
+			self.assertEqual(r.returncode, 1, cmd)
+			self.assertNotIn("s3cretpw", r.stdout + r.stderr, cmd)
+
 	def test_usage(self):
 		self.assertEqual(run_aimd("doctor").returncode, 2)
 		self.assertEqual(run_aimd("doctor", "--data", self.srv.data, "--tls-cert", self.cert)

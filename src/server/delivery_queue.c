@@ -470,6 +470,15 @@ static void abandon(struct worker *w)
 {
 	struct delivery *d = w->d;
 	resolver_stop(w);
+	/* a resolution that failed while stopping is an attempt like any
+	 * other: its outcome is recorded (and logged), not given back */
+	pthread_mutex_lock(&w->rmu);
+	for (unsigned i = 0; i < d->c.batch; i++) {
+		struct job *j = &w->jobs[i];
+		if (j->busy && j->resolving && j->resolved == RES_DONE)
+			j->resolving = false;
+	}
+	pthread_mutex_unlock(&w->rmu);
 	record_ready(w);
 	pthread_mutex_lock(&d->mu);
 	struct client_multi *m = w->m; /* (others wake it under mu) */

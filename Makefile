@@ -13,7 +13,7 @@ CMAKE_FLAGS ?=
 # build` lists what is left.
 SYMBOLS_ENFORCED ?= base crypto mls ap hub http store server client
 
-.PHONY: all deps build build-asan run demo test test-fast test-asan fuzz fuzz-smoke bench clean
+.PHONY: all deps build build-asan wasm run demo test test-fast test-asan fuzz fuzz-smoke bench clean
 
 all: build
 
@@ -29,6 +29,11 @@ build-asan: deps
 	  -DCMAKE_C_COMPILER=clang $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 
+# The MLS library and crypto layer in WebAssembly, with the vectors runner for
+# Node (build-wasm/; OpenSSL's libcrypto from Debian's source, built once).
+wasm:
+	@scripts/wasm-build.sh build-wasm
+
 # make run: build, create ./var on first use, serve http://127.0.0.1:8080
 run: build
 	@scripts/run.sh $(BUILD)/bin/aimd $(DATA) $(DOMAIN) $(LISTEN)
@@ -42,6 +47,7 @@ demo: build
 test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory build build-asan
+	@scripts/wasm-build.sh build-wasm
 	@scripts/test-setup.sh
 	@scripts/check-no-shared.sh
 	@scripts/check-threat-ids.sh

@@ -7,7 +7,7 @@ want=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsqlite3-dev libpq-dev libcmocka-dev python3 openssl ca-certificates)
 if [ "${1:-build}" = test ]; then
-  want+=(nodejs npm postgresql)
+  want+=(nodejs npm postgresql emscripten)
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -17,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "common"))
 sys.path.insert(0, os.path.join(HERE, "..", "channels"))
 sys.path.insert(0, os.path.join(HERE, "..", "identity"))
-from aimtest import AimTestCase, free_port, note, request
+from aimtest import AimTestCase, note, request, reserve_port
 from chantest import Mls, obj
 import kptest
 
@@ -210,11 +210,14 @@ class MetricsTokenTest(AimTestCase):
 
 class MetricsListenTest(AimTestCase):
 	def test_own_listener(self):
-		port = free_port()
+		# held until aimd listens on it (no other test's bind(0) gets it)
+		port, reservation = reserve_port()
+		self.addCleanup(reservation.close)
 		srv = self.server(domain="metl.test", extra_args=(
 			"--metrics-listen", "127.0.0.1:%d" % port))
 		srv.add_user("alice")
 		srv.start()
+		reservation.close()
 		self.assertIn("metrics on http://127.0.0.1:%d/metrics" % port, srv.log_current())
 		self.assertEqual(srv.get("/users/alice")[0], 200)
 		# not on the main listener (no token)

@@ -1320,7 +1320,9 @@ int http_server_run(struct http_server *s)
 	struct MHD_OptionItem opts[] = {
 		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
 		{ MHD_OPTION_LISTEN_SOCKET, s->fd, NULL },
-		{ MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)nloop, NULL },
+		/* one loop thread: MHD's own, no pool (it warns at a pool of 1) */
+		{ nloop > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_NOTIFY_COMPLETED,
+		  nloop > 1 ? (intptr_t)nloop : (intptr_t)on_completed, s },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		  (intptr_t)(cfg->header_memory ? cfg->header_memory : 64 * 1024), NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)(s->idle_ms / 1000), NULL },

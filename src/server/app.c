@@ -349,12 +349,15 @@ int aimd_serve(const struct aimd_serve_opts *o)
 	if (o->role != AIMD_ROLE_HTTP)
 		TRY_GOTO(aimd_delivery_start(&a, &dc, &a.dlv), out);
 	aimd_events_start(&a); /* other processes' commits wake streams and workers */
-	if (srv)
-		TRY_GOTO(http_server_run(srv), out);
+	/* The metrics listener first: once the main one answers, its line is
+	 * printed already. */
 	if (msrv) {
 		TRY_GOTO(http_server_run(msrv), out);
 		printf("aimd: metrics on %s/metrics\n", http_server_url(msrv));
+		fflush(stdout);
 	}
+	if (srv)
+		TRY_GOTO(http_server_run(srv), out);
 	if (srv)
 		printf("aimd: listening on %s\n", http_server_url(srv));
 	else

@@ -40,7 +40,10 @@ def psql(sql):
 
 
 def with_schema(uri, schema):
-	return uri + ("&" if "?" in uri else "?") + "options=-csearch_path%3D" + schema
+	# application_name tells this test's connections from those of the
+	# tests running beside it on the same cluster and database
+	return (uri + ("&" if "?" in uri else "?") + "options=-csearch_path%3D" + schema
+		+ "&application_name=" + schema)
 
 
 class Proxy:
@@ -250,9 +253,12 @@ class SharedDomain(Base):
 		"""The server's connections are killed (a database restart, a
 		failover): the pool replaces them; requests go on."""
 		a1, a2 = self.procs
-		psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-		     " WHERE pid <> pg_backend_pid() AND datname = current_database()"
-		     " AND backend_type = 'client backend';")
+		out = psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+			   " WHERE pid <> pg_backend_pid() AND datname = current_database()"
+			   " AND backend_type = 'client backend'"
+			   " AND application_name = '%s';" % self.schema)
+		killed = [int(l) for l in out.split() if l.strip().isdigit()]
+		self.assertTrue(killed and killed[0] > 0, "no connection of the servers killed:\n" + out)
 		for srv in (a1, a2):
 			ok = False
 			for _ in range(3):

@@ -1,11 +1,12 @@
 # AIM_WASM=ON (scripts/wasm-build.sh, under emcmake): the layers that compile
 # to WebAssembly (base, crypto, mls) and the official MLS vectors runner, over
 # libcrypto and jansson built with emcc from Debian's source packages.
-# AIM_WASM_OPENSSL and AIM_WASM_JANSSON name their install folders.
+# AIM_WASM_OPENSSL, AIM_WASM_JANSSON and AIM_WASM_CMOCKA name their install
+# folders. The crypto unit tests that need no other layer come too.
 if(NOT EMSCRIPTEN)
   message(FATAL_ERROR "AIM_WASM needs emscripten's toolchain: run scripts/wasm-build.sh")
 endif()
-foreach(dep OPENSSL JANSSON)
+foreach(dep OPENSSL JANSSON CMOCKA)
   if(NOT EXISTS "${AIM_WASM_${dep}}/include")
     message(FATAL_ERROR "AIM_WASM_${dep} must name a wasm32 install folder")
   endif()
@@ -19,6 +20,13 @@ add_library(PkgConfig::JANSSON STATIC IMPORTED)
 set_target_properties(PkgConfig::JANSSON PROPERTIES
   IMPORTED_LOCATION "${AIM_WASM_JANSSON}/lib/libjansson.a"
   INTERFACE_INCLUDE_DIRECTORIES "${AIM_WASM_JANSSON}/include")
+add_library(aim_wasm_cmocka STATIC IMPORTED)
+set_target_properties(aim_wasm_cmocka PROPERTIES
+  IMPORTED_LOCATION "${AIM_WASM_CMOCKA}/lib/libcmocka.a"
+  INTERFACE_INCLUDE_DIRECTORIES "${AIM_WASM_CMOCKA}/include"
+  # cmocka.h defines uintptr_t itself unless told it exists (wasm32 is ILP32).
+  INTERFACE_COMPILE_DEFINITIONS "_UINTPTR_T"
+  INTERFACE_COMPILE_OPTIONS "SHELL:-include stdint.h")
 # No threads in this build: emscripten's libc answers the pthread calls of a
 # single-threaded program.
 add_library(Threads::Threads INTERFACE IMPORTED)
@@ -32,6 +40,12 @@ function(aim_wasm_runner)
   target_link_libraries(aim-mls-vectors aim_mls PkgConfig::JANSSON)
   target_compile_definitions(aim-mls-vectors PRIVATE
     AIM_DEFAULT_VECTORS="${CMAKE_SOURCE_DIR}/tests/vectors/mls")
-  target_link_options(aim-mls-vectors PRIVATE -sNODERAWFS=1 -sWASM_ASYNC_COMPILATION=0
+  set(node_opts -sNODERAWFS=1 -sWASM_ASYNC_COMPILATION=0
     -sEXIT_RUNTIME=1 -sALLOW_MEMORY_GROWTH=1 -sTOTAL_STACK=8MB)
+  target_link_options(aim-mls-vectors PRIVATE ${node_opts})
+  foreach(t crypto hpke)
+    add_executable(test_${t} ${CMAKE_SOURCE_DIR}/tests/mls/test_${t}.c)
+    target_link_libraries(test_${t} aim_crypto aim_wasm_cmocka)
+    target_link_options(test_${t} PRIVATE ${node_opts})
+  endforeach()
 endfunction()

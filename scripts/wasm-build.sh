@@ -11,6 +11,8 @@
 #                                  MLS vectors runner, run with
 #                                  `node build-wasm/bin/aim-mls-vectors.js DIR`
 #                                  (NODERAWFS: the real filesystem)
+#   bin/test_crypto.js, test_hpke.js the crypto unit tests (tests/mls), over
+#                                  cmocka built likewise
 # Why OpenSSL and not a JavaScript library: src/crypto compiles unchanged, so
 # the browser runs the same code over the same back end as the server, from
 # Debian's sources, with nothing fetched at run time.
@@ -124,9 +126,23 @@ if [ ! -f "$jan/lib/libjansson.a" ]; then
 		{ say "jansson build failed: see $deps/jansson.log"; exit 1; }
 fi
 
+# cmocka, for the crypto unit tests (tests/mls/test_crypto.c, test_hpke.c):
+# one file, compiled as it is with what emscripten's libc has.
+cm="$deps/cmocka"
+if [ ! -f "$cm/lib/libcmocka.a" ]; then
+	src=$(debian_source cmocka)
+	say "building cmocka for wasm32 from $(basename "$src")"
+	mkdir -p "$cm/lib" "$cm/include"
+	emcc -O2 -c "$src/src/cmocka.c" -I"$src/include" -D_UINTPTR_T -DHAVE_SIGNAL_H \
+		-DHAVE_INTTYPES_H -DHAVE_STRINGS_H -DHAVE_CLOCK_REALTIME -DHAVE_STRUCT_TIMESPEC \
+		-DHAVE_STRSIGNAL -o "$cm/cmocka.o"
+	emar rcs "$cm/lib/libcmocka.a" "$cm/cmocka.o"
+	cp "$src/include/cmocka.h" "$cm/include/"
+fi
+
 t0=$(now)
 emcmake cmake -S "$root" -B "$out" -DAIM_WASM=ON -DAIM_WERROR=ON -DCMAKE_BUILD_TYPE=Release \
-	-DAIM_WASM_OPENSSL="$ossl" -DAIM_WASM_JANSSON="$jan" >"$out/cmake.log" 2>&1 ||
+	-DAIM_WASM_OPENSSL="$ossl" -DAIM_WASM_JANSSON="$jan" -DAIM_WASM_CMOCKA="$cm" >"$out/cmake.log" 2>&1 ||
 	{ cat "$out/cmake.log" >&2; exit 1; }
 cmake --build "$out" -j"$jobs"
 say "aim layers and runner built in $(($(now) - t0)) s: $out/bin/aim-mls-vectors.wasm" \

@@ -4,7 +4,8 @@ native build does: scripts/wasm-build.sh builds build-wasm/bin/aim-mls-vectors
 (src/base, src/crypto, src/mls over OpenSSL's libcrypto built with emcc from
 Debian's source package); this runs it under Node over tests/vectors/mls and
 the native runner over the same folder, and asserts that every vector file
-passes in both with the same counts, line for line.
+passes in both with the same counts, line for line; and the crypto unit tests
+(tests/mls/test_crypto.c, test_hpke.c) compiled both ways.
 
 Environment: AIM_WASM_DIR (default build-wasm in the repository), AIM_BIN_DIR
 (the native build's bin), AIM_MLS_VECTORS (the vectors folder). A missing wasm
@@ -98,6 +99,24 @@ class WasmVectorsTest(unittest.TestCase):
 		self.assertEqual(web.returncode, 1, web.stdout + web.stderr)
 		self.assertEqual(per_file(web.stdout), per_file(nat.stdout))
 		self.assertIn("cannot read", web.stderr)
+
+	def test_crypto_unit_tests(self):
+		# tests/mls/test_crypto.c and test_hpke.c need no layer below mls:
+		# the wasm build compiles them too; both builds run the same tests
+		# and every one passes.
+		for t in ("crypto", "hpke"):
+			js = os.path.join(wasm_dir(), "bin", "test_%s.js" % t)
+			self.assertTrue(os.path.isfile(js), js + " missing")
+			web, _ = self.run_runner([self.node, js])
+			nat, _ = self.run_runner([os.path.join(bin_dir(), "mls_test_" + t)])
+			self.assertEqual(web.returncode, 0, web.stdout + web.stderr)
+			self.assertEqual(nat.returncode, 0, nat.stdout + nat.stderr)
+			ran = re.compile(r"^\[=+\] (\d+) test\(s\) run\.$", re.M)
+			w, n = ran.findall(web.stdout + web.stderr), ran.findall(nat.stdout + nat.stderr)
+			self.assertEqual(len(n), 1, nat.stdout + nat.stderr)
+			self.assertEqual(w, n, t)
+			self.assertGreater(int(w[0]), 0, t)
+			self.assertIn("[  PASSED  ] %s test(s)." % w[0], web.stdout + web.stderr)
 
 	def test_module_is_webassembly(self):
 		with open(self.wasm, "rb") as f:

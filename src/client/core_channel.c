@@ -269,6 +269,9 @@ static int change(struct client *c, const char *channel, bool add, const char *c
 			"aim:epoch", json_integer((json_int_t)mls_group_epoch(gr->g)));
 	free(me);
 	free(followers);
+	/* one member: its IRI (a remote hub's outbox path takes no array of one) */
+	if (json_array_size(objects) == 1)
+		json_object_set(act, "object", json_array_get(objects, 0));
 	if (res.welcome.len)
 		json_object_set_new(act, "aim:welcome",
 				    client_grp_mls_object("Welcome", aim_buf_bytes(&res.welcome)));
@@ -485,6 +488,22 @@ int client_send_content(struct client *c, const char *conversation, const char *
 	return send_conv(c, conversation, content_json, true);
 }
 
+/* A channel's old host answered 410 (docs/channels.md: it decides nothing
+ * once moved): its actor's movedTo followed (core_move.c), the same
+ * message posted once more to the new actor. */
+static int send_moved(struct client *c, struct grp *gr, json_t *act)
+{
+	char why[512];
+	snprintf(why, sizeof why, "%s", aim_errmsg());
+	bool moved = false;
+	if (strcmp(json_string_value(json_object_get(gr->rec, "kind")) ?: "", "channel") != 0 ||
+	    client_move_follow(c, gr, NULL, &moved) != 0 || !moved)
+		return aim_fail(AIM_ERR_GONE, "%s", why);
+	json_object_set_new(act, "to", json_pack("[s]", json_string_value(json_object_get(
+							       gr->rec, "conversation"))));
+	return post_outbox(c, act, NULL);
+}
+
 static int send_conv(struct client *c, const char *conversation, const char *text, bool raw)
 {
 	struct grp *gr = NULL;
@@ -497,11 +516,30 @@ static int send_conv(struct client *c, const char *conversation, const char *tex
 		    "this device left %s", conversation);
 	/* to the hub (a channel, or the DM's hub at its creator's server),
 	 * which fans it out to the members in its order */
-	act = json_pack("{s:s, s:[s]}", "type", "Create", "to", conversation);
+	/* a channel hosted elsewhere: its actor may say movedTo (our server
+	 * takes the message for federation whatever the old host would
+	 * answer, so no 410 comes back): followed before sending */
+	const char *cv = json_string_value(json_object_get(gr->rec, "conversation"));
+	if (cv && !strcmp(json_string_value(json_object_get(gr->rec, "kind")) ?: "", "channel") &&
+	    !(aim_str_has_prefix(cv, c->server) && cv[strlen(c->server)] == '/')) {
+		bool moved = false;
+		if (client_move_follow(c, gr, NULL, &moved) != 0) {
+			if (aim_errcode() == AIM_ERR_STORAGE)
+				goto out;
+			aim_errclear(); /* not known now: sent as before */
+		}
+	}
+	/* the actor it goes to now (a channel that moved: core_move.c) */
+	const char *to = json_object_get(gr->rec, "movedFrom")
+				 ? json_string_value(json_object_get(gr->rec, "conversation"))
+				 : NULL;
+	act = json_pack("{s:s, s:[s]}", "type", "Create", "to", to ? to : conversation);
 	char *cj = NULL, *shown = NULL;
 	rc = content_of(text, raw, &cj, &shown);
 	if (rc == 0)
 		rc = send_in(c, gr, cj, shown, act);
+	if (rc != 0 && aim_errcode() == AIM_ERR_GONE)
+		rc = send_moved(c, gr, act);
 	free(cj);
 	free(shown);
 out:

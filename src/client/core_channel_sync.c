@@ -352,6 +352,9 @@ static int apply_item(struct client *c, struct grp *gr, json_t *e, struct client
 {
 	struct aim_buf msg;
 	aim_buf_init(&msg, MLS_MAX_MESSAGE);
+	const char *m64 = str(e, "mls");
+	if (m64 && !*m64)
+		return 0; /* a sequence without a message (sequence_only) */
 	TRY(client_core_unb64(json_object_get(e, "mls"), &msg));
 	uint64_t epoch = (uint64_t)json_integer_value(json_object_get(e, "epoch"));
 	uint64_t seq = (uint64_t)json_integer_value(json_object_get(e, "seq"));
@@ -572,6 +575,30 @@ out:
  * item reordered before its group's Welcome in the same sync still finds
  * its group); phase 2 buffers every other item in its group and names the
  * group in touched (drained afterwards, once). */
+/* A sequenced Announce of a channel without an MLS message (HUB_METADATA,
+ * a handover): buffered as an item of no message ("mls" empty) at the
+ * group's epoch, so that its sequence number is passed in order and the
+ * next one is no gap; applying it does nothing. */
+static int sequence_only(struct client *c, const char *actor, const char *id, uint64_t seq,
+			 const json_t *inner, json_t *touched, struct client_sync_stats *st)
+{
+	struct grp *gr = NULL;
+	if (client_grp_by_conv(c, actor, &gr) != 0) {
+		aim_errclear();
+		return 0;
+	}
+	struct mls_info mi;
+	memset(&mi, 0, sizeof mi);
+	mi.epoch = mls_group_epoch(gr->g);
+	int rc = buffer_item(gr->rec, id, seq, &mi, "", inner, st);
+	if (rc == 0)
+		rc = client_grp_save(c, gr);
+	if (rc == 0)
+		json_object_set_new(touched, gr->hex, json_true());
+	client_grp_free(gr);
+	return rc;
+}
+
 static int route(struct client *c, const json_t *act, int phase, json_t *touched,
 		 struct client_sync_stats *st)
 {
@@ -580,6 +607,8 @@ static int route(struct client *c, const json_t *act, int phase, json_t *touched
 	const char *actor = str(act, "actor");
 	if (is_type(act, "Reject") && json_is_object(json_object_get(act, "object")))
 		return phase == 2 ? rejected(c, json_object_get(act, "object"), act, st) : 0;
+	if (is_type(act, "Move"))
+		return phase == 2 ? client_move_apply(c, act) : 0; /* core_move.c */
 	if (is_type(act, "Announce")) {
 		inner = json_object_get(act, "object");
 		if (!json_is_object(inner))
@@ -621,7 +650,11 @@ static int route(struct client *c, const json_t *act, int phase, json_t *touched
 	if (carried(inner, &msg) != 0) {
 		aim_errclear();
 		aim_buf_free(&msg);
-		return 0; /* no MLS in it: not for the groups */
+		/* no MLS in it: a channel's change the group does not see (a
+		 * handover of ownership, a rename) still takes its sequence */
+		return seq && actor && is_type(act, "Announce") ? sequence_only(c, actor, id, seq, inner,
+										 touched, st)
+								 : 0;
 	}
 	struct mls_info mi;
 	int rc = mls_info_of(aim_buf_bytes(&msg), &mi);

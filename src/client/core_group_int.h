@@ -88,4 +88,14 @@ int client_rejoin_note_behind(struct client *c, struct grp *gr, const char *why)
 int client_rejoin_check_commit(struct client *c, struct grp *gr, struct aim_bytes msg,
 			       uint64_t epoch, bool refused) AIM_WARN_UNUSED;
 
+/* Following a channel's Move (core_move.c): the old actor's document
+ * (through the proxy) must say movedTo the new one (claimed, when not
+ * NULL); then the record's "conversation" becomes it, the old one goes to
+ * "movedFrom" (its "conv/URL" kept), a history entry "moved" tells the
+ * person. *moved false: the old host names no move (nothing changed). */
+int client_move_follow(struct client *c, struct grp *gr, const char *claimed, bool *moved)
+	AIM_WARN_UNUSED;
+/* A Move of the inbox (actor the new channel, object the old one). */
+int client_move_apply(struct client *c, const json_t *act) AIM_WARN_UNUSED;
+
 #endif

@@ -455,6 +455,11 @@ static void print_event(const struct opts *o, const char *conv, const struct cli
 	const char *text = m->text ? m->text : "";
 	if (with_conv)
 		printf("[%s] ", conv);
+	if (strcmp(m->type, "moved") == 0) {
+		printf("%s\n", text); /* "channel moved to NEW" */
+		fflush(stdout);
+		return;
+	}
 	switch (oc) {
 	case CLIENT_CONTENT_EDITED:
 		printf("%s edited %.8s: %s\n", who, target, text);

@@ -78,12 +78,18 @@ class Listener:
 					pass
 
 	def wait_for(self, text, timeout=60):
+		"""Until listen prints `text`; gives up when it printed nothing for
+		`timeout` seconds (a slow device still counts, a silent one not)."""
 		end = time.monotonic() + timeout
 		while True:
 			left = end - time.monotonic()
 			if left <= 0:
-				raise RuntimeError("listen never printed %r" % text)
-			t, got = self.q.get(timeout=left)
+				raise RuntimeError("listen printed nothing for %d s before %r" % (timeout, text))
+			try:
+				t, got = self.q.get(timeout=left)
+			except queue.Empty:
+				continue
+			end = time.monotonic() + timeout
 			if got == text:
 				return t
 

@@ -250,6 +250,12 @@ static void welcome_to(struct hub *h, const json_t *actors, const json_t *welcom
 static void outbox_post(int u, json_t *act, struct client_http_response *r)
 {
 	const char *type = json_string_value(json_object_get(act, "type"));
+	/* an Add or Remove names one actor by its IRI or several in an array
+	 * (AS2 allows both; the client sends one IRI alone): the fake hub
+	 * reads an array */
+	if ((!strcmp(type, "Add") || !strcmp(type, "Remove")) &&
+	    json_is_string(json_object_get(act, "object")))
+		json_object_set_new(act, "object", json_pack("[O]", json_object_get(act, "object")));
 	json_t *obj = json_object_get(act, "object");
 	char me[128];
 	snprintf(me, sizeof me, BASE "/users/%s", NAMES[u]);

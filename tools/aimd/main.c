@@ -375,16 +375,27 @@ static int uint_opt(const char *v, const char *name, int64_t max, int64_t *out)
 	return 0;
 }
 
+/* The start every command with no positional argument shares: its options
+ * parsed, no positional argument, --data given ("CMD needs --data DIR"). */
+static int parse_command(const char *cmd, int argc, char **argv, const char *allowed,
+			 struct opts *o)
+{
+	int rc = parse(argc, argv, 2, allowed, o);
+	if (rc)
+		return rc;
+	if (o->npos)
+		return usage_error("unexpected argument %s", o->pos[0]);
+	if (!o->data)
+		return usage_error("%s needs --data DIR", cmd);
+	return 0;
+}
+
 static int cmd_init(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	int rc = parse(argc, argv, 2, "data domain url ca-key log-level store", &o);
+	int rc = parse_command("init", argc, argv, "data domain url ca-key log-level store", &o);
 	if (rc)
 		return rc;
-	if (o.npos)
-		return usage_error("unexpected argument %s", o.pos[0]);
-	if (!o.data)
-		return usage_error("%s", "init needs --data DIR");
 	if (!o.domain)
 		return usage_error("%s", "init needs --domain DOMAIN");
 	if (o.ca_key && strcmp(o.ca_key, "ed25519") != 0 && strcmp(o.ca_key, "p256") != 0)
@@ -688,13 +699,9 @@ static int cmd_user(int argc, char **argv)
 static int cmd_deliveries(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	int rc = parse(argc, argv, 2, "data log-level", &o);
+	int rc = parse_command("deliveries", argc, argv, "data log-level", &o);
 	if (rc)
 		return rc;
-	if (o.npos)
-		return usage_error("unexpected argument %s", o.pos[0]);
-	if (!o.data)
-		return usage_error("%s", "deliveries needs --data DIR");
 	if (aimd_deliveries(o.data) != 0)
 		return fail();
 	return 0;
@@ -726,13 +733,9 @@ static int cmd_ca(int argc, char **argv)
 static int cmd_migrate(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	int rc = parse(argc, argv, 2, "data log-level", &o);
+	int rc = parse_command("migrate", argc, argv, "data log-level", &o);
 	if (rc)
 		return rc;
-	if (o.npos)
-		return usage_error("unexpected argument %s", o.pos[0]);
-	if (!o.data)
-		return usage_error("%s", "migrate needs --data DIR");
 	return aimd_migrate(o.data) != 0 ? fail() : 0;
 }
 
@@ -740,13 +743,9 @@ static int cmd_migrate(int argc, char **argv)
 static int cmd_doctor(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	int rc = parse(argc, argv, 2, "data tls-cert tls-key log-level", &o);
+	int rc = parse_command("doctor", argc, argv, "data tls-cert tls-key log-level", &o);
 	if (rc)
 		return rc;
-	if (o.npos)
-		return usage_error("unexpected argument %s", o.pos[0]);
-	if (!o.data)
-		return usage_error("%s", "doctor needs --data DIR");
 	if (!o.cert != !o.key)
 		return usage_error("%s", "--tls-cert and --tls-key go together");
 	struct aimd_doctor_opts d = { o.data, o.cert, o.key };
